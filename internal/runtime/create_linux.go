@@ -1,0 +1,577 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/ocispec"
+	"github.com/berth-dev/berth/internal/runtime/cgroup"
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+const startSock = "start.sock"
+
+// IO is the stdio a container or exec process gets. Nil means the
+// runtime's own.
+type IO struct {
+	Stdin, Stdout, Stderr *os.File
+}
+
+func (o IO) files() (in, out, errf *os.File) {
+	in, out, errf = o.Stdin, o.Stdout, o.Stderr
+	if in == nil {
+		in = os.Stdin
+	}
+	if out == nil {
+		out = os.Stdout
+	}
+	if errf == nil {
+		errf = os.Stderr
+	}
+	return
+}
+
+// CreateOpts are the options of create and run.
+type CreateOpts struct {
+	Bundle        string
+	ConsoleSocket string // path of a unix socket that receives the pty master
+	PidFile       string
+	NoPivot       bool
+	PreserveFDs   int
+	IO            IO
+}
+
+// nsJoin is one namespace to enter by path.
+type nsJoin struct {
+	typ  specs.LinuxNamespaceType
+	path string
+}
+
+var nsFlag = map[specs.LinuxNamespaceType]int{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+}
+
+// procNSName is the /proc/<pid>/ns entry of each type.
+var procNSName = map[specs.LinuxNamespaceType]string{
+	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.MountNamespace: "mnt",
+	specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.UserNamespace: "user",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// nsPlan says how the child gets each namespace. Joins of user, mount and
+// time namespaces need a single-threaded process and happen in the nsenter
+// constructor; the others are entered by the parent on a dedicated OS thread
+// just before fork, so the child inherits them.
+type nsPlan struct {
+	cloneFlags   uintptr
+	unshareFlags int
+	threadJoins  []nsJoin
+	ctorJoins    []nsJoin
+	newMount     bool
+	joinMount    bool
+	newCgroup    bool
+	newTime      bool
+	userns       bool
+}
+
+func planNamespaces(nss []specs.LinuxNamespace) (nsPlan, error) {
+	var pl nsPlan
+	joinUser := false
+	for _, ns := range nss {
+		if ns.Type == specs.UserNamespace && ns.Path != "" {
+			joinUser = true
+		}
+	}
+	for _, ns := range nss {
+		flag, ok := nsFlag[ns.Type]
+		if !ok {
+			return pl, errdefs.Newf(errdefs.InvalidArgument, "unknown namespace type %q", ns.Type)
+		}
+		if ns.Type == specs.UserNamespace {
+			pl.userns = true
+		}
+		if ns.Path != "" {
+			j := nsJoin{ns.Type, ns.Path}
+			switch ns.Type {
+			case specs.UserNamespace, specs.MountNamespace, specs.TimeNamespace:
+				pl.ctorJoins = append(pl.ctorJoins, j)
+			default:
+				pl.threadJoins = append(pl.threadJoins, j)
+			}
+			if ns.Type == specs.MountNamespace {
+				pl.joinMount = true
+			}
+			continue
+		}
+		switch ns.Type {
+		case specs.MountNamespace:
+			pl.newMount = true
+		case specs.CgroupNamespace:
+			pl.newCgroup = true
+			continue
+		case specs.TimeNamespace:
+			pl.newTime = true
+			continue
+		}
+		if joinUser {
+			if ns.Type == specs.PIDNamespace {
+				return pl, errdefs.Newf(errdefs.NotImplemented, "a new pid namespace inside a joined user namespace is not supported")
+			}
+			// Created after the join, so the joined user namespace owns it.
+			pl.unshareFlags |= flag
+			continue
+		}
+		pl.cloneFlags |= uintptr(flag)
+	}
+	// The user namespace must be joined first: the other joins then happen
+	// with its capabilities.
+	for i, j := range pl.ctorJoins {
+		if j.typ == specs.UserNamespace && i != 0 {
+			pl.ctorJoins[0], pl.ctorJoins[i] = pl.ctorJoins[i], pl.ctorJoins[0]
+		}
+	}
+	return pl, nil
+}
+
+func (pl nsPlan) env() []string {
+	var env []string
+	if len(pl.ctorJoins) > 0 {
+		parts := make([]string, 0, len(pl.ctorJoins))
+		for _, j := range pl.ctorJoins {
+			parts = append(parts, procNSName[j.typ]+":"+j.path)
+		}
+		env = append(env, "_BERTH_NSENTER="+strings.Join(parts, ","))
+	}
+	if pl.unshareFlags != 0 {
+		env = append(env, "_BERTH_UNSHARE="+strconv.Itoa(pl.unshareFlags))
+	}
+	return env
+}
+
+// startIn starts cmd after entering the thread-joinable namespaces on a
+// locked OS thread that is never unlocked, so the Go runtime discards it
+// (and its namespaces) when the goroutine ends.
+func startIn(cmd *exec.Cmd, joins []nsJoin) error {
+	if len(joins) == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		for _, j := range joins {
+			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- fmt.Errorf("open %s namespace %s: %w", j.typ, j.path, err)
+				return
+			}
+			err = unix.Setns(fd, nsFlag[j.typ])
+			unix.Close(fd)
+			if err != nil {
+				errc <- fmt.Errorf("join %s namespace %s: %w", j.typ, j.path, err)
+				return
+			}
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
+var (
+	sealedOnce sync.Once
+	sealedFD   = -1
+)
+
+// initBinary returns the path to execute as the container's init. The
+// runtime binary is exposed to the child through a detached read-only bind
+// mount, so a container that gets hold of /proc/<pid>/exe can never write
+// to the host's binary.
+func (r *Runtime) initBinary(minFD int) string {
+	if r.InitPath != "/proc/self/exe" {
+		return r.InitPath
+	}
+	sealedOnce.Do(func() {
+		exe, err := os.Readlink("/proc/self/exe")
+		if err != nil {
+			return
+		}
+		fd, err := unix.OpenTree(unix.AT_FDCWD, exe, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			r.Log.Debug("cannot seal runtime binary", "err", err)
+			return
+		}
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+			unix.Close(fd)
+			return
+		}
+		// Keep the descriptor above every number the child's fd table uses.
+		hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 256)
+		unix.Close(fd)
+		if err == nil {
+			sealedFD = hi
+		}
+	})
+	if sealedFD >= 0 && sealedFD >= minFD {
+		return "/proc/self/fd/" + strconv.Itoa(sealedFD)
+	}
+	return "/proc/self/exe"
+}
+
+// child is a started init or exec process the parent still talks to.
+type child struct {
+	cmd     *exec.Cmd
+	sync    syncConn
+	console *os.File // parent end of an internal console socketpair
+	pid     int
+}
+
+type spawnOpts struct {
+	plan        nsPlan
+	spec        *specs.Spec
+	preserve    int
+	io          IO
+	listener    *os.File // start listener (init only)
+	consoleConn *os.File // connected console socket for the child
+	userMaps    bool
+}
+
+// spawn starts the runtime binary as "init" with the requested namespaces
+// and descriptors: 0-2 stdio, 3..3+preserve-1 preserved, then sync, start
+// listener and console socket.
+func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
+	parentSync, childSync, err := newSyncPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer childSync.Close()
+	in, out, errf := o.io.files()
+	cmd := &exec.Cmd{Args: []string{"berth-runtime", "init"}, Stdin: in, Stdout: out, Stderr: errf}
+	for i := 0; i < o.preserve; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	cfg := &initConfig{PreserveFDs: o.preserve, StartFD: -1, ConsoleFD: -1}
+	syncFD := 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, childSync)
+	if o.listener != nil {
+		cfg.StartFD = 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, o.listener)
+	}
+	if o.consoleConn != nil {
+		cfg.ConsoleFD = 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, o.consoleConn)
+	}
+	cmd.Path = r.initBinary(3 + len(cmd.ExtraFiles))
+	cmd.Env = append([]string{envSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: o.plan.cloneFlags}
+	if o.userMaps && o.spec.Linux != nil {
+		for _, m := range o.spec.Linux.UIDMappings {
+			cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		for _, m := range o.spec.Linux.GIDMappings {
+			cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if err := startIn(cmd, o.plan.threadJoins); err != nil {
+		parentSync.Close()
+		return nil, nil, fmt.Errorf("start container init: %w", err)
+	}
+	return &child{cmd: cmd, sync: syncConn{parentSync}, pid: cmd.Process.Pid}, cfg, nil
+}
+
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+	c.sync.f.Close()
+}
+
+// created is a container whose init is waiting for start; for run, the
+// caller keeps the child to wait on it.
+type created struct {
+	p     *persisted
+	child *child
+}
+
+// Create creates container id from the bundle: namespaces, cgroups, root
+// filesystem, hooks; the process waits for Start.
+func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
+	c, err := r.create(ctx, id, o)
+	if err != nil {
+		return err
+	}
+	c.child.sync.f.Close()
+	if c.child.console != nil {
+		c.child.console.Close()
+	}
+	// The init lives on without us; release it so it is not a zombie of a
+	// process that is about to exit anyway.
+	_ = c.child.cmd.Process.Release()
+	return nil
+}
+
+func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *created, retErr error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := ocispec.Load(bundle)
+	if err != nil {
+		return nil, errdefs.With(errdefs.InvalidArgument, err)
+	}
+	if err := ocispec.Validate(spec, bundle); err != nil {
+		return nil, errdefs.With(errdefs.InvalidArgument, err)
+	}
+	if spec.Linux == nil {
+		spec.Linux = &specs.Linux{}
+	}
+	if spec.Linux.Seccomp != nil {
+		if err := seccomp.Validate(spec.Linux.Seccomp); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("seccomp: %w", err))
+		}
+	}
+	plan, err := planNamespaces(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if rootfs, err = filepath.EvalSymlinks(rootfs); err != nil {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "rootfs: %w", err)
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, errdefs.Newf(errdefs.AlreadyExists, "container with id exists: %s", id)
+		}
+		return nil, err
+	}
+	var ch *child
+	var cg cgroup.Manager
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		if ch != nil {
+			ch.kill()
+		}
+		if cg != nil {
+			_ = cg.Destroy()
+		}
+		_ = os.RemoveAll(dir)
+	}()
+
+	listener, err := listenUnix(dir, startSock)
+	if err != nil {
+		return nil, err
+	}
+	defer listener.Close()
+	var consoleConn, consoleParent *os.File
+	if spec.Process.Terminal {
+		if o.ConsoleSocket != "" {
+			if consoleConn, err = dialUnix(o.ConsoleSocket); err != nil {
+				return nil, errdefs.Newf(errdefs.InvalidArgument, "console socket %s: %w", o.ConsoleSocket, err)
+			}
+		} else {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return nil, err
+			}
+			consoleParent, consoleConn = os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child")
+		}
+		defer consoleConn.Close()
+	}
+	cg, err = cgroup.New(spec.Linux.CgroupsPath, id, spec.Linux.Resources)
+	if err != nil {
+		return nil, errdefs.With(errdefs.InvalidArgument, err)
+	}
+	ch, cfg, err := r.spawn(spawnOpts{
+		plan: plan, spec: spec, preserve: o.PreserveFDs, io: o.IO, listener: listener,
+		consoleConn: consoleConn, userMaps: plan.cloneFlags&unix.CLONE_NEWUSER != 0,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ch.console = consoleParent
+	if err := cg.Apply(ch.pid); err != nil {
+		return nil, fmt.Errorf("join cgroup: %w", err)
+	}
+	if err := cg.Set(spec.Linux.Resources); err != nil {
+		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
+	}
+	start, _, _ := procStat(ch.pid)
+	p := &persisted{
+		ID: id, Bundle: bundle, Rootfs: rootfs, InitPid: ch.pid, InitStart: start,
+		Created: time.Now().UTC(), Owner: currentOwner(), CgroupPaths: cg.Paths(),
+		NamespacePaths: map[specs.LinuxNamespaceType]string{}, Config: spec, Creating: true,
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		path := ns.Path
+		if path == "" {
+			path = fmt.Sprintf("/proc/%d/ns/%s", ch.pid, procNSName[ns.Type])
+		}
+		p.NamespacePaths[ns.Type] = path
+	}
+	if err := r.save(p); err != nil {
+		return nil, err
+	}
+	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Rootfs = modeInit, id, bundle, rootfs
+	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = spec, spec.Process, ch.pid, o.NoPivot
+	cfg.NewMountNS, cfg.NewCgroupNS, cfg.NewTimeNS, cfg.UserNS = plan.newMount, plan.newCgroup, plan.newTime, plan.userns
+	if plan.joinMount {
+		cfg.Rootfs = ""
+	}
+	if err := ch.sync.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		return nil, fmt.Errorf("send config: %w", err)
+	}
+	if _, err := ch.sync.expect(msgHooks); err != nil {
+		return nil, err
+	}
+	if h := spec.Hooks; h != nil {
+		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.pid, Bundle: bundle, Annotations: spec.Annotations}
+		//nolint:staticcheck // prestart is deprecated but still part of the spec
+		if err := runHooks("prestart", h.Prestart, st); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createRuntime", h.CreateRuntime, st); err != nil {
+			return nil, err
+		}
+	}
+	if err := ch.sync.send(syncMsg{Type: msgHooksDone}); err != nil {
+		return nil, err
+	}
+	if _, err := ch.sync.expect(msgReady); err != nil {
+		return nil, err
+	}
+	p.Creating = false
+	if err := r.save(p); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, ch.pid); err != nil {
+			return nil, err
+		}
+	}
+	return &created{p: p, child: ch}, nil
+}
+
+// Start lets a created container's init execute the user's program, then
+// runs the poststart hooks.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	p, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	switch st := r.status(p); st {
+	case StatusCreated:
+	case StatusStopped:
+		return errdefs.Newf(errdefs.Conflict, "cannot start a container that has stopped")
+	default:
+		return errdefs.Newf(errdefs.Conflict, "cannot start an already %s container", st)
+	}
+	conn, err := dialUnixAt(r.dir(id), startSock)
+	if err != nil {
+		return fmt.Errorf("start container %q: %w", id, err)
+	}
+	_ = os.Remove(filepath.Join(r.dir(id), startSock))
+	msg, err := io.ReadAll(conn)
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("start container %q: %w", id, err)
+	}
+	if len(msg) > 0 {
+		return fmt.Errorf("start container %q: %s", id, msg)
+	}
+	if h := p.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateRunning, Pid: p.InitPid, Bundle: p.Bundle, Annotations: p.Config.Annotations}
+		if err := runHooks("poststart", h.Poststart, st); err != nil {
+			// As runc: a failing poststart hook is reported, the container
+			// keeps running; the caller decides (run kills it).
+			return fmt.Errorf("container %q started but %w", id, err)
+		}
+	}
+	return nil
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// listenUnix creates a listening unix socket named name in dir. The bind
+// goes through /proc/self/fd so the path length limit never bites.
+func listenUnix(dir, name string) (*os.File, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name)}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind %s: %w", name, err)
+	}
+	if err := unix.Listen(fd, 4); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func dialUnixAt(dir, name string) (*os.File, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	return dialUnix(fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name))
+}
+
+func dialUnix(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(path) >= 108 {
+		dir, name := filepath.Split(path)
+		dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+		defer unix.Close(dfd)
+		path = fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}

@@ -1,0 +1,489 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	modeInit = "init"
+	modeExec = "exec"
+
+	envSyncFD = "_BERTH_SYNC_FD"
+)
+
+// initConfig is what the parent sends the child in msgConfig.
+type initConfig struct {
+	Mode    string         `json:"mode"`
+	ID      string         `json:"id"`
+	Bundle  string         `json:"bundle"`
+	Rootfs  string         `json:"rootfs"`
+	Spec    *specs.Spec    `json:"spec"`
+	Process *specs.Process `json:"process"`
+	HostPid int            `json:"host_pid"`
+	NoPivot bool           `json:"no_pivot,omitempty"`
+	// NewMountNS is false when the container shares the runtime's mounts;
+	// then no rootfs setup happens (chroot only).
+	NewMountNS  bool `json:"new_mount_ns"`
+	NewCgroupNS bool `json:"new_cgroup_ns,omitempty"`
+	NewTimeNS   bool `json:"new_time_ns,omitempty"`
+	UserNS      bool `json:"user_ns,omitempty"`
+	ConsoleFD   int  `json:"console_fd"`
+	StartFD     int  `json:"start_fd"`
+	PreserveFDs int  `json:"preserve_fds"`
+}
+
+func init() {
+	// The init and exec processes must do all their namespace, credential
+	// and seccomp work on one OS thread, the one that finally calls execve.
+	if os.Getenv(envSyncFD) != "" && len(os.Args) > 1 && os.Args[1] == "init" {
+		runtime.LockOSThread()
+	}
+}
+
+// MaybeInit runs the container init/exec process when this binary was
+// re-executed for that purpose; otherwise it returns immediately. It must be
+// the first thing main does.
+func MaybeInit() {
+	fdStr := os.Getenv(envSyncFD)
+	if fdStr == "" || len(os.Args) < 2 || os.Args[1] != "init" {
+		return
+	}
+	fd, err := strconv.Atoi(fdStr)
+	if err != nil {
+		os.Exit(1)
+	}
+	os.Unsetenv(envSyncFD)
+	s := syncConn{os.NewFile(uintptr(fd), "sync")}
+	// On success childInit never returns: the process has become the
+	// container's process.
+	if err := childInit(s); err != nil {
+		_ = s.send(syncMsg{Type: msgError, Message: err.Error()})
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func childInit(s syncConn) error {
+	m, err := s.expect(msgConfig)
+	if err != nil {
+		return err
+	}
+	cfg := m.Config
+	if cfg == nil || cfg.Process == nil {
+		return errors.New("init: empty config")
+	}
+	// No other process in the container may ptrace us or open our
+	// /proc/<pid>/exe while we still are the runtime binary.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl dumpable: %w", err)
+	}
+	if cfg.Mode == modeExec {
+		return finalize(cfg, nil, func(err error) error { return err })
+	}
+	return initContainer(s, cfg)
+}
+
+// initContainer is the container's init, top-down; the order of the steps is
+// the security argument and each comment says why it is where it is.
+func initContainer(s syncConn, cfg *initConfig) error {
+	spec := cfg.Spec
+	// A new session, so a terminal can become the controlling one.
+	if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	// The cgroup namespace is created only now, after the parent moved us into
+	// the container's cgroup, so that the namespace is rooted there.
+	if cfg.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	// A time namespace applies to children (and to us after execve); its
+	// offsets must be written before any process enters it.
+	if cfg.NewTimeNS {
+		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+			return fmt.Errorf("unshare time namespace: %w", err)
+		}
+		if err := writeTimeOffsets(spec.Linux.TimeOffsets); err != nil {
+			return err
+		}
+	}
+	var rs *rootfsSetup
+	if cfg.NewMountNS {
+		rs = &rootfsSetup{rootfs: cfg.Rootfs, spec: spec, userns: cfg.UserNS, cgroupn: cfg.NewCgroupNS, bundle: cfg.Bundle}
+		if err := rs.prepare(); err != nil {
+			return err
+		}
+	}
+	// createRuntime hooks run in the runtime's namespaces, by the parent.
+	if err := s.send(syncMsg{Type: msgHooks}); err != nil {
+		return err
+	}
+	if _, err := s.expect(msgHooksDone); err != nil {
+		return err
+	}
+	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
+		st := hookState(cfg, StatusCreated)
+		if err := runHooks("createContainer", spec.Hooks.CreateContainer, st); err != nil {
+			return err
+		}
+	}
+	// The root switch. After this no host path is reachable.
+	if cfg.NewMountNS {
+		var err error
+		if cfg.NoPivot {
+			err = moveRoot(cfg.Rootfs)
+		} else if err = pivotRoot(cfg.Rootfs); err != nil {
+			var pe *pivotError
+			if errors.As(err, &pe) && errors.Is(err, unix.EINVAL) {
+				// The root is not a mount we may pivot (initramfs).
+				err = moveRoot(cfg.Rootfs)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("switch root: %w", err)
+		}
+	} else {
+		if err := unix.Chroot(cfg.Rootfs); err != nil {
+			return fmt.Errorf("chroot: %w", err)
+		}
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
+	}
+	// Sysctls go through /proc/sys before it becomes read-only below.
+	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
+		return err
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("setdomainname: %w", err)
+		}
+	}
+	// The console needs /dev/pts, and its slave is bound on /dev/console
+	// before /dev could become read-only.
+	if cfg.Process.Terminal {
+		if err := setupConsole(cfg, true); err != nil {
+			return err
+		}
+	}
+	if cfg.NewMountNS {
+		if err := readonlyPaths(spec.Linux.ReadonlyPaths); err != nil {
+			return err
+		}
+		if err := maskPaths(spec.Linux.MaskedPaths); err != nil {
+			return err
+		}
+		if spec.Root.Readonly {
+			if err := remountRootReadonly(); err != nil {
+				return fmt.Errorf("read-only rootfs: %w", err)
+			}
+		}
+	}
+	// Resolve the program now so a missing binary fails create, not start.
+	if _, err := resolveProgram(cfg.Process); err != nil {
+		return err
+	}
+	if err := s.send(syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	s.f.Close()
+
+	// Wait for start. The connection is close-on-exec: the starter sees EOF
+	// when execve succeeded, or our error message.
+	listener := cfg.StartFD
+	var connFD int
+	for {
+		var err error
+		connFD, _, err = unix.Accept4(listener, unix.SOCK_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for start: %w", err)
+		}
+		break
+	}
+	unix.Close(listener)
+	conn := os.NewFile(uintptr(connFD), "start")
+	report := func(err error) error {
+		_, _ = conn.Write([]byte(err.Error()))
+		os.Exit(1)
+		return err
+	}
+	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
+		if err := runHooks("startContainer", spec.Hooks.StartContainer, hookState(cfg, StatusCreated)); err != nil {
+			return report(err)
+		}
+	}
+	return finalize(cfg, conn, report)
+}
+
+// finalize turns the current process into the container process: limits,
+// LSM label, credentials, capabilities, no_new_privs, seccomp, fds, execve.
+// report is used for errors once the parent can no longer be told over sync.
+func finalize(cfg *initConfig, conn *os.File, report func(error) error) error {
+	p := cfg.Process
+	spec := cfg.Spec
+	if cfg.Mode == modeExec {
+		if p.Terminal {
+			if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("setsid: %w", err)
+			}
+			if err := setupConsole(cfg, false); err != nil {
+				return err
+			}
+		}
+	}
+	// Rlimits before dropping privileges (raising a hard limit needs
+	// CAP_SYS_RESOURCE). syscall.Setrlimit also stops Go from restoring its
+	// own NOFILE soft limit at execve.
+	for _, rl := range p.Rlimits {
+		res, ok := rlimitByName[rl.Type]
+		if !ok {
+			return report(fmt.Errorf("unknown rlimit %q", rl.Type))
+		}
+		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
+			return report(fmt.Errorf("setrlimit %s: %w", rl.Type, err))
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return report(fmt.Errorf("oom_score_adj: %w", err))
+		}
+	}
+	if err := applyLSM(p); err != nil {
+		return report(err)
+	}
+	if spec != nil && spec.Linux != nil && spec.Linux.Personality != nil {
+		if err := setPersonality(spec.Linux.Personality); err != nil {
+			return report(err)
+		}
+	}
+	if err := applyScheduling(p); err != nil {
+		return report(err)
+	}
+	path, err := resolveProgram(p)
+	if err != nil {
+		return report(err)
+	}
+	if p.Cwd != "" {
+		if err := unix.Chdir(p.Cwd); err != nil {
+			return report(fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", p.Cwd, err))
+		}
+	}
+	var sc *specs.LinuxSeccomp
+	if spec != nil && spec.Linux != nil {
+		sc = spec.Linux.Seccomp
+	}
+	listenerFD := -1
+	// Without no_new_privs the filter must be loaded while we still hold
+	// CAP_SYS_ADMIN, i.e. before the credentials change; with it, as late
+	// as possible so the filter constrains only the container's program.
+	if sc != nil && !p.NoNewPrivileges {
+		if listenerFD, err = seccomp.Load(sc); err != nil {
+			return report(fmt.Errorf("seccomp: %w", err))
+		}
+	}
+	if err := setCredentials(p); err != nil {
+		return report(err)
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return report(fmt.Errorf("no_new_privs: %w", err))
+		}
+	}
+	if sc != nil && p.NoNewPrivileges {
+		if listenerFD, err = seccomp.Load(sc); err != nil {
+			return report(fmt.Errorf("seccomp: %w", err))
+		}
+	}
+	if listenerFD >= 0 && sc.ListenerPath != "" {
+		st := specs.ContainerProcessState{
+			Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: cfg.HostPid,
+			Metadata: sc.ListenerMetadata,
+			State:    hookState(cfg, StatusCreated),
+		}
+		if err := seccomp.SendListener(sc.ListenerPath, st, listenerFD); err != nil {
+			return report(fmt.Errorf("seccomp listener: %w", err))
+		}
+		unix.Close(listenerFD)
+	}
+	if p.User.Umask != nil {
+		unix.Umask(int(*p.User.Umask))
+	} else {
+		unix.Umask(0o022)
+	}
+	// Nothing of the runtime's may leak into the container: every fd past
+	// stdio and the preserved ones becomes close-on-exec.
+	if err := closeExtraFDs(3 + cfg.PreserveFDs); err != nil {
+		return report(err)
+	}
+	if conn != nil {
+		unix.CloseOnExec(int(conn.Fd()))
+	}
+	err = unix.Exec(path, p.Args, p.Env)
+	return report(fmt.Errorf("exec %s: %w", p.Args[0], err))
+}
+
+// resolveProgram finds args[0] in the container the way execvp would, using
+// the PATH of the process's environment.
+func resolveProgram(p *specs.Process) (string, error) {
+	if len(p.Args) == 0 {
+		return "", errors.New("process args are empty")
+	}
+	name := p.Args[0]
+	if strings.Contains(name, "/") {
+		if !filepath.IsAbs(name) && p.Cwd != "" {
+			name = filepath.Join(p.Cwd, name)
+		}
+		if err := checkExecutable(name); err != nil {
+			return "", fmt.Errorf("exec: %q: %w", p.Args[0], err)
+		}
+		return name, nil
+	}
+	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range p.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			pathEnv = e[5:]
+		}
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		cand := filepath.Join(dir, name)
+		if checkExecutable(cand) == nil {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+func checkExecutable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return errors.New("is a directory")
+	}
+	if st.Mode()&0o111 == 0 {
+		return os.ErrPermission
+	}
+	return nil
+}
+
+func closeExtraFDs(from int) error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		// Without /proc, rely on the kernel's close_range.
+		return unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < from {
+			continue
+		}
+		unix.CloseOnExec(fd)
+	}
+	return nil
+}
+
+func writeTimeOffsets(offsets map[string]specs.LinuxTimeOffset) error {
+	var b strings.Builder
+	for clock, off := range offsets {
+		switch clock {
+		case "monotonic", "boottime":
+		default:
+			return fmt.Errorf("time namespace: unknown clock %q", clock)
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := os.WriteFile("/proc/self/timens_offsets", []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("time namespace offsets: %w", err)
+	}
+	return nil
+}
+
+// hookState is the state handed to hooks on stdin.
+func hookState(cfg *initConfig, status string) specs.State {
+	return specs.State{
+		Version: specs.Version, ID: cfg.ID, Status: specs.ContainerState(status),
+		Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations,
+	}
+}
+
+// runHooks runs hooks in order; the first failure stops the rest.
+func runHooks(kind string, hooks []specs.Hook, st specs.State) error {
+	if len(hooks) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	for i, h := range hooks {
+		if err := runHook(h, data); err != nil {
+			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+		}
+	}
+	return nil
+}
+
+func runHook(h specs.Hook, state []byte) error {
+	cmd := &exec.Cmd{Path: h.Path, Args: h.Args, Env: h.Env}
+	if len(cmd.Args) == 0 {
+		cmd.Args = []string{h.Path}
+	}
+	cmd.Stdin = strings.NewReader(string(state))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var timeout <-chan time.Time
+	if h.Timeout != nil && *h.Timeout > 0 {
+		t := time.NewTimer(time.Duration(*h.Timeout) * time.Second)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			if s := strings.TrimSpace(out.String()); s != "" {
+				return fmt.Errorf("%w: %s", err, s)
+			}
+			return err
+		}
+		return nil
+	case <-timeout:
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("timed out after %ds", *h.Timeout)
+	}
+}

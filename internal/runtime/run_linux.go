@@ -1,0 +1,300 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/runtime/cgroup"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// RunOpts are the options of run: create's, plus detach.
+type RunOpts struct {
+	CreateOpts
+	Detach bool
+}
+
+// Run creates and starts container id. Detached, it returns once the
+// program runs; otherwise it forwards signals (and the terminal), waits for
+// the program, deletes the container and returns the exit status.
+func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
+	c, err := r.create(ctx, id, o.CreateOpts)
+	if err != nil {
+		return -1, err
+	}
+	c.child.sync.f.Close()
+	if o.Detach {
+		if c.child.console != nil {
+			c.child.console.Close()
+		}
+		if err := r.Start(ctx, id); err != nil {
+			r.abandon(c)
+			return -1, err
+		}
+		_ = c.child.cmd.Process.Release()
+		return 0, nil
+	}
+	sigs := forwardSignals(c.child.pid)
+	defer signal.Stop(sigs)
+	var term *terminal
+	if c.child.console != nil {
+		if term, err = attachTerminal(c.child.console, o.IO); err != nil {
+			r.abandon(c)
+			return -1, err
+		}
+		defer term.close()
+	}
+	if err := r.Start(ctx, id); err != nil {
+		r.abandon(c)
+		return -1, err
+	}
+	status := waitStatus(c.child.cmd.Wait())
+	if term != nil {
+		term.drain()
+	}
+	if err := r.Delete(context.WithoutCancel(ctx), id, true); err != nil {
+		return status, err
+	}
+	return status, nil
+}
+
+func (r *Runtime) abandon(c *created) {
+	c.child.kill()
+	_ = r.Delete(context.Background(), c.p.ID, true)
+}
+
+// waitStatus converts a Wait result into a shell-style exit status.
+func waitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee interface{ Sys() any }
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return ws.ExitStatus()
+		}
+	}
+	return 255
+}
+
+// forwardSignals relays every signal the runtime receives to pid, as runc
+// does for foreground containers. SIGCHLD, SIGURG (the Go scheduler's own)
+// and SIGWINCH (handled by the terminal) stay here.
+func forwardSignals(pid int) chan os.Signal {
+	ch := make(chan os.Signal, 32)
+	signal.Notify(ch)
+	go func() {
+		for s := range ch {
+			sig, ok := s.(syscall.Signal)
+			if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGWINCH || sig == unix.SIGPIPE {
+				continue
+			}
+			_ = unix.Kill(pid, sig)
+		}
+	}()
+	return ch
+}
+
+// terminal connects the runtime's stdio to a container's pty master.
+type terminal struct {
+	master  *os.File
+	restore func()
+	done    chan struct{}
+	winch   chan os.Signal
+}
+
+// recvMaster reads the pty master fd sent over a console socket.
+func recvMaster(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 256)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
+	if err != nil {
+		return nil, fmt.Errorf("receive console: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, errors.New("receive console: no file descriptor")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil, errors.New("receive console: no file descriptor")
+	}
+	unix.CloseOnExec(fds[0])
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+}
+
+func attachTerminal(sock *os.File, stdio IO) (*terminal, error) {
+	master, err := recvMaster(sock)
+	sock.Close()
+	if err != nil {
+		return nil, err
+	}
+	in, out, _ := stdio.files()
+	t := &terminal{master: master, restore: func() {}, done: make(chan struct{})}
+	if ws, err := unix.IoctlGetWinsize(int(in.Fd()), unix.TIOCGWINSZ); err == nil {
+		_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
+		if old, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err == nil {
+			raw := *old
+			raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+			raw.Oflag &^= unix.OPOST
+			raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+			raw.Cflag &^= unix.CSIZE | unix.PARENB
+			raw.Cflag |= unix.CS8
+			raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+			if unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, &raw) == nil {
+				t.restore = func() { _ = unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, old) }
+			}
+		}
+		t.winch = make(chan os.Signal, 1)
+		signal.Notify(t.winch, unix.SIGWINCH)
+		go func() {
+			for range t.winch {
+				if ws, err := unix.IoctlGetWinsize(int(in.Fd()), unix.TIOCGWINSZ); err == nil {
+					_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
+				}
+			}
+		}()
+	}
+	go func() { _, _ = io.Copy(master, in) }()
+	go func() {
+		_, _ = io.Copy(out, master)
+		close(t.done)
+	}()
+	return t, nil
+}
+
+// drain waits for the output of an exited container to be copied: the
+// master reads EIO once the last slave holder is gone.
+func (t *terminal) drain() { <-t.done }
+
+func (t *terminal) close() {
+	if t.winch != nil {
+		signal.Stop(t.winch)
+	}
+	t.restore()
+	t.master.Close()
+}
+
+// ExecOpts are the options of exec.
+type ExecOpts struct {
+	ConsoleSocket string
+	PidFile       string
+	Detach        bool
+	PreserveFDs   int
+	IgnorePaused  bool
+	IO            IO
+}
+
+// Exec runs process p inside running container id. It returns the exit
+// status (0 when detached).
+func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecOpts) (int, error) {
+	st, err := r.load(id)
+	if err != nil {
+		return -1, err
+	}
+	switch status := r.status(st); status {
+	case StatusRunning, StatusCreated:
+	case StatusPaused:
+		if !o.IgnorePaused {
+			return -1, errdefs.Newf(errdefs.Conflict, "cannot exec in a paused container (use --ignore-paused to override)")
+		}
+	default:
+		return -1, errdefs.Newf(errdefs.Conflict, "cannot exec in a stopped container")
+	}
+	if len(p.Args) == 0 {
+		return -1, errdefs.Newf(errdefs.InvalidArgument, "process args are empty")
+	}
+	var nss []specs.LinuxNamespace
+	for _, ns := range st.Config.Linux.Namespaces {
+		nss = append(nss, specs.LinuxNamespace{Type: ns.Type, Path: st.NamespacePaths[ns.Type]})
+	}
+	plan, err := planNamespaces(nss)
+	if err != nil {
+		return -1, err
+	}
+	var consoleConn, consoleParent *os.File
+	if p.Terminal {
+		if o.ConsoleSocket != "" {
+			if consoleConn, err = dialUnix(o.ConsoleSocket); err != nil {
+				return -1, errdefs.Newf(errdefs.InvalidArgument, "console socket %s: %w", o.ConsoleSocket, err)
+			}
+		} else {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return -1, err
+			}
+			consoleParent, consoleConn = os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child")
+		}
+		defer consoleConn.Close()
+	}
+	ch, cfg, err := r.spawn(spawnOpts{plan: plan, spec: st.Config, preserve: o.PreserveFDs, io: o.IO, consoleConn: consoleConn})
+	if err != nil {
+		return -1, err
+	}
+	fail := func(err error) (int, error) {
+		ch.kill()
+		if consoleParent != nil {
+			consoleParent.Close()
+		}
+		return -1, err
+	}
+	if len(st.CgroupPaths) > 0 {
+		m, err := cgroup.Load(st.CgroupPaths)
+		if err != nil {
+			return fail(err)
+		}
+		if err := m.Apply(ch.pid); err != nil {
+			return fail(fmt.Errorf("join container cgroup: %w", err))
+		}
+	}
+	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Spec, cfg.Process, cfg.HostPid = modeExec, id, st.Bundle, st.Config, p, ch.pid
+	if err := ch.sync.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		return fail(err)
+	}
+	// EOF means execve succeeded (the sync socket is close-on-exec).
+	if m, err := ch.sync.recv(); err != errEOF {
+		if err == nil && m.Type == msgError {
+			err = errors.New(m.Message)
+		} else if err == nil {
+			err = fmt.Errorf("exec: unexpected %q from process", m.Type)
+		}
+		return fail(err)
+	}
+	ch.sync.f.Close()
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, ch.pid); err != nil {
+			return fail(err)
+		}
+	}
+	if o.Detach {
+		if consoleParent != nil {
+			consoleParent.Close()
+		}
+		_ = ch.cmd.Process.Release()
+		return 0, nil
+	}
+	sigs := forwardSignals(ch.pid)
+	defer signal.Stop(sigs)
+	var term *terminal
+	if consoleParent != nil {
+		if term, err = attachTerminal(consoleParent, o.IO); err != nil {
+			return fail(err)
+		}
+		defer term.close()
+	}
+	status := waitStatus(ch.cmd.Wait())
+	if term != nil {
+		term.drain()
+	}
+	return status, nil
+}
