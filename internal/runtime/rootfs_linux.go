@@ -316,7 +316,8 @@ func (r *rootfsSetup) mountCgroup(m specs.Mount, opts mountOpts) error {
 	tgt = fdPath(h)
 	for _, hm := range v1 {
 		dest := filepath.Join(m.Destination, hm.dir)
-		if r.cgroupn {
+		// cgroup v1 cannot be mounted afresh inside a user namespace.
+		if r.cgroupn && !r.userns {
 			var sub *os.File
 			if sub, err = r.target(dest, true); err != nil {
 				return err
