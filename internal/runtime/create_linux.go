@@ -288,6 +288,10 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 			cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Writing the maps does not change our credentials: become the
+		// namespace's root (kuid = mapped 0) before execve, or the exec
+		// would drop every capability in the new namespace.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if err := startIn(cmd, o.plan.threadJoins); err != nil {
 		parentSync.Close()
@@ -417,9 +421,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := cg.Apply(ch.pid); err != nil {
 		return nil, fmt.Errorf("join cgroup: %w", err)
 	}
-	if err := cg.Set(spec.Linux.Resources); err != nil {
-		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
-	}
 	start, _, _ := procStat(ch.pid)
 	p := &persisted{
 		ID: id, Bundle: bundle, Rootfs: rootfs, InitPid: ch.pid, InitStart: start,
@@ -447,6 +448,11 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	}
 	if _, err := ch.sync.expect(msgHooks); err != nil {
 		return nil, err
+	}
+	// Limits go on once the root filesystem is set up: the device
+	// allowlist would otherwise refuse the mknod of the spec's devices.
+	if err := cg.Set(spec.Linux.Resources); err != nil {
+		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
 	}
 	if h := spec.Hooks; h != nil {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.pid, Bundle: bundle, Annotations: spec.Annotations}
