@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -154,15 +155,28 @@ func (r *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
 	if !filepath.IsAbs(dest) {
 		dest = "/" + dest
 	}
+	if dir {
+		// Follows symlinks only inside the rootfs, creating what is missing
+		// there: a link to a host path ends up naming a path in the rootfs.
+		h, err := pathrs.MkdirAllHandle(r.root, dest, 0o755)
+		if err == nil || !(errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT)) {
+			return h, err
+		}
+		// A dangling symlink on the way: resolve it lexically inside the
+		// root (as runc does) and create the directory it names there.
+		resolved, jerr := securejoin.SecureJoin(r.rootfs, dest)
+		if jerr != nil {
+			return nil, err
+		}
+		rel := strings.TrimPrefix(resolved, r.rootfs)
+		return pathrs.MkdirAllHandle(r.root, "/"+strings.TrimPrefix(rel, "/"), 0o755)
+	}
 	if h, err := pathrs.OpenatInRoot(r.root, dest); err == nil {
 		return h, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if dir {
-		return pathrs.MkdirAllHandle(r.root, dest, 0o755)
-	}
-	parent, err := pathrs.MkdirAllHandle(r.root, filepath.Dir(dest), 0o755)
+	parent, err := r.target(filepath.Dir(dest), true)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +188,11 @@ func (r *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
 	if fd >= 0 {
 		unix.Close(fd)
 	}
-	return pathrs.OpenatInRoot(r.root, dest)
+	h, err := pathrs.OpenatInRoot(parent, filepath.Base(dest))
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // reopen replaces a handle taken before a mount with one to the mount's
