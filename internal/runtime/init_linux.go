@@ -286,6 +286,7 @@ func finalize(cfg *initConfig, conn *os.File, report func(error) error) error {
 	if err != nil {
 		return report(err)
 	}
+	env := withHome(p.Env, p.User.UID)
 	if p.Cwd != "" {
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return report(fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", p.Cwd, err))
@@ -341,7 +342,7 @@ func finalize(cfg *initConfig, conn *os.File, report func(error) error) error {
 	if conn != nil {
 		unix.CloseOnExec(int(conn.Fd()))
 	}
-	err = unix.Exec(path, p.Args, p.Env)
+	err = unix.Exec(path, p.Args, env)
 	return report(fmt.Errorf("exec %s: %w", p.Args[0], err))
 }
 
@@ -486,4 +487,25 @@ func runHook(h specs.Hook, state []byte) error {
 		<-done
 		return fmt.Errorf("timed out after %ds", *h.Timeout)
 	}
+}
+
+// withHome adds HOME from the container's /etc/passwd (or "/") when the
+// environment lacks it, as runc and Docker do.
+func withHome(env []string, uid uint32) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	if b, err := os.ReadFile("/etc/passwd"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) >= 6 && f[2] == strconv.FormatUint(uint64(uid), 10) && f[5] != "" {
+				home = f[5]
+				break
+			}
+		}
+	}
+	return append(append([]string{}, env...), "HOME="+home)
 }
