@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,16 +196,15 @@ func startIn(cmd *exec.Cmd, joins []nsJoin) error {
 
 var (
 	sealedOnce sync.Once
-	sealedFD   = -1
+	sealedExe  *os.File // never closed: shared by every spawn
 )
 
-// initBinary returns the path to execute as the container's init. The
-// runtime binary is exposed to the child through a detached read-only bind
-// mount, so a container that gets hold of /proc/<pid>/exe can never write
-// to the host's binary.
-func (r *Runtime) initBinary(minFD int) string {
+// sealedBinary returns the runtime binary behind a detached read-only,
+// nosuid bind mount, so a container that gets hold of /proc/<pid>/exe can
+// never write to the host's binary; nil if the kernel cannot do it.
+func (r *Runtime) sealedBinary() *os.File {
 	if r.InitPath != "/proc/self/exe" {
-		return r.InitPath
+		return nil
 	}
 	sealedOnce.Do(func() {
 		exe, err := os.Readlink("/proc/self/exe")
@@ -221,17 +221,9 @@ func (r *Runtime) initBinary(minFD int) string {
 			unix.Close(fd)
 			return
 		}
-		// Keep the descriptor above every number the child's fd table uses.
-		hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 256)
-		unix.Close(fd)
-		if err == nil {
-			sealedFD = hi
-		}
+		sealedExe = os.NewFile(uintptr(fd), "berth-runtime (sealed)")
 	})
-	if sealedFD >= 0 && sealedFD >= minFD {
-		return "/proc/self/fd/" + strconv.Itoa(sealedFD)
-	}
-	return "/proc/self/exe"
+	return sealedExe
 }
 
 // child is a started init or exec process the parent still talks to.
@@ -250,6 +242,8 @@ type spawnOpts struct {
 	listener    *os.File // start listener (init only)
 	consoleConn *os.File // connected console socket for the child
 	userMaps    bool
+	// cgroupPaths, when set, are joined by the child as it starts.
+	cgroupPaths map[string]string
 }
 
 // spawn starts the runtime binary as "init" with the requested namespaces
@@ -266,7 +260,7 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 	for i := 0; i < o.preserve; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	cfg := &initConfig{PreserveFDs: o.preserve, StartFD: -1, ConsoleFD: -1}
+	cfg := &initConfig{PreserveFDs: o.preserve, StartFD: -1, ConsoleFD: -1, Trace: traceOn}
 	syncFD := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, childSync)
 	if o.listener != nil {
@@ -277,9 +271,39 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 		cfg.ConsoleFD = 3 + len(cmd.ExtraFiles)
 		cmd.ExtraFiles = append(cmd.ExtraFiles, o.consoleConn)
 	}
-	cmd.Path = r.initBinary(3 + len(cmd.ExtraFiles))
+	// The binary is executed through its descriptor in the child's own
+	// table (the last one), so no descriptor is moved to a high number:
+	// growing the fd table of a threaded process costs an RCU grace period.
+	cmd.Path = r.InitPath
+	if exe := r.sealedBinary(); exe != nil {
+		cmd.Path = "/proc/self/fd/" + strconv.Itoa(3+len(cmd.ExtraFiles))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
+	}
 	cmd.Env = append([]string{envSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: o.plan.cloneFlags}
+	// Joining cgroups: v2 at clone time (CLONE_INTO_CGROUP), v1 by the child
+	// itself in the nsenter constructor while it is single-threaded. Both
+	// avoid the expensive write lock of moving a running process.
+	if o.cgroupPaths != nil {
+		var tasks []string
+		for ctrl, dir := range o.cgroupPaths {
+			if ctrl == "" {
+				cgfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					parentSync.Close()
+					return nil, nil, fmt.Errorf("open cgroup %s: %w", dir, err)
+				}
+				defer unix.Close(cgfd)
+				cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgfd
+				continue
+			}
+			tasks = append(tasks, filepath.Join(dir, "tasks"))
+		}
+		sort.Strings(tasks)
+		if len(tasks) > 0 {
+			cmd.Env = append(cmd.Env, "_BERTH_CGROUP_TASKS="+strings.Join(tasks, "\n"))
+		}
+	}
 	if o.userMaps && o.spec.Linux != nil {
 		for _, m := range o.spec.Linux.UIDMappings {
 			cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
@@ -297,6 +321,7 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 		parentSync.Close()
 		return nil, nil, fmt.Errorf("start container init: %w", err)
 	}
+	tracef("spawn: started")
 	return &child{cmd: cmd, sync: syncConn{parentSync}, pid: cmd.Process.Pid}, cfg, nil
 }
 
@@ -331,6 +356,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
 }
 
 func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *created, retErr error) {
+	tracef("create: begin")
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
@@ -354,6 +380,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		}
 	}
 	plan, err := planNamespaces(spec.Linux.Namespaces)
+	tracef("create: config loaded")
 	if err != nil {
 		return nil, err
 	}
@@ -386,6 +413,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		_ = os.RemoveAll(dir)
 	}()
 
+	tracef("create: dir made")
 	listener, err := listenUnix(dir, startSock)
 	if err != nil {
 		return nil, err
@@ -407,20 +435,35 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		defer consoleConn.Close()
 	}
 	cg, err = cgroup.New(spec.Linux.CgroupsPath, id, spec.Linux.Resources)
+	tracef("create: cgroup.New")
 	if err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
 	}
-	ch, cfg, err := r.spawn(spawnOpts{
+	if err := cg.Apply(-1); err != nil {
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	so := spawnOpts{
 		plan: plan, spec: spec, preserve: o.PreserveFDs, io: o.IO, listener: listener,
 		consoleConn: consoleConn, userMaps: plan.cloneFlags&unix.CLONE_NEWUSER != 0,
-	})
+	}
+	// A child that is root of a new user namespace can no longer write the
+	// host's cgroup files: the parent moves it instead.
+	childJoins := !so.userMaps
+	if childJoins {
+		so.cgroupPaths = cg.Paths()
+	}
+	ch, cfg, err := r.spawn(so)
 	if err != nil {
 		return nil, err
 	}
 	ch.console = consoleParent
-	if err := cg.Apply(ch.pid); err != nil {
-		return nil, fmt.Errorf("join cgroup: %w", err)
+	tracef("create: spawned")
+	if !childJoins {
+		if err := cg.Apply(ch.pid); err != nil {
+			return nil, fmt.Errorf("join cgroup: %w", err)
+		}
 	}
+	tracef("create: cgroup applied")
 	start, _, _ := procStat(ch.pid)
 	p := &persisted{
 		ID: id, Bundle: bundle, Rootfs: rootfs, InitPid: ch.pid, InitStart: start,
@@ -449,6 +492,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if _, err := ch.sync.expect(msgHooks); err != nil {
 		return nil, err
 	}
+	tracef("create: child mounted")
 	// Limits go on once the root filesystem is set up: the device
 	// allowlist would otherwise refuse the mknod of the spec's devices.
 	if err := cg.Set(spec.Linux.Resources); err != nil {
@@ -470,10 +514,12 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if _, err := ch.sync.expect(msgReady); err != nil {
 		return nil, err
 	}
+	tracef("create: child ready")
 	p.Creating = false
 	if err := r.save(p); err != nil {
 		return nil, err
 	}
+	tracef("create: saved")
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, ch.pid); err != nil {
 			return nil, err
@@ -496,6 +542,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	default:
 		return errdefs.Newf(errdefs.Conflict, "cannot start an already %s container", st)
 	}
+	return r.start(p)
+}
+
+// start hands a created container over to its program (see Start).
+func (r *Runtime) start(p *persisted) error {
+	id := p.ID
 	conn, err := dialUnixAt(r.dir(id), startSock)
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)

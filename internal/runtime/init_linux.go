@@ -44,6 +44,7 @@ type initConfig struct {
 	ConsoleFD   int  `json:"console_fd"`
 	StartFD     int  `json:"start_fd"`
 	PreserveFDs int  `json:"preserve_fds"`
+	Trace       bool `json:"trace,omitempty"`
 }
 
 func init() {
@@ -86,6 +87,8 @@ func childInit(s syncConn) error {
 	if cfg == nil || cfg.Process == nil {
 		return errors.New("init: empty config")
 	}
+	traceOn = cfg.Trace
+	tracef("init: config received")
 	// No other process in the container may ptrace us or open our
 	// /proc/<pid>/exe while we still are the runtime binary.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -128,6 +131,7 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		if err := rs.prepare(); err != nil {
 			return err
 		}
+		tracef("init: rootfs prepared")
 	}
 	// createRuntime hooks run in the runtime's namespaces, by the parent.
 	if err := s.send(syncMsg{Type: msgHooks}); err != nil {
@@ -157,6 +161,7 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		if err != nil {
 			return fmt.Errorf("switch root: %w", err)
 		}
+		tracef("init: pivoted")
 	} else {
 		if err := unix.Chroot(cfg.Rootfs); err != nil {
 			return fmt.Errorf("chroot: %w", err)
@@ -200,6 +205,7 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		}
 	}
 	// Resolve the program now so a missing binary fails create, not start.
+	tracef("init: paths done")
 	if _, err := resolveProgram(cfg.Process); err != nil {
 		return err
 	}
@@ -225,6 +231,7 @@ func initContainer(s syncConn, cfg *initConfig) error {
 	}
 	unix.Close(listener)
 	conn := os.NewFile(uintptr(connFD), "start")
+	tracef("init: start accepted")
 	report := func(err error) error {
 		_, _ = conn.Write([]byte(err.Error()))
 		os.Exit(1)
@@ -342,6 +349,7 @@ func finalize(cfg *initConfig, conn *os.File, report func(error) error) error {
 	if conn != nil {
 		unix.CloseOnExec(int(conn.Fd()))
 	}
+	tracef("init: exec")
 	err = unix.Exec(path, p.Args, env)
 	return report(fmt.Errorf("exec %s: %w", p.Args[0], err))
 }

@@ -34,7 +34,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		if c.child.console != nil {
 			c.child.console.Close()
 		}
-		if err := r.Start(ctx, id); err != nil {
+		if err := r.start(c.p); err != nil {
 			r.abandon(c)
 			return -1, err
 		}
@@ -51,14 +51,17 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		}
 		defer term.close()
 	}
-	if err := r.Start(ctx, id); err != nil {
+	if err := r.start(c.p); err != nil {
 		r.abandon(c)
 		return -1, err
 	}
+	tracef("run: started")
 	status := waitStatus(c.child.cmd.Wait())
+	tracef("run: exited")
 	if term != nil {
 		term.drain()
 	}
+	defer tracef("run: deleted")
 	if err := r.Delete(context.WithoutCancel(ctx), id, true); err != nil {
 		return status, err
 	}
@@ -237,7 +240,14 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		}
 		defer consoleConn.Close()
 	}
-	ch, cfg, err := r.spawn(spawnOpts{plan: plan, spec: st.Config, preserve: o.PreserveFDs, io: o.IO, consoleConn: consoleConn})
+	so := spawnOpts{plan: plan, spec: st.Config, preserve: o.PreserveFDs, io: o.IO, consoleConn: consoleConn}
+	// Joined by the child at start, unless it becomes a user namespace's
+	// root first (joined in the constructor after the cgroups, so fine).
+	childJoins := len(st.CgroupPaths) > 0
+	if childJoins {
+		so.cgroupPaths = st.CgroupPaths
+	}
+	ch, cfg, err := r.spawn(so)
 	if err != nil {
 		return -1, err
 	}
@@ -248,7 +258,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		}
 		return -1, err
 	}
-	if len(st.CgroupPaths) > 0 {
+	if !childJoins && len(st.CgroupPaths) > 0 {
 		m, err := cgroup.Load(st.CgroupPaths)
 		if err != nil {
 			return fail(err)

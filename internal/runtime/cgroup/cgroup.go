@@ -15,6 +15,10 @@ type Manager interface {
 	// Apply creates the container's cgroup directories (every mounted
 	// controller and, on a hybrid host, the unified hierarchy as well) and
 	// moves pid into them. It is safe to call again with another pid.
+	// Apply(-1) only creates the directories: the runtime then lets the
+	// child join by itself while it is still single-threaded (writing a
+	// v1 "tasks" file, or CLONE_INTO_CGROUP on v2), which avoids the
+	// cgroup_threadgroup_rwsem write lock that moving a whole process takes.
 	Apply(pid int) error
 	// Set validates r and writes it to the cgroup files. A nil r is a no-op.
 	// Fields left nil in r are not touched. It is used both at create time

@@ -186,7 +186,7 @@ func Load(paths map[string]string) (Manager, error) {
 }
 
 func (m *manager) Apply(pid int) error {
-	if pid <= 0 {
+	if pid <= 0 && pid != -1 {
 		return fmt.Errorf("cgroup: apply: invalid pid %d", pid)
 	}
 	m.mu.Lock()

@@ -8,6 +8,9 @@
 //                   parent puts "user" first so that later joins and unshares
 //                   happen with the capabilities of the joined user namespace.
 //   _BERTH_UNSHARE  decimal clone flags to unshare(2) after the joins.
+//   _BERTH_CGROUP_TASKS  newline-separated cgroup v1 "tasks" files; "0" (this
+//                   thread, i.e. the whole process while single-threaded)
+//                   is written to each, before any namespace is joined.
 //   _BERTH_SYNC_FD  descriptor of the sync socket; on failure a JSON error
 //                   message is written there and the process exits 1.
 #define _GNU_SOURCE
@@ -61,8 +64,27 @@ __attribute__((constructor)) static void berth_nsenter(void)
 {
 	const char *spec = getenv("_BERTH_NSENTER");
 	const char *unshare_env = getenv("_BERTH_UNSHARE");
-	if (spec == NULL && unshare_env == NULL)
+	const char *tasks = getenv("_BERTH_CGROUP_TASKS");
+	if (spec == NULL && unshare_env == NULL && tasks == NULL)
 		return;
+
+	if (tasks != NULL && *tasks != '\0') {
+		char *copy = strdup(tasks);
+		char *save = NULL;
+		if (copy == NULL)
+			berth_fail("strdup", NULL, ENOMEM);
+		for (char *path = strtok_r(copy, "\n", &save); path != NULL;
+		     path = strtok_r(NULL, "\n", &save)) {
+			int fd = open(path, O_WRONLY | O_CLOEXEC);
+			if (fd < 0)
+				berth_fail("open cgroup", path, errno);
+			if (write(fd, "0", 1) != 1)
+				berth_fail("join cgroup", path, errno);
+			close(fd);
+		}
+		free(copy);
+		unsetenv("_BERTH_CGROUP_TASKS");
+	}
 
 	if (spec != NULL && *spec != '\0') {
 		char *copy = strdup(spec);
