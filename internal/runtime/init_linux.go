@@ -68,6 +68,8 @@ func MaybeInit() {
 		os.Exit(1)
 	}
 	os.Unsetenv(envSyncFD)
+	traceOn = os.Getenv("BERTH_TRACE_INIT") != ""
+	tracef("init: go started")
 	s := syncConn{os.NewFile(uintptr(fd), "sync")}
 	// On success childInit never returns: the process has become the
 	// container's process.

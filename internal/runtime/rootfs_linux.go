@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -156,22 +154,9 @@ func (r *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
 		dest = "/" + dest
 	}
 	if dir {
-		// Follows symlinks only inside the rootfs, creating what is missing
-		// there: a link to a host path ends up naming a path in the rootfs.
-		h, err := pathrs.MkdirAllHandle(r.root, dest, 0o755)
-		if err == nil || !(errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT)) {
-			return h, err
-		}
-		// A dangling symlink on the way: resolve it lexically inside the
-		// root (as runc does) and create the directory it names there.
-		resolved, jerr := securejoin.SecureJoin(r.rootfs, dest)
-		if jerr != nil {
-			return nil, err
-		}
-		rel := strings.TrimPrefix(resolved, r.rootfs)
-		return pathrs.MkdirAllHandle(r.root, "/"+strings.TrimPrefix(rel, "/"), 0o755)
+		return mkdirAllInRoot(r.root, r.rootfs, dest, 0o755)
 	}
-	if h, err := pathrs.OpenatInRoot(r.root, dest); err == nil {
+	if h, err := openInRoot(r.root, dest, unix.O_PATH); err == nil {
 		return h, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -188,11 +173,7 @@ func (r *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
 	if fd >= 0 {
 		unix.Close(fd)
 	}
-	h, err := pathrs.OpenatInRoot(parent, filepath.Base(dest))
-	if err != nil {
-		return nil, err
-	}
-	return h, nil
+	return openInRoot(r.root, dest, unix.O_PATH)
 }
 
 // reopen replaces a handle taken before a mount with one to the mount's
@@ -202,7 +183,7 @@ func (r *rootfsSetup) reopen(old *os.File, dest string) (*os.File, error) {
 	if !filepath.IsAbs(dest) {
 		dest = "/" + dest
 	}
-	return pathrs.OpenatInRoot(r.root, dest)
+	return openInRoot(r.root, dest, unix.O_PATH)
 }
 
 func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
@@ -533,7 +514,7 @@ func (r *rootfsSetup) createDevice(d specs.LinuxDevice) error {
 	if !strings.HasPrefix(d.Path, "/dev/") {
 		return fmt.Errorf("device path must be under /dev")
 	}
-	parent, err := pathrs.MkdirAllHandle(r.root, filepath.Dir(d.Path), 0o755)
+	parent, err := mkdirAllInRoot(r.root, r.rootfs, filepath.Dir(d.Path), 0o755)
 	if err != nil {
 		return err
 	}
@@ -548,7 +529,7 @@ func (r *rootfsSetup) createDevice(d specs.LinuxDevice) error {
 			return err
 		}
 		unix.Close(fd)
-		h, err := pathrs.OpenatInRoot(r.root, d.Path)
+		h, err := openInRoot(r.root, d.Path, unix.O_PATH)
 		if err != nil {
 			return err
 		}
@@ -593,7 +574,7 @@ func (r *rootfsSetup) devSymlinks() error {
 	if _, err := os.Stat("/proc/kcore"); err == nil {
 		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
 	}
-	dev, err := pathrs.MkdirAllHandle(r.root, "/dev", 0o755)
+	dev, err := mkdirAllInRoot(r.root, r.rootfs, "/dev", 0o755)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,10 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		return 0, nil
 	}
 	sigs := forwardSignals(c.child.pid)
-	defer signal.Stop(sigs)
+	// signal.Stop waits for the signal loop to go idle (~2 ms); the relay
+	// goes through a pidfd, so a late signal can never reach a recycled
+	// pid, and stopping it need not delay the caller.
+	defer func() { go signal.Stop(sigs) }()
 	var term *terminal
 	if c.child.console != nil {
 		if term, err = attachTerminal(c.child.console, o.IO); err != nil {
@@ -95,6 +98,10 @@ func waitStatus(err error) int {
 // and SIGWINCH (handled by the terminal) stay here.
 func forwardSignals(pid int) chan os.Signal {
 	ch := make(chan os.Signal, 32)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		pidfd = -1
+	}
 	signal.Notify(ch)
 	go func() {
 		for s := range ch {
@@ -102,7 +109,11 @@ func forwardSignals(pid int) chan os.Signal {
 			if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGWINCH || sig == unix.SIGPIPE {
 				continue
 			}
-			_ = unix.Kill(pid, sig)
+			if pidfd >= 0 {
+				_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+			} else {
+				_ = unix.Kill(pid, sig)
+			}
 		}
 	}()
 	return ch
@@ -294,7 +305,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		return 0, nil
 	}
 	sigs := forwardSignals(ch.pid)
-	defer signal.Stop(sigs)
+	defer func() { go signal.Stop(sigs) }()
 	var term *terminal
 	if consoleParent != nil {
 		if term, err = attachTerminal(consoleParent, o.IO); err != nil {

@@ -16,3 +16,6 @@ func tracef(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[trace %d.%06d %d] %s\n", time.Now().Unix()%100, time.Now().Nanosecond()/1000, os.Getpid(), fmt.Sprintf(format, args...))
 	}
 }
+
+// Tracef is tracef for the commands built on the runtime.
+func Tracef(format string, args ...any) { tracef(format, args...) }
