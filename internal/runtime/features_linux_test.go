@@ -184,7 +184,7 @@ func TestSeccompErrnoAndFlags(t *testing.T) {
 	out := runOK(t, r, `/probe status; /probe syscall getcwd; /probe syscall getpid`, func(s *specs.Spec) {
 		s.Linux.Seccomp = &specs.LinuxSeccomp{
 			DefaultAction: specs.ActAllow,
-			Syscalls: []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno, ErrnoRet: &ret}},
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno, ErrnoRet: &ret}},
 		}
 	})
 	if statusField(out, "Seccomp") != "2" {

@@ -226,9 +226,13 @@ func TestBadBundlesFailCleanly(t *testing.T) {
 		want   string
 	}{
 		{"no config", func(t *testing.T, b string) { os.Remove(filepath.Join(b, "config.json")) }, nil, "config.json"},
-		{"bad json", func(t *testing.T, b string) { os.WriteFile(filepath.Join(b, "config.json"), []byte(`{"ociVersion": "1.2.0", "process": {`), 0o644) }, nil, "config.json"},
+		{"bad json", func(t *testing.T, b string) {
+			os.WriteFile(filepath.Join(b, "config.json"), []byte(`{"ociVersion": "1.2.0", "process": {`), 0o644)
+		}, nil, "config.json"},
 		{"no rootfs", func(t *testing.T, b string) { os.RemoveAll(filepath.Join(b, "rootfs")) }, nil, "root"},
-		{"unknown namespace", nil, func(s *specs.Spec) { s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"}) }, "bogus"},
+		{"unknown namespace", nil, func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
+		}, "bogus"},
 		{"empty args", nil, func(s *specs.Spec) { s.Process.Args = nil }, "args"},
 		{"negative memory", nil, func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &neg} }, "-5"},
 		{"quota without period", nil, func(s *specs.Spec) { s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: &quota, Period: &zero} }, "period"},
