@@ -79,7 +79,8 @@ mkdir "$work/bin" "$work/build"
 berth_src=${BERTH_RUNTIME:-$work/build/berth-runtime}
 if [[ -z ${BERTH_RUNTIME:-} ]]; then
 	log "building berth-runtime"
-	go build -o "$berth_src" ./cmd/berth-runtime
+	# The same flags as scripts/build.sh (static binary).
+	go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$berth_src" ./cmd/berth-runtime
 fi
 cp "$berth_src" "$berth"
 cp "$RUNC" "$runc"

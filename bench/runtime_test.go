@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"github.com/berth-dev/berth/internal/fixture"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,7 +120,8 @@ func buildBerth(b *testing.B, dir string) string {
 		b.Skip("go tool not found and BERTH_RUNTIME not set")
 	}
 	out := filepath.Join(dir, "berth-runtime.built")
-	cmd := exec.Command(goBin, "build", "-o", out, "github.com/berth-dev/berth/cmd/berth-runtime")
+	args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
+	cmd := exec.Command(goBin, append(args, "-o", out, "github.com/berth-dev/berth/cmd/berth-runtime")...)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build berth-runtime: %v\n%s", err, msg)
 	}

@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 mkdir -p bin
-go build -o bin/ ./cmd/...
+# Static: the container init is this binary re-executed on every run, and
+# a static binary skips the dynamic loader (see docs/benchmarks.md).
+go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o bin/ ./cmd/...

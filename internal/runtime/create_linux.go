@@ -555,6 +555,7 @@ func (r *Runtime) start(p *persisted) error {
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}
+	tracef("start: connected")
 	_ = os.Remove(filepath.Join(r.dir(id), startSock))
 	msg, err := io.ReadAll(conn)
 	conn.Close()

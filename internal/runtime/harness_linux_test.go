@@ -34,7 +34,9 @@ func runtimeBinary(t testing.TB) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "berth-runtime")
-		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/berth-dev/berth/cmd/berth-runtime").CombinedOutput()
+		args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
+		args = append(args, "-o", builtBin, "github.com/berth-dev/berth/cmd/berth-runtime")
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -25,6 +25,11 @@ type RunOpts struct {
 // program runs; otherwise it forwards signals (and the terminal), waits for
 // the program, deletes the container and returns the exit status.
 func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
+	var relay *signalRelay
+	if !o.Detach {
+		relay = newSignalRelay()
+		defer relay.stop()
+	}
 	c, err := r.create(ctx, id, o.CreateOpts)
 	if err != nil {
 		return -1, err
@@ -41,11 +46,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		_ = c.child.cmd.Process.Release()
 		return 0, nil
 	}
-	sigs := forwardSignals(c.child.pid)
-	// signal.Stop waits for the signal loop to go idle (~2 ms); the relay
-	// goes through a pidfd, so a late signal can never reach a recycled
-	// pid, and stopping it need not delay the caller.
-	defer func() { go signal.Stop(sigs) }()
+	relay.forward(c.child.pid)
 	var term *terminal
 	if c.child.console != nil {
 		if term, err = attachTerminal(c.child.console, o.IO); err != nil {
@@ -54,6 +55,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		}
 		defer term.close()
 	}
+	tracef("run: starting")
 	if err := r.start(c.p); err != nil {
 		r.abandon(c)
 		return -1, err
@@ -96,27 +98,75 @@ func waitStatus(err error) int {
 // forwardSignals relays every signal the runtime receives to pid, as runc
 // does for foreground containers. SIGCHLD, SIGURG (the Go scheduler's own)
 // and SIGWINCH (handled by the terminal) stay here.
-func forwardSignals(pid int) chan os.Signal {
-	ch := make(chan os.Signal, 32)
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		pidfd = -1
-	}
-	signal.Notify(ch)
+// signalRelay forwards every signal the runtime receives to the container
+// process, as runc does for foreground containers. It starts listening
+// before the container exists (signal.Notify for every signal costs about
+// a millisecond, overlapped with create this way), queues what arrives
+// early and delivers through a pidfd, so a late signal can never reach a
+// recycled pid. SIGCHLD, SIGURG (the Go scheduler's own), SIGWINCH
+// (handled by the terminal) and SIGPIPE stay here.
+type signalRelay struct {
+	ch     chan os.Signal
+	target chan int
+	done   chan struct{}
+}
+
+func newSignalRelay() *signalRelay {
+	r := &signalRelay{ch: make(chan os.Signal, 32), target: make(chan int, 1), done: make(chan struct{})}
 	go func() {
-		for s := range ch {
-			sig, ok := s.(syscall.Signal)
-			if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGWINCH || sig == unix.SIGPIPE {
-				continue
-			}
+		signal.Notify(r.ch)
+		var queued []syscall.Signal
+		pidfd, pid := -1, 0
+		defer func() {
 			if pidfd >= 0 {
-				_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
-			} else {
-				_ = unix.Kill(pid, sig)
+				unix.Close(pidfd)
+			}
+		}()
+		for {
+			select {
+			case <-r.done:
+				return
+			case p := <-r.target:
+				pid = p
+				if fd, err := unix.PidfdOpen(p, 0); err == nil {
+					pidfd = fd
+				}
+				for _, s := range queued {
+					send(pidfd, pid, s)
+				}
+				queued = nil
+			case s := <-r.ch:
+				sig, ok := s.(syscall.Signal)
+				if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGWINCH || sig == unix.SIGPIPE {
+					continue
+				}
+				if pid == 0 {
+					queued = append(queued, sig)
+					continue
+				}
+				send(pidfd, pid, sig)
 			}
 		}
 	}()
-	return ch
+	return r
+}
+
+func send(pidfd, pid int, sig syscall.Signal) {
+	if pidfd >= 0 {
+		_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+	} else {
+		_ = unix.Kill(pid, sig)
+	}
+}
+
+// forward starts delivering to pid.
+func (r *signalRelay) forward(pid int) { r.target <- pid }
+
+// stop ends the relay without making the caller wait for the signal loop
+// to go idle (signal.Stop takes about 2 ms).
+func (r *signalRelay) stop() {
+	close(r.done)
+	go signal.Stop(r.ch)
 }
 
 // terminal connects the runtime's stdio to a container's pty master.
@@ -304,8 +354,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		_ = ch.cmd.Process.Release()
 		return 0, nil
 	}
-	sigs := forwardSignals(ch.pid)
-	defer func() { go signal.Stop(sigs) }()
+	relay := newSignalRelay()
+	defer relay.stop()
+	relay.forward(ch.pid)
 	var term *terminal
 	if consoleParent != nil {
 		if term, err = attachTerminal(consoleParent, o.IO); err != nil {

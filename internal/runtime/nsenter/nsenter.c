@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -47,6 +48,16 @@ static void berth_fail(const char *what, const char *arg, int err)
 	_exit(1);
 }
 
+static void berth_trace(const char *what)
+{
+	struct timespec ts;
+	if (getenv("BERTH_TRACE_INIT") == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(stderr, "[trace %ld.%06ld %d] nsenter: %s\n", (long)(ts.tv_sec % 100),
+		ts.tv_nsec / 1000, (int)getpid(), what);
+}
+
 static int berth_ns_flag(const char *type)
 {
 	if (strcmp(type, "user") == 0) return CLONE_NEWUSER;
@@ -68,6 +79,7 @@ __attribute__((constructor)) static void berth_nsenter(void)
 	if (spec == NULL && unshare_env == NULL && tasks == NULL)
 		return;
 
+	berth_trace("start");
 	if (tasks != NULL && *tasks != '\0') {
 		char *copy = strdup(tasks);
 		char *save = NULL;
@@ -84,6 +96,7 @@ __attribute__((constructor)) static void berth_nsenter(void)
 		}
 		free(copy);
 		unsetenv("_BERTH_CGROUP_TASKS");
+		berth_trace("cgroups joined");
 	}
 
 	if (spec != NULL && *spec != '\0') {
