@@ -54,6 +54,8 @@ type CreateOpts struct {
 	NoPivot       bool
 	PreserveFDs   int
 	IO            IO
+
+	saveAsync bool
 }
 
 // nsJoin is one namespace to enter by path.
@@ -339,6 +341,18 @@ func (c *child) kill() {
 type created struct {
 	p     *persisted
 	child *child
+	cg    cgroup.Manager
+	saved chan error // set when the final state is being saved concurrently
+}
+
+// waitSaved returns the result of a concurrent save, if any.
+func (c *created) waitSaved() error {
+	if c.saved == nil {
+		return nil
+	}
+	err := <-c.saved
+	c.saved = nil
+	return err
 }
 
 // Create creates container id from the bundle: namespaces, cgroups, root
@@ -519,7 +533,13 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	}
 	tracef("create: child ready")
 	p.Creating = false
-	if err := r.save(p); err != nil {
+	c := &created{p: p, child: ch, cg: cg}
+	if o.saveAsync {
+		// run: the record is written while the program starts; Run waits
+		// for it before it returns or deletes anything.
+		c.saved = make(chan error, 1)
+		go func() { c.saved <- r.save(p) }()
+	} else if err := r.save(p); err != nil {
 		return nil, err
 	}
 	tracef("create: saved")
@@ -528,7 +548,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 			return nil, err
 		}
 	}
-	return &created{p: p, child: ch}, nil
+	return c, nil
 }
 
 // Start lets a created container's init execute the user's program, then

@@ -405,10 +405,13 @@ func checkExecutable(path string) error {
 }
 
 func closeExtraFDs(from int) error {
+	if err := unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	// Kernels before 5.11: walk /proc/self/fd.
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		// Without /proc, rely on the kernel's close_range.
-		return unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+		return fmt.Errorf("close inherited descriptors: %w", err)
 	}
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())

@@ -55,9 +55,8 @@ func setCredentials(p *specs.Process) error {
 	if err != nil {
 		return err
 	}
-	if err := caps.Load(); err != nil {
-		return fmt.Errorf("read capabilities: %w", err)
-	}
+	// No Load: every set is replaced below, so the current ones (parsed
+	// from /proc/self/status) are not needed.
 	pc := p.Capabilities
 	if pc == nil {
 		pc = &specs.LinuxCapabilities{}

@@ -30,7 +30,9 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		relay = newSignalRelay()
 		defer relay.stop()
 	}
-	c, err := r.create(ctx, id, o.CreateOpts)
+	co := o.CreateOpts
+	co.saveAsync = true
+	c, err := r.create(ctx, id, co)
 	if err != nil {
 		return -1, err
 	}
@@ -39,7 +41,11 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		if c.child.console != nil {
 			c.child.console.Close()
 		}
-		if err := r.start(c.p); err != nil {
+		err := r.start(c.p)
+		if serr := c.waitSaved(); err == nil {
+			err = serr
+		}
+		if err != nil {
 			r.abandon(c)
 			return -1, err
 		}
@@ -56,7 +62,11 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		defer term.close()
 	}
 	tracef("run: starting")
-	if err := r.start(c.p); err != nil {
+	err = r.start(c.p)
+	if serr := c.waitSaved(); err == nil {
+		err = serr
+	}
+	if err != nil {
 		r.abandon(c)
 		return -1, err
 	}
@@ -67,13 +77,35 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		term.drain()
 	}
 	defer tracef("run: deleted")
-	if err := r.Delete(context.WithoutCancel(ctx), id, true); err != nil {
+	if err := r.deleteExited(c); err != nil {
 		return status, err
 	}
 	return status, nil
 }
 
+// deleteExited deletes a container whose init this process just reaped,
+// without re-reading what it already knows. With its own PID namespace the
+// init's death took every process with it; otherwise the cgroup is swept.
+func (r *Runtime) deleteExited(c *created) error {
+	unlock, err := r.lock(c.p.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ownPidNS := false
+	for _, ns := range c.p.Config.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path == "" {
+			ownPidNS = true
+		}
+	}
+	if !ownPidNS {
+		r.killAndWait(c.p)
+	}
+	return r.destroyWith(c.p, c.cg)
+}
+
 func (r *Runtime) abandon(c *created) {
+	_ = c.waitSaved()
 	c.child.kill()
 	_ = r.Delete(context.Background(), c.p.ID, true)
 }

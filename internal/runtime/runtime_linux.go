@@ -341,12 +341,18 @@ func (r *Runtime) killAndWait(p *persisted) {
 
 // destroy removes everything a stopped container still holds.
 func (r *Runtime) destroy(p *persisted) error {
-	var errs []error
+	var m cgroup.Manager
 	if len(p.CgroupPaths) > 0 {
-		if m, err := cgroup.Load(p.CgroupPaths); err == nil {
-			if err := m.Destroy(); err != nil {
-				errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
-			}
+		m, _ = cgroup.Load(p.CgroupPaths)
+	}
+	return r.destroyWith(p, m)
+}
+
+func (r *Runtime) destroyWith(p *persisted, m cgroup.Manager) error {
+	var errs []error
+	if m != nil {
+		if err := m.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 		}
 	}
 	if p.Config != nil && p.Config.Hooks != nil && len(p.Config.Hooks.Poststop) > 0 {

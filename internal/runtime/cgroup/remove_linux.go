@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -30,8 +31,20 @@ func removeDirs(dirs []string, budget time.Duration) error {
 	for {
 		var busy []string
 		var busyErr []error
-		for _, d := range pending {
-			err := removeTree(d)
+		// One rmdir per hierarchy, in parallel: each waits for the
+		// kernel to offline the css, and a v1 host has a dozen of them.
+		results := make([]error, len(pending))
+		var wg sync.WaitGroup
+		for i, d := range pending {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = removeTree(d)
+			}()
+		}
+		wg.Wait()
+		for i, d := range pending {
+			err := results[i]
 			switch {
 			case err == nil:
 			case errors.Is(err, unix.EBUSY):
