@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -577,13 +576,10 @@ func (r *Runtime) start(p *persisted) error {
 	}
 	tracef("start: connected")
 	_ = os.Remove(filepath.Join(r.dir(id), startSock))
-	msg, err := io.ReadAll(conn)
+	err = syncConn{conn}.waitExec(seccompForwarder(p.Config, id, p.Bundle, p.InitPid, p.InitPid))
 	conn.Close()
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
-	}
-	if len(msg) > 0 {
-		return fmt.Errorf("start container %q: %s", id, msg)
 	}
 	if h := p.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateRunning, Pid: p.InitPid, Bundle: p.Bundle, Annotations: p.Config.Annotations}
@@ -612,7 +608,7 @@ func listenUnix(dir, name string) (*os.File, error) {
 		return nil, err
 	}
 	defer unix.Close(dfd)
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -627,17 +623,40 @@ func listenUnix(dir, name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
+// dialUnixAt connects to the start socket (SOCK_SEQPACKET) in dir.
 func dialUnixAt(dir, name string) (*os.File, error) {
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(dfd)
-	return dialUnix(fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name))
+	return dialUnixType(fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name), unix.SOCK_SEQPACKET)
 }
 
-func dialUnix(path string) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+// seccompForwarder returns the function that hands a container's seccomp
+// notify descriptor to the agent at linux.seccomp.listenerPath, with the
+// container process state the specification defines.
+func seccompForwarder(spec *specs.Spec, id, bundle string, initPid, pid int) func(int) error {
+	return func(fd int) error {
+		if spec == nil || spec.Linux == nil || spec.Linux.Seccomp == nil || spec.Linux.Seccomp.ListenerPath == "" {
+			return nil
+		}
+		sc := spec.Linux.Seccomp
+		st := specs.ContainerProcessState{
+			Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: pid, Metadata: sc.ListenerMetadata,
+			State: specs.State{Version: specs.Version, ID: id, Status: specs.StateRunning, Pid: initPid, Bundle: bundle, Annotations: spec.Annotations},
+		}
+		if err := seccomp.SendListener(sc.ListenerPath, st, fd); err != nil {
+			return fmt.Errorf("seccomp listener %s: %w", sc.ListenerPath, err)
+		}
+		return nil
+	}
+}
+
+func dialUnix(path string) (*os.File, error) { return dialUnixType(path, unix.SOCK_STREAM) }
+
+func dialUnixType(path string, typ int) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func childInit(s syncConn) error {
 		return fmt.Errorf("prctl dumpable: %w", err)
 	}
 	if cfg.Mode == modeExec {
-		return finalize(cfg, nil, func(err error) error { return err })
+		return finalize(cfg, s, func(err error) error { return err })
 	}
 	return initContainer(s, cfg)
 }
@@ -232,10 +232,10 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		break
 	}
 	unix.Close(listener)
-	conn := os.NewFile(uintptr(connFD), "start")
+	conn := syncConn{os.NewFile(uintptr(connFD), "start")}
 	tracef("init: start accepted")
 	report := func(err error) error {
-		_, _ = conn.Write([]byte(err.Error()))
+		_ = conn.send(syncMsg{Type: msgError, Message: err.Error()})
 		os.Exit(1)
 		return err
 	}
@@ -250,7 +250,7 @@ func initContainer(s syncConn, cfg *initConfig) error {
 // finalize turns the current process into the container process: limits,
 // LSM label, credentials, capabilities, no_new_privs, seccomp, fds, execve.
 // report is used for errors once the parent can no longer be told over sync.
-func finalize(cfg *initConfig, conn *os.File, report func(error) error) error {
+func finalize(cfg *initConfig, conn syncConn, report func(error) error) error {
 	p := cfg.Process
 	spec := cfg.Spec
 	if cfg.Mode == modeExec {
@@ -327,13 +327,9 @@ func finalize(cfg *initConfig, conn *os.File, report func(error) error) error {
 			return report(fmt.Errorf("seccomp: %w", err))
 		}
 	}
-	if listenerFD >= 0 && sc.ListenerPath != "" {
-		st := specs.ContainerProcessState{
-			Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: cfg.HostPid,
-			Metadata: sc.ListenerMetadata,
-			State:    hookState(cfg, StatusCreated),
-		}
-		if err := seccomp.SendListener(sc.ListenerPath, st, listenerFD); err != nil {
+	if listenerFD >= 0 {
+		// The runtime process forwards it to the agent (see msgSeccompFD).
+		if err := conn.sendFD(syncMsg{Type: msgSeccompFD}, listenerFD); err != nil {
 			return report(fmt.Errorf("seccomp listener: %w", err))
 		}
 		unix.Close(listenerFD)
@@ -348,9 +344,7 @@ func finalize(cfg *initConfig, conn *os.File, report func(error) error) error {
 	if err := closeExtraFDs(3 + cfg.PreserveFDs); err != nil {
 		return report(err)
 	}
-	if conn != nil {
-		unix.CloseOnExec(int(conn.Fd()))
-	}
+	unix.CloseOnExec(int(conn.f.Fd()))
 	tracef("init: exec")
 	err = unix.Exec(path, p.Args, env)
 	return report(fmt.Errorf("exec %s: %w", p.Args[0], err))

@@ -365,12 +365,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		return fail(err)
 	}
 	// EOF means execve succeeded (the sync socket is close-on-exec).
-	if m, err := ch.sync.recv(); err != errEOF {
-		if err == nil && m.Type == msgError {
-			err = errors.New(m.Message)
-		} else if err == nil {
-			err = fmt.Errorf("exec: unexpected %q from process", m.Type)
-		}
+	if err := ch.sync.waitExec(seccompForwarder(st.Config, id, st.Bundle, st.InitPid, ch.pid)); err != nil {
 		return fail(err)
 	}
 	ch.sync.f.Close()

@@ -17,13 +17,15 @@ package runtime
 //	|   |                                          | readonly paths, hostname, sysctls, console, |
 //	|   |                                          | resolve args[0]; send msgReady              |
 //	| 5 | write state.json (created); create exits | accept() on the start listener (blocks)     |
-//	| 6 | start: connect to start.sock             | startContainer hooks, rlimits, user, caps,  |
+//	| 6 | start: connect to start.sock (seqpacket) | startContainer hooks, rlimits, user, caps,  |
 //	|   |                                          | no_new_privs, seccomp, close fds, execve    |
-//	| 7 | start reads EOF (exec done: the socket   | on failure the error is written on the      |
-//	|   | is close-on-exec) -> poststart hooks     | start connection instead                    |
+//	| 6a| forward the fd to listenerPath's agent   | seccomp NOTIFY filter: msgSeccompFD + fd    |
+//	| 7 | start reads EOF (exec done: the socket   | on failure msgError on the start connection |
+//	|   | is close-on-exec) -> poststart hooks     |                                             |
 //
 // Any step may instead produce msgError; the parent then kills the child and
-// undoes everything it created. Exec processes (mode exec) skip steps 2-5.
+// undoes everything it created. Exec processes (mode exec) skip steps 2-5
+// and report 6a/7 on the sync socket itself.
 
 import (
 	"encoding/json"
@@ -39,14 +41,19 @@ const (
 	msgHooksDone = "hooks-done"
 	msgReady     = "ready"
 	msgError     = "error"
+	// msgSeccompFD carries the seccomp notify descriptor (SCM_RIGHTS) from
+	// the init to the runtime process, which hands it to the agent at
+	// linux.seccomp.listenerPath: that path is in the runtime's mount
+	// namespace, unreachable from the container.
+	msgSeccompFD = "seccomp-fd"
 )
 
 type syncMsg struct {
 	Type    string      `json:"type"`
 	Message string      `json:"message,omitempty"`
 	Config  *initConfig `json:"config,omitempty"`
-	// Pid is the seccomp listener or other info the child reports.
-	Pid int `json:"pid,omitempty"`
+	// fd is a descriptor received with the message (-1 if none).
+	fd int
 }
 
 type syncConn struct{ f *os.File }
@@ -68,11 +75,22 @@ func (s syncConn) send(m syncMsg) error {
 	return err
 }
 
+// sendFD sends m with descriptor fd attached.
+func (s syncConn) sendFD(m syncMsg, fd int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return unix.Sendmsg(int(s.f.Fd()), b, unix.UnixRights(fd), nil, 0)
+}
+
 // recv reads one message. Configs can be large, so the buffer grows to the
-// packet size reported by MSG_PEEK|MSG_TRUNC.
+// packet size reported by MSG_PEEK|MSG_TRUNC. A descriptor sent with the
+// message is returned in m.fd (close-on-exec).
 func (s syncConn) recv() (syncMsg, error) {
-	var m syncMsg
+	m := syncMsg{fd: -1}
 	fd := int(s.f.Fd())
+	oob := make([]byte, unix.CmsgSpace(4))
 	for {
 		n, _, err := unix.Recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
 		if err == unix.EINTR {
@@ -85,17 +103,51 @@ func (s syncConn) recv() (syncMsg, error) {
 			return m, errEOF
 		}
 		buf := make([]byte, n)
-		n, _, err = unix.Recvfrom(fd, buf, 0)
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return m, err
 		}
+		if oobn > 0 {
+			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cms) > 0 {
+				if fds, err := unix.ParseUnixRights(&cms[0]); err == nil && len(fds) > 0 {
+					m.fd = fds[0]
+				}
+			}
+		}
 		if err := json.Unmarshal(buf[:n], &m); err != nil {
 			return m, fmt.Errorf("bad sync message: %w", err)
 		}
 		return m, nil
+	}
+}
+
+// waitExec reads what an init or exec process reports after it was told to
+// go: seccomp descriptors to forward, then EOF when execve succeeded (its
+// end is close-on-exec) or its error.
+func (s syncConn) waitExec(forward func(fd int) error) error {
+	for {
+		m, err := s.recv()
+		if err == errEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case msgSeccompFD:
+			err := forward(m.fd)
+			unix.Close(m.fd)
+			if err != nil {
+				return err
+			}
+		case msgError:
+			return fmt.Errorf("%s", m.Message)
+		default:
+			return fmt.Errorf("sync: unexpected %q", m.Type)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,17 @@ __attribute__((constructor)) static void berth_nsenter(void)
 			if (setns(fd, flag) < 0)
 				berth_fail("setns", path, errno);
 			close(fd);
+			if (flag == CLONE_NEWUSER) {
+				/* Become the namespace's root: files created from now
+				 * on (and the credentials execve computes capabilities
+				 * from) must be mapped in the joined namespace. */
+				if (setresgid(0, 0, 0) < 0)
+					berth_fail("setresgid in", path, errno);
+				if (setgroups(0, NULL) < 0 && errno != EPERM)
+					berth_fail("setgroups in", path, errno);
+				if (setresuid(0, 0, 0) < 0)
+					berth_fail("setresuid in", path, errno);
+			}
 		}
 		free(copy);
 	}
