@@ -80,9 +80,14 @@ berth_src=${BERTH_RUNTIME:-$work/build/berth-runtime}
 if [[ -z ${BERTH_RUNTIME:-} ]]; then
 	log "building berth-runtime"
 	# The same flags as scripts/build.sh (static binary).
-	go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$berth_src" ./cmd/berth-runtime
+	go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$work/build/" ./cmd/berth-runtime ./cmd/berth-runtime-init
 fi
 cp "$berth_src" "$berth"
+# berth-runtime starts the container init binary found beside it.
+init_src=$(dirname "$berth_src")/berth-runtime-init
+if [[ -x $init_src ]]; then
+	cp "$init_src" "$work/bin/berth-runtime-init"
+fi
 cp "$RUNC" "$runc"
 go build -o "$work/build/runstat" ./bench/cmd/runstat
 runstat=$work/build/runstat

@@ -59,7 +59,12 @@ func BenchmarkRunTrue(b *testing.B) {
 		b.Fatal(err)
 	}
 	berth, runcCopy := filepath.Join(bin, "berth-runtime"), filepath.Join(bin, "runc")
-	for src, dst := range map[string]string{berthSrc: berth, runc: runcCopy} {
+	copies := map[string]string{berthSrc: berth, runc: runcCopy}
+	// berth-runtime starts the container init binary found beside it.
+	if initSrc := filepath.Join(filepath.Dir(berthSrc), "berth-runtime-init"); fileExists(initSrc) {
+		copies[initSrc] = filepath.Join(bin, "berth-runtime-init")
+	}
+	for src, dst := range copies {
 		if err := CopyFile(src, dst, 0o755); err != nil {
 			b.Fatal(err)
 		}
@@ -112,20 +117,29 @@ func measure(b *testing.B, next func() []string) {
 	b.ReportMetric(Median(launcher), "launcher-rss-KiB")
 }
 
-// buildBerth builds cmd/berth-runtime from this module into dir.
+// buildBerth builds cmd/berth-runtime and cmd/berth-runtime-init from this
+// module into dir and returns the path of berth-runtime.
 func buildBerth(b *testing.B, dir string) string {
 	b.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		b.Skip("go tool not found and BERTH_RUNTIME not set")
 	}
-	out := filepath.Join(dir, "berth-runtime.built")
+	out := filepath.Join(dir, "build")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		b.Fatal(err)
+	}
 	args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
-	cmd := exec.Command(goBin, append(args, "-o", out, "github.com/berth-dev/berth/cmd/berth-runtime")...)
+	cmd := exec.Command(goBin, append(args, "-o", out+"/", "github.com/berth-dev/berth/cmd/berth-runtime", "github.com/berth-dev/berth/cmd/berth-runtime-init")...)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build berth-runtime: %v\n%s", err, msg)
 	}
-	return out
+	return filepath.Join(out, "berth-runtime")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // deleteAll force-deletes every container left in a state root, so that an

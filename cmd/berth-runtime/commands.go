@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/internal/ocispec"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/cgroup"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
@@ -479,7 +480,7 @@ func runtimeFeatures() *features.Features {
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
 		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		MountOptions:  runtime.KnownMountOptions(),
+		MountOptions:  initproc.KnownMountOptions(),
 		Linux: &features.Linux{
 			Namespaces:      nss,
 			Capabilities:    ocispec.CapabilityNames(),

@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	_ "github.com/berth-dev/berth/internal/runtime/nsenter"
 	"github.com/spf13/cobra"
 )
@@ -29,11 +30,11 @@ type globals struct {
 }
 
 func main() {
-	// The container init and exec processes are this binary re-executed;
-	// they must branch off before anything else runs.
-	runtime.MaybeInit()
+	// Without berth-runtime-init beside it, the container init and exec
+	// processes are this binary re-executed: they branch off here.
+	initproc.Main()
 	code := run(os.Args[1:])
-	runtime.Tracef("exit %d", code)
+	initproc.Tracef("exit %d", code)
 	os.Exit(code)
 }
 

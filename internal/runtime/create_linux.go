@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,15 +201,15 @@ var (
 	sealedExe  *os.File // never closed: shared by every spawn
 )
 
+// sealedBinary is per process: InitPath must not change after the first
+// container was started.
+
 // sealedBinary returns the runtime binary behind a detached read-only,
 // nosuid bind mount, so a container that gets hold of /proc/<pid>/exe can
 // never write to the host's binary; nil if the kernel cannot do it.
 func (r *Runtime) sealedBinary() *os.File {
-	if r.InitPath != "/proc/self/exe" || os.Getenv("BERTH_EXPERIMENT_NOSEAL") != "" {
-		return nil
-	}
 	sealedOnce.Do(func() {
-		exe, err := os.Readlink("/proc/self/exe")
+		exe, err := filepath.EvalSymlinks(r.InitPath)
 		if err != nil {
 			return
 		}
@@ -230,7 +231,7 @@ func (r *Runtime) sealedBinary() *os.File {
 // child is a started init or exec process the parent still talks to.
 type child struct {
 	cmd     *exec.Cmd
-	sync    syncConn
+	sync    initproc.Conn
 	console *os.File // parent end of an internal console socketpair
 	pid     int
 }
@@ -250,8 +251,8 @@ type spawnOpts struct {
 // spawn starts the runtime binary as "init" with the requested namespaces
 // and descriptors: 0-2 stdio, 3..3+preserve-1 preserved, then sync, start
 // listener and console socket.
-func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
-	parentSync, childSync, err := newSyncPair()
+func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
+	parentSync, childSync, err := initproc.NewPair()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,7 +262,7 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 	for i := 0; i < o.preserve; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	cfg := &initConfig{PreserveFDs: o.preserve, StartFD: -1, ConsoleFD: -1, Trace: traceOn}
+	cfg := &initproc.Config{PreserveFDs: o.preserve, StartFD: -1, ConsoleFD: -1, Trace: initproc.TraceOn}
 	syncFD := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, childSync)
 	if o.listener != nil {
@@ -280,8 +281,8 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 		cmd.Path = "/proc/self/fd/" + strconv.Itoa(3+len(cmd.ExtraFiles))
 		cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
 	}
-	cmd.Env = append([]string{envSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
-	if traceOn {
+	cmd.Env = append([]string{initproc.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
+	if initproc.TraceOn {
 		cmd.Env = append(cmd.Env, "BERTH_TRACE_INIT=1")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: o.plan.cloneFlags}
@@ -325,14 +326,14 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initConfig, error) {
 		parentSync.Close()
 		return nil, nil, fmt.Errorf("start container init: %w", err)
 	}
-	tracef("spawn: started")
-	return &child{cmd: cmd, sync: syncConn{parentSync}, pid: cmd.Process.Pid}, cfg, nil
+	initproc.Tracef("spawn: started")
+	return &child{cmd: cmd, sync: initproc.Conn{F: parentSync}, pid: cmd.Process.Pid}, cfg, nil
 }
 
 func (c *child) kill() {
 	_ = c.cmd.Process.Kill()
 	_ = c.cmd.Wait()
-	c.sync.f.Close()
+	c.sync.F.Close()
 }
 
 // created is a container whose init is waiting for start; for run, the
@@ -361,7 +362,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	c.child.sync.f.Close()
+	c.child.sync.F.Close()
 	if c.child.console != nil {
 		c.child.console.Close()
 	}
@@ -372,7 +373,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
 }
 
 func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *created, retErr error) {
-	tracef("create: begin")
+	initproc.Tracef("create: begin")
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
@@ -396,7 +397,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		}
 	}
 	plan, err := planNamespaces(spec.Linux.Namespaces)
-	tracef("create: config loaded")
+	initproc.Tracef("create: config loaded")
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +430,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		_ = os.RemoveAll(dir)
 	}()
 
-	tracef("create: dir made")
+	initproc.Tracef("create: dir made")
 	listener, err := listenUnix(dir, startSock)
 	if err != nil {
 		return nil, err
@@ -451,7 +452,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		defer consoleConn.Close()
 	}
 	cg, err = cgroup.New(spec.Linux.CgroupsPath, id, spec.Linux.Resources)
-	tracef("create: cgroup.New")
+	initproc.Tracef("create: cgroup.New")
 	if err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
 	}
@@ -473,13 +474,13 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		return nil, err
 	}
 	ch.console = consoleParent
-	tracef("create: spawned")
+	initproc.Tracef("create: spawned")
 	if !childJoins {
 		if err := cg.Apply(ch.pid); err != nil {
 			return nil, fmt.Errorf("join cgroup: %w", err)
 		}
 	}
-	tracef("create: cgroup applied")
+	initproc.Tracef("create: cgroup applied")
 	start, _, _ := procStat(ch.pid)
 	p := &persisted{
 		ID: id, Bundle: bundle, Rootfs: rootfs, InitPid: ch.pid, InitStart: start,
@@ -496,19 +497,19 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := r.save(p); err != nil {
 		return nil, err
 	}
-	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Rootfs = modeInit, id, bundle, rootfs
+	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Rootfs = initproc.ModeInit, id, bundle, rootfs
 	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = spec, spec.Process, ch.pid, o.NoPivot
 	cfg.NewMountNS, cfg.NewCgroupNS, cfg.NewTimeNS, cfg.UserNS = plan.newMount, plan.newCgroup, plan.newTime, plan.userns
 	if plan.joinMount {
 		cfg.Rootfs = ""
 	}
-	if err := ch.sync.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
 		return nil, fmt.Errorf("send config: %w", err)
 	}
-	if _, err := ch.sync.expect(msgHooks); err != nil {
+	if _, err := ch.sync.Expect(initproc.MsgHooks); err != nil {
 		return nil, err
 	}
-	tracef("create: child mounted")
+	initproc.Tracef("create: child mounted")
 	// Limits go on once the root filesystem is set up: the device
 	// allowlist would otherwise refuse the mknod of the spec's devices.
 	if err := cg.Set(spec.Linux.Resources); err != nil {
@@ -517,20 +518,20 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if h := spec.Hooks; h != nil {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.pid, Bundle: bundle, Annotations: spec.Annotations}
 		//nolint:staticcheck // prestart is deprecated but still part of the spec
-		if err := runHooks("prestart", h.Prestart, st); err != nil {
+		if err := initproc.RunHooks("prestart", h.Prestart, st); err != nil {
 			return nil, err
 		}
-		if err := runHooks("createRuntime", h.CreateRuntime, st); err != nil {
+		if err := initproc.RunHooks("createRuntime", h.CreateRuntime, st); err != nil {
 			return nil, err
 		}
 	}
-	if err := ch.sync.send(syncMsg{Type: msgHooksDone}); err != nil {
+	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgHooksDone}); err != nil {
 		return nil, err
 	}
-	if _, err := ch.sync.expect(msgReady); err != nil {
+	if _, err := ch.sync.Expect(initproc.MsgReady); err != nil {
 		return nil, err
 	}
-	tracef("create: child ready")
+	initproc.Tracef("create: child ready")
 	p.Creating = false
 	c := &created{p: p, child: ch, cg: cg}
 	if o.saveAsync {
@@ -541,7 +542,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	} else if err := r.save(p); err != nil {
 		return nil, err
 	}
-	tracef("create: saved")
+	initproc.Tracef("create: saved")
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, ch.pid); err != nil {
 			return nil, err
@@ -574,16 +575,16 @@ func (r *Runtime) start(p *persisted) error {
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}
-	tracef("start: connected")
+	initproc.Tracef("start: connected")
 	_ = os.Remove(filepath.Join(r.dir(id), startSock))
-	err = syncConn{conn}.waitExec(seccompForwarder(p.Config, id, p.Bundle, p.InitPid, p.InitPid))
+	err = initproc.Conn{F: conn}.WaitExec(seccompForwarder(p.Config, id, p.Bundle, p.InitPid, p.InitPid))
 	conn.Close()
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}
 	if h := p.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateRunning, Pid: p.InitPid, Bundle: p.Bundle, Annotations: p.Config.Annotations}
-		if err := runHooks("poststart", h.Poststart, st); err != nil {
+		if err := initproc.RunHooks("poststart", h.Poststart, st); err != nil {
 			// As runc: a failing poststart hook is reported, the container
 			// keeps running; the caller decides (run kills it).
 			return fmt.Errorf("container %q started but %w", id, err)

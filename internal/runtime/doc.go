@@ -8,10 +8,11 @@
 // a root (default /run/berth-runtime). It must not know about images,
 // networks or the Engine API; the engine hands it a bundle.
 //
-// Entry points: Open a Runtime on a state root, then Create/Start/Run/Exec/
-// Kill/Delete/State/List. A binary that embeds the runtime must call
-// MaybeInit at the very start of main (the container init and exec processes
-// re-execute the binary) and import package nsenter for its side effect.
+// Entry points: New opens a Runtime on a state root, then Create/Start/Run/
+// Exec/Kill/Delete/State/List. The container side (init and exec
+// processes) is package initproc, run by the small cmd/berth-runtime-init
+// binary; a binary that may act as its own init instead must call
+// initproc.Main at the very start of main and import package nsenter.
 //
-// The parent/child handshake is documented in sync_linux.go.
+// The parent/child handshake is documented in initproc/sync_linux.go.
 package runtime

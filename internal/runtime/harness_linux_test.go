@@ -34,8 +34,9 @@ func runtimeBinary(t testing.TB) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "berth-runtime")
+		// berth-runtime and, beside it, the container init it starts.
 		args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
-		args = append(args, "-o", builtBin, "github.com/berth-dev/berth/cmd/berth-runtime")
+		args = append(args, "-o", dir+"/", "github.com/berth-dev/berth/cmd/berth-runtime", "github.com/berth-dev/berth/cmd/berth-runtime-init")
 		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"github.com/berth-dev/berth/internal/fixture"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,4 +171,28 @@ func TestRunForwardsSignalsAndReportsDeath(t *testing.T) {
 	if _, _, code := r.exec(nil, "state", id); code == 0 {
 		t.Fatal("run left the container behind")
 	}
+}
+
+// Without berth-runtime-init beside it, berth-runtime is its own init.
+func TestRuntimeActsAsItsOwnInit(t *testing.T) {
+	t.Parallel()
+	fixture.RequireRoot(t)
+	alone := filepath.Join(t.TempDir(), "berth-runtime")
+	data, err := os.ReadFile(runtimeBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := newRTWith(t, alone)
+	out, errs, code := r.run(shBundle(t, "echo alone; cat /proc/1/cmdline | head -c 4", nil))
+	if code != 0 || !strings.HasPrefix(out, "alone\n") {
+		t.Fatalf("self-init run: %d %q %s", code, out, errs)
+	}
+	b := shBundle(t, "sleep 100", nil)
+	id := r.id("self")
+	r.must("create", "-b", b, id)
+	assertExeReadonly(t, r.state(id).Pid)
+	r.must("delete", "-f", id)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"io"
 	"os"
 	"os/signal"
@@ -36,7 +37,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	c.child.sync.f.Close()
+	c.child.sync.F.Close()
 	if o.Detach {
 		if c.child.console != nil {
 			c.child.console.Close()
@@ -61,7 +62,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		}
 		defer term.close()
 	}
-	tracef("run: starting")
+	initproc.Tracef("run: starting")
 	err = r.start(c.p)
 	if serr := c.waitSaved(); err == nil {
 		err = serr
@@ -70,13 +71,13 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 		r.abandon(c)
 		return -1, err
 	}
-	tracef("run: started")
+	initproc.Tracef("run: started")
 	status := waitStatus(c.child.cmd.Wait())
-	tracef("run: exited")
+	initproc.Tracef("run: exited")
 	if term != nil {
 		term.drain()
 	}
-	defer tracef("run: deleted")
+	defer initproc.Tracef("run: deleted")
 	if err := r.deleteExited(c); err != nil {
 		return status, err
 	}
@@ -360,15 +361,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 			return fail(fmt.Errorf("join container cgroup: %w", err))
 		}
 	}
-	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Spec, cfg.Process, cfg.HostPid = modeExec, id, st.Bundle, st.Config, p, ch.pid
-	if err := ch.sync.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Spec, cfg.Process, cfg.HostPid = initproc.ModeExec, id, st.Bundle, st.Config, p, ch.pid
+	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
 		return fail(err)
 	}
 	// EOF means execve succeeded (the sync socket is close-on-exec).
-	if err := ch.sync.waitExec(seccompForwarder(st.Config, id, st.Bundle, st.InitPid, ch.pid)); err != nil {
+	if err := ch.sync.WaitExec(seccompForwarder(st.Config, id, st.Bundle, st.InitPid, ch.pid)); err != nil {
 		return fail(err)
 	}
-	ch.sync.f.Close()
+	ch.sync.F.Close()
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, ch.pid); err != nil {
 			return fail(err)

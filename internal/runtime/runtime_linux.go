@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"log/slog"
 	"os"
 	"os/user"
@@ -28,8 +29,9 @@ const DefaultRoot = "/run/berth-runtime"
 // Runtime manages the containers whose state lives under one root.
 type Runtime struct {
 	root string
-	// InitPath is the binary re-executed as container init; it must call
-	// MaybeInit first thing and import package nsenter. Default: ourselves.
+	// InitPath is the binary executed as container init; it must call
+	// initproc.Main first thing and import package nsenter. Default:
+	// berth-runtime-init next to the running binary, else ourselves.
 	InitPath string
 	Log      *slog.Logger
 }
@@ -46,7 +48,23 @@ func New(root string) (*Runtime, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("state root %s: %w", abs, err)
 	}
-	return &Runtime{root: abs, InitPath: "/proc/self/exe", Log: slog.Default()}, nil
+	return &Runtime{root: abs, InitPath: defaultInitPath(), Log: slog.Default()}, nil
+}
+
+// InitBinaryName is the small binary that becomes each container's init
+// (cmd/berth-runtime-init). It is looked for next to the running binary;
+// without it the running binary re-executes itself (it must then call
+// initproc.Main first thing), which works but loads more per container.
+const InitBinaryName = "berth-runtime-init"
+
+func defaultInitPath() string {
+	if exe, err := os.Executable(); err == nil {
+		cand := filepath.Join(filepath.Dir(exe), InitBinaryName)
+		if st, err := os.Stat(cand); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return cand
+		}
+	}
+	return "/proc/self/exe"
 }
 
 // Root returns the state root.
@@ -357,7 +375,7 @@ func (r *Runtime) destroyWith(p *persisted, m cgroup.Manager) error {
 	}
 	if p.Config != nil && p.Config.Hooks != nil && len(p.Config.Hooks.Poststop) > 0 {
 		st := specs.State{Version: specs.Version, ID: p.ID, Status: specs.StateStopped, Bundle: p.Bundle, Annotations: p.Config.Annotations}
-		if err := runHooks("poststop", p.Config.Hooks.Poststop, st); err != nil {
+		if err := initproc.RunHooks("poststop", p.Config.Hooks.Poststop, st); err != nil {
 			// The spec: a failing poststop hook is logged, deletion goes on.
 			r.Log.Warn("poststop hook failed", "id", p.ID, "err", err)
 		}

@@ -1,4 +1,4 @@
-package runtime
+package initproc
 
 import (
 	"encoding/json"
@@ -19,14 +19,14 @@ import (
 )
 
 const (
-	modeInit = "init"
-	modeExec = "exec"
+	ModeInit = "init"
+	ModeExec = "exec"
 
-	envSyncFD = "_BERTH_SYNC_FD"
+	EnvSyncFD = "_BERTH_SYNC_FD"
 )
 
-// initConfig is what the parent sends the child in msgConfig.
-type initConfig struct {
+// Config is what the parent sends the child in MsgConfig.
+type Config struct {
 	Mode    string         `json:"mode"`
 	ID      string         `json:"id"`
 	Bundle  string         `json:"bundle"`
@@ -50,16 +50,19 @@ type initConfig struct {
 func init() {
 	// The init and exec processes must do all their namespace, credential
 	// and seccomp work on one OS thread, the one that finally calls execve.
-	if os.Getenv(envSyncFD) != "" && len(os.Args) > 1 && os.Args[1] == "init" {
+	if os.Getenv(EnvSyncFD) != "" && len(os.Args) > 1 && os.Args[1] == "init" {
 		runtime.LockOSThread()
 	}
 }
 
-// MaybeInit runs the container init/exec process when this binary was
-// re-executed for that purpose; otherwise it returns immediately. It must be
-// the first thing main does.
-func MaybeInit() {
-	fdStr := os.Getenv(envSyncFD)
+const statusCreated = "created"
+
+// Main runs the container init/exec process when this binary was executed
+// for that purpose (argv[1] "init" and the sync descriptor in the
+// environment); otherwise it returns immediately. It must be the first
+// thing main does.
+func Main() {
+	fdStr := os.Getenv(EnvSyncFD)
 	if fdStr == "" || len(os.Args) < 2 || os.Args[1] != "init" {
 		return
 	}
@@ -67,21 +70,21 @@ func MaybeInit() {
 	if err != nil {
 		os.Exit(1)
 	}
-	os.Unsetenv(envSyncFD)
-	traceOn = os.Getenv("BERTH_TRACE_INIT") != ""
-	tracef("init: go started")
-	s := syncConn{os.NewFile(uintptr(fd), "sync")}
+	os.Unsetenv(EnvSyncFD)
+	TraceOn = os.Getenv("BERTH_TRACE_INIT") != ""
+	Tracef("init: go started")
+	s := Conn{os.NewFile(uintptr(fd), "sync")}
 	// On success childInit never returns: the process has become the
 	// container's process.
 	if err := childInit(s); err != nil {
-		_ = s.send(syncMsg{Type: msgError, Message: err.Error()})
+		_ = s.Send(Msg{Type: MsgError, Message: err.Error()})
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-func childInit(s syncConn) error {
-	m, err := s.expect(msgConfig)
+func childInit(s Conn) error {
+	m, err := s.Expect(MsgConfig)
 	if err != nil {
 		return err
 	}
@@ -89,14 +92,14 @@ func childInit(s syncConn) error {
 	if cfg == nil || cfg.Process == nil {
 		return errors.New("init: empty config")
 	}
-	traceOn = cfg.Trace
-	tracef("init: config received")
+	TraceOn = cfg.Trace
+	Tracef("init: config received")
 	// No other process in the container may ptrace us or open our
 	// /proc/<pid>/exe while we still are the runtime binary.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl dumpable: %w", err)
 	}
-	if cfg.Mode == modeExec {
+	if cfg.Mode == ModeExec {
 		return finalize(cfg, s, func(err error) error { return err })
 	}
 	return initContainer(s, cfg)
@@ -104,7 +107,7 @@ func childInit(s syncConn) error {
 
 // initContainer is the container's init, top-down; the order of the steps is
 // the security argument and each comment says why it is where it is.
-func initContainer(s syncConn, cfg *initConfig) error {
+func initContainer(s Conn, cfg *Config) error {
 	spec := cfg.Spec
 	// A new session, so a terminal can become the controlling one.
 	if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
@@ -133,18 +136,18 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		if err := rs.prepare(); err != nil {
 			return err
 		}
-		tracef("init: rootfs prepared")
+		Tracef("init: rootfs prepared")
 	}
 	// createRuntime hooks run in the runtime's namespaces, by the parent.
-	if err := s.send(syncMsg{Type: msgHooks}); err != nil {
+	if err := s.Send(Msg{Type: MsgHooks}); err != nil {
 		return err
 	}
-	if _, err := s.expect(msgHooksDone); err != nil {
+	if _, err := s.Expect(MsgHooksDone); err != nil {
 		return err
 	}
 	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
-		st := hookState(cfg, StatusCreated)
-		if err := runHooks("createContainer", spec.Hooks.CreateContainer, st); err != nil {
+		st := hookState(cfg, statusCreated)
+		if err := RunHooks("createContainer", spec.Hooks.CreateContainer, st); err != nil {
 			return err
 		}
 	}
@@ -163,7 +166,7 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		if err != nil {
 			return fmt.Errorf("switch root: %w", err)
 		}
-		tracef("init: pivoted")
+		Tracef("init: pivoted")
 	} else {
 		if err := unix.Chroot(cfg.Rootfs); err != nil {
 			return fmt.Errorf("chroot: %w", err)
@@ -207,14 +210,14 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		}
 	}
 	// Resolve the program now so a missing binary fails create, not start.
-	tracef("init: paths done")
+	Tracef("init: paths done")
 	if _, err := resolveProgram(cfg.Process); err != nil {
 		return err
 	}
-	if err := s.send(syncMsg{Type: msgReady}); err != nil {
+	if err := s.Send(Msg{Type: MsgReady}); err != nil {
 		return err
 	}
-	s.f.Close()
+	s.F.Close()
 
 	// Wait for start. The connection is close-on-exec: the starter sees EOF
 	// when execve succeeded, or our error message.
@@ -232,15 +235,15 @@ func initContainer(s syncConn, cfg *initConfig) error {
 		break
 	}
 	unix.Close(listener)
-	conn := syncConn{os.NewFile(uintptr(connFD), "start")}
-	tracef("init: start accepted")
+	conn := Conn{os.NewFile(uintptr(connFD), "start")}
+	Tracef("init: start accepted")
 	report := func(err error) error {
-		_ = conn.send(syncMsg{Type: msgError, Message: err.Error()})
+		_ = conn.Send(Msg{Type: MsgError, Message: err.Error()})
 		os.Exit(1)
 		return err
 	}
 	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
-		if err := runHooks("startContainer", spec.Hooks.StartContainer, hookState(cfg, StatusCreated)); err != nil {
+		if err := RunHooks("startContainer", spec.Hooks.StartContainer, hookState(cfg, statusCreated)); err != nil {
 			return report(err)
 		}
 	}
@@ -250,10 +253,10 @@ func initContainer(s syncConn, cfg *initConfig) error {
 // finalize turns the current process into the container process: limits,
 // LSM label, credentials, capabilities, no_new_privs, seccomp, fds, execve.
 // report is used for errors once the parent can no longer be told over sync.
-func finalize(cfg *initConfig, conn syncConn, report func(error) error) error {
+func finalize(cfg *Config, conn Conn, report func(error) error) error {
 	p := cfg.Process
 	spec := cfg.Spec
-	if cfg.Mode == modeExec {
+	if cfg.Mode == ModeExec {
 		if p.Terminal {
 			if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
 				return fmt.Errorf("setsid: %w", err)
@@ -328,8 +331,8 @@ func finalize(cfg *initConfig, conn syncConn, report func(error) error) error {
 		}
 	}
 	if listenerFD >= 0 {
-		// The runtime process forwards it to the agent (see msgSeccompFD).
-		if err := conn.sendFD(syncMsg{Type: msgSeccompFD}, listenerFD); err != nil {
+		// The runtime process forwards it to the agent (see MsgSeccompFD).
+		if err := conn.SendFD(Msg{Type: MsgSeccompFD}, listenerFD); err != nil {
 			return report(fmt.Errorf("seccomp listener: %w", err))
 		}
 		unix.Close(listenerFD)
@@ -344,8 +347,8 @@ func finalize(cfg *initConfig, conn syncConn, report func(error) error) error {
 	if err := closeExtraFDs(3 + cfg.PreserveFDs); err != nil {
 		return report(err)
 	}
-	unix.CloseOnExec(int(conn.f.Fd()))
-	tracef("init: exec")
+	unix.CloseOnExec(int(conn.F.Fd()))
+	Tracef("init: exec")
 	err = unix.Exec(path, p.Args, env)
 	return report(fmt.Errorf("exec %s: %w", p.Args[0], err))
 }
@@ -437,15 +440,15 @@ func writeTimeOffsets(offsets map[string]specs.LinuxTimeOffset) error {
 }
 
 // hookState is the state handed to hooks on stdin.
-func hookState(cfg *initConfig, status string) specs.State {
+func hookState(cfg *Config, status string) specs.State {
 	return specs.State{
 		Version: specs.Version, ID: cfg.ID, Status: specs.ContainerState(status),
 		Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations,
 	}
 }
 
-// runHooks runs hooks in order; the first failure stops the rest.
-func runHooks(kind string, hooks []specs.Hook, st specs.State) error {
+// RunHooks runs hooks in order; the first failure stops the rest.
+func RunHooks(kind string, hooks []specs.Hook, st specs.State) error {
 	if len(hooks) == 0 {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package runtime
+package initproc
 
 // The parent/child handshake. The parent is the runtime command (create,
 // run or exec); the child is the same binary re-executed as the container's
@@ -8,22 +8,22 @@ package runtime
 //	| # | parent                                   | child                                       |
 //	|---|------------------------------------------|---------------------------------------------|
 //	| 0 | clone with new namespaces (+uid/gid maps)| constructor (nsenter) joins user/mnt/time   |
-//	| 1 | put child in cgroups, send msgConfig     | read msgConfig                              |
+//	| 1 | put child in cgroups, send MsgConfig     | read MsgConfig                              |
 //	| 2 |                                          | unshare cgroup/time ns, mount everything    |
-//	|   |                                          | except pivot_root, send msgHooks            |
+//	|   |                                          | except pivot_root, send MsgHooks            |
 //	| 3 | run prestart+createRuntime hooks,        |                                             |
-//	|   | send msgHooksDone                        |                                             |
+//	|   | send MsgHooksDone                        |                                             |
 //	| 4 |                                          | createContainer hooks, pivot_root, masked/  |
 //	|   |                                          | readonly paths, hostname, sysctls, console, |
-//	|   |                                          | resolve args[0]; send msgReady              |
+//	|   |                                          | resolve args[0]; send MsgReady              |
 //	| 5 | write state.json (created); create exits | accept() on the start listener (blocks)     |
 //	| 6 | start: connect to start.sock (seqpacket) | startContainer hooks, rlimits, user, caps,  |
 //	|   |                                          | no_new_privs, seccomp, close fds, execve    |
-//	| 6a| forward the fd to listenerPath's agent   | seccomp NOTIFY filter: msgSeccompFD + fd    |
-//	| 7 | start reads EOF (exec done: the socket   | on failure msgError on the start connection |
+//	| 6a| forward the fd to listenerPath's agent   | seccomp NOTIFY filter: MsgSeccompFD + fd    |
+//	| 7 | start reads EOF (exec done: the socket   | on failure MsgError on the start connection |
 //	|   | is close-on-exec) -> poststart hooks     |                                             |
 //
-// Any step may instead produce msgError; the parent then kills the child and
+// Any step may instead produce MsgError; the parent then kills the child and
 // undoes everything it created. Exec processes (mode exec) skip steps 2-5
 // and report 6a/7 on the sync socket itself.
 
@@ -36,29 +36,30 @@ import (
 )
 
 const (
-	msgConfig    = "config"
-	msgHooks     = "hooks"
-	msgHooksDone = "hooks-done"
-	msgReady     = "ready"
-	msgError     = "error"
-	// msgSeccompFD carries the seccomp notify descriptor (SCM_RIGHTS) from
+	MsgConfig    = "config"
+	MsgHooks     = "hooks"
+	MsgHooksDone = "hooks-done"
+	MsgReady     = "ready"
+	MsgError     = "error"
+	// MsgSeccompFD carries the seccomp notify descriptor (SCM_RIGHTS) from
 	// the init to the runtime process, which hands it to the agent at
 	// linux.seccomp.listenerPath: that path is in the runtime's mount
 	// namespace, unreachable from the container.
-	msgSeccompFD = "seccomp-fd"
+	MsgSeccompFD = "seccomp-fd"
 )
 
-type syncMsg struct {
-	Type    string      `json:"type"`
-	Message string      `json:"message,omitempty"`
-	Config  *initConfig `json:"config,omitempty"`
-	// fd is a descriptor received with the message (-1 if none).
-	fd int
+type Msg struct {
+	Type    string  `json:"type"`
+	Message string  `json:"message,omitempty"`
+	Config  *Config `json:"config,omitempty"`
+	// FD is a descriptor received with the message (-1 if none).
+	FD int `json:"-"`
 }
 
-type syncConn struct{ f *os.File }
+// Conn is one end of the sync socket (or of the start connection).
+type Conn struct{ F *os.File }
 
-func newSyncPair() (parent, child *os.File, err error) {
+func NewPair() (parent, child *os.File, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sync socketpair: %w", err)
@@ -66,30 +67,30 @@ func newSyncPair() (parent, child *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
 }
 
-func (s syncConn) send(m syncMsg) error {
+func (s Conn) Send(m Msg) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	_, err = s.f.Write(b)
+	_, err = s.F.Write(b)
 	return err
 }
 
 // sendFD sends m with descriptor fd attached.
-func (s syncConn) sendFD(m syncMsg, fd int) error {
+func (s Conn) SendFD(m Msg, fd int) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return unix.Sendmsg(int(s.f.Fd()), b, unix.UnixRights(fd), nil, 0)
+	return unix.Sendmsg(int(s.F.Fd()), b, unix.UnixRights(fd), nil, 0)
 }
 
 // recv reads one message. Configs can be large, so the buffer grows to the
 // packet size reported by MSG_PEEK|MSG_TRUNC. A descriptor sent with the
-// message is returned in m.fd (close-on-exec).
-func (s syncConn) recv() (syncMsg, error) {
-	m := syncMsg{fd: -1}
-	fd := int(s.f.Fd())
+// message is returned in m.FD (close-on-exec).
+func (s Conn) Recv() (Msg, error) {
+	m := Msg{FD: -1}
+	fd := int(s.F.Fd())
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
 		n, _, err := unix.Recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
@@ -100,7 +101,7 @@ func (s syncConn) recv() (syncMsg, error) {
 			return m, err
 		}
 		if n == 0 {
-			return m, errEOF
+			return m, ErrEOF
 		}
 		buf := make([]byte, n)
 		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -113,7 +114,7 @@ func (s syncConn) recv() (syncMsg, error) {
 		if oobn > 0 {
 			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cms) > 0 {
 				if fds, err := unix.ParseUnixRights(&cms[0]); err == nil && len(fds) > 0 {
-					m.fd = fds[0]
+					m.FD = fds[0]
 				}
 			}
 		}
@@ -127,23 +128,23 @@ func (s syncConn) recv() (syncMsg, error) {
 // waitExec reads what an init or exec process reports after it was told to
 // go: seccomp descriptors to forward, then EOF when execve succeeded (its
 // end is close-on-exec) or its error.
-func (s syncConn) waitExec(forward func(fd int) error) error {
+func (s Conn) WaitExec(forward func(fd int) error) error {
 	for {
-		m, err := s.recv()
-		if err == errEOF {
+		m, err := s.Recv()
+		if err == ErrEOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 		switch m.Type {
-		case msgSeccompFD:
-			err := forward(m.fd)
-			unix.Close(m.fd)
+		case MsgSeccompFD:
+			err := forward(m.FD)
+			unix.Close(m.FD)
 			if err != nil {
 				return err
 			}
-		case msgError:
+		case MsgError:
 			return fmt.Errorf("%s", m.Message)
 		default:
 			return fmt.Errorf("sync: unexpected %q", m.Type)
@@ -151,17 +152,17 @@ func (s syncConn) waitExec(forward func(fd int) error) error {
 	}
 }
 
-// expect reads one message and fails unless it has type want; a msgError
+// expect reads one message and fails unless it has type want; a MsgError
 // from the other side becomes the returned error.
-func (s syncConn) expect(want string) (syncMsg, error) {
-	m, err := s.recv()
+func (s Conn) Expect(want string) (Msg, error) {
+	m, err := s.Recv()
 	if err != nil {
-		if err == errEOF {
+		if err == ErrEOF {
 			return m, fmt.Errorf("container init exited before %s", want)
 		}
 		return m, err
 	}
-	if m.Type == msgError {
+	if m.Type == MsgError {
 		return m, fmt.Errorf("%s", m.Message)
 	}
 	if m.Type != want {
@@ -174,4 +175,4 @@ type eofError struct{}
 
 func (eofError) Error() string { return "EOF" }
 
-var errEOF error = eofError{}
+var ErrEOF error = eofError{}

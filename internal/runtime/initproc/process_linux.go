@@ -1,4 +1,4 @@
-package runtime
+package initproc
 
 import (
 	"errors"
@@ -223,7 +223,7 @@ func applyScheduling(p *specs.Process) error {
 
 // setupConsole creates a pty in the container's devpts, hands the master to
 // the console socket and makes the slave our stdio and controlling terminal.
-func setupConsole(cfg *initConfig, bindConsole bool) error {
+func setupConsole(cfg *Config, bindConsole bool) error {
 	if cfg.ConsoleFD < 0 {
 		return errors.New("terminal requested but no console socket was given")
 	}
