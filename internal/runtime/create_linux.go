@@ -438,16 +438,8 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	defer listener.Close()
 	var consoleConn, consoleParent *os.File
 	if spec.Process.Terminal {
-		if o.ConsoleSocket != "" {
-			if consoleConn, err = dialUnix(o.ConsoleSocket); err != nil {
-				return nil, errdefs.Newf(errdefs.InvalidArgument, "console socket %s: %w", o.ConsoleSocket, err)
-			}
-		} else {
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return nil, err
-			}
-			consoleParent, consoleConn = os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child")
+		if consoleConn, consoleParent, err = consoleSocket(o.ConsoleSocket); err != nil {
+			return nil, err
 		}
 		defer consoleConn.Close()
 	}
@@ -676,4 +668,22 @@ func dialUnixType(path string, typ int) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// consoleSocket returns the socket a terminal's pty master is sent over:
+// connected to path, or, without one, one end of a pair whose other end
+// (parent) the runtime reads itself to relay the terminal.
+func consoleSocket(path string) (child, parent *os.File, err error) {
+	if path != "" {
+		c, err := dialUnix(path)
+		if err != nil {
+			return nil, nil, errdefs.Newf(errdefs.InvalidArgument, "console socket %s: %w", path, err)
+		}
+		return c, nil, nil
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[1]), "console-child"), os.NewFile(uintptr(fds[0]), "console-parent"), nil
 }

@@ -321,16 +321,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	}
 	var consoleConn, consoleParent *os.File
 	if p.Terminal {
-		if o.ConsoleSocket != "" {
-			if consoleConn, err = dialUnix(o.ConsoleSocket); err != nil {
-				return -1, errdefs.Newf(errdefs.InvalidArgument, "console socket %s: %w", o.ConsoleSocket, err)
-			}
-		} else {
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return -1, err
-			}
-			consoleParent, consoleConn = os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child")
+		if consoleConn, consoleParent, err = consoleSocket(o.ConsoleSocket); err != nil {
+			return -1, err
 		}
 		defer consoleConn.Close()
 	}
