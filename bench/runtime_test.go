@@ -2,12 +2,13 @@ package bench
 
 import (
 	"fmt"
-	"github.com/berth-dev/berth/internal/fixture"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/fixture"
 )
 
 // BenchmarkRunTrue times one full `run` of a container whose process is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/ocispec"
 	"github.com/berth-dev/berth/internal/runtime/cgroup"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -423,6 +423,9 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		}
 		if ch != nil {
 			ch.kill()
+			if ch.console != nil {
+				ch.console.Close()
+			}
 		}
 		if cg != nil {
 			_ = cg.Destroy()

@@ -2,13 +2,13 @@ package runtime_test
 
 import (
 	"encoding/json"
-	"github.com/berth-dev/berth/internal/fixture"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/fixture"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"log/slog"
 	"os"
 	"os/user"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/runtime/cgroup"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
