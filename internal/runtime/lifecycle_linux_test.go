@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -195,4 +197,40 @@ func TestRuntimeActsAsItsOwnInit(t *testing.T) {
 	r.must("create", "-b", b, id)
 	assertExeReadonly(t, r.state(id).Pid)
 	r.must("delete", "-f", id)
+}
+
+func TestSpecFeaturesAndLogging(t *testing.T) {
+	t.Parallel()
+	r := newRT(t)
+	dir := t.TempDir()
+	cmd := exec.Command(r.bin, "spec", "-b", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("spec: %v %s", err, out)
+	}
+	var s specs.Spec
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err := json.Unmarshal(b, &s); err != nil || s.Process == nil || !s.Process.Terminal || s.Root.Path != "rootfs" {
+		t.Fatalf("spec output: %v %+v", err, s)
+	}
+	if out, err := exec.Command(r.bin, "spec", "-b", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "exists") {
+		t.Fatalf("spec over an existing config.json: %v %s", err, out)
+	}
+	var f map[string]any
+	if err := json.Unmarshal([]byte(r.must("features")), &f); err != nil {
+		t.Fatal(err)
+	}
+	linux, _ := f["linux"].(map[string]any)
+	if f["ociVersionMax"] == nil || linux == nil || linux["namespaces"] == nil || linux["seccomp"] == nil || linux["cgroup"] == nil {
+		t.Fatalf("features: %v", f)
+	}
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	_, errs, code := r.exec(nil, "--log", logFile, "--log-format", "json", "state", "nonexistent")
+	if code != 1 || !strings.Contains(errs, "does not exist") {
+		t.Fatalf("state of a missing container: %d %s", code, errs)
+	}
+	line, _ := os.ReadFile(logFile)
+	var entry map[string]any
+	if err := json.Unmarshal(line, &entry); err != nil || entry["level"] != "ERROR" || !strings.Contains(fmt.Sprint(entry["msg"]), "does not exist") {
+		t.Fatalf("json log: %q (%v)", line, err)
+	}
 }
