@@ -63,3 +63,24 @@ func TestPureCgroupV2Layout(t *testing.T) {
 		t.Fatal("v2 cgroup left behind")
 	}
 }
+
+// TestPureCgroupV1Layout hides the cgroup2 hierarchy in a private mount
+// namespace, so the runtime sees a pure cgroup v1 host.
+func TestPureCgroupV1Layout(t *testing.T) {
+	t.Parallel()
+	base := newRT(t)
+	wrapper := filepath.Join(t.TempDir(), "berth-runtime-v1")
+	script := "#!/bin/sh\nexec unshare -m sh -c 'mount --make-rprivate / && umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"' " +
+		base.bin + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := newRTWith(t, wrapper)
+	limit := int64(12)
+	out, errs, code := r.run(shBundle(t, "ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/pids.max; grep -c '^0::' /proc/self/cgroup", func(s *specs.Spec) {
+		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+	}))
+	if code != 0 || strings.Contains(out, "unified") || !strings.Contains(out, "memory\n") || !strings.Contains(out, "\n12\n") {
+		t.Fatalf("container on a v1 layout: %d %q %s", code, out, errs)
+	}
+}
