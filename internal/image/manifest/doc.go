@@ -8,7 +8,8 @@
 //   - media type constants and classification (IsManifest, IsIndex, ...);
 //   - Parse, which decodes a manifest or index, detecting the kind from the
 //     content when the Content-Type is missing or generic and refusing
-//     ambiguous documents and schema 1;
+//     ambiguous documents and schema 1; ParseManifest and ParseIndex,
+//     which expect one kind and validate it;
 //   - ValidateManifest, ValidateIndex and ValidateConfig, the invariants an
 //     image must satisfy after every pull, load, commit or build;
 //   - platforms: DefaultPlatform, ParsePlatform, Normalize, FormatPlatform

@@ -629,3 +629,32 @@ func TestOCIConversion(t *testing.T) {
 		t.Errorf("FromOCI = %+v", back)
 	}
 }
+
+func TestParseManifestAndIndex(t *testing.T) {
+	m, err := ParseManifest(readTestdata(t, "docker-manifest.json"))
+	if err != nil || m.MediaType != MediaTypeDockerManifest || len(m.Layers) != 2 {
+		t.Fatalf("ParseManifest = %+v, %v", m, err)
+	}
+	if _, err := ParseManifest(readTestdata(t, "oci-index.json")); !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "is an index") {
+		t.Errorf("ParseManifest(index) = %v", err)
+	}
+	if _, err := ParseManifest(readTestdata(t, "foreign-layer-manifest.json")); !errors.Is(err, ErrForeignLayer) {
+		t.Errorf("ParseManifest(foreign) = %v", err)
+	}
+	if _, err := ParseManifest([]byte("nope")); err == nil {
+		t.Error("ParseManifest(garbage) succeeded")
+	}
+	idx, err := ParseIndex(readTestdata(t, "docker-manifest-list.json"))
+	if err != nil || idx.MediaType != MediaTypeDockerManifestList || len(idx.Manifests) != 8 {
+		t.Fatalf("ParseIndex = %+v, %v", idx, err)
+	}
+	if _, err := ParseIndex(readTestdata(t, "docker-manifest.json")); !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "is a manifest") {
+		t.Errorf("ParseIndex(manifest) = %v", err)
+	}
+	if _, err := ParseIndex([]byte(`{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"bad","size":1}]}`)); err == nil {
+		t.Error("ParseIndex validated nothing")
+	}
+	if _, err := ParseIndex([]byte("nope")); err == nil {
+		t.Error("ParseIndex(garbage) succeeded")
+	}
+}

@@ -157,3 +157,37 @@ func kindOf(header, content string, indexFields, manifestFields bool) (Kind, err
 	}
 	return kind, nil
 }
+
+// ParseManifest decodes data, which must be an image manifest (Docker or
+// OCI, the kind detected from the content), and validates it with
+// ValidateManifest. Use Parse for documents that need not be runnable
+// images.
+func ParseManifest(data []byte) (*ocispec.Manifest, error) {
+	kind, m, _, err := Parse("", data)
+	if err != nil {
+		return nil, err
+	}
+	if kind != KindManifest {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid manifest: the document is an %s", kind)
+	}
+	if err := ValidateManifest(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ParseIndex decodes data, which must be an index or manifest list, and
+// validates it with ValidateIndex.
+func ParseIndex(data []byte) (*ocispec.Index, error) {
+	kind, _, idx, err := Parse("", data)
+	if err != nil {
+		return nil, err
+	}
+	if kind != KindIndex {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid index: the document is a %s", kind)
+	}
+	if err := ValidateIndex(idx); err != nil {
+		return nil, err
+	}
+	return idx, nil
+}
