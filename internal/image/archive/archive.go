@@ -1,0 +1,119 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// Whiteout names of the OCI image layer format.
+const (
+	whiteoutPrefix = ".wh."
+	// whiteoutMetaPrefix starts names reserved for whiteout metadata
+	// (aufs leftovers such as .wh..wh.plnk); only the opaque marker is used.
+	whiteoutMetaPrefix = ".wh..wh."
+	whiteoutOpaque     = ".wh..wh..opq"
+)
+
+// Overlay xattrs. The trusted.overlay.* namespace belongs to the kernel's
+// overlay driver; a layer must never set it directly.
+const (
+	overlayXattrPrefix     = "trusted.overlay."
+	userOverlayXattrPrefix = "user.overlay."
+	opaqueSuffix           = "opaque"
+)
+
+// paxXattrPrefix marks xattrs in PAX records, as GNU tar and Docker write them.
+const paxXattrPrefix = "SCHILY.xattr."
+
+// ErrUnsafeEntry is wrapped by every refusal of a layer entry that would
+// create or modify something outside the target directory, or whose name
+// cannot be represented safely. Such errors are of class InvalidArgument.
+var ErrUnsafeEntry = errors.New("unsafe layer entry")
+
+// IDMap shifts a range of IDs: container IDs ContainerID..ContainerID+Size-1
+// become HostID..HostID+Size-1.
+type IDMap struct {
+	ContainerID uint32
+	HostID      uint32
+	Size        uint32
+}
+
+// mapID translates a container ID through m; an empty map is the identity.
+func mapID(m []IDMap, id int) (int, error) {
+	if len(m) == 0 {
+		return id, nil
+	}
+	if id >= 0 {
+		for _, r := range m {
+			if uint64(id) >= uint64(r.ContainerID) && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {
+				return int(uint64(r.HostID) + uint64(id) - uint64(r.ContainerID)), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("id %d is not mapped", id)
+}
+
+// ApplyOptions tunes Apply. The zero value is right for a root daemon.
+type ApplyOptions struct {
+	// UIDMap and GIDMap shift the owners recorded in the layer (user
+	// namespace remapping). Entries owned by an unmapped ID are an error.
+	UIDMap, GIDMap []IDMap
+	// NoSameOwner leaves files owned by the applying user (rootless).
+	NoSameOwner bool
+	// UserXattr writes the opaque marker as user.overlay.opaque, for
+	// overlay mounts with the userxattr option (rootless). Whiteouts are
+	// character devices either way.
+	UserXattr bool
+}
+
+// SkippedXattr is an extended attribute of the layer that was not applied:
+// the filesystem refused it (security.* without support, user.* on a
+// symlink...), or it is reserved (trusted.overlay.*).
+type SkippedXattr struct {
+	Path   string // entry name, cleaned, relative to the layer root
+	Key    string
+	Reason string
+}
+
+// ApplyResult describes one applied layer.
+type ApplyResult struct {
+	// DiffID is the sha256 of the uncompressed tar stream, as it was read
+	// (including the end-of-archive blocks and any padding after them).
+	DiffID digest.Digest
+	// Size is the length of the uncompressed stream in bytes.
+	Size int64
+	// Compression, CompressedDigest and CompressedSize are filled when the
+	// reader given to Apply came from DecompressStream; they describe the
+	// blob as stored or downloaded. For an uncompressed blob they equal
+	// DiffID and Size.
+	Compression      Compression
+	CompressedDigest digest.Digest
+	CompressedSize   int64
+	// Entries counts the tar entries processed.
+	Entries int
+	// SkippedXattrs lists attributes that were not applied.
+	SkippedXattrs []SkippedXattr
+}
+
+// unsafeEntry builds the error for a refused entry.
+func unsafeEntry(name, format string, args ...any) error {
+	return errdefs.With(errdefs.InvalidArgument,
+		fmt.Errorf("layer entry %q: %s: %w", shorten(name), fmt.Sprintf(format, args...), ErrUnsafeEntry))
+}
+
+// entryError wraps a failure to apply one entry.
+func entryError(name string, err error) error {
+	return fmt.Errorf("layer entry %q: %w", shorten(name), err)
+}
+
+// shorten keeps hostile names from flooding logs.
+func shorten(name string) string {
+	if len(name) > 200 {
+		return name[:100] + "..." + name[len(name)-50:]
+	}
+	return name
+}

@@ -1,0 +1,308 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// Diff writes the layer tar of an overlay upper directory: what a container
+// (or a build step) changed on top of lowers (lowers[0] is the topmost).
+// Overlay whiteouts (character devices 0:0) become .wh.NAME entries and
+// opaque directories get a DIR/.wh..wh..opq entry right after their own;
+// everything else is written as it is, with owner, mode, mtime (whole
+// seconds), xattrs (not trusted.overlay.*) and hardlinks within the upper
+// as link entries. Entries are sorted by name within each directory, so
+// the same upper always gives the same bytes: the returned diffID is
+// reproducible. An upper that uses overlay features this format cannot
+// express (redirect_dir, metacopy) is refused.
+//
+// The upper is read through file descriptors without following symlinks,
+// so a running container cannot make Diff read host files; files changing
+// during the walk may still give an inconsistent layer (pause first).
+func Diff(ctx context.Context, lowers []string, upper string, w io.Writer) (digest.Digest, int64, error) {
+	for _, l := range lowers {
+		if fi, err := os.Stat(l); err != nil {
+			return "", 0, fmt.Errorf("lower directory: %w", err)
+		} else if !fi.IsDir() {
+			return "", 0, errdefs.Newf(errdefs.InvalidArgument, "lower %s is not a directory", l)
+		}
+	}
+	return writeTar(ctx, upper, w, true)
+}
+
+// Tar writes the whole tree at dir (an exported root filesystem, or a
+// mounted container) as a tar stream, in the same deterministic form as
+// Diff but without any whiteout conversion.
+func Tar(ctx context.Context, dir string, w io.Writer) error {
+	_, _, err := writeTar(ctx, dir, w, false)
+	return err
+}
+
+func writeTar(ctx context.Context, dir string, w io.Writer, overlay bool) (digest.Digest, int64, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", 0, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	hw := &hashWriter{w: bw, h: sha256.New()}
+	wk := &walker{
+		ctx:     ctx,
+		tw:      tar.NewWriter(hw),
+		overlay: overlay,
+		links:   make(map[devIno]string),
+		buf:     make([]byte, 256<<10),
+	}
+	if err := wk.walk(fd, ""); err != nil {
+		return "", 0, err
+	}
+	if err := wk.tw.Close(); err != nil {
+		return "", 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return "", 0, err
+	}
+	return digest.NewDigest(digest.SHA256, hw.h), hw.n, nil
+}
+
+type hashWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (h *hashWriter) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
+}
+
+type devIno struct{ dev, ino uint64 }
+
+type walker struct {
+	ctx     context.Context
+	tw      *tar.Writer
+	overlay bool
+	links   map[devIno]string
+	buf     []byte
+}
+
+// walk writes the content of the directory open as dirfd (which it
+// closes), whose name in the archive is rel ("" for the root).
+func (wk *walker) walk(dirfd int, rel string) error {
+	f := os.NewFile(uintptr(dirfd), rel)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("reading directory %q: %w", rel, err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := wk.ctx.Err(); err != nil {
+			return err
+		}
+		if err := wk.entry(dirfd, rel, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (wk *walker) entry(dirfd int, rel, name string) error {
+	full := path.Join(rel, name)
+	st, err := lstatAt(dirfd, name)
+	if err != nil {
+		if err == unix.ENOENT {
+			return nil // removed during the walk
+		}
+		return fmt.Errorf("stat %q: %w", full, err)
+	}
+	hdr := &tar.Header{
+		Name:    full,
+		Mode:    int64(st.Mode & 0o7777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Sec, 0),
+	}
+	kind := st.Mode & unix.S_IFMT
+	if wk.overlay && kind == unix.S_IFCHR && st.Rdev == 0 {
+		hdr.Name = path.Join(rel, whiteoutPrefix+name)
+		hdr.Typeflag = tar.TypeReg
+		hdr.Mode, hdr.Uid, hdr.Gid = 0, 0, 0
+		return wk.write(hdr)
+	}
+	if kind != unix.S_IFDIR && st.Nlink > 1 {
+		key := devIno{uint64(st.Dev), st.Ino}
+		if first, ok := wk.links[key]; ok {
+			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeLink, first, 0
+			return wk.write(hdr)
+		}
+		wk.links[key] = full
+	}
+	switch kind {
+	case unix.S_IFDIR:
+		return wk.dir(dirfd, name, hdr)
+	case unix.S_IFREG:
+		return wk.file(dirfd, name, hdr, &st)
+	case unix.S_IFLNK:
+		target, err := readlinkAt(dirfd, name)
+		if err != nil {
+			return fmt.Errorf("readlink %q: %w", full, err)
+		}
+		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		hdr.Typeflag = map[uint32]byte{unix.S_IFCHR: tar.TypeChar, unix.S_IFBLK: tar.TypeBlock, unix.S_IFIFO: tar.TypeFifo}[kind]
+		if kind != unix.S_IFIFO {
+			hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+		}
+	default:
+		return nil // sockets cannot be archived; Docker skips them too
+	}
+	if err := wk.xattrs(hdr, -1, procPath(dirfd, name)); err != nil {
+		return err
+	}
+	return wk.write(hdr)
+}
+
+func (wk *walker) write(hdr *tar.Header) error {
+	if err := wk.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("writing %q: %w", hdr.Name, err)
+	}
+	return nil
+}
+
+func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", hdr.Name, err)
+	}
+	full := hdr.Name
+	hdr.Typeflag = tar.TypeDir
+	hdr.Name += "/"
+	opaque, err := wk.overlayAttrs(fd, full, true)
+	if err == nil {
+		err = wk.xattrs(hdr, fd, "")
+	}
+	if err == nil {
+		err = wk.write(hdr)
+	}
+	if err == nil && opaque {
+		err = wk.write(&tar.Header{Name: path.Join(full, whiteoutOpaque), Typeflag: tar.TypeReg, ModTime: hdr.ModTime})
+	}
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return wk.walk(fd, full)
+}
+
+// overlayAttrs inspects the overlay xattrs of an upper entry: it reports an
+// opaque directory and refuses features a layer tar cannot carry.
+func (wk *walker) overlayAttrs(fd int, full string, isDir bool) (bool, error) {
+	if !wk.overlay {
+		return false, nil
+	}
+	for _, prefix := range []string{overlayXattrPrefix, userOverlayXattrPrefix} {
+		for _, unsupported := range []string{"redirect", "metacopy"} {
+			if _, err := getXattr(fd, "", prefix+unsupported); err == nil {
+				return false, errdefs.Newf(errdefs.NotImplemented,
+					"%q uses overlay %s, which a layer cannot express; mount without redirect_dir/metacopy", full, unsupported)
+			}
+		}
+		if isDir {
+			if v, err := getXattr(fd, "", prefix+opaqueSuffix); err == nil && string(v) == "y" {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func (wk *walker) file(dirfd int, name string, hdr *tar.Header, st *unix.Stat_t) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", hdr.Name, err)
+	}
+	f := os.NewFile(uintptr(fd), hdr.Name)
+	defer f.Close()
+	var fst unix.Stat_t
+	if err := unix.Fstat(fd, &fst); err != nil {
+		return err
+	}
+	if fst.Ino != st.Ino || fst.Dev != st.Dev || fst.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%q was replaced during the walk", hdr.Name)
+	}
+	if _, err := wk.overlayAttrs(fd, hdr.Name, false); err != nil {
+		return err
+	}
+	hdr.Typeflag, hdr.Size = tar.TypeReg, fst.Size
+	if err := wk.xattrs(hdr, fd, ""); err != nil {
+		return err
+	}
+	if err := wk.write(hdr); err != nil {
+		return err
+	}
+	n, err := io.CopyBuffer(wk.tw, io.LimitReader(f, hdr.Size), wk.buf)
+	if err != nil {
+		return fmt.Errorf("reading %q: %w", hdr.Name, err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("%q shrank during the walk", hdr.Name)
+	}
+	return nil
+}
+
+// xattrs records the entry's xattrs (read from fd, or from p without
+// following it) as PAX records, leaving out overlay's own.
+func (wk *walker) xattrs(hdr *tar.Header, fd int, p string) error {
+	keys, err := listXattrs(fd, p)
+	if err != nil {
+		return fmt.Errorf("listing xattrs of %q: %w", hdr.Name, err)
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(k, overlayXattrPrefix) || strings.HasPrefix(k, userOverlayXattrPrefix) {
+			continue
+		}
+		v, err := getXattr(fd, p, k)
+		if err != nil {
+			if errors.Is(err, unix.ENODATA) {
+				continue
+			}
+			return fmt.Errorf("reading xattr %s of %q: %w", k, hdr.Name, err)
+		}
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = make(map[string]string)
+		}
+		hdr.PAXRecords[paxXattrPrefix+k] = string(v)
+	}
+	return nil
+}
+
+func readlinkAt(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
