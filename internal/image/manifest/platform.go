@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -36,8 +37,11 @@ func cpuVariant(arch string) string {
 	return ""
 }
 
-// armLevelFromCPUInfo reads the "CPU architecture" line of /proc/cpuinfo.
-func armLevelFromCPUInfo() string {
+// armLevelFromCPUInfo is the "CPU architecture" line of /proc/cpuinfo,
+// read once.
+var armLevelFromCPUInfo = sync.OnceValue(readARMLevel)
+
+func readARMLevel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return ""

@@ -8,6 +8,10 @@
 // API's reference= filters, and the mapping from the canonical Docker Hub
 // domain to the host that serves its registry API.
 //
+// One deliberate difference from recent Docker: a first component with
+// upper-case letters ("Foo/bar") is not taken as a registry host; such a
+// name fails the lowercase rule with a message that says so.
+//
 // What it must not do: it never talks to a registry, never resolves a tag
 // to a digest and never looks at the image store. Deciding whether a string
 // is an image ID or a reference is the image store's job.
