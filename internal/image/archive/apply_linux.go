@@ -63,6 +63,12 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (App
 		res:     &res,
 	}
 	defer a.close()
+	if uid, err := mapID(opts.UIDMap, 0); err == nil {
+		a.rootUID = uid
+	}
+	if gid, err := mapID(opts.GIDMap, 0); err == nil {
+		a.rootGID = gid
+	}
 
 	hr := &hashReader{r: bufio.NewReaderSize(r, 256<<10), h: sha256.New()}
 	tr := tar.NewReader(hr)
@@ -137,6 +143,9 @@ type applier struct {
 	dirs    []deferredDir
 	buf     []byte
 	res     *ApplyResult
+	// rootUID/rootGID own the directories Apply creates on its own: the
+	// container's root, mapped.
+	rootUID, rootGID int
 }
 
 func (a *applier) close() {
@@ -218,8 +227,11 @@ func (a *applier) mkdirAll(entry, rel string) error {
 		}
 		err = unix.Mkdirat(pfd, parts[i], 0o755)
 		if err == nil {
-			err = unix.Fchmodat(pfd, parts[i], 0o755, 0)
 			a.created[prefix] = createdEntry
+			err = chmodAt(pfd, parts[i], 0o755)
+			if err == nil && !a.opts.NoSameOwner && (a.rootUID != 0 || a.rootGID != 0) {
+				err = unix.Fchownat(pfd, parts[i], a.rootUID, a.rootGID, unix.AT_SYMLINK_NOFOLLOW)
+			}
 		} else if err == unix.EEXIST {
 			// Something that is not a directory we can enter: most
 			// likely a dangling symlink.
@@ -250,6 +262,17 @@ func (a *applier) clear(pfd int, name, base string) (bool, error) {
 	// made to miss, and the next withParent closes it.
 	a.cacheRel = "\x00"
 	return wasWhiteout, removeAllAt(pfd, base)
+}
+
+// chmodAt changes the mode of base in pfd without following a symlink
+// where the kernel can (fchmodat2, Linux 6.6); before that, base is a node
+// this package just created in a directory only it writes to.
+func chmodAt(pfd int, base string, mode uint32) error {
+	err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		err = unix.Fchmodat(pfd, base, mode, 0)
+	}
+	return err
 }
 
 func isWhiteoutDev(st *unix.Stat_t) bool {
@@ -372,8 +395,7 @@ func (a *applier) metaAt(hdr *tar.Header, name string, pfd int, base string, isL
 		}
 	}
 	if !isLink {
-		// base is the node just created in a directory only we write.
-		if err := unix.Fchmodat(pfd, base, perm(hdr), 0); err != nil {
+		if err := chmodAt(pfd, base, perm(hdr)); err != nil {
 			return entryError(hdr.Name, fmt.Errorf("chmod: %w", err))
 		}
 	}
@@ -661,7 +683,7 @@ func (a *applier) finish() error {
 			continue
 		}
 		if d.late {
-			err = unix.Fchmodat(pfd, base, d.mode, 0)
+			err = chmodAt(pfd, base, d.mode)
 		}
 		if err == nil {
 			err = unix.UtimesNanoAt(pfd, base, d.ts, unix.AT_SYMLINK_NOFOLLOW)

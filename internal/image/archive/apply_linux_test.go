@@ -186,6 +186,9 @@ func TestApplyUserXattrAndIDMap(t *testing.T) {
 	if st := lstat(t, filepath.Join(dir, "f")); st.Uid != 100005 || st.Gid != 200006 {
 		t.Errorf("mapped owner %d:%d", st.Uid, st.Gid)
 	}
+	if st := lstat(t, filepath.Join(dir, "d")); st.Uid != 100000 || st.Gid != 200000 {
+		t.Errorf("implicit parent owned by %d:%d, want the mapped root", st.Uid, st.Gid)
+	}
 	if xattr(filepath.Join(dir, "d"), "user.overlay.opaque") != "y" {
 		t.Errorf("user.overlay.opaque not set")
 	}
@@ -597,4 +600,28 @@ func TestStreamDigestWithoutApply(t *testing.T) {
 		t.Fatalf("%s %d %v", d, n, err)
 	}
 	_ = sha256.New
+}
+
+func TestApplyNoSameOwnerAndRefusedXattr(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	f := reg("f", "x")
+	f.hdr.Uid, f.hdr.Gid = 1234, 5678
+	ro := dirE("ro/")
+	ro.hdr.Mode = 0o500
+	link := sym("l", "f")
+	link.hdr.PAXRecords = map[string]string{"SCHILY.xattr.user.onlink": "v"} // the kernel refuses user.* on symlinks
+	res, err := Apply(context.Background(), dir, bytes.NewReader(buildTar(t, f, ro, reg("ro/inner", "i"), link)), ApplyOptions{NoSameOwner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := lstat(t, filepath.Join(dir, "f")); st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("owner %d:%d with NoSameOwner", st.Uid, st.Gid)
+	}
+	if st := lstat(t, filepath.Join(dir, "ro")); st.Mode&0o7777 != 0o500 {
+		t.Errorf("late directory mode %o", st.Mode&0o7777)
+	}
+	if len(res.SkippedXattrs) != 1 || res.SkippedXattrs[0].Key != "user.onlink" || res.SkippedXattrs[0].Path != "l" {
+		t.Errorf("skipped %+v", res.SkippedXattrs)
+	}
 }
