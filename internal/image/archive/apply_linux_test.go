@@ -29,9 +29,9 @@ func TestApplyEntryTypes(t *testing.T) {
 	owned.hdr.Uid, owned.hdr.Gid, owned.hdr.ModTime, owned.hdr.AccessTime = 1000, 2000, mt, at
 	owned.hdr.Format = tar.FormatPAX // sub-second times and atime need PAX
 	owned.hdr.PAXRecords = map[string]string{
-		"SCHILY.xattr.user.color":              "blue",
-		"SCHILY.xattr.security.capability":     string([]byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
-		"SCHILY.xattr.trusted.overlay.opaque":  "y",
+		"SCHILY.xattr.user.color":               "blue",
+		"SCHILY.xattr.security.capability":      string([]byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
+		"SCHILY.xattr.trusted.overlay.opaque":   "y",
 		"SCHILY.xattr.trusted.overlay.redirect": "/etc",
 	}
 	sticky := dirE("tmp/")
@@ -132,7 +132,7 @@ func TestApplyWhiteouts(t *testing.T) {
 	mustApply(t, dir,
 		wh(".wh.gone"), wh(".wh.gonedir"), wh(".wh.never-existed"),
 		dirE("op/"), reg("op/kept", "k"), wh("op/.wh..wh..opq"),
-		wh("sub/.wh..wh..opq"), // parent created on the fly
+		wh("sub/.wh..wh..opq"),           // parent created on the fly
 		reg("same", "s"), wh(".wh.same"), // same layer: the file stays
 		dirE("samedir/"), wh(".wh.samedir"), // same layer: dir stays, opaque
 		wh(".wh.redo"), dirE("redo/"), // whiteout then dir: opaque dir

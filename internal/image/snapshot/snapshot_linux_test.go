@@ -411,20 +411,20 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, err := range map[string]error{
-		"duplicate key": func() error { _, err := s.Prepare(ctx, "a", "", nil); return err }(),
-		"missing parent": func() error { _, err := s.Prepare(ctx, "b", "sha256:nope", nil); return err }(),
-		"active parent":  func() error { _, err := s.Prepare(ctx, "b", "a", nil); return err }(),
-		"view parent":    func() error { _, err := s.View(ctx, "b", "v"); return err }(),
-		"commit view":    s.Commit(ctx, "x", "v"),
-		"commit committed": s.Commit(ctx, "x", c1),
+		"duplicate key":        func() error { _, err := s.Prepare(ctx, "a", "", nil); return err }(),
+		"missing parent":       func() error { _, err := s.Prepare(ctx, "b", "sha256:nope", nil); return err }(),
+		"active parent":        func() error { _, err := s.Prepare(ctx, "b", "a", nil); return err }(),
+		"view parent":          func() error { _, err := s.View(ctx, "b", "v"); return err }(),
+		"commit view":          s.Commit(ctx, "x", "v"),
+		"commit committed":     s.Commit(ctx, "x", c1),
 		"commit onto existing": s.Commit(ctx, c1, "a"),
-		"commit missing": s.Commit(ctx, "x", "missing"),
-		"stat missing":   func() error { _, err := s.Stat(ctx, "missing"); return err }(),
-		"mounts missing": func() error { _, err := s.Mounts(ctx, "missing"); return err }(),
-		"upper of view":  func() error { _, _, err := s.Upper(ctx, "v"); return err }(),
-		"usage missing":  func() error { _, _, err := s.Usage(ctx, "missing"); return err }(),
-		"remove missing": s.Remove(ctx, "missing"),
-		"empty key":      func() error { _, err := s.Prepare(ctx, "", "", nil); return err }(),
+		"commit missing":       s.Commit(ctx, "x", "missing"),
+		"stat missing":         func() error { _, err := s.Stat(ctx, "missing"); return err }(),
+		"mounts missing":       func() error { _, err := s.Mounts(ctx, "missing"); return err }(),
+		"upper of view":        func() error { _, _, err := s.Upper(ctx, "v"); return err }(),
+		"usage missing":        func() error { _, _, err := s.Usage(ctx, "missing"); return err }(),
+		"remove missing":       s.Remove(ctx, "missing"),
+		"empty key":            func() error { _, err := s.Prepare(ctx, "", "", nil); return err }(),
 	} {
 		want := map[string]errdefs.Class{
 			"duplicate key": errdefs.AlreadyExists, "commit onto existing": errdefs.AlreadyExists,

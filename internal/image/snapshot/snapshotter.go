@@ -106,7 +106,9 @@ func Open(root string) (*Snapshotter, error) {
 // Close releases the metadata database.
 func (s *Snapshotter) Close() error { return s.db.Close() }
 
-func (s *Snapshotter) idDir(id uint64) string { return filepath.Join(s.dir, strconv.FormatUint(id, 10)) }
+func (s *Snapshotter) idDir(id uint64) string {
+	return filepath.Join(s.dir, strconv.FormatUint(id, 10))
+}
 func (s *Snapshotter) fsDir(id uint64) string { return filepath.Join(s.idDir(id), "fs") }
 func (s *Snapshotter) workDir(id uint64) string {
 	return filepath.Join(s.idDir(id), "work")
