@@ -1,0 +1,352 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berth-dev/berth/internal/distribution/registry"
+)
+
+// distributionVersion is the CNCF Distribution release used as the
+// reference registry. It is pinned so the cached binary matches it.
+const distributionVersion = "v3.1.2"
+
+var (
+	distributionOnce sync.Once
+	distributionBin  string
+	distributionErr  error
+)
+
+// distributionBinary installs the reference registry once and caches it
+// across test runs under os.TempDir()/berth-distribution-<version>.
+func distributionBinary(t *testing.T) string {
+	t.Helper()
+	distributionOnce.Do(func() {
+		dir := filepath.Join(os.TempDir(), "berth-distribution-"+distributionVersion)
+		bin := filepath.Join(dir, "registry")
+		if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o100 != 0 {
+			distributionBin = bin
+			return
+		}
+		tmp, err := os.MkdirTemp(os.TempDir(), "berth-distribution-install-")
+		if err != nil {
+			distributionErr = err
+			return
+		}
+		defer os.RemoveAll(tmp)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "install", "github.com/distribution/distribution/v3/cmd/registry@"+distributionVersion)
+		cmd.Dir = tmp // outside berth's module
+		cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			distributionErr = fmt.Errorf("go install of the reference registry %s failed (is the Go module proxy reachable?): %v\n%s", distributionVersion, err, out)
+			return
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			distributionErr = err
+			return
+		}
+		// Rename is atomic: a concurrent run sees the old state or a whole binary.
+		if err := os.Rename(filepath.Join(tmp, "registry"), bin); err != nil {
+			distributionErr = err
+			return
+		}
+		distributionBin = bin
+	})
+	if distributionErr != nil {
+		t.Fatalf("reference registry unavailable: %v", distributionErr)
+	}
+	return distributionBin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startDistribution runs the reference registry on loopback with
+// filesystem storage in a temporary directory; it is killed at cleanup.
+func startDistribution(t *testing.T) string {
+	t.Helper()
+	bin := distributionBinary(t)
+	dir := t.TempDir()
+	var lastOut string
+	for attempt := 0; attempt < 3; attempt++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr)
+		cfgPath := filepath.Join(dir, "config.yml")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		cmd := exec.Command(bin, "serve", cfgPath)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		if waitReady(addr, exited) {
+			return addr
+		}
+		_ = cmd.Process.Kill()
+		<-exited
+		lastOut = out.String()
+	}
+	t.Fatalf("reference registry did not start: %s", lastOut)
+	return ""
+}
+
+func waitReady(addr string, exited <-chan struct{}) bool {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		res, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func rawManifest(t *testing.T, s string) (types.MediaType, []byte) {
+	t.Helper()
+	d, err := remote.Get(ref(t, s))
+	if err != nil {
+		t.Fatalf("get %s: %v", s, err)
+	}
+	return d.MediaType, d.Manifest
+}
+
+// copyRef does what `crane copy` does for one image or index: pull from
+// src (validated) and push to dst.
+func copyRef(t *testing.T, src, dst string) {
+	t.Helper()
+	d, err := remote.Get(ref(t, src))
+	if err != nil {
+		t.Fatalf("get %s: %v", src, err)
+	}
+	if d.MediaType.IsIndex() {
+		idx := pullIndex(t, ref(t, src))
+		if err := remote.WriteIndex(ref(t, dst), idx); err != nil {
+			t.Fatalf("copy %s -> %s: %v", src, dst, err)
+		}
+	} else {
+		img := pullImage(t, ref(t, src))
+		if err := remote.Write(ref(t, dst), img); err != nil {
+			t.Fatalf("copy %s -> %s: %v", src, dst, err)
+		}
+	}
+	// The destination serves the same bytes, and they validate.
+	smt, sb := rawManifest(t, src)
+	dmt, db := rawManifest(t, dst)
+	if smt != dmt || !bytes.Equal(sb, db) {
+		t.Fatalf("copy %s -> %s changed the manifest (%s vs %s)", src, dst, smt, dmt)
+	}
+	if d.MediaType.IsIndex() {
+		pullIndex(t, ref(t, dst))
+	} else {
+		pullImage(t, ref(t, dst))
+	}
+}
+
+func TestInteropWithDistribution(t *testing.T) {
+	dist := startDistribution(t)
+	berth := serveBerth(t, registry.Options{})
+
+	img, err := random.Image(8192, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ociImg := mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+	idx, err := random.Index(2048, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := mutate.IndexMediaType(idx, types.DockerManifestList)
+
+	push := func(host, repo string, v any) {
+		t.Helper()
+		var err error
+		switch x := v.(type) {
+		case v1.Image:
+			err = remote.Write(ref(t, host+"/"+repo), x)
+		case v1.ImageIndex:
+			err = remote.WriteIndex(ref(t, host+"/"+repo), x)
+		}
+		if err != nil {
+			t.Fatalf("push %s/%s: %v", host, repo, err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		v    any
+	}{
+		{"docker-image", img},
+		{"oci-image", ociImg},
+		{"oci-index", idx},
+		{"docker-list", list},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// Distribution -> berth.
+			push(dist, "from/dist:"+c.name, c.v)
+			copyRef(t, dist+"/from/dist:"+c.name, berth+"/library/copied:"+c.name)
+			// Berth -> distribution.
+			push(berth, "from/berth:"+c.name, c.v)
+			copyRef(t, berth+"/from/berth:"+c.name, dist+"/copied/back:"+c.name)
+		})
+	}
+}
+
+// TestCompareErrorsWithDistribution sends the same requests to both
+// registries and compares statuses and error codes.
+func TestCompareErrorsWithDistribution(t *testing.T) {
+	dist := startDistribution(t)
+	berth := serveBerth(t, registry.Options{})
+	img, _ := random.Image(512, 1)
+	for _, host := range []string{dist, berth} {
+		if err := remote.Write(ref(t, host+"/cmp/repo:v1"), img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	unknown := "sha256:" + fmt.Sprintf("%064x", 42)
+	missingManifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[]}`, unknown)
+	cases := []struct {
+		name, method, path, body string
+		hdr                      map[string]string
+	}{
+		{"base", "GET", "/v2/", "", nil},
+		{"unknown manifest tag", "GET", "/v2/cmp/repo/manifests/nope", "", nil},
+		{"unknown manifest digest", "GET", "/v2/cmp/repo/manifests/" + unknown, "", nil},
+		{"unknown blob", "GET", "/v2/cmp/repo/blobs/" + unknown, "", nil},
+		{"known blob", "HEAD", "/v2/cmp/repo/blobs/" + ld.String(), "", nil},
+		{"blob range", "GET", "/v2/cmp/repo/blobs/" + ld.String(), "", map[string]string{"Range": "bytes=0-9"}},
+		{"bad digest", "GET", "/v2/cmp/repo/blobs/sha256:abc", "", nil},
+		{"tags", "GET", "/v2/cmp/repo/tags/list", "", nil},
+		{"tags of unknown repo", "GET", "/v2/cmp/none/tags/list", "", nil},
+		{"bad name", "GET", "/v2/CMP/repo/tags/list", "", nil},
+		{"monolithic bad digest", "POST", "/v2/cmp/repo/blobs/uploads/?digest=" + unknown, "hello", nil},
+		{"manifest missing blob", "PUT", "/v2/cmp/repo/manifests/broken", missingManifest, map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}},
+		{"manifest bad json", "PUT", "/v2/cmp/repo/manifests/broken", "{", map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}},
+		{"unknown upload", "GET", "/v2/cmp/repo/blobs/uploads/6f1c4a0e-1111-4222-8333-944455556666", "", nil},
+		{"delete unknown tag", "DELETE", "/v2/cmp/repo/manifests/" + unknown, "", nil},
+	}
+	type result struct {
+		status int
+		code   string
+	}
+	do := func(host string, c struct {
+		name, method, path, body string
+		hdr                      map[string]string
+	}) result {
+		req, _ := http.NewRequest(c.method, "http://"+host+c.path, bytes.NewBufferString(c.body))
+		for k, v := range c.hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(res.Body)
+		r := result{status: res.StatusCode}
+		var eb struct{ Errors []struct{ Code string } }
+		if json.Unmarshal(b.Bytes(), &eb) == nil && len(eb.Errors) > 0 {
+			r.code = eb.Errors[0].Code
+		}
+		return r
+	}
+	// Where berth follows the spec and the reference registry does not.
+	differs := map[string]result{
+		// Distribution's router does not match the name and answers 404
+		// NAME_UNKNOWN; the spec's code for a malformed name is NAME_INVALID.
+		"bad name": {400, "NAME_INVALID"},
+		// Distribution ignores ?digest on POST (no single-request monolithic
+		// upload) and opens a session; berth verifies and refuses the body.
+		"monolithic bad digest": {400, "DIGEST_INVALID"},
+	}
+	for _, c := range cases {
+		ref, got := do(dist, c), do(berth, c)
+		want, known := differs[c.name]
+		if !known {
+			want = ref
+		}
+		if want != got {
+			t.Errorf("%s: berth %+v, want %+v (distribution: %+v)", c.name, got, want, ref)
+		}
+	}
+	// Chunked upload out of order: both answer 416.
+	for _, host := range []string{dist, berth} {
+		res, err := http.Post("http://"+host+"/v2/cmp/repo/blobs/uploads/", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		loc := res.Header.Get("Location")
+		if loc == "" || loc[0] == '/' {
+			loc = "http://" + host + loc
+		}
+		req, _ := http.NewRequest("PATCH", loc, bytes.NewBufferString("abc"))
+		req.Header.Set("Content-Range", "5-7")
+		req.Header.Set("Content-Type", "application/octet-stream")
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+			t.Errorf("%s: out-of-order PATCH status %d", host, res.StatusCode)
+		}
+	}
+}
