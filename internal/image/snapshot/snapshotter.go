@@ -82,7 +82,7 @@ func Open(root string) (*Snapshotter, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("snapshot root: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, metadataFile), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(filepath.Join(dir, metadataFile), 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, errdefs.Newf(errdefs.Unavailable, "snapshot metadata %s is locked by another process", dir)
