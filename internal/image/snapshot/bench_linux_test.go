@@ -20,24 +20,29 @@ func BenchmarkPrepareMountRemove(b *testing.B) {
 	mnt := b.TempDir()
 	i := 0
 	var tp, tm, tu, tr time.Duration
-	defer func() { b.Logf("prepare %v mount %v unmount %v remove %v", tp/time.Duration(i), tm/time.Duration(i), tu/time.Duration(i), tr/time.Duration(i)) }()
+	defer func() {
+		b.Logf("prepare %v mount %v unmount %v remove %v", tp/time.Duration(i), tm/time.Duration(i), tu/time.Duration(i), tr/time.Duration(i))
+	}()
 	for b.Loop() {
 		i++
 		key := fmt.Sprint("c", i)
 		t0 := time.Now()
 		m, err := s.Prepare(ctx, key, chain, nil)
-		t1 := time.Now(); tp += t1.Sub(t0)
+		t1 := time.Now()
+		tp += t1.Sub(t0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := MountAll(m, mnt); err != nil {
 			b.Fatal(err)
 		}
-		t2 := time.Now(); tm += t2.Sub(t1)
+		t2 := time.Now()
+		tm += t2.Sub(t1)
 		if err := Unmount(mnt); err != nil {
 			b.Fatal(err)
 		}
-		t3 := time.Now(); tu += t3.Sub(t2)
+		t3 := time.Now()
+		tu += t3.Sub(t2)
 		if err := s.Remove(ctx, key); err != nil {
 			b.Fatal(err)
 		}
