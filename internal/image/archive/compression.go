@@ -100,8 +100,8 @@ func DecompressStream(r io.Reader) (io.ReadCloser, Compression, error) {
 		if err != nil {
 			return nil, Gzip, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("gzip: %w", err))
 		}
-		ra := newReadahead(zr, 1<<20, 4)
-		s.dec, s.closeDec = ra, func() { ra.Close(); zr.Close() }
+		ra := newReadahead(zr, 1<<20, 4, func() { zr.Close() })
+		s.dec, s.closeDec = ra, ra.Close
 	case Zstd:
 		zr, err := zstd.NewReader(raw, zstd.WithDecoderMaxMemory(1<<34))
 		if err != nil {
@@ -151,8 +151,10 @@ func (s *Stream) CompressedDigest() (digest.Digest, int64, error) {
 	return digest.NewDigest(digest.SHA256, s.counted.h), s.counted.n, nil
 }
 
-// Close releases the decoder and stops its goroutines. It does not close
-// the underlying reader.
+// Close releases the decoder and tells its goroutines to stop. It does not
+// close the underlying reader and does not wait for a read from it that is
+// in progress: a stalled network stream cannot hang Close; closing that
+// stream afterwards ends the read.
 func (s *Stream) Close() error {
 	if !s.closed {
 		s.closed = true
@@ -183,7 +185,6 @@ type readahead struct {
 	full   chan []byte
 	free   chan []byte
 	stop   chan struct{}
-	done   chan struct{}
 	buf    []byte // the buffer being consumed
 	cur    []byte // its unread part
 	err    error  // set by the producer before full is closed
@@ -191,22 +192,23 @@ type readahead struct {
 	closed bool
 }
 
-func newReadahead(src io.Reader, size, depth int) *readahead {
+func newReadahead(src io.Reader, size, depth int, onExit func()) *readahead {
 	ra := &readahead{
 		full: make(chan []byte, depth),
 		free: make(chan []byte, depth),
 		stop: make(chan struct{}),
-		done: make(chan struct{}),
 	}
 	for range depth {
 		ra.free <- make([]byte, size)
 	}
-	go ra.produce(src)
+	go ra.produce(src, onExit)
 	return ra
 }
 
-func (ra *readahead) produce(src io.Reader) {
-	defer close(ra.done)
+// produce owns src: it is the only goroutine reading it, and calls onExit
+// (which releases src) when it ends.
+func (ra *readahead) produce(src io.Reader, onExit func()) {
+	defer onExit()
 	defer close(ra.full)
 	for {
 		var buf []byte
@@ -256,13 +258,11 @@ func (ra *readahead) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close stops the producer and waits for it, so the source may be closed
-// safely afterwards.
+// Close tells the producer to stop; it exits at its next step.
 func (ra *readahead) Close() {
 	ra.once.Do(func() {
 		ra.closed = true
 		close(ra.stop)
-		<-ra.done
 	})
 }
 

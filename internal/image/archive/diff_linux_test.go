@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -282,5 +283,45 @@ func BenchmarkApplyGzip(b *testing.B) {
 		}
 		rc.Close()
 		os.RemoveAll(dir)
+	}
+}
+
+// stallingReader returns data, then blocks until release is closed.
+type stallingReader struct {
+	data    []byte
+	release chan struct{}
+}
+
+func (s *stallingReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		<-s.release
+		return 0, errors.New("closed")
+	}
+	n := copy(p, s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+func TestStreamCloseDoesNotWaitForStalledSource(t *testing.T) {
+	var blob bytes.Buffer
+	w := Compress(&blob, Gzip, 1)
+	w.Write(bytes.Repeat([]byte("abc"), 1<<20))
+	w.Close()
+	src := &stallingReader{data: blob.Bytes()[:blob.Len()/3], release: make(chan struct{})}
+	defer close(src.release)
+	rc, _, err := DecompressStream(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { rc.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a stalled source")
 	}
 }
