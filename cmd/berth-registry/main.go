@@ -60,7 +60,7 @@ func newFlags(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.root, "root", "/var/lib/berth/registry", "directory holding the registry's content and metadata")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate file (serve HTTPS)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key file")
-	fs.StringVar(&cfg.htpasswd, "htpasswd", "", "htpasswd file of user:SHA-crypt hash lines (require basic auth)")
+	fs.StringVar(&cfg.htpasswd, "htpasswd", "", "htpasswd file of user:hash lines, bcrypt or SHA-crypt (require basic auth)")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse pushes and deletes")
 	return fs
 }

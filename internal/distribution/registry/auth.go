@@ -29,12 +29,15 @@ type basicAuth struct {
 	verified map[string][32]byte
 }
 
+// unknownUserHash is checked against when the user does not exist.
+const unknownUserHash = "$6$berthregistry$fD7atPiOyUDFLYAZabFzKBYiRPYHHdTs2fJe4oDr6CEEtY6nyLZfBIPeb/0h.JGqdE9X.N/lEZTaTFUxLCke91"
+
 func newBasicAuth(users map[string]string, realm string) (*basicAuth, error) {
 	for u, h := range users {
 		if u == "" || strings.Contains(u, ":") {
 			return nil, errdefs.Newf(errdefs.InvalidArgument, "htpasswd: invalid user name %q", u)
 		}
-		if _, err := parseCryptHash(h); err != nil {
+		if err := validateHash(h); err != nil {
 			return nil, errdefs.Newf(errdefs.InvalidArgument, "htpasswd: user %s: %w", u, err)
 		}
 	}
@@ -48,6 +51,9 @@ func (a *basicAuth) check(r *http.Request) bool {
 	}
 	stored, ok := a.users[user]
 	if !ok {
+		// Spend the time a real check would, so the response time does
+		// not tell which user names exist.
+		_, _ = CheckHash(pw, unknownUserHash)
 		return false
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + pw))
@@ -80,7 +86,7 @@ func ParseHtpasswd(r io.Reader) (map[string]string, error) {
 		if !ok || u == "" || h == "" {
 			return nil, errdefs.Newf(errdefs.InvalidArgument, "htpasswd line %d: want user:hash", line)
 		}
-		if _, err := parseCryptHash(h); err != nil {
+		if err := validateHash(h); err != nil {
 			return nil, errdefs.Newf(errdefs.InvalidArgument, "htpasswd line %d (user %s): %w", line, u, err)
 		}
 		users[u] = h
@@ -104,16 +110,31 @@ func HashPassword(password string) (string, error) {
 }
 
 // CheckHash reports whether password matches hash. Accepted formats are
-// SHA-256-crypt ("$5$") and SHA-512-crypt ("$6$"), optionally with
-// "rounds=N$". bcrypt ("$2y$", from `htpasswd -B`) is refused: it needs
-// golang.org/x/crypto, which berth does not depend on yet.
+// bcrypt ("$2y$", "$2b$", "$2a$": `htpasswd -B`, what the reference
+// registry requires), SHA-256-crypt ("$5$") and SHA-512-crypt ("$6$",
+// `openssl passwd -6`), the latter optionally with "rounds=N$".
 func CheckHash(password, hash string) (bool, error) {
+	if isBcrypt(hash) {
+		return checkBcrypt(password, hash)
+	}
 	p, err := parseCryptHash(hash)
 	if err != nil {
 		return false, err
 	}
 	got := shaCrypt(p.alg, []byte(password), []byte(p.salt), p.rounds, p.customRounds)
 	return subtle.ConstantTimeCompare([]byte(got), []byte(hash)) == 1, nil
+}
+
+func isBcrypt(h string) bool { return strings.HasPrefix(h, "$2") }
+
+// validateHash reports whether h is in an accepted format.
+func validateHash(h string) error {
+	if isBcrypt(h) {
+		_, err := parseBcrypt(h)
+		return err
+	}
+	_, err := parseCryptHash(h)
+	return err
 }
 
 // SHA-crypt, as specified by Ulrich Drepper ("Unix crypt using SHA-256 and
@@ -171,10 +192,8 @@ func parseCryptHash(h string) (cryptParams, error) {
 		p.alg = sha256Crypt
 	case strings.HasPrefix(h, "$6$"):
 		p.alg = sha512Crypt
-	case strings.HasPrefix(h, "$2"):
-		return p, fmt.Errorf("bcrypt hashes are not supported yet; use a SHA-crypt hash (openssl passwd -6)")
 	default:
-		return p, fmt.Errorf("unsupported password hash format (want $5$ or $6$ SHA-crypt)")
+		return p, fmt.Errorf("unsupported password hash format (want bcrypt $2y$, or SHA-crypt $5$ or $6$)")
 	}
 	rest := h[3:]
 	p.rounds = defaultRounds

@@ -6,7 +6,8 @@
 // manifests and indexes; a PUT must reference only content the repository
 // has), tag listing with n/last pagination, the referrers API, and the
 // spec's JSON errors. It optionally requires HTTP basic credentials
-// checked against htpasswd-style SHA-crypt hashes, and can be read-only.
+// checked against htpasswd hashes (bcrypt as `htpasswd -B` writes, or
+// SHA-crypt), and can be read-only.
 //
 // It owns the repository metadata under its directory (which blobs and
 // manifests each repository may serve, tags, referrers, upload sessions;

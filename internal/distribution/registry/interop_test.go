@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -91,6 +92,12 @@ func freePort(t *testing.T) int {
 // filesystem storage in a temporary directory; it is killed at cleanup.
 func startDistribution(t *testing.T) string {
 	t.Helper()
+	return startDistributionWith(t, "")
+}
+
+// startDistributionWith adds htpasswd basic auth when htpasswd is a path.
+func startDistributionWith(t *testing.T, htpasswd string) string {
+	t.Helper()
 	bin := distributionBinary(t)
 	dir := t.TempDir()
 	var lastOut string
@@ -109,6 +116,9 @@ storage:
 http:
   addr: %s
 `, filepath.Join(dir, "data"), addr)
+		if htpasswd != "" {
+			cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: interop\n    path: %s\n", htpasswd)
+		}
 		cfgPath := filepath.Join(dir, "config.yml")
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
@@ -148,7 +158,7 @@ func waitReady(addr string, exited <-chan struct{}) bool {
 		res, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
+			if res.StatusCode == http.StatusOK || res.StatusCode == http.StatusUnauthorized {
 				return true
 			}
 		}
@@ -243,6 +253,41 @@ func TestInteropWithDistribution(t *testing.T) {
 			push(berth, "from/berth:"+c.name, c.v)
 			copyRef(t, berth+"/from/berth:"+c.name, dist+"/copied/back:"+c.name)
 		})
+	}
+}
+
+// TestInteropHtpasswdFile serves one htpasswd file (bcrypt, as
+// `htpasswd -B` writes) from both registries: the same credentials work.
+func TestInteropHtpasswdFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	// "interop", hashed by libxcrypt's bcrypt at cost 4.
+	line := "ci:$2y$04$berthinteropsaltsaltsOeLAD7TW9gR.TZxxyYTw6TLQs9R.kOvO\n"
+	if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dist := startDistributionWith(t, path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := registry.ParseHtpasswd(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	berth := serveBerth(t, registry.Options{Htpasswd: users})
+	img, _ := random.Image(256, 1)
+	good := remote.WithAuth(&authn.Basic{Username: "ci", Password: "interop"})
+	bad := remote.WithAuth(&authn.Basic{Username: "ci", Password: "wrong"})
+	for _, host := range []string{dist, berth} {
+		r := ref(t, host+"/auth/img:v1")
+		if err := remote.Write(r, img, bad); err == nil {
+			t.Fatalf("%s accepted a wrong password", host)
+		}
+		if err := remote.Write(r, img, good); err != nil {
+			t.Fatalf("%s refused the right password: %v", host, err)
+		}
+		pullImage(t, r, good)
 	}
 }
 
