@@ -28,54 +28,89 @@ import (
 // reference registry. It is pinned so the cached binary matches it.
 const distributionVersion = "v3.1.2"
 
+// ociConformanceVersion is the OCI distribution-spec conformance suite
+// (github.com/opencontainers/distribution-spec/conformance) that is run
+// against berth's registry.
+const ociConformanceVersion = "v0.0.0-20260831232431-97274622c111"
+
 var (
-	distributionOnce sync.Once
-	distributionBin  string
-	distributionErr  error
+	installMu sync.Mutex
+	installed = map[string]string{} // cache dir -> binary, for this process
 )
 
-// distributionBinary installs the reference registry once and caches it
-// across test runs under os.TempDir()/berth-distribution-<version>.
-func distributionBinary(t *testing.T) string {
+// cachedGoInstall installs pkg@version once and caches the binary across
+// test runs under os.TempDir()/<cacheName>-<version>. It fails the test
+// (never skips) when the Go module proxy cannot be reached.
+func cachedGoInstall(t *testing.T, pkg, version, cacheName string) string {
 	t.Helper()
-	distributionOnce.Do(func() {
-		dir := filepath.Join(os.TempDir(), "berth-distribution-"+distributionVersion)
-		bin := filepath.Join(dir, "registry")
-		if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o100 != 0 {
-			distributionBin = bin
-			return
-		}
-		tmp, err := os.MkdirTemp(os.TempDir(), "berth-distribution-install-")
-		if err != nil {
-			distributionErr = err
-			return
-		}
-		defer os.RemoveAll(tmp)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "install", "github.com/distribution/distribution/v3/cmd/registry@"+distributionVersion)
-		cmd.Dir = tmp // outside berth's module
-		cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			distributionErr = fmt.Errorf("go install of the reference registry %s failed (is the Go module proxy reachable?): %v\n%s", distributionVersion, err, out)
-			return
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			distributionErr = err
-			return
-		}
-		// Rename is atomic: a concurrent run sees the old state or a whole binary.
-		if err := os.Rename(filepath.Join(tmp, "registry"), bin); err != nil {
-			distributionErr = err
-			return
-		}
-		distributionBin = bin
-	})
-	if distributionErr != nil {
-		t.Fatalf("reference registry unavailable: %v", distributionErr)
+	installMu.Lock()
+	defer installMu.Unlock()
+	dir := filepath.Join(os.TempDir(), cacheName+"-"+version)
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	if b, ok := installed[dir]; ok {
+		return b
 	}
-	return distributionBin
+	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o100 != 0 {
+		installed[dir] = bin
+		return bin
+	}
+	tmp, err := os.MkdirTemp(os.TempDir(), cacheName+"-install-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", pkg+"@"+version)
+	cmd.Dir = tmp // outside berth's module
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install %s@%s failed (is the Go module proxy reachable?): %v\n%s", pkg, version, err, out)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Rename is atomic: a concurrent run sees no binary or a whole one.
+	if err := os.Rename(filepath.Join(tmp, filepath.Base(pkg)), bin); err != nil {
+		t.Fatal(err)
+	}
+	installed[dir] = bin
+	return bin
+}
+
+func distributionBinary(t *testing.T) string {
+	return cachedGoInstall(t, "github.com/distribution/distribution/v3/cmd/registry", distributionVersion, "berth-distribution")
+}
+
+// TestOCIConformanceSuite runs the distribution-spec's own conformance
+// suite against berth (with basic auth on). sha512 content is left out:
+// berth's content store is sha256-only.
+func TestOCIConformanceSuite(t *testing.T) {
+	bin := cachedGoInstall(t, "github.com/opencontainers/distribution-spec/conformance", ociConformanceVersion, "berth-oci-conformance")
+	h, err := registry.HashPassword("conformance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := serveBerth(t, registry.Options{Htpasswd: map[string]string{"oci": h}})
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"OCI_REGISTRY="+host, "OCI_TLS=disabled", "OCI_VERSION=1.1",
+		"OCI_USERNAME=oci", "OCI_PASSWORD=conformance",
+		"OCI_REPO1=conformance/repo1", "OCI_REPO2=conformance/repo2",
+		"OCI_RESULTS_DIR="+filepath.Join(dir, "results"), "OCI_LOG=warn",
+		"OCI_API_BLOBS_UPLOAD_CANCEL=true", "OCI_DATA_SHA512=false",
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("conformance suite failed: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("OCI Conformance Test: Pass")) {
+		t.Fatalf("conformance suite did not report a pass:\n%s", out)
+	}
 }
 
 func freePort(t *testing.T) int {
