@@ -224,7 +224,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, expected digest.Digest, si
 	defer w.Close()
 	if w.Offset() > 0 {
 		// A previous Put of the same blob was interrupted; r starts at 0.
-		if err := w.truncate(); err != nil {
+		if err := w.Truncate(0); err != nil {
 			return err
 		}
 	}

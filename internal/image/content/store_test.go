@@ -340,6 +340,14 @@ func TestResumeAfterClose(t *testing.T) {
 			if w.Digest() != digest.FromBytes(b[:123_456]) {
 				t.Fatal("resumed digest state is wrong")
 			}
+			// Cut back and rewrite a little.
+			if err := w.Truncate(100_000); err != nil || w.Offset() != 100_000 || w.Digest() != digest.FromBytes(b[:100_000]) {
+				t.Fatalf("truncate: %v at %d", err, w.Offset())
+			}
+			if err := w.Truncate(100_001); !errdefs.Is(err, errdefs.InvalidArgument) {
+				t.Fatalf("truncate forward: %v", err)
+			}
+			w.Write(b[100_000:123_456])
 			// Another partial round, then finish.
 			w.Write(b[123_456:200_000])
 			w.Close()

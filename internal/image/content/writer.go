@@ -222,17 +222,27 @@ func (w *Writer) Offset() int64 { return w.offset }
 // Digest is the digest of the bytes written so far.
 func (w *Writer) Digest() digest.Digest { return digest.NewDigest(digest.SHA256, w.h) }
 
-// truncate drops everything written so far.
-func (w *Writer) truncate() error {
-	if err := w.f.Truncate(0); err != nil {
-		return err
+// Truncate cuts the ingest back to size bytes (0 to start over), for a
+// caller that resumed an ingest but cannot skip ahead in its source.
+func (w *Writer) Truncate(size int64) error {
+	if w.done {
+		return errdefs.Newf(errdefs.FailedPrecondition, "content writer %q: already closed", w.ref)
 	}
-	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+	if size < 0 || size > w.offset {
+		return errdefs.Newf(errdefs.InvalidArgument, "content writer %q: cannot truncate %d bytes to %d", w.ref, w.offset, size)
+	}
+	if err := w.f.Truncate(size); err != nil {
 		return err
 	}
 	_ = os.Remove(filepath.Join(w.dir, "hashstate"))
 	w.h.Reset()
-	w.offset, w.dirty = 0, true
+	if _, err := io.Copy(w.h, io.NewSectionReader(w.f, 0, size)); err != nil {
+		return err
+	}
+	if _, err := w.f.Seek(size, io.SeekStart); err != nil {
+		return err
+	}
+	w.offset, w.dirty = size, true
 	return nil
 }
 
