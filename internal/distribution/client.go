@@ -228,17 +228,30 @@ func (r *Resolved) Blob(ctx context.Context, d v1.Hash) (io.ReadCloser, error) {
 
 // Push uploads t (a v1.Image or v1.ImageIndex) to ref: blobs the registry
 // already has are skipped, layers that are MountableLayers are mounted from
-// their source repository when it is on the same registry.
+// their source repository when it is on the same registry. progress, if
+// not nil, receives updates and is closed when the push ends.
 func (c *Client) Push(ctx context.Context, ref name.Reference, t remote.Taggable, progress chan<- v1.Update) error {
 	opts := c.remoteOptions(ctx)
 	if progress != nil {
 		opts = append(opts, remote.WithProgress(progress))
 	}
-	p, err := remote.NewPusher(opts...)
-	if err != nil {
-		return err
+	// remote.Write and WriteIndex close the progress channel when done.
+	var err error
+	switch v := t.(type) {
+	case v1.Image:
+		err = remote.Write(ref, v, opts...)
+	case v1.ImageIndex:
+		err = remote.WriteIndex(ref, v, opts...)
+	default:
+		if progress != nil {
+			close(progress)
+		}
+		var p *remote.Pusher
+		if p, err = remote.NewPusher(c.remoteOptions(ctx)...); err == nil {
+			err = p.Push(ctx, ref, t)
+		}
 	}
-	if err := p.Push(ctx, ref, t); err != nil {
+	if err != nil {
 		return classify(err, "push "+ref.String())
 	}
 	return nil
