@@ -93,8 +93,8 @@ func New(cfg Config) (*Service, error) {
 
 // Content and Snapshots expose the stores to the container service
 // (writable snapshots) and the API's export/commit paths.
-func (s *Service) Content() *content.Store             { return s.content }
-func (s *Service) Snapshots() *snapshot.Snapshotter    { return s.snaps }
+func (s *Service) Content() *content.Store          { return s.content }
+func (s *Service) Snapshots() *snapshot.Snapshotter { return s.snaps }
 
 // record is what the service keeps for one image (one platform manifest),
 // keyed by its ID, the digest of its config.
