@@ -364,6 +364,9 @@ func TestFreezeThawPaused(t *testing.T) {
 	if paused, err := m.Paused(); err != nil || !paused {
 		t.Fatalf("Paused() after Freeze = %v, %v", paused, err)
 	}
+	// Lines written just before the freeze may still be in the pipe: let
+	// the reader drain them before taking the reference point.
+	time.Sleep(100 * time.Millisecond)
 	before := p.out.String()
 	time.Sleep(300 * time.Millisecond)
 	if after := p.out.String(); after != before {
@@ -909,6 +912,9 @@ func TestV2CodePathOnUnifiedHierarchy(t *testing.T) {
 	if paused, err := m.Paused(); err != nil || !paused {
 		t.Fatalf("Paused() after Freeze = %v, %v", paused, err)
 	}
+	// Lines written just before the freeze may still be in the pipe: let
+	// the reader drain them before taking the reference point.
+	time.Sleep(100 * time.Millisecond)
 	before := p.out.String()
 	time.Sleep(300 * time.Millisecond)
 	if p.out.String() != before {
