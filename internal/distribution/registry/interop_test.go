@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,71 +20,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-dev/berth/internal/distribution/registry"
+	"github.com/berth-dev/berth/internal/fixture"
 )
-
-// distributionVersion is the CNCF Distribution release used as the
-// reference registry. It is pinned so the cached binary matches it.
-const distributionVersion = "v3.1.2"
 
 // ociConformanceVersion is the OCI distribution-spec conformance suite
 // (github.com/opencontainers/distribution-spec/conformance) that is run
 // against berth's registry.
 const ociConformanceVersion = "v0.0.0-20260831232431-97274622c111"
 
-var (
-	installMu sync.Mutex
-	installed = map[string]string{} // cache dir -> binary, for this process
-)
-
-// cachedGoInstall installs pkg@version once and caches the binary across
-// test runs under os.TempDir()/<cacheName>-<version>. It fails the test
-// (never skips) when the Go module proxy cannot be reached.
-func cachedGoInstall(t *testing.T, pkg, version, cacheName string) string {
-	t.Helper()
-	installMu.Lock()
-	defer installMu.Unlock()
-	dir := filepath.Join(os.TempDir(), cacheName+"-"+version)
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	if b, ok := installed[dir]; ok {
-		return b
-	}
-	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o100 != 0 {
-		installed[dir] = bin
-		return bin
-	}
-	tmp, err := os.MkdirTemp(os.TempDir(), cacheName+"-install-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "install", pkg+"@"+version)
-	cmd.Dir = tmp // outside berth's module
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go install %s@%s failed (is the Go module proxy reachable?): %v\n%s", pkg, version, err, out)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Rename is atomic: a concurrent run sees no binary or a whole one.
-	if err := os.Rename(filepath.Join(tmp, filepath.Base(pkg)), bin); err != nil {
-		t.Fatal(err)
-	}
-	installed[dir] = bin
-	return bin
-}
-
-func distributionBinary(t *testing.T) string {
-	return cachedGoInstall(t, "github.com/distribution/distribution/v3/cmd/registry", distributionVersion, "berth-distribution")
-}
-
 // TestOCIConformanceSuite runs the distribution-spec's own conformance
 // suite against berth (with basic auth on). sha512 content is left out:
 // berth's content store is sha256-only.
 func TestOCIConformanceSuite(t *testing.T) {
-	bin := cachedGoInstall(t, "github.com/opencontainers/distribution-spec/conformance", ociConformanceVersion, "berth-oci-conformance")
+	bin := fixture.GoInstall(t, "github.com/opencontainers/distribution-spec/conformance", ociConformanceVersion, "berth-oci-conformance")
 	h, err := registry.HashPassword("conformance")
 	if err != nil {
 		t.Fatal(err)
@@ -111,95 +57,6 @@ func TestOCIConformanceSuite(t *testing.T) {
 	if !bytes.Contains(out, []byte("OCI Conformance Test: Pass")) {
 		t.Fatalf("conformance suite did not report a pass:\n%s", out)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startDistribution runs the reference registry on loopback with
-// filesystem storage in a temporary directory; it is killed at cleanup.
-func startDistribution(t *testing.T) string {
-	t.Helper()
-	return startDistributionWith(t, "")
-}
-
-// startDistributionWith adds htpasswd basic auth when htpasswd is a path.
-func startDistributionWith(t *testing.T, htpasswd string) string {
-	t.Helper()
-	bin := distributionBinary(t)
-	dir := t.TempDir()
-	var lastOut string
-	for attempt := 0; attempt < 3; attempt++ {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr)
-		if htpasswd != "" {
-			cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: interop\n    path: %s\n", htpasswd)
-		}
-		cfgPath := filepath.Join(dir, "config.yml")
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		cmd := exec.Command(bin, "serve", cfgPath)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		if waitReady(addr, exited) {
-			return addr
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-		lastOut = out.String()
-	}
-	t.Fatalf("reference registry did not start: %s", lastOut)
-	return ""
-}
-
-func waitReady(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		res, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK || res.StatusCode == http.StatusUnauthorized {
-				return true
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
 }
 
 func rawManifest(t *testing.T, s string) (types.MediaType, []byte) {
@@ -244,7 +101,7 @@ func copyRef(t *testing.T, src, dst string) {
 }
 
 func TestInteropWithDistribution(t *testing.T) {
-	dist := startDistribution(t)
+	dist := fixture.StartDistribution(t, "")
 	berth := serveBerth(t, registry.Options{})
 
 	img, err := random.Image(8192, 3)
@@ -300,7 +157,7 @@ func TestInteropHtpasswdFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dist := startDistributionWith(t, path)
+	dist := fixture.StartDistribution(t, path)
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +186,7 @@ func TestInteropHtpasswdFile(t *testing.T) {
 // TestCompareErrorsWithDistribution sends the same requests to both
 // registries and compares statuses and error codes.
 func TestCompareErrorsWithDistribution(t *testing.T) {
-	dist := startDistribution(t)
+	dist := fixture.StartDistribution(t, "")
 	berth := serveBerth(t, registry.Options{})
 	img, _ := random.Image(512, 1)
 	for _, host := range []string{dist, berth} {
