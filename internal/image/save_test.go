@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 
@@ -125,6 +127,30 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			im, _ := idx.IndexManifest()
 			if len(im.Manifests) != 1 || im.Manifests[0].Annotations[annotationImageName] != ref {
 				t.Fatalf("index.json: %+v", im)
+			}
+			limg, err := lp.Image(im.Manifests[0].Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate.Image(limg); err != nil {
+				t.Fatalf("layout image invalid: %v", err)
+			}
+			if ld, _ := limg.Digest(); ld.String() != before.Descriptor.Digest.String() && before.Descriptor.MediaType != "application/vnd.oci.image.index.v1+json" {
+				t.Fatalf("layout manifest %s, stored %s", ld, before.Descriptor.Digest)
+			}
+			if tc.format == DockerArchive {
+				// docker-load style readers (ggcr's tarball) read manifest.json.
+				data := buf.Bytes()
+				timg, err := tarball.Image(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := validate.Image(timg); err != nil {
+					t.Fatalf("docker archive image invalid: %v", err)
+				}
+				if cn, _ := timg.ConfigName(); cn.String() != before.ID {
+					t.Fatalf("tarball reader sees config %s", cn)
+				}
 			}
 
 			e.removeAll(t)
