@@ -172,7 +172,7 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := os.MkdirAll(filepath.Join(dir, clean), 0o700); err != nil {
-				return err
+				return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("load: archive entry %q: %w", shorten(h.Name), err))
 			}
 			continue
 		case tar.TypeReg:
@@ -189,11 +189,11 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 		seen[clean] = true
 		target := filepath.Join(dir, clean)
 		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
-			return err
+			return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("load: archive entry %q: %w", shorten(h.Name), err))
 		}
 		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
-			return fmt.Errorf("load: %w", err)
+			return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("load: archive entry %q: %w", shorten(h.Name), err))
 		}
 		_, err = io.Copy(f, tr)
 		if cerr := f.Close(); err == nil {

@@ -177,16 +177,16 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer, format 
 // resolveSave finds the images one name given to save stands for, and the
 // tags to save them under.
 func (s *Service) resolveSave(tx *bolt.Tx, name string) ([]*record, []reference.Reference, error) {
-	ref, perr := reference.Parse(name)
-	if perr == nil && ref.Tag() == "" && ref.Digest() == "" && !isHex(strings.TrimPrefix(name, "sha256:")) {
-		// A repository: all its tags.
+	ref, perr := reference.ParseNormalized(name)
+	if perr == nil && ref.Tag() == "" && ref.Digest() == "" && !(len(name) == 64 && isHex(name)) {
+		// A repository name alone: all its tags, as Docker saves them.
 		var recs []*record
 		var tags []reference.Reference
 		prefix := ref.Name() + ":"
 		c := tx.Bucket(bucketRefs).Cursor()
 		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
 			t, err := reference.Parse(string(k))
-			if err != nil || t.Tag() == "" {
+			if err != nil || t.Tag() == "" || t.Digest() != "" || t.Name() != ref.Name() {
 				continue
 			}
 			r, err := getRecord(tx, digest.Digest(v))

@@ -193,3 +193,42 @@ func TestSaveUnknownImage(t *testing.T) {
 		t.Fatalf("save of a missing image: %v", err)
 	}
 }
+
+// A repository name saves all its tags; an ID saves the image untagged;
+// several names give one archive with each image once.
+func TestSaveNames(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	ref := pullTestImage(t, e, "names/app:v1")
+	for _, tag := range []string{"names/app:v2", "other:1"} {
+		if err := e.svc.Tag(ctx, ref, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins, _ := e.svc.Inspect(ctx, ref)
+	repoTags := func(names ...string) []string {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := e.svc.Save(ctx, names, &buf, DockerArchive); err != nil {
+			t.Fatalf("save %v: %v", names, err)
+		}
+		var m []dockerManifestEntry
+		json.Unmarshal(tarEntries(t, buf.Bytes())["manifest.json"], &m)
+		if len(m) != 1 {
+			t.Fatalf("save %v: %d images", names, len(m))
+		}
+		return m[0].RepoTags
+	}
+	if got := repoTags("names/app"); strings.Join(got, ",") != "names/app:v2" {
+		t.Fatalf("repository without tag: %v", got)
+	}
+	if got := repoTags(e.host + "/names/app"); strings.Join(got, ",") != ref {
+		t.Fatalf("repository: %v", got)
+	}
+	if got := repoTags(ins.ID); len(got) != 0 {
+		t.Fatalf("by id: %v", got)
+	}
+	if got := repoTags("other:1", ref, ins.ID[7:19]); strings.Join(got, ",") != "other:1,"+ref {
+		t.Fatalf("several names: %v", got)
+	}
+}
