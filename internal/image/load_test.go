@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -268,4 +270,41 @@ func layoutWrite(dir string, img v1.Image, ref string) (layout.Path, error) {
 		return "", err
 	}
 	return lp, lp.AppendImage(img, layout.WithAnnotations(map[string]string{annotationImageName: ref, annotationRefName: "1"}))
+}
+
+// Two images in one archive, the second with a config whose diff ID does
+// not match its layer: nothing is recorded, not even the first image.
+func TestLoadIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	var es []tarEntry
+	var man []map[string]any
+	for i, diffOK := range []bool{true, false} {
+		l := rawTar(t, map[string]string{"f": fmt.Sprint(i)})
+		diff := digest.FromBytes(l)
+		if !diffOK {
+			diff = digest.FromString("something else")
+		}
+		cb, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux",
+			"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diff.String()}}})
+		cd, ld := digest.FromBytes(cb), digest.FromBytes(l)
+		es = append(es,
+			tarEntry{name: "blobs/sha256/" + cd.Encoded(), typeflag: tar.TypeReg, body: cb},
+			tarEntry{name: "blobs/sha256/" + ld.Encoded(), typeflag: tar.TypeReg, body: l})
+		man = append(man, map[string]any{"Config": "blobs/sha256/" + cd.Encoded(), "RepoTags": []string{fmt.Sprintf("two/app:%d", i)},
+			"Layers": []string{"blobs/sha256/" + ld.Encoded()}})
+	}
+	mb, _ := json.Marshal(man)
+	es = append(es, tarEntry{name: "manifest.json", typeflag: tar.TypeReg, body: mb})
+	_, err := e.svc.Load(ctx, bytes.NewReader(buildTar(t, es)), nil)
+	if !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "the image config says") {
+		t.Fatalf("load: %v", err)
+	}
+	if list, err := e.svc.List(ctx, ListFilters{All: true}); err != nil || len(list) != 0 {
+		t.Fatalf("images after a failed load: %v %v", list, err)
+	}
+	if _, err := e.svc.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.storesEmpty(t)
 }

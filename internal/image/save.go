@@ -236,4 +236,3 @@ func fileHeader(name string, size int64) *tar.Header {
 	return &tar.Header{Name: name, Mode: 0o444, Size: size, Typeflag: tar.TypeReg,
 		ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
 }
-
