@@ -822,7 +822,8 @@ func TestStatsAndOOMKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.MemoryLimit != limit || st.MemoryUsage == 0 || st.PidsCurrent == 0 || st.PidsLimit != 100 || st.OOMKills != 0 {
+	// Usage may still be 0: v1 does not move charges with a migrated task.
+	if st.MemoryLimit != limit || st.PidsCurrent == 0 || st.PidsLimit != 100 || st.OOMKills != 0 {
 		t.Errorf("Stats() before the hog = %+v", st)
 	}
 	if _, err := p.stdin.Write([]byte("go\n")); err != nil {
