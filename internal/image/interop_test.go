@@ -585,11 +585,6 @@ func TestInteropTruncatedLayer(t *testing.T) {
 			defer r.proxy.setIntercept(nil)
 			svc := newInteropService(t, distribution.Options{})
 			res, err := svc.Pull(ctx, ref, image.PullOptions{})
-			if err != nil && errdefs.Is(err, errdefs.InvalidArgument) && r.proxy.count("GET blob "+ld.String()) == 1 {
-				// It must at least have failed cleanly.
-				failedCleanly(t, svc, ref)
-				t.Skipf("KNOWN BUG: a connection cut mid-layer is classified as bad content (InvalidArgument) by the unpack path, so fetchLayer does not retry it: %v", err)
-			}
 			if err != nil {
 				t.Fatalf("pull with one truncated download: %v", err)
 			}
@@ -609,9 +604,8 @@ func TestInteropTruncatedLayer(t *testing.T) {
 			}
 			t.Logf("pull error: %v", err)
 			failedCleanly(t, svc, ref)
-			if n := r.proxy.count("GET blob " + ld.String()); n < 2 {
-				// See the KNOWN BUG in the -once case.
-				t.Skipf("KNOWN BUG: truncated layer fetched %d times, no retry (failed cleanly otherwise)", n)
+			if n := r.proxy.count("GET blob " + ld.String()); n != 3 {
+				t.Errorf("always-truncated layer fetched %d times, want 3 (two retries)", n)
 			}
 		})
 	}

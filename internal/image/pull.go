@@ -382,12 +382,12 @@ func (s *Service) fetchLayerOnce(ctx context.Context, res *distribution.Resolved
 		}
 		dr, _, err := archive.DecompressStream(counted)
 		if err != nil {
-			return "", errdefs.With(errdefs.InvalidArgument, fmt.Errorf("layer %s: %w", desc.Digest, err))
+			return "", counted.classify(desc, err)
 		}
 		result, err := archive.Apply(ctx, upper, dr, archive.ApplyOptions{})
 		dr.Close()
 		if err != nil {
-			return "", errdefs.With(errdefs.InvalidArgument, fmt.Errorf("layer %s: %w", desc.Digest, err))
+			return "", counted.classify(desc, err)
 		}
 		if result.DiffID != diffID {
 			return "", errdefs.Newf(errdefs.InvalidArgument, "layer %s: uncompressed content is %s, the image config says %s", desc.Digest, result.DiffID, diffID)
@@ -428,13 +428,16 @@ func (s *Service) layerSize(ctx context.Context, chain digest.Digest) (int64, er
 	return size, err
 }
 
-// countingReader reports download progress.
+// countingReader reports download progress and remembers whether the
+// transport failed, so that an unpack error caused by a cut connection is
+// told apart from bad content.
 type countingReader struct {
-	r     io.Reader
-	n     int64
-	total int64
-	sink  progress.Sink
-	id    string
+	r      io.Reader
+	n      int64
+	total  int64
+	sink   progress.Sink
+	id     string
+	srcErr error // the first non-EOF error of the source, or a short stream
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -443,7 +446,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.sink.Update(progress.Event{ID: c.id, Status: "Downloading", Current: c.n, Total: c.total})
 	}
+	if err != nil && c.srcErr == nil {
+		if err != io.EOF {
+			c.srcErr = err
+		} else if c.total > 0 && c.n < c.total {
+			c.srcErr = io.ErrUnexpectedEOF
+		}
+	}
 	return n, err
+}
+
+// classify turns an unpack error into a retryable transport error when the
+// download itself failed (the tar or gzip reader then only saw a short
+// stream), and into InvalidArgument, which is never retried, when the
+// bytes arrived whole and are bad.
+func (c *countingReader) classify(desc ocispec.Descriptor, err error) error {
+	if c.srcErr != nil {
+		return errdefs.With(errdefs.Unavailable, fmt.Errorf("layer %s: download interrupted after %d of %d bytes: %w", desc.Digest, c.n, c.total, c.srcErr))
+	}
+	return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("layer %s: %w", desc.Digest, err))
 }
 
 var _ = name.Tag{}
