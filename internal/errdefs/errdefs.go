@@ -24,10 +24,14 @@ const (
 	Forbidden
 	Unavailable
 	NotImplemented
+	// NotModified is a request that changed nothing because the object
+	// is already in the asked state (start a running container, stop a
+	// stopped one): the Engine API answers 304.
+	NotModified
 )
 
 var classNames = [...]string{"internal", "not found", "already exists", "invalid argument",
-	"conflict", "failed precondition", "unauthorized", "forbidden", "unavailable", "not implemented"}
+	"conflict", "failed precondition", "unauthorized", "forbidden", "unavailable", "not implemented", "not modified"}
 
 func (c Class) String() string {
 	if int(c) < len(classNames) {
