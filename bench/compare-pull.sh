@@ -7,7 +7,9 @@
 #   bench/compare-pull.sh [N]      # N interleaved runs each (default 5)
 #
 # Environment: DOCKERD (default /usr/sbin/dockerd), DOCKER (default
-# /usr/bin/docker, the 20.10 client), LAYER_MB (default 36, per layer).
+# /usr/bin/docker, the 20.10 client), LAYER_MB (default 36, per layer),
+# NETNS=host (run in the host's network namespace instead of a private,
+# loopback-only one).
 # Needs root. Prints Markdown tables on stdout, progress on stderr.
 # Everything it starts (registries, dockerd and its containerd) is
 # stopped and its temporary directory removed on exit, also on Ctrl-C.
@@ -23,6 +25,17 @@ REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "compare-pull: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { log "needs root (dockerd)"; exit 1; }
+
+# Run in a network namespace of our own that has only a loopback
+# interface: every registry is on 127.0.0.1, and nothing the script starts
+# (dockerd, its containerd, the builds) can reach anything else, nor see
+# or touch the host's interfaces and bridges. NETNS=host skips this.
+if [ "${NETNS:-}" != host ] && [ -z "${COMPARE_PULL_NETNS:-}" ]; then
+	exec unshare --net env COMPARE_PULL_NETNS=1 "$0" "$@"
+fi
+if [ -n "${COMPARE_PULL_NETNS:-}" ]; then
+	ip link set lo up
+fi
 if [ ! -x "$DOCKERD" ]; then
 	log "$DOCKERD missing: apt-get install -y docker.io"
 	exit 1
@@ -56,8 +69,8 @@ BP=$TMP/berthpull
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 200); do curl -fsS -o /dev/null "http://$1/v2/" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-start_registry() { # root -> sets PORT, pid in LAST_PID
-	PORT=$(free_port)
+start_registry() { # root [port] -> sets PORT, pid in LAST_PID
+	PORT=${2:-$(free_port)}
 	"$TMP/berth-registry" serve --listen "127.0.0.1:$PORT" --root "$1" >"$1.log" 2>&1 &
 	LAST_PID=$!
 	wait_http "127.0.0.1:$PORT" || { log "registry did not start"; cat "$1.log" >&2; exit 1; }
@@ -72,12 +85,32 @@ UNCOMP=$(sed -n 's/.*uncompressed_bytes=\([0-9]*\).*/\1/p' <<<"$SIZES")
 COMP=$(sed -n 's/.*compressed_bytes=\([0-9]*\).*/\1/p' <<<"$SIZES")
 log "image: $SIZES"
 
+# Every push goes to a fresh, empty registry on this port (a new root each
+# run); dockerd is told both registries are plain HTTP.
+PORT2=$(free_port)
+REG2=127.0.0.1:$PORT2
+
+# No containerd may serve the default socket: dockerd 20.10 would use a
+# running system containerd instead of starting its own (a unix socket is
+# reached through the file system, whatever the network namespace), and
+# the figures would then mix in someone else's daemon.
+if [ -S /run/containerd/containerd.sock ]; then
+	log "/run/containerd/containerd.sock exists: dockerd would use that containerd, not its own"
+	exit 1
+fi
+
 log "starting a private dockerd"
 D=$TMP/d
 mkdir -p "$D/data" "$D/exec" "$D/cfg"
 echo '{}' >"$D/cfg/config.json"
-"$DOCKERD" --data-root "$D/data" --exec-root "$D/exec" -H "unix://$D/docker.sock" \
-	--pidfile "$D/pid" --bridge=none --iptables=false --ip-masq=false \
+echo '{}' >"$D/daemon.json" # not /etc/docker/daemon.json: no mirrors, no proxies
+# No network set-up at all: no bridge (never the system's docker0), no
+# iptables/ip6tables rules. overlay2 explicitly, so that a fallback to vfs
+# cannot go unnoticed.
+"$DOCKERD" --config-file "$D/daemon.json" \
+	--data-root "$D/data" --exec-root "$D/exec" -H "unix://$D/docker.sock" \
+	--pidfile "$D/pid" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+	--storage-driver overlay2 --insecure-registry "$REG" --insecure-registry "$REG2" \
 	>"$D/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
 dk() { DOCKER_CONFIG=$D/cfg "$DOCKER_BIN" -H "unix://$D/docker.sock" "$@"; }
@@ -86,17 +119,18 @@ dk version >/dev/null || { log "dockerd did not start"; tail -20 "$D/dockerd.log
 CTRD_PID=$(pgrep -P "$DOCKERD_PID" containerd | head -1 || true)
 [ -n "$CTRD_PID" ] || { log "no containerd child of dockerd"; exit 1; }
 DVER=$(dk version --format '{{.Server.Version}}')
-log "dockerd $DVER (pid $DOCKERD_PID), containerd pid $CTRD_PID"
+DSTOR=$(dk info --format '{{.Driver}}')
+log "dockerd $DVER, storage driver $DSTOR (pid $DOCKERD_PID), containerd pid $CTRD_PID"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-: >"$TMP/docker_pull" >"$TMP/docker_push" >"$TMP/docker_rss" >"$TMP/docker_rss_delta"
+: >"$TMP/docker_pull" >"$TMP/docker_push" >"$TMP/docker_rss" >"$TMP/docker_rss_delta" >"$TMP/docker_rss_tree"
 : >"$TMP/berth_pull" >"$TMP/berth_push" >"$TMP/berth_rss" >"$TMP/berth_inner"
 
 docker_run() { # $1: iteration
-	start_registry "$TMP/push-d$1"
-	local r2pid=$LAST_PID r2=127.0.0.1:$PORT
+	start_registry "$TMP/push-d$1" "$PORT2"
+	local r2pid=$LAST_PID r2=$REG2
 	REG2_PID=$r2pid
 	"$BP" rss --pids "$DOCKERD_PID,$CTRD_PID" >"$TMP/rss.out" &
 	RSS_PID=$!
@@ -109,6 +143,7 @@ docker_run() { # $1: iteration
 	echo $((t1 - t0)) >>"$TMP/docker_pull"
 	sed -n 's/.*peak_kib=\([0-9]*\).*/\1/p' "$TMP/rss.out" >>"$TMP/docker_rss"
 	awk -F'[= ]' '{print $4-$2}' "$TMP/rss.out" >>"$TMP/docker_rss_delta"
+	sed -n 's/.*peak_tree_kib=\([0-9]*\).*/\1/p' "$TMP/rss.out" >>"$TMP/docker_rss_tree"
 	dk tag "$IMG" "$r2/bench/pushed:1"
 	t0=$(now_ms)
 	dk push -q "$r2/bench/pushed:1" >/dev/null
@@ -118,12 +153,12 @@ docker_run() { # $1: iteration
 	dk image prune -af >/dev/null
 	kill -TERM "$r2pid"; wait "$r2pid" 2>/dev/null || true; REG2_PID=
 	rm -rf "$TMP/push-d$1"
-	log "run $1 docker: pull $(tail -1 "$TMP/docker_pull") ms, push $(tail -1 "$TMP/docker_push") ms, peak $(tail -1 "$TMP/docker_rss") KiB"
+	log "run $1 docker: pull $(tail -1 "$TMP/docker_pull") ms, push $(tail -1 "$TMP/docker_push") ms, peak $(tail -1 "$TMP/docker_rss") KiB ($(tail -1 "$TMP/docker_rss_tree") KiB with children)"
 }
 
 berth_run() { # $1: iteration
-	start_registry "$TMP/push-b$1"
-	local r2pid=$LAST_PID r2=127.0.0.1:$PORT
+	start_registry "$TMP/push-b$1" "$PORT2"
+	local r2pid=$LAST_PID r2=$REG2
 	REG2_PID=$r2pid
 	local t0 t1 out
 	t0=$(now_ms)
@@ -160,6 +195,7 @@ DPU=$(median <"$TMP/docker_push")
 BPU=$(median <"$TMP/berth_push")
 DR=$(median <"$TMP/docker_rss")
 DRD=$(median <"$TMP/docker_rss_delta")
+DRT=$(median <"$TMP/docker_rss_tree")
 BR=$(median <"$TMP/berth_rss")
 MB=$(awk -v b="$UNCOMP" 'BEGIN{printf "%.1f", b/1e6}')
 CMB=$(awk -v b="$COMP" 'BEGIN{printf "%.1f", b/1e6}')
@@ -170,7 +206,7 @@ yes_no() { awk -v c="$1" 'BEGIN{print (c ? "yes" : "no")}'; }
 cat <<EOF
 
 $N interleaved cold runs each, $(date -u +%Y-%m-%d), $(uname -r), $(nproc) CPUs.
-Image: $LAYERS layers, $MB MB uncompressed, $CMB MB gzip. dockerd $DVER; berth $(cd "$REPO_ROOT" && git rev-parse --short HEAD).
+Image: $LAYERS layers, $MB MB uncompressed, $CMB MB gzip. dockerd $DVER ($DSTOR); berth $(cd "$REPO_ROOT" && git rev-parse --short HEAD).
 
 | | docker (dockerd $DVER) | berth (image.Service) |
 | --- | ---: | ---: |
@@ -178,6 +214,7 @@ Image: $LAYERS layers, $MB MB uncompressed, $CMB MB gzip. dockerd $DVER; berth $
 | unpack throughput (uncompressed MB / pull time) | $(tput_ "$DP") MB/s | $(tput_ "$BPULL") MB/s |
 | push to an empty registry, median | $DPU ms | $BPU ms |
 | peak RSS during the pull, median | $DR KiB (dockerd+containerd; +$DRD KiB over idle) | $BR KiB (berthpull process) |
+| the same, with child processes (docker-untar) | $DRT KiB | (none) |
 
 | target | measured | met |
 | --- | ---: | :---: |

@@ -5,15 +5,18 @@
 //	    builds a linux/amd64 image of pseudo-random, mostly incompressible
 //	    layers with go-containerregistry and pushes it; prints the
 //	    uncompressed and compressed sizes in bytes.
-//	berthpull pull --root DIR --ref REF [--push-to REF2]
+//	berthpull pull --root DIR --ref REF [--push-to REF2] [--keep] [--cpuprofile FILE]
 //	    opens an image.Service on DIR (bbolt metadata.db in it), pulls REF
 //	    and prints "pull_ms=... end_epoch_ms=... peak_rss_kib=..." (time in
 //	    Service.Pull, wall clock at its end, VmHWM after the pull);
 //	    with --push-to tags the image REF2 and pushes it ("push_ms=...");
-//	    then removes the image and collects garbage so DIR ends empty.
+//	    then removes the image and collects garbage so DIR ends empty
+//	    (unless --keep); --cpuprofile FILE profiles Service.Pull.
 //	berthpull rss --pids PID[,PID...] [--interval 10ms]
 //	    samples the summed VmRSS of the processes until SIGTERM or SIGINT,
-//	    then prints "base_kib=... peak_kib=..." (base: the first sample).
+//	    then prints "base_kib=... peak_kib=... base_tree_kib=...
+//	    peak_tree_kib=..." (base: the first sample; tree: the processes
+//	    and all their descendants).
 package main
 
 import (
@@ -28,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -156,6 +160,8 @@ func pull(args []string) error {
 	root := fs.String("root", "", "service root (created)")
 	ref := fs.String("ref", "", "reference to pull")
 	pushTo := fs.String("push-to", "", "tag the pulled image so and push it")
+	keep := fs.Bool("keep", false, "keep the image (no remove, no GC) to inspect DIR")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of Service.Pull to this file")
 	fs.Parse(args)
 	if *root == "" || *ref == "" {
 		return fmt.Errorf("pull needs --root and --ref")
@@ -176,8 +182,21 @@ func pull(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	res, err := svc.Pull(ctx, *ref, image.PullOptions{})
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}
@@ -197,6 +216,9 @@ func pull(args []string) error {
 		if _, err := svc.Remove(ctx, *pushTo, image.RemoveOptions{}); err != nil {
 			return err
 		}
+	}
+	if *keep {
+		return nil
 	}
 	if _, err := svc.Remove(ctx, *ref, image.RemoveOptions{Force: true}); err != nil {
 		return err
@@ -235,29 +257,88 @@ func rss(args []string) error {
 		}
 		pids = append(pids, n)
 	}
-	sample := func() int64 {
-		var sum int64
+	// sample returns the summed VmRSS of pids, and of pids plus all their
+	// descendants (dockerd re-executes itself as docker-untar to unpack
+	// each layer; that memory is not in dockerd's own RSS).
+	sample := func() (own, tree int64) {
 		for _, p := range pids {
 			v, _ := statusKiB(p, "VmRSS:")
-			sum += v
+			own += v
 		}
-		return sum
+		tree = own
+		for _, p := range descendants(pids) {
+			v, _ := statusKiB(p, "VmRSS:")
+			tree += v
+		}
+		return own, tree
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	base := sample()
-	peak := base
+	base, baseTree := sample()
+	peak, peakTree := base, baseTree
 	tick := time.NewTicker(*interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-sig:
 		case <-tick.C:
-			peak = max(peak, sample())
+			o, t := sample()
+			peak, peakTree = max(peak, o), max(peakTree, t)
 			continue
 		}
-		peak = max(peak, sample())
-		fmt.Printf("base_kib=%d peak_kib=%d\n", base, peak)
+		o, t := sample()
+		peak, peakTree = max(peak, o), max(peakTree, t)
+		fmt.Printf("base_kib=%d peak_kib=%d base_tree_kib=%d peak_tree_kib=%d\n", base, peak, baseTree, peakTree)
 		return nil
 	}
+}
+
+// descendants lists every process below roots, roots excluded (a root
+// may be another's child: containerd is dockerd's),
+// from the parent PIDs in /proc/PID/stat.
+func descendants(roots []int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parens.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	seen := map[int]bool{}
+	for _, r := range roots {
+		seen[r] = true
+	}
+	var out []int
+	queue := append([]int(nil), roots...)
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out
 }
