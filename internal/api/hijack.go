@@ -1,0 +1,135 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/moby/moby/api/types"
+)
+
+// StreamContentType is the media type of an attach, exec or logs stream:
+// multiplexed framing (no TTY) is announced as
+// application/vnd.docker.multiplexed-stream from API 1.42; a TTY stream,
+// and any stream for older clients, is application/vnd.docker.raw-stream.
+func StreamContentType(ctx context.Context, multiplexed bool) string {
+	if multiplexed && VersionAtLeast(ctx, "1.42") {
+		return types.MediaTypeMultiplexedStream
+	}
+	return types.MediaTypeRawStream
+}
+
+// Conn is a connection taken over from the HTTP server for a raw
+// bidirectional stream (attach, exec start). Reads return the client's
+// input (what the HTTP server had buffered first); writes go straight to
+// the client.
+type Conn struct {
+	net.Conn
+	r      *bufio.Reader
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   func()
+	once   sync.Once
+}
+
+// Read reads the client's input; io.EOF when the client half-closed its
+// side (end of stdin) or went away.
+func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Context is cancelled when the client closes the connection entirely
+// (detected by EPOLLHUP on unix sockets; on TCP only once a write fails)
+// or when Close is called. A half-close (end of stdin) does not cancel it.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// CloseWrite ends the output: the client reads EOF.
+func (c *Conn) CloseWrite() error {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.Conn.(closeWriter); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Close ends the output and closes the connection. It is idempotent.
+func (c *Conn) Close() error {
+	var err error
+	c.once.Do(func() {
+		c.stop()
+		c.cancel()
+		c.CloseWrite()
+		err = c.Conn.Close()
+	})
+	return err
+}
+
+// Hijack takes the connection of r over and answers the upgrade as dockerd
+// does: with an "Upgrade" request header, "101 UPGRADED" with contentType
+// and "Connection: Upgrade", "Upgrade: tcp"; without one (old clients),
+// "200 OK" with application/vnd.docker.raw-stream — the stream follows
+// either way. The headers already set on w (Api-Version, Server, ...) are
+// sent too. After Hijack the handler must not use w.
+func Hijack(w http.ResponseWriter, r *http.Request, contentType string) (*Conn, error) {
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, fmt.Errorf("hijacking the connection: %w", err)
+	}
+	var head []byte
+	if _, upgrade := r.Header["Upgrade"]; upgrade {
+		head = fmt.Appendf(nil, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n", contentType)
+	} else {
+		head = fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n", types.MediaTypeRawStream)
+	}
+	for k, vs := range w.Header() {
+		switch http.CanonicalHeaderKey(k) {
+		case "Content-Type", "Content-Length", "Connection", "Upgrade", "Transfer-Encoding":
+			continue
+		}
+		for _, v := range vs {
+			head = fmt.Appendf(head, "%s: %s\r\n", k, v)
+		}
+	}
+	head = append(head, '\r', '\n')
+	if _, err := nc.Write(head); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	c := &Conn{Conn: nc, r: brw.Reader, ctx: ctx, cancel: cancel}
+	c.stop = watchHangup(nc, cancel)
+	return c, nil
+}
+
+// underlying is the socket under a TLS connection.
+func underlying(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
+}
+
+// WriteHijackError answers an error on a hijacked connection whose
+// response has not been written yet (attach refused after the takeover):
+// a plain HTTP response with the mapped status, as dockerd does.
+func WriteHijackError(conn net.Conn, err error) {
+	code := StatusFromError(err)
+	fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"message\":%q}\r\n", code, http.StatusText(code), err.Error())
+}
+
+// CopyStdin copies the client's input to w until EOF (half-close) and then
+// closes w if it is a Closer; errors after the input ended are ignored.
+func CopyStdin(w io.Writer, c *Conn) error {
+	_, err := io.Copy(w, c)
+	if cl, ok := w.(io.Closer); ok {
+		cl.Close()
+	}
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
