@@ -133,3 +133,36 @@ func CopyStdin(w io.Writer, c *Conn) error {
 	}
 	return err
 }
+
+// Streams are the client's side of an attach or exec.
+type Streams struct {
+	// Stdin is the client's input, nil unless asked for; io.EOF when the
+	// client closes its input (half-close).
+	Stdin io.Reader
+	// Stdout and Stderr write to the client: with a TTY both raw, else
+	// each in its frame of the multiplexed stream. Nil unless asked for.
+	Stdout, Stderr io.Writer
+}
+
+// HijackedStreams are the client's streams on a hijacked connection: with
+// a TTY raw, else framed (stdout 1, stderr 2). Streams not asked for are
+// nil. errOut is the stderr stream whether asked for or not, where a
+// router reports an error that ends the session.
+func HijackedStreams(conn *Conn, tty, stdin, stdout, stderr bool) (s *Streams, errOut io.Writer) {
+	s = &Streams{}
+	if stdin {
+		s.Stdin = conn
+	}
+	var o, e io.Writer = conn, conn
+	if !tty {
+		mux := NewMultiplexer(conn)
+		o, e = mux.Writer(Stdout), mux.Writer(Stderr)
+	}
+	if stdout {
+		s.Stdout = o
+	}
+	if stderr {
+		s.Stderr = e
+	}
+	return s, e
+}

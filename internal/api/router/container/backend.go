@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/filters"
 )
 
@@ -198,15 +199,10 @@ type AttachOptions struct {
 	Streams func(tty bool) (*AttachStreams, error)
 }
 
-// AttachStreams are the client's side of an attach or exec.
-type AttachStreams struct {
-	// Stdin is the client's input, nil unless asked for; io.EOF when the
-	// client closes its input (half-close).
-	Stdin io.Reader
-	// Stdout and Stderr write to the client: with a TTY both raw, else
-	// each in its frame of the multiplexed stream. Nil unless asked for.
-	Stdout, Stderr io.Writer
-}
+// AttachStreams are the client's side of an attach: Stdin (nil unless
+// asked for; io.EOF at the client's half-close), Stdout and Stderr (raw
+// with a TTY, else framed; nil unless asked for).
+type AttachStreams = api.Streams
 
 // LogsOptions are GET /containers/{name}/logs's parameters.
 type LogsOptions struct {

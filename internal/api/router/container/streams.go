@@ -232,7 +232,7 @@ func (c *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			cancel()
 		}()
 		var s *AttachStreams
-		s, errOut = HijackedStreams(conn, tty, opts.Stdin, opts.Stdout, opts.Stderr)
+		s, errOut = api.HijackedStreams(conn, tty, opts.Stdin, opts.Stdout, opts.Stderr)
 		return s, nil
 	}
 	err := c.backend.ContainerAttach(ctx, r.PathValue("name"), opts)
@@ -244,28 +244,4 @@ func (c *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	conn.Close()
 	return nil
-}
-
-// HijackedStreams are the client's streams on a hijacked connection: with
-// a TTY raw, else framed (stdout 1, stderr 2). Streams not asked for are
-// nil. errOut is the stderr stream whether asked for or not, where the
-// router reports an error that ends the session. The exec router uses it
-// too.
-func HijackedStreams(conn *api.Conn, tty, stdin, stdout, stderr bool) (s *AttachStreams, errOut io.Writer) {
-	s = &AttachStreams{}
-	if stdin {
-		s.Stdin = conn
-	}
-	var o, e io.Writer = conn, conn
-	if !tty {
-		mux := api.NewMultiplexer(conn)
-		o, e = mux.Writer(api.Stdout), mux.Writer(api.Stderr)
-	}
-	if stdout {
-		s.Stdout = o
-	}
-	if stderr {
-		s.Stderr = e
-	}
-	return s, e
 }
