@@ -1,0 +1,218 @@
+package logger
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+)
+
+// format is the on-disk record encoding of a file driver. A file is a
+// sequence of records in write order (so in timestamp order); the reader
+// needs to find record boundaries forwards, backwards and from an
+// arbitrary offset (binary search), which each format supports cheaply.
+type format interface {
+	// appendRecord encodes m (with attrs, a pre-encoded attribute blob
+	// from attrBlob, possibly nil) onto buf.
+	appendRecord(buf []byte, m *Message, attrs []byte) []byte
+	// attrBlob pre-encodes the extra attributes once per logger.
+	attrBlob(attrs map[string]string) []byte
+	// split returns the length of the first complete record in b, 0 if
+	// b holds no complete record yet.
+	split(b []byte) (int, error)
+	// decode fills m from one complete record; m.Line may alias rec.
+	decode(rec []byte, m *Message) error
+	// timestamp decodes only the time of a record.
+	timestamp(rec []byte) (time.Time, error)
+	// prevStart returns the start of the record that ends at end, no
+	// lower than lo.
+	prevStart(c *blockCache, lo, end int64) (int64, error)
+	// nextStart returns the first record start at or after off (< end),
+	// or end when there is none.
+	nextStart(c *blockCache, off, end int64) (int64, error)
+	// trimEnd returns the end of the last complete record at or before
+	// end (a writer may be half-way through a record).
+	trimEnd(c *blockCache, lo, end int64) (int64, error)
+}
+
+var errCorrupt = errors.New("corrupt log record")
+
+// localFormat is berth's compact binary framing for the "local" driver
+// (Docker frames protobuf entries; berth's files are not interchangeable
+// with Docker's). A record is
+//
+//	u32 n | magic 0xB7 | flags (1 stderr, 2 partial) | i64 unix-nanos | line | u32 n
+//
+// big-endian, n = 10 + len(line). The leading length reads forwards, the
+// trailing one backwards; the magic and the matching lengths let a reader
+// resynchronise from an arbitrary offset.
+type localFormat struct{}
+
+const (
+	localMagic     = 0xB7
+	localHdr       = 4 + 10
+	localMaxRecord = 1 << 20
+)
+
+func (localFormat) attrBlob(map[string]string) []byte { return nil }
+
+func (localFormat) appendRecord(buf []byte, m *Message, _ []byte) []byte {
+	n := uint32(10 + len(m.Line))
+	var flags byte
+	if m.Source == "stderr" {
+		flags |= 1
+	}
+	if m.Partial {
+		flags |= 2
+	}
+	buf = binary.BigEndian.AppendUint32(buf, n)
+	buf = append(buf, localMagic, flags)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(m.Timestamp.UnixNano()))
+	buf = append(buf, m.Line...)
+	return binary.BigEndian.AppendUint32(buf, n)
+}
+
+func (localFormat) split(b []byte) (int, error) {
+	if len(b) < 4 {
+		return 0, nil
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if n < 10 || n > localMaxRecord {
+		return 0, errCorrupt
+	}
+	if len(b) < n+8 {
+		return 0, nil
+	}
+	if b[4] != localMagic || int(binary.BigEndian.Uint32(b[4+n:])) != n {
+		return 0, errCorrupt
+	}
+	return n + 8, nil
+}
+
+func (localFormat) decode(rec []byte, m *Message) error {
+	if len(rec) < localHdr+4 {
+		return errCorrupt
+	}
+	flags := rec[5]
+	m.Source = "stdout"
+	if flags&1 != 0 {
+		m.Source = "stderr"
+	}
+	m.Partial = flags&2 != 0
+	m.Timestamp = time.Unix(0, int64(binary.BigEndian.Uint64(rec[6:]))).UTC()
+	m.Line = rec[localHdr : len(rec)-4]
+	m.Attrs = nil
+	return nil
+}
+
+func (localFormat) timestamp(rec []byte) (time.Time, error) {
+	if len(rec) < localHdr {
+		return time.Time{}, errCorrupt
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(rec[6:]))).UTC(), nil
+}
+
+func (localFormat) prevStart(c *blockCache, lo, end int64) (int64, error) {
+	if end-lo < localHdr+4 {
+		return 0, errCorrupt
+	}
+	b, err := c.get(end-4, 4)
+	if err != nil {
+		return 0, err
+	}
+	start := end - 8 - int64(binary.BigEndian.Uint32(b))
+	if start < lo {
+		return 0, errCorrupt
+	}
+	return start, nil
+}
+
+// validAt reports whether a complete, well-framed record starts at off.
+func (f localFormat) validAt(c *blockCache, off, end int64) (int64, bool) {
+	if end-off < localHdr+4 {
+		return 0, false
+	}
+	b, err := c.get(off, localHdr)
+	if err != nil {
+		return 0, false
+	}
+	n := int64(binary.BigEndian.Uint32(b))
+	if n < 10 || n > localMaxRecord || b[4] != localMagic || b[5]&^3 != 0 || off+n+8 > end {
+		return 0, false
+	}
+	t, err := c.get(off+4+n, 4)
+	if err != nil || int64(binary.BigEndian.Uint32(t)) != n {
+		return 0, false
+	}
+	return off + n + 8, true
+}
+
+func (f localFormat) nextStart(c *blockCache, off, end int64) (int64, error) {
+	for p := off; p < end; p++ {
+		// A candidate must be followed by another valid record (or the
+		// end) so that a line's bytes that look like a frame do not fool
+		// the resync.
+		if next, ok := f.validAt(c, p, end); ok {
+			if next == end {
+				return p, nil
+			}
+			if _, ok := f.validAt(c, next, end); ok {
+				return p, nil
+			}
+		}
+	}
+	return end, nil
+}
+
+func (f localFormat) trimEnd(c *blockCache, lo, end int64) (int64, error) {
+	// Walk forward would be O(n); instead trust the trailer at end-4 if
+	// it matches a header, else resync backwards from a recent offset.
+	if end <= lo {
+		return lo, nil
+	}
+	if s, err := f.prevStart(c, lo, end); err == nil {
+		if e, ok := f.validAt(c, s, end); ok && e == end {
+			return end, nil
+		}
+	}
+	// The tail is a record being written: find the last complete record
+	// by resynchronising in a window before end and walking forwards.
+	for back := int64(64 << 10); ; back *= 2 {
+		from := max(lo, end-back)
+		for p := from; p < end; p++ {
+			q := p
+			for {
+				e, ok := f.validAt(c, q, end)
+				if !ok {
+					break
+				}
+				q = e
+			}
+			if q > p && f.incompleteAt(c, q, end) {
+				return q, nil
+			}
+		}
+		if from == lo {
+			return lo, nil
+		}
+	}
+}
+
+// incompleteAt reports whether the bytes from off to end can be the
+// beginning of a record still being written.
+func (f localFormat) incompleteAt(c *blockCache, off, end int64) bool {
+	if off == end {
+		return true
+	}
+	if end-off < 4 {
+		return true
+	}
+	b, err := c.get(off, min(end-off, localHdr))
+	if err != nil {
+		return false
+	}
+	n := int64(binary.BigEndian.Uint32(b))
+	if n < 10 || n > localMaxRecord || off+n+8 <= end {
+		return false
+	}
+	return len(b) < 5 || b[4] == localMagic
+}
