@@ -65,9 +65,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	w.Write(append(b, '\n'))
 }
 
-// errPageNotFound is what dockerd answers for an unknown path or a known
+// ErrPageNotFound is what dockerd answers for an unknown path or a known
 // path with the wrong method.
-var errPageNotFound = errdefs.With(errdefs.NotFound, errors.New("page not found"))
+var ErrPageNotFound = errdefs.With(errdefs.NotFound, errors.New("page not found"))
 
 // Errorf is a shorthand for a classified error of class c.
 func Errorf(c errdefs.Class, format string, args ...any) error {

@@ -138,7 +138,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), rawVersionKey{}, version))
 	if _, pattern := s.mux.Handler(r); pattern == "" {
-		WriteError(w, errPageNotFound)
+		WriteError(w, ErrPageNotFound)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

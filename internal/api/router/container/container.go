@@ -120,7 +120,7 @@ func (c *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	var platform *ocispec.Platform
 	if p := q.Get("platform"); p != "" {
-		pl, err := ParsePlatform(p)
+		pl, err := api.ParsePlatform(p)
 		if err != nil {
 			return err
 		}
@@ -153,28 +153,6 @@ func (c *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		resp.Warnings = []string{}
 	}
 	return api.WriteJSON(w, http.StatusCreated, &resp)
-}
-
-// ParsePlatform parses "os[/arch[/variant]]" (the platform query
-// parameter).
-func ParsePlatform(s string) (ocispec.Platform, error) {
-	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "/")
-	if len(parts) > 3 || parts[0] == "" {
-		return ocispec.Platform{}, api.InvalidParam(fmt.Errorf("invalid platform %q: expected os[/arch[/variant]]", s))
-	}
-	for _, p := range parts {
-		if p == "" {
-			return ocispec.Platform{}, api.InvalidParam(fmt.Errorf("invalid platform %q: expected os[/arch[/variant]]", s))
-		}
-	}
-	p := ocispec.Platform{OS: parts[0]}
-	if len(parts) > 1 {
-		p.Architecture = parts[1]
-	}
-	if len(parts) > 2 {
-		p.Variant = parts[2]
-	}
-	return p, nil
 }
 
 func (c *Router) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request) error {

@@ -1,0 +1,110 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/moby/moby/api/types/image"
+
+	"github.com/berth-dev/berth/internal/api/filters"
+	"github.com/berth-dev/berth/internal/errdefs"
+	imagesvc "github.com/berth-dev/berth/internal/image"
+)
+
+// Images adapts the image service to Backend: Inspect, History, Tag and
+// Load are *image.Service's own methods (embedded); List, Remove, Prune,
+// Pull, Push, Import and Save translate the router's options.
+//
+// Limitation: the service takes registry credentials from its keychain
+// (~/.docker/config.json of the daemon's user), not per request, so the
+// X-Registry-Auth of pull and push is not passed on yet.
+type Images struct {
+	*imagesvc.Service
+	// InUse reports a container using an image (rmi and prune refuse or
+	// need force); nil: none.
+	InUse imagesvc.UseChecker
+	// Containers counts the containers of an image for the list's
+	// Containers field; nil: -1 (not computed), as Docker without it.
+	Containers func(id string) int64
+}
+
+var _ Backend = (*Images)(nil)
+
+// List translates the filters to the service's.
+func (s *Images) List(ctx context.Context, opts ListOptions) ([]image.Summary, error) {
+	f := opts.Filters
+	lf := imagesvc.ListFilters{All: opts.All, Labels: f.Get("label"), Reference: f.Get("reference"), Containers: s.Containers}
+	if f.Contains("dangling") {
+		d, err := f.GetBoolOrDefault("dangling", false)
+		if err != nil {
+			return nil, err
+		}
+		lf.Dangling = &d
+	}
+	if f.Contains("until") {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "the until filter is not supported by berth's image list")
+	}
+	var err error
+	if lf.Before, err = single(f, "before"); err != nil {
+		return nil, err
+	}
+	if lf.Since, err = single(f, "since"); err != nil {
+		return nil, err
+	}
+	return s.Service.List(ctx, lf)
+}
+
+func single(f filters.Args, key string) (string, error) {
+	vs := f.Get(key)
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", errdefs.Newf(errdefs.InvalidArgument, "invalid filter '%s': only one value is allowed", key)
+}
+
+// Remove passes InUse on.
+func (s *Images) Remove(ctx context.Context, name string, opts RemoveOptions) ([]image.DeleteResponse, error) {
+	return s.Service.Remove(ctx, name, imagesvc.RemoveOptions{Force: opts.Force, NoPrune: opts.NoPrune, InUse: s.InUse})
+}
+
+// Prune: dangling=false prunes every unused image; label filters select.
+func (s *Images) Prune(ctx context.Context, f filters.Args) (*image.PruneReport, error) {
+	dangling, err := f.GetBoolOrDefault("dangling", true)
+	if err != nil {
+		return nil, err
+	}
+	if f.Contains("until") || f.Contains("label!") {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "the until and label! filters are not supported by berth's image prune")
+	}
+	return s.Service.Prune(ctx, imagesvc.PruneOptions{All: !dangling, Labels: f.Get("label"), InUse: s.InUse})
+}
+
+// Pull pulls ref.
+func (s *Images) Pull(ctx context.Context, ref string, opts PullOptions) error {
+	_, err := s.Service.Pull(ctx, ref, imagesvc.PullOptions{Platform: opts.Platform, Progress: opts.Progress})
+	return err
+}
+
+// Push pushes ref.
+func (s *Images) Push(ctx context.Context, ref string, opts PushOptions) error {
+	_, err := s.Service.Push(ctx, ref, imagesvc.PushOptions{Progress: opts.Progress})
+	return err
+}
+
+// Import imports a root filesystem tar.
+func (s *Images) Import(ctx context.Context, src io.Reader, opts ImportOptions) (string, error) {
+	id, err := s.Service.Import(ctx, src, imagesvc.ImportOptions{Ref: opts.Ref, Changes: opts.Changes, Message: opts.Message, Platform: opts.Platform})
+	return id.String(), err
+}
+
+// Save writes a Docker archive.
+func (s *Images) Save(ctx context.Context, names []string, w io.Writer) error {
+	if len(names) == 0 {
+		return errdefs.With(errdefs.InvalidArgument, errors.New("no image names given"))
+	}
+	return s.Service.Save(ctx, names, w, imagesvc.DockerArchive)
+}
