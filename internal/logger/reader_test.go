@@ -1,0 +1,462 @@
+package logger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// fileCases is the conformance suite's list of file driver setups.
+var fileCases = []struct {
+	name string
+	typ  string
+	opts map[string]string
+}{
+	{"json-file", JSONFile, map[string]string{"max-size": "2k", "max-file": "1000"}},
+	{"json-file-compress", JSONFile, map[string]string{"max-size": "2k", "max-file": "1000", "compress": "true"}},
+	{"json-file-unbounded", JSONFile, map[string]string{"max-size": "-1"}},
+	{"json-file-dropping", JSONFile, map[string]string{"max-size": "2k", "max-file": "3", "compress": "true"}},
+	{"local", Local, map[string]string{"max-size": "2k", "max-file": "1000"}},
+	{"local-plain", Local, map[string]string{"max-size": "2k", "max-file": "1000", "compress": "false"}},
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func testConfig(t testing.TB, typ string, opts map[string]string) Config {
+	return Config{Type: typ, Opts: opts, Dir: t.TempDir(), ContainerID: "c0ffee0123456789", ContainerName: "/t"}
+}
+
+// testMessage is message i of the suite: time t0+i ms, some on stderr,
+// some partial, some with characters that need escaping.
+func testMessage(i int) *Message {
+	m := &Message{Source: "stdout", Timestamp: t0.Add(time.Duration(i) * time.Millisecond)}
+	if i%7 == 0 {
+		m.Source = "stderr"
+	}
+	m.Partial = i%11 == 0
+	m.Line = []byte(fmt.Sprintf("n=%06d %s \"<é>\t\x01 %s", i, strings.Repeat("x", i%50), string([]byte{0xff})))
+	return m
+}
+
+func seqOf(t testing.TB, m *Message) int {
+	t.Helper()
+	n, err := strconv.Atoi(string(m.Line[2:8]))
+	if err != nil {
+		t.Fatalf("bad line %q", m.Line)
+	}
+	return n
+}
+
+func writeMessages(t testing.TB, l Logger, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if err := l.Log(testMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type got struct {
+	seq     int
+	line    string
+	source  string
+	partial bool
+	ts      time.Time
+}
+
+func read(t testing.TB, r LogReader, rc ReadConfig) []got {
+	t.Helper()
+	var out []got
+	err := r.ReadLogs(context.Background(), rc, func(m *Message) error {
+		out = append(out, got{seqOf(t, m), string(m.Line), m.Source, m.Partial, m.Timestamp})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ReadLogs(%+v): %v", rc, err)
+	}
+	return out
+}
+
+func seqs(g []got) []int {
+	s := make([]int, len(g))
+	for i := range g {
+		s[i] = g[i].seq
+	}
+	return s
+}
+
+func span(from, to int) []int {
+	var s []int
+	for i := from; i < to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReaderSuite(t *testing.T) {
+	const n = 600
+	for _, tc := range fileCases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, tc.typ, tc.opts)
+			l, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeMessages(t, l, 0, n)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkFiles(t, cfg)
+			r, err := NewReader(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := read(t, r, ReadConfig{Tail: -1})
+			first := n - len(all)
+			if tc.name != "json-file-dropping" && first != 0 {
+				t.Fatalf("read %d of %d records", len(all), n)
+			}
+			if first == 0 && tc.name == "json-file-dropping" {
+				t.Fatal("max-file=3 kept everything")
+			}
+			if !equalInts(seqs(all), span(first, n)) {
+				t.Fatalf("records out of order or missing: %v", seqs(all))
+			}
+			for _, g := range all {
+				w := testMessage(g.seq)
+				want := strings.ToValidUTF8(string(w.Line), "\ufffd")
+				if tc.typ == Local {
+					want = string(w.Line)
+				}
+				if g.line != want || g.source != w.Source || g.partial != w.Partial || !g.ts.Equal(w.Timestamp) {
+					t.Fatalf("record %d = %+v, want %q %s partial=%v %v", g.seq, g, want, w.Source, w.Partial, w.Timestamp)
+				}
+			}
+			for _, k := range []int{0, 1, 5, 37, 120, len(all) - 1, len(all), len(all) + 10} {
+				if s := seqs(read(t, r, ReadConfig{Tail: k})); !equalInts(s, span(max(first, n-k), n)) {
+					t.Fatalf("tail %d = %v", k, s)
+				}
+			}
+			at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) }
+			for _, c := range []struct {
+				rc       ReadConfig
+				from, to int
+			}{
+				{ReadConfig{Tail: -1, Since: at(n - 50)}, n - 50, n},
+				{ReadConfig{Tail: -1, Since: at(n - 50).Add(-time.Microsecond)}, n - 50, n},
+				{ReadConfig{Tail: -1, Since: at(n - 50).Add(time.Microsecond)}, n - 49, n},
+				{ReadConfig{Tail: -1, Since: at(first + 3)}, first + 3, n},
+				{ReadConfig{Tail: -1, Since: at(n + 3)}, 0, 0},
+				{ReadConfig{Tail: -1, Since: at(-5)}, first, n},
+				{ReadConfig{Tail: -1, Until: at(first + 20)}, first, first + 21},
+				{ReadConfig{Tail: -1, Until: at(first + 20).Add(-time.Microsecond)}, first, first + 20},
+				{ReadConfig{Tail: -1, Until: at(-1)}, 0, 0},
+				{ReadConfig{Tail: -1, Since: at(n - 300), Until: at(n - 100)}, n - 300, n - 99},
+				{ReadConfig{Tail: 10, Since: at(n - 300), Until: at(n - 100)}, n - 109, n - 99},
+				{ReadConfig{Tail: 500, Since: at(n - 30)}, n - 30, n},
+				{ReadConfig{Tail: 3, Until: at(n - 200)}, n - 202, n - 199},
+			} {
+				from, to := max(c.from, first), c.to
+				want := span(from, to)
+				if s := seqs(read(t, r, c.rc)); !equalInts(s, want) {
+					t.Fatalf("read %+v = %v, want %v", c.rc, s, want)
+				}
+			}
+		})
+	}
+}
+
+// checkFiles asserts the rotation produced the expected file names.
+func checkFiles(t *testing.T, cfg Config) {
+	t.Helper()
+	base := filePath(cfg)
+	ents, _ := os.ReadDir(filepath.Dir(base))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	o, _ := fileOptions(cfg)
+	has := func(n string) bool { return contains(names, n) }
+	b := filepath.Base(base)
+	if !has(b) {
+		t.Fatalf("no current file %s in %v", b, names)
+	}
+	if o.maxSize < 0 {
+		if len(names) != 1 {
+			t.Fatalf("unbounded log rotated: %v", names)
+		}
+		return
+	}
+	if len(names) > o.maxFiles {
+		t.Fatalf("%d files, max-file %d: %v", len(names), o.maxFiles, names)
+	}
+	if o.compress && (!has(b+".1.gz") || has(b+".1")) || !o.compress && !has(b+".1") {
+		t.Fatalf("compress=%v, files %v", o.compress, names)
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tmp") {
+			t.Fatalf("temporary file left: %v", names)
+		}
+	}
+}
+
+func TestReadMissingLog(t *testing.T) {
+	r, err := NewReader(testConfig(t, JSONFile, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := read(t, r, ReadConfig{Tail: -1}); len(g) != 0 {
+		t.Fatalf("read %v", g)
+	}
+}
+
+func TestReadStopsOnCallbackError(t *testing.T) {
+	cfg := testConfig(t, JSONFile, nil)
+	l, _ := New(cfg)
+	writeMessages(t, l, 0, 10)
+	_ = l.Close()
+	r, _ := NewReader(cfg)
+	boom := errors.New("client went away")
+	n := 0
+	err := r.ReadLogs(context.Background(), ReadConfig{Tail: -1}, func(*Message) error { n++; return boom })
+	if err != boom || n != 1 {
+		t.Fatalf("err %v after %d records", err, n)
+	}
+}
+
+// A record being written (a torn tail) is not returned and does not
+// break tail or since.
+func TestTornTail(t *testing.T) {
+	for _, tc := range []struct{ typ string }{{JSONFile}, {Local}} {
+		cfg := testConfig(t, tc.typ, map[string]string{"max-size": "-1"})
+		l, _ := New(cfg)
+		writeMessages(t, l, 0, 20)
+		_ = l.Close()
+		var f format = jsonFormat{}
+		if tc.typ == Local {
+			f = localFormat{}
+		}
+		rec := f.appendRecord(nil, testMessage(20), nil)
+		fh, _ := os.OpenFile(filePath(cfg), os.O_WRONLY|os.O_APPEND, 0)
+		_, _ = fh.Write(rec[:len(rec)/2])
+		_ = fh.Close()
+		r, _ := NewReader(cfg)
+		if s := seqs(read(t, r, ReadConfig{Tail: 2})); !equalInts(s, []int{18, 19}) {
+			t.Fatalf("%s tail over torn record = %v", tc.typ, s)
+		}
+		if s := seqs(read(t, r, ReadConfig{Tail: -1, Since: t0.Add(15 * time.Millisecond)})); !equalInts(s, span(15, 20)) {
+			t.Fatalf("%s since over torn record = %v", tc.typ, s)
+		}
+	}
+}
+
+func TestFollowRotation(t *testing.T) {
+	for _, tc := range fileCases {
+		if tc.name == "json-file-dropping" {
+			continue // a follower slower than 3 files may lose the oldest
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, tc.typ, tc.opts)
+			l, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeMessages(t, l, 0, 30)
+			r, _ := NewReader(cfg)
+			stopped := make(chan struct{})
+			var mu sync.Mutex
+			var out []int
+			done := make(chan error, 1)
+			go func() {
+				done <- r.ReadLogs(context.Background(), ReadConfig{Tail: 10, Follow: true, Stopped: stopped}, func(m *Message) error {
+					mu.Lock()
+					out = append(out, seqOf(t, m))
+					k := len(out)
+					mu.Unlock()
+					if k%200 == 0 {
+						time.Sleep(30 * time.Millisecond) // let the writer rotate several times
+					}
+					return nil
+				})
+			}()
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+				mu.Lock()
+				k := len(out)
+				mu.Unlock()
+				if k == 10 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("tail delivered %d records", k)
+				}
+			}
+			const n = 1500
+			for i := 30; i < n; i++ {
+				if err := l.Log(testMessage(i)); err != nil {
+					t.Fatal(err)
+				}
+				if i%300 == 0 {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			close(stopped)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("follower did not stop after Stopped was closed")
+			}
+			if !equalInts(out, span(20, n)) {
+				t.Fatalf("followed %d records, want 20..%d: first %v last %v", len(out), n, out[:min(len(out), 5)], out[max(0, len(out)-5):])
+			}
+		})
+	}
+}
+
+func TestFollowCancelAndUntil(t *testing.T) {
+	cfg := testConfig(t, JSONFile, nil)
+	r, _ := NewReader(cfg) // the file does not exist yet
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var mu sync.Mutex
+	var out []int
+	go func() {
+		done <- r.ReadLogs(ctx, ReadConfig{Tail: -1, Follow: true}, func(m *Message) error {
+			mu.Lock()
+			out = append(out, seqOf(t, m))
+			mu.Unlock()
+			return nil
+		})
+	}()
+	l, _ := New(cfg)
+	defer l.Close()
+	writeMessages(t, l, 0, 5)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		k := len(out)
+		mu.Unlock()
+		if k == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("follower saw %d of 5 records", k)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("follow after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follower ignored cancellation")
+	}
+
+	// Until in the future: the follow ends at the first later record.
+	until := t0.Add(7 * time.Millisecond)
+	errc := make(chan error, 1)
+	var got2 []int
+	go func() {
+		errc <- r.ReadLogs(context.Background(), ReadConfig{Tail: -1, Follow: true, Until: until}, func(m *Message) error {
+			got2 = append(got2, seqOf(t, m))
+			return nil
+		})
+	}()
+	// t0 is in the past, so Docker's rule applies: no follow at all.
+	select {
+	case err := <-errc:
+		if err != nil || !equalInts(got2, span(0, 5)) {
+			t.Fatalf("until in the past: %v %v", got2, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow with a past until did not return")
+	}
+}
+
+func TestConcurrentWriteRead(t *testing.T) {
+	for _, tc := range fileCases[:2] {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, tc.typ, map[string]string{"max-size": "4k", "max-file": "4", "compress": tc.opts["compress"]})
+			if cfg.Opts["compress"] == "" {
+				delete(cfg.Opts, "compress")
+			}
+			l, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			r, _ := NewReader(cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for g := 0; g < 2; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					for ctx.Err() == nil {
+						rc := ReadConfig{Tail: -1}
+						if g == 1 {
+							rc.Tail = 25
+						}
+						prev := -1
+						err := r.ReadLogs(ctx, rc, func(m *Message) error {
+							s, err := strconv.Atoi(string(m.Line[2:8]))
+							if err != nil || (prev >= 0 && s != prev+1) {
+								return fmt.Errorf("record %d after %d (%q)", s, prev, m.Line)
+							}
+							prev = s
+							return nil
+						})
+						if err != nil && !errors.Is(err, context.Canceled) {
+							errs <- err
+							return
+						}
+					}
+				}(g)
+			}
+			writeMessages(t, l, 0, 3000)
+			cancel()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestReaderClass(t *testing.T) {
+	if _, err := NewReader(Config{Type: "gelf"}); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("unknown driver: %v", err)
+	}
+}
