@@ -416,4 +416,3 @@ func (p *progressStream) finish(err error) error {
 	}
 	return nil
 }
-
