@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Version is the version of the berth CLI reported by "berth version".
+var Version = "0.1.0-dev"
+
+// StatusError carries the exit status of a command. Status, when set, is
+// printed on stderr by Main; StatusCode is the process exit code.
+type StatusError struct {
+	Status     string
+	StatusCode int
+}
+
+func (e StatusError) Error() string {
+	if e.Status == "" {
+		return fmt.Sprintf("exit status %d", e.StatusCode)
+	}
+	return e.Status
+}
+
+// Cli holds the streams, global options and the (lazily built) API client
+// shared by all commands of one invocation.
+type Cli struct {
+	in       io.Reader
+	out, err io.Writer
+
+	hosts      []string
+	contextArg string
+	configDir  string
+	logLevel   string
+	debug      bool
+
+	api *client.Client
+}
+
+// Main runs the berth CLI with args (without the program name) and returns
+// the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &Cli{in: stdin, out: stdout, err: stderr}
+	defer c.close()
+	root := c.newRootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	return exitStatus(stderr, err)
+}
+
+// exitStatus maps an error to the exit code and prints its message: the one
+// place where errors become exit statuses.
+func exitStatus(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	var se StatusError
+	if errors.As(err, &se) {
+		if se.Status != "" {
+			fmt.Fprintln(stderr, se.Status)
+		}
+		if se.StatusCode == 0 {
+			return 1
+		}
+		return se.StatusCode
+	}
+	fmt.Fprintln(stderr, err)
+	return 1
+}
+
+func (c *Cli) close() {
+	if c.api != nil {
+		_ = c.api.Close()
+	}
+}
+
+// Client returns the Engine API client for the selected endpoint.
+func (c *Cli) Client() (*client.Client, error) {
+	if c.api != nil {
+		return c.api, nil
+	}
+	host, err := c.resolveHost()
+	if err != nil {
+		return nil, err
+	}
+	api, err := client.New(client.WithHost(host), client.WithUserAgent("berth-cli/"+Version))
+	if err != nil {
+		return nil, err
+	}
+	c.api = api
+	return api, nil
+}
+
+func (c *Cli) newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:              "berth [OPTIONS] COMMAND [ARG...]",
+		Short:            "A self-sufficient runtime for containers",
+		SilenceUsage:     true,
+		SilenceErrors:    true,
+		TraverseChildren: true,
+		Args:             noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+		Version: Version,
+		CompletionOptions: cobra.CompletionOptions{
+			DisableDefaultCmd: true,
+		},
+	}
+	root.SetVersionTemplate("berth version {{.Version}}\n")
+	root.SetFlagErrorFunc(flagErrorFunc)
+	root.SetContext(context.Background())
+	// Global options precede the command (docker parses them on the root
+	// only), so their shorthands do not clash with run's -h, -c and -l.
+	fl := root.Flags()
+	fl.StringSliceVarP(&c.hosts, "host", "H", nil, "Daemon socket to connect to")
+	fl.StringVarP(&c.contextArg, "context", "c", "", `Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")`)
+	fl.StringVar(&c.configDir, "config", defaultConfigDir(), "Location of client config files")
+	fl.BoolVarP(&c.debug, "debug", "D", false, "Enable debug mode")
+	fl.StringVarP(&c.logLevel, "log-level", "l", "info", `Set the logging level ("debug", "info", "warn", "error", "fatal")`)
+	fl.Bool("tls", false, "Use TLS; implied by --tlsverify")
+	fl.Bool("tlsverify", false, "Use TLS and verify the remote")
+	fl.BoolP("version", "v", false, "Print version information and quit")
+
+	// Management commands.
+	root.AddCommand(c.newContainerCommand(), c.newImageCommand(), c.newSystemCommand())
+	// Top-level shortcuts, as docker has them.
+	root.AddCommand(
+		c.newRunCommand(), c.newCreateCommand(), c.newStartCommand(), c.newStopCommand(),
+		c.newRestartCommand(), c.newKillCommand(), c.newRmCommand(), c.newPsCommand(),
+		c.newLogsCommand(), c.newExecCommand(), c.newAttachCommand(), c.newInspectCommand(),
+		c.newWaitCommand(), c.newRenameCommand(), c.newUpdateCommand(),
+		c.newImagesCommand(), c.newPullCommand(), c.newPushCommand(), c.newTagCommand(),
+		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
+		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
+		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(),
+	)
+	setFlagErrorFunc(root)
+	return root
+}
+
+// setFlagErrorFunc prepares every command the way docker does: flag errors
+// exit 125, "--help" has no -h shorthand (run uses -h for --hostname) and
+// the usage line does not end in "[flags]".
+func setFlagErrorFunc(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(flagErrorFunc)
+	cmd.DisableFlagsInUseLine = true
+	if cmd.HasParent() && cmd.Flags().Lookup("help") == nil {
+		cmd.Flags().Bool("help", false, "Print usage")
+	}
+	for _, sub := range cmd.Commands() {
+		setFlagErrorFunc(sub)
+	}
+}
+
+// flagErrorFunc turns flag parsing errors into docker's message and status 125.
+func flagErrorFunc(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	usage := ""
+	if cmd.Runnable() {
+		usage = "\n\nUsage:  " + cmd.UseLine()
+	}
+	return StatusError{
+		Status:     fmt.Sprintf("%s%s\n\nRun '%s --help' for more information", err, usage, cmd.CommandPath()),
+		StatusCode: 125,
+	}
+}
+
+// Argument validators with docker's messages.
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if cmd.HasSubCommands() {
+		return fmt.Errorf("%s: unknown command: %s %s\n\nRun '%s --help' for more information",
+			rootName(cmd), cmd.CommandPath(), args[0], cmd.CommandPath())
+	}
+	return argError(cmd, "accepts no arguments", "See")
+}
+
+func rootName(cmd *cobra.Command) string { return cmd.Root().Name() }
+
+func argError(cmd *cobra.Command, what, verb string) error {
+	return fmt.Errorf("%s: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information",
+		rootName(cmd), cmd.CommandPath(), what, cmd.UseLine(), verb, cmd.CommandPath())
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "argument"
+	}
+	return "arguments"
+}
+
+func requiresMinArgs(min int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= min {
+			return nil
+		}
+		return argError(cmd, fmt.Sprintf("requires at least %d %s", min, plural(min)), "See")
+	}
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		return argError(cmd, fmt.Sprintf("requires %d %s", n, plural(n)), "Run")
+	}
+}
+
+func requiresMaxArgs(max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) <= max {
+			return nil
+		}
+		return argError(cmd, fmt.Sprintf("requires at most %d %s", max, plural(max)), "See")
+	}
+}
+
+func requiresRangeArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= min && len(args) <= max {
+			return nil
+		}
+		return argError(cmd, fmt.Sprintf("requires at least %d and at most %d %s", min, max, plural(max)), "See")
+	}
+}
+
+// managementCommand builds a command group such as "berth container".
+func managementCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use + " COMMAND",
+		Short: short,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(cmd.OutOrStdout())
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+// withAlias returns cmd with its name replaced by use (keeping the rest of the
+// Use line) and the given aliases, for "container ls"/"ps" style pairs.
+func withAlias(cmd *cobra.Command, name string, aliases ...string) *cobra.Command {
+	_, rest, _ := strings.Cut(cmd.Use, " ")
+	cmd.Use = strings.TrimSpace(name + " " + rest)
+	cmd.Aliases = aliases
+	return cmd
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminalWriter(w io.Writer) (uintptr, bool) {
+	if f, ok := w.(*os.File); ok {
+		return f.Fd(), isTerminalFd(f.Fd())
+	}
+	return 0, false
+}
+
+func isTerminalReader(r io.Reader) (uintptr, bool) {
+	if f, ok := r.(*os.File); ok {
+		return f.Fd(), isTerminalFd(f.Fd())
+	}
+	return 0, false
+}
+
+// addFlagsAlias marks a flag set's normalisation so that docker's hidden
+// aliases keep working.
+func hideFlag(fs *pflag.FlagSet, name string) {
+	_ = fs.MarkHidden(name)
+}

@@ -1,0 +1,922 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/pflag"
+)
+
+// containerOptions holds docker's run/create flags.
+type containerOptions struct {
+	attach            listOpts
+	env, envFile      listOpts
+	labels, labelFile listOpts
+	volumes           listOpts
+	mounts            mountOpts
+	tmpfs             listOpts
+	publish, expose   listOpts
+	publishAll        bool
+	name              string
+	workdir           string
+	user              string
+	entrypoint        string
+	hostname          string
+	domainname        string
+	networks          listOpts
+	aliases           listOpts
+	ipv4, ipv6        string
+	macAddress        string
+	linkLocalIPs      listOpts
+	dns, dnsOpt       listOpts
+	dnsSearch         listOpts
+	addHost           listOpts
+	capAdd, capDrop   listOpts
+	privileged        bool
+	securityOpt       listOpts
+	readOnly          bool
+	restart           string
+	healthCmd         string
+	healthInterval    time.Duration
+	healthTimeout     time.Duration
+	healthStart       time.Duration
+	healthStartIntvl  time.Duration
+	healthRetries     int
+	noHealthcheck     bool
+	init              bool
+	logDriver         string
+	logOpts           listOpts
+	memory            memBytes
+	memorySwap        memSwapBytes
+	memoryReservation memBytes
+	swappiness        int64
+	cpus              nanoCPUs
+	cpuShares         int64
+	cpuPeriod         int64
+	cpuQuota          int64
+	cpuRtPeriod       int64
+	cpuRtRuntime      int64
+	cpusetCpus        string
+	cpusetMems        string
+	pidsLimit         int64
+	blkioWeight       uint16
+	blkioWeightDevice weightOpts
+	readBps, writeBps throttleOpts
+	readIOps          throttleOpts
+	writeIOps         throttleOpts
+	devices           listOpts
+	deviceCgroupRules listOpts
+	ulimits           ulimitOpts
+	sysctls           mapOpts
+	annotations       mapOpts
+	storageOpt        listOpts
+	shmSize           memBytes
+	groupAdd          listOpts
+	ipc, pid, uts     string
+	userns            string
+	cgroupParent      string
+	cgroupns          string
+	oomScoreAdj       int
+	oomKillDisable    bool
+	stopSignal        string
+	stopTimeout       int
+	platform          string
+	pull              string
+	stdin, tty        bool
+	autoRemove        bool
+	volumesFrom       listOpts
+	links             listOpts
+	isolation         string
+	runtime           string
+	cidfile           string
+	volumeDriver      string
+
+	image string
+	args  []string
+}
+
+// addContainerFlags registers docker's run/create flags on fs.
+func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
+	o.attach.validate = validateAttach
+	o.env.validate = validateEnv
+	o.labels.validate = validateLabel
+	o.addHost.validate = validateExtraHost
+	o.dns.validate = validateDNS
+	o.readBps.bytes, o.writeBps.bytes = true, true
+
+	fs.VarP(&o.attach, "attach", "a", "Attach to STDIN, STDOUT or STDERR")
+	fs.Var(&o.deviceCgroupRules, "device-cgroup-rule", "Add a rule to the cgroup allowed devices list")
+	fs.Var(&o.devices, "device", "Add a host device to the container")
+	fs.VarP(&o.env, "env", "e", "Set environment variables")
+	fs.Var(&o.envFile, "env-file", "Read in a file of environment variables")
+	fs.StringVar(&o.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
+	fs.Var(&o.groupAdd, "group-add", "Add additional groups to join")
+	fs.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
+	fs.StringVar(&o.domainname, "domainname", "", "Container NIS domain name")
+	fs.BoolVarP(&o.stdin, "interactive", "i", false, "Keep STDIN open even if not attached")
+	fs.VarP(&o.labels, "label", "l", "Set meta data on a container")
+	fs.Var(&o.labelFile, "label-file", "Read in a line delimited file of labels")
+	fs.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
+	fs.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
+	fs.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
+	fs.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
+	fs.Var(&o.sysctls, "sysctl", "Sysctl options")
+	fs.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY")
+	fs.Var(&o.ulimits, "ulimit", "Ulimit options")
+	fs.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
+	fs.StringVarP(&o.workdir, "workdir", "w", "", "Working directory inside the container")
+	fs.BoolVar(&o.autoRemove, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
+
+	// Security.
+	fs.Var(&o.capAdd, "cap-add", "Add Linux capabilities")
+	fs.Var(&o.capDrop, "cap-drop", "Drop Linux capabilities")
+	fs.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to this container")
+	fs.Var(&o.securityOpt, "security-opt", "Security Options")
+	fs.StringVar(&o.userns, "userns", "", "User namespace to use")
+	fs.StringVar(&o.cgroupns, "cgroupns", "", "Cgroup namespace to use (host|private)")
+
+	// Network and ports.
+	fs.Var(&o.addHost, "add-host", "Add a custom host-to-IP mapping (host:ip)")
+	fs.Var(&o.dns, "dns", "Set custom DNS servers")
+	fs.Var(&o.dnsOpt, "dns-opt", "Set DNS options")
+	fs.Var(&o.dnsOpt, "dns-option", "Set DNS options")
+	hideFlag(fs, "dns-opt")
+	fs.Var(&o.dnsSearch, "dns-search", "Set custom DNS search domains")
+	fs.Var(&o.expose, "expose", "Expose a port or a range of ports")
+	fs.StringVar(&o.ipv4, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringVar(&o.ipv6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")
+	fs.Var(&o.links, "link", "Add link to another container")
+	fs.Var(&o.linkLocalIPs, "link-local-ip", "Container IPv4/IPv6 link-local addresses")
+	fs.StringVar(&o.macAddress, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+	fs.VarP(&o.publish, "publish", "p", "Publish a container's port(s) to the host")
+	fs.BoolVarP(&o.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	fs.Var(&o.networks, "net", "Connect a container to a network")
+	fs.Var(&o.networks, "network", "Connect a container to a network")
+	hideFlag(fs, "net")
+	fs.Var(&o.aliases, "net-alias", "Add network-scoped alias for the container")
+	fs.Var(&o.aliases, "network-alias", "Add network-scoped alias for the container")
+	hideFlag(fs, "net-alias")
+
+	// Logging and storage.
+	fs.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container")
+	fs.StringVar(&o.volumeDriver, "volume-driver", "", "Optional volume driver for the container")
+	fs.Var(&o.logOpts, "log-opt", "Log driver options")
+	fs.Var(&o.storageOpt, "storage-opt", "Storage driver options for the container")
+	fs.Var(&o.tmpfs, "tmpfs", "Mount a tmpfs directory")
+	fs.Var(&o.volumesFrom, "volumes-from", "Mount volumes from the specified container(s)")
+	fs.VarP(&o.volumes, "volume", "v", "Bind mount a volume")
+	fs.Var(&o.mounts, "mount", "Attach a filesystem mount to the container")
+
+	// Health checks.
+	fs.StringVar(&o.healthCmd, "health-cmd", "", "Command to run to check health")
+	fs.DurationVar(&o.healthInterval, "health-interval", 0, "Time between running the check (ms|s|m|h) (default 0s)")
+	fs.IntVar(&o.healthRetries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
+	fs.DurationVar(&o.healthTimeout, "health-timeout", 0, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&o.healthStart, "health-start-period", 0, "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&o.healthStartIntvl, "health-start-interval", 0, "Time between running the check during the start period (ms|s|m|h) (default 0s)")
+	fs.BoolVar(&o.noHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
+
+	// Resources.
+	fs.Uint16Var(&o.blkioWeight, "blkio-weight", 0, "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
+	fs.Var(&o.blkioWeightDevice, "blkio-weight-device", "Block IO weight (relative device weight)")
+	fs.StringVar(&o.cidfile, "cidfile", "", "Write the container ID to the file")
+	fs.StringVar(&o.cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
+	fs.StringVar(&o.cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
+	fs.Int64Var(&o.cpuPeriod, "cpu-period", 0, "Limit CPU CFS (Completely Fair Scheduler) period")
+	fs.Int64Var(&o.cpuQuota, "cpu-quota", 0, "Limit CPU CFS (Completely Fair Scheduler) quota")
+	fs.Int64Var(&o.cpuRtPeriod, "cpu-rt-period", 0, "Limit CPU real-time period in microseconds")
+	fs.Int64Var(&o.cpuRtRuntime, "cpu-rt-runtime", 0, "Limit CPU real-time runtime in microseconds")
+	fs.Int64VarP(&o.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	fs.Var(&o.cpus, "cpus", "Number of CPUs")
+	fs.Var(&o.readBps, "device-read-bps", "Limit read rate (bytes per second) from a device")
+	fs.Var(&o.readIOps, "device-read-iops", "Limit read rate (IO per second) from a device")
+	fs.Var(&o.writeBps, "device-write-bps", "Limit write rate (bytes per second) to a device")
+	fs.Var(&o.writeIOps, "device-write-iops", "Limit write rate (IO per second) to a device")
+	fs.VarP(&o.memory, "memory", "m", "Memory limit")
+	fs.Var(&o.memoryReservation, "memory-reservation", "Memory soft limit")
+	fs.Var(&o.memorySwap, "memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+	fs.Int64Var(&o.swappiness, "memory-swappiness", -1, "Tune container memory swappiness (0 to 100)")
+	fs.BoolVar(&o.oomKillDisable, "oom-kill-disable", false, "Disable OOM Killer")
+	fs.IntVar(&o.oomScoreAdj, "oom-score-adj", 0, "Tune host's OOM preferences (-1000 to 1000)")
+	fs.Int64Var(&o.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
+
+	// Low-level execution.
+	fs.StringVar(&o.cgroupParent, "cgroup-parent", "", "Optional parent cgroup for the container")
+	fs.StringVar(&o.ipc, "ipc", "", "IPC mode to use")
+	fs.StringVar(&o.isolation, "isolation", "", "Container isolation technology")
+	fs.StringVar(&o.pid, "pid", "", "PID namespace to use")
+	fs.Var(&o.shmSize, "shm-size", "Size of /dev/shm")
+	fs.StringVar(&o.uts, "uts", "", "UTS namespace to use")
+	fs.StringVar(&o.runtime, "runtime", "", "Runtime to use for this container")
+	fs.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
+	fs.Var(&o.annotations, "annotation", "Add an annotation to the container (passed through to the OCI runtime)")
+
+	fs.StringVar(&o.name, "name", "", "Assign a name to the container")
+	fs.StringVar(&o.platform, "platform", os.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
+	fs.StringVar(&o.pull, "pull", "missing", `Pull image before creating ("always", "missing", "never")`)
+}
+
+// containerConfig is the create request derived from the flags.
+type containerConfig struct {
+	Config           *container.Config
+	HostConfig       *container.HostConfig
+	NetworkingConfig *network.NetworkingConfig
+	Platform         *ocispec.Platform
+}
+
+// parse translates the flags into the create request exactly as docker does.
+func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
+	attachStdin, attachStdout, attachStderr := false, false, false
+	for _, a := range o.attach.values {
+		switch a {
+		case "stdin":
+			attachStdin = true
+		case "stdout":
+			attachStdout = true
+		case "stderr":
+			attachStderr = true
+		}
+	}
+	if o.macAddress != "" {
+		if _, err := net.ParseMAC(strings.TrimSpace(o.macAddress)); err != nil {
+			return nil, fmt.Errorf("%s is not a valid mac address", o.macAddress)
+		}
+	}
+	if o.stdin {
+		attachStdin = true
+	}
+	if o.attach.Len() == 0 {
+		attachStdout, attachStderr = true, true
+	}
+	if o.swappiness != -1 && (o.swappiness < 0 || o.swappiness > 100) {
+		return nil, fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", o.swappiness)
+	}
+
+	// -v: specs with a source become binds, the rest anonymous volumes.
+	volumes := map[string]struct{}{}
+	var binds []string
+	for _, spec := range o.volumes.values {
+		src, dst, hasSrc := splitVolumeSpec(spec)
+		if dst == "" {
+			return nil, fmt.Errorf("invalid spec: %s: empty section between colons", spec)
+		}
+		if !hasSrc {
+			volumes[spec] = struct{}{}
+			continue
+		}
+		if !filepath.IsAbs(src) && strings.HasPrefix(src, ".") {
+			if abs, err := filepath.Abs(src); err == nil {
+				spec = abs + spec[len(src):]
+			}
+		}
+		binds = append(binds, spec)
+	}
+
+	tmpfs := map[string]string{}
+	for _, t := range o.tmpfs.values {
+		k, v, _ := strings.Cut(t, ":")
+		tmpfs[k] = v
+	}
+
+	var entrypoint []string
+	if o.entrypoint != "" {
+		entrypoint = []string{o.entrypoint}
+	} else if fs.Changed("entrypoint") {
+		entrypoint = []string{""}
+	}
+
+	exposed, bindings, err := parsePublish(o.publish.values)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range o.expose.values {
+		pr, err := network.ParsePortRange(e)
+		if err != nil {
+			return nil, fmt.Errorf("invalid range format for --expose: %w", err)
+		}
+		for p := range pr.All() {
+			exposed[p] = struct{}{}
+		}
+	}
+
+	devices := make([]container.DeviceMapping, 0, len(o.devices.values))
+	for _, d := range o.devices.values {
+		dm, err := parseDevice(d)
+		if err != nil {
+			return nil, err
+		}
+		devices = append(devices, dm)
+	}
+
+	var env []string
+	for _, f := range o.envFile.values {
+		lines, err := readKVFile(f, true)
+		if err != nil {
+			return nil, fmt.Errorf("--env-file: %w", err)
+		}
+		env = append(env, lines...)
+	}
+	env = append(env, o.env.values...)
+
+	var labelKVs []string
+	for _, f := range o.labelFile.values {
+		lines, err := readKVFile(f, false)
+		if err != nil {
+			return nil, fmt.Errorf("--label-file: %w", err)
+		}
+		labelKVs = append(labelKVs, lines...)
+	}
+	labelKVs = append(labelKVs, o.labels.values...)
+
+	if !container.PidMode(o.pid).Valid() {
+		return nil, errors.New("--pid: invalid PID mode")
+	}
+	if !container.UTSMode(o.uts).Valid() {
+		return nil, errors.New("--uts: invalid UTS mode")
+	}
+	if !container.UsernsMode(o.userns).Valid() {
+		return nil, errors.New("--userns: invalid USER mode")
+	}
+	if !container.CgroupnsMode(o.cgroupns).Valid() {
+		return nil, errors.New("--cgroupns: invalid CGROUP mode")
+	}
+
+	restart, err := parseRestartPolicy(o.restart)
+	if err != nil {
+		return nil, err
+	}
+
+	var logOpts map[string]string
+	if len(o.logOpts.values) > 0 {
+		if o.logDriver == "none" {
+			return nil, fmt.Errorf("invalid logging opts for driver %s", o.logDriver)
+		}
+		logOpts = kvToMap(o.logOpts.values)
+	}
+
+	secOpts, masked, readonlyPaths, err := parseSecurityOpts(o.securityOpt.values)
+	if err != nil {
+		return nil, err
+	}
+
+	var storageOpts map[string]string
+	for _, so := range o.storageOpt.values {
+		k, v, ok := strings.Cut(so, "=")
+		if !ok {
+			return nil, errors.New("invalid storage option")
+		}
+		if storageOpts == nil {
+			storageOpts = map[string]string{}
+		}
+		storageOpts[k] = v
+	}
+
+	health, err := o.healthConfig()
+	if err != nil {
+		return nil, err
+	}
+
+	var platform *ocispec.Platform
+	if o.platform != "" {
+		p, err := parsePlatform(o.platform)
+		if err != nil {
+			return nil, err
+		}
+		platform = &p
+	}
+
+	swappiness, oomKillDisable, pidsLimit := o.swappiness, o.oomKillDisable, o.pidsLimit
+	resources := container.Resources{
+		CgroupParent:         o.cgroupParent,
+		Memory:               int64(o.memory),
+		MemoryReservation:    int64(o.memoryReservation),
+		MemorySwap:           int64(o.memorySwap),
+		MemorySwappiness:     &swappiness,
+		OomKillDisable:       &oomKillDisable,
+		NanoCPUs:             int64(o.cpus),
+		CPUShares:            o.cpuShares,
+		CPUPeriod:            o.cpuPeriod,
+		CpusetCpus:           o.cpusetCpus,
+		CpusetMems:           o.cpusetMems,
+		CPUQuota:             o.cpuQuota,
+		CPURealtimePeriod:    o.cpuRtPeriod,
+		CPURealtimeRuntime:   o.cpuRtRuntime,
+		PidsLimit:            &pidsLimit,
+		BlkioWeight:          o.blkioWeight,
+		BlkioWeightDevice:    o.blkioWeightDevice.values,
+		BlkioDeviceReadBps:   o.readBps.values,
+		BlkioDeviceWriteBps:  o.writeBps.values,
+		BlkioDeviceReadIOps:  o.readIOps.values,
+		BlkioDeviceWriteIOps: o.writeIOps.values,
+		Ulimits:              o.ulimits.values,
+		DeviceCgroupRules:    o.deviceCgroupRules.values,
+		Devices:              devices,
+	}
+
+	cfg := &container.Config{
+		Hostname:     o.hostname,
+		Domainname:   o.domainname,
+		ExposedPorts: exposed,
+		User:         o.user,
+		Tty:          o.tty,
+		OpenStdin:    o.stdin,
+		AttachStdin:  attachStdin,
+		AttachStdout: attachStdout,
+		AttachStderr: attachStderr,
+		Env:          env,
+		Cmd:          o.args,
+		Image:        o.image,
+		Volumes:      volumes,
+		Entrypoint:   entrypoint,
+		WorkingDir:   o.workdir,
+		Labels:       kvToMap(labelKVs),
+		StopSignal:   o.stopSignal,
+		Healthcheck:  health,
+	}
+	if len(o.args) == 0 {
+		cfg.Cmd = nil
+	}
+	if fs.Changed("stop-timeout") {
+		st := o.stopTimeout
+		cfg.StopTimeout = &st
+	}
+
+	var annotations map[string]string
+	if len(o.annotations.values) > 0 {
+		annotations = o.annotations.values
+	}
+	hc := &container.HostConfig{
+		Binds:           binds,
+		ContainerIDFile: o.cidfile,
+		OomScoreAdj:     o.oomScoreAdj,
+		AutoRemove:      o.autoRemove,
+		Privileged:      o.privileged,
+		PortBindings:    bindings,
+		Links:           o.links.values,
+		PublishAllPorts: o.publishAll,
+		DNS:             toAddrs(o.dns.allOrEmpty()),
+		DNSSearch:       o.dnsSearch.allOrEmpty(),
+		DNSOptions:      o.dnsOpt.allOrEmpty(),
+		ExtraHosts:      o.addHost.values,
+		VolumesFrom:     o.volumesFrom.values,
+		IpcMode:         container.IpcMode(o.ipc),
+		NetworkMode:     container.NetworkMode(o.networkMode()),
+		PidMode:         container.PidMode(o.pid),
+		UTSMode:         container.UTSMode(o.uts),
+		UsernsMode:      container.UsernsMode(o.userns),
+		CgroupnsMode:    container.CgroupnsMode(o.cgroupns),
+		CapAdd:          o.capAdd.values,
+		CapDrop:         o.capDrop.values,
+		GroupAdd:        o.groupAdd.values,
+		RestartPolicy:   restart,
+		SecurityOpt:     secOpts,
+		StorageOpt:      storageOpts,
+		ReadonlyRootfs:  o.readOnly,
+		LogConfig:       container.LogConfig{Type: o.logDriver, Config: logOpts},
+		VolumeDriver:    o.volumeDriver,
+		Isolation:       container.Isolation(o.isolation),
+		ShmSize:         int64(o.shmSize),
+		Resources:       resources,
+		Tmpfs:           tmpfs,
+		Sysctls:         o.sysctls.values,
+		Runtime:         o.runtime,
+		Mounts:          o.mounts.values,
+		MaskedPaths:     masked,
+		ReadonlyPaths:   readonlyPaths,
+		Annotations:     annotations,
+	}
+	if o.autoRemove && restart.Name != "" && restart.Name != container.RestartPolicyDisabled {
+		return nil, errors.New("conflicting options: cannot specify both --restart and --rm")
+	}
+	if fs.Changed("init") {
+		init := o.init
+		hc.Init = &init
+	}
+	if cfg.OpenStdin && cfg.AttachStdin {
+		cfg.StdinOnce = true
+	}
+	endpoints, err := o.endpoints()
+	if err != nil {
+		return nil, err
+	}
+	return &containerConfig{
+		Config:           cfg,
+		HostConfig:       hc,
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: endpoints},
+		Platform:         platform,
+	}, nil
+}
+
+// splitVolumeSpec splits [source:]target[:mode].
+func splitVolumeSpec(spec string) (src, dst string, hasSrc bool) {
+	parts := strings.Split(spec, ":")
+	switch len(parts) {
+	case 1:
+		return "", parts[0], false
+	case 2:
+		// "/a:/b" is a bind; "/a:ro" is an anonymous volume with a mode.
+		if isVolumeMode(parts[1]) && strings.HasPrefix(parts[0], "/") {
+			return "", parts[0], false
+		}
+		return parts[0], parts[1], true
+	default:
+		return parts[0], parts[1], true
+	}
+}
+
+func isVolumeMode(m string) bool {
+	for _, p := range strings.Split(m, ",") {
+		switch p {
+		case "ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate", "nocopy", "consistent", "cached", "delegated":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func toAddrs(ss []string) []netip.Addr {
+	out := make([]netip.Addr, 0, len(ss))
+	for _, s := range ss {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (o *containerOptions) healthConfig() (*container.HealthConfig, error) {
+	have := o.healthCmd != "" || o.healthInterval != 0 || o.healthTimeout != 0 ||
+		o.healthStart != 0 || o.healthRetries != 0 || o.healthStartIntvl != 0
+	if o.noHealthcheck {
+		if have {
+			return nil, errors.New("--no-healthcheck conflicts with --health-* options")
+		}
+		return &container.HealthConfig{Test: []string{"NONE"}}, nil
+	}
+	if !have {
+		return nil, nil
+	}
+	for name, d := range map[string]time.Duration{
+		"interval": o.healthInterval, "timeout": o.healthTimeout,
+		"start-period": o.healthStart, "start-interval": o.healthStartIntvl,
+	} {
+		if d < 0 {
+			return nil, fmt.Errorf("--health-%s cannot be negative", name)
+		}
+	}
+	if o.healthRetries < 0 {
+		return nil, errors.New("--health-retries cannot be negative")
+	}
+	var probe []string
+	if o.healthCmd != "" {
+		probe = []string{"CMD-SHELL", o.healthCmd}
+	}
+	return &container.HealthConfig{
+		Test:          probe,
+		Interval:      o.healthInterval,
+		Timeout:       o.healthTimeout,
+		StartPeriod:   o.healthStart,
+		StartInterval: o.healthStartIntvl,
+		Retries:       o.healthRetries,
+	}, nil
+}
+
+// networkAttachment is one --network value, plain or in the advanced
+// name=...,alias=... form.
+type networkAttachment struct {
+	target     string
+	aliases    []string
+	links      []string
+	ipv4, ipv6 string
+	mac        string
+	driverOpts map[string]string
+	gwPriority int
+}
+
+func parseNetworkAttachment(v string) (networkAttachment, error) {
+	if !strings.Contains(v, "=") {
+		return networkAttachment{target: v}, nil
+	}
+	var n networkAttachment
+	for _, f := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(f, "=")
+		if !ok {
+			return n, fmt.Errorf("invalid field %s", f)
+		}
+		switch strings.ToLower(k) {
+		case "name":
+			n.target = val
+		case "alias":
+			n.aliases = append(n.aliases, val)
+		case "link":
+			n.links = append(n.links, val)
+		case "ip":
+			n.ipv4 = val
+		case "ip6":
+			n.ipv6 = val
+		case "mac-address":
+			n.mac = val
+		case "driver-opt":
+			dk, dv, _ := strings.Cut(val, "=")
+			if n.driverOpts == nil {
+				n.driverOpts = map[string]string{}
+			}
+			n.driverOpts[dk] = dv
+		case "gw-priority":
+			p, err := strconv.Atoi(val)
+			if err != nil {
+				return n, fmt.Errorf("invalid gw-priority: %s", val)
+			}
+			n.gwPriority = p
+		default:
+			return n, fmt.Errorf("invalid field key %s", k)
+		}
+	}
+	return n, nil
+}
+
+func (o *containerOptions) networkMode() string {
+	if len(o.networks.values) == 0 {
+		return ""
+	}
+	n, _ := parseNetworkAttachment(o.networks.values[0])
+	return n.target
+}
+
+// endpoints builds NetworkingConfig.EndpointsConfig: the legacy --ip,
+// --network-alias, --link and --mac-address flags apply to the first
+// network (or to "default" when no network is given).
+func (o *containerOptions) endpoints() (map[string]*network.EndpointSettings, error) {
+	eps := map[string]*network.EndpointSettings{}
+	atts := make([]networkAttachment, 0, len(o.networks.values))
+	for _, v := range o.networks.values {
+		n, err := parseNetworkAttachment(v)
+		if err != nil {
+			return nil, err
+		}
+		atts = append(atts, n)
+	}
+	if len(atts) == 0 {
+		n := networkAttachment{target: "default"}
+		if err := o.applyLegacy(&n); err != nil {
+			return nil, err
+		}
+		ep, err := n.settings()
+		if err != nil {
+			return nil, err
+		}
+		eps["default"] = ep
+		return eps, nil
+	}
+	userDefined, builtin := false, false
+	for i, n := range atts {
+		if container.NetworkMode(n.target).IsUserDefined() {
+			userDefined = true
+		} else {
+			builtin = true
+		}
+		if i == 0 {
+			if err := o.applyLegacy(&n); err != nil {
+				return nil, err
+			}
+		}
+		ep, err := n.settings()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := eps[n.target]; dup {
+			return nil, fmt.Errorf("network %q is specified multiple times", n.target)
+		}
+		if i == 0 && len(atts) == 1 && isZeroEndpoint(ep) {
+			continue
+		}
+		eps[n.target] = ep
+	}
+	if userDefined && builtin {
+		return nil, errors.New("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+	}
+	return eps, nil
+}
+
+func isZeroEndpoint(ep *network.EndpointSettings) bool {
+	return ep.IPAMConfig == nil && len(ep.Links) == 0 && len(ep.Aliases) == 0 &&
+		len(ep.DriverOpts) == 0 && ep.GwPriority == 0 && len(ep.MacAddress) == 0
+}
+
+func (o *containerOptions) applyLegacy(n *networkAttachment) error {
+	if len(n.aliases) > 0 && o.aliases.Len() > 0 {
+		return errors.New("conflicting options: cannot specify both --network-alias and per-network alias")
+	}
+	if len(n.links) > 0 && o.links.Len() > 0 {
+		return errors.New("conflicting options: cannot specify both --link and per-network links")
+	}
+	if n.ipv4 != "" && o.ipv4 != "" {
+		return errors.New("conflicting options: cannot specify both --ip and per-network IPv4 address")
+	}
+	if n.ipv6 != "" && o.ipv6 != "" {
+		return errors.New("conflicting options: cannot specify both --ip6 and per-network IPv6 address")
+	}
+	if n.mac != "" && o.macAddress != "" {
+		return errors.New("conflicting options: cannot specify both --mac-address and per-network MAC address")
+	}
+	if o.aliases.Len() > 0 {
+		n.aliases = append([]string(nil), o.aliases.values...)
+	}
+	if container.NetworkMode(n.target).IsUserDefined() && o.links.Len() > 0 {
+		n.links = append([]string(nil), o.links.values...)
+	}
+	if o.ipv4 != "" {
+		n.ipv4 = o.ipv4
+	}
+	if o.ipv6 != "" {
+		n.ipv6 = o.ipv6
+	}
+	if o.macAddress != "" {
+		n.mac = o.macAddress
+	}
+	return nil
+}
+
+func (n networkAttachment) settings() (*network.EndpointSettings, error) {
+	if strings.TrimSpace(n.target) == "" {
+		return nil, errors.New("no name set for network")
+	}
+	if !container.NetworkMode(n.target).IsUserDefined() {
+		if len(n.aliases) > 0 {
+			return nil, errors.New("network-scoped aliases are only supported for user-defined networks")
+		}
+		if len(n.links) > 0 {
+			return nil, errors.New("links are only supported for user-defined networks")
+		}
+	}
+	ep := &network.EndpointSettings{GwPriority: n.gwPriority, DriverOpts: n.driverOpts}
+	ep.Aliases = append(ep.Aliases, n.aliases...)
+	if len(n.links) > 0 {
+		ep.Links = n.links
+	}
+	if n.ipv4 != "" || n.ipv6 != "" {
+		ipam := &network.EndpointIPAMConfig{}
+		if n.ipv4 != "" {
+			a, err := netip.ParseAddr(n.ipv4)
+			if err != nil || !a.Is4() {
+				return nil, fmt.Errorf("invalid IPv4 address: %s", n.ipv4)
+			}
+			ipam.IPv4Address = a
+		}
+		if n.ipv6 != "" {
+			a, err := netip.ParseAddr(n.ipv6)
+			if err != nil {
+				return nil, fmt.Errorf("invalid IPv6 address: %s", n.ipv6)
+			}
+			ipam.IPv6Address = a
+		}
+		ep.IPAMConfig = ipam
+	}
+	if n.mac != "" {
+		ma, err := net.ParseMAC(strings.TrimSpace(n.mac))
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a valid mac address", n.mac)
+		}
+		ep.MacAddress = network.HardwareAddr(ma)
+	}
+	return ep, nil
+}
+
+// parseRestartPolicy parses no|always|unless-stopped|on-failure[:max].
+func parseRestartPolicy(policy string) (container.RestartPolicy, error) {
+	if policy == "" {
+		return container.RestartPolicy{}, nil
+	}
+	name, count, hasCount := strings.Cut(policy, ":")
+	p := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
+	switch p.Name {
+	case container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		if hasCount {
+			return p, fmt.Errorf("invalid restart policy format: maximum retry count can only be used with 'on-failure'")
+		}
+	case container.RestartPolicyOnFailure:
+		if hasCount {
+			n, err := strconv.Atoi(count)
+			if err != nil {
+				return p, fmt.Errorf("invalid restart policy format: maximum retry count must be an integer")
+			}
+			p.MaximumRetryCount = n
+		}
+	default:
+		if name == "" {
+			return p, fmt.Errorf("invalid restart policy format: no policy provided before colon")
+		}
+		return p, fmt.Errorf("invalid restart policy '%s'", name)
+	}
+	return p, nil
+}
+
+// parseSecurityOpts reads seccomp profiles named by path and extracts
+// systempaths=unconfined into empty masked/read-only path lists.
+func parseSecurityOpts(opts []string) (sec, masked, readonly []string, err error) {
+	for _, opt := range opts {
+		if opt == "systempaths=unconfined" {
+			masked, readonly = []string{}, []string{}
+			continue
+		}
+		k, v, ok := strings.Cut(opt, "=")
+		if !ok {
+			if k2, v2, ok2 := strings.Cut(opt, ":"); ok2 {
+				k, v, ok = k2, v2, true
+			}
+		}
+		if !ok && opt != "no-new-privileges" {
+			return nil, nil, nil, fmt.Errorf("invalid --security-opt: %q", opt)
+		}
+		if k == "seccomp" && v != "unconfined" && v != "builtin" {
+			b, rerr := os.ReadFile(v)
+			if rerr != nil {
+				return nil, nil, nil, fmt.Errorf("opening seccomp profile (%s) failed: %w", v, rerr)
+			}
+			var buf strings.Builder
+			var anyJSON any
+			if json.Unmarshal(b, &anyJSON) != nil {
+				return nil, nil, nil, fmt.Errorf("compacting json for seccomp profile (%s) failed", v)
+			}
+			compact, _ := json.Marshal(anyJSON)
+			buf.Write(compact)
+			opt = "seccomp=" + buf.String()
+		}
+		sec = append(sec, opt)
+	}
+	return sec, masked, readonly, nil
+}
+
+// parseDevice parses host[:container[:perms]].
+func parseDevice(d string) (container.DeviceMapping, error) {
+	parts := strings.Split(d, ":")
+	dm := container.DeviceMapping{CgroupPermissions: "rwm"}
+	switch len(parts) {
+	case 3:
+		if !validPerms(parts[2]) {
+			return dm, fmt.Errorf("invalid device mode: %s", parts[2])
+		}
+		dm.CgroupPermissions = parts[2]
+		dm.PathInContainer = parts[1]
+	case 2:
+		if validPerms(parts[1]) {
+			dm.CgroupPermissions = parts[1]
+		} else {
+			dm.PathInContainer = parts[1]
+		}
+	case 1:
+	default:
+		return dm, fmt.Errorf("invalid device specification: %s", d)
+	}
+	dm.PathOnHost = parts[0]
+	if dm.PathInContainer == "" {
+		dm.PathInContainer = dm.PathOnHost
+	}
+	if !strings.HasPrefix(dm.PathInContainer, "/") {
+		return dm, fmt.Errorf("%s is not an absolute path", dm.PathInContainer)
+	}
+	return dm, nil
+}
+
+func validPerms(p string) bool {
+	if p == "" || len(p) > 3 {
+		return false
+	}
+	for _, c := range p {
+		if !strings.ContainsRune("rwm", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// parsePlatform parses os[/arch[/variant]].
+func parsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(strings.ToLower(s), "/")
+	if len(parts) > 3 || parts[0] == "" {
+		return ocispec.Platform{}, fmt.Errorf("%q: unknown operating system or architecture: invalid argument", s)
+	}
+	p := ocispec.Platform{OS: parts[0]}
+	if len(parts) > 1 {
+		p.Architecture = parts[1]
+	}
+	if len(parts) > 2 {
+		p.Variant = parts[2]
+	}
+	if p.Architecture == "arm64" && p.Variant == "v8" {
+		p.Variant = ""
+	}
+	return p, nil
+}

@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+const defaultPsFormat = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+
+var psHeaders = map[string]string{
+	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+	"RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+	"Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+	"Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM",
+}
+
+func (c *Cli) newPsCommand() *cobra.Command {
+	var (
+		all, latest, noTrunc, quiet, size bool
+		last                              int
+		format                            string
+		filters                           filterOpts
+	)
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS]",
+		Short: "List containers",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format == "" {
+				if cf, err := loadConfigFile(c.configDir); err == nil && cf.PsFormat != "" && !quiet {
+					format = cf.PsFormat
+				}
+			}
+			if latest && last == -1 {
+				last = 1
+			}
+			opts := client.ContainerListOptions{All: all, Limit: last, Filters: filters.f, Size: size}
+			if !quiet && strings.Contains(format, ".Size") {
+				opts.Size = true
+			}
+			api, err := c.Client()
+			if err != nil {
+				return err
+			}
+			res, err := api.ContainerList(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			def := defaultPsFormat
+			if size {
+				def += "\t{{.Size}}"
+			}
+			rows := make([]any, 0, len(res.Items))
+			for _, s := range res.Items {
+				rows = append(rows, psRow{s: s, trunc: !noTrunc})
+			}
+			return listFormat{Format: format, Default: def, Quiet: quiet, Headers: psHeaders}.write(c.out, rows)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
+	fs.VarP(&filters, "filter", "f", "Filter output based on conditions provided")
+	fs.StringVar(&format, "format", "", formatHelp)
+	fs.IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
+	fs.BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
+	fs.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	fs.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
+	fs.BoolVarP(&size, "size", "s", false, "Display total file sizes")
+	return cmd
+}
+
+const formatHelp = "Format output using a custom template:\n" +
+	"'table':            Print output in table format with column headers (default)\n" +
+	"'table TEMPLATE':   Print output in table format using the given Go template\n" +
+	"'json':             Print in JSON format\n" +
+	"'TEMPLATE':         Print output using the given Go template.\n" +
+	"Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"
+
+// psRow exposes a container summary with the fields of docker's
+// ContainerContext.
+type psRow struct {
+	s     container.Summary
+	trunc bool
+}
+
+func (r psRow) MarshalJSON() ([]byte, error) { return fieldsJSON(r) }
+
+func (r psRow) ID() string {
+	if r.trunc {
+		return truncateID(r.s.ID)
+	}
+	return r.s.ID
+}
+
+func (r psRow) Names() string {
+	var names []string
+	for _, n := range r.s.Names {
+		n = strings.TrimPrefix(n, "/")
+		// Link names (other/alias) are not shown.
+		if strings.Contains(n, "/") {
+			continue
+		}
+		names = append(names, n)
+	}
+	return strings.Join(names, ",")
+}
+
+func (r psRow) Image() string {
+	img := r.s.Image
+	if img == "" {
+		return "<no image>"
+	}
+	if r.trunc {
+		if truncateID(img) == truncateID(r.s.ImageID) && strings.HasPrefix(r.s.ImageID, "sha256:") && strings.Contains(r.s.ImageID, strings.TrimPrefix(img, "sha256:")) {
+			return truncateID(img)
+		}
+		if i := strings.Index(img, "@"); i > 0 {
+			return img[:i]
+		}
+	}
+	return img
+}
+
+func (r psRow) Command() string {
+	cmd := r.s.Command
+	if r.trunc {
+		cmd = ellipsis(cmd, 20)
+	}
+	return strconv.Quote(cmd)
+}
+
+func (r psRow) CreatedAt() string { return time.Unix(r.s.Created, 0).String() }
+
+func (r psRow) RunningFor() string { return humanSince(r.s.Created) }
+
+func (r psRow) Ports() string { return displayPorts(r.s.Ports) }
+
+func (r psRow) State() string { return string(r.s.State) }
+
+func (r psRow) Status() string { return r.s.Status }
+
+func (r psRow) Size() string {
+	if r.s.SizeRw == 0 && r.s.SizeRootFs == 0 {
+		return "0B"
+	}
+	srw := humanSize(r.s.SizeRw)
+	sv := humanSize(r.s.SizeRootFs)
+	if r.s.SizeRootFs > 0 {
+		return fmt.Sprintf("%s (virtual %s)", srw, sv)
+	}
+	return srw
+}
+
+func (r psRow) Labels() string {
+	if r.s.Labels == nil {
+		return ""
+	}
+	var kv []string
+	for k, v := range r.s.Labels {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}
+
+// Label returns the value of one label.
+func (r psRow) Label(name string) string {
+	if r.s.Labels == nil {
+		return ""
+	}
+	return r.s.Labels[name]
+}
+
+func (r psRow) Mounts() string {
+	var names []string
+	for _, m := range r.s.Mounts {
+		name := m.Name
+		if name == "" {
+			name = m.Source
+		} else if r.trunc {
+			name = ellipsis(name, 15)
+		}
+		names = append(names, name)
+	}
+	return strings.Join(names, ",")
+}
+
+func (r psRow) LocalVolumes() string {
+	n := 0
+	for _, m := range r.s.Mounts {
+		if m.Driver == "local" {
+			n++
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+func (r psRow) Networks() string {
+	if r.s.NetworkSettings == nil {
+		return ""
+	}
+	var nets []string
+	for k := range r.s.NetworkSettings.Networks {
+		nets = append(nets, k)
+	}
+	sort.Strings(nets)
+	return strings.Join(nets, ",")
+}
+
+// displayPorts renders ports as docker ps does: "0.0.0.0:8080->80/tcp,
+// 443/tcp", consecutive ports collapsed into ranges.
+func displayPorts(ports []container.PortSummary) string {
+	type key struct {
+		ip, proto string
+		public    bool
+	}
+	sorted := append([]container.PortSummary(nil), ports...)
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		if a.IP != b.IP {
+			return a.IP.String() < b.IP.String()
+		}
+		if a.PrivatePort != b.PrivatePort {
+			return a.PrivatePort < b.PrivatePort
+		}
+		return a.PublicPort < b.PublicPort
+	})
+	var out []string
+	i := 0
+	for i < len(sorted) {
+		p := sorted[i]
+		j := i
+		// Extend a run of consecutive private (and public) ports.
+		for j+1 < len(sorted) {
+			n := sorted[j+1]
+			cur := sorted[j]
+			if n.Type != p.Type || n.IP != p.IP || n.PrivatePort != cur.PrivatePort+1 {
+				break
+			}
+			if (p.PublicPort == 0) != (n.PublicPort == 0) || (p.PublicPort != 0 && n.PublicPort != cur.PublicPort+1) {
+				break
+			}
+			j++
+		}
+		last := sorted[j]
+		priv := strconv.Itoa(int(p.PrivatePort))
+		if j > i {
+			priv += "-" + strconv.Itoa(int(last.PrivatePort))
+		}
+		if p.PublicPort != 0 {
+			pub := strconv.Itoa(int(p.PublicPort))
+			if j > i {
+				pub += "-" + strconv.Itoa(int(last.PublicPort))
+			}
+			ip := ""
+			if p.IP.IsValid() {
+				ip = p.IP.String()
+				if p.IP.Is6() {
+					ip = "[" + ip + "]"
+				}
+				ip += ":"
+			}
+			out = append(out, fmt.Sprintf("%s%s->%s/%s", ip, pub, priv, p.Type))
+		} else {
+			out = append(out, fmt.Sprintf("%s/%s", priv, p.Type))
+		}
+		i = j + 1
+	}
+	return strings.Join(out, ", ")
+}
+
+var _ json.Marshaler = psRow{}

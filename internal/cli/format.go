@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"unicode/utf8"
+)
+
+// templateFuncs are the functions docker offers in --format templates.
+var templateFuncs = template.FuncMap{
+	"json": func(v any) string {
+		buf := &bytes.Buffer{}
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v)
+		return strings.TrimSpace(buf.String())
+	},
+	"split":    strings.Split,
+	"join":     strings.Join,
+	"title":    titleCase,
+	"lower":    strings.ToLower,
+	"upper":    strings.ToUpper,
+	"pad":      padWithSpace,
+	"truncate": truncateWithLength,
+	"println":  fmt.Sprintln,
+}
+
+// headerFuncs replace templateFuncs when rendering a table header: each
+// function returns its input so the header text is kept as is.
+var headerFuncs = template.FuncMap{
+	"json":     func(v string) string { return v },
+	"split":    func(v string, _ string) string { return v },
+	"join":     func(v string, _ string) string { return v },
+	"title":    func(v string) string { return v },
+	"lower":    func(v string) string { return v },
+	"upper":    func(v string) string { return v },
+	"pad":      func(v string, _, _ int) string { return v },
+	"truncate": func(v string, _ int) string { return v },
+	"println":  func(v string) string { return v },
+}
+
+func titleCase(s string) string {
+	prev := ' '
+	var b strings.Builder
+	for _, r := range s {
+		if prev == ' ' || prev == '-' || prev == '_' || prev == '\t' || prev == '\n' {
+			b.WriteString(strings.ToUpper(string(r)))
+		} else {
+			b.WriteRune(r)
+		}
+		prev = r
+	}
+	return b.String()
+}
+
+func padWithSpace(source string, prefix, suffix int) string {
+	if source == "" {
+		return source
+	}
+	return strings.Repeat(" ", prefix) + source + strings.Repeat(" ", suffix)
+}
+
+func truncateWithLength(source string, length int) string {
+	if utf8.RuneCountInString(source) <= length {
+		return source
+	}
+	return string([]rune(source)[:length])
+}
+
+// parseTemplate parses a user template with docker's functions.
+func parseTemplate(format string) (*template.Template, error) {
+	t, err := template.New("").Funcs(templateFuncs).Parse(format)
+	if err != nil {
+		return nil, fmt.Errorf("template parsing error: %w", err)
+	}
+	return t, nil
+}
+
+// listFormat describes how a listing command prints its rows.
+type listFormat struct {
+	// Format is the user's --format value ("" for the default).
+	Format string
+	// Default is the table format used when Format is "" or "table".
+	Default string
+	// Quiet prints only {{.ID}}.
+	Quiet bool
+	// Headers maps field names to column headers.
+	Headers map[string]string
+}
+
+// write renders rows (values whose methods are the template fields) as docker
+// does: an optional "table" directive with a header line and tab-aligned
+// columns, "json" for one JSON object a line, or a raw template.
+func (lf listFormat) write(out io.Writer, rows []any) error {
+	format := lf.Format
+	switch {
+	case lf.Quiet:
+		format = "{{.ID}}"
+	case format == "" || format == "table":
+		format = lf.Default
+	case format == "json":
+		format = "{{json .}}"
+	}
+	table := false
+	if strings.HasPrefix(format, "table") {
+		table = true
+		format = format[len("table"):]
+	}
+	format = strings.Trim(format, " ")
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
+
+	tmpl, err := parseTemplate(format)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = out
+	var tw *tabwriter.Writer
+	if table {
+		tw = tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
+		w = tw
+		ht, err := template.New("").Funcs(headerFuncs).Parse(format)
+		if err == nil {
+			buf := &bytes.Buffer{}
+			if err := ht.Execute(buf, lf.Headers); err == nil && buf.Len() > 0 {
+				buf.WriteByte('\n')
+				_, _ = w.Write(buf.Bytes())
+			}
+		}
+	}
+	for _, row := range rows {
+		buf := &bytes.Buffer{}
+		if err := tmpl.Execute(buf, row); err != nil {
+			if tw != nil {
+				_ = tw.Flush()
+			}
+			return fmt.Errorf("failed to execute template: %w", err)
+		}
+		buf.WriteByte('\n')
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}
+
+// fieldsJSON marshals the exported no-argument methods of a row value, the
+// way docker's formatter contexts marshal with {{json .}}.
+func fieldsJSON(v any) ([]byte, error) {
+	m := map[string]any{}
+	rv := reflect.ValueOf(v)
+	rt := rv.Type()
+	for i := 0; i < rt.NumMethod(); i++ {
+		meth := rt.Method(i)
+		if meth.Type.NumIn() != 1 || meth.Type.NumOut() != 1 || meth.Name == "MarshalJSON" {
+			continue
+		}
+		m[meth.Name] = rv.Method(i).Call(nil)[0].Interface()
+	}
+	return json.Marshal(m)
+}
+
+// writeInspect prints inspect results: a JSON array by default, or each
+// element through a template.
+func writeInspect(out io.Writer, format string, raws []json.RawMessage, values []any) error {
+	if format == "" || format == "json" {
+		elems := make([]any, 0, len(raws))
+		for _, r := range raws {
+			elems = append(elems, r)
+		}
+		if format == "json" || format == "" {
+			b, err := json.MarshalIndent(elems, "", "    ")
+			if err != nil {
+				return err
+			}
+			if len(elems) == 0 {
+				b = []byte("[]")
+			}
+			_, err = fmt.Fprintf(out, "%s\n", b)
+			return err
+		}
+	}
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
+	tmpl, err := parseTemplate(format)
+	if err != nil {
+		return err
+	}
+	for i, raw := range raws {
+		// Templates see the raw JSON decoded into generic values, so that
+		// any field the daemon returns can be addressed.
+		var generic any
+		if values != nil && values[i] != nil {
+			generic = values[i]
+		} else if err := json.Unmarshal(raw, &generic); err != nil {
+			return err
+		}
+		buf := &bytes.Buffer{}
+		if err := tmpl.Execute(buf, generic); err != nil {
+			// Docker retries with the raw map when a field is not in the
+			// typed struct.
+			var m any
+			if json.Unmarshal(raw, &m) == nil {
+				buf.Reset()
+				if err2 := tmpl.Execute(buf, m); err2 == nil {
+					err = nil
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("template: %w", err)
+			}
+		}
+		buf.WriteByte('\n')
+		if _, err := out.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

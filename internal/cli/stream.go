@@ -1,0 +1,280 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+	"golang.org/x/term"
+)
+
+// defaultDetachKeys is docker's detach sequence.
+const defaultDetachKeys = "ctrl-p,ctrl-q"
+
+func isTerminalFd(fd uintptr) bool { return term.IsTerminal(int(fd)) }
+
+// parseDetachKeys converts "ctrl-p,ctrl-q" style sequences to bytes.
+func parseDetachKeys(keys string) ([]byte, error) {
+	var out []byte
+	for _, k := range strings.Split(keys, ",") {
+		k = strings.TrimSpace(k)
+		if len(k) == 1 {
+			out = append(out, k[0])
+			continue
+		}
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, "ctrl-") || len(lk) != 6 {
+			return nil, fmt.Errorf("Unknown character: '%s'", k)
+		}
+		c := lk[5]
+		switch {
+		case c >= 'a' && c <= 'z':
+			out = append(out, c-'a'+1)
+		case c == '@':
+			out = append(out, 0)
+		case c == '[':
+			out = append(out, 27)
+		case c == '\\':
+			out = append(out, 28)
+		case c == ']':
+			out = append(out, 29)
+		case c == '^':
+			out = append(out, 30)
+		case c == '_':
+			out = append(out, 31)
+		default:
+			return nil, fmt.Errorf("Unknown character: '%s'", k)
+		}
+	}
+	return out, nil
+}
+
+// errDetached is returned when the user typed the detach sequence.
+var errDetached = errors.New("read escape sequence")
+
+// escapeProxy passes input through until the detach sequence is read. Bytes
+// of a partial match are held back and released if the sequence breaks.
+type escapeProxy struct {
+	r       io.Reader
+	keys    []byte
+	matched int
+}
+
+func (p *escapeProxy) Read(buf []byte) (int, error) {
+	if len(p.keys) == 0 {
+		return p.r.Read(buf)
+	}
+	tmp := make([]byte, len(buf))
+	n, err := p.r.Read(tmp)
+	out := buf[:0]
+	for _, b := range tmp[:n] {
+		if b == p.keys[p.matched] {
+			p.matched++
+			if p.matched == len(p.keys) {
+				return len(out), errDetached
+			}
+			continue
+		}
+		if p.matched > 0 {
+			out = append(out, p.keys[:p.matched]...)
+			p.matched = 0
+		}
+		if b == p.keys[0] {
+			p.matched = 1
+			continue
+		}
+		out = append(out, b)
+	}
+	return copy(buf, out), err
+}
+
+// streamOptions configures pumpStreams.
+type streamOptions struct {
+	stdin      io.Reader // nil when stdin is not attached
+	stdout     io.Writer
+	stderr     io.Writer
+	tty        bool
+	detachKeys []byte
+}
+
+// pumpStreams copies between the local streams and a hijacked connection:
+// output is demultiplexed unless the container has a TTY, input is copied
+// until EOF and then the write side is half-closed so the container sees
+// the end of its stdin. It returns when the output ends, or errDetached
+// when the detach sequence was typed.
+func pumpStreams(ctx context.Context, resp *client.HijackedResponse, o streamOptions) error {
+	outDone := make(chan error, 1)
+	go func() {
+		var err error
+		if o.tty {
+			_, err = io.Copy(o.stdout, resp.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(o.stdout, o.stderr, resp.Reader)
+		}
+		outDone <- err
+	}()
+	inDone := make(chan error, 1)
+	if o.stdin != nil {
+		go func() {
+			in := io.Reader(&escapeProxy{r: o.stdin, keys: o.detachKeys})
+			_, err := io.Copy(resp.Conn, in)
+			if errors.Is(err, errDetached) {
+				inDone <- err
+				return
+			}
+			_ = resp.CloseWrite()
+			inDone <- nil
+		}()
+	}
+	for {
+		select {
+		case err := <-outDone:
+			if err != nil && isClosedConnErr(err) {
+				err = nil
+			}
+			return err
+		case err := <-inDone:
+			if errors.Is(err, errDetached) {
+				return err
+			}
+			// Stdin ended: keep reading output until the container closes.
+			inDone = nil
+			if !o.tty {
+				continue
+			}
+			// With a TTY docker waits for output too.
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func isClosedConnErr(err error) bool {
+	return strings.Contains(err.Error(), "use of closed network connection")
+}
+
+// rawTerminal puts the terminal behind in/out into raw mode when tty is set
+// and returns a function restoring it.
+func (c *Cli) rawTerminal(tty, stdin bool) func() {
+	var restores []func()
+	if tty && stdin {
+		if fd, ok := isTerminalReader(c.in); ok {
+			if st, err := term.MakeRaw(int(fd)); err == nil {
+				restores = append(restores, func() { _ = term.Restore(int(fd), st) })
+			}
+		}
+	}
+	return func() {
+		for _, r := range restores {
+			r()
+		}
+	}
+}
+
+// terminalSize returns the size of the terminal behind stdout.
+func (c *Cli) terminalSize() (h, w uint, ok bool) {
+	fd, isTerm := isTerminalWriter(c.out)
+	if !isTerm {
+		return 0, 0, false
+	}
+	width, height, err := term.GetSize(int(fd))
+	if err != nil || width == 0 || height == 0 {
+		return 0, 0, false
+	}
+	return uint(height), uint(width), true
+}
+
+// monitorTTYSize resizes the container (or exec) TTY now and on SIGWINCH
+// until ctx ends.
+func (c *Cli) monitorTTYSize(ctx context.Context, resize func(h, w uint)) {
+	if h, w, ok := c.terminalSize(); ok {
+		resize(h, w)
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGWINCH)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				if h, w, ok := c.terminalSize(); ok {
+					resize(h, w)
+				}
+			}
+		}
+	}()
+}
+
+// proxySignals forwards the signals berth receives to the container until
+// ctx ends (docker's --sig-proxy).
+func proxySignals(ctx context.Context, api *client.Client, id string) {
+	ch := make(chan os.Signal, 128)
+	signal.Notify(ch)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-ch:
+				sig, ok := s.(syscall.Signal)
+				if !ok {
+					continue
+				}
+				switch sig {
+				case syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGURG, syscall.SIGWINCH:
+					continue
+				}
+				name := signalName(sig)
+				if name == "" {
+					continue
+				}
+				_, _ = api.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: name})
+			}
+		}
+	}()
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGABRT: "ABRT", syscall.SIGALRM: "ALRM", syscall.SIGBUS: "BUS", syscall.SIGCONT: "CONT",
+	syscall.SIGFPE: "FPE", syscall.SIGHUP: "HUP", syscall.SIGILL: "ILL", syscall.SIGINT: "INT",
+	syscall.SIGIO: "IO", syscall.SIGKILL: "KILL", syscall.SIGPROF: "PROF", syscall.SIGPWR: "PWR",
+	syscall.SIGQUIT: "QUIT", syscall.SIGSEGV: "SEGV", syscall.SIGSTKFLT: "STKFLT", syscall.SIGSTOP: "STOP",
+	syscall.SIGSYS: "SYS", syscall.SIGTERM: "TERM", syscall.SIGTRAP: "TRAP", syscall.SIGTSTP: "TSTP",
+	syscall.SIGTTIN: "TTIN", syscall.SIGTTOU: "TTOU", syscall.SIGUSR1: "USR1", syscall.SIGUSR2: "USR2",
+	syscall.SIGVTALRM: "VTALRM", syscall.SIGXCPU: "XCPU", syscall.SIGXFSZ: "XFSZ",
+}
+
+func signalName(s syscall.Signal) string {
+	if n, ok := signalNames[s]; ok {
+		return n
+	}
+	if s >= 34 && s <= 64 {
+		return fmt.Sprint(int(s))
+	}
+	return ""
+}
+
+// lockedWriter serialises writes from the stdout and stderr copiers when
+// both go to the same writer.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,412 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+func (c *Cli) newSystemCommand() *cobra.Command {
+	return managementCommand("system", "Manage Docker",
+		c.newDfCommand(), c.newInfoCommand(), c.newSystemPruneCommand(),
+	)
+}
+
+// infoData is what "info --format" templates see: the server's fields at
+// the top level, plus ClientInfo.
+type infoData struct {
+	ClientInfo   clientInfo
+	ServerErrors []string `json:",omitempty"`
+	*system.Info
+}
+
+type clientInfo struct {
+	Debug     bool
+	Context   string
+	Version   string
+	GoVersion string
+	Os, Arch  string
+}
+
+func (c *Cli) contextName() string {
+	if c.contextArg != "" {
+		return c.contextArg
+	}
+	return "default"
+}
+
+func (c *Cli) newInfoCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "info [OPTIONS]",
+		Short: "Display system-wide information",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data := infoData{ClientInfo: clientInfo{
+				Debug: c.debug, Context: c.contextName(), Version: Version,
+				GoVersion: runtime.Version(), Os: runtime.GOOS, Arch: runtime.GOARCH,
+			}}
+			api, err := c.Client()
+			if err == nil {
+				var res client.SystemInfoResult
+				res, err = api.Info(cmd.Context(), client.InfoOptions{})
+				if err == nil {
+					data.Info = &res.Info
+				}
+			}
+			if err != nil {
+				data.ServerErrors = append(data.ServerErrors, err.Error())
+			}
+			if format != "" {
+				if format == "json" {
+					format = "{{json .}}"
+				}
+				tmpl, terr := parseTemplate(format)
+				if terr != nil {
+					return terr
+				}
+				if data.Info == nil {
+					data.Info = &system.Info{}
+				}
+				buf := &bytes.Buffer{}
+				if terr := tmpl.Execute(buf, data); terr != nil {
+					return fmt.Errorf("template: %w", terr)
+				}
+				fmt.Fprintln(c.out, buf.String())
+				if err != nil {
+					return err
+				}
+				return nil
+			}
+			c.printInfo(data)
+			if err != nil {
+				return StatusError{Status: "", StatusCode: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
+	return cmd
+}
+
+func (c *Cli) printInfo(d infoData) {
+	w := c.out
+	fmt.Fprintln(w, "Client:")
+	fmt.Fprintf(w, " Version:    %s\n", d.ClientInfo.Version)
+	fmt.Fprintf(w, " Context:    %s\n", d.ClientInfo.Context)
+	fmt.Fprintf(w, " Debug Mode: %v\n", d.ClientInfo.Debug)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Server:")
+	if d.Info == nil {
+		for _, e := range d.ServerErrors {
+			fmt.Fprintf(c.err, "ERROR: %s\n", e)
+		}
+		return
+	}
+	i := d.Info
+	fmt.Fprintf(w, " Containers: %d\n", i.Containers)
+	fmt.Fprintf(w, "  Running: %d\n", i.ContainersRunning)
+	fmt.Fprintf(w, "  Paused: %d\n", i.ContainersPaused)
+	fmt.Fprintf(w, "  Stopped: %d\n", i.ContainersStopped)
+	fmt.Fprintf(w, " Images: %d\n", i.Images)
+	fmt.Fprintf(w, " Server Version: %s\n", i.ServerVersion)
+	fmt.Fprintf(w, " Storage Driver: %s\n", i.Driver)
+	for _, kv := range i.DriverStatus {
+		fmt.Fprintf(w, "  %s: %s\n", kv[0], kv[1])
+	}
+	fmt.Fprintf(w, " Logging Driver: %s\n", i.LoggingDriver)
+	fmt.Fprintf(w, " Cgroup Driver: %s\n", i.CgroupDriver)
+	fmt.Fprintf(w, " Cgroup Version: %s\n", i.CgroupVersion)
+	fmt.Fprintf(w, " Plugins:\n  Volume: %s\n  Network: %s\n  Log: %s\n",
+		strings.Join(i.Plugins.Volume, " "), strings.Join(i.Plugins.Network, " "), strings.Join(i.Plugins.Log, " "))
+	fmt.Fprintf(w, " Swarm: %s\n", i.Swarm.LocalNodeState)
+	var runtimes []string
+	for name := range i.Runtimes {
+		runtimes = append(runtimes, name)
+	}
+	fmt.Fprintf(w, " Runtimes: %s\n", strings.Join(runtimes, " "))
+	fmt.Fprintf(w, " Default Runtime: %s\n", i.DefaultRuntime)
+	fmt.Fprintf(w, " Init Binary: %s\n", i.InitBinary)
+	if len(i.SecurityOptions) > 0 {
+		fmt.Fprintln(w, " Security Options:")
+		for _, o := range i.SecurityOptions {
+			fmt.Fprintf(w, "  %s\n", strings.TrimPrefix(o, "name="))
+		}
+	}
+	fmt.Fprintf(w, " Kernel Version: %s\n", i.KernelVersion)
+	fmt.Fprintf(w, " Operating System: %s\n", i.OperatingSystem)
+	fmt.Fprintf(w, " OSType: %s\n", i.OSType)
+	fmt.Fprintf(w, " Architecture: %s\n", i.Architecture)
+	fmt.Fprintf(w, " CPUs: %d\n", i.NCPU)
+	fmt.Fprintf(w, " Total Memory: %s\n", humanSize(i.MemTotal))
+	fmt.Fprintf(w, " Name: %s\n", i.Name)
+	fmt.Fprintf(w, " ID: %s\n", i.ID)
+	fmt.Fprintf(w, " Docker Root Dir: %s\n", i.DockerRootDir)
+	fmt.Fprintf(w, " Debug Mode: %v\n", i.Debug)
+	fmt.Fprintf(w, " Experimental: %v\n", i.ExperimentalBuild)
+	fmt.Fprintf(w, " Live Restore Enabled: %v\n", i.LiveRestoreEnabled)
+	for _, warn := range i.Warnings {
+		fmt.Fprintln(c.err, warn)
+	}
+}
+
+// versionData is what "version --format" templates see.
+type versionData struct {
+	Client versionClient
+	Server *client.ServerVersionResult
+}
+
+type versionClient struct {
+	Platform          struct{ Name string }
+	Version           string
+	APIVersion        string `json:"ApiVersion"`
+	DefaultAPIVersion string `json:"DefaultAPIVersion,omitempty"`
+	GoVersion         string
+	GitCommit         string
+	BuildTime         string `json:",omitempty"`
+	Os                string
+	Arch              string
+	Context           string
+}
+
+const versionTemplate = `Client:{{if .Client.Platform.Name}} {{.Client.Platform.Name}}{{end}}
+ Version:           {{.Client.Version}}
+ API version:       {{.Client.APIVersion}}{{if ne .Client.APIVersion .Client.DefaultAPIVersion}} (downgraded from {{.Client.DefaultAPIVersion}}){{end}}
+ Go version:        {{.Client.GoVersion}}
+ OS/Arch:           {{.Client.Os}}/{{.Client.Arch}}
+ Context:           {{.Client.Context}}{{if .Server}}
+
+Server:{{if .Server.Platform.Name}} {{.Server.Platform.Name}}{{end}}{{range $component := .Server.Components}}
+ {{$component.Name}}:
+  Version:          {{$component.Version}}{{range $key, $value := $component.Details}}
+  {{$key}}:{{pad "" 0 (len $key | sub 17)}}{{$value}}{{end}}{{end}}{{if not .Server.Components}}
+ Engine:
+  Version:          {{.Server.Version}}
+  API version:      {{.Server.APIVersion}} (minimum version {{.Server.MinAPIVersion}})
+  OS/Arch:          {{.Server.Os}}/{{.Server.Arch}}
+  Experimental:     {{.Server.Experimental}}{{end}}{{end}}`
+
+func (c *Cli) newVersionCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "version [OPTIONS]",
+		Short: "Show the Docker version information",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := versionData{Client: versionClient{
+				Version: Version, APIVersion: client.MaxAPIVersion, DefaultAPIVersion: client.MaxAPIVersion,
+				GoVersion: runtime.Version(), Os: runtime.GOOS, Arch: runtime.GOARCH, Context: c.contextName(),
+			}}
+			v.Client.Platform.Name = "berth"
+			api, err := c.Client()
+			if err == nil {
+				var sv client.ServerVersionResult
+				sv, err = api.ServerVersion(cmd.Context(), client.ServerVersionOptions{})
+				if err == nil {
+					v.Server = &sv
+					v.Client.APIVersion = api.ClientVersion()
+				}
+			}
+			tmplText := versionTemplate
+			switch format {
+			case "":
+			case "json":
+				tmplText = "{{json .}}"
+			default:
+				tmplText = format
+			}
+			funcs := map[string]any{"sub": func(a, b int) int { return b - a }}
+			tmpl, terr := parseTemplate("")
+			if terr != nil {
+				return terr
+			}
+			tmpl, terr = tmpl.Funcs(funcs).Parse(tmplText)
+			if terr != nil {
+				return fmt.Errorf("template parsing error: %w", terr)
+			}
+			buf := &bytes.Buffer{}
+			tw := tabwriter.NewWriter(buf, 20, 1, 1, ' ', 0)
+			if terr := tmpl.Execute(tw, v); terr != nil && err == nil {
+				return fmt.Errorf("template: %w", terr)
+			}
+			tw.Flush()
+			fmt.Fprintln(c.out, buf.String())
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
+	return cmd
+}
+
+var dfHeaders = map[string]string{
+	"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE",
+}
+
+const defaultDfFormat = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+
+type dfRow struct {
+	typ                       string
+	total, active, size, recl int64
+	percent                   bool
+}
+
+func (r dfRow) MarshalJSON() ([]byte, error) { return fieldsJSON(r) }
+func (r dfRow) Type() string                 { return r.typ }
+func (r dfRow) TotalCount() string           { return fmt.Sprint(r.total) }
+func (r dfRow) Active() string               { return fmt.Sprint(r.active) }
+func (r dfRow) Size() string                 { return humanSize(r.size) }
+func (r dfRow) Reclaimable() string {
+	s := humanSize(r.recl)
+	if r.percent {
+		pct := 0
+		if r.size > 0 {
+			pct = int(r.recl * 100 / r.size)
+		}
+		s += fmt.Sprintf(" (%d%%)", pct)
+	}
+	return s
+}
+
+func (c *Cli) newDfCommand() *cobra.Command {
+	var (
+		format  string
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "df [OPTIONS]",
+		Short: "Show docker disk usage",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.Client()
+			if err != nil {
+				return err
+			}
+			du, err := api.DiskUsage(cmd.Context(), client.DiskUsageOptions{
+				Containers: true, Images: true, BuildCache: true, Volumes: true, Verbose: verbose,
+			})
+			if err != nil {
+				return err
+			}
+			if verbose && format == "" {
+				b, _ := json.MarshalIndent(du, "", "  ")
+				fmt.Fprintln(c.out, string(b))
+				return nil
+			}
+			rows := []any{
+				dfRow{typ: "Images", total: du.Images.TotalCount, active: du.Images.ActiveCount, size: du.Images.TotalSize, recl: du.Images.Reclaimable, percent: true},
+				dfRow{typ: "Containers", total: du.Containers.TotalCount, active: du.Containers.ActiveCount, size: du.Containers.TotalSize, recl: du.Containers.Reclaimable, percent: true},
+				dfRow{typ: "Local Volumes", total: du.Volumes.TotalCount, active: du.Volumes.ActiveCount, size: du.Volumes.TotalSize, recl: du.Volumes.Reclaimable, percent: true},
+				dfRow{typ: "Build Cache", total: du.BuildCache.TotalCount, active: du.BuildCache.ActiveCount, size: du.BuildCache.TotalSize, recl: du.BuildCache.Reclaimable},
+			}
+			return listFormat{Format: format, Default: defaultDfFormat, Headers: dfHeaders}.write(c.out, rows)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", formatHelp)
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage")
+	return cmd
+}
+
+func (c *Cli) newSystemPruneCommand() *cobra.Command {
+	var (
+		all, force, volumes bool
+		filters             filterOpts
+	)
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove unused data",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			items := []string{"all stopped containers", "all networks not used by at least one container"}
+			if volumes {
+				items = append(items, "all anonymous volumes not used by at least one container")
+			}
+			if all {
+				items = append(items, "all images without at least one container associated to them", "all build cache")
+			} else {
+				items = append(items, "all dangling images", "unused build cache")
+			}
+			warning := "WARNING! This will remove:\n  - " + strings.Join(items, "\n  - ") + "\n"
+			if !force && !c.confirm(warning) {
+				return nil
+			}
+			api, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var total uint64
+			cr, err := api.ContainerPrune(ctx, client.ContainerPruneOptions{Filters: filters.f})
+			if err != nil {
+				return err
+			}
+			total += cr.Report.SpaceReclaimed
+			if len(cr.Report.ContainersDeleted) > 0 {
+				fmt.Fprintln(c.out, "Deleted Containers:")
+				for _, id := range cr.Report.ContainersDeleted {
+					fmt.Fprintln(c.out, id)
+				}
+				fmt.Fprintln(c.out)
+			}
+			nr, err := api.NetworkPrune(ctx, client.NetworkPruneOptions{Filters: filters.f})
+			if err != nil {
+				return err
+			}
+			if len(nr.Report.NetworksDeleted) > 0 {
+				fmt.Fprintln(c.out, "Deleted Networks:")
+				for _, n := range nr.Report.NetworksDeleted {
+					fmt.Fprintln(c.out, n)
+				}
+				fmt.Fprintln(c.out)
+			}
+			if volumes {
+				vr, err := api.VolumePrune(ctx, client.VolumePruneOptions{Filters: filters.f})
+				if err != nil {
+					return err
+				}
+				total += vr.Report.SpaceReclaimed
+				if len(vr.Report.VolumesDeleted) > 0 {
+					fmt.Fprintln(c.out, "Deleted Volumes:")
+					for _, v := range vr.Report.VolumesDeleted {
+						fmt.Fprintln(c.out, v)
+					}
+					fmt.Fprintln(c.out)
+				}
+			}
+			reclaimed, out, err := c.pruneImages(ctx, all, filters.f)
+			if err != nil {
+				return err
+			}
+			total += reclaimed
+			fmt.Fprint(c.out, out)
+			br, err := api.BuildCachePrune(ctx, client.BuildCachePruneOptions{All: all, Filters: filters.f})
+			if err == nil {
+				total += br.Report.SpaceReclaimed
+				if len(br.Report.CachesDeleted) > 0 {
+					fmt.Fprintln(c.out, "Deleted build cache objects:")
+					for _, id := range br.Report.CachesDeleted {
+						fmt.Fprintln(c.out, id)
+					}
+					fmt.Fprintln(c.out)
+				}
+			}
+			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", humanSize(int64(total)))
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&all, "all", "a", false, "Remove all unused images not just dangling ones")
+	fs.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	fs.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes")
+	fs.Var(&filters, "filter", `Provide filter values (e.g. "label=<key>=<value>")`)
+	return cmd
+}
+
+var _ = time.Now
