@@ -164,8 +164,21 @@ func (l *journaldLogger) sendMemfd(b []byte) error {
 		unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
 		return err
 	}
-	_, _, err = l.conn.WriteMsgUnix(nil, unix.UnixRights(fd), nil)
-	return err
+	// net refuses WriteMsgUnix on a connected datagram socket: sendmsg
+	// directly, with an empty body and the descriptor.
+	rc, err := l.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	werr := rc.Write(func(s uintptr) bool {
+		serr = unix.Sendmsg(int(s), nil, unix.UnixRights(fd), nil, 0)
+		return serr != unix.EAGAIN
+	})
+	if werr != nil {
+		return werr
+	}
+	return serr
 }
 
 func (l *journaldLogger) Close() error {
