@@ -357,13 +357,10 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 		return nil, err
 	}
 
-	var logOpts map[string]string
-	if len(o.logOpts.values) > 0 {
-		if o.logDriver == "none" {
-			return nil, fmt.Errorf("invalid logging opts for driver %s", o.logDriver)
-		}
-		logOpts = kvToMap(o.logOpts.values)
+	if len(o.logOpts.values) > 0 && o.logDriver == "none" {
+		return nil, fmt.Errorf("invalid logging opts for driver %s", o.logDriver)
 	}
+	logOpts := kvToMap(o.logOpts.values)
 
 	secOpts, masked, readonlyPaths, err := parseSecurityOpts(o.securityOpt.values)
 	if err != nil {
@@ -414,12 +411,12 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 		CPURealtimeRuntime:   o.cpuRtRuntime,
 		PidsLimit:            &pidsLimit,
 		BlkioWeight:          o.blkioWeight,
-		BlkioWeightDevice:    o.blkioWeightDevice.values,
-		BlkioDeviceReadBps:   o.readBps.values,
-		BlkioDeviceWriteBps:  o.writeBps.values,
-		BlkioDeviceReadIOps:  o.readIOps.values,
-		BlkioDeviceWriteIOps: o.writeIOps.values,
-		Ulimits:              o.ulimits.values,
+		BlkioWeightDevice:    nonNil(o.blkioWeightDevice.values),
+		BlkioDeviceReadBps:   nonNil(o.readBps.values),
+		BlkioDeviceWriteBps:  nonNil(o.writeBps.values),
+		BlkioDeviceReadIOps:  nonNil(o.readIOps.values),
+		BlkioDeviceWriteIOps: nonNil(o.writeIOps.values),
+		Ulimits:              nonNil(o.ulimits.values),
 		DeviceCgroupRules:    o.deviceCgroupRules.values,
 		Devices:              devices,
 	}
@@ -647,9 +644,18 @@ func parseNetworkAttachment(v string) (networkAttachment, error) {
 	return n, nil
 }
 
+// nonNil returns s, or an empty slice when s is nil: docker always sends
+// these lists as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 func (o *containerOptions) networkMode() string {
 	if len(o.networks.values) == 0 {
-		return ""
+		return "default"
 	}
 	n, _ := parseNetworkAttachment(o.networks.values[0])
 	return n.target

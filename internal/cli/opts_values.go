@@ -236,8 +236,13 @@ func (o *mountOpts) Set(v string) error {
 	}
 	m := mount.Mount{Type: mount.TypeVolume}
 	volumeOptions := func() *mount.VolumeOptions {
+		// Like docker, any volume-* option also creates an (empty)
+		// driver configuration.
 		if m.VolumeOptions == nil {
 			m.VolumeOptions = &mount.VolumeOptions{}
+		}
+		if m.VolumeOptions.DriverConfig == nil {
+			m.VolumeOptions.DriverConfig = &mount.Driver{}
 		}
 		return m.VolumeOptions
 	}
@@ -471,9 +476,8 @@ func readKVFile(path string, env bool) ([]string, error) {
 			if val, ok := os.LookupEnv(k); ok {
 				lines = append(lines, k+"="+val)
 			}
-		default:
-			lines = append(lines, k)
 		}
+		// A bare name in a label file is dropped, as docker does.
 	}
 	return lines, sc.Err()
 }
