@@ -15,9 +15,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berth-dev/berth/internal/api/filters"
 	containerrouter "github.com/berth-dev/berth/internal/api/router/container"
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
-	"github.com/berth-dev/berth/internal/api/filters"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -344,7 +344,9 @@ func (f *Containers) ContainerList(ctx context.Context, o containerrouter.ListOp
 		}
 		out = append(out, c.summary())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created > out[j].Created || (out[i].Created == out[j].Created && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Created > out[j].Created || (out[i].Created == out[j].Created && out[i].ID < out[j].ID)
+	})
 	if o.Limit > 0 && len(out) > o.Limit {
 		out = out[:o.Limit]
 	}
@@ -384,7 +386,7 @@ func (f *Containers) ContainerInspect(ctx context.Context, name string, size boo
 	r := &container.InspectResponse{
 		ID: c.id, Name: "/" + c.name, Created: c.created.UTC().Format(time.RFC3339Nano), Image: "sha256:" + strings.Repeat("a", 64),
 		Config: c.cfg, HostConfig: c.host, Driver: "overlay", Platform: "linux",
-		State: &container.State{Status: c.state, Running: c.state == container.StateRunning, Paused: c.state == container.StatePaused, ExitCode: c.exitCode, Pid: c.pid},
+		State:  &container.State{Status: c.state, Running: c.state == container.StateRunning, Paused: c.state == container.StatePaused, ExitCode: c.exitCode, Pid: c.pid},
 		Mounts: []container.MountPoint{}, NetworkSettings: &container.NetworkSettings{},
 	}
 	if len(c.cfg.Cmd) > 0 {
