@@ -158,4 +158,84 @@ func TestDockerCLI(t *testing.T) {
 			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
 		}
 	})
+	t.Run("run tty and rm", func(t *testing.T) {
+		out, stderr, code := docker(t, sock, "run", "--rm", "-t", "busybox", "echo", "with", "tty")
+		if code != 0 || out != "with tty\n" {
+			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+		}
+	})
+	t.Run("system df", func(t *testing.T) {
+		out, stderr, code := docker(t, sock, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+		if code != 0 || !strings.Contains(out, "Images 1") {
+			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+		}
+	})
+	t.Run("login", func(t *testing.T) {
+		out, stderr, code := docker(t, sock, "login", "-u", "alice", "-p", "secret", "localhost:5000")
+		if code != 0 || !strings.Contains(out, "Login Succeeded") {
+			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+		}
+		_, stderr, code = docker(t, sock, "login", "-u", "alice", "-p", "wrong", "localhost:5000")
+		if code == 0 || !strings.Contains(stderr, "incorrect username or password") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("tag rmi", func(t *testing.T) {
+		if _, stderr, code := docker(t, sock, "tag", "busybox", "localhost:5000/a/b:v1"); code != 0 {
+			t.Fatalf("tag: %s", stderr)
+		}
+		out, stderr, code := docker(t, sock, "image", "inspect", "--format", "{{.ID}}", "localhost:5000/a/b:v1")
+		if code != 0 || !strings.HasPrefix(out, "sha256:aaaa") {
+			t.Fatalf("inspect: %d %q %q", code, out, stderr)
+		}
+		out, stderr, code = docker(t, sock, "rmi", "localhost:5000/a/b:v1")
+		if code != 0 || !strings.Contains(out, "Untagged: localhost:5000/a/b:v1") {
+			t.Fatalf("rmi: %d %q %q", code, out, stderr)
+		}
+	})
+	t.Run("save load", func(t *testing.T) {
+		out, stderr, code := docker(t, sock, "save", "busybox")
+		if code != 0 || !strings.Contains(out, "manifest.json") {
+			t.Fatalf("save: %d %q", code, stderr)
+		}
+		_, stderr, code = docker(t, sock, "save", "nosuch")
+		if code != 1 || !strings.Contains(stderr, "No such image: nosuch") {
+			t.Fatalf("save missing: %d %q", code, stderr)
+		}
+		cmd := exec.Command(dockerCLI, "load")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock, "DOCKER_CONFIG="+t.TempDir())
+		cmd.Stdin = strings.NewReader(out)
+		b, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(b), "Loaded image: loaded:latest") {
+			t.Fatalf("load: %v %q", err, b)
+		}
+	})
+	t.Run("commit", func(t *testing.T) {
+		out, stderr, code := docker(t, sock, "commit", "-c", "ENV A=b", "-m", "msg", "files", "committed:v1")
+		if code != 0 || !strings.HasPrefix(out, "sha256:") {
+			t.Fatalf("commit: %d %q %q", code, out, stderr)
+		}
+		c := f.Containers.Commits[len(f.Containers.Commits)-1]
+		if c.Ref != "docker.io/library/committed:v1" || c.Comment != "msg" || len(c.Changes) != 1 || c.Changes[0] != "ENV A=b" || !c.Pause {
+			t.Fatalf("commit options %+v", c)
+		}
+	})
+	t.Run("swarm", func(t *testing.T) {
+		_, stderr, code := docker(t, sock, "service", "ls")
+		if code == 0 || !strings.Contains(stderr, "This node is not a swarm manager") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("stats", func(t *testing.T) {
+		if _, stderr, code := docker(t, sock, "run", "-d", "--name", "stats", "busybox", "sleep"); code != 0 {
+			t.Fatal(stderr)
+		}
+		out, stderr, code := docker(t, sock, "stats", "--no-stream", "--format", "{{.Name}}", "stats")
+		if code != 0 || strings.TrimSpace(out) != "stats" {
+			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+		}
+		if _, stderr, code := docker(t, sock, "rm", "-f", "stats"); code != 0 {
+			t.Fatal(stderr)
+		}
+	})
 }

@@ -161,6 +161,12 @@ func (f *Containers) run(c *fakeContainer, cmd []string, stop chan struct{}) {
 	c.subs = nil
 	close(c.exit)
 	c.exit = make(chan struct{})
+	if c.host.AutoRemove {
+		if _, ok := f.byID[c.id]; ok {
+			delete(f.byID, c.id)
+			close(c.removed)
+		}
+	}
 }
 
 func (f *Containers) emit(c *fakeContainer, stream, line string) {
@@ -309,8 +315,10 @@ func (f *Containers) ContainerRemove(ctx context.Context, name string, o contain
 		<-exit
 		f.mu.Lock()
 	}
-	delete(f.byID, c.id)
-	close(c.removed)
+	if _, ok := f.byID[c.id]; ok { // not auto-removed meanwhile
+		delete(f.byID, c.id)
+		close(c.removed)
+	}
 	f.mu.Unlock()
 	return nil
 }
