@@ -269,16 +269,15 @@ func (c *blockCache) load(off int64, n int) error {
 }
 
 // get returns the n bytes at off; the slice is valid until the next call.
+// A miss loads a small window around the range (bisection probes and
+// backward hops both land near their previous position).
 func (c *blockCache) get(off, n int64) ([]byte, error) {
 	if off >= c.off && off+n <= c.off+int64(len(c.buf)) {
 		return c.buf[off-c.off : off-c.off+n], nil
 	}
-	start := max(0, off+n-cacheBlock/2-n/2)
-	if start > off {
-		start = off
-	}
-	size := max(int64(cacheBlock), off+n-start)
-	if err := c.load(start, int(size)); err != nil {
+	const w = 8 << 10
+	start := max(0, off-w/2)
+	if err := c.load(start, int(off+n+w/2-start)); err != nil {
 		return nil, err
 	}
 	if off+n > c.off+int64(len(c.buf)) {
@@ -310,8 +309,10 @@ func (c *blockCache) lastIndexByte(b byte, lo, hi int64) (int64, error) {
 
 // indexByte returns the offset of the first b in [lo, hi), or -1.
 func (c *blockCache) indexByte(b byte, lo, hi int64) (int64, error) {
+	step := int64(4 << 10) // a probe usually finds a newline within a few KiB
 	for lo < hi {
-		end := min(hi, lo+cacheBlock)
+		end := min(hi, lo+step)
+		step = min(2*step, cacheBlock)
 		var chunk []byte
 		if lo >= c.off && end <= c.off+int64(len(c.buf)) {
 			chunk = c.buf[lo-c.off : end-c.off]

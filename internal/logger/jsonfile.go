@@ -118,7 +118,7 @@ func (jsonFormat) decode(rec []byte, m *Message) error {
 		return errCorrupt
 	}
 	for !p.consume('}') {
-		key, ok := p.str(nil)
+		key, ok := p.raw()
 		if !ok || !p.consume(':') {
 			return errCorrupt
 		}
@@ -127,13 +127,12 @@ func (jsonFormat) decode(rec []byte, m *Message) error {
 			m.Line, ok = p.str(m.Line[:0])
 		case "stream":
 			var s []byte
-			s, ok = p.str(nil)
-			m.Source = string(s)
+			s, ok = p.raw()
+			m.Source = streamName(s)
 		case "time":
 			var s []byte
-			s, ok = p.str(nil)
-			if ok {
-				t, err := time.Parse(time.RFC3339Nano, string(s))
+			if s, ok = p.raw(); ok {
+				t, err := parseTime(s)
 				if err != nil {
 					return errCorrupt
 				}
@@ -157,6 +156,54 @@ func (jsonFormat) decode(rec []byte, m *Message) error {
 	return nil
 }
 
+func streamName(s []byte) string {
+	switch string(s) {
+	case "stdout":
+		return "stdout"
+	case "stderr":
+		return "stderr"
+	}
+	return string(s)
+}
+
+// parseTime parses the writer's RFC 3339 UTC form without allocating,
+// falling back to time.Parse for anything else.
+func parseTime(b []byte) (time.Time, error) {
+	num := func(s []byte) (int, bool) {
+		n := 0
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[len(b)-1] == 'Z' {
+		y, ok1 := num(b[0:4])
+		mo, ok2 := num(b[5:7])
+		d, ok3 := num(b[8:10])
+		h, ok4 := num(b[11:13])
+		mi, ok5 := num(b[14:16])
+		sec, ok6 := num(b[17:19])
+		ns, frac := 0, b[19:len(b)-1]
+		ok7 := true
+		if len(frac) > 0 {
+			if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+				ok7 = false
+			} else if ns, ok7 = num(frac[1:]); ok7 {
+				for i := len(frac) - 1; i < 9; i++ {
+					ns *= 10
+				}
+			}
+		}
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 60 {
+			return time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC), nil
+		}
+	}
+	return time.Parse(time.RFC3339Nano, string(b))
+}
+
 func (jsonFormat) timestamp(rec []byte) (time.Time, error) {
 	// The writer puts "time" last; search from the end.
 	i := bytes.LastIndex(rec, []byte(`"time":"`))
@@ -168,7 +215,7 @@ func (jsonFormat) timestamp(rec []byte) (time.Time, error) {
 	if j < 0 {
 		return time.Time{}, errCorrupt
 	}
-	return time.Parse(time.RFC3339Nano, string(s[:j]))
+	return parseTime(s[:j])
 }
 
 func (jsonFormat) prevStart(c *blockCache, lo, end int64) (int64, error) {
@@ -223,6 +270,25 @@ func (p *jsonParser) consume(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// raw parses a string and returns it without copying when it has no
+// escapes (keys, stream names, times).
+func (p *jsonParser) raw() ([]byte, bool) {
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		for j := p.i + 1; j < len(p.b); j++ {
+			switch p.b[j] {
+			case '"':
+				s := p.b[p.i+1 : j]
+				p.i = j + 1
+				return s, true
+			case '\\':
+				return p.str(nil)
+			}
+		}
+	}
+	return p.str(nil)
 }
 
 // str parses a string value, appending its unescaped bytes to dst.

@@ -96,3 +96,19 @@ func TestLocalRecordRoundTrip(t *testing.T) {
 		t.Fatalf("decode: %+v %v", m, err)
 	}
 }
+
+func TestParseTime(t *testing.T) {
+	for _, s := range []string{"2024-03-04T04:06:07Z", "2024-03-04T04:06:07.1Z", "2024-03-04T04:06:07.123456789Z",
+		"2024-03-04T04:06:07.000000001Z", "2024-03-04T05:06:07.5+01:00"} {
+		want, _ := time.Parse(time.RFC3339Nano, s)
+		got, err := parseTime([]byte(s))
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseTime(%s) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"2024-13-04T04:06:07Z", "2024-03-04T04:06:07.Z", "garbage"} {
+		if _, err := parseTime([]byte(s)); err == nil {
+			t.Errorf("parseTime(%s) accepted", s)
+		}
+	}
+}

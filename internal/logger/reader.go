@@ -279,7 +279,21 @@ func (r *fileReader) plan(segs []*segment, rc ReadConfig) error {
 // search returns the start of the first record in [lo, hi) whose time
 // satisfies pred (false then true along the file), or hi.
 func (r *fileReader) search(c *blockCache, lo, hi int64, pred func(time.Time) bool) (int64, error) {
-	for hi-lo > 4*cacheBlock {
+	if lo >= hi {
+		return hi, nil
+	}
+	// Whole-file answers first: most rotated files are entirely before
+	// or after the bound, which costs one record each.
+	last, err := r.fmt.prevStart(c, lo, hi)
+	if err != nil {
+		return 0, err
+	}
+	if rec, err := r.recordAt(c, last, hi); err != nil {
+		return 0, err
+	} else if t, err := r.fmt.timestamp(rec); err == nil && !pred(t) {
+		return hi, nil
+	}
+	for hi-lo > 16<<10 {
 		mid := lo + (hi-lo)/2
 		s, err := r.fmt.nextStart(c, mid, hi)
 		if err != nil {
