@@ -1,0 +1,110 @@
+package spec
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/ocispec"
+)
+
+// DefaultCapabilities is Docker's default capability set, in Docker's
+// order. A container gets it in its bounding, effective and permitted
+// sets; the inheritable and ambient sets stay empty (Docker dropped
+// inheritable capabilities in 23.0, CVE-2022-24769).
+var DefaultCapabilities = []string{
+	"CAP_CHOWN",
+	"CAP_DAC_OVERRIDE",
+	"CAP_FSETID",
+	"CAP_FOWNER",
+	"CAP_MKNOD",
+	"CAP_NET_RAW",
+	"CAP_SETGID",
+	"CAP_SETUID",
+	"CAP_SETFCAP",
+	"CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE",
+	"CAP_SYS_CHROOT",
+	"CAP_KILL",
+	"CAP_AUDIT_WRITE",
+}
+
+// allCapabilities returns every capability the running kernel knows
+// (/proc/sys/kernel/cap_last_cap), limited to the names berth knows.
+func allCapabilities() []string {
+	names := ocispec.CapabilityNames()
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if last, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && last+1 < len(names) && last >= 0 {
+			names = names[:last+1]
+		}
+	}
+	return names
+}
+
+// normalizeCaps upper-cases names and adds the CAP_ prefix; "ALL" stays.
+// An unknown name is an InvalidArgument, with Docker's message.
+func normalizeCaps(in []string, valid []string) ([]string, error) {
+	var out []string
+	for _, c := range in {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if c == "ALL" {
+			out = append(out, c)
+			continue
+		}
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		if !slices.Contains(valid, c) {
+			return nil, errdefs.Newf(errdefs.InvalidArgument, "unknown capability: %q", c)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// capabilities applies --cap-add/--cap-drop (and --privileged) to Docker's
+// default set with Docker's rules: privileged gets every capability;
+// cap-add ALL gives everything except what cap-drop names; cap-drop ALL
+// keeps only cap-add; otherwise drop, then add.
+func capabilities(adds, drops []string, privileged bool) ([]string, error) {
+	all := allCapabilities()
+	if privileged {
+		return all, nil
+	}
+	capAdd, err := normalizeCaps(adds, all)
+	if err != nil {
+		return nil, err
+	}
+	capDrop, err := normalizeCaps(drops, all)
+	if err != nil {
+		return nil, err
+	}
+	var caps []string
+	switch {
+	case slices.Contains(capAdd, "ALL"):
+		for _, c := range all {
+			if !slices.Contains(capDrop, c) {
+				caps = append(caps, c)
+			}
+		}
+	case slices.Contains(capDrop, "ALL"):
+		caps = capAdd
+	default:
+		for _, c := range DefaultCapabilities {
+			if !slices.Contains(capDrop, c) {
+				caps = append(caps, c)
+			}
+		}
+		caps = append(caps, capAdd...)
+	}
+	// Duplicates (cap-add of a default) change nothing; keep the first.
+	out := make([]string, 0, len(caps))
+	for _, c := range caps {
+		if c != "ALL" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
