@@ -329,7 +329,7 @@ func (c *Cli) newRenameCommand() *cobra.Command {
 				return err
 			}
 			if _, err := api.ContainerRename(cmd.Context(), oldName, client.ContainerRenameOptions{NewName: newName}); err != nil {
-				return fmt.Errorf("Error: failed to rename container named %s: %w", oldName, err)
+				return fmt.Errorf("%w\nError: failed to rename container named %s", err, oldName)
 			}
 			return nil
 		},

@@ -243,15 +243,8 @@ func (c *Cli) inspect(cmd *cobra.Command, args []string, typ, format string, siz
 			raw = json.RawMessage(buf.Bytes())
 		}
 		if err != nil {
-			if isNotFound(err) {
-				switch typ {
-				case "":
-					errs = append(errs, "Error: No such object: "+name)
-				case "container":
-					errs = append(errs, "Error: No such container: "+name)
-				case "image":
-					errs = append(errs, "Error: No such image: "+name)
-				}
+			if isNotFound(err) && typ == "" {
+				errs = append(errs, "Error: No such object: "+name)
 				continue
 			}
 			errs = append(errs, err.Error())

@@ -800,31 +800,23 @@ func (n networkAttachment) settings() (*network.EndpointSettings, error) {
 	return ep, nil
 }
 
-// parseRestartPolicy parses no|always|unless-stopped|on-failure[:max].
+// parseRestartPolicy parses name[:max-retries]. Like docker, only the
+// format is checked here; the daemon validates the policy name.
 func parseRestartPolicy(policy string) (container.RestartPolicy, error) {
 	if policy == "" {
 		return container.RestartPolicy{}, nil
 	}
 	name, count, hasCount := strings.Cut(policy, ":")
+	if hasCount && name == "" {
+		return container.RestartPolicy{}, errors.New("invalid restart policy format: no policy provided before colon")
+	}
 	p := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
-	switch p.Name {
-	case container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
-		if hasCount {
-			return p, fmt.Errorf("invalid restart policy format: maximum retry count can only be used with 'on-failure'")
+	if count != "" {
+		n, err := strconv.Atoi(count)
+		if err != nil {
+			return p, errors.New("invalid restart policy format: maximum retry count must be an integer")
 		}
-	case container.RestartPolicyOnFailure:
-		if hasCount {
-			n, err := strconv.Atoi(count)
-			if err != nil {
-				return p, fmt.Errorf("invalid restart policy format: maximum retry count must be an integer")
-			}
-			p.MaximumRetryCount = n
-		}
-	default:
-		if name == "" {
-			return p, fmt.Errorf("invalid restart policy format: no policy provided before colon")
-		}
-		return p, fmt.Errorf("invalid restart policy '%s'", name)
+		p.MaximumRetryCount = n
 	}
 	return p, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -100,17 +101,29 @@ func (r psRow) ID() string {
 	return r.s.ID
 }
 
+// Names lists the container's names; truncated output shows only the first
+// name that is not a legacy link ("other/alias").
 func (r psRow) Names() string {
 	var names []string
 	for _, n := range r.s.Names {
 		n = strings.TrimPrefix(n, "/")
-		// Link names (other/alias) are not shown.
-		if strings.Contains(n, "/") {
+		if r.trunc {
+			if !strings.Contains(n, "/") {
+				return n
+			}
 			continue
 		}
 		names = append(names, n)
 	}
 	return strings.Join(names, ",")
+}
+
+// Platform is the platform of the image manifest the container runs, or nil.
+func (r psRow) Platform() any {
+	if d := r.s.ImageManifestDescriptor; d != nil && d.Platform != nil {
+		return d.Platform
+	}
+	return nil
 }
 
 func (r psRow) Image() string {
@@ -215,69 +228,73 @@ func (r psRow) Networks() string {
 	return strings.Join(nets, ",")
 }
 
-// displayPorts renders ports as docker ps does: "0.0.0.0:8080->80/tcp,
-// 443/tcp", consecutive ports collapsed into ranges.
+// displayPorts renders ports as docker ps does: ports sorted by private
+// port, then IP, public port and protocol; unpublished ports and ports
+// published on the same number grouped into ranges per IP and protocol
+// (in order of first appearance); other host mappings listed last.
 func displayPorts(ports []container.PortSummary) string {
-	type key struct {
-		ip, proto string
-		public    bool
-	}
 	sorted := append([]container.PortSummary(nil), ports...)
-	sort.Slice(sorted, func(i, j int) bool {
+	sort.SliceStable(sorted, func(i, j int) bool {
 		a, b := sorted[i], sorted[j]
-		if a.Type != b.Type {
-			return a.Type < b.Type
+		if a.PrivatePort != b.PrivatePort {
+			return a.PrivatePort < b.PrivatePort
 		}
 		if a.IP != b.IP {
 			return a.IP.String() < b.IP.String()
 		}
-		if a.PrivatePort != b.PrivatePort {
-			return a.PrivatePort < b.PrivatePort
+		if a.PublicPort != b.PublicPort {
+			return a.PublicPort < b.PublicPort
 		}
-		return a.PublicPort < b.PublicPort
+		return a.Type < b.Type
 	})
-	var out []string
-	i := 0
-	for i < len(sorted) {
-		p := sorted[i]
-		j := i
-		// Extend a run of consecutive private (and public) ports.
-		for j+1 < len(sorted) {
-			n := sorted[j+1]
-			cur := sorted[j]
-			if n.Type != p.Type || n.IP != p.IP || n.PrivatePort != cur.PrivatePort+1 {
-				break
+	type span struct{ first, last uint16 }
+	var (
+		order    []string
+		groups   = map[string]*span{}
+		result   []string
+		mappings []string
+	)
+	for _, p := range sorted {
+		key := p.Type
+		if p.IP.IsValid() {
+			if p.PublicPort != p.PrivatePort {
+				hp := net.JoinHostPort(p.IP.String(), strconv.Itoa(int(p.PublicPort)))
+				mappings = append(mappings, fmt.Sprintf("%s->%d/%s", hp, p.PrivatePort, p.Type))
+				continue
 			}
-			if (p.PublicPort == 0) != (n.PublicPort == 0) || (p.PublicPort != 0 && n.PublicPort != cur.PublicPort+1) {
-				break
-			}
-			j++
+			key = p.IP.String() + "/" + p.Type
 		}
-		last := sorted[j]
-		priv := strconv.Itoa(int(p.PrivatePort))
-		if j > i {
-			priv += "-" + strconv.Itoa(int(last.PrivatePort))
+		g := groups[key]
+		switch {
+		case g == nil:
+			groups[key] = &span{p.PrivatePort, p.PrivatePort}
+			order = append(order, key)
+		case p.PrivatePort == g.last+1:
+			g.last = p.PrivatePort
+		default:
+			result = append(result, portGroup(key, *g))
+			groups[key] = &span{p.PrivatePort, p.PrivatePort}
 		}
-		if p.PublicPort != 0 {
-			pub := strconv.Itoa(int(p.PublicPort))
-			if j > i {
-				pub += "-" + strconv.Itoa(int(last.PublicPort))
-			}
-			ip := ""
-			if p.IP.IsValid() {
-				ip = p.IP.String()
-				if p.IP.Is6() {
-					ip = "[" + ip + "]"
-				}
-				ip += ":"
-			}
-			out = append(out, fmt.Sprintf("%s%s->%s/%s", ip, pub, priv, p.Type))
-		} else {
-			out = append(out, fmt.Sprintf("%s/%s", priv, p.Type))
-		}
-		i = j + 1
 	}
-	return strings.Join(out, ", ")
+	for _, k := range order {
+		result = append(result, portGroup(k, *groups[k]))
+	}
+	return strings.Join(append(result, mappings...), ", ")
+}
+
+func portGroup(key string, s struct{ first, last uint16 }) string {
+	ip, proto, hasIP := strings.Cut(key, "/")
+	if !hasIP {
+		ip, proto = "", key
+	}
+	r := strconv.Itoa(int(s.first))
+	if s.first != s.last {
+		r += "-" + strconv.Itoa(int(s.last))
+	}
+	if ip != "" {
+		r = net.JoinHostPort(ip, r) + "->" + r
+	}
+	return r + "/" + proto
 }
 
 var _ json.Marshaler = psRow{}

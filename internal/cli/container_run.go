@@ -59,13 +59,18 @@ func (c *Cli) newCreateCommand() *cobra.Command {
 		Args:  requiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.image, o.args = args[0], args[1:]
+			if err := validatePullOpt(o.pull); err != nil {
+				return runErrorFor("create", err)
+			}
 			cc, err := o.parse(cmd.Flags())
 			if err != nil {
 				return runErrorFor("create", err)
 			}
+			// Like docker, engine errors of create are printed plainly
+			// and exit 1; only flag errors exit 125.
 			id, err := c.createContainer(cmd.Context(), &o, cc, quiet)
 			if err != nil {
-				return runErrorFor("create", err)
+				return err
 			}
 			fmt.Fprintln(c.out, id)
 			return nil
@@ -182,6 +187,9 @@ func familiarRef(s string) string {
 
 func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions, ro *runOptions) error {
 	runCmd := func(err error) error { return runErrorFor("run", err) }
+	if err := validatePullOpt(o.pull); err != nil {
+		return runCmd(err)
+	}
 	cc, err := o.parse(fs)
 	if err != nil {
 		return runCmd(err)
@@ -222,10 +230,12 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	api, _ := c.Client()
 
 	if ro.detach {
+		// docker prints the ID before starting, so it is shown even when
+		// the start fails.
+		fmt.Fprintln(c.out, id)
 		if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 			return startErrorFor("run", err)
 		}
-		fmt.Fprintln(c.out, id)
 		return nil
 	}
 

@@ -115,9 +115,9 @@ func (lf listFormat) write(out io.Writer, rows []any) error {
 	format = strings.Trim(format, " ")
 	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
 
-	tmpl, err := parseTemplate(format)
+	tmpl, err := template.New("").Funcs(templateFuncs).Parse(format)
 	if err != nil {
-		return err
+		return fmt.Errorf("failed to parse template: %w", err)
 	}
 	var w io.Writer = out
 	var tw *tabwriter.Writer
@@ -127,7 +127,7 @@ func (lf listFormat) write(out io.Writer, rows []any) error {
 		ht, err := template.New("").Funcs(headerFuncs).Parse(format)
 		if err == nil {
 			buf := &bytes.Buffer{}
-			if err := ht.Execute(buf, lf.Headers); err == nil && buf.Len() > 0 {
+			if err := ht.Execute(buf, headerCtx(lf.Headers)); err == nil && buf.Len() > 0 {
 				buf.WriteByte('\n')
 				_, _ = w.Write(buf.Bytes())
 			}
@@ -223,4 +223,51 @@ func writeInspect(out io.Writer, format string, raws []json.RawMessage, values [
 		}
 	}
 	return nil
+}
+
+// headerCtx renders a table header: every field any listing offers returns
+// its column header, and Label("a.b.c") returns "c" as docker does.
+type headerCtx map[string]string
+
+func (h headerCtx) get(name string) string {
+	if v, ok := h[name]; ok {
+		return v
+	}
+	return strings.ToUpper(name)
+}
+
+func (h headerCtx) ID() string           { return h.get("ID") }
+func (h headerCtx) Image() string        { return h.get("Image") }
+func (h headerCtx) Command() string      { return h.get("Command") }
+func (h headerCtx) CreatedAt() string    { return h.get("CreatedAt") }
+func (h headerCtx) RunningFor() string   { return h.get("RunningFor") }
+func (h headerCtx) Ports() string        { return h.get("Ports") }
+func (h headerCtx) State() string        { return h.get("State") }
+func (h headerCtx) Status() string       { return h.get("Status") }
+func (h headerCtx) Size() string         { return h.get("Size") }
+func (h headerCtx) Names() string        { return h.get("Names") }
+func (h headerCtx) Labels() string       { return h.get("Labels") }
+func (h headerCtx) Mounts() string       { return h.get("Mounts") }
+func (h headerCtx) Networks() string     { return h.get("Networks") }
+func (h headerCtx) LocalVolumes() string { return h.get("LocalVolumes") }
+func (h headerCtx) Platform() string     { return h.get("Platform") }
+func (h headerCtx) Repository() string   { return h.get("Repository") }
+func (h headerCtx) Tag() string          { return h.get("Tag") }
+func (h headerCtx) Digest() string       { return h.get("Digest") }
+func (h headerCtx) CreatedSince() string { return h.get("CreatedSince") }
+func (h headerCtx) Containers() string   { return h.get("Containers") }
+func (h headerCtx) SharedSize() string   { return h.get("SharedSize") }
+func (h headerCtx) UniqueSize() string   { return h.get("UniqueSize") }
+func (h headerCtx) VirtualSize() string  { return h.get("VirtualSize") }
+func (h headerCtx) CreatedBy() string    { return h.get("CreatedBy") }
+func (h headerCtx) Comment() string      { return h.get("Comment") }
+func (h headerCtx) Type() string         { return h.get("Type") }
+func (h headerCtx) TotalCount() string   { return h.get("TotalCount") }
+func (h headerCtx) Active() string       { return h.get("Active") }
+func (h headerCtx) Reclaimable() string  { return h.get("Reclaimable") }
+
+// Label is the header of a {{.Label "name"}} column: the last dotted part.
+func (h headerCtx) Label(name string) string {
+	parts := strings.Split(name, ".")
+	return parts[len(parts)-1]
 }

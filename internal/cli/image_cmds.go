@@ -65,10 +65,6 @@ func (c *Cli) newImagesCommand() *cobra.Command {
 			}
 			var rows []any
 			for _, img := range res.Items {
-				if quiet {
-					rows = append(rows, imageRow{img: img, trunc: !noTrunc})
-					continue
-				}
 				rows = append(rows, imageRows(img, !noTrunc, digests)...)
 			}
 			def := defaultImagesFormat
@@ -592,7 +588,15 @@ func (c *Cli) newHistoryCommand() *cobra.Command {
 			for _, h := range res.Items {
 				rows = append(rows, historyRow{h: h, trunc: !noTrunc, human: human})
 			}
-			return listFormat{Format: format, Default: defaultHistoryFormat, Quiet: quiet, Headers: historyHeaders}.write(c.out, rows)
+			headers := historyHeaders
+			if !human {
+				headers = map[string]string{}
+				for k, v := range historyHeaders {
+					headers[k] = v
+				}
+				headers["CreatedSince"] = "CREATED AT"
+			}
+			return listFormat{Format: format, Default: defaultHistoryFormat, Quiet: quiet, Headers: headers}.write(c.out, rows)
 		},
 	}
 	fs := cmd.Flags()
