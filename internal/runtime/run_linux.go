@@ -9,8 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/berth-dev/berth/internal/runtime/cgroup"
 	"github.com/berth-dev/berth/internal/runtime/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -295,45 +293,7 @@ type ExecOpts struct {
 // Exec runs process p inside running container id. It returns the exit
 // status (0 when detached).
 func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecOpts) (int, error) {
-	st, err := r.load(id)
-	if err != nil {
-		return -1, err
-	}
-	switch status := r.status(st); status {
-	case StatusRunning, StatusCreated:
-	case StatusPaused:
-		if !o.IgnorePaused {
-			return -1, errdefs.Newf(errdefs.Conflict, "cannot exec in a paused container (use --ignore-paused to override)")
-		}
-	default:
-		return -1, errdefs.Newf(errdefs.Conflict, "cannot exec in a stopped container")
-	}
-	if len(p.Args) == 0 {
-		return -1, errdefs.Newf(errdefs.InvalidArgument, "process args are empty")
-	}
-	var nss []specs.LinuxNamespace
-	for _, ns := range st.Config.Linux.Namespaces {
-		nss = append(nss, specs.LinuxNamespace{Type: ns.Type, Path: st.NamespacePaths[ns.Type]})
-	}
-	plan, err := planNamespaces(nss)
-	if err != nil {
-		return -1, err
-	}
-	var consoleConn, consoleParent *os.File
-	if p.Terminal {
-		if consoleConn, consoleParent, err = consoleSocket(o.ConsoleSocket); err != nil {
-			return -1, err
-		}
-		defer consoleConn.Close()
-	}
-	so := spawnOpts{plan: plan, spec: st.Config, preserve: o.PreserveFDs, io: o.IO, consoleConn: consoleConn}
-	// Joined by the child at start, unless it becomes a user namespace's
-	// root first (joined in the constructor after the cgroups, so fine).
-	childJoins := len(st.CgroupPaths) > 0
-	if childJoins {
-		so.cgroupPaths = st.CgroupPaths
-	}
-	ch, cfg, err := r.spawn(so)
+	ch, consoleParent, err := r.startExec(ctx, id, p, o)
 	if err != nil {
 		return -1, err
 	}
@@ -343,29 +303,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 			consoleParent.Close()
 		}
 		return -1, err
-	}
-	if !childJoins && len(st.CgroupPaths) > 0 {
-		m, err := cgroup.Load(st.CgroupPaths)
-		if err != nil {
-			return fail(err)
-		}
-		if err := m.Apply(ch.pid); err != nil {
-			return fail(fmt.Errorf("join container cgroup: %w", err))
-		}
-	}
-	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Spec, cfg.Process, cfg.HostPid = initproc.ModeExec, id, st.Bundle, st.Config, p, ch.pid
-	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
-		return fail(err)
-	}
-	// EOF means execve succeeded (the sync socket is close-on-exec).
-	if err := ch.sync.WaitExec(seccompForwarder(st.Config, id, st.Bundle, st.InitPid, ch.pid)); err != nil {
-		return fail(err)
-	}
-	ch.sync.F.Close()
-	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, ch.pid); err != nil {
-			return fail(err)
-		}
 	}
 	if o.Detach {
 		if consoleParent != nil {
