@@ -32,15 +32,27 @@ var DefaultCapabilities = []string{
 }
 
 // allCapabilities returns every capability the running kernel knows
-// (/proc/sys/kernel/cap_last_cap), limited to the names berth knows.
-func allCapabilities() []string {
+// (capLast is /proc/sys/kernel/cap_last_cap; -1 if unknown), limited to
+// the names berth knows.
+func allCapabilities(capLast int) []string {
 	names := ocispec.CapabilityNames()
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if last, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && last+1 < len(names) && last >= 0 {
-			names = names[:last+1]
-		}
+	if capLast >= 0 && capLast+1 < len(names) {
+		names = names[:capLast+1]
 	}
 	return names
+}
+
+// readCapLast reads /proc/sys/kernel/cap_last_cap, -1 when unknown.
+func readCapLast() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // normalizeCaps upper-cases names and adds the CAP_ prefix; "ALL" stays.
@@ -68,8 +80,8 @@ func normalizeCaps(in []string, valid []string) ([]string, error) {
 // default set with Docker's rules: privileged gets every capability;
 // cap-add ALL gives everything except what cap-drop names; cap-drop ALL
 // keeps only cap-add; otherwise drop, then add.
-func capabilities(adds, drops []string, privileged bool) ([]string, error) {
-	all := allCapabilities()
+func capabilities(adds, drops []string, privileged bool, capLast int) ([]string, error) {
+	all := allCapabilities(capLast)
 	if privileged {
 		return all, nil
 	}

@@ -23,12 +23,13 @@ type hostInfo struct {
 	thermalThrottle []string
 	hostname        string
 	ncpu            int
+	capLast         int // /proc/sys/kernel/cap_last_cap, -1 if unknown
 }
 
 var probeHost = realHost
 
 func realHost() hostInfo {
-	h := hostInfo{sysctls: map[string]bool{}, ncpu: runtime.NumCPU()}
+	h := hostInfo{sysctls: map[string]bool{}, ncpu: runtime.NumCPU(), capLast: readCapLast()}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		if v, err := parseKernelVersion(unix.ByteSliceToString(u.Release[:])); err == nil {

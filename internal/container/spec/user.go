@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // maxID is the largest uid or gid accepted, as runc's user package does.
@@ -37,11 +38,25 @@ func openInRoot(rootfs, path string) (*os.File, error) {
 	if rootfs == "" {
 		return nil, nil
 	}
-	f, err := pathrs.OpenInRoot(rootfs, path)
+	h, err := pathrs.OpenInRoot(rootfs, path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
+		return nil, errdefs.With(errdefs.Internal, err)
+	}
+	defer h.Close()
+	// The handle is O_PATH: check it is a regular file before opening it
+	// for reading (a FIFO planted by the image would block the daemon).
+	fi, err := h.Stat()
+	if err != nil {
+		return nil, errdefs.With(errdefs.Internal, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "%s in the container is not a regular file", path)
+	}
+	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK)
+	if err != nil {
 		return nil, errdefs.With(errdefs.Internal, err)
 	}
 	return f, nil

@@ -1,0 +1,217 @@
+package spec_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/container/spec"
+	"github.com/berth-dev/berth/internal/fixture"
+	"github.com/berth-dev/berth/internal/ocispec"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/moby/moby/api/types/container"
+)
+
+var (
+	initOnce sync.Once
+	initDir  string
+	initErr  error
+)
+
+// initBinary builds cmd/berth-runtime-init once per test process, the
+// container init the runtime starts.
+func initBinary(t *testing.T) string {
+	t.Helper()
+	initOnce.Do(func() {
+		initDir, initErr = os.MkdirTemp("", "berth-spec-init-")
+		if initErr != nil {
+			return
+		}
+		args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
+		args = append(args, "-o", initDir+"/", "github.com/berth-dev/berth/cmd/berth-runtime-init")
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			initErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return filepath.Join(initDir, runtime.InitBinaryName)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if initDir != "" {
+		os.RemoveAll(initDir)
+	}
+	os.Exit(code)
+}
+
+var unsafeID = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// runGenerated generates the spec for cfg/hc over a private busybox rootfs,
+// runs it to completion with berth's runtime and returns its output. The
+// runtime deletes the container (state, cgroups, mounts) when it exits;
+// the test checks that nothing is left.
+func runGenerated(t *testing.T, cfg *container.Config, hc *container.HostConfig) (string, int) {
+	t.Helper()
+	fixture.RequireRoot(t)
+	bundle := fixture.Bundle(t, nil)
+	rootfs := filepath.Join(bundle, "rootfs")
+	etc := t.TempDir()
+	files := map[string]string{"hostname": "specbox\n", "hosts": "127.0.0.1 localhost\n", "resolv.conf": "nameserver 192.0.2.53\n"}
+	for n, c := range files {
+		if err := os.WriteFile(filepath.Join(etc, n), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := fmt.Sprintf("spec-%s-%d", strings.Trim(unsafeID.ReplaceAllString(t.Name(), "-"), "-"), time.Now().UnixNano()%1e9)
+	cgroupsPath := "/berth-spec-test/" + id
+	s, err := spec.Generate(context.Background(), spec.Input{
+		ID: id, Config: cfg, HostConfig: hc, Rootfs: rootfs,
+		HostnamePath: filepath.Join(etc, "hostname"), HostsPath: filepath.Join(etc, "hosts"),
+		ResolvConfPath: filepath.Join(etc, "resolv.conf"),
+		CgroupsPath:    cgroupsPath,
+	})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	data, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, ocispec.ConfigName), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := runtime.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.InitPath = initBinary(t)
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	t.Cleanup(func() {
+		_ = r.Delete(context.Background(), id, true)
+		if entries, _ := os.ReadDir(r.Root()); len(entries) > 0 {
+			t.Errorf("runtime state left behind: %v", entries)
+		}
+		for _, hier := range []string{"", "memory", "pids", "cpu", "devices", "unified"} {
+			p := filepath.Join("/sys/fs/cgroup", hier, cgroupsPath)
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("cgroup left behind: %s", p)
+			}
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", hier, "berth-spec-test"))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	status, err := r.Run(ctx, id, runtime.RunOpts{CreateOpts: runtime.CreateOpts{
+		Bundle: bundle, IO: runtime.IO{Stdin: devnull, Stdout: out, Stderr: out},
+	}})
+	b, _ := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatalf("run: %v\noutput:\n%s\nconfig:\n%s", err, b, data)
+	}
+	return string(b), status
+}
+
+// TestRunDefault runs a container with Docker's defaults and checks, from
+// the inside, what `docker run busybox` shows.
+func TestRunDefault(t *testing.T) {
+	script := `grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
+df -k /dev/shm | tail -1 | awk '{print "shm=" $2}'
+echo kcore=$(wc -c < /proc/kcore) keys=$(wc -c < /proc/keys) firmware=$(ls /sys/firmware | wc -l)
+echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq=rw || echo sysrq=ro
+echo host=$(hostname) etc=$(cat /etc/hostname) ns=$(cat /etc/resolv.conf)
+id
+echo cwd=$(pwd)
+env | sort
+unshare -n true 2>/dev/null && echo unshare=ok || echo unshare=denied
+mount -t tmpfs none /mnt 2>/dev/null && echo mount=ok || echo mount=denied
+exit 3`
+	out, status := runGenerated(t,
+		&container.Config{Cmd: []string{"sh", "-c", script}, Env: []string{"FOO=bar"}, WorkingDir: "/work/dir"},
+		&container.HostConfig{})
+	t.Logf("output:\n%s", out)
+	if status != 3 {
+		t.Errorf("exit status = %d, want 3", status)
+	}
+	for _, want := range []string{
+		"CapInh:\t0000000000000000",
+		"CapPrm:\t00000000a80425fb",
+		"CapEff:\t00000000a80425fb",
+		"CapBnd:\t00000000a80425fb",
+		"CapAmb:\t0000000000000000",
+		"NoNewPrivs:\t0",
+		"Seccomp:\t2",
+		"shm=65536",
+		"kcore=0 keys=0 firmware=0",
+		"sysrq=ro",
+		"host=spec-TestRun etc=specbox ns=nameserver 192.0.2.53",
+		"uid=0(root) gid=0(root) groups=0(root)",
+		"cwd=/work/dir",
+		"FOO=bar",
+		"HOSTNAME=spec-TestRun",
+		"PATH=" + spec.DefaultPath,
+		"unshare=denied",
+		"mount=denied",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestRunUserAndLimits checks user resolution against the image's
+// passwd, a non-default /dev/shm size, a read-only rootfs with a tmpfs,
+// cap-drop, no-new-privileges and a pids limit.
+func TestRunUserAndLimits(t *testing.T) {
+	script := `id; grep -E '^(CapBnd|NoNewPrivs):' /proc/self/status
+df -k /dev/shm | tail -1 | awk '{print "shm=" $2}'
+touch /rootfile 2>/dev/null && echo root=rw || echo root=ro
+touch /scratch/f && echo scratch=rw
+cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max`
+	pids := int64(50)
+	out, status := runGenerated(t,
+		&container.Config{Cmd: []string{"sh", "-c", script}, User: "berth"},
+		&container.HostConfig{
+			ShmSize: 8 << 20, ReadonlyRootfs: true, Tmpfs: map[string]string{"/scratch": "size=1m"},
+			CapDrop: []string{"net_raw", "MKNOD"}, SecurityOpt: []string{"no-new-privileges"},
+			GroupAdd:  []string{"nobody"},
+			Resources: container.Resources{PidsLimit: &pids},
+		})
+	t.Logf("output:\n%s", out)
+	if status != 0 {
+		t.Errorf("exit status = %d", status)
+	}
+	for _, want := range []string{
+		"uid=1000(berth) gid=1000(berth) groups=100(users),1000(berth),65534(nobody)",
+		"CapBnd:\t00000000a00405fb",
+		"NoNewPrivs:\t1",
+		"shm=8192",
+		"root=ro",
+		"scratch=rw",
+		"\n50",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
