@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -48,6 +49,9 @@ func newFileLogger(cfg Config, f format) (*fileLogger, error) {
 	attrs, err := extraAttrs(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Dir == "" || (f == jsonFormat{} && cfg.ContainerID == "") {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "logger: %s needs a log directory and a container ID", driverType(cfg))
 	}
 	l := &fileLogger{fmt: f, path: filePath(cfg), opts: opts, attrs: f.attrBlob(attrs)}
 	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
@@ -84,9 +88,11 @@ func (l *fileLogger) Log(m *Message) error {
 	if l.f == nil {
 		return errors.New("logger: log file is closed")
 	}
+	var rerr error // a failed rotation is reported, the record still written
 	if l.opts.maxSize > 0 && l.size >= l.opts.maxSize {
-		if err := l.rotate(); err != nil {
-			return err
+		rerr = l.rotate()
+		if l.f == nil {
+			return rerr
 		}
 	}
 	l.buf = l.fmt.appendRecord(l.buf[:0], m, l.attrs)
@@ -103,20 +109,31 @@ func (l *fileLogger) Log(m *Message) error {
 	if cap(l.buf) > 4*MaxLineSize*6 { // do not pin a huge buffer
 		l.buf = nil
 	}
-	return nil
+	return rerr
 }
 
 // rotate is called with l.mu held. Docker's order: the file that reached
 // max-size is closed, older files shift by one, it becomes .1, a new empty
 // file takes its name. With max-file=1 the file is truncated instead.
 func (l *fileLogger) rotate() error {
-	if l.opts.maxFiles < 2 {
-		if err := l.f.Truncate(0); err != nil {
-			return fmt.Errorf("logger: truncate log: %w", err)
+	if l.opts.maxFiles >= 2 {
+		err := l.shift()
+		if l.f == nil { // keep logging into the current name whatever failed
+			if oerr := l.open(); err == nil {
+				err = oerr
+			}
 		}
-		l.size, l.first, l.last = 0, 0, 0
-		return nil
+		return err
 	}
+	if err := l.f.Truncate(0); err != nil {
+		return fmt.Errorf("logger: truncate log: %w", err)
+	}
+	l.size, l.first, l.last = 0, 0, 0
+	return nil
+}
+
+// shift renames the files one step older and opens a new current file.
+func (l *fileLogger) shift() error {
 	if l.comp != nil { // the previous .1 must be compressed before it moves
 		<-l.comp
 		l.comp = nil
@@ -126,10 +143,11 @@ func (l *fileLogger) rotate() error {
 		return fmt.Errorf("logger: lock log directory: %w", err)
 	}
 	defer unlock()
-	if err := l.f.Close(); err != nil {
+	err = l.f.Close()
+	l.f = nil
+	if err != nil {
 		return fmt.Errorf("logger: close log for rotation: %w", err)
 	}
-	l.f = nil
 	oldest := rotatedName(l.path, l.opts.maxFiles-1)
 	for _, n := range []string{oldest, oldest + ".gz"} {
 		if err := os.Remove(n); err != nil && !errors.Is(err, fs.ErrNotExist) {

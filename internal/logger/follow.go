@@ -132,7 +132,7 @@ func (fl *follower) drain() error {
 
 func (fl *follower) deliver(rec []byte) error {
 	if err := fl.r.fmt.decode(rec, fl.m); err != nil {
-		return fmt.Errorf("logger: decode %s: %w", fl.r.path, err)
+		return nil // damaged record: skipped, as in a plain read
 	}
 	if !fl.rc.Until.IsZero() && fl.m.Timestamp.After(fl.rc.Until) {
 		return errUntil
@@ -194,7 +194,7 @@ func (fl *follower) checkRotation() (bool, error) {
 	closeQuietly(fl.f)
 	fl.f = cur
 	for _, s := range newer {
-		if err := fl.r.emit(s, ReadConfig{}, fl.m, func(m *Message) error {
+		if err := fl.r.emit(context.Background(), s, ReadConfig{}, fl.m, func(m *Message) error {
 			if s.first == -1 && m.Timestamp.UnixNano() <= fl.lastTS {
 				return nil
 			}

@@ -76,7 +76,7 @@ func (localFormat) split(b []byte) (int, error) {
 		return 0, nil
 	}
 	n := int(binary.BigEndian.Uint32(b))
-	if n < 10 || n > localMaxRecord {
+	if n < 10 || n > localMaxRecord || len(b) > 5 && (b[4] != localMagic || b[5]&^3 != 0) {
 		return 0, errCorrupt
 	}
 	if len(b) < n+8 {

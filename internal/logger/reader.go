@@ -183,7 +183,7 @@ func (r *fileReader) ReadLogs(ctx context.Context, rc ReadConfig, fn func(*Messa
 		if s == cur && follow {
 			break // the follower emits the current file past its snapshot
 		}
-		if err := r.emit(s, rc, &m, fn); err != nil {
+		if err := r.emit(ctx, s, rc, &m, fn); err != nil {
 			return err
 		}
 	}
@@ -375,6 +375,7 @@ func (r *fileReader) scanGzip(s *segment, fn func(rec []byte) error) error {
 	}
 	defer closeQuietly(zr)
 	rr := newRecordReader(zr, r.fmt)
+	rr.bounded = true
 	for {
 		rec, err := rr.next()
 		if err == io.EOF {
@@ -389,31 +390,39 @@ func (r *fileReader) scanGzip(s *segment, fn func(rec []byte) error) error {
 	}
 }
 
-// emit sends the planned records of one segment to fn.
-func (r *fileReader) emit(s *segment, rc ReadConfig, m *Message, fn func(*Message) error) error {
+// emit sends the planned records of one segment to fn. Records that do
+// not decode (a write torn by a full disk, then continued) are skipped.
+func (r *fileReader) emit(ctx context.Context, s *segment, rc ReadConfig, m *Message, fn func(*Message) error) error {
 	if s.skip < 0 {
 		return nil
+	}
+	n := 0
+	deliver := func(rec []byte) error {
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := r.fmt.decode(rec, m); err != nil || !inRange(rc, m.Timestamp) {
+			return nil
+		}
+		return fn(m)
 	}
 	if s.gz {
 		skip := s.skip
 		return r.scanGzip(s, func(rec []byte) error {
-			if err := r.fmt.decode(rec, m); err != nil {
-				return fmt.Errorf("logger: decode %s: %w", s.name, err)
-			}
-			if !inRange(rc, m.Timestamp) {
-				return nil
-			}
 			if skip > 0 {
-				skip--
+				if t, err := r.fmt.timestamp(rec); err == nil && inRange(rc, t) {
+					skip--
+				}
 				return nil
 			}
-			return fn(m)
+			return deliver(rec)
 		})
 	}
 	if s.end <= s.start {
 		return nil
 	}
 	rr := newRecordReader(io.NewSectionReader(s.f, s.start, s.end-s.start), r.fmt)
+	rr.bounded = true
 	for {
 		rec, err := rr.next()
 		if err == io.EOF {
@@ -422,13 +431,7 @@ func (r *fileReader) emit(s *segment, rc ReadConfig, m *Message, fn func(*Messag
 		if err != nil {
 			return fmt.Errorf("logger: read %s: %w", s.name, err)
 		}
-		if err := r.fmt.decode(rec, m); err != nil {
-			return fmt.Errorf("logger: decode %s: %w", s.name, err)
-		}
-		if !inRange(rc, m.Timestamp) {
-			continue
-		}
-		if err := fn(m); err != nil {
+		if err := deliver(rec); err != nil {
 			return err
 		}
 	}
@@ -442,6 +445,9 @@ type recordReader struct {
 	fmt  format
 	buf  []byte
 	i, j int // unread data is buf[i:j]
+	// bounded: r's end is final (a planned range, a gzip file), so an
+	// incomplete record there is damage to skip, not a write to wait for.
+	bounded, eof bool
 }
 
 const maxRecordBuffer = 8 << 20
@@ -450,7 +456,7 @@ func newRecordReader(r io.Reader, f format) *recordReader {
 	return &recordReader{r: r, fmt: f, buf: make([]byte, 64<<10)}
 }
 
-func (rr *recordReader) reset(r io.Reader) { rr.r, rr.i, rr.j = r, 0, 0 }
+func (rr *recordReader) reset(r io.Reader) { rr.r, rr.i, rr.j, rr.eof = r, 0, 0, false }
 
 // pending reports how many bytes of an incomplete record are buffered.
 func (rr *recordReader) pending() int { return rr.j - rr.i }
@@ -459,12 +465,23 @@ func (rr *recordReader) next() ([]byte, error) {
 	for {
 		n, err := rr.fmt.split(rr.buf[rr.i:rr.j])
 		if err != nil {
-			return nil, err
+			// A damaged frame: resynchronise one byte further on (the
+			// local format's magic and trailer make false frames rare).
+			rr.i++
+			continue
 		}
 		if n > 0 {
 			rec := rr.buf[rr.i : rr.i+n]
 			rr.i += n
 			return rec, nil
+		}
+		if rr.eof {
+			if _, ok := rr.fmt.(jsonFormat); ok || rr.i == rr.j {
+				rr.i = rr.j // an unterminated JSON line: drop it
+				return nil, io.EOF
+			}
+			rr.i++ // a frame claiming more bytes than there are: resync
+			continue
 		}
 		if rr.i > 0 {
 			rr.j = copy(rr.buf, rr.buf[rr.i:rr.j])
@@ -472,7 +489,8 @@ func (rr *recordReader) next() ([]byte, error) {
 		}
 		if rr.j == len(rr.buf) {
 			if len(rr.buf) >= maxRecordBuffer {
-				return nil, errCorrupt
+				rr.i = rr.j // no record is this big: skip the garbage
+				continue
 			}
 			nb := make([]byte, 2*len(rr.buf))
 			copy(nb, rr.buf[:rr.j])
@@ -480,10 +498,11 @@ func (rr *recordReader) next() ([]byte, error) {
 		}
 		k, err := rr.r.Read(rr.buf[rr.j:])
 		rr.j += k
-		if k > 0 {
+		if k > 0 || err == nil {
 			continue
 		}
-		if err == nil {
+		if err == io.EOF && rr.bounded {
+			rr.eof = true
 			continue
 		}
 		return nil, err

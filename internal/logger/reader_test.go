@@ -460,3 +460,91 @@ func TestReaderClass(t *testing.T) {
 		t.Fatalf("unknown driver: %v", err)
 	}
 }
+
+// A record torn by a failed write and followed by more records is
+// skipped; the records around it read.
+func TestDamagedRecordSkipped(t *testing.T) {
+	for _, typ := range []string{JSONFile, Local} {
+		cfg := testConfig(t, typ, map[string]string{"max-size": "-1"})
+		l, _ := New(cfg)
+		writeMessages(t, l, 0, 5)
+		_ = l.Close()
+		var f format = jsonFormat{}
+		if typ == Local {
+			f = localFormat{}
+		}
+		rec := f.appendRecord(nil, testMessage(5), nil)
+		fh, _ := os.OpenFile(filePath(cfg), os.O_WRONLY|os.O_APPEND, 0)
+		_, _ = fh.Write(rec[:len(rec)-3])
+		_ = fh.Close()
+		l, err := New(cfg) // a restarted shim appends to the same file
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeMessages(t, l, 6, 10)
+		_ = l.Close()
+		r, _ := NewReader(cfg)
+		want := []int{0, 1, 2, 3, 4, 6, 7, 8, 9}
+		if typ == JSONFile {
+			want = []int{0, 1, 2, 3, 4, 7, 8, 9} // the torn line swallows the next
+		}
+		if s := seqs(read(t, r, ReadConfig{Tail: -1})); !equalInts(s, want) {
+			t.Fatalf("%s: read %v, want %v", typ, s, want)
+		}
+	}
+}
+
+func TestFollowUntilFutureAndTruncation(t *testing.T) {
+	cfg := testConfig(t, JSONFile, map[string]string{"max-size": "1k", "max-file": "1"})
+	l, _ := New(cfg)
+	defer l.Close()
+	r, _ := NewReader(cfg)
+	base := time.Now().UTC()
+	errc := make(chan error, 1)
+	var mu sync.Mutex
+	var out []int
+	go func() {
+		errc <- r.ReadLogs(context.Background(), ReadConfig{Tail: -1, Follow: true, Until: base.Add(2 * time.Second)}, func(m *Message) error {
+			mu.Lock()
+			out = append(out, seqOf(t, m))
+			mu.Unlock()
+			return nil
+		})
+	}()
+	// max-file=1 truncates at 1k: the follower restarts at offset 0.
+	for i := 0; i < 40; i++ {
+		m := testMessage(i)
+		m.Timestamp = base.Add(time.Duration(i) * time.Millisecond)
+		if err := l.Log(m); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	m := testMessage(99)
+	m.Timestamp = base.Add(3 * time.Second) // after until: ends the follow
+	_ = l.Log(m)
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not end at until")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(out) < 30 || out[len(out)-1] != 39 {
+		t.Fatalf("followed %v", out)
+	}
+	for i := 1; i < len(out); i++ {
+		if out[i] <= out[i-1] {
+			t.Fatalf("not increasing: %v", out)
+		}
+	}
+}
+
+func TestNewNeedsDir(t *testing.T) {
+	if _, err := New(Config{ContainerID: "x"}); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("New without Dir: %v", err)
+	}
+}
