@@ -42,6 +42,10 @@ type Options struct {
 // Client talks to registries. It is safe for concurrent use.
 type Client struct {
 	opts Options
+	// auth, when set (WithAuth), is what the registry a call names is
+	// given instead of the keychain's answer; mirrors still ask the
+	// keychain.
+	auth authn.Authenticator
 }
 
 // New returns a client for opts.
@@ -61,11 +65,59 @@ func New(opts Options) *Client {
 	return &Client{opts: opts}
 }
 
-// remoteOptions are the go-containerregistry options for one operation.
-func (c *Client) remoteOptions(ctx context.Context, extra ...remote.Option) []remote.Option {
+// WithAuth returns a shallow copy of c that authenticates with auth, the
+// credentials of one request (the Engine API's X-Registry-Auth), instead
+// of asking the keychain, to the registry each operation names: the
+// registry of the reference given to Resolve (and so to the Resolved's
+// Manifest and Blob), Push and Delete. Mirrors of that registry are not
+// given them, as Docker sends a request's credentials only to the
+// registry named: they get the keychain's credentials or none. Any other
+// registry the operation reaches also asks the keychain.
+//
+// A nil auth means no per-request credentials: the copy uses the keychain
+// everywhere, as c does. authn.Anonymous means "explicitly anonymous" for
+// the named registry. c is not changed.
+func (c *Client) WithAuth(auth authn.Authenticator) *Client {
+	cp := *c
+	cp.auth = auth
+	return &cp
+}
+
+// keychain is the keychain for an operation on target: the per-request
+// credentials for target's registry, if any, then c.opts.Keychain.
+func (c *Client) keychain(target name.Reference) authn.Keychain {
+	if c.auth == nil || target == nil {
+		return c.opts.Keychain
+	}
+	return requestKeychain{registry: target.Context().RegistryStr(), auth: c.auth, next: c.opts.Keychain}
+}
+
+// requestKeychain answers auth for one registry and defers to next for
+// every other one.
+type requestKeychain struct {
+	registry string
+	auth     authn.Authenticator
+	next     authn.Keychain
+}
+
+func (k requestKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	return k.ResolveContext(context.Background(), r)
+}
+
+func (k requestKeychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
+	if r.RegistryStr() == k.registry {
+		return k.auth, nil
+	}
+	return authn.Resolve(ctx, k.next, r)
+}
+
+// remoteOptions are the go-containerregistry options for one operation on
+// target (the reference the caller named, whose registry gets the
+// per-request credentials).
+func (c *Client) remoteOptions(ctx context.Context, target name.Reference, extra ...remote.Option) []remote.Option {
 	o := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(c.opts.Keychain),
+		remote.WithAuthFromKeychain(c.keychain(target)),
 		remote.WithTransport(c.opts.Transport),
 		remote.WithUserAgent(c.opts.UserAgent),
 		remote.WithJobs(c.opts.Jobs),
@@ -173,11 +225,13 @@ type Resolved struct {
 }
 
 // Resolve fetches the manifest or index ref points to, trying mirrors
-// first. A "not found" from every candidate is a NotFound error.
+// first. A "not found" from every candidate is a NotFound error. With
+// WithAuth's credentials, they go to ref's registry only (not to mirrors);
+// the Resolved keeps using them for Manifest and Blob.
 func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*Resolved, error) {
 	var errs []error
 	for _, cand := range c.candidates(ref) {
-		p, err := remote.NewPuller(c.remoteOptions(ctx)...)
+		p, err := remote.NewPuller(c.remoteOptions(ctx, ref)...)
 		if err != nil {
 			return nil, err
 		}
@@ -229,9 +283,10 @@ func (r *Resolved) Blob(ctx context.Context, d v1.Hash) (io.ReadCloser, error) {
 // Push uploads t (a v1.Image or v1.ImageIndex) to ref: blobs the registry
 // already has are skipped, layers that are MountableLayers are mounted from
 // their source repository when it is on the same registry. progress, if
-// not nil, receives updates and is closed when the push ends.
+// not nil, receives updates and is closed when the push ends. WithAuth's
+// credentials, if any, are used for ref's registry.
 func (c *Client) Push(ctx context.Context, ref name.Reference, t remote.Taggable, progress chan<- v1.Update) error {
-	opts := c.remoteOptions(ctx)
+	opts := c.remoteOptions(ctx, ref)
 	if progress != nil {
 		opts = append(opts, remote.WithProgress(progress))
 	}
@@ -247,7 +302,7 @@ func (c *Client) Push(ctx context.Context, ref name.Reference, t remote.Taggable
 			close(progress)
 		}
 		var p *remote.Pusher
-		if p, err = remote.NewPusher(c.remoteOptions(ctx)...); err == nil {
+		if p, err = remote.NewPusher(c.remoteOptions(ctx, ref)...); err == nil {
 			err = p.Push(ctx, ref, t)
 		}
 	}
@@ -259,7 +314,7 @@ func (c *Client) Push(ctx context.Context, ref name.Reference, t remote.Taggable
 
 // Delete removes the manifest ref points to from its registry.
 func (c *Client) Delete(ctx context.Context, ref name.Reference) error {
-	if err := remote.Delete(ref, c.remoteOptions(ctx)...); err != nil {
+	if err := remote.Delete(ref, c.remoteOptions(ctx, ref)...); err != nil {
 		return classify(err, "delete "+ref.String())
 	}
 	return nil

@@ -720,3 +720,138 @@ func TestInteropMirror(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropAuthPerRequest passes credentials with each pull and push
+// (PullOptions.Auth, PushOptions.Auth: the Engine API's X-Registry-Auth)
+// while the keychain (an empty DOCKER_CONFIG) has none: right ones pull
+// and push; wrong or missing ones fail with Unauthorized and leave nothing
+// behind, locally or in the registry. The request's credentials override
+// the keychain's for the registry named, and are not sent to its mirror.
+func TestInteropAuthPerRequest(t *testing.T) {
+	dockerConfig(t, "", "")
+	regs := interopRegistries(t, true)
+	ctx := context.Background()
+	goodAuth := &authn.Basic{Username: interopUser, Password: interopPassword}
+	good := remote.WithAuth(goodAuth)
+	img := interopImage(t, 11, true)
+	wantID, wantDigest, diffIDs := imageIDs(t, img)
+	var hosts []string
+	for _, r := range regs {
+		pushRemote(t, r.upstream+"/private/app:v1", img, good)
+		hosts = append(hosts, r.host)
+	}
+	refused := []struct {
+		name string
+		auth authn.Authenticator
+	}{
+		{"wrong password", &authn.Basic{Username: interopUser, Password: "wrong"}},
+		{"unknown user", &authn.Basic{Username: "nobody", Password: interopPassword}},
+		{"no credentials", nil},
+	}
+	for _, r := range regs {
+		t.Run(r.kind, func(t *testing.T) {
+			dockerConfig(t, "", "")
+			ref := r.host + "/private/app:v1"
+			for _, c := range refused {
+				svc := newInteropService(t, distribution.Options{})
+				_, err := svc.Pull(ctx, ref, image.PullOptions{Auth: c.auth})
+				if !errdefs.Is(err, errdefs.Unauthorized) {
+					t.Fatalf("%s: pull error %v (class %v), want unauthorized", c.name, err, errdefs.ClassOf(err))
+				}
+				failedCleanly(t, svc, ref)
+			}
+
+			svc := newInteropService(t, distribution.Options{})
+			res, err := svc.Pull(ctx, ref, image.PullOptions{Auth: goodAuth})
+			if err != nil {
+				t.Fatalf("pull with the request's credentials: %v", err)
+			}
+			checkPulled(t, svc, ref, res, wantID, wantDigest, diffIDs)
+
+			dst := r.host + "/private/pushed:v1"
+			if err := svc.Tag(ctx, ref, dst); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range refused {
+				if _, err := svc.Push(ctx, dst, image.PushOptions{Auth: c.auth}); !errdefs.Is(err, errdefs.Unauthorized) {
+					t.Fatalf("%s: push error %v (class %v), want unauthorized", c.name, err, errdefs.ClassOf(err))
+				}
+			}
+			// Nothing reached the registry, nothing changed locally.
+			rr, _ := name.ParseReference(r.upstream+"/private/pushed:v1", name.Insecure)
+			if _, err := remote.Head(rr, good); err == nil {
+				t.Fatal("a refused push left a manifest in the registry")
+			}
+			ins, err := svc.Inspect(ctx, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ins.RepoDigests {
+				if strings.HasPrefix(d, r.host+"/private/pushed@") {
+					t.Fatalf("a refused push recorded the repo digest %s", d)
+				}
+			}
+			if _, err := svc.Push(ctx, dst, image.PushOptions{Auth: goodAuth}); err != nil {
+				t.Fatalf("push with the request's credentials: %v", err)
+			}
+			if got := remoteDigest(t, r.upstream+"/private/pushed:v1", good); got.String() != wantDigest {
+				t.Fatalf("pushed %s, want %s", got, wantDigest)
+			}
+
+			// The request's credentials come before the keychain's: right
+			// ones win over a wrong keychain entry, and wrong ones are not
+			// rescued by a right keychain entry.
+			dockerConfig(t, interopUser, "wrong", hosts...)
+			fresh := newInteropService(t, distribution.Options{})
+			if _, err := fresh.Pull(ctx, ref, image.PullOptions{Auth: goodAuth}); err != nil {
+				t.Fatalf("pull with right request credentials over a wrong keychain: %v", err)
+			}
+			dockerConfig(t, interopUser, interopPassword, hosts...)
+			fresh = newInteropService(t, distribution.Options{})
+			if _, err := fresh.Pull(ctx, ref, image.PullOptions{Auth: refused[0].auth}); !errdefs.Is(err, errdefs.Unauthorized) {
+				t.Fatalf("pull with wrong request credentials over a right keychain: %v, want unauthorized", err)
+			}
+			failedCleanly(t, fresh, ref)
+		})
+	}
+
+	// Mirrors never see the request's credentials: each registry mirrors
+	// the other; the mirror refuses (anonymous), the origin serves.
+	dockerConfig(t, "", "")
+	for i, origin := range regs {
+		mirror := regs[1-i]
+		t.Run("mirror-"+mirror.kind+"-of-"+origin.kind, func(t *testing.T) {
+			var mu sync.Mutex
+			var sent []string
+			mirror.proxy.setIntercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+				if a := r.Header.Get("Authorization"); a != "" {
+					mu.Lock()
+					sent = append(sent, a)
+					mu.Unlock()
+				}
+				return false
+			})
+			defer mirror.proxy.setIntercept(nil)
+			mirror.proxy.reset()
+			origin.proxy.reset()
+			svc := newInteropService(t, distribution.Options{Mirrors: map[string][]string{origin.host: {mirror.host}}})
+			ref := origin.host + "/private/app:v1"
+			res, err := svc.Pull(ctx, ref, image.PullOptions{Auth: goodAuth})
+			if err != nil {
+				t.Fatalf("pull through a refusing mirror: %v", err)
+			}
+			checkPulled(t, svc, ref, res, wantID, wantDigest, diffIDs)
+			if mirror.proxy.count("") == 0 {
+				t.Error("the mirror was not asked first")
+			}
+			if n := origin.proxy.count("GET blob"); n != 5 {
+				t.Errorf("origin served %d blobs, want 5", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(sent) != 0 {
+				t.Errorf("the mirror was sent credentials: %q", sent)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -32,6 +33,12 @@ type PullOptions struct {
 	Platform *ocispec.Platform
 	// Progress receives Docker-style per-layer progress (may be nil).
 	Progress progress.Sink
+	// Auth, if not nil, are the request's registry credentials (the
+	// Engine API's X-Registry-Auth; distribution.AuthFromConfig converts
+	// them): the registry ref names gets them instead of the keychain's
+	// (~/.docker/config.json of the daemon's user). Mirrors of it do not
+	// (keychain or anonymous). Nil: the keychain answers everywhere.
+	Auth authn.Authenticator
 }
 
 // PullResult says what a pull did.
@@ -79,7 +86,7 @@ func (s *Service) Pull(ctx context.Context, refStr string, o PullOptions) (*Pull
 	} else {
 		sink.Update(progress.Event{Status: "Pulling from " + ref.FamiliarName(), ID: ref.Digest().String()})
 	}
-	res, err := s.cfg.Registry.Resolve(ctx, nref)
+	res, err := s.cfg.Registry.WithAuth(o.Auth).Resolve(ctx, nref)
 	if err != nil {
 		return nil, err
 	}

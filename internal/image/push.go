@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -23,6 +24,11 @@ import (
 // PushOptions tune a push.
 type PushOptions struct {
 	Progress progress.Sink
+	// Auth, if not nil, are the request's registry credentials (the
+	// Engine API's X-Registry-Auth; distribution.AuthFromConfig converts
+	// them), used for the registry ref names instead of the keychain's.
+	// Nil: the keychain answers.
+	Auth authn.Authenticator
 }
 
 // Push uploads the image ref names to its registry, byte for byte as
@@ -77,7 +83,7 @@ func (s *Service) Push(ctx context.Context, refStr string, o PushOptions) (diges
 			}
 		}
 	}()
-	err = s.cfg.Registry.Push(ctx, nref, img, updates)
+	err = s.cfg.Registry.WithAuth(o.Auth).Push(ctx, nref, img, updates)
 	<-done
 	if err != nil {
 		return "", err
