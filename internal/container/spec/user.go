@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -235,9 +236,12 @@ func resolveUser(rootfs, spec string, groupAdd []string) (specs.User, error) {
 		return u, err
 	}
 	u.UID, u.GID = uint32(uid), uint32(gid)
+	// The primary group first, then the others, each once.
 	u.AdditionalGids = []uint32{uint32(gid)}
 	for _, g := range append(sgids, added...) {
-		u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+		if !slices.Contains(u.AdditionalGids, uint32(g)) {
+			u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+		}
 	}
 	return u, nil
 }
