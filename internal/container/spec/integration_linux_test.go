@@ -137,8 +137,8 @@ func runGenerated(t *testing.T, cfg *container.Config, hc *container.HostConfig)
 func TestRunDefault(t *testing.T) {
 	script := `grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
 df -k /dev/shm | tail -1 | awk '{print "shm=" $2}'
-echo kcore=$(wc -c < /proc/kcore) keys=$(wc -c < /proc/keys) firmware=$(ls /sys/firmware | wc -l)
-echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq=rw || echo sysrq=ro
+echo interrupts=$(cat /proc/interrupts | wc -c) keys=$(cat /proc/keys | wc -c) firmware=$(ls /sys/firmware | wc -l)
+echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && echo procsys=rw || echo procsys=ro
 echo host=$(hostname) etc=$(cat /etc/hostname) ns=$(cat /etc/resolv.conf)
 id
 echo cwd=$(pwd)
@@ -162,8 +162,8 @@ exit 3`
 		"NoNewPrivs:\t0",
 		"Seccomp:\t2",
 		"shm=65536",
-		"kcore=0 keys=0 firmware=0",
-		"sysrq=ro",
+		"interrupts=0 keys=0 firmware=0",
+		"procsys=ro",
 		"host=spec-TestRun etc=specbox ns=nameserver 192.0.2.53",
 		"uid=0(root) gid=0(root) groups=0(root)",
 		"cwd=/work/dir",
