@@ -15,7 +15,7 @@ import (
 //
 // with keys in that order, "attrs" only when the labels/env options chose
 // some, and strings escaped like Docker's writer (which escapes <, >, &,
-// control characters as \u00XX except \n \r \t, invalid UTF-8 as \ufffd,
+// control characters as \u00XX except \n and \r (a tab is \u0009), invalid UTF-8 as \ufffd,
 // and U+2028/U+2029). Escaping guarantees a record never contains a raw
 // newline, so records are split at '\n'.
 type jsonFormat struct{}
@@ -37,12 +37,16 @@ func (jsonFormat) attrBlob(attrs map[string]string) []byte {
 }
 
 func (jsonFormat) appendRecord(buf []byte, m *Message, attrs []byte) []byte {
-	buf = append(buf, `{"log":"`...)
-	buf = appendEscaped(buf, m.Line)
-	if !m.Partial {
-		buf = append(buf, `\n`...)
+	buf = append(buf, '{')
+	if len(m.Line) > 0 || !m.Partial { // Docker omits an empty "log"
+		buf = append(buf, `"log":"`...)
+		buf = appendEscaped(buf, m.Line)
+		if !m.Partial {
+			buf = append(buf, `\n`...)
+		}
+		buf = append(buf, `",`...)
 	}
-	buf = append(buf, `","stream":"`...)
+	buf = append(buf, `"stream":"`...)
 	buf = appendEscaped(buf, []byte(m.Source))
 	buf = append(buf, '"')
 	if len(attrs) > 0 {
@@ -73,9 +77,7 @@ func appendEscaped(buf, s []byte) []byte {
 				buf = append(buf, '\\', 'n')
 			case '\r':
 				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
+			default: // including '\t', which Docker writes as \u0009
 				buf = append(buf, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 			}
 			i++

@@ -11,7 +11,7 @@ func TestJSONEscape(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"plain text", "plain text"},
 		{`quote " and \ back`, `quote \" and \\ back`},
-		{"tab\tcr\rnl\n", `tab\tcr\rnl\n`},
+		{"tab\tcr\rnl\n", `tab\u0009cr\rnl\n`},
 		{"\x00\x01\x08\x0c\x1f\x7f", `\u0000\u0001\u0008\u000c\u001f` + "\x7f"},
 		{"<a href='x'>&amp;</a>", `\u003ca href='x'\u003e\u0026amp;\u003c/a\u003e`},
 		{"bad \xff\xfe utf8 \xe2\x82", `bad \ufffd\ufffd utf8 \ufffd\ufffd`},
@@ -69,6 +69,10 @@ func TestJSONRecordIsDockers(t *testing.T) {
 	want = `{"log":"part","stream":"stdout","time":"2024-03-04T04:06:07.123456Z"}` + "\n"
 	if got != want {
 		t.Fatalf("partial record\n got %s\nwant %s", got, want)
+	}
+	got = string(f.appendRecord(nil, &Message{Source: "stdout", Partial: true, Timestamp: ts}, nil))
+	if want := `{"stream":"stdout","time":"2024-03-04T04:06:07.123456Z"}` + "\n"; got != want {
+		t.Fatalf("empty partial record\n got %s\nwant %s", got, want)
 	}
 	var m Message
 	if err := f.decode([]byte(want), &m); err != nil || string(m.Line) != "part" || !m.Partial || m.Source != "stdout" || !m.Timestamp.Equal(ts) {
