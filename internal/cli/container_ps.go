@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"net"
 	"encoding/json"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"

@@ -1,15 +1,15 @@
 package cli
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"

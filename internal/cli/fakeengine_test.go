@@ -19,7 +19,7 @@ import (
 
 // fakeEngine is an Engine API server on a unix socket that records every
 // request and answers with canned responses. Routes are "METHOD /path"
-// patterns where "*" matches one path segment; the /v1.NN prefix is
+// patterns where "*" matches one or more characters (image names have slashes); the /v1.NN prefix is
 // stripped before matching.
 type fakeEngine struct {
 	t    *testing.T
@@ -108,7 +108,7 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 // handle registers h for "METHOD /path/with/*"; later registrations win.
 func (f *fakeEngine) handle(pattern string, h http.HandlerFunc) {
 	method, p, _ := strings.Cut(pattern, " ")
-	expr := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, `[^/]+`) + "$"
+	expr := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, `.+`) + "$"
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.routes = append(f.routes, route{method: method, re: regexp.MustCompile(expr), h: h})
@@ -122,7 +122,7 @@ func (f *fakeEngine) reply(pattern string, status int, v any) {
 // requests returns the recorded requests matching pattern.
 func (f *fakeEngine) requests(pattern string) []recordedRequest {
 	method, p, _ := strings.Cut(pattern, " ")
-	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, `[^/]+`) + "$")
+	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, `.+`) + "$")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []recordedRequest

@@ -49,7 +49,7 @@ func psFixture(f *fakeEngine) {
 				{"PrivatePort": 9001, "PublicPort": 9001, "IP": "127.0.0.1", "Type": "tcp"},
 			},
 			"Labels": map[string]string{"com.example.tier": "front", "b": "2"},
-			"State": "running", "Status": "Up 3 hours", "SizeRw": 1024, "SizeRootFs": 187654321,
+			"State":  "running", "Status": "Up 3 hours", "SizeRw": 1024, "SizeRootFs": 187654321,
 			"HostConfig":      map[string]any{"NetworkMode": "bridge"},
 			"NetworkSettings": map[string]any{"Networks": map[string]any{"bridge": map[string]any{}, "front": map[string]any{}}},
 			"Mounts": []map[string]any{

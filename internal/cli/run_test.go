@@ -219,7 +219,7 @@ func TestRunDetachKeys(t *testing.T) {
 func TestEscapeProxy(t *testing.T) {
 	keys, _ := parseDetachKeys("ctrl-p,ctrl-q")
 	for _, tc := range []struct {
-		in, out string
+		in, out  string
 		detached bool
 	}{
 		{"hello", "hello", false},
@@ -363,7 +363,9 @@ func TestCidfile(t *testing.T) {
 	if string(b) != fakeID {
 		t.Errorf("cidfile = %q", b)
 	}
-	var body struct{ HostConfig struct{ ContainerIDFile string } }
+	var body struct {
+		HostConfig struct{ ContainerIDFile string }
+	}
 	_ = json.Unmarshal(f.requests("POST /containers/create")[0].Body, &body)
 	if body.HostConfig.ContainerIDFile != p {
 		t.Errorf("ContainerIDFile = %q", body.HostConfig.ContainerIDFile)
