@@ -15,13 +15,15 @@
 //
 //   - json-file: Docker's format, byte for byte ({"log":"text\n",
 //     "stream":"stdout","attrs":{...},"time":"RFC3339Nano"}, Docker's
-//     escaping), in <Dir>/<ContainerID>-json.log, rotated to .1, .2, …
+//     escaping; "attrs" holds the labels/env attributes and, only when
+//     the tag option is set, "tag"), in <Dir>/<ContainerID>-json.log, rotated to .1, .2, …
 //     and gzip-compressed to .1.gz, … with compress=true. BERTH DIFFERS:
 //     Docker's default is one unbounded file; berth's default is
 //     max-size=10m and max-file=5 (each defaulted on its own; max-size=-1
 //     asks for Docker's unbounded file).
-//   - local: same options and rotation, defaults max-size=20m (MiB as in
-//     Docker), max-file=5, compress=true, in <Dir>/local-logs/container.log.
+//   - local: same options and rotation (labels/env/tag attributes too, as
+//     in current Docker), defaults max-size=20m (MiB as in Docker),
+//     max-file=5, compress=true, in <Dir>/local-logs/container.log.
 //     BERTH DIFFERS: Docker frames protobuf entries; berth uses its own
 //     compact binary framing (see localFormat), so files are not
 //     interchangeable with Docker's. Path returns "" as Docker's inspect

@@ -50,6 +50,16 @@ func newFileLogger(cfg Config, f format) (*fileLogger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Opts["tag"] != "" { // no default tag: stored only when asked for
+		tag, err := parseTag(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if attrs == nil {
+			attrs = map[string]string{}
+		}
+		attrs["tag"] = tag
+	}
 	if cfg.Dir == "" || (f == jsonFormat{} && cfg.ContainerID == "") {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "logger: %s needs a log directory and a container ID", driverType(cfg))
 	}

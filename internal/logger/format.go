@@ -40,9 +40,10 @@ var errCorrupt = errors.New("corrupt log record")
 // (Docker frames protobuf entries; berth's files are not interchangeable
 // with Docker's). A record is
 //
-//	u32 n | magic 0xB7 | flags (1 stderr, 2 partial) | i64 unix-nanos | line | u32 n
+//	u32 n | magic 0xB7 | flags | i64 unix-nanos | [u32 a | attrs] | line | u32 n
 //
-// big-endian, n = 10 + len(line). The leading length reads forwards, the
+// big-endian, n the payload length; flags 1 stderr, 2 partial, 4 attrs
+// present (a JSON object of a bytes, written once per logger). The leading length reads forwards, the
 // trailing one backwards; the magic and the matching lengths let a reader
 // resynchronise from an arbitrary offset.
 type localFormat struct{}
@@ -53,9 +54,9 @@ const (
 	localMaxRecord = 1 << 20
 )
 
-func (localFormat) attrBlob(map[string]string) []byte { return nil }
+func (localFormat) attrBlob(attrs map[string]string) []byte { return jsonFormat{}.attrBlob(attrs) }
 
-func (localFormat) appendRecord(buf []byte, m *Message, _ []byte) []byte {
+func (localFormat) appendRecord(buf []byte, m *Message, attrs []byte) []byte {
 	n := uint32(10 + len(m.Line))
 	var flags byte
 	if m.Source == "stderr" {
@@ -64,9 +65,17 @@ func (localFormat) appendRecord(buf []byte, m *Message, _ []byte) []byte {
 	if m.Partial {
 		flags |= 2
 	}
+	if len(attrs) > 0 {
+		flags |= 4
+		n += uint32(4 + len(attrs))
+	}
 	buf = binary.BigEndian.AppendUint32(buf, n)
 	buf = append(buf, localMagic, flags)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(m.Timestamp.UnixNano()))
+	if len(attrs) > 0 {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(attrs)))
+		buf = append(buf, attrs...)
+	}
 	buf = append(buf, m.Line...)
 	return binary.BigEndian.AppendUint32(buf, n)
 }
@@ -76,7 +85,7 @@ func (localFormat) split(b []byte) (int, error) {
 		return 0, nil
 	}
 	n := int(binary.BigEndian.Uint32(b))
-	if n < 10 || n > localMaxRecord || len(b) > 5 && (b[4] != localMagic || b[5]&^3 != 0) {
+	if n < 10 || n > localMaxRecord || len(b) > 5 && (b[4] != localMagic || b[5]&^7 != 0) {
 		return 0, errCorrupt
 	}
 	if len(b) < n+8 {
@@ -99,8 +108,21 @@ func (localFormat) decode(rec []byte, m *Message) error {
 	}
 	m.Partial = flags&2 != 0
 	m.Timestamp = time.Unix(0, int64(binary.BigEndian.Uint64(rec[6:]))).UTC()
-	m.Line = rec[localHdr : len(rec)-4]
+	body := rec[localHdr : len(rec)-4]
 	m.Attrs = nil
+	if flags&4 != 0 {
+		if len(body) < 4 || int(binary.BigEndian.Uint32(body)) > len(body)-4 {
+			return errCorrupt
+		}
+		a := int(binary.BigEndian.Uint32(body))
+		p := jsonParser{b: body[4 : 4+a]}
+		var ok bool
+		if m.Attrs, ok = p.object(); !ok {
+			return errCorrupt
+		}
+		body = body[4+a:]
+	}
+	m.Line = body
 	return nil
 }
 
@@ -136,7 +158,7 @@ func (f localFormat) validAt(c *blockCache, off, end int64) (int64, bool) {
 		return 0, false
 	}
 	n := int64(binary.BigEndian.Uint32(b))
-	if n < 10 || n > localMaxRecord || b[4] != localMagic || b[5]&^3 != 0 || off+n+8 > end {
+	if n < 10 || n > localMaxRecord || b[4] != localMagic || b[5]&^7 != 0 || off+n+8 > end {
 		return 0, false
 	}
 	t, err := c.get(off+4+n, 4)

@@ -85,7 +85,7 @@ var commonOpts = []string{"mode", "max-buffer-size"}
 
 var driverOpts = map[string][]string{
 	JSONFile: {"max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
-	Local:    {"max-file", "max-size", "compress"},
+	Local:    {"max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
 	Syslog: {"syslog-address", "syslog-facility", "syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key",
 		"syslog-tls-skip-verify", "tag", "syslog-format", "labels", "labels-regex", "env", "env-regex"},
 	Journald: {"tag", "labels", "labels-regex", "env", "env-regex"},
@@ -151,6 +151,9 @@ func checkOpts(cfg Config) error {
 	sort.Strings(keys) // deterministic error for several bad keys
 	for _, k := range keys {
 		if !contains(valid, k) && !contains(commonOpts, k) {
+			if typ == Local { // Docker's wording differs for local
+				return errdefs.Newf(errdefs.InvalidArgument, "unknown log opt '%s' for log driver %s", k, typ)
+			}
 			return errdefs.Newf(errdefs.InvalidArgument, "unknown log opt '%s' for %s log driver", k, typ)
 		}
 	}

@@ -548,3 +548,35 @@ func TestNewNeedsDir(t *testing.T) {
 		t.Fatalf("New without Dir: %v", err)
 	}
 }
+
+func TestAttrsRoundTrip(t *testing.T) {
+	for _, typ := range []string{JSONFile, Local} {
+		cfg := testConfig(t, typ, map[string]string{"labels": "app", "env": "LANG", "tag": "{{.Name}}"})
+		cfg.Labels = map[string]string{"app": "shop", "other": "x"}
+		cfg.Env = map[string]string{"LANG": "C"}
+		l, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeMessages(t, l, 0, 3)
+		_ = l.Close()
+		if typ == JSONFile {
+			b, _ := os.ReadFile(filePath(cfg))
+			if !strings.Contains(string(b), `,"attrs":{"LANG":"C","app":"shop","tag":"t"},"time":"`) {
+				t.Fatalf("json-file attrs: %s", b)
+			}
+		}
+		r, _ := NewReader(cfg)
+		n := 0
+		err = r.ReadLogs(context.Background(), ReadConfig{Tail: -1}, func(m *Message) error {
+			n++
+			if len(m.Attrs) != 3 || m.Attrs["app"] != "shop" || m.Attrs["LANG"] != "C" || m.Attrs["tag"] != "t" || seqOf(t, m) != n-1 {
+				return fmt.Errorf("%s record %d: attrs %v line %q", typ, n, m.Attrs, m.Line)
+			}
+			return nil
+		})
+		if err != nil || n != 3 {
+			t.Fatalf("%s: %d records, %v", typ, n, err)
+		}
+	}
+}
