@@ -217,3 +217,6 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+// testingArch is runtime.GOARCH, for tests whose expectations depend on it.
+func testingArch() string { return runtime.GOARCH }
