@@ -133,19 +133,29 @@ func (localFormat) timestamp(rec []byte) (time.Time, error) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(rec[6:]))).UTC(), nil
 }
 
-func (localFormat) prevStart(c *blockCache, lo, end int64) (int64, error) {
-	if end-lo < localHdr+4 {
-		return 0, errCorrupt
+func (f localFormat) prevStart(c *blockCache, lo, end int64) (int64, error) {
+	if end-lo >= localHdr+4 {
+		if b, err := c.get(end-4, 4); err == nil {
+			start := end - 8 - int64(binary.BigEndian.Uint32(b))
+			if start >= lo {
+				if e, ok := f.validAt(c, start, end); ok && e == end {
+					return start, nil
+				}
+			}
+		}
 	}
-	b, err := c.get(end-4, 4)
-	if err != nil {
-		return 0, err
+	// Damage before end (a torn write): find the nearest valid record
+	// ending at or before end; the bytes between are returned as one
+	// "record" that readers skip.
+	for p := end - localHdr - 4; p >= lo && p >= end-localMaxRecord-8; p-- {
+		if e, ok := f.validAt(c, p, end); ok {
+			if e == end {
+				return p, nil
+			}
+			return e, nil
+		}
 	}
-	start := end - 8 - int64(binary.BigEndian.Uint32(b))
-	if start < lo {
-		return 0, errCorrupt
-	}
-	return start, nil
+	return lo, nil
 }
 
 // validAt reports whether a complete, well-framed record starts at off.

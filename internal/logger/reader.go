@@ -288,10 +288,10 @@ func (r *fileReader) search(c *blockCache, lo, hi int64, pred func(time.Time) bo
 	if err != nil {
 		return 0, err
 	}
-	if rec, err := r.recordAt(c, last, hi); err != nil {
-		return 0, err
-	} else if t, err := r.fmt.timestamp(rec); err == nil && !pred(t) {
-		return hi, nil
+	if rec, err := r.recordAt(c, last, hi); err == nil {
+		if t, err := r.fmt.timestamp(rec); err == nil && !pred(t) {
+			return hi, nil
+		}
 	}
 	for hi-lo > 16<<10 {
 		mid := lo + (hi-lo)/2
@@ -318,8 +318,11 @@ func (r *fileReader) search(c *blockCache, lo, hi int64, pred func(time.Time) bo
 	}
 	for lo < hi {
 		rec, err := r.recordAt(c, lo, hi)
-		if err != nil {
-			return 0, err
+		if err != nil { // a damaged frame: resynchronise after it
+			if lo, err = r.fmt.nextStart(c, lo+1, hi); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		if t, err := r.fmt.timestamp(rec); err == nil && pred(t) {
 			return lo, nil

@@ -491,6 +491,19 @@ func TestDamagedRecordSkipped(t *testing.T) {
 		if s := seqs(read(t, r, ReadConfig{Tail: -1})); !equalInts(s, want) {
 			t.Fatalf("%s: read %v, want %v", typ, s, want)
 		}
+		// tail walks backwards over the damage
+		if s := seqs(read(t, r, ReadConfig{Tail: 7})); !equalInts(s, want[len(want)-6:]) && !equalInts(s, want[len(want)-7:]) {
+			t.Fatalf("%s: tail 7 over damage = %v", typ, s)
+		}
+		for _, since := range []int{3, 7} {
+			w := want[since:]
+			if since == 7 {
+				w = []int{7, 8, 9}
+			}
+			if s := seqs(read(t, r, ReadConfig{Tail: -1, Since: t0.Add(time.Duration(since) * time.Millisecond)})); !equalInts(s, w) {
+				t.Fatalf("%s: since %d over damage = %v", typ, since, s)
+			}
+		}
 	}
 }
 
