@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/docker/go-units"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -441,7 +442,7 @@ func (c *Cli) newContainerPruneCommand() *cobra.Command {
 				}
 				fmt.Fprintln(c.out)
 			}
-			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", humanSize(int64(res.Report.SpaceReclaimed)))
+			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", units.HumanSize(float64(res.Report.SpaceReclaimed)))
 			return nil
 		},
 	}

@@ -104,6 +104,11 @@ func (c *Cli) newExecCommand() *cobra.Command {
 					opts.ConsoleSize = client.ConsoleSize{Height: h, Width: w}
 				}
 			}
+			// Like docker, check the container exists before creating
+			// the exec.
+			if _, err := api.ContainerInspect(ctx, args[0], client.ContainerInspectOptions{}); err != nil {
+				return err
+			}
 			created, err := api.ExecCreate(ctx, args[0], opts)
 			if err != nil {
 				return err

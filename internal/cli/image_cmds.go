@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/docker/go-units"
 	"io"
 	"net/url"
 	"os"
@@ -687,7 +688,7 @@ func (c *Cli) newImagePruneCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprint(c.out, out)
-			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", humanSize(int64(reclaimed)))
+			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", units.HumanSize(float64(reclaimed)))
 			return nil
 		},
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,12 +25,48 @@ type outputCase struct {
 	name  string
 	args  []string
 	setup func(f *fakeEngine)
+	// requests: also compare the API calls with docker's.
+	requests bool
 }
 
 type capturedOutput struct {
 	Stdout string `json:"stdout"`
 	Stderr string `json:"stderr"`
 	Code   int    `json:"code"`
+	// Requests are the API calls made (pings left out), when the case
+	// compares them.
+	Requests []apiCall `json:"requests,omitempty"`
+}
+
+// apiCall is a recorded request in a comparable form.
+type apiCall struct {
+	Method string              `json:"method"`
+	Path   string              `json:"path"`
+	Query  map[string][]string `json:"query,omitempty"`
+	Body   json.RawMessage     `json:"body,omitempty"`
+}
+
+func apiCalls(f *fakeEngine) []apiCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var calls []apiCall
+	for _, r := range f.reqs {
+		if r.Path == "/_ping" {
+			continue
+		}
+		c := apiCall{Method: r.Method, Path: r.Path}
+		if len(r.Query) > 0 {
+			c.Query = r.Query
+		}
+		if len(bytes.TrimSpace(r.Body)) > 0 {
+			var v any
+			if json.Unmarshal(r.Body, &v) == nil {
+				c.Body, _ = json.Marshal(v)
+			}
+		}
+		calls = append(calls, c)
+	}
+	return calls
 }
 
 // Fixed timestamps far in the past keep "N years ago" stable between the
@@ -98,35 +136,35 @@ func notFound(pattern, msg string) func(f *fakeEngine) {
 }
 
 var outputCases = []outputCase{
-	{"ps-default", []string{"ps"}, psFixture},
-	{"ps-all-notrunc", []string{"ps", "-a", "--no-trunc"}, psFixture},
-	{"ps-quiet", []string{"ps", "-q"}, psFixture},
-	{"ps-size", []string{"ps", "-s"}, psFixture},
-	{"ps-format-table", []string{"ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Label \"com.example.tier\"}}\\t{{.Networks}}\\t{{.Mounts}}\\t{{.LocalVolumes}}\\t{{.State}}"}, psFixture},
-	{"ps-format-funcs", []string{"ps", "--format", "{{upper .Names}} {{lower .Status}} {{title .State}} {{truncate .ID 4}}|{{pad .State 1 2}}|{{join (split .Labels \",\") \";\"}}|{{json .Names}}"}, psFixture},
-	{"ps-format-json", []string{"ps", "--format", "json"}, psFixture},
-	{"ps-format-labels", []string{"ps", "--format", "{{.Labels}} {{.Command}} {{.Image}} {{.CreatedAt}}"}, psFixture},
-	{"container-ls", []string{"container", "ls", "-q", "--no-trunc"}, psFixture},
-	{"images-default", []string{"images"}, imagesFixture},
-	{"images-digests", []string{"images", "--digests"}, imagesFixture},
-	{"images-quiet", []string{"images", "-q"}, imagesFixture},
-	{"images-notrunc-format", []string{"image", "ls", "--no-trunc", "--format", "table {{.Repository}}:{{.Tag}}\\t{{.ID}}\\t{{.Size}}\\t{{.Containers}}\\t{{.CreatedAt}}"}, imagesFixture},
-	{"history-default", []string{"history", "nginx"}, historyFixture},
-	{"history-notrunc", []string{"history", "--no-trunc", "-H=false", "nginx"}, historyFixture},
-	{"history-quiet", []string{"image", "history", "-q", "nginx"}, historyFixture},
-	{"history-format", []string{"history", "--format", "{{.ID}}: {{.CreatedBy}} ({{.Comment}})", "nginx"}, historyFixture},
-	{"rm-missing", []string{"rm", "nope", "nope2"}, notFound("DELETE /containers/*", "No such container: nope")},
-	{"stop-missing", []string{"stop", "nope"}, notFound("POST /containers/*/stop", "No such container: nope")},
-	{"kill-ok", []string{"kill", "-s", "HUP", "a", "b"}, func(f *fakeEngine) { f.reply("POST /containers/*/kill", 204, nil) }},
-	{"start-ok", []string{"start", "a"}, func(f *fakeEngine) { f.reply("POST /containers/*/start", 204, nil) }},
-	{"restart-ok", []string{"restart", "-t", "3", "a"}, func(f *fakeEngine) { f.reply("POST /containers/*/restart", 204, nil) }},
-	{"wait-ok", []string{"wait", "a"}, func(f *fakeEngine) { f.reply("POST /containers/*/wait", 200, map[string]any{"StatusCode": 7}) }},
-	{"rename-missing", []string{"rename", "a", "b"}, notFound("POST /containers/*/rename", "No such container: a")},
-	{"tag-ok", []string{"tag", "nginx", "example.com/nginx:v1"}, func(f *fakeEngine) { f.reply("POST /images/*/tag", 201, nil) }},
+	{"ps-default", []string{"ps"}, psFixture, false},
+	{"ps-all-notrunc", []string{"ps", "-a", "--no-trunc"}, psFixture, false},
+	{"ps-quiet", []string{"ps", "-q"}, psFixture, false},
+	{"ps-size", []string{"ps", "-s"}, psFixture, false},
+	{"ps-format-table", []string{"ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Label \"com.example.tier\"}}\\t{{.Networks}}\\t{{.Mounts}}\\t{{.LocalVolumes}}\\t{{.State}}"}, psFixture, false},
+	{"ps-format-funcs", []string{"ps", "--format", "{{upper .Names}} {{lower .Status}} {{title .State}} {{truncate .ID 4}}|{{pad .State 1 2}}|{{join (split .Labels \",\") \";\"}}|{{json .Names}}"}, psFixture, false},
+	{"ps-format-json", []string{"ps", "--format", "json"}, psFixture, false},
+	{"ps-format-labels", []string{"ps", "--format", "{{.Labels}} {{.Command}} {{.Image}} {{.CreatedAt}}"}, psFixture, false},
+	{"container-ls", []string{"container", "ls", "-q", "--no-trunc"}, psFixture, false},
+	{"images-default", []string{"images"}, imagesFixture, false},
+	{"images-digests", []string{"images", "--digests"}, imagesFixture, false},
+	{"images-quiet", []string{"images", "-q"}, imagesFixture, false},
+	{"images-notrunc-format", []string{"image", "ls", "--no-trunc", "--format", "table {{.Repository}}:{{.Tag}}\\t{{.ID}}\\t{{.Size}}\\t{{.Containers}}\\t{{.CreatedAt}}"}, imagesFixture, false},
+	{"history-default", []string{"history", "nginx"}, historyFixture, false},
+	{"history-notrunc", []string{"history", "--no-trunc", "-H=false", "nginx"}, historyFixture, false},
+	{"history-quiet", []string{"image", "history", "-q", "nginx"}, historyFixture, false},
+	{"history-format", []string{"history", "--format", "{{.ID}}: {{.CreatedBy}} ({{.Comment}})", "nginx"}, historyFixture, false},
+	{"rm-missing", []string{"rm", "nope", "nope2"}, notFound("DELETE /containers/*", "No such container: nope"), false},
+	{"stop-missing", []string{"stop", "nope"}, notFound("POST /containers/*/stop", "No such container: nope"), false},
+	{"kill-ok", []string{"kill", "-s", "HUP", "a", "b"}, func(f *fakeEngine) { f.reply("POST /containers/*/kill", 204, nil) }, false},
+	{"start-ok", []string{"start", "a"}, func(f *fakeEngine) { f.reply("POST /containers/*/start", 204, nil) }, false},
+	{"restart-ok", []string{"restart", "-t", "3", "a"}, func(f *fakeEngine) { f.reply("POST /containers/*/restart", 204, nil) }, false},
+	{"wait-ok", []string{"wait", "a"}, func(f *fakeEngine) { f.reply("POST /containers/*/wait", 200, map[string]any{"StatusCode": 7}) }, false},
+	{"rename-missing", []string{"rename", "a", "b"}, notFound("POST /containers/*/rename", "No such container: a"), false},
+	{"tag-ok", []string{"tag", "nginx", "example.com/nginx:v1"}, func(f *fakeEngine) { f.reply("POST /images/*/tag", 201, nil) }, false},
 	{"rmi-ok", []string{"rmi", "nginx"}, func(f *fakeEngine) {
 		f.reply("DELETE /images/*", 200, []map[string]string{{"Untagged": "nginx:latest"}, {"Deleted": "sha256:3333333333333333333333333333333333333333333333333333333333333333"}})
-	}},
-	{"rmi-missing", []string{"rmi", "nope"}, notFound("DELETE /images/*", "No such image: nope:latest")},
+	}, false},
+	{"rmi-missing", []string{"rmi", "nope"}, notFound("DELETE /images/*", "No such image: nope:latest"), false},
 	{"inspect-missing", []string{"inspect", "nope"}, func(f *fakeEngine) {
 		notFound("GET /containers/*/json", "No such container: nope")(f)
 		notFound("GET /images/*/json", "No such image: nope")(f)
@@ -134,39 +172,63 @@ var outputCases = []outputCase{
 		notFound("GET /volumes/*", "get nope: no such volume")(f)
 		notFound("GET /plugins/*/json", "plugin \"nope\" not found")(f)
 		f.reply("GET /info", 200, map[string]any{"Swarm": map[string]any{"LocalNodeState": "inactive"}})
-	}},
-	{"container-inspect-missing", []string{"container", "inspect", "nope"}, notFound("GET /containers/*/json", "No such container: nope")},
-	{"create-bad-flag", []string{"create", "--memory-swappiness", "200", "busybox"}, nil},
-	{"create-restart-rm", []string{"create", "--rm", "--restart", "always", "busybox"}, nil},
-	{"create-bad-restart", []string{"create", "--restart", ":3", "busybox"}, nil},
-	{"push-image", []string{"images", "--filter", "dangling=true", "--format", "{{.ID}}"}, imagesFixture},
-	{"run-bad-pull", []string{"run", "--pull", "sometimes", "busybox"}, nil},
+	}, false},
+	{"container-inspect-missing", []string{"container", "inspect", "nope"}, notFound("GET /containers/*/json", "No such container: nope"), false},
+	{"create-bad-flag", []string{"create", "--memory-swappiness", "200", "busybox"}, nil, false},
+	{"create-restart-rm", []string{"create", "--rm", "--restart", "always", "busybox"}, nil, false},
+	{"create-bad-restart", []string{"create", "--restart", ":3", "busybox"}, nil, false},
+	{"push-image", []string{"images", "--filter", "dangling=true", "--format", "{{.ID}}"}, imagesFixture, false},
+	{"run-bad-pull", []string{"run", "--pull", "sometimes", "busybox"}, nil, false},
 	{"create-daemon-error", []string{"create", "busybox"}, func(f *fakeEngine) {
 		f.reply("POST /containers/create", 409, map[string]string{"message": `Conflict. The container name "/x" is already in use`})
-	}},
+	}, false},
 	{"run-start-notfound", []string{"run", "-d", "busybox", "nope"}, func(f *fakeEngine) {
 		f.reply("POST /containers/create", 201, map[string]any{"Id": fakeID, "Warnings": []string{}})
 		f.reply("POST /containers/*/wait", 200, map[string]any{"StatusCode": 0})
 		f.reply("POST /containers/*/start", 400, map[string]string{"message": `failed to create task for container: exec: "nope": executable file not found in $PATH`})
-	}},
+	}, false},
 	{"run-start-denied", []string{"run", "-d", "busybox", "/etc"}, func(f *fakeEngine) {
 		f.reply("POST /containers/create", 201, map[string]any{"Id": fakeID, "Warnings": []string{}})
 		f.reply("POST /containers/*/wait", 200, map[string]any{"StatusCode": 0})
 		f.reply("POST /containers/*/start", 400, map[string]string{"message": `exec: "/etc": permission denied`})
-	}},
+	}, false},
 	{"run-detach", []string{"run", "-d", "busybox"}, func(f *fakeEngine) {
 		f.reply("POST /containers/create", 201, map[string]any{"Id": fakeID, "Warnings": []string{"a warning"}})
 		f.reply("POST /containers/*/wait", 200, map[string]any{"StatusCode": 0})
 		f.reply("POST /containers/*/start", 204, nil)
-	}},
+	}, false},
 	{"run-pull-never", []string{"run", "--pull", "never", "busybox"}, func(f *fakeEngine) {
 		f.reply("POST /containers/create", 404, map[string]string{"message": "No such image: busybox:latest"})
-	}},
-	{"update-noflags", []string{"update", "a"}, nil},
-	{"unknown-flag", []string{"ps", "--bogus"}, nil},
-	{"exact-args", []string{"rename", "a"}, nil},
-	{"bad-template", []string{"ps", "--format", "{{.Nope}}"}, psFixture},
-	{"bad-template-parse", []string{"ps", "--format", "{{.ID"}, psFixture},
+	}, false},
+	{"update-noflags", []string{"update", "a"}, nil, false},
+	{"unknown-flag", []string{"ps", "--bogus"}, nil, false},
+	{"exact-args", []string{"rename", "a"}, nil, false},
+	{"bad-template", []string{"ps", "--format", "{{.Nope}}"}, psFixture, false},
+	{"logs", []string{"logs", "web"}, logsFixture(false), true},
+	{"logs-options", []string{"logs", "-f", "-t", "--tail", "5", "--since", "2015-03-01T00:00:00Z", "--until", "2016-01-01T00:00:00Z", "--details", "web"}, logsFixture(false), true},
+	{"logs-tty", []string{"container", "logs", "-n", "all", "web"}, logsFixture(true), true},
+	{"exec", []string{"exec", "-e", "A=1", "-u", "root", "-w", "/tmp", "--privileged", "web", "sh", "-c", "exit 5"}, execFixture, true},
+	{"exec-detach", []string{"exec", "-d", "web", "sleep", "9"}, execFixture, true},
+	{"inspect-json", []string{"container", "inspect", "web"}, inspectFixture, true},
+	{"inspect-format", []string{"inspect", "--format", "{{.Name}} {{.State.Status}} {{json .Config.Env}} {{index .Config.Labels \"a\"}}", "web"}, inspectFixture, true},
+	{"inspect-size", []string{"inspect", "--type", "container", "-s", "-f", "{{.Id}}", "web"}, inspectFixture, true},
+	{"update", []string{"update", "--cpus", "1.5", "-m", "1g", "--memory-swap", "-1", "--pids-limit", "50", "--restart", "on-failure:2", "--cpu-shares", "10", "web"}, func(f *fakeEngine) {
+		f.reply("POST /containers/*/update", 200, map[string]any{"Warnings": []string{}})
+	}, true},
+	{"stop-timeout-signal", []string{"stop", "-t", "3", "-s", "SIGINT", "web"}, func(f *fakeEngine) { f.reply("POST /containers/*/stop", 204, nil) }, true},
+	{"rm-force-volumes", []string{"rm", "-f", "-v", "web"}, func(f *fakeEngine) { f.reply("DELETE /containers/*", 204, nil) }, true},
+	{"ps-filters", []string{"ps", "-a", "-n", "3", "-s", "--filter", "status=exited", "--filter", "label=a=b", "-q"}, psFixture, true},
+	{"images-filter", []string{"images", "-a", "--filter", "dangling=true", "nginx"}, imagesFixture, true},
+	{"container-prune", []string{"container", "prune", "-f", "--filter", "until=24h"}, func(f *fakeEngine) {
+		f.reply("POST /containers/prune", 200, map[string]any{"ContainersDeleted": []string{"aaa", "bbb"}, "SpaceReclaimed": 123456})
+	}, true},
+	{"image-prune", []string{"image", "prune", "-a", "-f"}, func(f *fakeEngine) {
+		f.reply("POST /images/prune", 200, map[string]any{"ImagesDeleted": []map[string]string{{"Untagged": "nginx:latest"}, {"Deleted": "sha256:3333"}}, "SpaceReclaimed": 187654321})
+	}, true},
+	{"system-df", []string{"system", "df"}, dfFixture, false},
+	{"rename", []string{"rename", "web", "web2"}, func(f *fakeEngine) { f.reply("POST /containers/*/rename", 204, nil) }, true},
+	{"kill-signal", []string{"kill", "--signal", "SIGUSR1", "web"}, func(f *fakeEngine) { f.reply("POST /containers/*/kill", 204, nil) }, true},
+	{"bad-template-parse", []string{"ps", "--format", "{{.ID"}, psFixture, false},
 }
 
 func captureDockerOutput(t *testing.T, docker string, tc outputCase) capturedOutput {
@@ -187,7 +249,11 @@ func captureDockerOutput(t *testing.T, docker string, tc outputCase) capturedOut
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return capturedOutput{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	co := capturedOutput{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	if tc.requests {
+		co.Requests = apiCalls(f)
+	}
+	return co
 }
 
 // dockerToBerth rewrites docker's self-references in its messages.
@@ -243,6 +309,105 @@ func TestOutputMatchesDocker(t *testing.T) {
 			if stderr != dockerToBerth(want.Stderr) {
 				t.Errorf("stderr differs\ndocker:\n%s\nberth:\n%s", want.Stderr, stderr)
 			}
+			if tc.requests {
+				normalizeDockerCalls(want.Requests)
+				got := apiCalls(f)
+				gb, _ := json.Marshal(got)
+				wb, _ := json.Marshal(want.Requests)
+				if !bytes.Equal(gb, wb) {
+					t.Errorf("API calls differ\ndocker: %s\nberth:  %s", wb, gb)
+				}
+			}
 		})
+	}
+}
+
+func inspectFixture(f *fakeEngine) {
+	f.reply("GET /containers/*/json", 200, map[string]any{
+		"Id": "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111", "Name": "/web",
+		"Created": "2015-03-01T12:00:00Z", "Path": "nginx", "Args": []string{"-g", "daemon off;"},
+		"State":  map[string]any{"Status": "running", "Running": true, "Pid": 42, "ExitCode": 0},
+		"Image":  "sha256:3333333333333333333333333333333333333333333333333333333333333333",
+		"Config": map[string]any{"Image": "nginx", "Env": []string{"A=1", "B=2"}, "Labels": map[string]string{"a": "x"}, "Tty": false},
+	})
+}
+
+func logsFixture(tty bool) func(f *fakeEngine) {
+	return func(f *fakeEngine) {
+		f.reply("GET /containers/*/json", 200, map[string]any{
+			"Id": "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111", "Name": "/web",
+			"State": map[string]any{"Status": "running", "Running": true}, "Config": map[string]any{"Tty": tty},
+		})
+		f.handle("GET /containers/*/logs", func(w http.ResponseWriter, r *http.Request) {
+			if tty {
+				w.Header().Set("Content-Type", "application/vnd.docker.raw-stream")
+				_, _ = io.WriteString(w, "tty line 1\r\ntty line 2\r\n")
+				return
+			}
+			w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
+			_, _ = w.Write(frame(1, "out 1\n"))
+			_, _ = w.Write(frame(2, "err 1\n"))
+			_, _ = w.Write(frame(1, "out 2\n"))
+		})
+	}
+}
+
+func execFixture(f *fakeEngine) {
+	inspectFixture(f)
+	f.reply("POST /containers/*/exec", 201, map[string]string{"Id": "e1e1e1"})
+	f.reply("GET /exec/*/json", 200, map[string]any{"ID": "e1e1e1", "Running": false, "ExitCode": 5})
+	f.handle("POST /exec/*/start", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Detach bool }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if req.Detach {
+			writeJSON(w, 200, nil)
+			return
+		}
+		conn, rw := hijack(nil, w, "application/vnd.docker.multiplexed-stream")
+		if conn == nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = rw.Write(frame(1, "exec out\n"))
+		_, _ = rw.Write(frame(2, "exec err\n"))
+		_ = rw.Flush()
+	})
+}
+
+func dfFixture(f *fakeEngine) {
+	f.reply("GET /system/df", 200, map[string]any{
+		"LayersSize": 187655555,
+		"Images": []map[string]any{
+			{"Id": "sha256:3333", "RepoTags": []string{"nginx:latest"}, "Created": created2015, "Size": 187654321, "SharedSize": 0, "Containers": 1},
+			{"Id": "sha256:5555", "RepoTags": []string{}, "Created": created2015, "Size": 1234, "SharedSize": 0, "Containers": 0},
+		},
+		"Containers": []map[string]any{
+			{"Id": "aaaa", "Names": []string{"/web"}, "Image": "nginx", "ImageID": "sha256:3333", "Created": created2015, "State": "running", "Status": "Up", "SizeRw": 2048, "SizeRootFs": 187656369},
+			{"Id": "bbbb", "Names": []string{"/old"}, "Image": "nginx", "ImageID": "sha256:3333", "Created": created2015, "State": "exited", "Status": "Exited", "SizeRw": 100},
+		},
+		"Volumes": []map[string]any{
+			{"Name": "v1", "Driver": "local", "Mountpoint": "/x", "Scope": "local", "UsageData": map[string]any{"Size": 4096, "RefCount": 1}},
+			{"Name": "v2", "Driver": "local", "Mountpoint": "/y", "Scope": "local", "UsageData": map[string]any{"Size": 10, "RefCount": 0}},
+		},
+		"BuildCache": []any{},
+	})
+}
+
+// normalizeDockerCalls removes what docker 28's own client adds and the
+// moby client v0.6 leaves out, with no effect on the daemon: "tail=all" on
+// logs (the daemon's default) and the exec-create "Detach" field (ignored
+// by the daemon; detaching is chosen at exec start).
+func normalizeDockerCalls(calls []apiCall) {
+	for i, c := range calls {
+		if strings.HasSuffix(c.Path, "/logs") && len(c.Query["tail"]) == 1 && c.Query["tail"][0] == "all" {
+			delete(calls[i].Query, "tail")
+		}
+		if strings.HasSuffix(c.Path, "/exec") && c.Method == http.MethodPost {
+			var m map[string]any
+			if json.Unmarshal(c.Body, &m) == nil {
+				delete(m, "Detach")
+				calls[i].Body, _ = json.Marshal(m)
+			}
+		}
 	}
 }

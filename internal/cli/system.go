@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/docker/go-units"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -262,9 +263,9 @@ func (r dfRow) MarshalJSON() ([]byte, error) { return fieldsJSON(r) }
 func (r dfRow) Type() string                 { return r.typ }
 func (r dfRow) TotalCount() string           { return fmt.Sprint(r.total) }
 func (r dfRow) Active() string               { return fmt.Sprint(r.active) }
-func (r dfRow) Size() string                 { return humanSize(r.size) }
+func (r dfRow) Size() string                 { return units.HumanSize(float64(r.size)) }
 func (r dfRow) Reclaimable() string {
-	s := humanSize(r.recl)
+	s := units.HumanSize(float64(r.recl))
 	if r.percent {
 		pct := 0
 		if r.size > 0 {
@@ -397,7 +398,7 @@ func (c *Cli) newSystemPruneCommand() *cobra.Command {
 					fmt.Fprintln(c.out)
 				}
 			}
-			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", humanSize(int64(total)))
+			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
 			return nil
 		},
 	}
