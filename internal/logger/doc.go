@@ -57,7 +57,7 @@
 //
 // Writers and readers live in different processes. The writer appends
 // each record with one write(2), renames files under an exclusive flock
-// of the log directory, and readers open the set of files under a shared
+// of <current file>.lock, and readers open the set of files under a shared
 // one, so a reader never sees half a rotation; a torn record at the end
 // of the current file is ignored until complete. A follower watches the
 // directory with inotify (250 ms poll as a floor), drains the old file

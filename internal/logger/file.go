@@ -148,9 +148,9 @@ func (l *fileLogger) shift() error {
 		<-l.comp
 		l.comp = nil
 	}
-	unlock, err := lockDir(filepath.Dir(l.path), syscall.LOCK_EX)
+	unlock, err := lockLog(l.path, syscall.LOCK_EX)
 	if err != nil {
-		return fmt.Errorf("logger: lock log directory: %w", err)
+		return fmt.Errorf("logger: lock log: %w", err)
 	}
 	defer unlock()
 	err = l.f.Close()
@@ -184,7 +184,7 @@ func (l *fileLogger) shift() error {
 		l.comp = done
 		go func() {
 			defer close(done)
-			if err := compressFile(rotatedName(l.path, 1), first, last); err != nil {
+			if err := compressFile(l.path, rotatedName(l.path, 1), first, last); err != nil {
 				l.compErr = err // read only after <-done
 			}
 		}()
@@ -209,7 +209,7 @@ func parseGzipExtra(b []byte) (first, last int64, ok bool) {
 
 // compressFile writes name.gz (through a temporary name, so a reader sees
 // either the plain file or a complete .gz) and removes name.
-func compressFile(name string, first, last int64) error {
+func compressFile(base, name string, first, last int64) error {
 	src, err := os.Open(name)
 	if err != nil {
 		return err
@@ -236,7 +236,7 @@ func compressFile(name string, first, last int64) error {
 	}
 	// Swap the plain file for the compressed one under the lock, so a
 	// reader lists exactly one of them.
-	unlock, err := lockDir(filepath.Dir(name), syscall.LOCK_EX)
+	unlock, err := lockLog(base, syscall.LOCK_EX)
 	if err != nil {
 		_ = os.Remove(tmp)
 		return err

@@ -224,9 +224,9 @@ func (fl *follower) checkRotation() (bool, error) {
 // every rotated file is returned marked first=-1: the caller filters on
 // timestamps after lastTS.
 func (r *fileReader) openAfter(old os.FileInfo, lastTS int64) ([]*segment, *os.File, error) {
-	unlock, err := lockDir(filepath.Dir(r.path), syscall.LOCK_SH)
+	unlock, err := lockLog(r.path, syscall.LOCK_SH)
 	if err != nil {
-		return nil, nil, fmt.Errorf("logger: lock log directory: %w", err)
+		return nil, nil, fmt.Errorf("logger: lock log: %w", err)
 	}
 	defer unlock()
 	var segs []*segment

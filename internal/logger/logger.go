@@ -220,6 +220,8 @@ func NewReader(cfg Config) (LogReader, error) {
 	return nil, errdefs.Newf(errdefs.InvalidArgument, "logger: no log driver named '%s' is registered", driverType(cfg))
 }
 
+var _ Logger = nopLogger{}
+
 type nopLogger struct{}
 
 func (nopLogger) Log(*Message) error { return nil }

@@ -69,12 +69,14 @@ type segment struct {
 	skip        int
 }
 
-// lockDir takes a flock on the log directory: the writer holds it
-// exclusively while renaming files, readers share it while opening them,
-// so a reader never sees a rotation half done. The lock is advisory and
-// held for microseconds.
-func lockDir(dir string, how int) (func(), error) {
-	d, err := os.Open(dir)
+// lockLog takes a flock on <path>.lock, the lock file of the log whose
+// current file is path: the writer holds it exclusively while renaming
+// files, readers share it while opening them, so a reader never sees a
+// rotation half done. The lock is advisory and held for microseconds. A
+// file of its own (not the directory) keeps it apart from any other lock
+// on the container directory.
+func lockLog(path string, how int) (func(), error) {
+	d, err := os.OpenFile(path+".lock", os.O_RDONLY|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +96,12 @@ func lockDir(dir string, how int) (func(), error) {
 // openSegments opens the rotated files and the current file under the
 // directory lock. The current file is last; it is nil when absent.
 func (r *fileReader) openSegments() ([]*segment, error) {
-	unlock, err := lockDir(filepath.Dir(r.path), syscall.LOCK_SH)
+	if _, err := os.Stat(filepath.Dir(r.path)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // nothing logged yet
+	}
+	unlock, err := lockLog(r.path, syscall.LOCK_SH)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("logger: lock log directory: %w", err)
+		return nil, fmt.Errorf("logger: lock log: %w", err)
 	}
 	defer unlock()
 	var segs []*segment
