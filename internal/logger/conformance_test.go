@@ -18,7 +18,9 @@ func TestLoggerConformance(t *testing.T) {
 		"json-file": func(t *testing.T) Logger {
 			return mustNew(t, testConfig(t, JSONFile, map[string]string{"max-size": "3k", "max-file": "3", "compress": "true"}))
 		},
-		"local": func(t *testing.T) Logger { return mustNew(t, testConfig(t, Local, map[string]string{"max-size": "3k"})) },
+		"local": func(t *testing.T) Logger {
+			return mustNew(t, testConfig(t, Local, map[string]string{"max-size": "3k"}))
+		},
 		"syslog": func(t *testing.T) Logger {
 			addr, ch := fakeSyslog(t, "unixgram")
 			go func() {
