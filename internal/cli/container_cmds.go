@@ -107,24 +107,51 @@ type attachSpec struct {
 	start      bool // start the container after attaching (start -a)
 }
 
-// attachAndWait attaches to a container (starting it for "start -a"),
-// streams until it detaches or exits and returns its exit status.
-func (c *Cli) attachAndWait(ctx context.Context, id string, spec attachSpec) error {
+// detachKeys returns the sequence to send to the daemon (flag, else the
+// config file's detachKeys) and the bytes the client watches for.
+func (c *Cli) detachKeys(flag string) (string, []byte, error) {
+	spec := flag
+	if spec == "" {
+		if cf, err := loadConfigFile(c.configDir); err == nil {
+			spec = cf.DetachKeys
+		}
+	}
+	keys, err := parseDetachKeys(orDefault(spec, defaultDetachKeys))
+	if err != nil {
+		return "", nil, fmt.Errorf("invalid detach keys (%s) provided", spec)
+	}
+	return spec, keys, nil
+}
+
+// attachAndWait implements "attach" and "start -a": attach to the
+// container's streams (starting it for start -a), stream until it exits or
+// the user detaches, and return its exit status. The order of API calls is
+// docker's.
+func (c *Cli) attachAndWait(ctx context.Context, name string, spec attachSpec) error {
 	api, err := c.Client()
 	if err != nil {
 		return err
 	}
-	ins, err := api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	keysSpec, keys, err := c.detachKeys(spec.detachKeys)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wait client.ContainerWaitResult
+	if !spec.start {
+		// attach: the wait is registered first, on the name given.
+		wait = api.ContainerWait(context.WithoutCancel(ctx), name, client.ContainerWaitOptions{})
+	}
+	ins, err := api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {
 		return err
 	}
 	ctr := ins.Container
 	if !spec.start {
-		if ctr.State == nil || !ctr.State.Running {
-			return errors.New("You cannot attach to a stopped container, start it first")
-		}
-		if ctr.State.Paused {
-			return errors.New("You cannot attach to a paused container, unpause it first")
+		if err := attachableState(ctr.State); err != nil {
+			return err
 		}
 	}
 	cfg := ctr.Config
@@ -132,28 +159,32 @@ func (c *Cli) attachAndWait(ctx context.Context, id string, spec attachSpec) err
 		cfg = &container.Config{}
 	}
 	stdin := spec.stdin && cfg.OpenStdin
-	if _, isTerm := isTerminalReader(c.in); cfg.Tty && stdin && !isTerm {
+	if _, isTerm := isTerminalReader(c.in); cfg.Tty && spec.stdin && !isTerm && !spec.start {
 		return errors.New("the input device is not a TTY")
 	}
-	keysSpec := spec.detachKeys
-	if keysSpec == "" {
-		keysSpec = defaultDetachKeys
+	target := name
+	if spec.start {
+		target = ctr.ID
 	}
-	keys, err := parseDetachKeys(keysSpec)
-	if err != nil {
-		return fmt.Errorf("invalid detach keys (%s) provided", keysSpec)
+	if spec.sigProxy && !cfg.Tty {
+		proxySignals(ctx, api, ctr.ID)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ar, err := api.ContainerAttach(ctx, ctr.ID, client.ContainerAttachOptions{
-		Stream: true, Stdin: stdin, Stdout: true, Stderr: true, DetachKeys: spec.detachKeys,
+	ar, err := api.ContainerAttach(ctx, target, client.ContainerAttachOptions{
+		Stream: true, Stdin: stdin, Stdout: true, Stderr: true, DetachKeys: keysSpec,
 	})
 	if err != nil {
 		return err
 	}
 	defer ar.Close()
-	if spec.sigProxy && !cfg.Tty {
-		proxySignals(ctx, api, ctr.ID)
+	if !spec.start {
+		// The container may have stopped while attaching.
+		again, err := api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if err != nil {
+			return err
+		}
+		if err := attachableState(again.Container.State); err != nil {
+			return err
+		}
 	}
 	restore := c.rawTerminal(cfg.Tty, stdin)
 	defer restore()
@@ -163,10 +194,16 @@ func (c *Cli) attachAndWait(ctx context.Context, id string, spec attachSpec) err
 	}
 	done := make(chan error, 1)
 	go func() { done <- pumpStreams(ctx, &ar.HijackedResponse, so) }()
-	wait := api.ContainerWait(ctx, ctr.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if spec.start {
+		cond := container.WaitConditionNextExit
+		if ctr.HostConfig != nil && ctr.HostConfig.AutoRemove {
+			cond = container.WaitConditionRemoved
+		}
+		wait = api.ContainerWait(context.WithoutCancel(ctx), ctr.ID, client.ContainerWaitOptions{Condition: cond})
 		if _, err := api.ContainerStart(ctx, ctr.ID, client.ContainerStartOptions{}); err != nil {
-			return startErrorFor("start", err)
+			cancel()
+			<-done
+			return err
 		}
 	}
 	if cfg.Tty {
@@ -183,18 +220,29 @@ func (c *Cli) attachAndWait(ctx context.Context, id string, spec attachSpec) err
 	}
 	select {
 	case res := <-wait.Result:
+		if res.Error != nil {
+			return errors.New(res.Error.Message)
+		}
 		if res.StatusCode != 0 {
 			return StatusError{StatusCode: int(res.StatusCode)}
 		}
 		return nil
-	case <-wait.Error:
-		// The container may already have exited: report its last status.
-		ins, err := api.ContainerInspect(context.WithoutCancel(ctx), ctr.ID, client.ContainerInspectOptions{})
-		if err == nil && ins.Container.State != nil && ins.Container.State.ExitCode != 0 {
-			return StatusError{StatusCode: ins.Container.State.ExitCode}
-		}
-		return nil
+	case err := <-wait.Error:
+		return err
 	}
+}
+
+func attachableState(st *container.State) error {
+	if st == nil || !st.Running {
+		return errors.New("You cannot attach to a stopped container, start it first")
+	}
+	if st.Paused {
+		return errors.New("You cannot attach to a paused container, unpause it first")
+	}
+	if st.Restarting {
+		return errors.New("You cannot attach to a restarting container, wait until it is running")
+	}
+	return nil
 }
 
 func (c *Cli) newStopCommand() *cobra.Command {

@@ -64,9 +64,11 @@ func (c *Cli) newImagesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Digests are shown with --digests or when the format asks.
+			showDigest := digests || strings.Contains(format, "{{.Digest}}") || strings.Contains(format, ".Digest")
 			var rows []any
 			for _, img := range res.Items {
-				rows = append(rows, imageRows(img, !noTrunc, digests)...)
+				rows = append(rows, imageRows(img, !noTrunc, showDigest)...)
 			}
 			def := defaultImagesFormat
 			if digests {
@@ -101,7 +103,11 @@ func imageRows(img image.Summary, trunc, digests bool) []any {
 			tag = t.Tag()
 		}
 		seen[repo] = true
-		rows = append(rows, imageRow{img: img, trunc: trunc, repo: repo, tag: tag, digest: repoDigest(img, repo)})
+		digest := "<none>"
+		if digests {
+			digest = repoDigest(img, repo)
+		}
+		rows = append(rows, imageRow{img: img, trunc: trunc, repo: repo, tag: tag, digest: digest})
 	}
 	for _, rd := range img.RepoDigests {
 		named, err := reference.ParseNormalizedNamed(rd)
@@ -113,7 +119,11 @@ func imageRows(img image.Summary, trunc, digests bool) []any {
 			continue
 		}
 		seen[repo] = true
-		rows = append(rows, imageRow{img: img, trunc: trunc, repo: repo, tag: "<none>", digest: repoDigest(img, repo)})
+		digest := ""
+		if digests {
+			digest = repoDigest(img, repo)
+		}
+		rows = append(rows, imageRow{img: img, trunc: trunc, repo: repo, tag: "<none>", digest: digest})
 	}
 	if len(rows) == 0 {
 		rows = append(rows, imageRow{img: img, trunc: trunc, repo: "<none>", tag: "<none>", digest: "<none>"})
@@ -157,7 +167,7 @@ func (r imageRow) Digest() string       { return r.digest }
 func (r imageRow) CreatedSince() string { return humanSince(r.img.Created) }
 func (r imageRow) CreatedAt() string    { return time.Unix(r.img.Created, 0).String() }
 func (r imageRow) Size() string         { return humanSize(r.img.Size) }
-func (r imageRow) VirtualSize() string  { return humanSize(r.img.Size) }
+func (r imageRow) VirtualSize() string  { return units.HumanSize(float64(r.img.Size)) }
 func (r imageRow) Containers() string {
 	if r.img.Containers == -1 {
 		return "N/A"
@@ -469,7 +479,10 @@ func (c *Cli) newLoadCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := []client.ImageLoadOption{client.ImageLoadWithQuiet(quiet)}
+			var opts []client.ImageLoadOption
+			if _, isTerm := isTerminalWriter(c.out); quiet || !isTerm {
+				opts = append(opts, client.ImageLoadWithQuiet(true))
+			}
 			if platform != "" {
 				p, err := parsePlatform(platform)
 				if err != nil {

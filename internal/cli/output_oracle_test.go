@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -140,7 +141,7 @@ var outputCases = []outputCase{
 	{"ps-all-notrunc", []string{"ps", "-a", "--no-trunc"}, psFixture, false},
 	{"ps-quiet", []string{"ps", "-q"}, psFixture, false},
 	{"ps-size", []string{"ps", "-s"}, psFixture, false},
-	{"ps-format-table", []string{"ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Label \"com.example.tier\"}}\\t{{.Networks}}\\t{{.Mounts}}\\t{{.LocalVolumes}}\\t{{.State}}"}, psFixture, false},
+	{"ps-format-table", []string{"ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Label \"com.example.tier\"}}\\t{{.Mounts}}\\t{{.LocalVolumes}}\\t{{.State}}"}, psFixture, false},
 	{"ps-format-funcs", []string{"ps", "--format", "{{upper .Names}} {{lower .Status}} {{title .State}} {{truncate .ID 4}}|{{pad .State 1 2}}|{{join (split .Labels \",\") \";\"}}|{{json .Names}}"}, psFixture, false},
 	{"ps-format-json", []string{"ps", "--format", "json"}, psFixture, false},
 	{"ps-format-labels", []string{"ps", "--format", "{{.Labels}} {{.Command}} {{.Image}} {{.CreatedAt}}"}, psFixture, false},
@@ -226,6 +227,44 @@ var outputCases = []outputCase{
 		f.reply("POST /images/prune", 200, map[string]any{"ImagesDeleted": []map[string]string{{"Untagged": "nginx:latest"}, {"Deleted": "sha256:3333"}}, "SpaceReclaimed": 187654321})
 	}, true},
 	{"system-df", []string{"system", "df"}, dfFixture, false},
+	{"run-attached", []string{"run", "--name", "t1", "busybox", "sh", "-c", "x"}, runOracleFixture(3, false, "running"), true},
+	{"run-rm-zero", []string{"run", "--rm", "-e", "A=1", "busybox"}, runOracleFixture(0, false, "running"), true},
+	{"run-interactive", []string{"run", "-i", "busybox", "cat"}, runOracleFixture(0, true, "running"), true},
+	{"start-attach", []string{"start", "-a", "web"}, runOracleFixture(4, false, "exited"), true},
+	{"attach", []string{"attach", "--no-stdin", "web"}, runOracleFixture(2, false, "running"), true},
+	{"attach-stopped", []string{"attach", "web"}, runOracleFixture(0, false, "exited"), true},
+	{"pull", []string{"pull", "busybox"}, pullFixture, true},
+	{"pull-quiet-digest", []string{"pull", "-q", "ghcr.io/org/app@sha256:4444444444444444444444444444444444444444444444444444444444444444"}, pullFixture, true},
+	{"pull-all-tags", []string{"pull", "-a", "--platform", "linux/arm64", "busybox"}, pullFixture, true},
+	{"push", []string{"push", "localhost:5000/app"}, pushFixture, true},
+	{"push-quiet", []string{"image", "push", "-q", "localhost:5000/app:v2"}, pushFixture, true},
+	{"load", []string{"load", "-i", "testdata/empty.tar"}, func(f *fakeEngine) {
+		f.handle("POST /images/load", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"stream":"Loaded image: busybox:latest\n"}`+"\n")
+		})
+	}, true},
+	{"import", []string{"import", "-c", "ENV A=1", "-c", "CMD [\"sh\"]", "-m", "msg", "testdata/empty.tar", "myimg:v1"}, func(f *fakeEngine) {
+		f.handle("POST /images/create", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, `{"status":"sha256:6666666666666666666666666666666666666666666666666666666666666666"}`+"\n")
+		})
+	}, true},
+	{"save", []string{"save", "busybox", "nginx:latest"}, func(f *fakeEngine) {
+		f.handle("GET /images/get", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "TARBYTES") })
+	}, true},
+	{"history-json", []string{"history", "--format", "json", "nginx"}, historyFixture, false},
+	{"images-json", []string{"images", "--format", "json"}, imagesFixture, false},
+	{"version-format", []string{"version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"}, versionFixture, false},
+	{"info-format", []string{"info", "--format", "{{.ServerVersion}} {{.Containers}} {{.Driver}} {{json .Swarm.LocalNodeState}}"}, versionFixture, false},
+	{"rmi-partial", []string{"rmi", "-f", "--no-prune", "a", "b"}, func(f *fakeEngine) {
+		f.handle("DELETE /images/*", func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/a") {
+				writeJSON(w, 200, []map[string]string{{"Untagged": "a:latest"}})
+				return
+			}
+			writeJSON(w, 409, map[string]string{"message": "conflict: unable to delete b (must be forced)"})
+		})
+	}, true},
 	{"rename", []string{"rename", "web", "web2"}, func(f *fakeEngine) { f.reply("POST /containers/*/rename", 204, nil) }, true},
 	{"kill-signal", []string{"kill", "--signal", "SIGUSR1", "web"}, func(f *fakeEngine) { f.reply("POST /containers/*/kill", 204, nil) }, true},
 	{"bad-template-parse", []string{"ps", "--format", "{{.ID"}, psFixture, false},
@@ -395,12 +434,22 @@ func dfFixture(f *fakeEngine) {
 
 // normalizeDockerCalls removes what docker 28's own client adds and the
 // moby client v0.6 leaves out, with no effect on the daemon: "tail=all" on
-// logs (the daemon's default) and the exec-create "Detach" field (ignored
-// by the daemon; detaching is chosen at exec start).
+// logs (the daemon's default), the exec-create "Detach" field (ignored by
+// the daemon; detaching is chosen at exec start) and a null "OnBuild" in
+// container create (omitted by the newer API types).
 func normalizeDockerCalls(calls []apiCall) {
 	for i, c := range calls {
 		if strings.HasSuffix(c.Path, "/logs") && len(c.Query["tail"]) == 1 && c.Query["tail"][0] == "all" {
 			delete(calls[i].Query, "tail")
+		}
+		if c.Path == "/containers/create" {
+			var m map[string]any
+			if json.Unmarshal(c.Body, &m) == nil {
+				if v, ok := m["OnBuild"]; ok && v == nil {
+					delete(m, "OnBuild")
+				}
+				calls[i].Body, _ = json.Marshal(m)
+			}
 		}
 		if strings.HasSuffix(c.Path, "/exec") && c.Method == http.MethodPost {
 			var m map[string]any
@@ -410,4 +459,93 @@ func normalizeDockerCalls(calls []apiCall) {
 			}
 		}
 	}
+}
+
+// runOracleFixture serves a container lifecycle for run/start/attach: the
+// wait answers headers at once and the status after the start (or at once
+// when the container is not meant to run); attach streams two frames.
+func runOracleFixture(exitCode int, echoStdin bool, state string) func(f *fakeEngine) {
+	return func(f *fakeEngine) {
+		started := make(chan struct{})
+		var once sync.Once
+		if state == "running" {
+			once.Do(func() { close(started) })
+		}
+		f.reply("POST /containers/create", 201, map[string]any{"Id": fakeID, "Warnings": []string{}})
+		f.reply("GET /containers/*/json", 200, map[string]any{
+			"Id": fakeID, "Name": "/web",
+			"State":      map[string]any{"Status": state, "Running": state == "running", "ExitCode": exitCode},
+			"Config":     map[string]any{"Tty": false, "OpenStdin": echoStdin},
+			"HostConfig": map[string]any{"AutoRemove": false},
+		})
+		f.handle("POST /containers/*/start", func(w http.ResponseWriter, r *http.Request) {
+			once.Do(func() { close(started) })
+			w.WriteHeader(http.StatusNoContent)
+		})
+		f.handle("POST /containers/*/wait", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			select {
+			case <-started:
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Second):
+			}
+			time.Sleep(50 * time.Millisecond)
+			_ = json.NewEncoder(w).Encode(map[string]any{"StatusCode": exitCode})
+		})
+		f.handle("POST /containers/*/attach", func(w http.ResponseWriter, r *http.Request) {
+			conn, rw := hijack(nil, w, "application/vnd.docker.multiplexed-stream")
+			if conn == nil {
+				return
+			}
+			defer conn.Close()
+			select {
+			case <-started:
+			case <-time.After(5 * time.Second):
+				return
+			}
+			_, _ = rw.Write(frame(1, "to stdout\n"))
+			_, _ = rw.Write(frame(2, "to stderr\n"))
+			_ = rw.Flush()
+			if echoStdin {
+				b, _ := io.ReadAll(rw)
+				_, _ = rw.Write(frame(1, "stdin:"+string(b)+"\n"))
+				_ = rw.Flush()
+			}
+		})
+	}
+}
+
+func pullFixture(f *fakeEngine) {
+	f.handle("POST /images/create", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, pullStream)
+	})
+}
+
+func pushFixture(f *fakeEngine) {
+	f.handle("POST /images/*/push", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"The push refers to repository [localhost:5000/app]"}
+{"status":"Preparing","progressDetail":{},"id":"a1b2c3d4e5f6"}
+{"status":"Pushing","progressDetail":{"current":512,"total":1024},"progress":"[====>   ]","id":"a1b2c3d4e5f6"}
+{"status":"Pushed","progressDetail":{},"id":"a1b2c3d4e5f6"}
+{"status":"latest: digest: sha256:4444444444444444444444444444444444444444444444444444444444444444 size: 527"}
+{"progressDetail":{},"aux":{"Tag":"latest","Digest":"sha256:4444444444444444444444444444444444444444444444444444444444444444","Size":527}}
+`)
+	})
+}
+
+func versionFixture(f *fakeEngine) {
+	f.reply("GET /version", 200, map[string]any{
+		"Platform": map[string]string{"Name": "berth"}, "Version": "0.1.0", "ApiVersion": "1.50", "MinAPIVersion": "1.40",
+		"Os": "linux", "Arch": "amd64", "GoVersion": "go1.26", "GitCommit": "abc", "KernelVersion": "6.1",
+		"Components": []map[string]any{{"Name": "Engine", "Version": "0.1.0", "Details": map[string]string{"ApiVersion": "1.50"}}},
+	})
+	f.reply("GET /info", 200, map[string]any{
+		"ID": "x", "Containers": 3, "ServerVersion": "0.1.0", "Driver": "overlayfs",
+		"Swarm": map[string]any{"LocalNodeState": "inactive"},
+	})
 }
