@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -148,7 +147,7 @@ func (l *fileLogger) shift() error {
 		<-l.comp
 		l.comp = nil
 	}
-	unlock, err := lockLog(l.path, syscall.LOCK_EX)
+	unlock, err := lockLog(l.path, true)
 	if err != nil {
 		return fmt.Errorf("logger: lock log: %w", err)
 	}
@@ -236,7 +235,7 @@ func compressFile(base, name string, first, last int64) error {
 	}
 	// Swap the plain file for the compressed one under the lock, so a
 	// reader lists exactly one of them.
-	unlock, err := lockLog(base, syscall.LOCK_EX)
+	unlock, err := lockLog(base, true)
 	if err != nil {
 		_ = os.Remove(tmp)
 		return err

@@ -9,10 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // follower streams the current file as it grows. When the writer renames
@@ -224,7 +221,7 @@ func (fl *follower) checkRotation() (bool, error) {
 // every rotated file is returned marked first=-1: the caller filters on
 // timestamps after lastTS.
 func (r *fileReader) openAfter(old os.FileInfo, lastTS int64) ([]*segment, *os.File, error) {
-	unlock, err := lockLog(r.path, syscall.LOCK_SH)
+	unlock, err := lockLog(r.path, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("logger: lock log: %w", err)
 	}
@@ -286,24 +283,6 @@ type watcher struct {
 	f   *os.File // nil: polling
 	ch  chan struct{}
 	buf []byte
-}
-
-func newWatcher(dir string) *watcher {
-	w := &watcher{ch: make(chan struct{}, 1)}
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return w
-	}
-	mask := uint32(unix.IN_MODIFY | unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE | unix.IN_CLOSE_WRITE)
-	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
-		_ = unix.Close(fd)
-		return w
-	}
-	// A non-blocking descriptor goes to the runtime poller, so Read
-	// parks the goroutine (not a thread) and honours deadlines.
-	w.f = os.NewFile(uintptr(fd), "inotify")
-	w.buf = make([]byte, 4096)
-	return w
 }
 
 // wait returns after a change, after max, or soon after wake.

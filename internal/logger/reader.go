@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -69,37 +68,13 @@ type segment struct {
 	skip        int
 }
 
-// lockLog takes a flock on <path>.lock, the lock file of the log whose
-// current file is path: the writer holds it exclusively while renaming
-// files, readers share it while opening them, so a reader never sees a
-// rotation half done. The lock is advisory and held for microseconds. A
-// file of its own (not the directory) keeps it apart from any other lock
-// on the container directory.
-func lockLog(path string, how int) (func(), error) {
-	d, err := os.OpenFile(path+".lock", os.O_RDONLY|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = syscall.Flock(int(d.Fd()), how)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		closeQuietly(d)
-		return nil, err
-	}
-	return func() { closeQuietly(d) }, nil // close releases the lock
-}
-
 // openSegments opens the rotated files and the current file under the
 // directory lock. The current file is last; it is nil when absent.
 func (r *fileReader) openSegments() ([]*segment, error) {
 	if _, err := os.Stat(filepath.Dir(r.path)); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // nothing logged yet
 	}
-	unlock, err := lockLog(r.path, syscall.LOCK_SH)
+	unlock, err := lockLog(r.path, false)
 	if err != nil {
 		return nil, fmt.Errorf("logger: lock log: %w", err)
 	}
