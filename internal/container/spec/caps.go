@@ -32,14 +32,46 @@ var DefaultCapabilities = []string{
 }
 
 // allCapabilities returns every capability the running kernel knows
-// (capLast is /proc/sys/kernel/cap_last_cap; -1 if unknown), limited to
-// the names berth knows.
-func allCapabilities(capLast int) []string {
+// (capLast is /proc/sys/kernel/cap_last_cap; -1 if unknown) that berth
+// itself holds in its bounding set (own; a zero mask means unknown), in
+// kernel order. On an ordinary host berthd runs with every capability, so
+// this is the kernel's whole list, as in Docker; under a restricted parent
+// (a container, a sandbox) a privileged container gets what berthd can
+// give instead of failing to start.
+func allCapabilities(capLast int, own uint64) []string {
 	names := ocispec.CapabilityNames()
 	if capLast >= 0 && capLast+1 < len(names) {
 		names = names[:capLast+1]
 	}
-	return names
+	if own == 0 {
+		return names
+	}
+	out := names[:0:0]
+	for i, n := range names {
+		if i < 64 && own&(1<<uint(i)) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// readOwnBounding returns this process's bounding capability set from
+// /proc/self/status, 0 when unknown.
+func readOwnBounding() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // readCapLast reads /proc/sys/kernel/cap_last_cap, -1 when unknown.
@@ -80,10 +112,10 @@ func normalizeCaps(in []string, valid []string) ([]string, error) {
 // default set with Docker's rules: privileged gets every capability;
 // cap-add ALL gives everything except what cap-drop names; cap-drop ALL
 // keeps only cap-add; otherwise drop, then add.
-func capabilities(adds, drops []string, privileged bool, capLast int) ([]string, error) {
-	all := allCapabilities(capLast)
+func capabilities(adds, drops []string, privileged bool, capLast int, own uint64) ([]string, error) {
+	all := allCapabilities(capLast, 0)
 	if privileged {
-		return all, nil
+		return allCapabilities(capLast, own), nil
 	}
 	capAdd, err := normalizeCaps(adds, all)
 	if err != nil {
@@ -96,7 +128,7 @@ func capabilities(adds, drops []string, privileged bool, capLast int) ([]string,
 	var caps []string
 	switch {
 	case slices.Contains(capAdd, "ALL"):
-		for _, c := range all {
+		for _, c := range allCapabilities(capLast, own) {
 			if !slices.Contains(capDrop, c) {
 				caps = append(caps, c)
 			}

@@ -147,6 +147,11 @@ var (
 // devices sets linux.devices and the device cgroup rules.
 func (g *generator) devices() error {
 	l := g.s.Linux
+	for _, req := range g.hc.DeviceRequests {
+		// berth has no device drivers (GPUs, CDI): refuse as dockerd
+		// does when no driver matches.
+		return errdefs.Newf(errdefs.InvalidArgument, "could not select device driver %q with capabilities: %v", req.Driver, req.Capabilities)
+	}
 	if l.Resources == nil {
 		l.Resources = &specs.LinuxResources{}
 	}

@@ -23,13 +23,14 @@ type hostInfo struct {
 	thermalThrottle []string
 	hostname        string
 	ncpu            int
-	capLast         int // /proc/sys/kernel/cap_last_cap, -1 if unknown
+	capLast         int    // /proc/sys/kernel/cap_last_cap, -1 if unknown
+	capBounding     uint64 // berth's own bounding set, 0 if unknown
 }
 
 var probeHost = realHost
 
 func realHost() hostInfo {
-	h := hostInfo{sysctls: map[string]bool{}, ncpu: runtime.NumCPU(), capLast: readCapLast()}
+	h := hostInfo{sysctls: map[string]bool{}, ncpu: runtime.NumCPU(), capLast: readCapLast(), capBounding: readOwnBounding()}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		if v, err := parseKernelVersion(unix.ByteSliceToString(u.Release[:])); err == nil {

@@ -144,7 +144,7 @@ id
 echo cwd=$(pwd)
 env | sort
 unshare -n true 2>/dev/null && echo unshare=ok || echo unshare=denied
-mount -t tmpfs none /mnt 2>/dev/null && echo mount=ok || echo mount=denied
+mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mount=ok || echo mount=denied
 exit 3`
 	out, status := runGenerated(t,
 		&container.Config{Cmd: []string{"sh", "-c", script}, Env: []string{"FOO=bar"}, WorkingDir: "/work/dir"},
@@ -213,5 +213,58 @@ cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max`
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// TestRunPrivileged checks that a privileged spec (every capability, every
+// host device, no seccomp, writable /sys) loads and looks as under Docker.
+func TestRunPrivileged(t *testing.T) {
+	script := `grep -E '^(CapEff|Seccomp):' /proc/self/status
+test -c /dev/kmsg && echo kmsg=present
+touch /sys/kernel/berth-probe 2>&1 | grep -q 'Read-only' && echo sys=ro || echo sys=rw
+mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && echo mount=ok`
+	out, code := runGenerated(t, &container.Config{Cmd: []string{"sh", "-c", script}}, &container.HostConfig{Privileged: true})
+	t.Logf("output:\n%s", out)
+	if code != 0 {
+		t.Errorf("exit status = %d", code)
+	}
+	// Every capability the kernel has, as far as this process can give.
+	capLast, _ := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	var last int
+	fmt.Sscan(string(capLast), &last)
+	status, _ := os.ReadFile("/proc/self/status")
+	var own uint64
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			fmt.Sscanf(strings.TrimSpace(v), "%x", &own)
+		}
+	}
+	wantCaps := fmt.Sprintf("CapEff:\t%016x", own&(1<<uint(last+1)-1))
+	for _, want := range []string{wantCaps, "Seccomp:\t0", "kmsg=present", "sys=rw", "mount=ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestRunCustomSeccomp loads a Docker-format profile passed the way the
+// docker CLI passes it (the JSON itself in seccomp=...): everything is
+// allowed except mkdir/mkdirat, which fail with EACCES.
+func TestRunCustomSeccomp(t *testing.T) {
+	profile := `{"defaultAction":"SCMP_ACT_ALLOW","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86","SCMP_ARCH_X32"]},{"architecture":"SCMP_ARCH_AARCH64","subArchitectures":["SCMP_ARCH_ARM"]}],
+		"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}`
+	script := `grep -E '^Seccomp:' /proc/self/status; mkdir /tmp/x 2>&1; echo done`
+	out, _ := runGenerated(t, &container.Config{Cmd: []string{"sh", "-c", script}},
+		&container.HostConfig{SecurityOpt: []string{"seccomp=" + profile}})
+	t.Logf("output:\n%s", out)
+	for _, want := range []string{"Seccomp:\t2", "Permission denied", "done"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	out, _ = runGenerated(t, &container.Config{Cmd: []string{"sh", "-c", "grep Seccomp: /proc/self/status"}},
+		&container.HostConfig{SecurityOpt: []string{"seccomp=unconfined"}})
+	if !strings.Contains(out, "Seccomp:\t0") {
+		t.Errorf("seccomp=unconfined: %s", out)
 	}
 }

@@ -39,7 +39,7 @@ func TestCapabilities(t *testing.T) {
 			if tc.name == "beyond this kernel" {
 				capLast = 39
 			}
-			got, err := capabilities(tc.add, tc.drop, tc.privileged, capLast)
+			got, err := capabilities(tc.add, tc.drop, tc.privileged, capLast, 0)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errdefs.Is(err, errdefs.InvalidArgument) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -50,7 +50,7 @@ func TestCapabilities(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.wantAllCaps {
-				all := allCapabilities(capLast)
+				all := allCapabilities(capLast, 0)
 				if !tc.privileged {
 					all = slices.DeleteFunc(all, func(c string) bool { return c == "CAP_SYS_ADMIN" })
 				}
@@ -66,6 +66,22 @@ func TestCapabilities(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCapabilitiesLimitedByOwnSet(t *testing.T) {
+	own := uint64(1<<41-1) &^ (1 << 24) // everything but CAP_SYS_RESOURCE
+	for _, tc := range []struct {
+		add        []string
+		privileged bool
+	}{{privileged: true}, {add: []string{"ALL"}}} {
+		got, err := capabilities(tc.add, nil, tc.privileged, 40, own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 40 || slices.Contains(got, "CAP_SYS_RESOURCE") {
+			t.Errorf("%+v: got %v", tc, got)
+		}
 	}
 }
 

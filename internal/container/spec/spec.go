@@ -196,7 +196,7 @@ func (g *generator) process() error {
 	}
 	p.User = user
 
-	caps, err := capabilities(g.hc.CapAdd, g.hc.CapDrop, g.hc.Privileged, g.host.capLast)
+	caps, err := capabilities(g.hc.CapAdd, g.hc.CapDrop, g.hc.Privileged, g.host.capLast, g.host.capBounding)
 	if err != nil {
 		return err
 	}
