@@ -153,3 +153,53 @@ func TestSyslogDefaultTagAndDialError(t *testing.T) {
 		t.Fatal("dial to a missing socket succeeded")
 	}
 }
+
+// A tcp syslog server that drops the connection gets the next messages
+// on a new one (one redial per failed write, like Docker's writer).
+func TestSyslogReconnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	l, err := New(Config{Type: Syslog, Opts: map[string]string{"syslog-address": "tcp://" + ln.Addr().String()}, ContainerID: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	first := <-conns
+	first.Close()
+	lines := make(chan string, 10)
+	for i := 0; i < 50; i++ {
+		_ = l.Log(&Message{Line: []byte(fmt.Sprintf("after %d", i)), Source: "stdout", Timestamp: time.Now()})
+		select {
+		case c := <-conns:
+			defer c.Close()
+			go func() {
+				s, _ := bufio.NewReader(c).ReadString('\n')
+				lines <- s
+			}()
+			select {
+			case s := <-lines:
+				if !strings.Contains(s, "after ") {
+					t.Fatalf("got %q", s)
+				}
+				return
+			case <-time.After(5 * time.Second):
+				t.Fatal("nothing on the new connection")
+			}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatal("logger never reconnected")
+}
