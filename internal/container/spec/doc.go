@@ -51,6 +51,28 @@
 //   - Daemon-wide defaults (default ulimits, a daemon seccomp profile,
 //     default cgroupns mode) are merged into the HostConfig by the daemon
 //     before Generate; Generate only applies Docker's built-in defaults.
+//     Without ulimits the container inherits berthd's rlimits, as Docker
+//     containers inherit containerd's.
+//   - Config.Volumes (the image's VOLUMEs), legacy --link environment
+//     variables, and the hostname of a container joining another's network
+//     (container:<ref>) are the daemon's: it fills Config and Input.Mounts.
+//
+// Known differences from dockerd: bind propagation "shared"/"slave" is
+// not checked against the host mount's propagation (dockerd refuses a
+// shared bind of a private host mount); --ipc shareable gets a private
+// /dev/shm tmpfs (sharing it is the daemon's business through
+// Input.Mounts); device requests (--gpus) are refused; user namespaces
+// (userns-mode other than host) are not supported; privileged containers
+// get every capability the kernel has that berthd itself holds (the same
+// as Docker on an ordinary host).
+//
+// Security options (HostConfig.SecurityOpt, "key=value" or the legacy
+// "key:value"): no-new-privileges[=bool]; seccomp=unconfined | builtin |
+// <profile JSON> (the docker CLI sends the file's content; the format is
+// Docker's, with archMap and includes/excludes on caps, arches and
+// minKernel); systempaths=unconfined (no masked or read-only paths; the
+// CLI usually sends empty MaskedPaths/ReadonlyPaths instead);
+// writable-cgroups=bool; apparmor=...; label=....
 //
 // LSMs: the host berth targets has neither AppArmor nor SELinux enforced,
 // so "apparmor=..." and "label=..." security options are validated and
