@@ -315,8 +315,10 @@ func (c *blockCache) get(off, n int64) ([]byte, error) {
 
 // lastIndexByte returns the offset of the last b in [lo, hi), or -1.
 func (c *blockCache) lastIndexByte(b byte, lo, hi int64) (int64, error) {
+	step := int64(4 << 10) // most answers are within the last few KiB
 	for hi > lo {
-		start := max(lo, hi-cacheBlock)
+		start := max(lo, hi-step)
+		step = min(2*step, cacheBlock)
 		var chunk []byte
 		if start >= c.off && hi <= c.off+int64(len(c.buf)) {
 			chunk = c.buf[start-c.off : hi-c.off]

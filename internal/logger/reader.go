@@ -66,6 +66,7 @@ type segment struct {
 	// records to skip for Tail.
 	first, last int64
 	skip        int
+	cache       *blockCache // plain files, once s.end is known
 }
 
 // openSegments opens the rotated files and the current file under the
@@ -186,6 +187,7 @@ func (r *fileReader) plan(segs []*segment, rc ReadConfig) error {
 	if rc.Since.IsZero() {
 		since = 0
 	}
+	bounded := !rc.Since.IsZero() || !rc.Until.IsZero()
 	for _, s := range segs {
 		if s.gz {
 			if (since != 0 && s.last != 0 && s.last < since) || (!rc.Until.IsZero() && s.first != 0 && s.first > until) {
@@ -193,14 +195,12 @@ func (r *fileReader) plan(segs []*segment, rc ReadConfig) error {
 			}
 			continue
 		}
-		st, err := s.f.Stat()
-		if err != nil {
-			return fmt.Errorf("logger: stat log: %w", err)
+		if !bounded {
+			continue // the end is found lazily: Tail may never reach s
 		}
-		c := newBlockCache(s.f)
-		s.end, err = r.fmt.trimEnd(c, 0, st.Size())
+		c, err := r.findEnd(s)
 		if err != nil {
-			return fmt.Errorf("logger: read log %s: %w", s.name, err)
+			return err
 		}
 		if !rc.Until.IsZero() {
 			if s.end, err = r.search(c, 0, s.end, func(t time.Time) bool { return t.After(rc.Until) }); err != nil {
@@ -213,32 +213,38 @@ func (r *fileReader) plan(segs []*segment, rc ReadConfig) error {
 			}
 		}
 	}
-	if rc.Tail < 0 {
-		return nil
-	}
 	need := rc.Tail
 	for i := len(segs) - 1; i >= 0; i-- {
 		s := segs[i]
+		if s.gz || s.skip < 0 {
+			if s.gz && rc.Tail >= 0 && s.skip >= 0 {
+				if need == 0 {
+					s.skip = -1
+					continue
+				}
+				n, err := r.countGzip(s, rc)
+				if err != nil {
+					return err
+				}
+				if n > need {
+					s.skip = n - need
+					n = need
+				}
+				need -= n
+			}
+			continue
+		}
+		c, err := r.findEnd(s)
+		if err != nil {
+			return err
+		}
+		if rc.Tail < 0 {
+			continue
+		}
 		if need == 0 {
 			s.start, s.skip = s.end, -1
 			continue
 		}
-		if s.gz {
-			if s.skip < 0 {
-				continue
-			}
-			n, err := r.countGzip(s, rc)
-			if err != nil {
-				return err
-			}
-			if n > need {
-				s.skip = n - need
-				n = need
-			}
-			need -= n
-			continue
-		}
-		c := newBlockCache(s.f)
 		p := s.end
 		for need > 0 && p > s.start {
 			q, err := r.fmt.prevStart(c, s.start, p)
@@ -251,6 +257,23 @@ func (r *fileReader) plan(segs []*segment, rc ReadConfig) error {
 		s.start = p
 	}
 	return nil
+}
+
+// findEnd sets s.end, once, to the end of the last complete record (a
+// writer may be half-way through one) and returns s's block cache.
+func (r *fileReader) findEnd(s *segment) (*blockCache, error) {
+	if s.cache != nil {
+		return s.cache, nil
+	}
+	st, err := s.f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("logger: stat log: %w", err)
+	}
+	s.cache = newBlockCache(s.f)
+	if s.end, err = r.fmt.trimEnd(s.cache, 0, st.Size()); err != nil {
+		return nil, fmt.Errorf("logger: read log %s: %w", s.name, err)
+	}
+	return s.cache, nil
 }
 
 // search returns the start of the first record in [lo, hi) whose time
@@ -268,6 +291,11 @@ func (r *fileReader) search(c *blockCache, lo, hi int64, pred func(time.Time) bo
 	if rec, err := r.recordAt(c, last, hi); err == nil {
 		if t, err := r.fmt.timestamp(rec); err == nil && !pred(t) {
 			return hi, nil
+		}
+	}
+	if rec, err := r.recordAt(c, lo, hi); err == nil {
+		if t, err := r.fmt.timestamp(rec); err == nil && pred(t) {
+			return lo, nil
 		}
 	}
 	for hi-lo > 16<<10 {
