@@ -89,6 +89,10 @@ func (c *Container) Start(ctx context.Context) error {
 	return c.r.start(c.c.p)
 }
 
+// Signal sends sig to the init through its pidfd (never to a recycled
+// pid); it fails once the init was reaped.
+func (c *Container) Signal(sig syscall.Signal) error { return c.c.child.cmd.Process.Signal(sig) }
+
 // Wait reaps the init and returns its wait status. It may be called from
 // several goroutines; all get the same result.
 func (c *Container) Wait() (syscall.WaitStatus, error) {

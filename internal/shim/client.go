@@ -1,0 +1,504 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/logger"
+	"github.com/berth-dev/berth/internal/runtime"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// BinaryName is the shim's executable, looked for beside the running
+// binary, then in $PATH.
+const BinaryName = "berth-shim"
+
+// DefaultIdleTimeout is how long a shim stays up after its container
+// exited when nobody talks to it.
+const DefaultIdleTimeout = 30 * time.Second
+
+// SpawnOpts describe the container a new shim creates and serves.
+type SpawnOpts struct {
+	Binary      string // path of berth-shim (default: beside os.Executable(), then $PATH)
+	ID          string
+	Bundle      string // dir with config.json; the rootfs is already mounted at the spec's root.path
+	StateDir    string // the shim's own dir (under berthd's exec root): socket, pid file, exit file, shim log
+	RuntimeRoot string // root of berth's runtime state (berthd uses the runtime library on it too)
+	Stdin       bool   // OpenStdin: keep a stdin pipe (or pty input) for attach
+	StdinOnce   bool   // close the container's stdin when the first attached client's stdin ends
+	Log         logger.Config
+	Env         []string // extra env for the shim process (e.g. BERTH_TRACE=1)
+
+	// IdleTimeout is how long the shim lives on after the container
+	// exited while no client talks to it (default DefaultIdleTimeout;
+	// negative: until Shutdown).
+	IdleTimeout time.Duration
+	// RuntimeInit is the container init binary (default:
+	// berth-runtime-init beside the shim binary).
+	RuntimeInit string
+}
+
+// Client talks to one shim. It holds no connection: every call opens its
+// own, so it is safe for concurrent use and survives nothing but the shim.
+type Client struct {
+	stateDir string
+	sock     string
+}
+
+// StateDir returns the shim's state directory.
+func (c *Client) StateDir() string { return c.stateDir }
+
+// Spawn starts a shim that creates container o.ID from o.Bundle. It returns
+// once the container is created (its init waits for Start) and the shim
+// serves its socket. On failure nothing is left: no shim, no runtime
+// state, no cgroup (and the state directory is removed if Spawn made it).
+//
+// The shim is started directly (fork/exec, new session, stdio on
+// /dev/null, stderr appended to <StateDir>/shim.log) and reports readiness
+// over an inherited socket, so no polling is involved. The caller's process
+// reaps the shim if it exits first, without holding a thread; if the caller
+// dies, the shim lives on (reparented) and Connect finds it.
+func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
+	if o.ID == "" || o.Bundle == "" || o.StateDir == "" {
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "shim: id, bundle and state dir are required")
+	}
+	bin, err := shimBinary(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	stateDir, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	madeDir := false
+	if err := os.Mkdir(stateDir, 0o700); err == nil {
+		madeDir = true
+	} else if !errors.Is(err, os.ErrExist) {
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("shim state dir: %w", err)
+		}
+		madeDir = true
+	}
+	fail := func(err error) (*Client, error) {
+		if madeDir {
+			_ = os.RemoveAll(stateDir)
+		} else {
+			_ = os.Remove(filepath.Join(stateDir, sockName))
+			_ = os.Remove(filepath.Join(stateDir, pidName))
+		}
+		return nil, err
+	}
+	init := o.RuntimeInit
+	if init == "" {
+		init = filepath.Join(filepath.Dir(bin), runtime.InitBinaryName)
+	}
+	boot := bootConfig{
+		ID: o.ID, Bundle: bundle, StateDir: stateDir, RuntimeRoot: o.RuntimeRoot, RuntimeInit: init,
+		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout,
+	}
+	if boot.RuntimeRoot == "" {
+		boot.RuntimeRoot = runtime.DefaultRoot
+	}
+
+	// The boot socket: the shim reads its config and answers once the
+	// container is created. Our end is non-blocking so ctx can cut it.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	_ = unix.SetNonblock(fds[0], true)
+	parent := os.NewFile(uintptr(fds[0]), "shim-boot")
+	child := os.NewFile(uintptr(fds[1]), "shim-boot-child")
+	defer parent.Close()
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		child.Close()
+		return fail(err)
+	}
+	logf, err := os.OpenFile(filepath.Join(stateDir, logName), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		devnull.Close()
+		child.Close()
+		return fail(err)
+	}
+	env := append([]string{"PATH=" + pathEnv()}, o.Env...)
+	proc, err := os.StartProcess(bin, []string{BinaryName, o.ID}, &os.ProcAttr{
+		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, logf, child},
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	devnull.Close()
+	logf.Close()
+	child.Close()
+	if err != nil {
+		return fail(fmt.Errorf("start %s: %w", bin, err))
+	}
+	reaped := reap(proc)
+
+	var resp response
+	err = func() error {
+		if dl, ok := ctx.Deadline(); ok {
+			_ = parent.SetDeadline(dl)
+		}
+		stop := context.AfterFunc(ctx, func() { _ = parent.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+		if err := writeFrame(parent, &boot); err != nil {
+			return err
+		}
+		return readFrame(parent, &resp)
+	}()
+	if err == nil {
+		err = resp.err()
+	} else if ctx.Err() != nil {
+		err = ctx.Err()
+	} else {
+		err = fmt.Errorf("shim for %s exited during create: %w%s", o.ID, err, logTail(stateDir))
+	}
+	if err != nil {
+		// Closing our end makes a shim still creating undo its work and
+		// exit; one that is stuck is killed, and its leftovers deleted.
+		parent.Close()
+		select {
+		case <-reaped:
+		case <-time.After(10 * time.Second):
+			_ = proc.Kill()
+			<-reaped
+			if rt, rerr := runtime.New(boot.RuntimeRoot); rerr == nil {
+				_ = rt.Delete(context.Background(), o.ID, true)
+			}
+		}
+		return fail(err)
+	}
+	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName)}, nil
+}
+
+// reap waits for a spawned shim in the background through a pidfd and the
+// Go poller: a shim that exits while we run is not left a zombie, and no
+// thread is held per shim (os.Process.Wait would block one).
+func reap(proc *os.Process) <-chan struct{} {
+	done := make(chan struct{})
+	pidfd, err := unix.PidfdOpen(proc.Pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		go func() { _, _ = proc.Wait(); close(done) }()
+		return done
+	}
+	f := os.NewFile(uintptr(pidfd), "shim-pidfd")
+	go func() {
+		defer close(done)
+		defer f.Close()
+		raw, err := f.SyscallConn()
+		if err == nil {
+			err = raw.Read(func(fd uintptr) bool {
+				var info unix.Siginfo
+				werr := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
+				// Not done while the child runs: waitid leaves info zero.
+				return werr != nil || info.Signo != 0
+			})
+		}
+		if err != nil {
+			_, _ = proc.Wait()
+			return
+		}
+		_ = proc.Release()
+	}()
+	return done
+}
+
+func pathEnv() string {
+	if p := os.Getenv("PATH"); p != "" {
+		return p
+	}
+	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+}
+
+func shimBinary(bin string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		cand := filepath.Join(filepath.Dir(exe), BinaryName)
+		if st, err := os.Stat(cand); err == nil && st.Mode().IsRegular() {
+			return cand, nil
+		}
+	}
+	p, err := exec.LookPath(BinaryName)
+	if err != nil {
+		return "", errdefs.Newf(errdefs.NotFound, "shim binary %s: not beside the daemon nor in $PATH", BinaryName)
+	}
+	return p, nil
+}
+
+// logTail returns the end of the shim's log, for an error message.
+func logTail(stateDir string) string {
+	b, err := os.ReadFile(filepath.Join(stateDir, logName))
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	if len(b) > 512 {
+		b = b[len(b)-512:]
+	}
+	return ": " + strings.TrimSpace(string(b))
+}
+
+// Connect re-attaches to the shim serving stateDir (after berthd
+// restarted). errdefs.NotFound when no live shim answers there.
+func Connect(ctx context.Context, stateDir string) (*Client, error) {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{stateDir: abs, sock: filepath.Join(abs, sockName)}
+	if _, err := c.call(ctx, &request{Op: opPing}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close releases the client. It holds no resources; streams returned by
+// Attach and ExecStart stay open until their callers close them.
+func (c *Client) Close() error { return nil }
+
+// dial connects to the shim's socket, through /proc/self/fd when the path
+// is too long for a sockaddr.
+func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
+	path := c.sock
+	if len(path) >= 100 {
+		dfd, err := unix.Open(c.stateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, notRunning(c.stateDir, err)
+		}
+		defer unix.Close(dfd)
+		path = "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + sockName
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, notRunning(c.stateDir, err)
+	}
+	return conn.(*net.UnixConn), nil
+}
+
+func notRunning(dir string, err error) error {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+		return errdefs.Newf(errdefs.NotFound, "no shim running in %s", dir)
+	}
+	return fmt.Errorf("connect to shim in %s: %w", dir, err)
+}
+
+// open sends req on a new connection and reads the response; ctx bounds
+// both. The connection stays open (for a stream) unless an error is
+// returned.
+func (c *Client) open(ctx context.Context, req *request) (*net.UnixConn, *response, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	var resp response
+	err = writeFrame(conn, req)
+	if err == nil {
+		err = readFrame(conn, &resp)
+	}
+	stopped := stop()
+	if err != nil || !stopped {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if err == nil {
+			err = context.Canceled
+		}
+		return nil, nil, fmt.Errorf("shim %s: %s: %w", c.stateDir, req.Op, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if err := resp.err(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, &resp, nil
+}
+
+// call is a request/response exchange.
+func (c *Client) call(ctx context.Context, req *request) (*response, error) {
+	conn, resp, err := c.open(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	conn.Close()
+	return resp, nil
+}
+
+// Start starts the created container's program and returns its pid.
+func (c *Client) Start(ctx context.Context) (int, error) {
+	resp, err := c.call(ctx, &request{Op: opStart})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Pid, nil
+}
+
+// State is the container's state as the shim sees it.
+type State struct {
+	Pid       int
+	Status    string // created|running|stopped
+	StartedAt time.Time
+	Exit      *Exit // set once stopped
+}
+
+// Status values of State.
+const (
+	StatusCreated = "created"
+	StatusRunning = "running"
+	StatusStopped = "stopped"
+)
+
+// State returns the container's state.
+func (c *Client) State(ctx context.Context) (*State, error) {
+	resp, err := c.call(ctx, &request{Op: opState})
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Pid: resp.Pid, Status: resp.Status, Exit: resp.Exit}
+	if resp.StartedAt != nil {
+		st.StartedAt = *resp.StartedAt
+	}
+	return st, nil
+}
+
+// Wait blocks until the container's init exited (at once if it has) and
+// returns how.
+func (c *Client) Wait(ctx context.Context) (*Exit, error) {
+	resp, err := c.call(ctx, &request{Op: opWait})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Exit == nil {
+		return nil, fmt.Errorf("shim %s: wait: no exit in answer", c.stateDir)
+	}
+	return resp.Exit, nil
+}
+
+// AttachOpts select the streams of an attach or exec.
+type AttachOpts struct{ Stdin, Stdout, Stderr bool }
+
+// Attach returns a connection carrying the container's output from now on:
+// framed as Docker's multiplexed stream without a terminal (8-byte header:
+// stream 1 stdout / 2 stderr, three zero bytes, big-endian uint32 length),
+// raw bytes with one. Bytes written to it go to the container's stdin (with
+// o.Stdin, for a container spawned with Stdin); CloseWrite ends this
+// client's stdin (and closes the container's with StdinOnce). The shim
+// closes it after the container exited and its output was drained; called
+// after the exit, the stream is empty. ctx bounds only the handshake.
+// Attached before Start, it loses nothing.
+func (c *Client) Attach(ctx context.Context, o AttachOpts) (net.Conn, error) {
+	conn, _, err := c.open(ctx, &request{Op: opAttach, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Resize sets the window size of the container's pty (execID "") or of an
+// exec's. It does nothing for a process without a terminal.
+func (c *Client) Resize(ctx context.Context, execID string, height, width uint16) error {
+	_, err := c.call(ctx, &request{Op: opResize, ID: execID, Height: height, Width: width})
+	return err
+}
+
+// Kill sends sig to the container's init, or with all to all its
+// processes. errdefs.Conflict when the container is not running.
+func (c *Client) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	_, err := c.call(ctx, &request{Op: opKill, Signal: int(sig), All: all})
+	return err
+}
+
+// Exec registers exec id (Docker's exec create): process p, with a
+// terminal if p.Terminal, and the streams o that ExecStart will carry.
+func (c *Client) Exec(ctx context.Context, id string, p *specs.Process, o AttachOpts) error {
+	_, err := c.call(ctx, &request{Op: opExec, ID: id, Process: p, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	return err
+}
+
+// ExecStart starts exec id and returns its stream (as Attach's; nil when
+// detached). The shim closes the stream once the process exited and its
+// output was drained; the exec's output is not logged.
+func (c *Client) ExecStart(ctx context.Context, id string, detach bool) (net.Conn, error) {
+	conn, _, err := c.open(ctx, &request{Op: opExecStart, ID: id, Detach: detach})
+	if err != nil {
+		return nil, err
+	}
+	if detach {
+		conn.Close()
+		return nil, nil
+	}
+	return conn, nil
+}
+
+// ExecState returns an exec's pid, whether it runs, and its exit code
+// (-1 until it exited).
+func (c *Client) ExecState(ctx context.Context, id string) (pid int, running bool, exitCode int, err error) {
+	resp, err := c.call(ctx, &request{Op: opExecState, ID: id})
+	if err != nil {
+		return 0, false, -1, err
+	}
+	return resp.Pid, resp.Running, resp.Code, nil
+}
+
+// ExecWait blocks until exec id exited and returns its exit code.
+// errdefs.Conflict if it was never started.
+func (c *Client) ExecWait(ctx context.Context, id string) (int, error) {
+	resp, err := c.call(ctx, &request{Op: opExecWait, ID: id})
+	if err != nil {
+		return -1, err
+	}
+	return resp.Code, nil
+}
+
+// CloseStdin closes the container's stdin (no-op with a terminal).
+func (c *Client) CloseStdin(ctx context.Context) error {
+	_, err := c.call(ctx, &request{Op: opCloseStdin})
+	return err
+}
+
+// Shutdown makes the shim finish: a container still running is killed
+// (SIGKILL to all its processes) and waited for, its runtime state (cgroup,
+// state dir) is deleted, and the shim exits, leaving in its state
+// directory only the exit record and its log. Safe to call when the shim
+// is already gone.
+func (c *Client) Shutdown(ctx context.Context) error {
+	conn, _, err := c.open(ctx, &request{Op: opShutdown})
+	if err != nil {
+		if errdefs.Is(err, errdefs.NotFound) {
+			return nil
+		}
+		return err
+	}
+	// The shim closes the connection as it exits.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetReadDeadline(dl)
+	}
+	var b [1]byte
+	_, _ = conn.Read(b[:])
+	conn.Close()
+	return nil
+}

@@ -1,0 +1,624 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/logger"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
+	"golang.org/x/sys/unix"
+)
+
+// bootFD is the inherited socket Spawn talks to the new shim on.
+const bootFD = 3
+
+// drainTimeout bounds how long the output of an exited process is still
+// read: a descendant that escaped the container's end can hold the pipes.
+const drainTimeout = 2 * time.Second
+
+// Main is the whole of berth-shim: it reads its boot config from fd 3,
+// creates the container, answers Spawn and serves until shut down. It
+// returns the process exit code.
+func Main() int {
+	// A shim is mostly idle: collect early, keep the heap small.
+	debug.SetGCPercent(50)
+	initproc.Tracef("shim: main")
+	boot := os.NewFile(bootFD, "shim-boot")
+	var cfg bootConfig
+	if err := readFrame(boot, &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim: this program is started by berthd, not by hand:", err)
+		return 2
+	}
+	s, err := newServer(&cfg)
+	if err != nil {
+		logf("create %s: %v", cfg.ID, err)
+		_ = writeFrame(boot, errResponse(err))
+		return 1
+	}
+	initproc.Tracef("shim: created")
+	if err := writeFrame(boot, &response{Pid: s.ctr.Pid()}); err != nil {
+		// The daemon gave up (its ctx ended, or it died): undo.
+		logf("report to daemon: %v; deleting the container", err)
+		s.abort()
+		return 1
+	}
+	boot.Close()
+	go s.serve()
+	go s.reap()
+	s.scheduleTrim()
+	<-s.quit
+	s.removeFiles()
+	return 0
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s berth-shim[%d]: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), fmt.Sprintf(format, args...))
+}
+
+// server is one shim: one container, its stdio, its execs.
+type server struct {
+	cfg *bootConfig
+	rt  *runtime.Runtime
+	ctr *runtime.Container
+	ln  *net.UnixListener
+
+	log    logger.Logger
+	copier *logger.Copier
+	tty    bool
+	master *os.File // pty master (tty)
+
+	stdinMu     sync.Mutex
+	stdin       *os.File // container stdin: pipe write end or pty master; nil once closed
+	stdinClosed bool
+
+	mu        sync.Mutex
+	status    string // created | starting | running | stopped
+	startedAt time.Time
+	startErr  error
+	startDone chan struct{} // closed when a start attempt finished
+	exit      *Exit
+	done      chan struct{} // closed once the exit is recorded
+	execs     map[string]*execProc
+	attached  map[*connWriter]struct{}
+
+	active   atomic.Int32 // connections being served
+	activity atomic.Int64 // unix nanos of the last accepted connection
+	trimT    *time.Timer
+
+	quitOnce sync.Once
+	quit     chan struct{}
+}
+
+// newServer listens on the state dir's socket, creates the container with
+// pipes (or a pty) for its stdio and opens its logger.
+func newServer(cfg *bootConfig) (_ *server, retErr error) {
+	syscall.Umask(0o077)
+	s := &server{
+		cfg: cfg, status: StatusCreated, startDone: make(chan struct{}), done: make(chan struct{}),
+		execs: map[string]*execProc{}, attached: map[*connWriter]struct{}{}, quit: make(chan struct{}),
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	var cleanups []func()
+	defer func() {
+		if retErr != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		}
+	}()
+	ln, err := listen(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s.ln = ln
+	cleanups = append(cleanups, func() { ln.Close(); _ = os.Remove(filepath.Join(cfg.StateDir, sockName)) })
+
+	// The logger opens while the container is created (syslog may dial).
+	type opened struct {
+		l   logger.Logger
+		err error
+	}
+	logc := make(chan opened, 1)
+	go func() {
+		l, err := logger.New(cfg.Log)
+		logc <- opened{l, err}
+	}()
+	cleanups = append(cleanups, func() {
+		if o := <-logc; o.l != nil {
+			_ = o.l.Close()
+		}
+	})
+
+	rt, err := runtime.New(cfg.RuntimeRoot)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RuntimeInit != "" {
+		rt.InitPath = cfg.RuntimeInit
+	}
+	if st, err := os.Stat(rt.InitPath); err != nil || !st.Mode().IsRegular() || rt.InitPath == "/proc/self/exe" {
+		return nil, errdefs.Newf(errdefs.FailedPrecondition, "container init %s: not found (install %s beside %s)", rt.InitPath, runtime.InitBinaryName, BinaryName)
+	}
+	s.rt = rt
+
+	// Pipes for stdio, made before we know whether the spec asks for a
+	// terminal (then the init replaces them with the pty slave).
+	var childEnds []*os.File
+	closeChildEnds := func() {
+		for _, f := range childEnds {
+			f.Close()
+		}
+		childEnds = nil
+	}
+	defer closeChildEnds()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	childEnds = append(childEnds, outW, errW)
+	var inR, inW *os.File
+	if cfg.Stdin {
+		if inR, inW, err = os.Pipe(); err != nil {
+			outR.Close()
+			errR.Close()
+			return nil, err
+		}
+		childEnds = append(childEnds, inR)
+	} else if inR, err = os.Open(os.DevNull); err != nil {
+		return nil, err
+	} else {
+		childEnds = append(childEnds, inR)
+	}
+	closeOurs := func() {
+		outR.Close()
+		errR.Close()
+		if inW != nil {
+			inW.Close()
+		}
+	}
+
+	initproc.Tracef("shim: creating")
+	ctr, err := rt.CreateContainer(context.Background(), cfg.ID, runtime.CreateOpts{
+		Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW},
+	})
+	closeChildEnds()
+	if err != nil {
+		closeOurs()
+		return nil, err
+	}
+	s.ctr = ctr
+	cleanups = append(cleanups, func() { _ = ctr.Delete(context.Background()) })
+
+	var sources map[string]io.Reader
+	if p := ctr.Spec().Process; p != nil && p.Terminal {
+		closeOurs()
+		master, err := ctr.Console()
+		if err != nil {
+			return nil, err
+		}
+		s.tty, s.master = true, master
+		if cfg.Stdin {
+			s.stdin = master
+		}
+		sources = map[string]io.Reader{"stdout": master}
+	} else {
+		s.stdin = inW
+		sources = map[string]io.Reader{"stdout": outR, "stderr": errR}
+	}
+	o := <-logc
+	logc <- opened{} // for the cleanup above
+	if o.err != nil {
+		if s.master != nil {
+			s.master.Close()
+		} else {
+			closeOurs()
+		}
+		return nil, fmt.Errorf("failed to create logger: %w", o.err)
+	}
+	s.log = o.l
+	s.copier = logger.NewCopier(o.l, sources)
+	s.copier.Run()
+	_ = os.WriteFile(filepath.Join(cfg.StateDir, pidName), []byte(strconv.Itoa(os.Getpid())), 0o600)
+	return s, nil
+}
+
+// abort undoes newServer when the daemon is no longer there to be told.
+func (s *server) abort() {
+	_ = s.ctr.Delete(context.Background())
+	_ = s.copier.Close()
+	_ = s.log.Close()
+	s.ln.Close()
+	s.removeFiles()
+}
+
+func (s *server) removeFiles() {
+	_ = os.Remove(filepath.Join(s.cfg.StateDir, sockName))
+	_ = os.Remove(filepath.Join(s.cfg.StateDir, pidName))
+}
+
+// listen creates the shim's socket (0600: root only), through
+// /proc/self/fd when the path is too long for a sockaddr.
+func listen(dir string) (*net.UnixListener, error) {
+	path := filepath.Join(dir, sockName)
+	_ = os.Remove(path) // a dead shim's
+	addr := path
+	if len(addr) >= 100 {
+		dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(dfd)
+		addr = "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + sockName
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("shim socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	return ln, nil
+}
+
+func (s *server) serve() {
+	for {
+		conn, err := s.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			logf("accept: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.activity.Store(time.Now().UnixNano())
+		if !peerIsRoot(conn) {
+			_ = writeFrame(conn, errResponse(errdefs.Newf(errdefs.Forbidden, "shim: only root may connect")))
+			conn.Close()
+			continue
+		}
+		s.active.Add(1)
+		go func() {
+			defer s.active.Add(-1)
+			s.handle(conn)
+		}()
+	}
+}
+
+func peerIsRoot(conn *net.UnixConn) bool {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	_ = raw.Control(func(fd uintptr) {
+		cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	return cred != nil && (cred.Uid == 0 || int(cred.Uid) == os.Geteuid())
+}
+
+// handle serves one connection: one request, one response, and for the
+// streaming operations the stream. Each handler owns conn: it closes it or
+// hands it on.
+func (s *server) handle(conn *net.UnixConn) {
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var req request
+	if err := readFrame(conn, &req); err != nil {
+		conn.Close()
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	ctx := context.Background()
+	var resp *response
+	switch req.Op {
+	case opPing:
+		resp = &response{Pid: os.Getpid()}
+	case opStart:
+		resp = s.start(ctx)
+	case opState:
+		resp = s.state()
+	case opWait:
+		<-s.done
+		resp = &response{Exit: s.exit}
+	case opAttach:
+		s.attach(conn, &req)
+		return
+	case opResize:
+		resp = s.resize(&req)
+	case opKill:
+		resp = s.kill(ctx, &req)
+	case opExec:
+		resp = s.execCreate(&req)
+	case opExecStart:
+		s.execStart(ctx, conn, &req)
+		return
+	case opExecState:
+		resp = s.execState(&req)
+	case opExecWait:
+		resp = s.execWait(&req)
+	case opCloseStdin:
+		s.closeStdin()
+		resp = &response{}
+	case opShutdown:
+		s.shutdown(ctx, conn)
+		return
+	default:
+		resp = errResponse(errdefs.Newf(errdefs.NotImplemented, "shim: unknown operation %q", req.Op))
+	}
+	_ = writeFrame(conn, resp)
+	conn.Close()
+}
+
+func (s *server) start(ctx context.Context) *response {
+	s.mu.Lock()
+	switch s.status {
+	case StatusCreated:
+	case StatusStopped:
+		s.mu.Unlock()
+		return errResponse(errdefs.Newf(errdefs.Conflict, "cannot start a container that has stopped"))
+	default:
+		st := s.status
+		s.mu.Unlock()
+		return errResponse(errdefs.Newf(errdefs.NotModified, "container is already %s", st))
+	}
+	s.status = "starting"
+	s.mu.Unlock()
+
+	err := s.ctr.Start(ctx)
+	s.mu.Lock()
+	if err != nil {
+		s.startErr = err
+	} else {
+		s.status, s.startedAt = StatusRunning, time.Now().UTC()
+	}
+	close(s.startDone)
+	s.mu.Unlock()
+	s.scheduleTrim()
+	if err != nil {
+		// A program that could not be executed, or a failed poststart
+		// hook: make sure nothing runs; reap records the failure.
+		_ = s.ctr.Signal(unix.SIGKILL)
+		return errResponse(err)
+	}
+	return &response{Pid: s.ctr.Pid()}
+}
+
+func (s *server) state() *response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &response{Status: s.status, Exit: s.exit}
+	switch s.status {
+	case "starting":
+		r.Status = StatusCreated
+		r.Pid = s.ctr.Pid()
+	case StatusStopped:
+	default:
+		r.Pid = s.ctr.Pid()
+	}
+	if !s.startedAt.IsZero() {
+		t := s.startedAt
+		r.StartedAt = &t
+	}
+	return r
+}
+
+func (s *server) kill(ctx context.Context, req *request) *response {
+	s.mu.Lock()
+	st := s.status
+	s.mu.Unlock()
+	if st == StatusStopped {
+		return errResponse(errdefs.Newf(errdefs.Conflict, "container %s is not running", s.cfg.ID))
+	}
+	sig := syscall.Signal(req.Signal)
+	if sig == 0 {
+		sig = unix.SIGKILL
+	}
+	if err := s.rt.Kill(ctx, s.cfg.ID, sig, req.All); err != nil {
+		if errdefs.Is(err, errdefs.NotFound) {
+			err = errdefs.Newf(errdefs.Conflict, "container %s is not running", s.cfg.ID)
+		}
+		return errResponse(err)
+	}
+	return &response{}
+}
+
+func (s *server) resize(req *request) *response {
+	var master *os.File
+	if req.ID == "" {
+		master = s.master
+	} else {
+		s.mu.Lock()
+		e := s.execs[req.ID]
+		s.mu.Unlock()
+		if e == nil {
+			return errResponse(errdefs.Newf(errdefs.NotFound, "no such exec: %s", req.ID))
+		}
+		e.mu.Lock()
+		master = e.master
+		e.mu.Unlock()
+	}
+	if master == nil {
+		return &response{} // no terminal: nothing to resize (as containerd)
+	}
+	ws := &unix.Winsize{Row: req.Height, Col: req.Width}
+	raw, err := master.SyscallConn()
+	if err != nil {
+		return &response{} // closed: the process exited
+	}
+	var ierr error
+	_ = raw.Control(func(fd uintptr) { ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) })
+	if ierr != nil {
+		return errResponse(fmt.Errorf("resize: %w", ierr))
+	}
+	return &response{}
+}
+
+// closeStdin closes the container's stdin pipe. With a terminal the pty
+// master carries the output too: only input forwarding stops.
+func (s *server) closeStdin() {
+	s.stdinMu.Lock()
+	defer s.stdinMu.Unlock()
+	if s.stdinClosed {
+		return
+	}
+	s.stdinClosed = true
+	if s.stdin != nil && !s.tty {
+		s.stdin.Close()
+	}
+	s.stdin = nil
+}
+
+// stdinFile returns the container's stdin while it is open.
+func (s *server) stdinFile() *os.File {
+	s.stdinMu.Lock()
+	defer s.stdinMu.Unlock()
+	return s.stdin
+}
+
+// reap waits for the init, then records its end: OOM kills, leftovers
+// killed and runtime state (cgroups) deleted, output drained and logged,
+// exit file written, waiters woken, attached clients closed.
+func (s *server) reap() {
+	ws, werr := s.ctr.Wait()
+	exitedAt := time.Now().UTC()
+	initproc.Tracef("shim: init exited")
+	s.mu.Lock()
+	if s.status == "starting" {
+		s.mu.Unlock()
+		<-s.startDone
+		s.mu.Lock()
+	}
+	startErr := s.startErr
+	s.mu.Unlock()
+
+	e := &Exit{Code: runtime.ExitCode(ws), ExitedAt: exitedAt}
+	if werr != nil {
+		e.Code, e.Error = 255, "wait: "+werr.Error()
+	}
+	if n, err := s.ctr.Cgroup().OOMKillCount(); err == nil && n > 0 {
+		e.OOMKilled = true
+	}
+	if startErr != nil {
+		e.Code, e.Error = startExitCode(startErr), startErr.Error()
+	}
+	if err := s.ctr.Delete(context.Background()); err != nil {
+		logf("delete container %s: %v", s.cfg.ID, err)
+	}
+	initproc.Tracef("shim: deleted")
+	drained := make(chan struct{})
+	go func() { _ = s.copier.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(drainTimeout):
+		logf("output of %s still open %v after exit: closing it", s.cfg.ID, drainTimeout)
+		_ = s.copier.Close()
+	}
+	if err := s.log.Close(); err != nil {
+		logf("close log: %v", err)
+	}
+	s.closeStdin()
+	if s.master != nil {
+		s.master.Close()
+	}
+	if err := writeExit(s.cfg.StateDir, e); err != nil {
+		logf("record exit: %v", err)
+	}
+	s.mu.Lock()
+	s.exit, s.status = e, StatusStopped
+	close(s.done)
+	attached := s.attached
+	s.attached = nil
+	s.mu.Unlock()
+	for w := range attached {
+		w.close()
+	}
+	initproc.Tracef("shim: exit recorded")
+	s.idleExit()
+}
+
+// startExitCode is Docker's exit code for a container that failed to
+// start: 127 when the command was not found, 126 when it could not be
+// executed, 128 otherwise.
+func startExitCode(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		return 126
+	}
+	return 128
+}
+
+// idleExit ends the shim once nobody talked to it for the idle timeout
+// after the container exited.
+func (s *server) idleExit() {
+	if s.cfg.IdleTimeout < 0 {
+		return
+	}
+	s.activity.Store(time.Now().UnixNano())
+	var check func()
+	check = func() {
+		left := s.cfg.IdleTimeout - time.Since(time.Unix(0, s.activity.Load()))
+		if left <= 0 && s.active.Load() > 0 {
+			left = s.cfg.IdleTimeout // a client is still being served
+		}
+		if left > 0 {
+			time.AfterFunc(left, check)
+			return
+		}
+		s.stop()
+	}
+	time.AfterFunc(s.cfg.IdleTimeout, check)
+}
+
+func (s *server) stop() {
+	s.quitOnce.Do(func() {
+		s.ln.Close()
+		close(s.quit)
+	})
+}
+
+// shutdown kills what still runs, waits for the exit to be recorded,
+// makes sure the runtime state is gone, answers and ends the shim.
+func (s *server) shutdown(ctx context.Context, conn *net.UnixConn) {
+	select {
+	case <-s.done:
+	default:
+		_ = s.rt.Kill(ctx, s.cfg.ID, unix.SIGKILL, true)
+		_ = s.ctr.Signal(unix.SIGKILL)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			logf("shutdown: container %s did not exit", s.cfg.ID)
+		}
+	}
+	var resp response
+	if err := s.rt.Delete(ctx, s.cfg.ID, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+		resp = *errResponse(err)
+	}
+	s.removeFiles()
+	_ = writeFrame(conn, &resp)
+	s.stop()
+	// conn is closed by the process exit, after the socket file is gone.
+}
