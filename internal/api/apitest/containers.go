@@ -528,7 +528,11 @@ func (f *Containers) ContainerLogs(ctx context.Context, name string, o container
 				if !ok {
 					return
 				}
-				out <- m
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
 			case <-ctx.Done():
 				return
 			}
