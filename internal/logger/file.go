@@ -302,9 +302,9 @@ func (c *blockCache) get(off, n int64) ([]byte, error) {
 	if off >= c.off && off+n <= c.off+int64(len(c.buf)) {
 		return c.buf[off-c.off : off-c.off+n], nil
 	}
-	const w = 8 << 10
-	start := max(0, off-w/2)
-	if err := c.load(start, int(off+n+w/2-start)); err != nil {
+	const w = 4 << 10
+	start := max(0, off-w/4)
+	if err := c.load(start, int(off+n+w*3/4-start)); err != nil {
 		return nil, err
 	}
 	if off+n > c.off+int64(len(c.buf)) {
@@ -315,21 +315,26 @@ func (c *blockCache) get(off, n int64) ([]byte, error) {
 
 // lastIndexByte returns the offset of the last b in [lo, hi), or -1.
 func (c *blockCache) lastIndexByte(b byte, lo, hi int64) (int64, error) {
+	// The cached window first: a backward walk hops within it.
+	if cend := c.off + int64(len(c.buf)); hi > c.off && hi <= cend && hi > lo {
+		from := max(lo, c.off)
+		if i := bytes.LastIndexByte(c.buf[from-c.off:hi-c.off], b); i >= 0 {
+			return from + int64(i), nil
+		}
+		hi = from
+	}
 	step := int64(4 << 10) // most answers are within the last few KiB
 	for hi > lo {
 		start := max(lo, hi-step)
 		step = min(2*step, cacheBlock)
-		var chunk []byte
-		if start >= c.off && hi <= c.off+int64(len(c.buf)) {
-			chunk = c.buf[start-c.off : hi-c.off]
-		} else {
-			if err := c.load(start, int(hi-start)); err != nil {
-				return -1, err
-			}
-			chunk = c.buf
+		if err := c.load(start, int(hi-start)); err != nil {
+			return -1, err
 		}
-		if i := bytes.LastIndexByte(chunk, b); i >= 0 {
+		if i := bytes.LastIndexByte(c.buf, b); i >= 0 {
 			return start + int64(i), nil
+		}
+		if len(c.buf) == 0 {
+			return -1, nil
 		}
 		hi = start
 	}
@@ -338,26 +343,27 @@ func (c *blockCache) lastIndexByte(b byte, lo, hi int64) (int64, error) {
 
 // indexByte returns the offset of the first b in [lo, hi), or -1.
 func (c *blockCache) indexByte(b byte, lo, hi int64) (int64, error) {
+	if cend := c.off + int64(len(c.buf)); lo >= c.off && lo < cend && lo < hi {
+		to := min(hi, cend)
+		if i := bytes.IndexByte(c.buf[lo-c.off:to-c.off], b); i >= 0 {
+			return lo + int64(i), nil
+		}
+		lo = to
+	}
 	step := int64(4 << 10) // a probe usually finds a newline within a few KiB
 	for lo < hi {
 		end := min(hi, lo+step)
 		step = min(2*step, cacheBlock)
-		var chunk []byte
-		if lo >= c.off && end <= c.off+int64(len(c.buf)) {
-			chunk = c.buf[lo-c.off : end-c.off]
-		} else {
-			if err := c.load(lo, int(end-lo)); err != nil {
-				return -1, err
-			}
-			chunk = c.buf
+		if err := c.load(lo, int(end-lo)); err != nil {
+			return -1, err
 		}
-		if i := bytes.IndexByte(chunk, b); i >= 0 {
+		if i := bytes.IndexByte(c.buf, b); i >= 0 {
 			return lo + int64(i), nil
 		}
-		if len(chunk) == 0 {
+		if len(c.buf) == 0 {
 			return -1, nil
 		}
-		lo += int64(len(chunk))
+		lo += int64(len(c.buf))
 	}
 	return -1, nil
 }

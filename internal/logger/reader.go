@@ -51,6 +51,28 @@ type LogReader interface {
 type fileReader struct {
 	path string // current file; rotated ones are path.1, path.2.gz, ...
 	fmt  format
+	// read, when set (tests), counts the bytes read from plain files by
+	// the planning scans and the emission of a ReadLogs call.
+	read *int64
+}
+
+// countingReaderAt counts what a reader reads, for the cost tests.
+type countingReaderAt struct {
+	ra io.ReaderAt
+	n  *int64
+}
+
+func (c countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.ra.ReadAt(p, off)
+	*c.n += int64(n)
+	return n, err
+}
+
+func (r *fileReader) readerAt(f *os.File) io.ReaderAt {
+	if r.read == nil {
+		return f
+	}
+	return countingReaderAt{f, r.read}
 }
 
 var _ LogReader = (*fileReader)(nil)
@@ -269,7 +291,7 @@ func (r *fileReader) findEnd(s *segment) (*blockCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logger: stat log: %w", err)
 	}
-	s.cache = newBlockCache(s.f)
+	s.cache = newBlockCache(r.readerAt(s.f))
 	if s.end, err = r.fmt.trimEnd(s.cache, 0, st.Size()); err != nil {
 		return nil, fmt.Errorf("logger: read log %s: %w", s.name, err)
 	}
@@ -339,7 +361,7 @@ func (r *fileReader) search(c *blockCache, lo, hi int64, pred func(time.Time) bo
 
 // recordAt returns the record starting at off (ending by end).
 func (r *fileReader) recordAt(c *blockCache, off, end int64) ([]byte, error) {
-	for n := min(int64(4096), end-off); ; n = min(n*4, end-off) {
+	for n := min(int64(1024), end-off); ; n = min(n*4, end-off) {
 		b, err := c.get(off, n)
 		if err != nil {
 			return nil, fmt.Errorf("logger: read log: %w", err)
@@ -429,7 +451,7 @@ func (r *fileReader) emit(ctx context.Context, s *segment, rc ReadConfig, m *Mes
 	if s.end <= s.start {
 		return nil
 	}
-	rr := newRecordReader(io.NewSectionReader(s.f, s.start, s.end-s.start), r.fmt)
+	rr := newRecordReader(io.NewSectionReader(r.readerAt(s.f), s.start, s.end-s.start), r.fmt)
 	rr.bounded = true
 	for {
 		rec, err := rr.next()

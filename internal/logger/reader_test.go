@@ -595,3 +595,54 @@ func TestAttrsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestReadCost proves without timing that tail and since read about what
+// they return, not the file: bytes read from an 8 MB log are counted.
+func TestReadCost(t *testing.T) {
+	for _, typ := range []string{JSONFile, Local} {
+		cfg := testConfig(t, typ, map[string]string{"max-size": "2m", "max-file": "10", "compress": "false"})
+		l, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for size := int64(0); size < 8<<20; n++ {
+			m := testMessage(n)
+			if err := l.Log(m); err != nil {
+				t.Fatal(err)
+			}
+			size += int64(len(m.Line) + 60)
+		}
+		_ = l.Close()
+		rd, _ := NewReader(cfg)
+		r := rd.(*fileReader)
+		var read int64
+		r.read = &read
+		at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) }
+		for _, c := range []struct {
+			name  string
+			rc    ReadConfig
+			want  int
+			limit int64
+		}{
+			{"tail 10", ReadConfig{Tail: 10}, 10, 32 << 10},
+			{"since last 10", ReadConfig{Tail: -1, Since: at(n - 10)}, 10, 128 << 10},
+			{"until first 10", ReadConfig{Tail: -1, Until: at(9)}, 10, 128 << 10},
+			{"tail 10 until middle", ReadConfig{Tail: 10, Until: at(n / 2)}, 10, 128 << 10},
+			{"everything", ReadConfig{Tail: -1}, n, 1 << 40},
+		} {
+			read = 0
+			if g := read2(t, r, c.rc); g != c.want {
+				t.Fatalf("%s %s: %d records, want %d", typ, c.name, g, c.want)
+			}
+			if read > c.limit {
+				t.Errorf("%s %s: read %d bytes of a %d-record log (limit %d)", typ, c.name, read, n, c.limit)
+			}
+			t.Logf("%s %s: %d bytes read", typ, c.name, read)
+		}
+	}
+}
+
+func read2(t *testing.T, r LogReader, rc ReadConfig) int {
+	return len(read(t, r, rc))
+}
