@@ -87,6 +87,12 @@ func TestProcess(t *testing.T) {
 	if !reflect.DeepEqual(p.Env, []string{"PATH=/custom", "HOSTNAME=4f1c2b8a9d3e", "TERM=xterm"}) {
 		t.Errorf("env = %v", p.Env)
 	}
+	if len(p.Capabilities.Effective) != len(DefaultCapabilities) || len(p.Capabilities.Permitted) != len(DefaultCapabilities) {
+		t.Errorf("root capabilities = %+v", p.Capabilities)
+	}
+	if c := mustGen(t, func(in *Input) { in.Config.User = "1000" }).Process.Capabilities; len(c.Bounding) != len(DefaultCapabilities) || c.Effective != nil || c.Permitted != nil {
+		t.Errorf("non-root capabilities = %+v, want the bounding set only", c)
+	}
 	if p.Cwd != "/deep/work/dir" || !p.Terminal || p.ConsoleSize == nil || p.ConsoleSize.Width != 120 || *p.User.Umask != 0o027 {
 		t.Errorf("process = %+v", p)
 	}
@@ -226,6 +232,15 @@ func TestSysctls(t *testing.T) {
 	if !reflect.DeepEqual(s.Linux.Sysctl, want) {
 		t.Errorf("sysctl = %v", s.Linux.Sysctl)
 	}
+	s = mustGen(t, func(in *Input) {
+		in.Config.Domainname = "example.test"
+		in.HostConfig.Sysctls = map[string]string{"kernel.domainname": "override"}
+	})
+	if s.Linux.Sysctl["kernel.domainname"] != "override" || s.Domainname != "" {
+		t.Errorf("domainname: sysctl %v, field %q", s.Linux.Sysctl, s.Domainname)
+	}
+	_, err := gen(t, func(in *Input) { in.Config.Domainname = "x"; in.HostConfig.UTSMode = "host" })
+	wantInvalid(t, err, "domainname and the host UTS namespace")
 	if s := mustGen(t, func(in *Input) { in.HostConfig.NetworkMode = "host" }); s.Linux.Sysctl != nil {
 		t.Errorf("host network gets sysctls %v", s.Linux.Sysctl)
 	}

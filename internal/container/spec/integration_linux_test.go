@@ -139,7 +139,7 @@ func TestRunDefault(t *testing.T) {
 df -k /dev/shm | tail -1 | awk '{print "shm=" $2}'
 echo interrupts=$(cat /proc/interrupts | wc -c) keys=$(cat /proc/keys | wc -c) firmware=$(ls /sys/firmware | wc -l)
 echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && echo procsys=rw || echo procsys=ro
-echo host=$(hostname) etc=$(cat /etc/hostname) ns=$(cat /etc/resolv.conf)
+echo host=$(hostname) etc=$(cat /etc/hostname) ns=$(cat /etc/resolv.conf) domain=$(cat /proc/sys/kernel/domainname)
 id
 echo cwd=$(pwd)
 env | sort
@@ -147,7 +147,7 @@ unshare -n true 2>/dev/null && echo unshare=ok || echo unshare=denied
 mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mount=ok || echo mount=denied
 exit 3`
 	out, status := runGenerated(t,
-		&container.Config{Cmd: []string{"sh", "-c", script}, Env: []string{"FOO=bar"}, WorkingDir: "/work/dir"},
+		&container.Config{Cmd: []string{"sh", "-c", script}, Env: []string{"FOO=bar"}, WorkingDir: "/work/dir", Domainname: "example.test"},
 		&container.HostConfig{})
 	t.Logf("output:\n%s", out)
 	if status != 3 {
@@ -164,7 +164,7 @@ exit 3`
 		"shm=65536",
 		"interrupts=0 keys=0 firmware=0",
 		"procsys=ro",
-		"host=spec-TestRun etc=specbox ns=nameserver 192.0.2.53",
+		"host=spec-TestRun etc=specbox ns=nameserver 192.0.2.53 domain=example.test",
 		"uid=0(root) gid=0(root) groups=0(root)",
 		"cwd=/work/dir",
 		"FOO=bar",
@@ -183,7 +183,7 @@ exit 3`
 // passwd, a non-default /dev/shm size, a read-only rootfs with a tmpfs,
 // cap-drop, no-new-privileges and a pids limit.
 func TestRunUserAndLimits(t *testing.T) {
-	script := `id; grep -E '^(CapBnd|NoNewPrivs):' /proc/self/status
+	script := `id; grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status
 df -k /dev/shm | tail -1 | awk '{print "shm=" $2}'
 touch /rootfile 2>/dev/null && echo root=rw || echo root=ro
 touch /scratch/f && echo scratch=rw
@@ -203,6 +203,7 @@ cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max`
 	}
 	for _, want := range []string{
 		"uid=1000(berth) gid=1000(berth) groups=100(users),1000(berth),65534(nobody)",
+		"CapEff:\t0000000000000000",
 		"CapBnd:\t00000000a00405fb",
 		"NoNewPrivs:\t1",
 		"shm=8192",

@@ -53,9 +53,6 @@ func (g *generator) namespaces() error {
 	}
 	if g.hc.UTSMode.IsHost() {
 		g.s.Hostname = ""
-		if g.s.Domainname != "" {
-			return errdefs.Newf(errdefs.InvalidArgument, "conflicting options: domainname and the host UTS namespace")
-		}
 	} else {
 		l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.UTSNamespace})
 	}

@@ -152,7 +152,6 @@ func (g *generator) hostname() error {
 		}
 	}
 	g.s.Hostname = h
-	g.s.Domainname = g.cfg.Domainname
 	return nil
 }
 
@@ -200,10 +199,13 @@ func (g *generator) process() error {
 	if err != nil {
 		return err
 	}
-	p.Capabilities = &specs.LinuxCapabilities{
-		Bounding:  caps,
-		Effective: append([]string(nil), caps...),
-		Permitted: append([]string(nil), caps...),
+	// As dockerd: root gets the set in its bounding, effective and
+	// permitted sets; any other user only in its bounding set, which is
+	// what execve(2) leaves a non-root process anyway.
+	p.Capabilities = &specs.LinuxCapabilities{Bounding: caps}
+	if user.UID == 0 {
+		p.Capabilities.Effective = append([]string(nil), caps...)
+		p.Capabilities.Permitted = append([]string(nil), caps...)
 	}
 	p.NoNewPrivileges = g.sec.noNewPrivileges
 

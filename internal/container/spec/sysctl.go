@@ -37,6 +37,14 @@ func (g *generator) sysctls() error {
 			}
 		}
 	}
+	// The NIS domain name is set through its sysctl, as dockerd does; a
+	// kernel.domainname in HostConfig.Sysctls wins over it.
+	if g.cfg.Domainname != "" {
+		if g.hc.UTSMode.IsHost() {
+			return errdefs.Newf(errdefs.InvalidArgument, "conflicting options: domainname and the host UTS namespace")
+		}
+		out["kernel.domainname"] = g.cfg.Domainname
+	}
 	for k, v := range g.hc.Sysctls {
 		key := strings.ReplaceAll(k, "/", ".")
 		switch {
@@ -53,9 +61,6 @@ func (g *generator) sysctls() error {
 		case key == "kernel.domainname":
 			if g.hc.UTSMode.IsHost() {
 				return errdefs.Newf(errdefs.InvalidArgument, "sysctl %q is not allowed in the host UTS namespace", k)
-			}
-			if g.s.Domainname != "" {
-				return errdefs.Newf(errdefs.InvalidArgument, "sysctl %q is not allowed as it conflicts with the OCI %q field", k, "domainname")
 			}
 		default:
 			return errdefs.Newf(errdefs.InvalidArgument, "sysctl %q is not in a separate kernel namespace", k)
