@@ -10,8 +10,12 @@ package apitest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -82,4 +86,38 @@ func randomID() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// NewServer builds a server over routers for in-process tests
+// (httptest); its log goes to t.
+func NewServer(t testing.TB, routers ...api.Router) *api.Server {
+	t.Helper()
+	srv, err := api.NewServer(api.Config{EngineVersion: "0.0.0-test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}, routers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// Do sends one request to h and returns the recorded answer; hdr are
+// header name/value pairs.
+func Do(t testing.TB, h http.Handler, method, target string, body io.Reader, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, target, body)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// Message is the "message" of an error answer.
+func Message(t testing.TB, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e api.ErrorResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatalf("error body %q: %v", w.Body.String(), err)
+	}
+	return e.Message
 }
