@@ -281,8 +281,9 @@ func TestMounts(t *testing.T) {
 		dests = append(dests, m.Destination)
 	}
 	// /dev is user-mounted: every default under /dev goes, and so does
-	// /dev/shm for --ipc none; user mounts are sorted by depth.
-	want := []string{"/proc", "/sys", "/sys/fs/cgroup", "/data", "/tmpfs", "/nr", "/dev", "/vol", "/other", "/data/sub", "/etc/hosts"}
+	// /dev/shm for --ipc none; user mounts are in dockerd's order (binds
+	// and volumes, network files, tmpfs), then sorted by depth.
+	want := []string{"/proc", "/sys", "/sys/fs/cgroup", "/data", "/nr", "/vol", "/other", "/dev", "/tmpfs", "/data/sub", "/etc/hosts"}
 	if !reflect.DeepEqual(dests, want) {
 		t.Errorf("mounts = %v\nwant     %v", dests, want)
 	}
@@ -453,7 +454,7 @@ func TestResources(t *testing.T) {
 		}
 	})
 	r := s.Linux.Resources
-	if *r.Memory.Limit != 64<<20 || *r.Memory.Swap != -1 || r.Memory.Swappiness != nil {
+	if *r.Memory.Limit != 64<<20 || r.Memory.Swap != nil || r.Memory.Swappiness != nil {
 		t.Errorf("memory = %+v", r.Memory)
 	}
 	if *r.CPU.Period != 50000 || *r.CPU.Quota != 25000 || *r.CPU.Shares != 2 || r.CPU.Mems != "0" {

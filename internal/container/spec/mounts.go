@@ -128,6 +128,9 @@ func (g *generator) userMounts() ([]specs.Mount, error) {
 			return nil, err
 		}
 	}
+	// dockerd's order before the depth sort: volumes and binds, the
+	// network files, the IPC mount, then tmpfs mounts.
+	var tmpfsMounts []specs.Mount
 	for _, mm := range g.hc.Mounts {
 		m, ok, err := g.convertMount(mm)
 		if err != nil {
@@ -136,24 +139,11 @@ func (g *generator) userMounts() ([]specs.Mount, error) {
 		if !ok || fromDaemon[m.Destination] {
 			continue
 		}
+		if m.Type == "tmpfs" {
+			tmpfsMounts = append(tmpfsMounts, m)
+			continue
+		}
 		if err := add(m); err != nil {
-			return nil, err
-		}
-	}
-	tmpfsDests := make([]string, 0, len(g.hc.Tmpfs))
-	for d := range g.hc.Tmpfs {
-		tmpfsDests = append(tmpfsDests, d)
-	}
-	sort.Strings(tmpfsDests)
-	for _, d := range tmpfsDests {
-		if err := checkDestination(d, "tmpfs"); err != nil {
-			return nil, err
-		}
-		opts, err := tmpfsOptions(g.hc.Tmpfs[d])
-		if err != nil {
-			return nil, err
-		}
-		if err := add(specs.Mount{Destination: d, Type: "tmpfs", Source: "tmpfs", Options: opts}); err != nil {
 			return nil, err
 		}
 	}
@@ -163,6 +153,33 @@ func (g *generator) userMounts() ([]specs.Mount, error) {
 		}
 	}
 
+	// The tmpfs destinations are reserved now so that a network file or
+	// the IPC mount gives way to a user's tmpfs at the same place.
+	tmpfsDests := make([]string, 0, len(g.hc.Tmpfs))
+	for d := range g.hc.Tmpfs {
+		tmpfsDests = append(tmpfsDests, d)
+	}
+	sort.Strings(tmpfsDests)
+	var tmpfsAll []specs.Mount
+	for _, d := range tmpfsDests {
+		if err := checkDestination(d, "tmpfs"); err != nil {
+			return nil, err
+		}
+		opts, err := tmpfsOptions(g.hc.Tmpfs[d])
+		if err != nil {
+			return nil, err
+		}
+		tmpfsAll = append(tmpfsAll, specs.Mount{Destination: path.Clean(d), Type: "tmpfs", Source: "tmpfs", Options: opts})
+	}
+	tmpfsAll = append(tmpfsAll, tmpfsMounts...)
+	tmpfsDest := map[string]bool{}
+	for _, m := range tmpfsAll {
+		if seen[m.Destination] || tmpfsDest[m.Destination] {
+			return nil, invalidMount("Duplicate mount point: %s", m.Destination)
+		}
+		tmpfsDest[m.Destination] = true
+	}
+
 	// The network files, unless the user mounts something there.
 	netFiles := []struct{ src, dst string }{
 		{g.in.ResolvConfPath, "/etc/resolv.conf"},
@@ -170,7 +187,7 @@ func (g *generator) userMounts() ([]specs.Mount, error) {
 		{g.in.HostsPath, "/etc/hosts"},
 	}
 	for _, f := range netFiles {
-		if f.src == "" || seen[f.dst] {
+		if f.src == "" || seen[f.dst] || tmpfsDest[f.dst] {
 			continue
 		}
 		opts := []string{"rbind"}
@@ -180,8 +197,13 @@ func (g *generator) userMounts() ([]specs.Mount, error) {
 		opts = append(opts, "rprivate")
 		_ = add(specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: opts})
 	}
-	if g.hc.IpcMode.IsHost() && !seen["/dev/shm"] {
+	if g.hc.IpcMode.IsHost() && !seen["/dev/shm"] && !tmpfsDest["/dev/shm"] {
 		_ = add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate"}})
+	}
+	for _, m := range tmpfsAll {
+		if err := add(m); err != nil {
+			return nil, err
+		}
 	}
 
 	sort.SliceStable(ms, func(i, j int) bool { return depth(ms[i].Destination) < depth(ms[j].Destination) })

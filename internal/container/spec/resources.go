@@ -48,13 +48,15 @@ func (g *generator) resources() error {
 	mem := &specs.LinuxMemory{}
 	if r.Memory > 0 {
 		mem.Limit = i64(r.Memory)
-		swap := r.MemorySwap
-		if swap == 0 {
-			swap = 2 * r.Memory
+		// Unlimited swap (-1) is no swap limit at all, as in dockerd's
+		// spec; 0 means twice the memory limit.
+		switch swap := r.MemorySwap; swap {
+		case 0:
+			mem.Swap = i64(2 * r.Memory)
+		case -1:
+		default:
+			mem.Swap = i64(swap)
 		}
-		mem.Swap = i64(swap)
-	} else if r.MemorySwap == -1 {
-		mem.Swap = i64(-1)
 	}
 	if r.MemoryReservation > 0 {
 		mem.Reservation = i64(r.MemoryReservation)
