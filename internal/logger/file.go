@@ -86,6 +86,21 @@ func (l *fileLogger) open() error {
 		return fmt.Errorf("logger: stat log file: %w", err)
 	}
 	l.f, l.size, l.first, l.last = f, st.Size(), 0, 0
+	if l.size > 0 { // a restarted shim: recover the file's time span
+		if r, err := os.Open(l.path); err == nil {
+			fr := &fileReader{fmt: l.fmt}
+			c := newBlockCache(r)
+			if end, err := l.fmt.trimEnd(c, 0, l.size); err == nil {
+				l.last = fr.lastTimestamp(c, 0, end)
+				if first, err := fr.recordAt(c, 0, end); err == nil && end > 0 {
+					if t, err := l.fmt.timestamp(first); err == nil {
+						l.first = t.UnixNano()
+					}
+				}
+			}
+			closeQuietly(r)
+		}
+	}
 	return nil
 }
 

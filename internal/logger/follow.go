@@ -66,7 +66,7 @@ func (fl *follower) run(ctx context.Context) error {
 	}
 	for {
 		stopped := isClosed(fl.rc.Stopped)
-		err := fl.drain()
+		err := fl.drain(ctx)
 		if errors.Is(err, errUntil) {
 			return nil
 		}
@@ -109,11 +109,14 @@ func isClosed(c <-chan struct{}) bool {
 }
 
 // drain emits every complete record available now.
-func (fl *follower) drain() error {
+func (fl *follower) drain(ctx context.Context) error {
 	if fl.rr == nil {
 		return nil
 	}
-	for {
+	for n := 1; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil { // a writer faster than us
+			return ctx.Err()
+		}
 		rec, err := fl.rr.next()
 		if err == io.EOF {
 			return nil
@@ -180,7 +183,7 @@ func (fl *follower) checkRotation() (bool, error) {
 		return false, nil
 	}
 	// Rotated: whatever the writer put in the old file is there by now.
-	if err := fl.drain(); err != nil {
+	if err := fl.drain(context.Background()); err != nil {
 		return false, err
 	}
 	newer, cur, err := fl.r.openAfter(old, fl.lastTS)

@@ -191,6 +191,13 @@ func (r *fileReader) ReadLogs(ctx context.Context, rc ReadConfig, fn func(*Messa
 		return nil
 	}
 	f := &follower{r: r, rc: rc, fn: fn, m: &m}
+	if cur != nil && cur.start > 0 {
+		// The follower identifies its file after a rotation by the last
+		// timestamp it saw: start from the record before its first one.
+		if c, err := r.findEnd(cur); err == nil {
+			f.lastTS = r.lastTimestamp(c, 0, cur.start)
+		}
+	}
 	if cur != nil {
 		if _, err := cur.f.Seek(cur.start, io.SeekStart); err != nil {
 			return fmt.Errorf("logger: seek log: %w", err)
@@ -279,6 +286,27 @@ func (r *fileReader) plan(segs []*segment, rc ReadConfig) error {
 		s.start = p
 	}
 	return nil
+}
+
+// lastTimestamp returns the time (unix nanos) of the record ending at
+// end, 0 when there is none or it does not decode.
+func (r *fileReader) lastTimestamp(c *blockCache, lo, end int64) int64 {
+	if end <= lo {
+		return 0
+	}
+	p, err := r.fmt.prevStart(c, lo, end)
+	if err != nil {
+		return 0
+	}
+	rec, err := r.recordAt(c, p, end)
+	if err != nil {
+		return 0
+	}
+	t, err := r.fmt.timestamp(rec)
+	if err != nil {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // findEnd sets s.end, once, to the end of the last complete record (a
