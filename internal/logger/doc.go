@@ -51,7 +51,7 @@
 // (the Copier takes the time and calls Log under one lock), which lets
 // the reader bisect: Since/Until cost O(log size) probes, Tail N reads
 // backwards from the end in blocks, so `logs --tail 10` of a 200 MB log
-// reads a few KiB (see BenchmarkRead). Compressed rotated files carry
+// reads tens of KiB (TestReadCost counts them, BenchmarkRead times them). Compressed rotated files carry
 // their first and last timestamps in the gzip header and are only
 // decompressed when the answer reaches into them.
 //
@@ -59,8 +59,9 @@
 // each record with one write(2), renames files under an exclusive flock
 // of <current file>.lock, and readers open the set of files under a shared
 // one, so a reader never sees half a rotation; a torn record at the end
-// of the current file is ignored until complete. A follower watches the
-// directory with inotify (250 ms poll as a floor), drains the old file
+// of the current file is ignored until complete, a damaged one inside a
+// file is skipped. A follower watches the directory with inotify (a
+// 250 ms poll when inotify instances run out), drains the old file
 // after a rotation and catches up through any newer rotated file, so it
 // neither loses nor repeats records unless the writer deleted files it
 // had not read yet (max-file too small for a slow client).
@@ -69,7 +70,8 @@
 //
 // The writer side runs in every shim: no reflection on the hot path, no
 // goroutine per message, buffers reused, one goroutine per stream and one
-// per rotation compression. The package does not decide where Dir is,
-// does not know containers' state (the daemon closes ReadConfig.Stopped),
-// and does not map errors to HTTP codes (errors carry errdefs classes).
+// per rotation compression; a slow attach client slows only its stream.
+// The package does not decide where Dir is, does not know containers'
+// state (the daemon closes ReadConfig.Stopped), and does not map errors
+// to HTTP codes (errors carry errdefs classes).
 package logger
