@@ -119,6 +119,7 @@ func (l *fileLogger) Log(m *Message) error {
 			return rerr
 		}
 	}
+	m = stamped(m)
 	l.buf = l.fmt.appendRecord(l.buf[:0], m, l.attrs)
 	n, err := l.f.Write(l.buf)
 	l.size += int64(n)

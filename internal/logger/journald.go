@@ -120,6 +120,7 @@ func (l *journaldLogger) Log(m *Message) error {
 	if l.conn == nil {
 		return errors.New("logger: journald: closed")
 	}
+	m = stamped(m)
 	pri := []byte("6")
 	if m.Source == "stderr" {
 		pri = []byte("3")

@@ -222,6 +222,17 @@ func NewReader(cfg Config) (LogReader, error) {
 
 var _ Logger = nopLogger{}
 
+// stamped returns m, or a copy timed now when m has no timestamp (the
+// Copier always sets one; direct callers may not).
+func stamped(m *Message) *Message {
+	if !m.Timestamp.IsZero() {
+		return m
+	}
+	c := *m
+	c.Timestamp = time.Now().UTC()
+	return &c
+}
+
 type nopLogger struct{}
 
 func (nopLogger) Log(*Message) error { return nil }

@@ -707,3 +707,16 @@ func TestFollowTail0AcrossCompressedRotation(t *testing.T) {
 		t.Fatalf("followed %v, want [5 6 7]", out)
 	}
 }
+
+func TestZeroTimestampIsNow(t *testing.T) {
+	cfg := testConfig(t, JSONFile, nil)
+	l, _ := New(cfg)
+	before := time.Now()
+	_ = l.Log(&Message{Line: []byte("n=000001 x"), Source: "stdout"})
+	_ = l.Close()
+	r, _ := NewReader(cfg)
+	g := read(t, r, ReadConfig{Tail: -1})
+	if len(g) != 1 || g[0].ts.Before(before.Add(-time.Second)) || g[0].ts.After(time.Now()) {
+		t.Fatalf("read %+v", g)
+	}
+}

@@ -140,6 +140,7 @@ func (l *syslogLogger) Log(m *Message) error {
 	if l.conn == nil {
 		return fmt.Errorf("logger: syslog: closed")
 	}
+	m = stamped(m)
 	sev := 6
 	if m.Source == "stderr" {
 		sev = 3
