@@ -36,6 +36,7 @@ type Conn struct {
 	cancel context.CancelFunc
 	stop   func()
 	once   sync.Once
+	srv    *Server
 }
 
 // Read reads the client's input; io.EOF when the client half-closed its
@@ -60,6 +61,9 @@ func (c *Conn) CloseWrite() error {
 func (c *Conn) Close() error {
 	var err error
 	c.once.Do(func() {
+		if c.srv != nil {
+			c.srv.untrack(c)
+		}
 		c.stop()
 		c.cancel()
 		c.CloseWrite()
@@ -102,6 +106,10 @@ func Hijack(w http.ResponseWriter, r *http.Request, contentType string) (*Conn, 
 	ctx, cancel := context.WithCancel(r.Context())
 	c := &Conn{Conn: nc, r: brw.Reader, ctx: ctx, cancel: cancel}
 	c.stop = watchHangup(nc, cancel)
+	if srv, ok := r.Context().Value(serverKey{}).(*Server); ok {
+		c.srv = srv
+		srv.track(c)
+	}
 	return c, nil
 }
 

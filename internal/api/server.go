@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -53,6 +54,13 @@ type Server struct {
 	log *slog.Logger
 	mux *http.ServeMux
 	srv *http.Server
+	// base is the parent of every request's context; cancelled by
+	// Shutdown and Close so endless streams (events, logs --follow) end.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu       sync.Mutex
+	hijacked map[*Conn]struct{}
 }
 
 // NewServer builds a server for routers. It fails if two routes collide.
@@ -63,7 +71,8 @@ func NewServer(cfg Config, routers ...Router) (s *Server, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s = &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s = &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), hijacked: map[*Conn]struct{}{}}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	defer func() {
 		// ServeMux panics on conflicting patterns.
 		if p := recover(); p != nil {
@@ -78,6 +87,7 @@ func NewServer(cfg Config, routers ...Router) (s *Server, err error) {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -102,12 +112,48 @@ func (s *Server) ServeTLS(l net.Listener, cfg *tls.Config) error {
 	return s.Serve(tls.NewListener(l, c))
 }
 
-// Shutdown stops accepting connections and waits for active requests
-// (not hijacked connections or endless streams: cancel ctx to give up).
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Shutdown stops accepting connections, ends streams (their request
+// contexts are cancelled), closes hijacked connections (attach, exec) and
+// waits for the other requests to finish, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancelBase()
+	s.closeHijacked()
+	return s.srv.Shutdown(ctx)
+}
 
-// Close closes every listener and connection at once.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close closes every listener and connection at once, hijacked ones
+// included.
+func (s *Server) Close() error {
+	s.cancelBase()
+	s.closeHijacked()
+	return s.srv.Close()
+}
+
+func (s *Server) track(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hijacked[c] = struct{}{}
+}
+
+func (s *Server) untrack(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.hijacked, c)
+}
+
+func (s *Server) closeHijacked() {
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.hijacked))
+	for c := range s.hijacked {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+type serverKey struct{}
 
 type rawVersionKey struct{}
 
@@ -162,7 +208,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 			err = InvalidParam(fmt.Errorf("client version %s is too new. Maximum supported API version is %s", v, MaxAPIVersion))
 		}
 		if err == nil {
-			ctx = WithVersion(ctx, v)
+			ctx = WithVersion(context.WithValue(ctx, serverKey{}, s), v)
 			err = rt.Handler(ctx, rw, r.WithContext(ctx))
 		}
 		if err != nil {

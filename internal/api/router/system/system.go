@@ -86,6 +86,18 @@ func (s *Router) version(ctx context.Context, w http.ResponseWriter, r *http.Req
 			"Experimental":  "false",
 		}
 		out.Components = []apisystem.ComponentVersion{{Name: "Engine", Version: out.Version, Details: details}}
+	} else {
+		out.Components = append([]apisystem.ComponentVersion(nil), out.Components...)
+		for i, c := range out.Components {
+			if c.Name == "Engine" {
+				d := map[string]string{}
+				for k, v := range c.Details {
+					d[k] = v
+				}
+				d["ApiVersion"], d["MinAPIVersion"] = api.MaxAPIVersion, api.MinAPIVersion
+				out.Components[i].Details = d
+			}
+		}
 	}
 	return api.WriteJSON(w, http.StatusOK, &out)
 }
