@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/logger"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -70,6 +71,7 @@ func (c *Client) StateDir() string { return c.stateDir }
 // reaps the shim if it exits first, without holding a thread; if the caller
 // dies, the shim lives on (reparented) and Connect finds it.
 func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
+	initproc.Tracef("spawn: begin")
 	if o.ID == "" || o.Bundle == "" || o.StateDir == "" {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "shim: id, bundle and state dir are required")
 	}
@@ -148,6 +150,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		return fail(fmt.Errorf("start %s: %w", bin, err))
 	}
 	reaped := reap(proc)
+	initproc.Tracef("spawn: shim started")
 
 	var resp response
 	err = func() error {
@@ -161,6 +164,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		}
 		return readFrame(parent, &resp)
 	}()
+	initproc.Tracef("spawn: shim answered")
 	if err == nil {
 		err = resp.err()
 	} else if ctx.Err() != nil {

@@ -189,6 +189,10 @@ func (x *ctr) cleanup() {
 	if x.shimPid != 0 {
 		waitGone(t, x.shimPid)
 	}
+	if os.Getenv("BERTH_TRACE") != "" {
+		b, _ := os.ReadFile(filepath.Join(x.opts.StateDir, "shim.log"))
+		t.Logf("shim log:\n%s", b)
+	}
 	if entries, _ := os.ReadDir(x.opts.RuntimeRoot); len(entries) > 0 {
 		t.Errorf("runtime root not empty after cleanup: %v", entries[0].Name())
 	}

@@ -106,7 +106,6 @@ type server struct {
 // newServer listens on the state dir's socket, creates the container with
 // pipes (or a pty) for its stdio and opens its logger.
 func newServer(cfg *bootConfig) (_ *server, retErr error) {
-	syscall.Umask(0o077)
 	s := &server{
 		cfg: cfg, status: StatusCreated, startDone: make(chan struct{}), done: make(chan struct{}),
 		execs: map[string]*execProc{}, attached: map[*connWriter]struct{}{}, quit: make(chan struct{}),
@@ -127,6 +126,7 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		return nil, err
 	}
 	s.ln = ln
+	initproc.Tracef("shim: listening")
 	cleanups = append(cleanups, func() { ln.Close(); _ = os.Remove(filepath.Join(cfg.StateDir, sockName)) })
 
 	// The logger opens while the container is created (syslog may dial).
@@ -156,6 +156,7 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		return nil, errdefs.Newf(errdefs.FailedPrecondition, "container init %s: not found (install %s beside %s)", rt.InitPath, runtime.InitBinaryName, BinaryName)
 	}
 	s.rt = rt
+	initproc.Tracef("shim: runtime opened")
 
 	// Pipes for stdio, made before we know whether the spec asks for a
 	// terminal (then the init replaces them with the pty slave).
@@ -227,7 +228,9 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		s.stdin = inW
 		sources = map[string]io.Reader{"stdout": outR, "stderr": errR}
 	}
+	initproc.Tracef("shim: console/pipes ready")
 	o := <-logc
+	initproc.Tracef("shim: logger ready")
 	logc <- opened{} // for the cleanup above
 	if o.err != nil {
 		if s.master != nil {
@@ -272,7 +275,11 @@ func listen(dir string) (*net.UnixListener, error) {
 		defer unix.Close(dfd)
 		addr = "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + sockName
 	}
+	// bind(2) creates the socket file with 0777 &^ umask: 0700. Nothing
+	// else creates files in this process yet.
+	old := syscall.Umask(0o077)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("shim socket: %w", err)
 	}
@@ -301,6 +308,7 @@ func (s *server) serve() {
 		go func() {
 			defer s.active.Add(-1)
 			s.handle(conn)
+			s.scheduleTrim()
 		}()
 	}
 }
@@ -338,7 +346,10 @@ func (s *server) handle(conn *net.UnixConn) {
 	case opState:
 		resp = s.state()
 	case opWait:
-		<-s.done
+		if !waitOrHangup(conn, s.done) {
+			conn.Close()
+			return
+		}
 		resp = &response{Exit: s.exit}
 	case opAttach:
 		s.attach(conn, &req)
@@ -355,7 +366,11 @@ func (s *server) handle(conn *net.UnixConn) {
 	case opExecState:
 		resp = s.execState(&req)
 	case opExecWait:
-		resp = s.execWait(&req)
+		resp = s.execWait(conn, &req)
+		if resp == nil {
+			conn.Close()
+			return
+		}
 	case opCloseStdin:
 		s.closeStdin()
 		resp = &response{}
@@ -367,6 +382,35 @@ func (s *server) handle(conn *net.UnixConn) {
 	}
 	_ = writeFrame(conn, resp)
 	conn.Close()
+}
+
+// waitOrHangup blocks until done is closed (true) or the client hung up
+// (false): a client that gave up waiting does not leave a goroutine and a
+// descriptor behind until the container exits.
+func waitOrHangup(conn *net.UnixConn, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	hup := make(chan struct{})
+	go func() {
+		var b [1]byte
+		_, _ = conn.Read(b[:]) // the client sends nothing more: EOF or error = gone
+		close(hup)
+	}()
+	select {
+	case <-done:
+		_ = conn.SetReadDeadline(time.Unix(1, 0)) // end the reader
+		return true
+	case <-hup:
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 func (s *server) start(ctx context.Context) *response {
@@ -393,7 +437,6 @@ func (s *server) start(ctx context.Context) *response {
 	}
 	close(s.startDone)
 	s.mu.Unlock()
-	s.scheduleTrim()
 	if err != nil {
 		// A program that could not be executed, or a failed poststart
 		// hook: make sure nothing runs; reap records the failure.
@@ -533,6 +576,7 @@ func (s *server) reap() {
 		logf("output of %s still open %v after exit: closing it", s.cfg.ID, drainTimeout)
 		_ = s.copier.Close()
 	}
+	initproc.Tracef("shim: drained")
 	if err := s.log.Close(); err != nil {
 		logf("close log: %v", err)
 	}

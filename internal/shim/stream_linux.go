@@ -412,7 +412,8 @@ func (s *server) execState(req *request) *response {
 	return &response{Pid: e.pid, Running: e.started && !e.exited, Code: e.code}
 }
 
-func (s *server) execWait(req *request) *response {
+// execWait answers when exec req.ID exited; nil when the client hung up.
+func (s *server) execWait(conn *net.UnixConn, req *request) *response {
 	e, err := s.lookupExec(req.ID)
 	if err != nil {
 		return errResponse(err)
@@ -423,7 +424,9 @@ func (s *server) execWait(req *request) *response {
 	if !started {
 		return errResponse(errdefs.Newf(errdefs.Conflict, "exec %s has not been started", e.id))
 	}
-	<-e.done
+	if !waitOrHangup(conn, e.done) {
+		return nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return &response{Code: e.code}

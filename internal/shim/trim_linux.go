@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +38,12 @@ func (s *server) scheduleTrim() {
 func trim() {
 	debug.FreeOSMemory()
 	dropCleanText()
+	if initproc.TraceOn {
+		var m goruntime.MemStats
+		goruntime.ReadMemStats(&m)
+		logf("trimmed: heap alloc %d KiB in use %d KiB sys %d KiB; stacks %d KiB; spans %d KiB; gc %d KiB; other %d KiB; goroutines %d",
+			m.HeapAlloc>>10, m.HeapInuse>>10, m.HeapSys>>10, m.StackSys>>10, m.MSpanSys>>10, m.GCSys>>10, m.OtherSys>>10, goruntime.NumGoroutine())
+	}
 }
 
 // dropCleanText unmaps (MADV_DONTNEED) the pages of the non-writable

@@ -1,0 +1,111 @@
+// Package shim is berth-shim, the per-container supervisor, and the client
+// berthd uses to drive it.
+//
+// One shim process runs per container. berthd starts it (Spawn) detached:
+// new session, stdio on /dev/null, stderr appended to <StateDir>/shim.log,
+// reaped by berthd through a pidfd while berthd lives and by init after.
+// The shim creates the container by calling the runtime library in-process
+// (runtime.CreateContainer), so the container's init is the shim's child:
+// the shim reaps it and knows its exit status. It holds the container's
+// stdio (pipes, or the pty master received over the runtime's internal
+// console socket), writes every output line to the container's log driver
+// (package logger, through logger.Copier), fans the raw output out to
+// attached clients, runs execs, records the exit (and OOM kills) and
+// answers the daemon over a unix socket. It outlives berthd: a restarted
+// berthd finds it again with Connect.
+//
+// What it must not do: decide policy (restart, health, removal of the
+// container's files, network teardown are the daemon's), or keep state a
+// restarted daemon could not get back from the state directory.
+//
+// Entry points: Main (cmd/berth-shim); Spawn, Connect, ReadExit and the
+// Client methods (berthd).
+//
+// # State directory
+//
+//	shim.sock   the shim's socket, mode 0700 in a 0700 directory; peers are
+//	            also checked with SO_PEERCRED (root, or the shim's own uid)
+//	shim.pid    the shim's pid while it runs
+//	shim.log    the shim's stderr (errors; BERTH_TRACE=1 phase timings)
+//	exit.json   the container's Exit, written once, atomically (tmp+rename)
+//
+// # Spawn (berthd ↔ new shim, over an inherited socketpair on fd 3)
+//
+//	| # | berthd (Spawn)                          | berth-shim                                     |
+//	|---|-----------------------------------------|------------------------------------------------|
+//	| 1 | mkdir StateDir; socketpair; fork/exec   |                                                |
+//	|   | berth-shim <id> (setsid, fd 3 = pair)   |                                                |
+//	| 2 | send frame bootConfig                   | read it; listen on shim.sock; open the logger  |
+//	|   |                                         | (in parallel); pipes; runtime.CreateContainer; |
+//	|   |                                         | receive the pty master (terminal); start the   |
+//	|   |                                         | output copier; write shim.pid                  |
+//	| 3 | read frame response {pid} or {err,class}| send it; close fd 3; serve; reap               |
+//	| 4 | on error or ctx end: close the pair,    | a failed create was already undone; a shim     |
+//	|   | wait for the shim to exit (10 s, then   | whose answer cannot be delivered deletes the   |
+//	|   | SIGKILL + runtime Delete), remove the   | container and exits                            |
+//	|   | state dir it made                       |                                                |
+//
+// Readiness is the answer on the inherited socket: no polling.
+//
+// # Requests (one per connection on shim.sock)
+//
+// Every frame is a big-endian uint32 length followed by that many bytes of
+// JSON. The client sends one request frame; the shim answers with one
+// response frame ({"err":msg,"class":errdefs.Class} on failure, classes
+// travel end to end). For attach and exec-start the connection then
+// carries the stream; every other connection is closed after the answer.
+//
+//	| op          | request fields             | response            | then                              |
+//	|-------------|----------------------------|---------------------|-----------------------------------|
+//	| ping        |                            | pid (of the shim)   | close                             |
+//	| start       |                            | pid                 | close                             |
+//	| state       |                            | pid,status,started, | close                             |
+//	|             |                            | exit                |                                   |
+//	| wait        |                            | exit (once exited)  | close; a client that hangs up     |
+//	|             |                            |                     | stops waiting                     |
+//	| attach      | stdin,stdout,stderr        | {}                  | stream until the container exited |
+//	|             |                            |                     | and its output was drained        |
+//	| resize      | id (exec, "" = container), | {}                  | close                             |
+//	|             | h, w                       |                     |                                   |
+//	| kill        | sig, all                   | {}                  | close                             |
+//	| exec        | id, process, stdin,stdout, | {}                  | close                             |
+//	|             | stderr                     |                     |                                   |
+//	| exec-start  | id, detach                 | pid                 | stream until the exec exited and  |
+//	|             |                            |                     | its output was drained (detached: |
+//	|             |                            |                     | close)                            |
+//	| exec-state  | id                         | pid,running,code    | close                             |
+//	| exec-wait   | id                         | code (once exited)  | close                             |
+//	| close-stdin |                            | {}                  | close                             |
+//	| shutdown    |                            | {}                  | the shim exits (the client reads  |
+//	|             |                            |                     | EOF when it is gone)              |
+//
+// Streams: without a terminal the shim writes Docker's multiplexed framing
+// (8-byte header: stream 1 stdout / 2 stderr, three zero bytes, big-endian
+// uint32 length, then the payload), one write per frame; with a terminal,
+// raw bytes. What the client writes goes to the process's stdin; its
+// CloseWrite (or close) ends its input: for the container that closes
+// stdin only with StdinOnce, for an exec always (without a terminal).
+// The shim holds output back until the response frame is written, and an
+// attach registered before start therefore loses nothing.
+//
+// # The container's end (in the shim)
+//
+//	wait4(init) → read the memory cgroup's oom_kill counter (v1 or v2) →
+//	runtime delete (kill leftovers, remove cgroups and runtime state,
+//	poststop hooks) → drain the output (2 s at most) → close the log →
+//	write exit.json → wake waiters → close attached streams → exit after
+//	IdleTimeout (default 30 s) without a request, or at once on shutdown.
+//
+// Exit codes follow Docker: the status, 128+signal when killed by a signal
+// (137 for SIGKILL and OOM kills); a container that failed to start
+// records 127 (not found), 126 (not executable) or 128, with Error.
+//
+// # Size
+//
+// A shim is the per-container cost, so it keeps little: one goroutine per
+// output stream, one per attached stdin, one per process it reaps (blocked
+// in wait4), no HTTP. The Go runtime's cgroup-aware GOMAXPROCS is off,
+// GOGC is 50, and once idle for a second it returns free heap to the
+// kernel and drops the page-table entries of its binary's clean read-only
+// pages (they stay in the shared page cache).
+package shim
