@@ -36,7 +36,8 @@ var seccompNewerThanOracle = []string{
 //
 // Known, intended differences are normalised away: the OCI version, root
 // path and libnetwork hook; zero-valued resources dockerd writes and
-// runtimes ignore; "rro" on read-only binds (Docker 25+); the seccomp
+// runtimes ignore; the host network namespace joined by path rather than
+// left out; "rro" on read-only binds (Docker 25+); the seccomp
 // rules of seccompNewerThanOracle and defaultErrnoRet (EPERM either way);
 // the order of mounts of equal depth (dockerd's comes from map iteration).
 // Anything else is a failure.
@@ -67,9 +68,12 @@ func TestDockerdOracle(t *testing.T) {
 			if out, err := exec.Command("cp", "-a", rootfsTemplate+"/.", root).CombinedOutput(); err != nil {
 				t.Fatalf("copy rootfs: %v: %s", err, out)
 			}
-			s, err := Generate(context.Background(), Input{ID: c.ID, Config: c.Config, HostConfig: c.HostConfig, Rootfs: root,
-				ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath,
-				CgroupsPath: "/docker/" + c.ID})
+			in := Input{ID: c.ID, Config: c.Config, HostConfig: c.HostConfig, Rootfs: root,
+				ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath}
+			if c.HostConfig.CgroupParent == "" {
+				in.CgroupsPath = "/docker/" + c.ID // dockerd's parent; berth's is /berth
+			}
+			s, err := Generate(context.Background(), in)
 			if err != nil {
 				t.Fatalf("Generate: %v", err)
 			}
@@ -115,6 +119,15 @@ func normalize(s map[string]any, ours bool) {
 	delete(s, "ociVersion")
 	delete(s, "hooks")
 	delete(s, "root")
+	// dockerd joins the host's network namespace through a file of its
+	// own; berth leaves the namespace out, which is the same.
+	if l := obj(s, "linux"); l != nil && !ours {
+		nss, _ := l["namespaces"].([]any)
+		l["namespaces"] = slices.DeleteFunc(nss, func(n any) bool {
+			p, _ := n.(map[string]any)["path"].(string)
+			return n.(map[string]any)["type"] == "network" && strings.HasSuffix(p, "/netns/default")
+		})
+	}
 	if res := obj(s, "linux", "resources"); res != nil {
 		for _, k := range []string{"blockIO", "cpu"} {
 			sub := obj(res, k)
