@@ -156,4 +156,3 @@ func TestImagesAdapter(t *testing.T) {
 		t.Fatalf("until: %d", w.Code)
 	}
 }
-
