@@ -11,9 +11,10 @@ import (
 )
 
 // DefaultCapabilities is Docker's default capability set, in Docker's
-// order. A container gets it in its bounding, effective and permitted
-// sets; the inheritable and ambient sets stay empty (Docker dropped
-// inheritable capabilities in 23.0, CVE-2022-24769).
+// order. A container running as root gets it in its bounding, effective
+// and permitted sets, any other user in its bounding set only; the
+// inheritable and ambient sets stay empty (Docker stopped filling the
+// inheritable set for CVE-2022-24769). Treat it as read-only.
 var DefaultCapabilities = []string{
 	"CAP_CHOWN",
 	"CAP_DAC_OVERRIDE",

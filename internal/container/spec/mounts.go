@@ -535,6 +535,7 @@ func (g *generator) paths() error {
 // DefaultMaskedPaths are the kernel interfaces Docker hides (bind-mounting
 // /dev/null or an empty read-only tmpfs over them). Generate also masks
 // /sys/devices/system/cpu/cpuN/thermal_throttle where the host has it.
+// Treat it as read-only.
 var DefaultMaskedPaths = []string{
 	"/proc/acpi",
 	"/proc/asound",
@@ -551,6 +552,7 @@ var DefaultMaskedPaths = []string{
 }
 
 // DefaultReadonlyPaths are the kernel interfaces Docker makes read-only.
+// Treat it as read-only.
 var DefaultReadonlyPaths = []string{
 	"/proc/bus",
 	"/proc/fs",
