@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/ocispec"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 var (
@@ -63,6 +64,15 @@ var unsafeID = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 // the test checks that nothing is left.
 func runGenerated(t *testing.T, cfg *container.Config, hc *container.HostConfig) (string, int) {
 	t.Helper()
+	return runGeneratedWith(t, cfg, hc, nil, false)
+}
+
+// runGeneratedWith is runGenerated with a resolver for container:<ref>
+// modes and, when detach is set, a container left running (the test's
+// cleanup deletes it); its output is then empty.
+func runGeneratedWith(t *testing.T, cfg *container.Config, hc *container.HostConfig,
+	containerNS func(string, specs.LinuxNamespaceType) (string, error), detach bool) (string, int) {
+	t.Helper()
 	fixture.RequireRoot(t)
 	bundle := fixture.Bundle(t, nil)
 	rootfs := filepath.Join(bundle, "rootfs")
@@ -80,6 +90,7 @@ func runGenerated(t *testing.T, cfg *container.Config, hc *container.HostConfig)
 		HostnamePath: filepath.Join(etc, "hostname"), HostsPath: filepath.Join(etc, "hosts"),
 		ResolvConfPath: filepath.Join(etc, "resolv.conf"),
 		CgroupsPath:    cgroupsPath,
+		ContainerNS:    containerNS,
 	})
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
@@ -122,9 +133,16 @@ func runGenerated(t *testing.T, cfg *container.Config, hc *container.HostConfig)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	status, err := r.Run(ctx, id, runtime.RunOpts{CreateOpts: runtime.CreateOpts{
+	status, err := r.Run(ctx, id, runtime.RunOpts{Detach: detach, CreateOpts: runtime.CreateOpts{
 		Bundle: bundle, IO: runtime.IO{Stdin: devnull, Stdout: out, Stderr: out},
 	}})
+	if detach && err == nil {
+		st, serr := r.State(ctx, id)
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		return fmt.Sprint(st.Pid), 0
+	}
 	b, _ := os.ReadFile(out.Name())
 	if err != nil {
 		t.Fatalf("run: %v\noutput:\n%s\nconfig:\n%s", err, b, data)
@@ -267,5 +285,44 @@ func TestRunCustomSeccomp(t *testing.T) {
 		&container.HostConfig{SecurityOpt: []string{"seccomp=unconfined"}})
 	if !strings.Contains(out, "Seccomp:\t0") {
 		t.Errorf("seccomp=unconfined: %s", out)
+	}
+}
+
+// TestRunJoinContainerNamespaces runs a container that joins the pid, ipc
+// and network namespaces of a running one (--pid/--ipc/--network
+// container:<ref>), resolved through Input.ContainerNS as the daemon does.
+func TestRunJoinContainerNamespaces(t *testing.T) {
+	pid, _ := runGeneratedWith(t, &container.Config{Cmd: []string{"sleep", "60"}}, &container.HostConfig{}, nil, true)
+	procNames := map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "pid", specs.IPCNamespace: "ipc", specs.NetworkNamespace: "net"}
+	var asked []string
+	lookup := func(ref string, typ specs.LinuxNamespaceType) (string, error) {
+		asked = append(asked, ref+"/"+string(typ))
+		return "/proc/" + pid + "/ns/" + procNames[typ], nil
+	}
+	want := map[string]string{}
+	for _, n := range procNames {
+		l, err := os.Readlink("/proc/" + pid + "/ns/" + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[n] = l
+	}
+	out, status := runGeneratedWith(t,
+		&container.Config{Cmd: []string{"sh", "-c", "for n in pid ipc net; do echo $n=$(readlink /proc/self/ns/$n); done; ps -o comm | grep -c sleep"}},
+		&container.HostConfig{PidMode: "container:first", IpcMode: "container:first", NetworkMode: "container:first"}, lookup, false)
+	t.Logf("output:\n%s", out)
+	if status != 0 {
+		t.Errorf("exit status = %d", status)
+	}
+	for n, l := range want {
+		if !strings.Contains(out, n+"="+l) {
+			t.Errorf("%s namespace is not the first container's %s", n, l)
+		}
+	}
+	if !strings.Contains(out, "\n1\n") {
+		t.Errorf("the first container's sleep is not visible")
+	}
+	if strings.Join(asked, " ") != "first/network first/pid first/ipc" {
+		t.Errorf("ContainerNS calls = %v", asked)
 	}
 }
