@@ -123,12 +123,16 @@ func runGeneratedWith(t *testing.T, cfg *container.Config, hc *container.HostCon
 		if entries, _ := os.ReadDir(r.Root()); len(entries) > 0 {
 			t.Errorf("runtime state left behind: %v", entries)
 		}
-		for _, hier := range []string{"", "memory", "pids", "cpu", "devices", "unified"} {
-			p := filepath.Join("/sys/fs/cgroup", hier, cgroupsPath)
+		// Every hierarchy: v2, each v1 controller, named ones.
+		hiers, _ := filepath.Glob("/sys/fs/cgroup/*")
+		for _, hier := range append(hiers, "/sys/fs/cgroup") {
+			p := filepath.Join(hier, cgroupsPath)
 			if _, err := os.Stat(p); err == nil {
 				t.Errorf("cgroup left behind: %s", p)
+				_ = os.Remove(p)
 			}
-			_ = os.Remove(filepath.Join("/sys/fs/cgroup", hier, "berth-spec-test"))
+			// The shared parent goes once empty (rmdir fails otherwise).
+			_ = os.Remove(filepath.Join(hier, "berth-spec-test"))
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
