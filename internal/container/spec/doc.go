@@ -57,9 +57,9 @@
 //     variables, and the hostname of a container joining another's network
 //     (container:<ref>) are the daemon's: it fills Config and Input.Mounts.
 //
-// Known differences from dockerd: bind propagation "shared"/"slave" is
-// not checked against the host mount's propagation (dockerd refuses a
-// shared bind of a private host mount); --ipc shareable gets a private
+// Known differences from dockerd: a slave bind of a private host mount is
+// refused even under the daemon's root (dockerd falls back to private
+// propagation there); --ipc shareable gets a private
 // /dev/shm tmpfs (sharing it is the daemon's business through
 // Input.Mounts); device requests (--gpus) are refused; user namespaces
 // (userns-mode other than host) are not supported; privileged containers

@@ -354,6 +354,35 @@ func TestMounts(t *testing.T) {
 	}
 }
 
+func TestBindPropagationNeedsSharedSource(t *testing.T) {
+	for _, tc := range []struct {
+		optional, prop string
+		err            string
+	}{
+		{"shared:5", "rshared", ""},
+		{"master:3", "rshared", "is not a shared mount"},
+		{"master:3", "rslave", ""},
+		{"", "slave", "is not a shared or slave mount"},
+		{"", "rprivate", ""},
+	} {
+		t.Run(tc.optional+"/"+tc.prop, func(t *testing.T) {
+			useFakeHost(t, nil)
+			sourceMount = func(string) (string, string, error) { return "/srv", tc.optional, nil }
+			_, err := Generate(context.Background(), Input{ID: testID, Config: &container.Config{Cmd: []string{"sh"}},
+				HostConfig: &container.HostConfig{Binds: []string{"/srv/x:/x:" + tc.prop}}})
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "path /srv/x is mounted on /srv but it "+tc.err) {
+				t.Fatalf("err = %v, want failed precondition %q", err, tc.err)
+			}
+		})
+	}
+}
+
 func TestTmpfsOptions(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", "noexec,nosuid,nodev,rprivate"},

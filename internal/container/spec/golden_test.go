@@ -43,10 +43,12 @@ func useFakeHost(t *testing.T, mutate func(*hostInfo)) {
 	if mutate != nil {
 		mutate(&h)
 	}
-	oldProbe, oldDev := probeHost, hostDevicesDir
+	oldProbe, oldDev, oldSource := probeHost, hostDevicesDir, sourceMount
 	probeHost = func() hostInfo { return h }
 	hostDevicesDir = t.TempDir()
-	t.Cleanup(func() { probeHost, hostDevicesDir = oldProbe, oldDev })
+	// Every bind source is on a shared mount: "/" as systemd makes it.
+	sourceMount = func(string) (string, string, error) { return "/", "shared:1", nil }
+	t.Cleanup(func() { probeHost, hostDevicesDir, sourceMount = oldProbe, oldDev, oldSource })
 }
 
 // fakeRootfs makes a minimal image root with the given passwd and group.

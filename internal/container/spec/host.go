@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -97,4 +98,28 @@ func parseCPUList(s string) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// sourceMount returns the mount point holding the host path p (symlinks
+// resolved) and its propagation tags, mountinfo's optional fields ("shared:N",
+// "master:N"). Tests replace it.
+var sourceMount = func(p string) (mountpoint, optional string, err error) {
+	resolved, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", "", err
+	}
+	infos, err := mountinfo.GetMounts(mountinfo.ParentsFilter(resolved))
+	if err != nil {
+		return "", "", err
+	}
+	var best *mountinfo.Info
+	for _, mi := range infos {
+		if best == nil || len(mi.Mountpoint) > len(best.Mountpoint) {
+			best = mi
+		}
+	}
+	if best == nil {
+		return "", "", fmt.Errorf("cannot find the mount point of %s", p)
+	}
+	return best.Mountpoint, best.Optional, nil
 }

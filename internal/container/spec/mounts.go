@@ -266,6 +266,9 @@ func (g *generator) parseBind(raw string) (m specs.Mount, volume bool, err error
 	m.Source = path.Clean(src)
 	m.Options = g.bindOptions(true, !rw, false, false, propagation)
 	if propagation != "" {
+		if err := checkSourcePropagation(m.Source, propagation); err != nil {
+			return m, false, err
+		}
 		g.rootPropagation(propagation)
 	}
 	return m, false, nil
@@ -320,6 +323,36 @@ func (g *generator) bindOptions(recursive, readonly, roNonRecursive, roForceRecu
 		propagation = "rprivate"
 	}
 	return append(opts, propagation)
+}
+
+// checkSourcePropagation refuses a shared (or slave) bind whose source is
+// not on a shared (or shared or slave) mount of the host, as dockerd does:
+// the propagation asked for could not happen.
+func checkSourcePropagation(src, p string) error {
+	var want []string
+	switch p {
+	case "shared", "rshared":
+		want = []string{"shared:"}
+	case "slave", "rslave":
+		want = []string{"shared:", "master:"}
+	default:
+		return nil
+	}
+	mp, optional, err := sourceMount(src)
+	if err != nil {
+		return invalidMount("bind source path %s: %v", src, err)
+	}
+	for _, field := range strings.Fields(optional) {
+		for _, w := range want {
+			if strings.HasPrefix(field, w) {
+				return nil
+			}
+		}
+	}
+	if len(want) == 1 {
+		return errdefs.Newf(errdefs.FailedPrecondition, "path %s is mounted on %s but it is not a shared mount", src, mp)
+	}
+	return errdefs.Newf(errdefs.FailedPrecondition, "path %s is mounted on %s but it is not a shared or slave mount", src, mp)
 }
 
 // rootPropagation makes the root mount shared (or a slave) when a bind
@@ -384,6 +417,9 @@ func (g *generator) convertMount(mm mount.Mount) (m specs.Mount, ok bool, err er
 			return m, false, invalidMount("invalid mount config for type \"bind\": ReadOnlyForceRecursive needs Linux 5.12 or later")
 		}
 		if prop != "" {
+			if err := checkSourcePropagation(mm.Source, prop); err != nil {
+				return m, false, err
+			}
 			g.rootPropagation(prop)
 		}
 		return specs.Mount{
