@@ -78,15 +78,9 @@ func (c *Cli) newExecCommand() *cobra.Command {
 				envs = append(envs, lines...)
 			}
 			envs = append(envs, env.values...)
-			keysSpec := detachKeys
-			if keysSpec == "" {
-				if cf, err := loadConfigFile(c.configDir); err == nil && cf.DetachKeys != "" {
-					keysSpec = cf.DetachKeys
-				}
-			}
-			keys, err := parseDetachKeys(orDefault(keysSpec, defaultDetachKeys))
+			keysSpec, keys, err := c.detachKeys(detachKeys)
 			if err != nil {
-				return fmt.Errorf("invalid detach keys (%s) provided", keysSpec)
+				return err
 			}
 			if _, isTerm := isTerminalReader(c.in); tty && interactive && !isTerm && !detach {
 				return errors.New("the input device is not a TTY")

@@ -141,6 +141,11 @@ func (c *Cli) createContainer(ctx context.Context, o *containerOptions, cc *cont
 			return "", err
 		}
 	}
+	// Like docker, the initial console size is the terminal's (0x0 when
+	// stdout is not a terminal).
+	if h, w, ok := c.terminalSize(); ok {
+		cc.HostConfig.ConsoleSize = [2]uint{h, w}
+	}
 	create := func() (client.ContainerCreateResult, error) {
 		return api.ContainerCreate(ctx, client.ContainerCreateOptions{
 			Config:           cc.Config,
@@ -208,19 +213,9 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	if ro.sigProxy && cfg.Tty {
 		ro.sigProxy = false
 	}
-	keysSpec := ro.detachKeys
-	if keysSpec == "" {
-		if cf, err := loadConfigFile(c.configDir); err == nil && cf.DetachKeys != "" {
-			keysSpec = cf.DetachKeys
-		}
-	}
-	var keys []byte
-	if keysSpec != "" {
-		if keys, err = parseDetachKeys(keysSpec); err != nil {
-			return runCmd(fmt.Errorf("invalid detach keys (%s) provided", keysSpec))
-		}
-	} else {
-		keys, _ = parseDetachKeys(defaultDetachKeys)
+	keysSpec, keys, err := c.detachKeys(ro.detachKeys)
+	if err != nil {
+		return runCmd(err)
 	}
 
 	id, err := c.createContainer(ctx, o, cc, ro.quiet)
@@ -255,7 +250,7 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 			Stdin:      cfg.AttachStdin,
 			Stdout:     cfg.AttachStdout,
 			Stderr:     cfg.AttachStderr,
-			DetachKeys: ro.detachKeys,
+			DetachKeys: keysSpec,
 		})
 		if err != nil {
 			return runCmd(err)
