@@ -266,7 +266,7 @@ func withAlias(cmd *cobra.Command, name string, aliases ...string) *cobra.Comman
 	return cmd
 }
 
-// isTerminal reports whether f is a terminal.
+// isTerminalWriter reports whether w is a terminal, with its descriptor.
 func isTerminalWriter(w io.Writer) (uintptr, bool) {
 	if f, ok := w.(*os.File); ok {
 		return f.Fd(), isTerminalFd(f.Fd())
@@ -274,6 +274,7 @@ func isTerminalWriter(w io.Writer) (uintptr, bool) {
 	return 0, false
 }
 
+// isTerminalReader reports whether r is a terminal, with its descriptor.
 func isTerminalReader(r io.Reader) (uintptr, bool) {
 	if f, ok := r.(*os.File); ok {
 		return f.Fd(), isTerminalFd(f.Fd())
@@ -281,8 +282,8 @@ func isTerminalReader(r io.Reader) (uintptr, bool) {
 	return 0, false
 }
 
-// addFlagsAlias marks a flag set's normalisation so that docker's hidden
-// aliases keep working.
+// hideFlag hides one of docker's deprecated or alias flags from the help
+// while keeping it usable.
 func hideFlag(fs *pflag.FlagSet, name string) {
 	_ = fs.MarkHidden(name)
 }

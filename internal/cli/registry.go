@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -162,5 +161,3 @@ func (c *Cli) newLogoutCommand() *cobra.Command {
 		},
 	}
 }
-
-var _ = os.Stdin

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -409,5 +408,3 @@ func (c *Cli) newSystemPruneCommand() *cobra.Command {
 	fs.Var(&filters, "filter", `Provide filter values (e.g. "label=<key>=<value>")`)
 	return cmd
 }
-
-var _ = time.Now
