@@ -225,21 +225,26 @@ func (c *Cli) inspect(cmd *cobra.Command, args []string, typ, format string, siz
 	}
 	ctx := cmd.Context()
 	var (
-		raws []json.RawMessage
-		errs []string
+		raws   []json.RawMessage
+		values []any // typed results, which templates see first
+		errs   []string
 	)
 	for _, name := range args {
-		var raw json.RawMessage
-		var err error
+		var (
+			raw   json.RawMessage
+			value any
+			err   error
+		)
 		if typ == "" || typ == "container" {
 			var res client.ContainerInspectResult
 			res, err = api.ContainerInspect(ctx, name, client.ContainerInspectOptions{Size: size})
-			raw = res.Raw
+			raw, value = res.Raw, res.Container
 		}
 		if (typ == "image") || (typ == "" && err != nil && isNotFound(err)) {
 			var buf bytes.Buffer
-			_, err = api.ImageInspect(ctx, name, client.ImageInspectWithRawResponse(&buf))
-			raw = json.RawMessage(buf.Bytes())
+			var res client.ImageInspectResult
+			res, err = api.ImageInspect(ctx, name, client.ImageInspectWithRawResponse(&buf))
+			raw, value = json.RawMessage(buf.Bytes()), res.InspectResponse
 		}
 		if err != nil {
 			if isNotFound(err) && typ == "" {
@@ -250,8 +255,9 @@ func (c *Cli) inspect(cmd *cobra.Command, args []string, typ, format string, siz
 			continue
 		}
 		raws = append(raws, raw)
+		values = append(values, value)
 	}
-	if err := writeInspect(c.out, format, raws, nil); err != nil {
+	if err := writeInspect(c.out, format, raws, values); err != nil {
 		return err
 	}
 	if len(errs) > 0 {

@@ -194,26 +194,26 @@ func writeInspect(out io.Writer, format string, raws []json.RawMessage, values [
 		return err
 	}
 	for i, raw := range raws {
-		// Templates see the raw JSON decoded into generic values, so that
-		// any field the daemon returns can be addressed.
-		var generic any
-		if values != nil && values[i] != nil {
-			generic = values[i]
-		} else if err := json.Unmarshal(raw, &generic); err != nil {
-			return err
-		}
+		// Like docker, templates see the typed result first and fall back
+		// to the raw JSON (numbers kept as written), so that any field the
+		// daemon returns and JSON names like .Id can be addressed.
 		buf := &bytes.Buffer{}
-		if err := tmpl.Execute(buf, generic); err != nil {
-			// Docker retries with the raw map when a field is not in the
-			// typed struct.
-			var m any
-			if json.Unmarshal(raw, &m) == nil {
-				buf.Reset()
-				if err2 := tmpl.Execute(buf, m); err2 == nil {
-					err = nil
-				}
+		var err error
+		if values != nil && values[i] != nil {
+			err = tmpl.Execute(buf, values[i])
+		}
+		if values == nil || values[i] == nil || err != nil {
+			var generic any
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if derr := dec.Decode(&generic); derr != nil {
+				return derr
 			}
-			if err != nil {
+			buf.Reset()
+			if err2 := tmpl.Execute(buf, generic); err2 != nil {
+				if err == nil {
+					err = err2
+				}
 				return fmt.Errorf("template: %w", err)
 			}
 		}

@@ -212,6 +212,12 @@ var outputCases = []outputCase{
 	{"exec-detach", []string{"exec", "-d", "web", "sleep", "9"}, execFixture, true},
 	{"inspect-json", []string{"container", "inspect", "web"}, inspectFixture, true},
 	{"inspect-format", []string{"inspect", "--format", "{{.Name}} {{.State.Status}} {{json .Config.Env}} {{index .Config.Labels \"a\"}}", "web"}, inspectFixture, true},
+	{"image-inspect-format", []string{"image", "inspect", "-f", "{{.Size}} {{.Id}} {{.Os}} {{.Config.Env}} {{json .RepoTags}} {{.Config.ExposedPorts}}", "nginx"}, imageInspectFixture, true},
+	{"image-inspect-json", []string{"image", "inspect", "nginx"}, imageInspectFixture, false},
+	{"inspect-image-fallback", []string{"inspect", "-f", "{{.Architecture}}", "nginx"}, func(f *fakeEngine) {
+		notFound("GET /containers/*/json", "No such container: nginx")(f)
+		imageInspectFixture(f)
+	}, true},
 	{"inspect-size", []string{"inspect", "--type", "container", "-s", "-f", "{{.Id}}", "web"}, inspectFixture, true},
 	{"update", []string{"update", "--cpus", "1.5", "-m", "1g", "--memory-swap", "-1", "--pids-limit", "50", "--restart", "on-failure:2", "--cpu-shares", "10", "web"}, func(f *fakeEngine) {
 		f.reply("POST /containers/*/update", 200, map[string]any{"Warnings": []string{}})
@@ -547,5 +553,14 @@ func versionFixture(f *fakeEngine) {
 	f.reply("GET /info", 200, map[string]any{
 		"ID": "x", "Containers": 3, "ServerVersion": "0.1.0", "Driver": "overlayfs",
 		"Swarm": map[string]any{"LocalNodeState": "inactive"},
+	})
+}
+
+func imageInspectFixture(f *fakeEngine) {
+	f.reply("GET /images/*/json", 200, map[string]any{
+		"Id": "sha256:3333333333333333333333333333333333333333333333333333333333333333", "RepoTags": []string{"nginx:latest"},
+		"RepoDigests": []string{}, "Created": "2015-03-01T12:00:00Z", "Size": 187654321, "Os": "linux", "Architecture": "amd64",
+		"Config": map[string]any{"Env": []string{"PATH=/usr/bin", "NGINX_VERSION=1.25"}, "ExposedPorts": map[string]any{"80/tcp": map[string]any{}}, "Cmd": []string{"nginx"}},
+		"RootFS": map[string]any{"Type": "layers", "Layers": []string{"sha256:aaaa"}},
 	})
 }
