@@ -70,6 +70,21 @@ var createCases = []createCase{
 	{"runtime", []string{"--runtime", "runc", "--isolation", "default", "--storage-opt", "size=10G", "busybox"}},
 	{"annotation", []string{"--annotation", "a=b", "--annotation", "c=d", "busybox"}},
 	{"flags-after-image", []string{"busybox", "-e", "X=1", "--rm"}},
+	{"net-none", []string{"--network", "none", "busybox"}},
+	{"net-container", []string{"--net", "container:other", "--ipc", "container:other", "--pid", "container:other", "busybox"}},
+	{"ipc-shareable", []string{"--ipc", "shareable", "--uts", "host", "busybox"}},
+	{"ports-empty-hostport", []string{"-p", "127.0.0.1::80", "-p", "0.0.0.0:8000-8001:80/udp", "busybox"}},
+	{"volume-modes", []string{"-v", "vol:/data:nocopy", "-v", "/a:/b:ro,rslave", "busybox"}},
+	{"mount-bind-options", []string{"--mount", "type=bind,src=/a,dst=/b,bind-propagation=rshared,bind-nonrecursive", "--mount", "type=volume,dst=/v,volume-driver=local,volume-opt=type=nfs,volume-opt=o=addr=1.2.3.4", "busybox"}},
+	{"health-cmd-only", []string{"--health-cmd", "true", "busybox"}},
+	{"swappiness-zero", []string{"--memory-swappiness", "0", "--pids-limit", "-1", "--oom-kill-disable=false", "busybox"}},
+	{"env-equals-empty", []string{"-e", "EMPTY=", "-e", "MULTI=a=b=c", "busybox"}},
+	{"label-duplicates", []string{"-l", "a=1", "-l", "a=2", "--label", "b=", "busybox"}},
+	{"dns-empty-search", []string{"--dns-search", ".", "--dns-opt", "use-vc", "busybox"}},
+	{"tty", []string{"-t", "busybox"}},
+	{"entrypoint-with-cmd", []string{"--entrypoint", "/bin/sh", "busybox", "-c", "echo hi"}},
+	{"stop-timeout-zero", []string{"--stop-timeout", "0", "busybox"}},
+	{"cgroupns-host", []string{"--cgroupns", "host", "--userns", "", "busybox"}},
 }
 
 // dockerBinary finds the reference docker CLI.
@@ -153,10 +168,15 @@ func TestCreateMatchesDocker(t *testing.T) {
 			if err := json.Unmarshal(want.Body, &exp); err != nil {
 				t.Fatal(err)
 			}
-			// docker builds Binds from a map: its order is random.
+			// docker builds Binds from a map: its order is random; the
+			// order of Env merged from --env-file and -e also varies
+			// between docker runs.
 			for _, cr := range []*container.CreateRequest{&got, &exp} {
 				if cr.HostConfig != nil {
 					sort.Strings(cr.HostConfig.Binds)
+				}
+				if cr.Config != nil {
+					sort.Strings(cr.Config.Env)
 				}
 			}
 			if !reflect.DeepEqual(got, exp) {
