@@ -146,3 +146,86 @@ func TestRunTTY(t *testing.T) {
 		t.Errorf("terminal output = %q", out)
 	}
 }
+
+// TestExecTTY runs "berth exec -it" on a pseudo-terminal: the exec is
+// created with a TTY and the console size, started attached with a raw
+// stream, resized to the terminal, and its exit code is returned.
+func TestExecTTY(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not available")
+	}
+	f := newFakeEngine(t)
+	attached := make(chan struct{})
+	var mu sync.Mutex
+	var got []byte
+	inspectFixture(f)
+	f.reply("POST /containers/*/exec", 201, map[string]string{"Id": "e1"})
+	f.reply("POST /exec/*/resize", 200, nil)
+	f.reply("GET /exec/*/json", 200, map[string]any{"ID": "e1", "Running": false, "ExitCode": 7})
+	f.handle("POST /exec/*/start", func(w http.ResponseWriter, r *http.Request) {
+		conn, rw := hijack(t, w, "application/vnd.docker.raw-stream")
+		if conn == nil {
+			return
+		}
+		defer conn.Close()
+		close(attached)
+		_, _ = rw.WriteString("sh# ")
+		_ = rw.Flush()
+		buf := make([]byte, 64)
+		for {
+			n, err := rw.Read(buf)
+			mu.Lock()
+			got = append(got, buf[:n]...)
+			done := strings.Contains(string(got), "\r")
+			mu.Unlock()
+			if err != nil || done {
+				break
+			}
+		}
+		_, _ = rw.WriteString("exit\r\n")
+		_ = rw.Flush()
+	})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shell := "stty cols 90 rows 20; " + shellQuote(self) + " exec -it web sh; rc=$?; echo; echo rc=$rc"
+	cmd := exec.Command(scriptBin, "-q", "-e", "-c", shell, "/dev/null")
+	cmd.Env = append(os.Environ(), "BERTH_CLI_TEST_MAIN=1", "BERTH_HOST="+f.host, "DOCKER_CONFIG="+t.TempDir())
+	pr, pw := io.Pipe()
+	cmd.Stdin = pr
+	go func() {
+		select {
+		case <-attached:
+		case <-time.After(10 * time.Second):
+		}
+		time.Sleep(300 * time.Millisecond)
+		_, _ = pw.Write([]byte("ls\r"))
+		time.Sleep(1500 * time.Millisecond)
+		pw.Close()
+	}()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	var body struct {
+		Tty, AttachStdin bool
+		ConsoleSize      [2]uint
+	}
+	_ = json.Unmarshal(f.requests("POST /containers/*/exec")[0].Body, &body)
+	if !body.Tty || !body.AttachStdin || body.ConsoleSize != [2]uint{20, 90} {
+		t.Errorf("exec create body = %+v", body)
+	}
+	if rs := f.requests("POST /exec/*/resize"); len(rs) == 0 || rs[0].Query["h"][0] != "20" || rs[0].Query["w"][0] != "90" {
+		t.Errorf("resize = %+v", rs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if string(got) != "ls\r" {
+		t.Errorf("exec input = %q (a cooked terminal would send ls\\n)", got)
+	}
+	if !strings.Contains(string(out), "sh# ") || !strings.Contains(string(out), "rc=7") {
+		t.Errorf("terminal output = %q", out)
+	}
+}
