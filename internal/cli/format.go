@@ -265,6 +265,15 @@ func (h headerCtx) Type() string         { return h.get("Type") }
 func (h headerCtx) TotalCount() string   { return h.get("TotalCount") }
 func (h headerCtx) Active() string       { return h.get("Active") }
 func (h headerCtx) Reclaimable() string  { return h.get("Reclaimable") }
+func (h headerCtx) Name() string         { return h.get("Name") }
+func (h headerCtx) Driver() string       { return h.get("Driver") }
+func (h headerCtx) Links() string        { return h.get("Links") }
+func (h headerCtx) CacheType() string    { return h.get("CacheType") }
+func (h headerCtx) LastUsedSince() string {
+	return h.get("LastUsedSince")
+}
+func (h headerCtx) UsageCount() string { return h.get("UsageCount") }
+func (h headerCtx) Shared() string     { return h.get("Shared") }
 
 // Label is the header of a {{.Label "name"}} column: the last dotted part.
 func (h headerCtx) Label(name string) string {

@@ -184,7 +184,7 @@ func (r imageRow) UniqueSize() string {
 	if r.img.SharedSize == -1 {
 		return "N/A"
 	}
-	return humanSize(r.img.Size - r.img.SharedSize)
+	return units.HumanSize(float64(r.img.Size - r.img.SharedSize))
 }
 
 // pullImage pulls ref, rendering progress on out.

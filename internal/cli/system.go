@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"github.com/docker/go-units"
 	"runtime"
@@ -295,10 +294,8 @@ func (c *Cli) newDfCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if verbose && format == "" {
-				b, _ := json.MarshalIndent(du, "", "  ")
-				fmt.Fprintln(c.out, string(b))
-				return nil
+			if verbose && (format == "" || format == "table") {
+				return writeDiskUsageVerbose(c.out, du)
 			}
 			rows := []any{
 				dfRow{typ: "Images", total: du.Images.TotalCount, active: du.Images.ActiveCount, size: du.Images.TotalSize, recl: du.Images.Reclaimable, percent: true},
