@@ -213,8 +213,7 @@ func (c *Cli) attachAndWait(ctx context.Context, name string, spec attachSpec) e
 	}
 	if err := <-done; err != nil {
 		if errors.Is(err, errDetached) {
-			fmt.Fprintln(c.err)
-			return nil
+			return nil // the user typed the detach sequence
 		}
 		return err
 	}

@@ -129,8 +129,7 @@ func (c *Cli) newExecCommand() *cobra.Command {
 			err = pumpStreams(ctx, &resp.HijackedResponse, so)
 			restore()
 			if errors.Is(err, errDetached) {
-				fmt.Fprintln(c.err)
-				return nil
+				return nil // the user typed the detach sequence
 			}
 			if err != nil {
 				return err

@@ -300,16 +300,7 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 		})
 	}
 
-	if err := <-streamDone; err != nil {
-		if errors.Is(err, errDetached) {
-			fmt.Fprintln(c.err)
-			return nil
-		}
-		return runCmd(err)
-	}
-
-	select {
-	case res := <-wait.Result:
+	exitStatus := func(res container.WaitResponse) error {
 		if res.Error != nil {
 			return runCmd(errors.New(res.Error.Message))
 		}
@@ -317,6 +308,29 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 			return StatusError{StatusCode: int(res.StatusCode)}
 		}
 		return nil
+	}
+	select {
+	case err := <-streamDone:
+		if errors.Is(err, errDetached) {
+			return nil // the user typed the detach sequence
+		}
+		if err != nil {
+			return runCmd(err)
+		}
+		select {
+		case res := <-wait.Result:
+			return exitStatus(res)
+		case err := <-wait.Error:
+			return runCmd(err)
+		}
+	case res := <-wait.Result:
+		// The container exited first: keep copying its remaining output,
+		// unless no output stream is attached.
+		if !cfg.AttachStdout && !cfg.AttachStderr {
+			cancel()
+		}
+		<-streamDone
+		return exitStatus(res)
 	case err := <-wait.Error:
 		return runCmd(err)
 	}

@@ -145,13 +145,9 @@ func pumpStreams(ctx context.Context, resp *client.HijackedResponse, o streamOpt
 			if errors.Is(err, errDetached) {
 				return err
 			}
-			// Stdin ended: keep reading output until the container closes.
+			// Stdin ended and was half-closed: keep copying the output
+			// until the container closes the stream.
 			inDone = nil
-			if !o.tty {
-				continue
-			}
-			// With a TTY docker waits for output too.
-			continue
 		case <-ctx.Done():
 			return ctx.Err()
 		}
