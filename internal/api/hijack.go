@@ -1,7 +1,7 @@
 package api
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -31,7 +31,7 @@ func StreamContentType(ctx context.Context, multiplexed bool) string {
 // the client.
 type Conn struct {
 	net.Conn
-	r      *bufio.Reader
+	r      io.Reader
 	ctx    context.Context
 	cancel context.CancelFunc
 	stop   func()
@@ -103,8 +103,18 @@ func Hijack(w http.ResponseWriter, r *http.Request, contentType string) (*Conn, 
 		nc.Close()
 		return nil, err
 	}
+	// Input the server had buffered is served first; after it, reads go
+	// to the socket itself, not through the server's buffered reader:
+	// net/http cancels the request's context when a read through it
+	// returns an error, and the client's half-close (end of stdin) reads
+	// as io.EOF, which would end the whole session.
+	var in io.Reader = nc
+	if n := brw.Reader.Buffered(); n > 0 {
+		head, _ := brw.Reader.Peek(n)
+		in = io.MultiReader(bytes.NewReader(append([]byte(nil), head...)), nc)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
-	c := &Conn{Conn: nc, r: brw.Reader, ctx: ctx, cancel: cancel}
+	c := &Conn{Conn: nc, r: in, ctx: ctx, cancel: cancel}
 	c.stop = watchHangup(nc, cancel)
 	if srv, ok := r.Context().Value(serverKey{}).(*Server); ok {
 		c.srv = srv
