@@ -41,6 +41,7 @@ type Cli struct {
 	configDir  string
 	logLevel   string
 	debug      bool
+	tls        tlsOptions
 
 	api *client.Client
 }
@@ -94,7 +95,12 @@ func (c *Cli) Client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := client.New(client.WithHost(host), client.WithUserAgent("berth-cli/"+Version))
+	opts, err := c.tls.clientOpts(c.configDir)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version))
+	api, err := client.New(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +135,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 	fl.StringVar(&c.configDir, "config", defaultConfigDir(), "Location of client config files")
 	fl.BoolVarP(&c.debug, "debug", "D", false, "Enable debug mode")
 	fl.StringVarP(&c.logLevel, "log-level", "l", "info", `Set the logging level ("debug", "info", "warn", "error", "fatal")`)
-	fl.Bool("tls", false, "Use TLS; implied by --tlsverify")
-	fl.Bool("tlsverify", false, "Use TLS and verify the remote")
+	c.tls.addFlags(fl)
 	fl.BoolP("version", "v", false, "Print version information and quit")
 
 	// Management commands.

@@ -20,7 +20,7 @@
 //     "json", -q (format.go); JSON progress streams drawn like docker
 //     (progress.go); hijacked attach/exec streams, raw terminal, detach keys,
 //     stdin half-close, signal proxying, TTY resizing (stream.go).
-//   - Endpoint selection (host.go): -H, then --context, BERTH_HOST,
+//   - Endpoint selection (host.go, tls.go): -H, then --context, BERTH_HOST,
 //     DOCKER_HOST, DOCKER_CONTEXT, config.json currentContext, then
 //     unix:///run/berth/berth.sock; contexts are read from docker's store.
 //   - Credentials (config.go): config.json "auths" (base64 user:password,
@@ -44,7 +44,9 @@
 // # Differences from docker
 //
 //   - No credential helpers or credential stores: credentials live in
-//     config.json; no TLS options (--tls* flags are accepted and ignored).
+//     config.json. TLS (--tls, --tlsverify, --tlscacert, --tlscert,
+//     --tlskey, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) is supported for tcp://
+//     endpoints, but not TLS settings stored in docker contexts.
 //   - "info" and "version" print a shorter summary than docker's (their
 //     --format templates see the same fields).
 //   - Image rows for an image with several repositories keep the order of
