@@ -58,10 +58,18 @@ func (c *Cli) newStartCommand() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			if !attach && !interactive {
-				return c.forEach(args, true, func(id string) error {
+				var failed []string
+				err := c.forEach(args, true, func(id string) error {
 					_, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{})
+					if err != nil {
+						failed = append(failed, id)
+					}
 					return err
 				})
+				if err != nil {
+					return fmt.Errorf("%w\nError: failed to start containers: %s", err, strings.Join(failed, ", "))
+				}
+				return nil
 			}
 			if len(args) > 1 {
 				return errors.New("you cannot start and attach multiple containers at once")

@@ -347,6 +347,9 @@ func (c *Cli) newTagCommand() *cobra.Command {
 		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := reference.ParseNormalizedNamed(args[1]); err != nil {
+				return fmt.Errorf("Error parsing reference: %q is not a valid repository/tag: %w", args[1], err)
+			}
 			api, err := c.Client()
 			if err != nil {
 				return err

@@ -274,6 +274,48 @@ var outputCases = []outputCase{
 			writeJSON(w, 409, map[string]string{"message": "conflict: unable to delete b (must be forced)"})
 		})
 	}, true},
+	{"start-missing", []string{"start", "a", "nope"}, func(f *fakeEngine) {
+		f.handle("POST /containers/*/start", func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/nope/") {
+				writeJSON(w, 404, map[string]string{"message": "No such container: nope"})
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}, true},
+	{"stop-partial", []string{"stop", "a", "nope"}, func(f *fakeEngine) {
+		f.handle("POST /containers/*/stop", func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/nope/") {
+				writeJSON(w, 404, map[string]string{"message": "No such container: nope"})
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}, true},
+	{"kill-missing", []string{"kill", "nope"}, notFound("POST /containers/*/kill", "No such container: nope"), true},
+	{"restart-missing", []string{"restart", "nope"}, notFound("POST /containers/*/restart", "No such container: nope"), true},
+	{"wait-missing", []string{"wait", "nope"}, notFound("POST /containers/*/wait", "No such container: nope"), true},
+	{"update-missing", []string{"update", "-m", "1g", "nope"}, notFound("POST /containers/*/update", "No such container: nope"), true},
+	{"logs-missing", []string{"logs", "nope"}, notFound("GET /containers/*/json", "No such container: nope"), true},
+	{"exec-missing", []string{"exec", "nope", "true"}, notFound("GET /containers/*/json", "No such container: nope"), true},
+	{"exec-not-running", []string{"exec", "web", "true"}, func(f *fakeEngine) {
+		inspectFixture(f)
+		f.reply("POST /containers/*/exec", 409, map[string]string{"message": "container aaaaaaaaaaaa is not running"})
+	}, true},
+	{"history-missing", []string{"history", "nope"}, notFound("GET /images/*/history", "No such image: nope:latest"), true},
+	{"tag-missing", []string{"tag", "nope", "x:y"}, notFound("POST /images/*/tag", "No such image: nope:latest"), true},
+	{"tag-invalid", []string{"tag", "busybox", "UPPER:x"}, nil, true},
+	{"pull-not-found", []string{"pull", "nope/nope:1"}, func(f *fakeEngine) {
+		f.reply("POST /images/create", 404, map[string]string{"message": "pull access denied for nope/nope, repository does not exist or may require authentication"})
+	}, true},
+	{"push-denied", []string{"push", "localhost:5000/app:v1"}, func(f *fakeEngine) {
+		f.handle("POST /images/*/push", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"status":"The push refers to repository [localhost:5000/app]"}`+"\n"+`{"errorDetail":{"message":"denied: requested access to the resource is denied"},"error":"denied: requested access to the resource is denied"}`+"\n")
+		})
+	}, true},
+	{"save-missing", []string{"save", "nope"}, notFound("GET /images/get", "reference does not exist"), true},
+	{"pull-bad-ref", []string{"pull", "Bad:Ref:x"}, nil, true},
 	{"rename", []string{"rename", "web", "web2"}, func(f *fakeEngine) { f.reply("POST /containers/*/rename", 204, nil) }, true},
 	{"kill-signal", []string{"kill", "--signal", "SIGUSR1", "web"}, func(f *fakeEngine) { f.reply("POST /containers/*/kill", 204, nil) }, true},
 	{"bad-template-parse", []string{"ps", "--format", "{{.ID"}, psFixture, false},
