@@ -1,52 +1,69 @@
 #!/usr/bin/env bash
-# The main job: build berth, make a root filesystem from busybox-static,
-# and run a real container workload with berth-runtime (namespaces,
-# cgroup limits, seccomp, read-only rootfs), then clean up.
+# The main job: build berth, start berthd with its defaults (data root
+# /var/lib/berth, socket /run/berth/berth.sock), import a busybox root
+# filesystem as an image, and run a real container workload through the
+# berth CLI (and the docker CLI when it is installed): a foreground
+# container with limits and a read-only root, a detached one with logs,
+# exec and stop. Cleans up what it created; stops berthd if it started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build.sh
 
-work=$(mktemp -d /tmp/berth-demo.XXXXXX)
-state="$work/state"
-id="berth-demo-$$"
+export BERTH_HOST=unix:///run/berth/berth.sock
+berth() { bin/berth "$@"; }
+started=
+name="berth-demo-$$"
 cleanup() {
-	bin/berth-runtime --root "$state" delete -f "$id" >/dev/null 2>&1 || true
-	rm -rf "$work"
+	berth rm -f "$name" >/dev/null 2>&1 || true
+	if [ -n "$started" ]; then
+		kill -TERM "$started" 2>/dev/null || true
+		wait "$started" 2>/dev/null || true
+	fi
 }
-[ -n "${BERTH_KEEP:-}" ] || trap cleanup EXIT
+trap cleanup EXIT
 
-bundle="$work/bundle"
-mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/etc" "$bundle/rootfs/tmp"
-cp "$(command -v busybox || echo /bin/busybox)" "$bundle/rootfs/bin/busybox"
-for applet in $("$bundle/rootfs/bin/busybox" --list); do
-	[ "$applet" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$bundle/rootfs/etc/passwd"
-echo 'root:x:0:' >"$bundle/rootfs/etc/group"
+if ! berth version >/dev/null 2>&1; then
+	echo "berth: starting berthd (log: /tmp/berthd.log)" >&2
+	bin/berthd >/tmp/berthd.log 2>&1 &
+	started=$!
+	for _ in $(seq 200); do berth version >/dev/null 2>&1 && break; sleep 0.05; done
+fi
+berth version
 
-runtime_bin="$PWD/bin/berth-runtime"
-(cd "$bundle" && "$runtime_bin" spec)
-python3 - "$bundle/config.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-s = json.load(open(path))
-s["process"]["terminal"] = False
-s["process"]["args"] = ["sh", "-c",
-  "echo \"hello from $(hostname), pid $$ in its own namespace\"; "
-  "echo \"memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)\"; "
-  "echo \"capabilities: $(grep CapEff /proc/self/status)\"; "
-  "echo \"seccomp mode: $(grep '^Seccomp:' /proc/self/status)\"; "
-  "i=0; s=0; while [ $i -lt 20000 ]; do s=$((s+i)); i=$((i+1)); done; echo \"computed sum: $s\"; "
-  "touch /cannot-write 2>/dev/null || echo 'root filesystem is read-only'"]
-s["hostname"] = "berth-demo"
-s["linux"]["resources"]["memory"] = {"limit": 64 << 20}
-s["linux"]["resources"]["pids"] = {"limit": 64}
-s["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
-  "syscalls": [{"names": ["kexec_load", "reboot", "swapon"], "action": "SCMP_ACT_ERRNO"}]}
-json.dump(s, open(path, "w"), indent=1)
-PY
-echo "berth: running container $id with berth-runtime" >&2
-status=0
-bin/berth-runtime --root "$state" run -b "$bundle" "$id" || status=$?
-echo "berth: container exited with status $status" >&2
-exit "$status"
+if ! berth image inspect busybox:latest >/dev/null 2>&1; then
+	echo "berth: importing busybox-static as busybox:latest" >&2
+	rootfs=$(mktemp -d /tmp/berth-rootfs.XXXXXX)
+	mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
+	cp "$(command -v busybox || echo /bin/busybox)" "$rootfs/bin/busybox"
+	for applet in $("$rootfs/bin/busybox" --list); do
+		[ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+	done
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+	echo 'root:x:0:' >"$rootfs/etc/group"
+	tar -C "$rootfs" -c . | berth import - busybox:latest
+	rm -rf "$rootfs"
+fi
+
+echo "berth: a foreground container with limits and a read-only root" >&2
+berth run --rm --hostname berth-demo -m 64m --pids-limit 64 --read-only busybox sh -c '
+	echo "hello from $(hostname), pid $$ in its own namespace"
+	echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
+	echo "capabilities: $(grep CapEff /proc/self/status)"
+	echo "seccomp mode: $(grep "^Seccomp:" /proc/self/status)"
+	i=0; s=0; while [ $i -lt 20000 ]; do s=$((s+i)); i=$((i+1)); done; echo "computed sum: $s"
+	touch /cannot-write 2>/dev/null || echo "root filesystem is read-only"'
+
+echo "berth: a detached container, its logs, an exec, stop and remove" >&2
+berth run -d --name "$name" busybox sh -c 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.2; done' >/dev/null
+sleep 1
+berth ps --filter "name=$name"
+berth exec "$name" sh -c 'echo "exec sees: $(ps | wc -l) processes"'
+berth logs --tail 3 "$name"
+berth stop -t 2 "$name" >/dev/null
+berth inspect --format 'state: {{.State.Status}}, exit code {{.State.ExitCode}}' "$name"
+berth rm "$name" >/dev/null
+if [ -x /usr/local/bin/docker ]; then
+	echo "berth: the same daemon through the real docker CLI" >&2
+	DOCKER_HOST=$BERTH_HOST /usr/local/bin/docker run --rm busybox echo "hello from docker CLI via berthd"
+fi
+echo "berth: done" >&2

@@ -1,0 +1,25 @@
+// Package container is berthd's container service: it owns every
+// container's record (configuration and state), its lifecycle state
+// machine (created → running ⇄ paused → exited → removed), the in-memory
+// index that ps, inspect and wait are served from, and the link to each
+// container's berth-shim.
+//
+// What it owns: the "containers" and "container-names" buckets of the
+// metadata database, <data-root>/containers/<id>/ (logs, hostname, hosts,
+// resolv.conf) and <exec-root>/c/<id>/ (the OCI bundle, the mounted
+// rootfs, the shim's state). What it must not do: speak HTTP (the API
+// routers call it), pull images (the daemon resolves or pulls before
+// create), or run container processes itself (the shim does, so that
+// containers outlive berthd).
+//
+// Entry points: New builds the service; Restore re-attaches to the shims
+// left by a previous berthd (live restore); Create, Start, Stop, Kill,
+// Wait, Remove, Attach, Logs, Exec* and List/Inspect serve the Engine API.
+//
+// Crash safety: a container record is written in one bbolt transaction
+// together with its name reservation, before anything is created on disk;
+// on start-up, records whose state says running are reconciled with their
+// shim (Connect) or its exit file, and directories without a record are
+// removed. A kill -9 at any point therefore leaves either no container or
+// a whole one.
+package container

@@ -1,0 +1,117 @@
+package container
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// RemoveOptions are rm's flags.
+type RemoveOptions struct {
+	Force   bool
+	Volumes bool
+	Link    bool
+}
+
+// Remove deletes a container: a running one only with Force (killed
+// first). Its writable snapshot, files and record go; the name is free
+// again once Remove returns.
+func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	if o.Link {
+		return errdefs.Newf(errdefs.InvalidArgument, "Conflict, cannot remove the default link name of the container")
+	}
+	c.mu.Lock()
+	if c.rec.State.Removing {
+		c.mu.Unlock()
+		return errdefs.Newf(errdefs.Conflict, "removal of container %s is already in progress", ref)
+	}
+	running := c.rec.State.Running()
+	paused := c.rec.State.Paused
+	name := strings.TrimPrefix(c.rec.Name, "/")
+	c.mu.Unlock()
+	if running && !o.Force {
+		if paused {
+			return errdefs.Newf(errdefs.Conflict, "cannot remove container %q: container is paused and must be unpaused first", "/"+name)
+		}
+		return errdefs.Newf(errdefs.Conflict, "cannot remove container %q: container is running: stop the container before removing or force remove", "/"+name)
+	}
+	c.busy.Lock()
+	defer c.busy.Unlock()
+	c.mu.Lock()
+	if c.rec.State.Removing {
+		c.mu.Unlock()
+		return errRemovalInProgress
+	}
+	select {
+	case <-c.removed:
+		c.mu.Unlock()
+		return errdefs.Newf(errdefs.NotFound, "No such container: %s", ref)
+	default:
+	}
+	c.rec.State.Removing = true
+	c.mu.Unlock()
+	if c.rec.State.Running() {
+		zero := 0
+		if err := s.stop(ctx, c, StopOptions{Signal: "KILL", Timeout: &zero}); err != nil && !errdefs.Is(err, errdefs.NotModified) {
+			c.mu.Lock()
+			c.rec.State.Removing = false
+			c.mu.Unlock()
+			return err
+		}
+	}
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	// The record goes first: from then on the container does not exist,
+	// and what is left on disk is garbage Restore would remove too.
+	if err := s.store.delete(&rec); err != nil {
+		c.mu.Lock()
+		c.rec.State.Removing = false
+		c.mu.Unlock()
+		return err
+	}
+	s.mu.Lock()
+	delete(s.byID, rec.ID)
+	if s.names[rec.Name] == rec.ID {
+		delete(s.names, rec.Name)
+	}
+	for id, owner := range s.execs {
+		if owner == c {
+			delete(s.execs, id)
+		}
+	}
+	s.mu.Unlock()
+	s.cleanupFiles(context.WithoutCancel(ctx), rec.ID, rec.Snapshot)
+	c.mu.Lock()
+	c.rec.State.Status = container.StateRemoving
+	close(c.removed)
+	c.notify()
+	c.mu.Unlock()
+	s.event("destroy", &rec, nil)
+	return nil
+}
+
+// cleanupFiles removes what a container has on disk.
+func (s *Service) cleanupFiles(ctx context.Context, id, snap string) {
+	_ = unix.Unmount(s.rootfsDir(id), unix.MNT_DETACH)
+	if err := os.RemoveAll(s.bundleDir(id)); err != nil {
+		s.log.Warn("remove bundle", "id", id, "err", err)
+	}
+	if err := os.RemoveAll(s.dataDir(id)); err != nil {
+		s.log.Warn("remove container dir", "id", id, "err", err)
+	}
+	if snap != "" {
+		if err := s.cfg.Snapshots.Remove(ctx, snap); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+			s.log.Warn("remove snapshot", "id", id, "err", err)
+		}
+	}
+}

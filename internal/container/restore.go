@@ -1,0 +1,91 @@
+package container
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/shim"
+)
+
+// Restore loads every container record and reconciles it with the world
+// (live restore): a container whose shim still runs is re-attached and
+// keeps running; one whose shim is gone gets the exit its shim recorded;
+// files left by containers that have no record (a crash during create or
+// remove) are removed.
+func (s *Service) Restore(ctx context.Context) error {
+	recs, errs := s.store.all()
+	for _, err := range errs {
+		s.log.Error("restore", "err", err)
+	}
+	known := map[string]bool{}
+	s.mu.Lock()
+	for _, r := range recs {
+		known[r.ID] = true
+		c := newContainer(*r)
+		s.byID[r.ID] = c
+		s.names[r.Name] = r.ID
+	}
+	s.mu.Unlock()
+	for _, r := range recs {
+		c := s.byID[r.ID]
+		switch {
+		case r.State.Removing:
+			// A crash mid-remove: finish it.
+			c.mu.Lock()
+			c.rec.State.Removing = false
+			c.mu.Unlock()
+			go func() { _ = s.Remove(context.Background(), r.ID, RemoveOptions{Force: true}) }()
+		case r.State.Running():
+			s.reconnect(ctx, c)
+		case r.State.Status == container.StateCreated || r.State.Status == container.StateExited:
+			// Nothing runs; a stale mount or bundle from a crash goes.
+			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
+		}
+	}
+	// Garbage: directories of containers that have no record.
+	for _, dir := range []string{filepath.Join(s.cfg.Root, "containers"), filepath.Join(s.cfg.ExecRoot, "c")} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if !e.IsDir() || known[e.Name()] || len(e.Name()) != 64 {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			_ = unix.Unmount(filepath.Join(p, "rootfs"), unix.MNT_DETACH)
+			s.log.Info("removing leftover container directory", "path", p)
+			_ = os.RemoveAll(p)
+		}
+	}
+	return nil
+}
+
+// reconnect re-attaches to a running container's shim, or records the
+// exit of one that ended while berthd was away.
+func (s *Service) reconnect(ctx context.Context, c *Container) {
+	id := c.ID()
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	cl, err := shim.Connect(cctx, s.bundleDir(id))
+	cancel()
+	if err == nil {
+		c.mu.Lock()
+		c.shim = cl
+		c.mu.Unlock()
+		s.wg.Add(1)
+		go s.monitor(c, cl)
+		s.log.Info("restored container", "id", id)
+		return
+	}
+	exit, rerr := shim.ReadExit(s.bundleDir(id))
+	if rerr != nil {
+		exit = &shim.Exit{Code: 255, ExitedAt: time.Now().UTC(), Error: "container's shim is gone and recorded no exit: " + err.Error()}
+	}
+	// handleExit expects the shim it is told about to be the current one.
+	c.mu.Lock()
+	c.shim = nil
+	c.mu.Unlock()
+	s.handleExit(c, nil, exit)
+}

@@ -1,0 +1,257 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/image/snapshot"
+	"github.com/berth-dev/berth/internal/logger"
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// Images is what the service needs of the image service.
+type Images interface {
+	// Resolve finds a local image by reference or ID (NotFound if absent).
+	Resolve(ctx context.Context, name string) (*image.Resolved, error)
+}
+
+// Snapshots is what the service needs of the snapshotter: a writable
+// snapshot per container on its image's top layer.
+type Snapshots interface {
+	Prepare(ctx context.Context, key, parent string, labels map[string]string) ([]snapshot.Mount, error)
+	Mounts(ctx context.Context, key string) ([]snapshot.Mount, error)
+	Remove(ctx context.Context, key string) error
+	Usage(ctx context.Context, key string) (size int64, inodes int64, err error)
+}
+
+// Event is a container event for the events stream (action "create",
+// "start", "die", ... with Docker's attributes).
+type Event struct {
+	Action     string
+	ID         string
+	Attributes map[string]string
+}
+
+// Config builds a Service.
+type Config struct {
+	// Root is the daemon's data root; records' files go to Root/containers.
+	Root string
+	// ExecRoot is the daemon's run directory; bundles go to ExecRoot/c and
+	// the runtime's state to ExecRoot/runtime.
+	ExecRoot  string
+	DB        *bolt.DB
+	Images    Images
+	Snapshots Snapshots
+	// Runtime is berth's runtime on ExecRoot/runtime (pause, resume,
+	// update, pids): the same state the shims write.
+	Runtime *runtime.Runtime
+	// ShimBinary is berth-shim's path ("" finds it beside the daemon).
+	ShimBinary string
+	// DefaultLog is the daemon's log-driver and log-opts.
+	DefaultLog container.LogConfig
+	// DefaultUlimits are the daemon's default-ulimits.
+	DefaultUlimits []*container.Ulimit
+	// Events receives container events; nil drops them.
+	Events func(Event)
+	// OnExit, if set, is called after a container's exit is recorded
+	// (restart policies hook in here).
+	OnExit func(id string, st State)
+	Log    *slog.Logger
+}
+
+// Service manages containers. It is safe for concurrent use.
+type Service struct {
+	cfg   Config
+	store *store
+	log   *slog.Logger
+
+	mu    sync.RWMutex
+	byID  map[string]*Container
+	names map[string]string // "/name" -> id
+	// execs maps exec IDs to their container, for /exec/{id}/... calls.
+	execs map[string]*Container
+	// wg tracks monitor goroutines (exits) so Close can wait.
+	wg sync.WaitGroup
+}
+
+// New opens the container store; call Restore next.
+func New(cfg Config) (*Service, error) {
+	if cfg.DB == nil || cfg.Images == nil || cfg.Snapshots == nil || cfg.Runtime == nil {
+		return nil, fmt.Errorf("container: config needs DB, Images, Snapshots and Runtime")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.DefaultLog.Type == "" {
+		cfg.DefaultLog.Type = "json-file"
+	}
+	for _, d := range []string{filepath.Join(cfg.Root, "containers"), filepath.Join(cfg.ExecRoot, "c")} {
+		if err := os.MkdirAll(d, 0o710); err != nil {
+			return nil, err
+		}
+	}
+	st, err := openStore(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, store: st, log: cfg.Log, byID: map[string]*Container{}, names: map[string]string{}, execs: map[string]*Container{}}, nil
+}
+
+func (s *Service) event(action string, r *Record, extra map[string]string) {
+	if s.cfg.Events == nil {
+		return
+	}
+	attrs := map[string]string{"name": strings.TrimPrefix(r.Name, "/")}
+	if r.Config != nil {
+		attrs["image"] = r.Config.Image
+		for k, v := range r.Config.Labels {
+			attrs[k] = v
+		}
+	}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	s.cfg.Events(Event{Action: action, ID: r.ID, Attributes: attrs})
+}
+
+// dataDir is where a container's persistent files live.
+func (s *Service) dataDir(id string) string { return filepath.Join(s.cfg.Root, "containers", id) }
+
+// bundleDir is the container's OCI bundle and shim state directory.
+func (s *Service) bundleDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "c", id) }
+
+func (s *Service) rootfsDir(id string) string { return filepath.Join(s.bundleDir(id), "rootfs") }
+
+// Get finds a container by full ID, name (with or without "/") or unique
+// ID prefix, as Docker does.
+func (s *Service) Get(ref string) (*Container, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.getLocked(ref)
+}
+
+func (s *Service) getLocked(ref string) (*Container, error) {
+	if ref == "" {
+		return nil, errdefs.Newf(errdefs.NotFound, "No such container: %s", ref)
+	}
+	if c, ok := s.byID[ref]; ok {
+		return c, nil
+	}
+	name := ref
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if id, ok := s.names[name]; ok {
+		return s.byID[id], nil
+	}
+	var found *Container
+	for id, c := range s.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errdefs.Newf(errdefs.InvalidArgument, "multiple IDs found with provided prefix: %s", ref)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.Newf(errdefs.NotFound, "No such container: %s", ref)
+	}
+	return found, nil
+}
+
+// newID returns a fresh 64-hex-digit container ID that is not all digits
+// (Docker avoids those: they would parse as numbers in some places).
+func newID() string {
+	for {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		if strings.Trim(id[:12], "0123456789") != "" {
+			return id
+		}
+	}
+}
+
+// Holders lists the writable snapshots that containers hold, for the
+// image service's garbage collector.
+func (s *Service) Holders(ctx context.Context) ([]string, []digest.Digest, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var keys []string
+	for _, c := range s.byID {
+		c.mu.Lock()
+		if c.rec.Snapshot != "" {
+			keys = append(keys, c.rec.Snapshot)
+		}
+		c.mu.Unlock()
+	}
+	return keys, nil, nil
+}
+
+// ImageInUse reports a container using image id (and whether it runs),
+// for image removal.
+func (s *Service) ImageInUse(id string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var stopped string
+	for _, c := range s.byID {
+		c.mu.Lock()
+		img, running := c.rec.Image, c.rec.State.Running()
+		cid := c.rec.ID
+		c.mu.Unlock()
+		if img != id {
+			continue
+		}
+		if running {
+			return cid, true
+		}
+		stopped = cid
+	}
+	return stopped, false
+}
+
+// Close waits for nothing: shims keep running (live restore). It only
+// stops the service's goroutines from touching the store afterwards.
+func (s *Service) Close() error { return nil }
+
+// logConfig is the logger configuration of r.
+func (s *Service) logConfig(r *Record) logger.Config {
+	lc := r.Host.LogConfig
+	if lc.Type == "" {
+		lc = s.cfg.DefaultLog
+	}
+	labels := map[string]string{}
+	if r.Config != nil {
+		labels = r.Config.Labels
+	}
+	env := map[string]string{}
+	if r.Config != nil {
+		for _, kv := range r.Config.Env {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
+		}
+	}
+	img := ""
+	if r.Config != nil {
+		img = r.Config.Image
+	}
+	return logger.Config{
+		Type: lc.Type, Opts: lc.Config, Dir: s.dataDir(r.ID),
+		ContainerID: r.ID, ContainerName: strings.TrimPrefix(r.Name, "/"),
+		ImageID: r.Image, ImageName: img, Labels: labels, Env: env,
+	}
+}

@@ -1,0 +1,305 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/container/spec"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/image/snapshot"
+	"github.com/berth-dev/berth/internal/shim"
+)
+
+// pendingAttach is a client that attached before the container started:
+// start hands it a shim stream before the process runs, so it misses
+// nothing (docker run attaches first, then starts).
+type pendingAttach struct {
+	opts shim.AttachOpts
+	ch   chan attachResult
+}
+
+type attachResult struct {
+	conn net.Conn
+	err  error
+}
+
+// Start starts a created or exited container. It answers NotModified
+// when the container already runs.
+func (s *Service) Start(ctx context.Context, ref string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.busy.Lock()
+	defer c.busy.Unlock()
+	return s.start(ctx, c)
+}
+
+// start runs with c.busy held.
+func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
+	c.mu.Lock()
+	st := c.rec.State
+	switch {
+	case st.Status == container.StatePaused:
+		c.mu.Unlock()
+		return errdefs.Newf(errdefs.Conflict, "cannot start a paused container, try unpause instead")
+	case st.Running():
+		c.mu.Unlock()
+		return errdefs.Newf(errdefs.NotModified, "container %s is already running", shortID(c.rec.ID))
+	case st.Removing || st.Status == container.StateRemoving:
+		c.mu.Unlock()
+		return errdefs.Newf(errdefs.Conflict, "container is marked for removal and cannot be started")
+	case st.Dead:
+		c.mu.Unlock()
+		return errdefs.Newf(errdefs.Conflict, "container is marked for removal and cannot be started")
+	}
+	rec, err := cloneRecord(c.rec)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			retErr = s.startFailed(c, retErr)
+		}
+	}()
+	bundle := s.bundleDir(rec.ID)
+	rootfs := s.rootfsDir(rec.ID)
+	// A previous run's state (its shim's files) goes first.
+	_ = unix.Unmount(rootfs, unix.MNT_DETACH)
+	if err := os.RemoveAll(bundle); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(rootfs, 0o700); err != nil {
+		return err
+	}
+	mounted := false
+	defer func() {
+		if retErr != nil {
+			if mounted {
+				_ = unix.Unmount(rootfs, unix.MNT_DETACH)
+			}
+			_ = os.RemoveAll(bundle)
+		}
+	}()
+	mounts, err := s.cfg.Snapshots.Mounts(ctx, rec.Snapshot)
+	if err != nil {
+		return err
+	}
+	if err := snapshot.MountAll(mounts, rootfs); err != nil {
+		return err
+	}
+	mounted = true
+	sp, err := s.generateSpec(ctx, &rec, rootfs)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(sp)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
+		return err
+	}
+	cl, err := shim.Spawn(ctx, shim.SpawnOpts{
+		Binary: s.cfg.ShimBinary, ID: rec.ID, Bundle: bundle, StateDir: bundle,
+		RuntimeRoot: s.cfg.Runtime.Root(), Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce,
+		Log: s.logConfig(&rec),
+	})
+	if err != nil {
+		return err
+	}
+	// Hand the early attachers their streams before the process runs.
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		conn, err := cl.Attach(ctx, p.opts)
+		p.ch <- attachResult{conn: conn, err: err}
+	}
+	pid, err := cl.Start(ctx)
+	if err != nil {
+		_ = cl.Shutdown(context.WithoutCancel(ctx))
+		cl.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.shim = cl
+	c.rec.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.rec.HasBeenStartedBefore = true
+	c.rec.ManuallyStopped = false
+	saved := c.rec
+	c.notify()
+	c.mu.Unlock()
+	if err := s.store.save(&saved); err != nil {
+		s.log.Error("save container state", "id", rec.ID, "err", err)
+	}
+	s.event("start", &saved, nil)
+	s.wg.Add(1)
+	go s.monitor(c, cl)
+	return nil
+}
+
+// startFailed records why a start failed, with Docker's exit codes for
+// a command that cannot be found (127) or run (126).
+func (s *Service) startFailed(c *Container, err error) error {
+	code := 128
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		code = 127
+	case strings.Contains(msg, "permission denied"):
+		code = 126
+	}
+	c.mu.Lock()
+	c.rec.State.Error = msg
+	c.rec.State.ExitCode = code
+	if c.rec.HasBeenStartedBefore {
+		c.rec.State.Status = container.StateExited
+	}
+	saved := c.rec
+	// Early attachers see their stream end (the start's caller gets the
+	// error), as with Docker.
+	for _, p := range c.pending {
+		p.ch <- attachResult{err: errStartFailed}
+	}
+	c.pending = nil
+	c.notify()
+	c.mu.Unlock()
+	_ = s.store.save(&saved)
+	if saved.Host.AutoRemove {
+		go func() { _ = s.Remove(context.Background(), saved.ID, RemoveOptions{Force: true}) }()
+	}
+	if code != 128 && errdefs.ClassOf(err) == errdefs.Internal {
+		// The user's command cannot run: a bad request, not a daemon fault.
+		return errdefs.With(errdefs.InvalidArgument, err)
+	}
+	return err
+}
+
+var errStartFailed = errors.New("container failed to start")
+
+// generateSpec builds the OCI spec of r.
+func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string) (*specs.Spec, error) {
+	dir := s.dataDir(r.ID)
+	in := spec.Input{
+		ID: r.ID, Config: r.Config, HostConfig: r.Host, Rootfs: rootfs,
+		HostnamePath:   filepath.Join(dir, "hostname"),
+		HostsPath:      filepath.Join(dir, "hosts"),
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		ContainerNS:    s.containerNS,
+	}
+	return spec.Generate(ctx, in)
+}
+
+// containerNS resolves a "container:<ref>" namespace mode to the running
+// container's namespace file.
+func (s *Service) containerNS(ref string, typ specs.LinuxNamespaceType) (string, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	pid, running := c.rec.State.Pid, c.rec.State.Running()
+	c.mu.Unlock()
+	if !running || pid == 0 {
+		return "", errdefs.Newf(errdefs.Conflict, "cannot join namespace of a non running container: container %s is not running", shortID(c.rec.ID))
+	}
+	names := map[specs.LinuxNamespaceType]string{
+		specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
+		specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.UserNamespace: "user", specs.CgroupNamespace: "cgroup",
+	}
+	n, ok := names[typ]
+	if !ok {
+		return "", fmt.Errorf("unknown namespace type %s", typ)
+	}
+	return fmt.Sprintf("/proc/%d/ns/%s", pid, n), nil
+}
+
+// monitor waits for the container's exit through its shim and records it.
+func (s *Service) monitor(c *Container, cl *shim.Client) {
+	defer s.wg.Done()
+	exit, err := cl.Wait(context.Background())
+	if err != nil {
+		// The shim went away without telling: read what it recorded.
+		if e, rerr := shim.ReadExit(s.bundleDir(c.ID())); rerr == nil {
+			exit, err = e, nil
+		}
+	}
+	if err != nil {
+		s.log.Error("container shim lost", "id", c.ID(), "err", err)
+		exit = &shim.Exit{Code: 255, ExitedAt: time.Now().UTC(), Error: err.Error()}
+	}
+	s.handleExit(c, cl, exit)
+}
+
+// handleExit records an exit, releases the container's run resources and
+// fires the exit hooks.
+func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
+	c.mu.Lock()
+	if c.shim != cl {
+		c.mu.Unlock()
+		return
+	}
+	c.shim = nil
+	c.rec.State.Status = container.StateExited
+	c.rec.State.Pid = 0
+	c.rec.State.Paused = false
+	c.rec.State.ExitCode = exit.Code
+	c.rec.State.OOMKilled = exit.OOMKilled
+	c.rec.State.Error = exit.Error
+	c.rec.State.FinishedAt = exit.ExitedAt
+	if c.rec.State.FinishedAt.IsZero() {
+		c.rec.State.FinishedAt = time.Now().UTC()
+	}
+	for id, e := range c.execs {
+		if e.running {
+			e.running = false
+		}
+		_ = id
+	}
+	saved := c.rec
+	c.mu.Unlock()
+
+	if cl != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := cl.Shutdown(ctx); err != nil {
+			s.log.Warn("shim shutdown", "id", saved.ID, "err", err)
+		}
+		cancel()
+		cl.Close()
+	}
+	_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
+	if err := s.store.save(&saved); err != nil {
+		s.log.Error("save container state", "id", saved.ID, "err", err)
+	}
+	if exit.OOMKilled {
+		s.event("oom", &saved, nil)
+	}
+	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
+	c.mu.Lock()
+	c.notify()
+	c.mu.Unlock()
+	if s.cfg.OnExit != nil {
+		s.cfg.OnExit(saved.ID, saved.State)
+	}
+	if saved.Host.AutoRemove {
+		go func() {
+			if err := s.Remove(context.Background(), saved.ID, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.Is(err, errdefs.NotFound) && !errors.Is(err, errRemovalInProgress) {
+				s.log.Error("auto-remove", "id", saved.ID, "err", err)
+			}
+		}()
+	}
+}

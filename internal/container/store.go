@@ -1,0 +1,111 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+var (
+	bucketContainers = []byte("containers")
+	bucketNames      = []byte("container-names")
+)
+
+// store persists records in the daemon's metadata database. Every write is
+// one bbolt transaction, so a crash leaves the previous or the next state,
+// never a mix (a record and its name reservation change together).
+type store struct {
+	db *bolt.DB
+}
+
+func openStore(db *bolt.DB) (*store, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketContainers, bucketNames} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return &store{db: db}, err
+}
+
+// create stores a new record and reserves its name, failing with Conflict
+// when the name is taken.
+func (s *store) create(r *Record) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketNames)
+		if owner := names.Get([]byte(r.Name)); owner != nil {
+			return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", r.Name, string(owner))
+		}
+		if err := names.Put([]byte(r.Name), []byte(r.ID)); err != nil {
+			return err
+		}
+		return put(tx, r)
+	})
+}
+
+// save writes r's current value.
+func (s *store) save(r *Record) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, r) })
+}
+
+// rename moves r's name reservation from old to r.Name and saves r.
+func (s *store) rename(r *Record, old string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketNames)
+		if owner := names.Get([]byte(r.Name)); owner != nil {
+			return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", r.Name, string(owner))
+		}
+		if err := names.Delete([]byte(old)); err != nil {
+			return err
+		}
+		if err := names.Put([]byte(r.Name), []byte(r.ID)); err != nil {
+			return err
+		}
+		return put(tx, r)
+	})
+}
+
+// delete removes r and its name.
+func (s *store) delete(r *Record) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketNames)
+		if owner := names.Get([]byte(r.Name)); string(owner) == r.ID {
+			if err := names.Delete([]byte(r.Name)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketContainers).Delete([]byte(r.ID))
+	})
+}
+
+// all loads every record. A record that does not decode is reported and
+// skipped, so one damaged entry cannot keep the daemon from starting.
+func (s *store) all() ([]*Record, []error) {
+	var out []*Record
+	var errs []error
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				errs = append(errs, fmt.Errorf("container %s: corrupt record: %w", k, err))
+				return nil
+			}
+			out = append(out, &r)
+			return nil
+		})
+	})
+	return out, errs
+}
+
+func put(tx *bolt.Tx, r *Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketContainers).Put([]byte(r.ID), b)
+}

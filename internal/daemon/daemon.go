@@ -1,0 +1,271 @@
+// Package daemon is berthd's composition root: it reads the configuration,
+// opens the stores, builds every service explicitly (the whole object
+// graph is in New), restores containers and serves the Engine API on the
+// configured listeners. It owns the data root's lock and the listeners;
+// everything else belongs to the services it builds.
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	apievents "github.com/moby/moby/api/types/events"
+	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/distribution"
+	"github.com/berth-dev/berth/internal/events"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// Version is berthd's version, set at build time.
+var Version = "0.1.0-dev"
+
+// Daemon is a running berthd.
+type Daemon struct {
+	cfg        Config
+	log        *slog.Logger
+	lock       *os.File
+	db         *bolt.DB
+	registry   *distribution.Client
+	images     *image.Service
+	runtime    *runtime.Runtime
+	containers *container.Service
+	events     *events.Bus
+	server     *api.Server
+	listeners  []net.Listener
+	started    time.Time
+	wg         sync.WaitGroup
+}
+
+// New builds the daemon: the stores under the data root, the services,
+// and the restored containers. It does not listen yet (see Serve).
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, started: time.Now()}
+	defer func() {
+		if retErr != nil {
+			d.closeStores()
+		}
+	}()
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	// One daemon per data root: a second one fails here rather than
+	// corrupting the first one's state.
+	lock, err := os.OpenFile(filepath.Join(cfg.DataRoot, "berthd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	d.lock = lock
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("data root %s is in use by another berthd", cfg.DataRoot)
+	}
+	d.db, err = bolt.Open(filepath.Join(cfg.DataRoot, "metadata.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	d.events = events.New(1024, 24*time.Hour)
+	mirrors := map[string][]string{}
+	for k, v := range cfg.Mirrors {
+		mirrors[k] = v
+	}
+	if len(cfg.RegistryMirrors) > 0 {
+		mirrors["docker.io"] = append(mirrors["docker.io"], cfg.RegistryMirrors...)
+	}
+	d.registry = distribution.New(distribution.Options{Mirrors: mirrors, Insecure: cfg.InsecureRegistries, UserAgent: "berth/" + Version})
+	d.runtime, err = runtime.New(filepath.Join(cfg.ExecRoot, "runtime"))
+	if err != nil {
+		return nil, err
+	}
+	var ctrs *container.Service
+	d.images, err = image.New(image.Config{
+		Root: cfg.DataRoot, DB: d.db, Registry: d.registry,
+		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+		Holders: func(ctx context.Context) ([]string, []digest.Digest, error) {
+			if ctrs == nil {
+				return nil, nil, nil
+			}
+			return ctrs.Holders(ctx)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctrs, err = container.New(container.Config{
+		Root: cfg.DataRoot, ExecRoot: cfg.ExecRoot, DB: d.db,
+		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
+		ShimBinary:     cfg.ShimBinary,
+		DefaultLog:     logConfig(cfg),
+		DefaultUlimits: cfg.ulimits(),
+		Events: func(e container.Event) {
+			d.events.Publish(apievents.ContainerEventType, apievents.Action(e.Action), e.ID, e.Attributes)
+		},
+		Log: log.With("svc", "container"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.containers = ctrs
+	if err := ctrs.Restore(ctx); err != nil {
+		return nil, err
+	}
+	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api")}, d.routers()...)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Listen opens the configured hosts: unix sockets (mode 0660, group
+// cfg.Group when it exists) and TCP only with TLS.
+func (d *Daemon) Listen() error {
+	for _, h := range d.cfg.Hosts {
+		l, err := d.listen(h)
+		if err != nil {
+			for _, l := range d.listeners {
+				l.Close()
+			}
+			return err
+		}
+		d.listeners = append(d.listeners, l)
+	}
+	return nil
+}
+
+func (d *Daemon) listen(host string) (net.Listener, error) {
+	proto, addr, ok := strings.Cut(host, "://")
+	if !ok {
+		proto, addr = "unix", host
+	}
+	switch proto {
+	case "unix":
+		if err := os.MkdirAll(filepath.Dir(addr), 0o711); err != nil {
+			return nil, err
+		}
+		if err := os.Remove(addr); err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		l, err := net.Listen("unix", addr)
+		if err != nil {
+			return nil, err
+		}
+		gid := 0
+		if g, err := user.LookupGroup(d.cfg.Group); err == nil {
+			gid, _ = strconv.Atoi(g.Gid)
+		}
+		if err := os.Chown(addr, 0, gid); err != nil {
+			l.Close()
+			return nil, err
+		}
+		if err := os.Chmod(addr, 0o660); err != nil {
+			l.Close()
+			return nil, err
+		}
+		return l, nil
+	case "tcp":
+		if !d.cfg.TLSVerify || d.cfg.TLSCert == "" || d.cfg.TLSKey == "" || d.cfg.TLSCACert == "" {
+			return nil, fmt.Errorf("refusing to listen on %s without mutual TLS (--tlsverify, --tlscacert, --tlscert, --tlskey)", host)
+		}
+		cert, err := tls.LoadX509KeyPair(d.cfg.TLSCert, d.cfg.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		ca, err := os.ReadFile(d.cfg.TLSCACert)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, fmt.Errorf("no certificates in %s", d.cfg.TLSCACert)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}), nil
+	}
+	return nil, fmt.Errorf("unsupported host %q (unix:// or tcp:// with TLS)", host)
+}
+
+// Serve serves the API on every listener until ctx is done, then shuts
+// the server down. Containers keep running (live restore).
+func (d *Daemon) Serve(ctx context.Context) error {
+	errc := make(chan error, len(d.listeners))
+	for _, l := range d.listeners {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			errc <- d.server.Serve(l)
+		}()
+	}
+	d.events.Publish(apievents.DaemonEventType, "start", "berthd", map[string]string{"name": hostname()})
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			d.log.Error("serve", "err", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := d.server.Shutdown(sctx); err != nil {
+		_ = d.server.Close()
+	}
+	d.wg.Wait()
+	return nil
+}
+
+// Close releases the stores. Shims and containers are left running.
+func (d *Daemon) Close() error {
+	for _, h := range d.cfg.Hosts {
+		if proto, addr, ok := strings.Cut(h, "://"); ok && proto == "unix" {
+			_ = os.Remove(addr)
+		}
+	}
+	d.closeStores()
+	return nil
+}
+
+func (d *Daemon) closeStores() {
+	if d.containers != nil {
+		_ = d.containers.Close()
+	}
+	if d.images != nil {
+		_ = d.images.Snapshots().Close()
+	}
+	if d.db != nil {
+		_ = d.db.Close()
+	}
+	if d.lock != nil {
+		_ = d.lock.Close()
+	}
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+var errNotImplemented = errors.New("not implemented")
