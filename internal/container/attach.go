@@ -1,11 +1,11 @@
 package container
 
 import (
-	"log/slog"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
