@@ -164,6 +164,15 @@ func TestDockerCLI(t *testing.T) {
 			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
 		}
 	})
+	t.Run("run -i", func(t *testing.T) {
+		cmd := exec.Command(dockerCLI, "run", "-i", "--rm", "busybox", "cat")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock, "DOCKER_CONFIG="+t.TempDir())
+		cmd.Stdin = strings.NewReader("through attach stdin\n")
+		b, err := cmd.CombinedOutput()
+		if err != nil || string(b) != "through attach stdin\n" {
+			t.Fatalf("run -i cat: %v, %q", err, b)
+		}
+	})
 	t.Run("system df", func(t *testing.T) {
 		out, stderr, code := docker(t, sock, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
 		if code != 0 || !strings.Contains(out, "Images 1") {

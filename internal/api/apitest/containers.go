@@ -27,6 +27,7 @@ import (
 //	["echo", args...]   writes args to stdout, exits 0
 //	["fail", "N", msg]  writes msg to stderr, exits N
 //	["sleep"]           runs until stopped or killed
+//	["cat"]             copies attached stdin (OpenStdin) to stdout until EOF
 //	anything else       exits 0 silently
 type Containers struct {
 	mu   sync.Mutex
@@ -49,6 +50,8 @@ type fakeContainer struct {
 	stop     chan struct{} // closed to stop a "sleep"
 	files    map[string][]byte
 	pid      int
+	stdinR   *io.PipeReader
+	stdinW   *io.PipeWriter
 }
 
 var (
@@ -110,11 +113,13 @@ func (f *Containers) ContainerCreate(ctx context.Context, o containerrouter.Crea
 			return container.CreateResponse{}, errdefs.Newf(errdefs.Conflict, "Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, c.id)
 		}
 	}
-	f.byID[id] = &fakeContainer{
+	c := &fakeContainer{
 		id: id, name: name, cfg: o.Config, host: o.HostConfig, created: time.Now(),
 		state: container.StateCreated, exit: make(chan struct{}), removed: make(chan struct{}),
 		files: map[string][]byte{"/etc/hostname": []byte(id[:12] + "\n")},
 	}
+	c.newStdin()
+	f.byID[id] = c
 	var warnings []string
 	if o.HostConfig.Memory > 0 && o.HostConfig.Memory < 6<<20 {
 		warnings = append(warnings, "Minimum memory limit allowed is 6MB")
@@ -151,6 +156,21 @@ func (f *Containers) run(c *fakeContainer, cmd []string, stop chan struct{}) {
 	case len(cmd) > 0 && cmd[0] == "sleep":
 		<-stop
 		code = 137
+	case len(cmd) > 0 && cmd[0] == "cat" && c.stdinR != nil:
+		f.mu.Lock()
+		in := c.stdinR
+		f.mu.Unlock()
+		go func() { <-stop; in.CloseWithError(io.EOF) }()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := in.Read(buf)
+			if n > 0 {
+				f.emit(c, "stdout", string(buf[:n]))
+			}
+			if err != nil {
+				break
+			}
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -161,6 +181,7 @@ func (f *Containers) run(c *fakeContainer, cmd []string, stop chan struct{}) {
 	c.subs = nil
 	close(c.exit)
 	c.exit = make(chan struct{})
+	c.newStdin()
 	if c.host.AutoRemove {
 		if _, ok := f.byID[c.id]; ok {
 			delete(f.byID, c.id)
@@ -176,6 +197,14 @@ func (f *Containers) emit(c *fakeContainer, stream, line string) {
 	c.logs = append(c.logs, m)
 	for _, s := range c.subs {
 		s <- m
+	}
+}
+
+// newStdin gives the next run of c a fresh stdin (attach may connect
+// before start); callers hold mu.
+func (c *fakeContainer) newStdin() {
+	if c.cfg.OpenStdin {
+		c.stdinR, c.stdinW = io.Pipe()
 	}
 }
 
@@ -452,9 +481,19 @@ func (f *Containers) ContainerAttach(ctx context.Context, name string, o contain
 	past := append([]containerrouter.LogMessage(nil), c.logs...)
 	tty := c.cfg.Tty
 	f.mu.Unlock()
+	stdinW := c.stdinW
+	stdinOnce := c.cfg.StdinOnce
 	s, err := o.Streams(tty)
 	if err != nil {
 		return err
+	}
+	if s.Stdin != nil && stdinW != nil {
+		go func() {
+			io.Copy(stdinW, s.Stdin)
+			if stdinOnce {
+				stdinW.Close()
+			}
+		}()
 	}
 	write := func(m containerrouter.LogMessage) error {
 		w := s.Stdout

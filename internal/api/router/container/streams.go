@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -98,12 +99,15 @@ func (c *Router) logs(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 }
 
+// formatAttrs is the "--details" prefix as dockerd writes it: k=v pairs
+// sorted by key, query-escaped, joined by commas.
 func formatAttrs(attrs []LogAttr) string {
-	parts := make([]string, 0, len(attrs))
-	for _, a := range attrs {
-		parts = append(parts, a.Key+"="+a.Value)
+	sorted := append([]LogAttr(nil), attrs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
+	parts := make([]string, 0, len(sorted))
+	for _, a := range sorted {
+		parts = append(parts, url.QueryEscape(a.Key)+"="+url.QueryEscape(a.Value))
 	}
-	sort.Strings(parts)
 	return strings.Join(parts, ",")
 }
 
