@@ -31,13 +31,72 @@ func defaultConfigDir() string {
 // configFile is docker's config.json. Fields berth does not know are kept
 // in raw so that saving does not lose them.
 type configFile struct {
-	Auths          map[string]authEntry `json:"auths"`
-	CurrentContext string               `json:"currentContext,omitempty"`
-	DetachKeys     string               `json:"detachKeys,omitempty"`
-	PsFormat       string               `json:"psFormat,omitempty"`
-	ImagesFormat   string               `json:"imagesFormat,omitempty"`
+	Auths          map[string]authEntry   `json:"auths"`
+	CurrentContext string                 `json:"currentContext,omitempty"`
+	DetachKeys     string                 `json:"detachKeys,omitempty"`
+	PsFormat       string                 `json:"psFormat,omitempty"`
+	ImagesFormat   string                 `json:"imagesFormat,omitempty"`
+	Proxies        map[string]proxyConfig `json:"proxies,omitempty"`
 
 	raw map[string]json.RawMessage
+}
+
+// proxyConfig is one entry of config.json "proxies", keyed by daemon host
+// or "default".
+type proxyConfig struct {
+	HTTPProxy  string `json:"httpProxy,omitempty"`
+	HTTPSProxy string `json:"httpsProxy,omitempty"`
+	NoProxy    string `json:"noProxy,omitempty"`
+	FTPProxy   string `json:"ftpProxy,omitempty"`
+	AllProxy   string `json:"allProxy,omitempty"`
+}
+
+// proxyEnv merges the proxy settings for daemon host into the -e values as
+// docker does: -e values are keyed by name (a later value replaces an
+// earlier one), then HTTP_PROXY/http_proxy etc. are added unless set.
+func (cf *configFile) proxyEnv(host string, env []string) []string {
+	p, ok := cf.Proxies[host]
+	if !ok {
+		p = cf.Proxies["default"]
+	}
+	var order []string
+	vals := map[string]string{}
+	hasVal := map[string]bool{}
+	set := func(k, v string, withVal bool) {
+		if _, seen := vals[k]; !seen && !hasVal[k] {
+			order = append(order, k)
+		}
+		vals[k], hasVal[k] = v, withVal
+	}
+	for _, e := range env {
+		k, v, ok := strings.Cut(e, "=")
+		set(k, v, ok)
+	}
+	for _, kv := range []struct{ k, v string }{
+		{"HTTP_PROXY", p.HTTPProxy}, {"HTTPS_PROXY", p.HTTPSProxy}, {"NO_PROXY", p.NoProxy},
+		{"FTP_PROXY", p.FTPProxy}, {"ALL_PROXY", p.AllProxy},
+	} {
+		if kv.v == "" {
+			continue
+		}
+		for _, k := range []string{kv.k, strings.ToLower(kv.k)} {
+			if _, present := vals[k]; !present && !hasVal[k] {
+				set(k, kv.v, true)
+			}
+		}
+	}
+	if len(order) == 0 {
+		return env
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		if hasVal[k] {
+			out = append(out, k+"="+vals[k])
+		} else {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 type authEntry struct {

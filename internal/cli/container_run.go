@@ -62,6 +62,9 @@ func (c *Cli) newCreateCommand() *cobra.Command {
 			if err := validatePullOpt(o.pull); err != nil {
 				return runErrorFor("create", err)
 			}
+			if err := c.applyProxyEnv(&o); err != nil {
+				return err
+			}
 			cc, err := o.parse(cmd.Flags())
 			if err != nil {
 				return runErrorFor("create", err)
@@ -181,6 +184,20 @@ func (c *Cli) createContainer(ctx context.Context, o *containerOptions, cc *cont
 	return resp.ID, nil
 }
 
+// applyProxyEnv adds config.json's proxy settings for the daemon to -e.
+func (c *Cli) applyProxyEnv(o *containerOptions) error {
+	cf, err := loadConfigFile(c.configDir)
+	if err != nil {
+		return err
+	}
+	host, err := c.resolveHost()
+	if err != nil {
+		return err
+	}
+	o.env.values = cf.proxyEnv(host, o.env.values)
+	return nil
+}
+
 // familiarRef renders an image reference as docker prints it (name:tag).
 func familiarRef(s string) string {
 	named, err := reference.ParseNormalizedNamed(s)
@@ -194,6 +211,9 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	runCmd := func(err error) error { return runErrorFor("run", err) }
 	if err := validatePullOpt(o.pull); err != nil {
 		return runCmd(err)
+	}
+	if err := c.applyProxyEnv(o); err != nil {
+		return err
 	}
 	cc, err := o.parse(fs)
 	if err != nil {
@@ -209,9 +229,6 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	}
 	if _, isTerm := isTerminalReader(c.in); cfg.Tty && cfg.AttachStdin && !isTerm {
 		return runCmd(errors.New("the input device is not a TTY"))
-	}
-	if ro.sigProxy && cfg.Tty {
-		ro.sigProxy = false
 	}
 	keysSpec, keys, err := c.detachKeys(ro.detachKeys)
 	if err != nil {
