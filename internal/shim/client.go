@@ -55,7 +55,11 @@ type SpawnOpts struct {
 type Client struct {
 	stateDir string
 	sock     string
+	pid      int
 }
+
+// ShimPid returns the shim process's pid.
+func (c *Client) ShimPid() int { return c.pid }
 
 // StateDir returns the shim's state directory.
 func (c *Client) StateDir() string { return c.stateDir }
@@ -66,7 +70,9 @@ func (c *Client) StateDir() string { return c.stateDir }
 // state, no cgroup (and the state directory is removed if Spawn made it).
 //
 // The shim is started directly (fork/exec, new session, stdio on
-// /dev/null, stderr appended to <StateDir>/shim.log) and reports readiness
+// /dev/null; it makes the state directory and points its stderr at
+// <StateDir>/shim.log itself, while the container is created, so no file is
+// created on the caller's path) and reports readiness
 // over an inherited socket, so no polling is involved. The caller's process
 // reaps the shim if it exits first, without holding a thread; if the caller
 // dies, the shim lives on (reparented) and Connect finds it.
@@ -87,17 +93,12 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	madeDir := false
-	if err := os.Mkdir(stateDir, 0o700); err == nil {
-		madeDir = true
-	} else if !errors.Is(err, os.ErrExist) {
-		if err := os.MkdirAll(stateDir, 0o700); err != nil {
-			return nil, fmt.Errorf("shim state dir: %w", err)
-		}
-		madeDir = true
-	}
+	_, statErr := os.Lstat(stateDir)
+	preexisting := statErr == nil
 	fail := func(err error) (*Client, error) {
-		if madeDir {
+		// The shim removed what it made; this is for a shim that was
+		// killed before it could.
+		if !preexisting {
 			_ = os.RemoveAll(stateDir)
 		} else {
 			_ = os.Remove(filepath.Join(stateDir, sockName))
@@ -132,19 +133,13 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		child.Close()
 		return fail(err)
 	}
-	logf, err := os.OpenFile(filepath.Join(stateDir, logName), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		devnull.Close()
-		child.Close()
-		return fail(err)
-	}
 	env := append([]string{"PATH=" + pathEnv()}, o.Env...)
+	initproc.Tracef("spawn: starting shim")
 	proc, err := os.StartProcess(bin, []string{BinaryName, o.ID}, &os.ProcAttr{
-		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, logf, child},
+		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, devnull, child},
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	devnull.Close()
-	logf.Close()
 	child.Close()
 	if err != nil {
 		return fail(fmt.Errorf("start %s: %w", bin, err))
@@ -187,7 +182,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		}
 		return fail(err)
 	}
-	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName)}, nil
+	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: proc.Pid}, nil
 }
 
 // reap waits for a spawned shim in the background through a pidfd and the
@@ -266,9 +261,11 @@ func Connect(ctx context.Context, stateDir string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{stateDir: abs, sock: filepath.Join(abs, sockName)}
-	if _, err := c.call(ctx, &request{Op: opPing}); err != nil {
+	resp, err := c.call(ctx, &request{Op: opPing})
+	if err != nil {
 		return nil, err
 	}
+	c.pid = resp.Pid
 	return c, nil
 }
 

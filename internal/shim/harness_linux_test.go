@@ -37,6 +37,10 @@ var (
 // per test process, static as scripts/build.sh builds them.
 func shimBinary(t testing.TB) string {
 	t.Helper()
+	if dir := os.Getenv("BERTH_SHIM_TEST_BINDIR"); dir != "" {
+		// Prebuilt berth-shim and berth-runtime-init (e.g. a profiling build).
+		return filepath.Join(dir, "berth-shim")
+	}
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "berth-shim-bin-")
 		if buildErr != nil {
@@ -156,7 +160,7 @@ func (x *ctr) trySpawn() (*shim.Client, error) {
 		return nil, err
 	}
 	x.c = c
-	x.shimPid = readPid(x.opts.StateDir)
+	x.shimPid = c.ShimPid()
 	return c, nil
 }
 

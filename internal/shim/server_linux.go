@@ -43,6 +43,7 @@ func Main() int {
 		fmt.Fprintln(os.Stderr, "berth-shim: this program is started by berthd, not by hand:", err)
 		return 2
 	}
+	initproc.Tracef("shim: boot config read")
 	s, err := newServer(&cfg)
 	if err != nil {
 		logf("create %s: %v", cfg.ID, err)
@@ -59,6 +60,7 @@ func Main() int {
 	boot.Close()
 	go s.serve()
 	go s.reap()
+	_ = os.WriteFile(filepath.Join(cfg.StateDir, pidName), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	s.scheduleTrim()
 	<-s.quit
 	s.removeFiles()
@@ -121,13 +123,37 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 			}
 		}
 	}()
-	ln, err := listen(cfg.StateDir)
-	if err != nil {
-		return nil, err
+
+	// The state directory, socket and shim log, and the logger, are set up
+	// while the container is created: each file created costs about a
+	// millisecond on a journaling file system.
+	type prepared struct {
+		ln      *net.UnixListener
+		madeDir bool
+		err     error
 	}
-	s.ln = ln
-	initproc.Tracef("shim: listening")
-	cleanups = append(cleanups, func() { ln.Close(); _ = os.Remove(filepath.Join(cfg.StateDir, sockName)) })
+	prepc := make(chan prepared, 1)
+	go func() {
+		var p prepared
+		p.ln, p.madeDir, p.err = prepareStateDir(cfg.StateDir)
+		prepc <- p
+	}()
+	prep := func() prepared {
+		p := <-prepc
+		prepc <- p
+		return p
+	}
+	cleanups = append(cleanups, func() {
+		p := prep()
+		if p.ln != nil {
+			p.ln.Close()
+		}
+		if p.madeDir {
+			_ = os.RemoveAll(cfg.StateDir)
+		} else {
+			_ = os.Remove(filepath.Join(cfg.StateDir, sockName))
+		}
+	})
 
 	// The logger opens while the container is created (syslog may dial).
 	type opened struct {
@@ -229,21 +255,28 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		sources = map[string]io.Reader{"stdout": outR, "stderr": errR}
 	}
 	initproc.Tracef("shim: console/pipes ready")
+	p := prep()
+	initproc.Tracef("shim: state dir ready")
 	o := <-logc
-	initproc.Tracef("shim: logger ready")
 	logc <- opened{} // for the cleanup above
-	if o.err != nil {
+	initproc.Tracef("shim: logger ready")
+	if p.err == nil && o.err != nil {
+		p.err = fmt.Errorf("failed to create logger: %w", o.err)
+	} else if o.l != nil && p.err != nil {
+		_ = o.l.Close()
+	}
+	if p.err != nil {
 		if s.master != nil {
 			s.master.Close()
 		} else {
 			closeOurs()
 		}
-		return nil, fmt.Errorf("failed to create logger: %w", o.err)
+		return nil, p.err
 	}
+	s.ln = p.ln
 	s.log = o.l
 	s.copier = logger.NewCopier(o.l, sources)
 	s.copier.Run()
-	_ = os.WriteFile(filepath.Join(cfg.StateDir, pidName), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	return s, nil
 }
 
@@ -261,30 +294,46 @@ func (s *server) removeFiles() {
 	_ = os.Remove(filepath.Join(s.cfg.StateDir, pidName))
 }
 
-// listen creates the shim's socket (0600: root only), through
-// /proc/self/fd when the path is too long for a sockaddr.
-func listen(dir string) (*net.UnixListener, error) {
+// prepareStateDir makes the state directory (0700) unless it exists,
+// points our stderr at its shim.log and listens on its socket (0700: root
+// only), through /proc/self/fd when the path is too long for a sockaddr.
+func prepareStateDir(dir string) (_ *net.UnixListener, madeDir bool, _ error) {
+	if err := os.Mkdir(dir, 0o700); err == nil {
+		madeDir = true
+	} else if !errors.Is(err, os.ErrExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, false, fmt.Errorf("shim state dir: %w", err)
+		}
+		madeDir = true
+	}
+	if f, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600); err == nil {
+		_ = unix.Dup3(int(f.Fd()), 2, 0)
+		f.Close()
+	}
 	path := filepath.Join(dir, sockName)
 	_ = os.Remove(path) // a dead shim's
 	addr := path
 	if len(addr) >= 100 {
 		dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, err
+			return nil, madeDir, err
 		}
 		defer unix.Close(dfd)
 		addr = "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + sockName
 	}
-	// bind(2) creates the socket file with 0777 &^ umask: 0700. Nothing
-	// else creates files in this process yet.
-	old := syscall.Umask(0o077)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
-	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("shim socket: %w", err)
+		return nil, madeDir, fmt.Errorf("shim socket: %w", err)
 	}
 	ln.SetUnlinkOnClose(false)
-	return ln, nil
+	// Root only. The directory (0700) already keeps others out; the umask
+	// is not touched because it is per process and the logger creates its
+	// files at the same time.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, madeDir, fmt.Errorf("shim socket: %w", err)
+	}
+	return ln, madeDir, nil
 }
 
 func (s *server) serve() {

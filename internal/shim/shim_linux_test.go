@@ -442,13 +442,19 @@ func TestDaemonRestart(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "started") {
 		t.Fatalf("helper daemon: %v\n%s", err, out)
 	}
-	x.shimPid = readPid(x.opts.StateDir)
-	if !alive(x.shimPid) {
-		t.Fatal("shim died with the daemon that spawned it")
-	}
 	c, err := shim.Connect(ctx(t), x.opts.StateDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	x.shimPid = c.ShimPid()
+	pid := 0
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if pid = readPid(x.opts.StateDir); pid != 0 {
+			break
+		}
+	}
+	if pid != x.shimPid || !alive(x.shimPid) {
+		t.Fatalf("shim (pid %d, pid file %d) died with the daemon that spawned it", x.shimPid, pid)
 	}
 	st, err := c.State(ctx(t))
 	if err != nil || st.Status != shim.StatusRunning {

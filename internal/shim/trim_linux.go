@@ -7,7 +7,6 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime/initproc"
@@ -39,6 +38,13 @@ func trim() {
 	debug.FreeOSMemory()
 	dropCleanText()
 	if initproc.TraceOn {
+		if b, err := os.ReadFile("/proc/self/status"); err == nil {
+			i := bytes.Index(b, []byte("RssAnon"))
+			j := bytes.Index(b, []byte("RssShmem"))
+			if i >= 0 && j > i {
+				logf("after trim: %s", bytes.ReplaceAll(b[i:j], []byte("\n"), []byte(" ")))
+			}
+		}
 		var m goruntime.MemStats
 		goruntime.ReadMemStats(&m)
 		logf("trimmed: heap alloc %d KiB in use %d KiB sys %d KiB; stacks %d KiB; spans %d KiB; gc %d KiB; other %d KiB; goroutines %d",
@@ -50,48 +56,55 @@ func trim() {
 // private mappings of our executable that hold no private copy (smaps
 // "Anonymous: 0 kB"): for those the advice only drops page-table entries.
 // Mappings with private copies (relocated read-only data) are left alone,
-// as their contents would otherwise revert to the file's.
+// as their contents would otherwise revert to the file's. smaps is read
+// through a small buffer, line by line, so that trimming does not itself
+// leave garbage on the heap.
 func dropCleanText() {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return
 	}
-	b, err := os.ReadFile("/proc/self/smaps")
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return
 	}
+	defer f.Close()
 	type region struct{ start, end uintptr }
-	var cand []region
-	var cur *region
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	var cand [8]region
+	n := 0
+	cur := -1
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1024), 4096)
 	for sc.Scan() {
-		line := sc.Text()
-		if f := strings.Fields(line); len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			cur = nil
-			if len(f) < 6 || f[5] != exe || len(f[1]) < 4 || f[1][1] == 'w' || f[1][3] != 'p' {
-				continue
+		line := sc.Bytes()
+		if bytes.HasPrefix(line, []byte("Anonymous:")) {
+			if cur >= 0 && string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line[len("Anonymous:"):]), []byte("kB")))) != "0" {
+				cand[cur] = region{} // has private copies: keep
 			}
-			lo, hi, ok := strings.Cut(f[0], "-")
-			if !ok {
-				continue
-			}
-			a, err1 := strconv.ParseUint(lo, 16, 64)
-			z, err2 := strconv.ParseUint(hi, 16, 64)
-			if err1 != nil || err2 != nil {
-				continue
-			}
-			cand = append(cand, region{uintptr(a), uintptr(z)})
-			cur = &cand[len(cand)-1]
+			cur = -1
 			continue
 		}
-		if cur != nil && strings.HasPrefix(line, "Anonymous:") {
-			if strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(line, "Anonymous:"), "kB")) != "0" {
-				cur.start, cur.end = 0, 0 // has private copies: keep
-			}
-			cur = nil
+		// A mapping line: "start-end perms offset dev inode path".
+		sp := bytes.IndexByte(line, ' ')
+		dash := bytes.IndexByte(line, '-')
+		if sp < 0 || dash < 0 || dash > sp || line[sp-1] == ':' {
+			continue
 		}
+		cur = -1
+		perms := line[sp+1:]
+		if len(perms) < 4 || perms[1] == 'w' || perms[3] != 'p' || !bytes.HasSuffix(line, []byte(" "+exe)) || n == len(cand) {
+			continue
+		}
+		a, err1 := strconv.ParseUint(string(line[:dash]), 16, 64)
+		z, err2 := strconv.ParseUint(string(line[dash+1:sp]), 16, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		cand[n] = region{uintptr(a), uintptr(z)}
+		cur = n
+		n++
 	}
-	for _, r := range cand {
+	for _, r := range cand[:n] {
 		if r.end > r.start {
 			_, _, _ = unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_DONTNEED)
 		}
