@@ -1,0 +1,7 @@
+package apitest
+
+import "testing"
+
+func TestFakeContainersConformance(t *testing.T) {
+	ContainerBackendSuite(t, NewContainers(), "busybox")
+}
