@@ -99,7 +99,9 @@ func (c *Cli) Client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version))
+	// DOCKER_API_VERSION pins the API version, as with docker; otherwise
+	// the client negotiates it with the daemon.
+	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version), client.WithAPIVersionFromEnv())
 	api, err := client.New(opts...)
 	if err != nil {
 		return nil, err

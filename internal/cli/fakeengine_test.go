@@ -33,11 +33,12 @@ type fakeEngine struct {
 }
 
 type recordedRequest struct {
-	Method string
-	Path   string // without the version prefix
-	Query  map[string][]string
-	Header http.Header
-	Body   []byte
+	Method  string
+	Path    string // without the version prefix
+	RawPath string // as requested
+	Query   map[string][]string
+	Header  http.Header
+	Body    []byte
 }
 
 type route struct {
@@ -87,7 +88,7 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	p := versionPrefix.ReplaceAllString(r.URL.Path, "")
 	f.mu.Lock()
-	f.reqs = append(f.reqs, recordedRequest{Method: r.Method, Path: p, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body})
+	f.reqs = append(f.reqs, recordedRequest{Method: r.Method, Path: p, RawPath: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body})
 	var h http.HandlerFunc
 	for i := len(f.routes) - 1; i >= 0; i-- {
 		rt := f.routes[i]

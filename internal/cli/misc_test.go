@@ -160,3 +160,19 @@ func TestDaemonUnreachable(t *testing.T) {
 		t.Errorf("run: %d %q", code, stderr)
 	}
 }
+
+func TestAPIVersionFromEnv(t *testing.T) {
+	f := newFakeEngine(t)
+	f.reply("GET /containers/json", 200, []any{})
+	t.Setenv("DOCKER_API_VERSION", "1.44")
+	if _, stderr, code := runBerth(t, f, "", "ps", "-q"); code != 0 {
+		t.Fatalf("code=%d %s", code, stderr)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.reqs {
+		if r.Path == "/containers/json" && r.RawPath != "/v1.44/containers/json" {
+			t.Errorf("DOCKER_API_VERSION ignored: %s", r.RawPath)
+		}
+	}
+}
