@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -57,12 +56,12 @@ func WriteError(w http.ResponseWriter, err error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	b, _ := json.Marshal(ErrorResponse{Message: msg})
+	b, _ := marshal(ErrorResponse{Message: msg})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
 	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	w.Write(b)
 }
 
 // ErrPageNotFound is what dockerd answers for an unknown path or a known

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,16 +73,28 @@ func ReadJSON(r *http.Request, out any) error {
 
 var errBodyTooLarge = InvalidParam(fmt.Errorf("request body too large: a JSON body is limited to %d MiB", MaxJSONBody>>20))
 
-// WriteJSON answers v as JSON with status code.
+// WriteJSON answers v as JSON with status code. As dockerd, "<", ">" and
+// "&" are written as they are, not \u-escaped.
 func WriteJSON(w http.ResponseWriter, code int, v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_, err = w.Write(append(b, '\n'))
+	_, err = w.Write(b)
 	return err
+}
+
+// marshal is JSON without HTML escaping, newline-terminated.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Query values are read from the URL only: dockerd also parses

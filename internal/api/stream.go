@@ -118,7 +118,7 @@ func StartJSONStream(w http.ResponseWriter, contentType string) *JSONStream {
 
 // Send writes v and flushes.
 func (s *JSONStream) Send(v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *JSONStream) Send(v any) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err = s.w.Write(append(b, '\n'))
+	_, err = s.w.Write(b)
 	return err
 }
 
