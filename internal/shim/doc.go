@@ -93,8 +93,13 @@
 //	wait4(init) → read the memory cgroup's oom_kill counter (v1 or v2) →
 //	runtime delete (kill leftovers, remove cgroups and runtime state,
 //	poststop hooks) → drain the output (2 s at most) → close the log →
-//	write exit.json → wake waiters → close attached streams → exit after
-//	IdleTimeout (default 30 s) without a request, or at once on shutdown.
+//	wake waiters → close attached streams → write exit.json → exit after
+//	IdleTimeout (default 30 s) without a request, or on shutdown (which
+//	waits for exit.json).
+//
+// So when Wait returns, no process, cgroup or runtime state of the
+// container is left and its log is complete; exit.json is there once the
+// shim is gone.
 //
 // Exit codes follow Docker: the status, 128+signal when killed by a signal
 // (137 for SIGKILL and OOM kills); a container that failed to start

@@ -93,7 +93,8 @@ type server struct {
 	startErr  error
 	startDone chan struct{} // closed when a start attempt finished
 	exit      *Exit
-	done      chan struct{} // closed once the exit is recorded
+	done      chan struct{} // closed once the exit is known (waiters wake)
+	recorded  chan struct{} // closed once exit.json is written
 	execs     map[string]*execProc
 	attached  map[*connWriter]struct{}
 
@@ -109,7 +110,7 @@ type server struct {
 // pipes (or a pty) for its stdio and opens its logger.
 func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	s := &server{
-		cfg: cfg, status: StatusCreated, startDone: make(chan struct{}), done: make(chan struct{}),
+		cfg: cfg, status: StatusCreated, startDone: make(chan struct{}), done: make(chan struct{}), recorded: make(chan struct{}),
 		execs: map[string]*execProc{}, attached: map[*connWriter]struct{}{}, quit: make(chan struct{}),
 	}
 	if cfg.IdleTimeout == 0 {
@@ -633,9 +634,9 @@ func (s *server) reap() {
 	if s.master != nil {
 		s.master.Close()
 	}
-	if err := writeExit(s.cfg.StateDir, e); err != nil {
-		logf("record exit: %v", err)
-	}
+	// Waiters are woken first: the file is for a daemon that comes back
+	// after the shim is gone, and the shim does not go (shutdown, idle
+	// exit) before it is written.
 	s.mu.Lock()
 	s.exit, s.status = e, StatusStopped
 	close(s.done)
@@ -645,6 +646,11 @@ func (s *server) reap() {
 	for w := range attached {
 		w.close()
 	}
+	initproc.Tracef("shim: waiters woken")
+	if err := writeExit(s.cfg.StateDir, e); err != nil {
+		logf("record exit: %v", err)
+	}
+	close(s.recorded)
 	initproc.Tracef("shim: exit recorded")
 	s.idleExit()
 }
@@ -705,6 +711,10 @@ func (s *server) shutdown(ctx context.Context, conn *net.UnixConn) {
 		case <-time.After(10 * time.Second):
 			logf("shutdown: container %s did not exit", s.cfg.ID)
 		}
+	}
+	select {
+	case <-s.recorded:
+	case <-time.After(10 * time.Second):
 	}
 	var resp response
 	if err := s.rt.Delete(ctx, s.cfg.ID, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {

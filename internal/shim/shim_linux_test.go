@@ -48,13 +48,13 @@ func TestExitCodes(t *testing.T) {
 			if left, _ := filepath.Glob("/sys/fs/cgroup/*" + x.cgroup); len(left) > 0 {
 				t.Fatalf("cgroups left after exit: %v", left)
 			}
-			if e2, err := shim.ReadExit(x.opts.StateDir); err != nil || e2.Code != tc.code {
-				t.Fatalf("ReadExit: %+v, %v", e2, err)
-			}
 			if err := c.Shutdown(ctx(t)); err != nil {
 				t.Fatal(err)
 			}
 			waitGone(t, x.shimPid)
+			if e2, err := shim.ReadExit(x.opts.StateDir); err != nil || e2.Code != tc.code {
+				t.Fatalf("ReadExit: %+v, %v", e2, err)
+			}
 			if err := c.Shutdown(ctx(t)); err != nil {
 				t.Fatalf("second shutdown: %v", err)
 			}
@@ -424,6 +424,9 @@ func TestOOMKilled(t *testing.T) {
 	e := wait(t, c)
 	if !e.OOMKilled || e.Code != 137 {
 		t.Fatalf("exit %+v, want OOM killed with 137", e)
+	}
+	if err := c.Shutdown(ctx(t)); err != nil {
+		t.Fatal(err)
 	}
 	if e2, err := shim.ReadExit(x.opts.StateDir); err != nil || !e2.OOMKilled {
 		t.Fatalf("ReadExit %+v %v", e2, err)
