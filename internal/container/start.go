@@ -74,6 +74,10 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			retErr = s.startFailed(c, retErr)
 		}
 	}()
+	t0 := time.Now()
+	phase := func(name string) {
+		s.log.Debug("start phase", "id", shortID(rec.ID), "phase", name, "since_start", time.Since(t0))
+	}
 	bundle := s.bundleDir(rec.ID)
 	rootfs := s.rootfsDir(rec.ID)
 	// A previous run's state (its shim's files) goes first.
@@ -101,6 +105,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	mounted = true
+	phase("mounted")
 	sp, err := s.generateSpec(ctx, &rec, rootfs)
 	if err != nil {
 		return err
@@ -112,6 +117,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return err
 	}
+	phase("spec")
 	cl, err := shim.Spawn(ctx, shim.SpawnOpts{
 		Binary: s.cfg.ShimBinary, ID: rec.ID, Bundle: bundle, StateDir: bundle,
 		RuntimeRoot: s.cfg.Runtime.Root(), Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce,
@@ -120,6 +126,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	if err != nil {
 		return err
 	}
+	phase("spawned")
 	// Hand the early attachers their streams before the process runs.
 	c.mu.Lock()
 	pending := c.pending
@@ -129,6 +136,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		conn, err := cl.Attach(ctx, p.opts)
 		p.ch <- attachResult{conn: conn, err: err}
 	}
+	phase("attached")
 	pid, err := cl.Start(ctx)
 	if err != nil {
 		_ = cl.Shutdown(context.WithoutCancel(ctx))
@@ -146,6 +154,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	if err := s.store.save(&saved); err != nil {
 		s.log.Error("save container state", "id", rec.ID, "err", err)
 	}
+	phase("started")
 	s.event("start", &saved, nil)
 	s.wg.Add(1)
 	go s.monitor(c, cl)
