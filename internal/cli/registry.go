@@ -108,7 +108,7 @@ func (c *Cli) newLoginCommand() *cobra.Command {
 			if err := cf.save(c.configDir); err != nil {
 				return fmt.Errorf("Error saving credentials: %w", err)
 			}
-			fmt.Fprintf(c.err, "WARNING! Your credentials are stored unencrypted in '%s'.\n"+
+			fmt.Fprintf(c.err, "\nWARNING! Your credentials are stored unencrypted in '%s'.\n"+
 				"Configure a credential helper to remove this warning. See\n"+
 				"https://docs.docker.com/go/credential-store/\n\n", filepath.Join(c.configDir, "config.json"))
 			status := res.Auth.Status
@@ -146,11 +146,11 @@ func (c *Cli) newLogoutCommand() *cobra.Command {
 					keys = append(keys, k)
 				}
 			}
+			// docker prints this whether or not credentials were stored.
+			fmt.Fprintf(c.out, "Removing login credentials for %s\n", server)
 			if len(keys) == 0 {
-				fmt.Fprintf(c.out, "Not logged in to %s\n", server)
 				return nil
 			}
-			fmt.Fprintf(c.out, "Removing login credentials for %s\n", server)
 			for _, k := range keys {
 				delete(cf.Auths, k)
 			}

@@ -71,9 +71,9 @@ func TestLoginLogout(t *testing.T) {
 	if strings.Contains(string(b), "registry.example.com") {
 		t.Errorf("credentials not removed: %s", b)
 	}
-	stdout, _, _ = runBerth(t, f, "", "logout", "registry.example.com:5000")
-	if stdout != "Not logged in to registry.example.com:5000\n" {
-		t.Errorf("second logout: %q", stdout)
+	stdout, _, code = runBerth(t, f, "", "logout", "registry.example.com:5000")
+	if code != 0 || stdout != "Removing login credentials for registry.example.com:5000\n" {
+		t.Errorf("second logout: %d %q", code, stdout)
 	}
 }
 
