@@ -106,7 +106,11 @@ func TestLoginMatchesDocker(t *testing.T) {
 				st.args, code, stdout, stderr, w.Code, w.Stdout, w.Stderr)
 		}
 	}
-	if got := normalizeConfig(t, dir); !bytes.Equal(got, want.Config) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, want.Config); err != nil {
+		t.Fatal(err)
+	}
+	if got := normalizeConfig(t, dir); !bytes.Equal(got, compact.Bytes()) {
 		t.Errorf("config.json = %s\ndocker wrote %s", got, want.Config)
 	}
 }
