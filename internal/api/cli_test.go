@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
+
 	"github.com/berth-dev/berth/internal/api/apitest"
 )
 
@@ -171,6 +173,20 @@ func TestDockerCLI(t *testing.T) {
 		b, err := cmd.CombinedOutput()
 		if err != nil || string(b) != "through attach stdin\n" {
 			t.Fatalf("run -i cat: %v, %q", err, b)
+		}
+	})
+	t.Run("run pulls a missing image", func(t *testing.T) {
+		out, stderr, code := docker(t, sock, "run", "--rm", "alpine:3.21", "echo", "pulled")
+		if code != 0 || out != "pulled\n" || !strings.Contains(stderr, "Unable to find image 'alpine:3.21' locally") || !strings.Contains(stderr, "Downloaded newer image for alpine:3.21") {
+			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+		}
+	})
+	t.Run("events", func(t *testing.T) {
+		now := time.Now().Add(-2 * time.Second) // the CLI sends until in whole seconds
+		f.System.Recorded = []events.Message{{Type: events.ContainerEventType, Action: events.ActionDie, Actor: events.Actor{ID: "abc123", Attributes: map[string]string{"name": "web", "image": "busybox"}}, Time: now.Unix(), TimeNano: now.UnixNano()}}
+		out, stderr, code := docker(t, sock, "events", "--since", "1m", "--until", "0s", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Status}} {{.From}}")
+		if code != 0 || strings.TrimSpace(out) != "container die web die busybox" {
+			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
 		}
 	})
 	t.Run("system df", func(t *testing.T) {

@@ -37,8 +37,9 @@ type Fakes struct {
 
 // NewFakes returns fresh fakes.
 func NewFakes() *Fakes {
-	c := NewContainers()
-	return &Fakes{System: NewSystem(), Containers: c, Execs: NewExecs(c), Images: NewImages()}
+	c, im := NewContainers(), NewImages()
+	c.ImageExists = func(ref string) bool { _, err := im.resolve(ref); return err == nil }
+	return &Fakes{System: NewSystem(), Containers: c, Execs: NewExecs(c), Images: im}
 }
 
 // Routers are the routers over the fakes.

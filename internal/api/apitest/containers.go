@@ -34,6 +34,9 @@ type Containers struct {
 	byID map[string]*fakeContainer
 	// Commits records the commit requests.
 	Commits []imagerouter.CommitOptions
+	// ImageExists, if set, decides whether create finds its image
+	// (NewFakes wires it to the Images fake); "nosuchimage" never exists.
+	ImageExists func(ref string) bool
 }
 
 type fakeContainer struct {
@@ -100,7 +103,7 @@ func (f *Containers) ContainerCreate(ctx context.Context, o containerrouter.Crea
 	if o.Config.Image == "" {
 		return container.CreateResponse{}, errdefs.Newf(errdefs.InvalidArgument, "no image specified")
 	}
-	if o.Config.Image == "nosuchimage" {
+	if o.Config.Image == "nosuchimage" || (f.ImageExists != nil && !f.ImageExists(o.Config.Image)) {
 		return container.CreateResponse{}, errdefs.Newf(errdefs.NotFound, "No such image: %s", o.Config.Image)
 	}
 	id := randomID()
