@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -129,27 +128,6 @@ func underlying(c net.Conn) net.Conn {
 		return tc.NetConn()
 	}
 	return c
-}
-
-// WriteHijackError answers an error on a hijacked connection whose
-// response has not been written yet (attach refused after the takeover):
-// a plain HTTP response with the mapped status, as dockerd does.
-func WriteHijackError(conn net.Conn, err error) {
-	code := StatusFromError(err)
-	fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"message\":%q}\r\n", code, http.StatusText(code), err.Error())
-}
-
-// CopyStdin copies the client's input to w until EOF (half-close) and then
-// closes w if it is a Closer; errors after the input ended are ignored.
-func CopyStdin(w io.Writer, c *Conn) error {
-	_, err := io.Copy(w, c)
-	if cl, ok := w.(io.Closer); ok {
-		cl.Close()
-	}
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
 }
 
 // Streams are the client's side of an attach or exec.
