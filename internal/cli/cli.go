@@ -154,6 +154,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(),
 	)
 	setFlagErrorFunc(root)
+	c.addCompletions(root)
 	return root
 }
 

@@ -176,3 +176,37 @@ func TestAPIVersionFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestDynamicCompletion(t *testing.T) {
+	f := newFakeEngine(t)
+	psFixture(f)
+	imagesFixture(f)
+	for _, tc := range []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"__complete", "stop", ""}, []string{"web", "job"}, []string{"other/alias"}},
+		{[]string{"__complete", "logs", "w"}, []string{"web"}, []string{"job"}},
+		{[]string{"__complete", "exec", "web", ""}, nil, []string{"web\n", "job"}},
+		{[]string{"__complete", "rmi", ""}, []string{"nginx:latest", "nginx:1.25"}, nil},
+		{[]string{"__complete", "image", "rm", "ng"}, []string{"nginx:latest"}, nil},
+		{[]string{"__complete", "run", "--pull", ""}, []string{"always", "missing", "never"}, nil},
+		{[]string{"__complete", "run", "--restart", ""}, []string{"unless-stopped"}, nil},
+	} {
+		stdout, stderr, code := runBerth(t, f, "", tc.args...)
+		if code != 0 {
+			t.Errorf("%v: code=%d %s", tc.args, code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stdout, w+"\n") {
+				t.Errorf("%v: %q missing from\n%s", tc.args, w, stdout)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(stdout, n) {
+				t.Errorf("%v: unexpected %q in\n%s", tc.args, n, stdout)
+			}
+		}
+	}
+}
