@@ -144,7 +144,8 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	if err != nil {
 		return fail(fmt.Errorf("start %s: %w", bin, err))
 	}
-	reaped := reap(proc)
+	shimPid := proc.Pid // before reap, which releases proc
+	reaped := reap(proc, shimPid)
 	initproc.Tracef("spawn: shim started")
 
 	var resp response
@@ -182,15 +183,15 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		}
 		return fail(err)
 	}
-	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: proc.Pid}, nil
+	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid}, nil
 }
 
 // reap waits for a spawned shim in the background through a pidfd and the
 // Go poller: a shim that exits while we run is not left a zombie, and no
 // thread is held per shim (os.Process.Wait would block one).
-func reap(proc *os.Process) <-chan struct{} {
+func reap(proc *os.Process, pid int) <-chan struct{} {
 	done := make(chan struct{})
-	pidfd, err := unix.PidfdOpen(proc.Pid, unix.PIDFD_NONBLOCK)
+	pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		go func() { _, _ = proc.Wait(); close(done) }()
 		return done

@@ -346,15 +346,24 @@ func readAll(t testing.TB, conn net.Conn) string {
 
 // readUntil reads from r until the accumulated output contains want.
 func readUntil(t testing.TB, conn net.Conn, want string) string {
+	return readUntilN(t, conn, want, 1)
+}
+
+// readUntilN reads from r until the accumulated output contains want n
+// times.
+func readUntilN(t testing.TB, conn net.Conn, want string, n int) string {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var acc []byte
 	buf := make([]byte, 4096)
-	for !bytes.Contains(acc, []byte(want)) {
-		n, err := conn.Read(buf)
-		acc = append(acc, buf[:n]...)
+	for bytes.Count(acc, []byte(want)) < n {
+		k, err := conn.Read(buf)
+		acc = append(acc, buf[:k]...)
 		if err != nil {
-			t.Fatalf("waiting for %q: %v (got %q)", want, err, acc)
+			if len(acc) > 1000 {
+				acc = acc[len(acc)-1000:]
+			}
+			t.Fatalf("waiting for %q: %v (got ...%q)", want, err, acc)
 		}
 	}
 	_ = conn.SetReadDeadline(time.Time{})

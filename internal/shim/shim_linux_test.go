@@ -467,7 +467,7 @@ func TestDaemonRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readUntil(t, conn, "tick 3\n")
+	readUntilN(t, conn, "tick", 3)
 	conn.Close()
 	if err := c.Exec(ctx(t), "e", &specs.Process{Args: []string{"echo", "exec-ok"}, Cwd: "/"}, shim.AttachOpts{Stdout: true}); err != nil {
 		t.Fatal(err)
@@ -490,7 +490,7 @@ func TestDaemonRestart(t *testing.T) {
 	if e := wait(t, c2); e.Code != 137 {
 		t.Fatalf("exit %+v", e)
 	}
-	if !strings.Contains(x.logText("stdout"), "tick 3\n") {
+	if log := x.logText("stdout"); !strings.Contains(log, "tick 1\n") || !strings.Contains(log, "tick 3\n") {
 		t.Fatal("log misses output")
 	}
 }
