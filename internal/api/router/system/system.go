@@ -95,6 +95,16 @@ func (s *Router) version(ctx context.Context, w http.ResponseWriter, r *http.Req
 					d[k] = v
 				}
 				d["ApiVersion"], d["MinAPIVersion"] = api.MaxAPIVersion, api.MinAPIVersion
+				// The docker CLI prints these; fill the ones left out
+				// from the top-level fields.
+				for k, v := range map[string]string{
+					"Os": out.Os, "Arch": out.Arch, "KernelVersion": out.KernelVersion, "GoVersion": out.GoVersion,
+					"GitCommit": out.GitCommit, "BuildTime": out.BuildTime, "Experimental": "false",
+				} {
+					if _, ok := d[k]; !ok && v != "" {
+						d[k] = v
+					}
+				}
 				out.Components[i].Details = d
 			}
 		}

@@ -2,6 +2,7 @@ package system_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -125,5 +126,23 @@ func TestAuth(t *testing.T) {
 	w = apitest.Do(t, srv, "POST", "/auth", strings.NewReader(`{"username":"alice","password":"no"}`), "Content-Type", "application/json")
 	if w.Code != 401 {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+}
+
+type componentsBackend struct{ *apitest.System }
+
+func (componentsBackend) SystemVersion(ctx context.Context) (*apisystem.VersionResponse, error) {
+	return &apisystem.VersionResponse{Version: "9", Os: "linux", Arch: "arm64", GoVersion: "go1",
+		Components: []apisystem.ComponentVersion{{Name: "Engine", Version: "9", Details: map[string]string{"GitCommit": "own"}}, {Name: "runc", Version: "1"}}}, nil
+}
+
+func TestVersionFillsEngineDetails(t *testing.T) {
+	srv := apitest.NewServer(t, system.New(componentsBackend{apitest.NewSystem()}))
+	w := apitest.Do(t, srv, "GET", "/version", nil)
+	var v apisystem.VersionResponse
+	json.Unmarshal(w.Body.Bytes(), &v)
+	d := v.Components[0].Details
+	if len(v.Components) != 2 || d["GitCommit"] != "own" || d["Experimental"] != "false" || d["Arch"] != "arm64" || d["ApiVersion"] != "1.56" || d["MinAPIVersion"] != "1.40" {
+		t.Fatalf("components %+v", v.Components)
 	}
 }
