@@ -47,8 +47,8 @@
 //     config.json. TLS (--tls, --tlsverify, --tlscacert, --tlscert,
 //     --tlskey, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) is supported for tcp://
 //     endpoints, but not TLS settings stored in docker contexts.
-//   - "info" and "version" print a shorter summary than docker's (their
-//     --format templates see the same fields).
+//   - "info" and "version" describe berth in their client sections; the
+//     server sections are laid out as docker's.
 //   - Image rows for an image with several repositories keep the order of
 //     RepoTags (docker's order is random); ps sorts network names.
 //   - --isolation is passed through to the daemon as docker does (berthd

@@ -264,6 +264,8 @@ var outputCases = []outputCase{
 	{"history-json", []string{"history", "--format", "json", "nginx"}, historyFixture, false},
 	{"images-json", []string{"images", "--format", "json"}, imagesFixture, false},
 	{"version-format", []string{"version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"}, versionFixture, false},
+	{"info-server", []string{"info"}, richInfoFixture, false},
+	{"version-server", []string{"version"}, richInfoFixture, false},
 	{"info-format", []string{"info", "--format", "{{.ServerVersion}} {{.Containers}} {{.Driver}} {{json .Swarm.LocalNodeState}}"}, versionFixture, false},
 	{"rmi-partial", []string{"rmi", "-f", "--no-prune", "a", "b"}, func(f *fakeEngine) {
 		f.handle("DELETE /images/*", func(w http.ResponseWriter, r *http.Request) {
@@ -393,7 +395,12 @@ func TestOutputMatchesDocker(t *testing.T) {
 			if code != want.Code {
 				t.Errorf("exit code = %d, docker exits %d", code, want.Code)
 			}
-			if stdout != dockerToBerth(want.Stdout) {
+			wantOut := dockerToBerth(want.Stdout)
+			if strings.HasSuffix(tc.name, "-server") {
+				// The client sections describe different programs.
+				stdout, wantOut = serverSection(stdout), serverSection(wantOut)
+			}
+			if stdout != wantOut {
 				t.Errorf("stdout differs\ndocker:\n%s\nberth:\n%s", want.Stdout, stdout)
 			}
 			if stderr != dockerToBerth(want.Stderr) {
@@ -608,4 +615,38 @@ func imageInspectFixture(f *fakeEngine) {
 		"Config": map[string]any{"Env": []string{"PATH=/usr/bin", "NGINX_VERSION=1.25"}, "ExposedPorts": map[string]any{"80/tcp": map[string]any{}}, "Cmd": []string{"nginx"}},
 		"RootFS": map[string]any{"Type": "layers", "Layers": []string{"sha256:aaaa"}},
 	})
+}
+
+func richInfoFixture(f *fakeEngine) {
+	f.reply("GET /version", 200, map[string]any{
+		"Platform": map[string]string{"Name": "berth"}, "Version": "0.1.0", "ApiVersion": "1.50", "MinAPIVersion": "1.40",
+		"Os": "linux", "Arch": "amd64", "GoVersion": "go1.26", "GitCommit": "abc", "KernelVersion": "6.1",
+		"Components": []map[string]any{
+			{"Name": "Engine", "Version": "0.1.0", "Details": map[string]string{"ApiVersion": "1.50", "MinAPIVersion": "1.40", "GoVersion": "go1.26", "GitCommit": "abc", "BuildTime": "2026-01-01", "Os": "linux", "Arch": "amd64", "Experimental": "false"}},
+			{"Name": "berth-runtime", "Version": "0.1.0", "Details": map[string]string{"GitCommit": "def"}},
+		},
+	})
+	f.reply("GET /info", 200, map[string]any{
+		"ID": "x", "Containers": 3, "ContainersRunning": 1, "ContainersStopped": 2, "Images": 4, "ServerVersion": "0.1.0",
+		"Driver": "overlayfs", "DriverStatus": [][]string{{"Backing Filesystem", "extfs"}}, "LoggingDriver": "json-file",
+		"CgroupDriver": "cgroupfs", "CgroupVersion": "2",
+		"Plugins":        map[string]any{"Volume": []string{"local"}, "Network": []string{"bridge", "host", "null"}, "Log": []string{"json-file", "local"}},
+		"Swarm":          map[string]any{"LocalNodeState": "inactive"},
+		"Runtimes":       map[string]any{"runc": map[string]any{"path": "berth-runtime"}},
+		"DefaultRuntime": "runc", "InitBinary": "berth-init", "OSType": "linux",
+		"ContainerdCommit": map[string]string{"ID": ""}, "RuncCommit": map[string]string{"ID": "v0.1"}, "InitCommit": map[string]string{"ID": ""},
+		"SecurityOptions": []string{"name=seccomp,profile=builtin", "name=cgroupns"},
+		"KernelVersion":   "6.1.0", "OperatingSystem": "Debian", "Architecture": "x86_64", "NCPU": 2, "MemTotal": 4294967296,
+		"Name": "host1", "DockerRootDir": "/var/lib/berth", "Debug": false, "ExperimentalBuild": false,
+		"Labels": []string{"a=b"}, "LiveRestoreEnabled": false,
+		"RegistryConfig": map[string]any{"InsecureRegistryCIDRs": []string{"127.0.0.0/8"}, "IndexConfigs": map[string]any{"docker.io": map[string]any{"Name": "docker.io", "Secure": true}}, "Mirrors": []string{"https://mirror.example.com/"}},
+		"Warnings":       []string{"WARNING: bridge-nf-call-iptables is disabled"},
+	})
+}
+
+func serverSection(s string) string {
+	if i := strings.Index(s, "\nServer:"); i >= 0 {
+		return s[i:]
+	}
+	return s
 }

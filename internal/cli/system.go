@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/docker/go-units"
 	"runtime"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -96,65 +97,150 @@ func (c *Cli) newInfoCommand() *cobra.Command {
 	return cmd
 }
 
+// printInfo prints "info" in docker's layout: the client section, then the
+// server's fields in docker's order, optional ones only when set.
 func (c *Cli) printInfo(d infoData) {
 	w := c.out
+	line := func(label string, v any) { fmt.Fprintln(w, label, v) }
+	nonEmpty := func(label, v string) {
+		if v != "" {
+			fmt.Fprintln(w, label, v)
+		}
+	}
 	fmt.Fprintln(w, "Client:")
-	fmt.Fprintf(w, " Version:    %s\n", d.ClientInfo.Version)
-	fmt.Fprintf(w, " Context:    %s\n", d.ClientInfo.Context)
-	fmt.Fprintf(w, " Debug Mode: %v\n", d.ClientInfo.Debug)
+	nonEmpty(" Version:   ", d.ClientInfo.Version)
+	line(" Context:   ", d.ClientInfo.Context)
+	line(" Debug Mode:", d.ClientInfo.Debug)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Server:")
 	if d.Info == nil {
 		for _, e := range d.ServerErrors {
-			fmt.Fprintf(c.err, "ERROR: %s\n", e)
+			fmt.Fprintln(c.err, "ERROR:", e)
 		}
 		return
 	}
 	i := d.Info
-	fmt.Fprintf(w, " Containers: %d\n", i.Containers)
-	fmt.Fprintf(w, "  Running: %d\n", i.ContainersRunning)
-	fmt.Fprintf(w, "  Paused: %d\n", i.ContainersPaused)
-	fmt.Fprintf(w, "  Stopped: %d\n", i.ContainersStopped)
-	fmt.Fprintf(w, " Images: %d\n", i.Images)
-	fmt.Fprintf(w, " Server Version: %s\n", i.ServerVersion)
-	fmt.Fprintf(w, " Storage Driver: %s\n", i.Driver)
+	line(" Containers:", i.Containers)
+	line("  Running:", i.ContainersRunning)
+	line("  Paused:", i.ContainersPaused)
+	line("  Stopped:", i.ContainersStopped)
+	line(" Images:", i.Images)
+	nonEmpty(" Server Version:", i.ServerVersion)
+	nonEmpty(" Storage Driver:", i.Driver)
 	for _, kv := range i.DriverStatus {
 		fmt.Fprintf(w, "  %s: %s\n", kv[0], kv[1])
 	}
-	fmt.Fprintf(w, " Logging Driver: %s\n", i.LoggingDriver)
-	fmt.Fprintf(w, " Cgroup Driver: %s\n", i.CgroupDriver)
-	fmt.Fprintf(w, " Cgroup Version: %s\n", i.CgroupVersion)
-	fmt.Fprintf(w, " Plugins:\n  Volume: %s\n  Network: %s\n  Log: %s\n",
-		strings.Join(i.Plugins.Volume, " "), strings.Join(i.Plugins.Network, " "), strings.Join(i.Plugins.Log, " "))
-	fmt.Fprintf(w, " Swarm: %s\n", i.Swarm.LocalNodeState)
-	var runtimes []string
-	for name := range i.Runtimes {
-		runtimes = append(runtimes, name)
+	for _, kv := range i.SystemStatus {
+		fmt.Fprintf(w, " %s: %s\n", kv[0], kv[1])
 	}
-	fmt.Fprintf(w, " Runtimes: %s\n", strings.Join(runtimes, " "))
-	fmt.Fprintf(w, " Default Runtime: %s\n", i.DefaultRuntime)
-	fmt.Fprintf(w, " Init Binary: %s\n", i.InitBinary)
-	if len(i.SecurityOptions) > 0 {
-		fmt.Fprintln(w, " Security Options:")
-		for _, o := range i.SecurityOptions {
-			fmt.Fprintf(w, "  %s\n", strings.TrimPrefix(o, "name="))
+	nonEmpty(" Logging Driver:", i.LoggingDriver)
+	nonEmpty(" Cgroup Driver:", i.CgroupDriver)
+	nonEmpty(" Cgroup Version:", i.CgroupVersion)
+	fmt.Fprintln(w, " Plugins:")
+	line("  Volume:", strings.Join(i.Plugins.Volume, " "))
+	line("  Network:", strings.Join(i.Plugins.Network, " "))
+	if len(i.Plugins.Authorization) != 0 {
+		line("  Authorization:", strings.Join(i.Plugins.Authorization, " "))
+	}
+	line("  Log:", strings.Join(i.Plugins.Log, " "))
+	if len(i.CDISpecDirs) > 0 {
+		fmt.Fprintln(w, " CDI spec directories:")
+		for _, dir := range i.CDISpecDirs {
+			fmt.Fprintf(w, "  %s\n", dir)
 		}
 	}
-	fmt.Fprintf(w, " Kernel Version: %s\n", i.KernelVersion)
-	fmt.Fprintf(w, " Operating System: %s\n", i.OperatingSystem)
-	fmt.Fprintf(w, " OSType: %s\n", i.OSType)
-	fmt.Fprintf(w, " Architecture: %s\n", i.Architecture)
-	fmt.Fprintf(w, " CPUs: %d\n", i.NCPU)
-	fmt.Fprintf(w, " Total Memory: %s\n", humanSize(i.MemTotal))
-	fmt.Fprintf(w, " Name: %s\n", i.Name)
-	fmt.Fprintf(w, " ID: %s\n", i.ID)
-	fmt.Fprintf(w, " Docker Root Dir: %s\n", i.DockerRootDir)
-	fmt.Fprintf(w, " Debug Mode: %v\n", i.Debug)
-	fmt.Fprintf(w, " Experimental: %v\n", i.ExperimentalBuild)
-	fmt.Fprintf(w, " Live Restore Enabled: %v\n", i.LiveRestoreEnabled)
+	line(" Swarm:", i.Swarm.LocalNodeState)
+	if len(i.Runtimes) > 0 {
+		names := make([]string, 0, len(i.Runtimes))
+		for name := range i.Runtimes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		line(" Runtimes:", strings.Join(names, " "))
+		line(" Default Runtime:", i.DefaultRuntime)
+	}
+	if i.OSType == "linux" {
+		line(" Init Binary:", i.InitBinary)
+		line(" containerd version:", i.ContainerdCommit.ID)
+		line(" runc version:", i.RuncCommit.ID)
+		line(" init version:", i.InitCommit.ID)
+		if len(i.SecurityOptions) > 0 {
+			fmt.Fprintln(w, " Security Options:")
+			for _, opt := range i.SecurityOptions {
+				name, profile := securityOption(opt)
+				fmt.Fprintln(w, "  "+name)
+				if profile != "" {
+					line("   Profile:", profile)
+				}
+			}
+		}
+	}
+	nonEmpty(" Kernel Version:", i.KernelVersion)
+	nonEmpty(" Operating System:", i.OperatingSystem)
+	nonEmpty(" OSType:", i.OSType)
+	nonEmpty(" Architecture:", i.Architecture)
+	line(" CPUs:", i.NCPU)
+	line(" Total Memory:", units.BytesSize(float64(i.MemTotal)))
+	nonEmpty(" Name:", i.Name)
+	nonEmpty(" ID:", i.ID)
+	line(" Docker Root Dir:", i.DockerRootDir)
+	line(" Debug Mode:", i.Debug)
+	if i.Debug || c.debug {
+		line("  File Descriptors:", i.NFd)
+		line("  Goroutines:", i.NGoroutines)
+		line("  System Time:", i.SystemTime)
+		line("  EventsListeners:", i.NEventsListener)
+	}
+	nonEmpty(" HTTP Proxy:", i.HTTPProxy)
+	nonEmpty(" HTTPS Proxy:", i.HTTPSProxy)
+	nonEmpty(" No Proxy:", i.NoProxy)
+	if len(i.Labels) > 0 {
+		fmt.Fprintln(w, " Labels:")
+		for _, l := range i.Labels {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
+	line(" Experimental:", i.ExperimentalBuild)
+	if rc := i.RegistryConfig; rc != nil && (len(rc.InsecureRegistryCIDRs) > 0 || len(rc.IndexConfigs) > 0) {
+		fmt.Fprintln(w, " Insecure Registries:")
+		for _, ic := range rc.IndexConfigs {
+			if !ic.Secure {
+				fmt.Fprintln(w, "  "+ic.Name)
+			}
+		}
+		for _, cidr := range rc.InsecureRegistryCIDRs {
+			fmt.Fprintf(w, "  %s\n", cidr)
+		}
+	}
+	if rc := i.RegistryConfig; rc != nil && len(rc.Mirrors) > 0 {
+		fmt.Fprintln(w, " Registry Mirrors:")
+		for _, m := range rc.Mirrors {
+			fmt.Fprintln(w, "  "+m)
+		}
+	}
+	line(" Live Restore Enabled:", i.LiveRestoreEnabled)
+	fmt.Fprintln(w)
 	for _, warn := range i.Warnings {
 		fmt.Fprintln(c.err, warn)
 	}
+}
+
+// securityOption splits "name=seccomp,profile=builtin" into the name and
+// the profile.
+func securityOption(opt string) (name, profile string) {
+	for _, kv := range strings.Split(opt, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "name":
+			name = v
+		case "profile":
+			profile = v
+		}
+	}
+	if name == "" {
+		name = opt
+	}
+	return name, profile
 }
 
 // versionData is what "version --format" templates see.
@@ -181,17 +267,28 @@ const versionTemplate = `Client:{{if .Client.Platform.Name}} {{.Client.Platform.
  API version:       {{.Client.APIVersion}}{{if ne .Client.APIVersion .Client.DefaultAPIVersion}} (downgraded from {{.Client.DefaultAPIVersion}}){{end}}
  Go version:        {{.Client.GoVersion}}
  OS/Arch:           {{.Client.Os}}/{{.Client.Arch}}
- Context:           {{.Client.Context}}{{if .Server}}
+ Context:           {{.Client.Context}}
+{{- if .Server}}
 
-Server:{{if .Server.Platform.Name}} {{.Server.Platform.Name}}{{end}}{{range $component := .Server.Components}}
+Server:{{if .Server.Platform.Name}} {{.Server.Platform.Name}}{{end}}
+{{- range $component := .Server.Components}}
  {{$component.Name}}:
-  Version:          {{$component.Version}}{{range $key, $value := $component.Details}}
-  {{$key}}:{{pad "" 0 (len $key | sub 17)}}{{$value}}{{end}}{{end}}{{if not .Server.Components}}
- Engine:
-  Version:          {{.Server.Version}}
-  API version:      {{.Server.APIVersion}} (minimum version {{.Server.MinAPIVersion}})
-  OS/Arch:          {{.Server.Os}}/{{.Server.Arch}}
-  Experimental:     {{.Server.Experimental}}{{end}}{{end}}`
+  {{- if eq $component.Name "Engine" }}
+  Version:          {{.Version}}
+  API version:      {{index .Details "ApiVersion"}} (minimum version {{index .Details "MinAPIVersion"}})
+  Go version:       {{index .Details "GoVersion"}}
+  Git commit:       {{index .Details "GitCommit"}}
+  Built:            {{index .Details "BuildTime"}}
+  OS/Arch:          {{index .Details "Os"}}/{{index .Details "Arch"}}
+  Experimental:     {{index .Details "Experimental"}}
+  {{- else }}
+  Version:          {{$component.Version}}
+  {{- range $key, $value := $component.Details}}
+  {{$key}}:{{printf "%*s" (padding $key) ""}}{{$value}}
+  {{- end}}
+  {{- end}}
+{{- end}}
+{{- end}}`
 
 func (c *Cli) newVersionCommand() *cobra.Command {
 	var format string
@@ -222,7 +319,7 @@ func (c *Cli) newVersionCommand() *cobra.Command {
 			default:
 				tmplText = format
 			}
-			funcs := map[string]any{"sub": func(a, b int) int { return b - a }}
+			funcs := map[string]any{"padding": func(k string) int { return max(1, 17-len(k)) }}
 			tmpl, terr := parseTemplate("")
 			if terr != nil {
 				return terr
