@@ -127,6 +127,8 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		},
 	}
 	root.SetVersionTemplate("berth version {{.Version}}\n")
+	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpTemplate("{{.UsageString}}")
 	root.SetFlagErrorFunc(flagErrorFunc)
 	root.SetContext(context.Background())
 	// Global options precede the command (docker parses them on the root
@@ -295,3 +297,33 @@ func isTerminalReader(r io.Reader) (uintptr, bool) {
 func hideFlag(fs *pflag.FlagSet, name string) {
 	_ = fs.MarkHidden(name)
 }
+
+// usageTemplate lays help out as docker does: "Usage:  berth run ...", the
+// description, aliases, subcommands and "Options:".
+const usageTemplate = `Usage:  {{.UseLine}}
+{{- if .Short}}
+
+{{.Short}}
+{{- end}}
+{{- if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}
+{{- end}}
+{{- if .HasAvailableSubCommands}}
+
+Commands:
+{{- range .Commands}}{{if .IsAvailableCommand}}
+  {{rpad .Name .NamePadding }} {{.Short}}
+{{- end}}{{end}}
+{{- end}}
+{{- if .HasAvailableLocalFlags}}
+
+Options:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}
+{{- end}}
+{{- if .HasAvailableSubCommands}}
+
+Run '{{.CommandPath}} COMMAND --help' for more information on a command.
+{{- end}}
+`

@@ -198,7 +198,7 @@ func (c *Cli) newInspectCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-		Short: "Return low-level information on Docker objects",
+		Short: "Return low-level information on berth objects",
 		Args:  requiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch typ {

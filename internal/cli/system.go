@@ -15,7 +15,7 @@ import (
 )
 
 func (c *Cli) newSystemCommand() *cobra.Command {
-	return managementCommand("system", "Manage Docker",
+	return managementCommand("system", "Manage berth",
 		c.newDfCommand(), c.newInfoCommand(), c.newSystemPruneCommand(),
 	)
 }
@@ -294,7 +294,7 @@ func (c *Cli) newVersionCommand() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "version [OPTIONS]",
-		Short: "Show the Docker version information",
+		Short: "Show the berth version information",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := versionData{Client: versionClient{
@@ -378,7 +378,7 @@ func (c *Cli) newDfCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "df [OPTIONS]",
-		Short: "Show docker disk usage",
+		Short: "Show berth disk usage",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			api, err := c.Client()
