@@ -183,7 +183,7 @@ func TestDockerCLI(t *testing.T) {
 	})
 	t.Run("events", func(t *testing.T) {
 		now := time.Now().Add(-2 * time.Second) // the CLI sends until in whole seconds
-		f.System.Recorded = []events.Message{{Type: events.ContainerEventType, Action: events.ActionDie, Actor: events.Actor{ID: "abc123", Attributes: map[string]string{"name": "web", "image": "busybox"}}, Time: now.Unix(), TimeNano: now.UnixNano()}}
+		f.System.Record(events.Message{Type: events.ContainerEventType, Action: events.ActionDie, Actor: events.Actor{ID: "abc123", Attributes: map[string]string{"name": "web", "image": "busybox"}}, Time: now.Unix(), TimeNano: now.UnixNano()})
 		out, stderr, code := docker(t, sock, "events", "--since", "1m", "--until", "0s", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Status}} {{.From}}")
 		if code != 0 || strings.TrimSpace(out) != "container die web die busybox" {
 			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)

@@ -21,13 +21,21 @@ import (
 // System is a fake system.Backend.
 type System struct {
 	mu sync.Mutex
-	// Recorded are replayed to /events (filtered by type and container).
+	// Recorded are replayed to /events (filtered by type and container);
+	// set before serving, or use Record.
 	Recorded []events.Message
 	// Users are the credentials /auth accepts (user → password).
 	Users map[string]string
 }
 
 var _ system.Backend = (*System)(nil)
+
+// Record adds events to replay; safe while the server runs.
+func (s *System) Record(evs ...events.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Recorded = append(s.Recorded, evs...)
+}
 
 // NewSystem returns a fake with user "alice"/"secret".
 func NewSystem() *System { return &System{Users: map[string]string{"alice": "secret"}} }
