@@ -264,6 +264,16 @@ var outputCases = []outputCase{
 	{"history-json", []string{"history", "--format", "json", "nginx"}, historyFixture, false},
 	{"images-json", []string{"images", "--format", "json"}, imagesFixture, false},
 	{"version-format", []string{"version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"}, versionFixture, false},
+	{"run-name-conflict", []string{"run", "-d", "--name", "x", "busybox"}, func(f *fakeEngine) {
+		f.reply("POST /containers/create", 409, map[string]string{"message": `Conflict. The container name "/x" is already in use by container "abc". You have to remove (or rename) that container to be able to reuse that name.`})
+	}, true},
+	{"ps-latest", []string{"ps", "-l", "--format", "{{.Names}}"}, psFixture, true},
+	{"ps-last", []string{"ps", "-n", "1", "-q"}, psFixture, true},
+	{"images-all-digests-notrunc", []string{"images", "-a", "--digests", "--no-trunc", "--filter", "before=nginx:latest"}, imagesFixture, true},
+	{"logs-tail-zero", []string{"logs", "--tail", "0", "-t", "web"}, logsFixture(false), true},
+	{"history-raw-tabs", []string{"history", "--format", "{{.ID}}\\t{{.Size}}", "nginx"}, historyFixture, false},
+	{"inspect-json-format", []string{"inspect", "-f", "{{json .State}}", "web"}, inspectFixture, true},
+	{"exec-interactive", []string{"exec", "-i", "web", "cat"}, execFixture, true},
 	{"info-server", []string{"info"}, richInfoFixture, false},
 	{"version-server", []string{"version"}, richInfoFixture, false},
 	{"info-format", []string{"info", "--format", "{{.ServerVersion}} {{.Containers}} {{.Driver}} {{json .Swarm.LocalNodeState}}"}, versionFixture, false},
@@ -293,7 +303,7 @@ var outputCases = []outputCase{
 			}
 			w.WriteHeader(http.StatusNoContent)
 		})
-	}, true},
+	}, false}, // docker stops in parallel: call order varies
 	{"kill-missing", []string{"kill", "nope"}, notFound("POST /containers/*/kill", "No such container: nope"), true},
 	{"restart-missing", []string{"restart", "nope"}, notFound("POST /containers/*/restart", "No such container: nope"), true},
 	{"wait-missing", []string{"wait", "nope"}, notFound("POST /containers/*/wait", "No such container: nope"), true},
