@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -327,3 +328,11 @@ Options:
 Run '{{.CommandPath}} COMMAND --help' for more information on a command.
 {{- end}}
 `
+
+// confirm asks a yes/no question on the terminal, as docker's prune does.
+func (c *Cli) confirm(msg string) bool {
+	fmt.Fprintf(c.out, "%s\nAre you sure you want to continue? [y/N] ", msg)
+	line, _ := bufio.NewReader(c.in).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes"
+}

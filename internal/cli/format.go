@@ -9,7 +9,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"text/template"
+	"time"
 	"unicode/utf8"
+
+	"github.com/docker/go-units"
 )
 
 // templateFuncs are the functions docker offers in --format templates.
@@ -279,4 +282,40 @@ func (h headerCtx) Shared() string     { return h.get("Shared") }
 func (h headerCtx) Label(name string) string {
 	parts := strings.Split(name, ".")
 	return parts[len(parts)-1]
+}
+
+// humanSize renders a size as docker lists do (3 significant digits).
+func humanSize(n int64) string {
+	return units.HumanSizeWithPrecision(float64(n), 3)
+}
+
+// humanSince renders a Unix time as "N units ago".
+func humanSince(unix int64) string {
+	if unix <= 0 {
+		return "N/A"
+	}
+	return units.HumanDuration(time.Now().UTC().Sub(time.Unix(unix, 0))) + " ago"
+}
+
+// truncateID shortens an ID to docker's 12 characters, dropping the
+// algorithm prefix.
+func truncateID(id string) string {
+	if i := strings.IndexRune(id, ':'); i >= 0 {
+		id = id[i+1:]
+	}
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
+
+// ellipsis truncates s to max runes, ending with "…" when cut.
+func ellipsis(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	if max <= 1 {
+		return string([]rune(s)[:max])
+	}
+	return string([]rune(s)[:max-1]) + "…"
 }
