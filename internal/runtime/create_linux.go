@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/runtime/cgroup"
 	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"github.com/berth-dev/berth/internal/runtime/seccomp"
+	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -246,12 +247,22 @@ type spawnOpts struct {
 	userMaps    bool
 	// cgroupPaths, when set, are joined by the child as it starts.
 	cgroupPaths map[string]string
+	// seccomp is spec.Linux.Seccomp compiled, when the caller already has
+	// it; spawn compiles (or finds in the cache) what is missing.
+	seccomp *bpf.Program
 }
 
 // spawn starts the runtime binary as "init" with the requested namespaces
 // and descriptors: 0-2 stdio, 3..3+preserve-1 preserved, then sync, start
 // listener and console socket.
 func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
+	prog := o.seccomp
+	if prog == nil && o.spec != nil && o.spec.Linux != nil && o.spec.Linux.Seccomp != nil {
+		var err error
+		if prog, err = r.seccompProgram(o.spec.Linux.Seccomp); err != nil {
+			return nil, nil, err
+		}
+	}
 	parentSync, childSync, err := initproc.NewPair()
 	if err != nil {
 		return nil, nil, err
@@ -262,7 +273,7 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
 	for i := 0; i < o.preserve; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	cfg := &initproc.Config{PreserveFDs: o.preserve, StartFD: -1, ConsoleFD: -1, Trace: initproc.TraceOn}
+	cfg := &initproc.Config{PreserveFDs: o.preserve, StartFD: -1, ConsoleFD: -1, Trace: initproc.TraceOn, Seccomp: prog}
 	syncFD := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, childSync)
 	if o.listener != nil {
@@ -391,10 +402,11 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if spec.Linux == nil {
 		spec.Linux = &specs.Linux{}
 	}
-	if spec.Linux.Seccomp != nil {
-		if err := seccomp.Validate(spec.Linux.Seccomp); err != nil {
-			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("seccomp: %w", err))
-		}
+	// Checks the profile and compiles it, or finds it compiled (see
+	// seccompProgram): the init only installs the result.
+	scProg, err := r.seccompProgram(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
 	}
 	plan, err := planNamespaces(spec.Linux.Namespaces)
 	initproc.Tracef("create: config loaded")
@@ -457,6 +469,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	so := spawnOpts{
 		plan: plan, spec: spec, preserve: o.PreserveFDs, io: o.IO, listener: listener,
 		consoleConn: consoleConn, userMaps: plan.cloneFlags&unix.CLONE_NEWUSER != 0,
+		seccomp: scProg,
 	}
 	// A child that is root of a new user namespace can no longer write the
 	// host's cgroup files: the parent moves it instead.
@@ -493,7 +506,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		return nil, err
 	}
 	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Rootfs = initproc.ModeInit, id, bundle, rootfs
-	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = spec, spec.Process, ch.pid, o.NoPivot
+	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = withoutSeccomp(spec), spec.Process, ch.pid, o.NoPivot
 	cfg.NewMountNS, cfg.NewCgroupNS, cfg.NewTimeNS, cfg.UserNS = plan.newMount, plan.newCgroup, plan.newTime, plan.userns
 	if plan.joinMount {
 		cfg.Rootfs = ""

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth-dev/berth/internal/runtime/seccomp"
+	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -45,6 +45,11 @@ type Config struct {
 	StartFD     int  `json:"start_fd"`
 	PreserveFDs int  `json:"preserve_fds"`
 	Trace       bool `json:"trace,omitempty"`
+	// Seccomp is linux.seccomp compiled by the runtime (seccomp.Compile,
+	// which caches it): the init installs it with seccomp(2) and never
+	// compiles anything. Spec.Linux.Seccomp may be left out of the config
+	// sent to an init (create does: the init would only decode it).
+	Seccomp *bpf.Program `json:"seccomp,omitempty"`
 }
 
 func init() {
@@ -304,16 +309,24 @@ func finalize(cfg *Config, conn Conn, report func(error) error) error {
 			return report(fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", p.Cwd, err))
 		}
 	}
-	var sc *specs.LinuxSeccomp
-	if spec != nil && spec.Linux != nil {
-		sc = spec.Linux.Seccomp
+	// The filter comes compiled (cfg.Seccomp): installing it is one
+	// seccomp(2) call. A config that names a filter without sending it
+	// is refused rather than run unfiltered.
+	sc := cfg.Seccomp
+	if sc == nil && spec != nil && spec.Linux != nil && spec.Linux.Seccomp != nil {
+		return report(errors.New("seccomp: the runtime sent the seccomp config without its compiled filter"))
+	}
+	if sc != nil {
+		if err := sc.Check(); err != nil {
+			return report(err)
+		}
 	}
 	listenerFD := -1
 	// Without no_new_privs the filter must be loaded while we still hold
 	// CAP_SYS_ADMIN, i.e. before the credentials change; with it, as late
 	// as possible so the filter constrains only the container's program.
 	if sc != nil && !p.NoNewPrivileges {
-		if listenerFD, err = seccomp.Load(sc); err != nil {
+		if listenerFD, err = sc.Install(); err != nil {
 			return report(fmt.Errorf("seccomp: %w", err))
 		}
 	}
@@ -326,7 +339,7 @@ func finalize(cfg *Config, conn Conn, report func(error) error) error {
 		}
 	}
 	if sc != nil && p.NoNewPrivileges {
-		if listenerFD, err = seccomp.Load(sc); err != nil {
+		if listenerFD, err = sc.Install(); err != nil {
 			return report(fmt.Errorf("seccomp: %w", err))
 		}
 	}

@@ -3,23 +3,16 @@
 package seccomp
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"strings"
-	"unsafe"
 
+	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
-
-// maxInstructions is the kernel's limit on the length of a seccomp
-// program (BPF_MAXINSNS).
-const maxInstructions = 4096
 
 // Validate checks s without installing anything, so that a bad bundle is
 // refused at create time: every action, operator, architecture and flag
@@ -28,29 +21,41 @@ const maxInstructions = 4096
 // the filter (flags the kernel does not know are reported here too).
 // Syscall names unknown on this architecture are not an error: Load skips
 // them. A nil s (no seccomp in the config) is valid.
+//
+// The compiled program is kept in the process's cache (see Compile), so
+// a Load or Compile of the same config after Validate does not compile
+// it again.
 func Validate(s *specs.LinuxSeccomp) error {
+	_, err := Compile(s, "")
+	return err
+}
+
+// Compile checks s as Validate does and returns the program to install
+// for it: the BPF libseccomp generates for s and the seccomp(2) flags
+// Load would use. A nil s gives a nil program.
+//
+// Each distinct config is compiled once: the result is kept in memory for
+// the life of the process and, when cacheDir is not empty, in a file
+// there (see cache_linux.go), so that the next process on the host that
+// compiles the same config reads it instead. A cache entry that is not
+// exactly what was written for this config, libseccomp, kernel and
+// binary is never used: it is compiled again and replaced. The caller
+// must not modify the returned program's Filter.
+func Compile(s *specs.LinuxSeccomp, cacheDir string) (*bpf.Program, error) {
 	if s == nil {
-		return nil
+		return nil, nil
 	}
 	p, err := convert(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.ListenerMetadata != "" && s.ListenerPath == "" {
-		return errors.New("seccomp: listenerMetadata is set but listenerPath is not")
+		return nil, errors.New("seccomp: listenerMetadata is set but listenerPath is not")
 	}
 	if p.notify && s.ListenerPath == "" {
-		return fmt.Errorf("seccomp: %s is used but listenerPath is empty: no agent would receive the notifications and the notified syscalls would block forever", specs.ActNotify)
+		return nil, fmt.Errorf("seccomp: %s is used but listenerPath is empty: no agent would receive the notifications and the notified syscalls would block forever", specs.ActNotify)
 	}
-	if _, err := kernelFlags(p); err != nil {
-		return err
-	}
-	f, err := buildFilter(p)
-	if err != nil {
-		return err
-	}
-	f.Release()
-	return nil
+	return compile(s, p, cacheDir)
 }
 
 // Load compiles s and installs it on the calling OS thread. The caller
@@ -65,6 +70,10 @@ func Validate(s *specs.LinuxSeccomp) error {
 // When the filter uses SCMP_ACT_NOTIFY, Load returns the seccomp listener
 // fd (close-on-exec, owned by the caller); otherwise it returns -1. A nil
 // s installs nothing and returns -1.
+//
+// The container init does not call Load: it installs the program the
+// runtime compiled with Compile (bpf.Program.Install), which is what Load
+// does after compiling.
 func Load(s *specs.LinuxSeccomp) (listenerFD int, err error) {
 	if s == nil {
 		return -1, nil
@@ -73,20 +82,39 @@ func Load(s *specs.LinuxSeccomp) (listenerFD int, err error) {
 	if err != nil {
 		return -1, err
 	}
+	prog, err := compile(s, p, "")
+	if err != nil {
+		return -1, err
+	}
+	return prog.Install()
+}
+
+// compile works out the seccomp(2) flags of p (converted from s) and
+// returns them with the compiled filter, from the caches when possible.
+func compile(s *specs.LinuxSeccomp, p *program, cacheDir string) (*bpf.Program, error) {
 	flags, err := kernelFlags(p)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
+	filter, err := cachedFilter(s, p, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return &bpf.Program{Filter: filter, Flags: flags}, nil
+}
+
+// compileFilter runs libseccomp on p and returns the exported program.
+func compileFilter(p *program) ([]byte, error) {
 	f, err := buildFilter(p)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
-	insns, err := exportBPF(f)
+	raw, err := exportBPF(f)
 	f.Release()
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
-	return install(insns, flags)
+	return raw, nil
 }
 
 // buildFilter makes a libseccomp filter for p. The caller releases it.
@@ -143,8 +171,9 @@ func buildFilter(p *program) (*libseccomp.ScmpFilter, error) {
 	return f, nil
 }
 
-// exportBPF returns the compiled classic BPF program of f.
-func exportBPF(f *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
+// exportBPF returns the compiled classic BPF program of f: struct
+// sock_filter[] in the native byte order, as the kernel takes it.
+func exportBPF(f *libseccomp.ScmpFilter) ([]byte, error) {
 	raw, err := f.ExportBPFMem()
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		// libseccomp < 2.6 can only write to an fd.
@@ -153,21 +182,13 @@ func exportBPF(f *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: exporting the compiled filter: %w", err)
 	}
-	const insnSize = 8 // struct sock_filter
-	if len(raw) == 0 || len(raw)%insnSize != 0 {
+	if len(raw) == 0 || len(raw)%bpf.InsnSize != 0 {
 		return nil, fmt.Errorf("seccomp: libseccomp produced a %d byte program, not a whole number of instructions", len(raw))
 	}
-	insns := make([]unix.SockFilter, len(raw)/insnSize)
-	for i := range insns {
-		b := raw[i*insnSize:]
-		insns[i] = unix.SockFilter{
-			Code: binary.NativeEndian.Uint16(b[0:2]),
-			Jt:   b[2],
-			Jf:   b[3],
-			K:    binary.NativeEndian.Uint32(b[4:8]),
-		}
+	if n := len(raw) / bpf.InsnSize; n > bpf.MaxInstructions {
+		return nil, fmt.Errorf("seccomp: the compiled filter has %d instructions, more than the kernel limit of %d", n, bpf.MaxInstructions)
 	}
-	return insns, nil
+	return raw, nil
 }
 
 func exportBPFToMemfd(f *libseccomp.ScmpFilter) ([]byte, error) {
@@ -250,68 +271,8 @@ func kernelKnowsFlags(flags uint) (bool, error) {
 	}
 }
 
-// install hands the program to seccomp(2) for the calling thread.
-func install(insns []unix.SockFilter, flags uint) (int, error) {
-	if len(insns) > maxInstructions {
-		return -1, fmt.Errorf("seccomp: the compiled filter has %d instructions, more than the kernel limit of %d", len(insns), maxInstructions)
-	}
-	prog := unix.SockFprog{Len: uint16(len(insns)), Filter: &insns[0]}
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(flags), uintptr(unsafe.Pointer(&prog)))
-	runtime.KeepAlive(insns)
-	runtime.KeepAlive(&prog)
-
-	if errno != 0 {
-		switch errno {
-		case unix.EACCES:
-			return -1, fmt.Errorf("seccomp: loading filter: %w (the thread has neither no_new_privs set nor CAP_SYS_ADMIN)", errno)
-		case unix.ESRCH:
-			return -1, fmt.Errorf("seccomp: loading filter with %s: %w (another thread of the process could not be synchronised)", flagTSYNC, errno)
-		default:
-			return -1, fmt.Errorf("seccomp: loading filter (flags %s): %w", flagString(flags), errno)
-		}
-	}
-	if flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-		// Without TSYNC_ESRCH the kernel refuses TSYNC with a listener,
-		// so a positive result here is the listener fd.
-		return int(r), nil
-	}
-	if r != 0 {
-		// TSYNC without TSYNC_ESRCH (old kernel): r is the id of the
-		// thread that could not be synchronised. The filter is on this
-		// thread but not on every thread, which is not what was asked.
-		return -1, fmt.Errorf("seccomp: loading filter with %s: thread %d could not be synchronised", flagTSYNC, r)
-	}
-	return -1, nil
-}
-
 // flagString renders seccomp(2) filter flags for error messages.
-func flagString(flags uint) string {
-	names := []struct {
-		bit  uint
-		name string
-	}{
-		{unix.SECCOMP_FILTER_FLAG_TSYNC, "TSYNC"},
-		{unix.SECCOMP_FILTER_FLAG_LOG, "LOG"},
-		{unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW, "SPEC_ALLOW"},
-		{unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, "NEW_LISTENER"},
-		{unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH, "TSYNC_ESRCH"},
-		{unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, "WAIT_KILLABLE_RECV"},
-	}
-	var parts []string
-	for _, n := range names {
-		if flags&n.bit != 0 {
-			parts = append(parts, n.name)
-			flags &^= n.bit
-		}
-	}
-	if flags != 0 {
-		parts = append(parts, fmt.Sprintf("%#x", flags))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "|")
-}
+func flagString(flags uint) string { return bpf.FlagString(flags) }
 
 // actionName gives the runtime-spec name of a libseccomp action, for
 // error messages.

@@ -3,6 +3,7 @@
 package seccomp
 
 import (
+	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 )
@@ -13,6 +14,14 @@ func Validate(s *specs.LinuxSeccomp) error {
 		return nil
 	}
 	return ErrNotImplemented
+}
+
+// Compile refuses any seccomp config: this build cannot compile one.
+func Compile(s *specs.LinuxSeccomp, cacheDir string) (*bpf.Program, error) {
+	if s == nil {
+		return nil, nil
+	}
+	return nil, ErrNotImplemented
 }
 
 // Load refuses any seccomp config: this build cannot install one.

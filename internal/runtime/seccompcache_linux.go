@@ -1,0 +1,52 @@
+package runtime
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
+	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// seccompCacheDir is where the compiled seccomp filters of this runtime
+// are kept for the next process (see package seccomp, cache_linux.go):
+// beside the state root, as <root>-seccomp, not in it. The root holds one
+// directory per container and nothing else; List reads it, and callers
+// (the engine, the shim, tests) check it is empty once every container
+// is deleted. The cache is only an optimisation: files that do not check
+// out are ignored and rewritten, and removing the directory at any time
+// is safe.
+func (r *Runtime) seccompCacheDir() string {
+	if filepath.Dir(r.root) == r.root {
+		return filepath.Join(r.root, ".berth-seccomp")
+	}
+	return r.root + "-seccomp"
+}
+
+// seccompProgram checks and compiles a container's seccomp config, once
+// per distinct config on the host; nil when there is none.
+func (r *Runtime) seccompProgram(s *specs.LinuxSeccomp) (*bpf.Program, error) {
+	if s == nil {
+		return nil, nil
+	}
+	p, err := seccomp.Compile(s, r.seccompCacheDir())
+	if err != nil {
+		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("seccomp: %w", err))
+	}
+	return p, nil
+}
+
+// withoutSeccomp returns spec for the container init, without
+// linux.seccomp: the init gets the filter compiled (Config.Seccomp) and
+// would only spend time decoding the profile's JSON.
+func withoutSeccomp(spec *specs.Spec) *specs.Spec {
+	if spec == nil || spec.Linux == nil || spec.Linux.Seccomp == nil {
+		return spec
+	}
+	s, l := *spec, *spec.Linux
+	l.Seccomp = nil
+	s.Linux = &l
+	return &s
+}
