@@ -20,9 +20,8 @@ import (
 // Registry implements DistributionBackend over the registry client: it
 // resolves the reference (mirrors first) and reads the platforms from the
 // index, or from the image config for a single manifest, as dockerd does.
-//
-// Limitation: credentials come from the client's keychain, not from the
-// request's X-Registry-Auth.
+// The request's X-Registry-Auth credentials are used for the named
+// registry; without them, the client's keychain.
 type Registry struct {
 	Client *distribution.Client
 }
@@ -34,7 +33,7 @@ const maxConfig = 4 << 20
 
 // DistributionInspect resolves ref ("busybox", "busybox:1.36",
 // "ghcr.io/a/b@sha256:...").
-func (d Registry) DistributionInspect(ctx context.Context, ref string, _ *registry.AuthConfig) (*registry.DistributionInspect, error) {
+func (d Registry) DistributionInspect(ctx context.Context, ref string, auth *registry.AuthConfig) (*registry.DistributionInspect, error) {
 	r, err := reference.Parse(ref)
 	if err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
@@ -46,7 +45,7 @@ func (d Registry) DistributionInspect(ctx context.Context, ref string, _ *regist
 	if err != nil {
 		return nil, err
 	}
-	res, err := d.Client.Resolve(ctx, nref)
+	res, err := d.Client.WithAuth(distribution.AuthFromConfig(auth)).Resolve(ctx, nref)
 	if err != nil {
 		return nil, err
 	}

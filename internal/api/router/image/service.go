@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 
 	"github.com/berth-dev/berth/internal/api/filters"
+	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/errdefs"
 	imagesvc "github.com/berth-dev/berth/internal/image"
 )
@@ -16,9 +17,9 @@ import (
 // Load are *image.Service's own methods (embedded); List, Remove, Prune,
 // Pull, Push, Import and Save translate the router's options.
 //
-// Limitation: the service takes registry credentials from its keychain
-// (~/.docker/config.json of the daemon's user), not per request, so the
-// X-Registry-Auth of pull and push is not passed on yet.
+// Pull and push use the request's X-Registry-Auth credentials for the
+// named registry (never for its mirrors); without them, the daemon's
+// keychain (~/.docker/config.json of its user).
 type Images struct {
 	*imagesvc.Service
 	// InUse reports a container using an image (rmi and prune refuse or
@@ -85,13 +86,13 @@ func (s *Images) Prune(ctx context.Context, f filters.Args) (*image.PruneReport,
 
 // Pull pulls ref.
 func (s *Images) Pull(ctx context.Context, ref string, opts PullOptions) error {
-	_, err := s.Service.Pull(ctx, ref, imagesvc.PullOptions{Platform: opts.Platform, Progress: opts.Progress})
+	_, err := s.Service.Pull(ctx, ref, imagesvc.PullOptions{Platform: opts.Platform, Progress: opts.Progress, Auth: distribution.AuthFromConfig(opts.Auth)})
 	return err
 }
 
 // Push pushes ref.
 func (s *Images) Push(ctx context.Context, ref string, opts PushOptions) error {
-	_, err := s.Service.Push(ctx, ref, imagesvc.PushOptions{Progress: opts.Progress})
+	_, err := s.Service.Push(ctx, ref, imagesvc.PushOptions{Progress: opts.Progress, Auth: distribution.AuthFromConfig(opts.Auth)})
 	return err
 }
 
