@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/distribution/reference"
 	"net"
 	"sort"
 	"strconv"
@@ -126,20 +127,30 @@ func (r psRow) Platform() any {
 	return nil
 }
 
+// Image is the image the container was created from; truncated output
+// shortens image IDs and drops digests and default registry prefixes.
 func (r psRow) Image() string {
 	img := r.s.Image
 	if img == "" {
 		return "<no image>"
 	}
-	if r.trunc {
-		if truncateID(img) == truncateID(r.s.ImageID) && strings.HasPrefix(r.s.ImageID, "sha256:") && strings.Contains(r.s.ImageID, strings.TrimPrefix(img, "sha256:")) {
-			return truncateID(img)
-		}
-		if i := strings.Index(img, "@"); i > 0 {
-			return img[:i]
-		}
+	if !r.trunc {
+		return img
 	}
-	return img
+	if short := truncateID(r.s.ImageID); short == truncateID(img) {
+		return short
+	}
+	ref, err := reference.ParseNormalizedNamed(img)
+	if err != nil {
+		return img
+	}
+	if tagged, ok := ref.(reference.NamedTagged); ok {
+		if withTag, err := reference.WithTag(reference.TrimNamed(tagged), tagged.Tag()); err == nil {
+			return reference.FamiliarString(withTag)
+		}
+		return img
+	}
+	return reference.FamiliarString(reference.TrimNamed(ref))
 }
 
 func (r psRow) Command() string {

@@ -90,7 +90,7 @@ func psFixture(f *fakeEngine) {
 			"Labels": map[string]string{"com.example.tier": "front", "b": "2"},
 			"State":  "running", "Status": "Up 3 hours", "SizeRw": 1024, "SizeRootFs": 187654321,
 			"HostConfig":      map[string]any{"NetworkMode": "bridge"},
-			"NetworkSettings": map[string]any{"Networks": map[string]any{"bridge": map[string]any{}, "front": map[string]any{}}},
+			"NetworkSettings": map[string]any{"Networks": map[string]any{"front": map[string]any{}}}, // one network: docker lists them in map order
 			"Mounts": []map[string]any{
 				{"Type": "volume", "Name": "0123456789abcdef0123456789", "Source": "/var/lib/x", "Destination": "/data", "Driver": "local"},
 				{"Type": "bind", "Source": "/etc/hosts", "Destination": "/h"},
@@ -104,6 +104,18 @@ func psFixture(f *fakeEngine) {
 			"State": "exited", "Status": "Exited (3) 2 days ago",
 			"HostConfig": map[string]any{"NetworkMode": "none"}, "NetworkSettings": map[string]any{"Networks": map[string]any{}},
 			"Mounts": []map[string]any{},
+		},
+		{
+			"Id": "dddddddddddd4444444444444444444444444444444444444444444444444444", "Names": []string{"/digested"},
+			"Image": "docker.io/library/redis:7@sha256:4444444444444444444444444444444444444444444444444444444444444444", "ImageID": "sha256:7777777777777777777777777777777777777777777777777777777777777777",
+			"Command": "redis-server", "Created": created2015, "Ports": []map[string]any{}, "Labels": map[string]string{},
+			"State": "created", "Status": "Created", "Mounts": []map[string]any{},
+		},
+		{
+			"Id": "eeeeeeeeeeee5555555555555555555555555555555555555555555555555555", "Names": []string{"/plain"},
+			"Image": "ghcr.io/org/app@sha256:4444444444444444444444444444444444444444444444444444444444444444", "ImageID": "sha256:8888888888888888888888888888888888888888888888888888888888888888",
+			"Command": "", "Created": created2015, "Ports": []map[string]any{}, "Labels": map[string]string{},
+			"State": "created", "Status": "Created", "Mounts": []map[string]any{},
 		},
 	})
 }
