@@ -85,7 +85,7 @@ func TestManagementCommandForms(t *testing.T) {
 		{"ps", "-aq"}, {"container", "ls", "-aq"}, {"container", "list", "-aq"}, {"container", "ps", "-aq"},
 	} {
 		stdout, stderr, code := runBerth(t, f, "", args...)
-		if code != 0 || stdout != "aaaaaaaaaaaa\nbbbbbbbbbbbb\n" {
+		if code != 0 || stdout != "aaaaaaaaaaaa\nbbbbbbbbbbbb\ndddddddddddd\neeeeeeeeeeee\n" {
 			t.Errorf("%v: code=%d stdout=%q stderr=%q", args, code, stdout, stderr)
 		}
 	}
