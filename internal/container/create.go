@@ -76,10 +76,13 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if cfg.Hostname == "" && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		cfg.Hostname = shortID(id)
 	}
-	lc := hc.LogConfig
-	if lc.Type == "" {
-		lc = s.cfg.DefaultLog
-		hc.LogConfig = lc
+	// Docker's rule: no driver means the daemon's driver; the daemon's
+	// log-opts apply only when the container gives none.
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = s.cfg.DefaultLog.Type
+	}
+	if len(hc.LogConfig.Config) == 0 && hc.LogConfig.Type == s.cfg.DefaultLog.Type {
+		hc.LogConfig.Config = s.cfg.DefaultLog.Config
 	}
 	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	rec := Record{

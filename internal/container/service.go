@@ -231,7 +231,7 @@ func (s *Service) Close() error { return nil }
 func (s *Service) logConfig(r *Record) logger.Config {
 	lc := r.Host.LogConfig
 	if lc.Type == "" {
-		lc = s.cfg.DefaultLog
+		lc.Type = s.cfg.DefaultLog.Type
 	}
 	labels := map[string]string{}
 	if r.Config != nil {

@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// engine is a private berthd for the engine benchmarks.
+type engine struct {
+	cmd    *exec.Cmd
+	base   string
+	client *client.Client
+}
+
+// startEngine builds berth's binaries (static, as scripts/build.sh), starts
+// berthd on fresh short-path roots and imports a busybox image.
+func startEngine(b *testing.B) *engine {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Fatal("the engine benchmarks need root")
+	}
+	bin := b.TempDir()
+	args := []string{"build", "-tags", "netgo,osusergo", "-ldflags", "-linkmode external -extldflags -static", "-o", bin + "/",
+		"../cmd/berthd", "../cmd/berth-shim", "../cmd/berth-runtime-init"}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	base, err := os.MkdirTemp("", "bb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &engine{base: base}
+	os.WriteFile(filepath.Join(base, "d.json"), []byte("{}"), 0o600)
+	sock := filepath.Join(base, "s.sock")
+	e.cmd = exec.Command(filepath.Join(bin, "berthd"), "--data-root", filepath.Join(base, "d"), "--exec-root", filepath.Join(base, "x"),
+		"-H", "unix://"+sock, "--pidfile", filepath.Join(base, "pid"), "--config-file", filepath.Join(base, "d.json"),
+		"--shim-binary", filepath.Join(bin, "berth-shim"), "--log-level", "warn")
+	e.cmd.Stderr = os.Stderr
+	if err := e.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.stop)
+	for i := 0; ; i++ {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		if i > 1000 {
+			b.Fatal("berthd did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.client, err = client.New(client.WithHost("unix://"+sock), client.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := busyboxTar(&buf); err != nil {
+		b.Fatal(err)
+	}
+	rc, err := e.client.ImageImport(context.Background(), client.ImageImportSource{Source: &buf, SourceName: "-"}, "busybox:latest", client.ImageImportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rc.Close()
+	return e
+}
+
+// busyboxTar writes a root filesystem with busybox and a /bin/true link.
+func busyboxTar(w *bytes.Buffer) error {
+	data, err := os.ReadFile(DefaultBusybox)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	for _, h := range []*tar.Header{
+		{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data))},
+		{Name: "bin/true", Typeflag: tar.TypeSymlink, Linkname: "busybox"},
+		{Name: "bin/sleep", Typeflag: tar.TypeSymlink, Linkname: "busybox"},
+		{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if h.Name == "bin/busybox" {
+			tw.Write(data)
+		}
+	}
+	return tw.Close()
+}
+
+func (e *engine) stop() {
+	ctx := context.Background()
+	if e.client != nil {
+		if list, err := e.client.ContainerList(ctx, client.ContainerListOptions{All: true}); err == nil {
+			for _, c := range list.Items {
+				e.client.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+			}
+		}
+		e.client.Close()
+	}
+	e.cmd.Process.Signal(syscall.SIGTERM)
+	e.cmd.Wait()
+	os.RemoveAll(e.base)
+}
+
+// BenchmarkPsAll500 lists 500 containers (created, not started: ps is
+// served from berthd's in-memory index either way).
+func BenchmarkPsAll500(b *testing.B) {
+	e := startEngine(b)
+	ctx := context.Background()
+	for i := 0; i < 500; i++ {
+		if _, err := e.client.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config: &container.Config{Image: "busybox", Cmd: []string{"true"}, Labels: map[string]string{"n": fmt.Sprint(i)}},
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		list, err := e.client.ContainerList(ctx, client.ContainerListOptions{All: true})
+		if err != nil || len(list.Items) != 500 {
+			b.Fatalf("list: %d %v", len(list.Items), err)
+		}
+	}
+}
+
+// BenchmarkRunRmTrue is `run --rm --network none busybox true` through the
+// Go client: create, start, wait, remove, without a CLI's start-up.
+func BenchmarkRunRmTrue(b *testing.B) {
+	e := startEngine(b)
+	ctx := context.Background()
+	for b.Loop() {
+		res, err := e.client.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config:     &container.Config{Image: "busybox", Cmd: []string{"true"}},
+			HostConfig: &container.HostConfig{NetworkMode: "none"},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := e.client.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+		if _, err := e.client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case r := <-w.Result:
+			if r.StatusCode != 0 {
+				b.Fatalf("exit %d", r.StatusCode)
+			}
+		case err := <-w.Error:
+			b.Fatal(err)
+		}
+		if _, err := e.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
