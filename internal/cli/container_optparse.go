@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -114,11 +115,27 @@ func validPerms(p string) bool {
 	return true
 }
 
-// parsePlatform parses os[/arch[/variant]].
+// platformComponent is what containerd's platform parser accepts for the
+// OS (with an optional "(version)") and, without it, for the other parts.
+var (
+	osComponent   = regexp.MustCompile(`^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.-]*)\))?$`)
+	partComponent = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// parsePlatform parses os[/arch[/variant]] (lower-cased; arm64/v8 is
+// plain arm64), rejecting malformed components.
 func parsePlatform(s string) (ocispec.Platform, error) {
 	parts := strings.Split(strings.ToLower(s), "/")
-	if len(parts) > 3 || parts[0] == "" {
+	if len(parts) > 3 {
 		return ocispec.Platform{}, fmt.Errorf("%q: unknown operating system or architecture: invalid argument", s)
+	}
+	if !osComponent.MatchString(parts[0]) {
+		return ocispec.Platform{}, fmt.Errorf("%q is an invalid OS component of %q: OSAndVersion specifier component must match %q: invalid argument", parts[0], s, osComponent.String())
+	}
+	for _, p := range parts[1:] {
+		if !partComponent.MatchString(p) {
+			return ocispec.Platform{}, fmt.Errorf("%q is an invalid component of %q: platform specifier component must match %q: invalid argument", p, s, partComponent.String())
+		}
 	}
 	p := ocispec.Platform{OS: parts[0]}
 	if len(parts) > 1 {

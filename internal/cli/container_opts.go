@@ -299,11 +299,11 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 		return nil, err
 	}
 	for _, e := range o.expose.values {
-		pr, err := network.ParsePortRange(e)
+		ports, err := parseExpose(e)
 		if err != nil {
-			return nil, fmt.Errorf("invalid range format for --expose: %w", err)
+			return nil, err
 		}
-		for p := range pr.All() {
+		for _, p := range ports {
 			exposed[p] = struct{}{}
 		}
 	}
@@ -321,7 +321,7 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 	for _, f := range o.envFile.values {
 		lines, err := readKVFile(f, true)
 		if err != nil {
-			return nil, fmt.Errorf("--env-file: %w", err)
+			return nil, err
 		}
 		env = append(env, lines...)
 	}
@@ -331,7 +331,7 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 	for _, f := range o.labelFile.values {
 		lines, err := readKVFile(f, false)
 		if err != nil {
-			return nil, fmt.Errorf("--label-file: %w", err)
+			return nil, err
 		}
 		labelKVs = append(labelKVs, lines...)
 	}
@@ -380,15 +380,6 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 	health, err := o.healthConfig()
 	if err != nil {
 		return nil, err
-	}
-
-	var platform *ocispec.Platform
-	if o.platform != "" {
-		p, err := parsePlatform(o.platform)
-		if err != nil {
-			return nil, err
-		}
-		platform = &p
 	}
 
 	swappiness, oomKillDisable, pidsLimit := o.swappiness, o.oomKillDisable, o.pidsLimit
@@ -509,7 +500,6 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 		Config:           cfg,
 		HostConfig:       hc,
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: endpoints},
-		Platform:         platform,
 	}, nil
 }
 

@@ -135,6 +135,13 @@ func (c *Cli) createContainer(ctx context.Context, o *containerOptions, cc *cont
 		cidFile = f
 		defer f.Close()
 	}
+	if o.platform != "" {
+		p, err := parsePlatform(o.platform)
+		if err != nil {
+			return "", fmt.Errorf("error parsing specified platform: %w", err)
+		}
+		cc.Platform = &p
+	}
 	pullOut := c.err
 	if quiet {
 		pullOut = io.Discard

@@ -186,3 +186,34 @@ func portRange(s string) (uint64, uint64, error) {
 	}
 	return start, end, nil
 }
+
+// parseExpose parses an --expose value: port[/proto] or start-end[/proto].
+func parseExpose(e string) ([]network.Port, error) {
+	raw, proto, _ := strings.Cut(e, "/")
+	if proto == "" {
+		proto = "tcp"
+	}
+	startStr, endStr, isRange := strings.Cut(raw, "-")
+	start, err := strconv.ParseUint(startStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("invalid range format for --expose: %s, error: %w", e, err)
+	}
+	end := start
+	if isRange {
+		if end, err = strconv.ParseUint(endStr, 10, 16); err != nil {
+			return nil, fmt.Errorf("invalid range format for --expose: %s, error: %w", e, err)
+		}
+		if end < start {
+			return nil, fmt.Errorf("invalid range format for --expose: %s, error: invalid range", e)
+		}
+	}
+	var out []network.Port
+	for n := start; n <= end; n++ {
+		p, ok := network.PortFrom(uint16(n), network.IPProtocol(strings.ToLower(proto)))
+		if !ok {
+			return nil, fmt.Errorf("invalid range format for --expose: %s", e)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
