@@ -375,3 +375,18 @@ func TestCidfile(t *testing.T) {
 		t.Errorf("existing cidfile: code=%d stderr=%q", code, stderr)
 	}
 }
+
+// docker 28.2 panics on this command line; berth discards the stream that
+// is not attached.
+func TestRunAttachStderrOnly(t *testing.T) {
+	f := newFakeEngine(t)
+	newRunFixture(t, f, 2, false, frame(1, "hidden\n"), frame(2, "shown\n"))
+	stdout, stderr, code := runBerth(t, f, "", "run", "-a", "stderr", "busybox")
+	if code != 2 || stdout != "" || stderr != "shown\n" {
+		t.Errorf("code=%d stdout=%q stderr=%q", code, stdout, stderr)
+	}
+	att := f.requests("POST /containers/*/attach")[0]
+	if _, ok := att.Query["stdout"]; ok {
+		t.Errorf("stdout attached: %v", att.Query)
+	}
+}
