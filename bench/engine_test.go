@@ -143,18 +143,26 @@ func BenchmarkPsAll500(b *testing.B) {
 func BenchmarkRunRmTrue(b *testing.B) {
 	e := startEngine(b)
 	ctx := context.Background()
+	var tCreate, tStart, tWait, tRemove time.Duration
+	hc := &container.HostConfig{NetworkMode: "none"}
+	if os.Getenv("BENCH_SECCOMP") == "unconfined" {
+		hc.SecurityOpt = []string{"seccomp=unconfined"}
+	}
 	for b.Loop() {
+		t0 := time.Now()
 		res, err := e.client.ContainerCreate(ctx, client.ContainerCreateOptions{
 			Config:     &container.Config{Image: "busybox", Cmd: []string{"true"}},
-			HostConfig: &container.HostConfig{NetworkMode: "none"},
+			HostConfig: hc,
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
 		w := e.client.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+		t1 := time.Now()
 		if _, err := e.client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 			b.Fatal(err)
 		}
+		t2 := time.Now()
 		select {
 		case r := <-w.Result:
 			if r.StatusCode != 0 {
@@ -163,8 +171,19 @@ func BenchmarkRunRmTrue(b *testing.B) {
 		case err := <-w.Error:
 			b.Fatal(err)
 		}
+		t3 := time.Now()
 		if _, err := e.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {
 			b.Fatal(err)
 		}
+		t4 := time.Now()
+		tCreate += t1.Sub(t0)
+		tStart += t2.Sub(t1)
+		tWait += t3.Sub(t2)
+		tRemove += t4.Sub(t3)
 	}
+	n := float64(b.N)
+	b.ReportMetric(float64(tCreate.Microseconds())/n, "create-µs/op")
+	b.ReportMetric(float64(tStart.Microseconds())/n, "start-µs/op")
+	b.ReportMetric(float64(tWait.Microseconds())/n, "wait-µs/op")
+	b.ReportMetric(float64(tRemove.Microseconds())/n, "remove-µs/op")
 }

@@ -81,6 +81,19 @@ type Container struct {
 	busy sync.Mutex
 	// removed is closed once the container is gone.
 	removed chan struct{}
+	// teardown, when not nil, is closed once the last run's shim has
+	// exited and its rootfs is unmounted.
+	teardown chan struct{}
+}
+
+// waitTeardown waits until the last run is torn down.
+func (c *Container) waitTeardown() {
+	c.mu.Lock()
+	t := c.teardown
+	c.mu.Unlock()
+	if t != nil {
+		<-t
+	}
 }
 
 func newContainer(rec Record) *Container {

@@ -90,13 +90,20 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 		}
 	}
 	s.mu.Unlock()
-	s.cleanupFiles(context.WithoutCancel(ctx), rec.ID, rec.Snapshot)
 	c.mu.Lock()
 	c.rec.State.Status = container.StateRemoving
 	close(c.removed)
 	c.notify()
 	c.mu.Unlock()
 	s.event("destroy", &rec, nil)
+	// The files go after the caller is answered: the container no longer
+	// exists, and Restore removes what a crash would leave.
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		c.waitTeardown()
+		s.cleanupFiles(context.Background(), rec.ID, rec.Snapshot)
+	}()
 	return nil
 }
 

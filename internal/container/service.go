@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
@@ -83,8 +84,11 @@ type Service struct {
 	names map[string]string // "/name" -> id
 	// execs maps exec IDs to their container, for /exec/{id}/... calls.
 	execs map[string]*Container
-	// wg tracks monitor goroutines (exits) so Close can wait.
+	// wg tracks monitor goroutines (they end with their container, not
+	// with berthd).
 	wg sync.WaitGroup
+	// bg tracks teardown and cleanup work Close waits for.
+	bg sync.WaitGroup
 }
 
 // New opens the container store; call Restore next.
@@ -223,9 +227,18 @@ func (s *Service) ImageInUse(id string) (string, bool) {
 	return stopped, false
 }
 
-// Close waits for nothing: shims keep running (live restore). It only
-// stops the service's goroutines from touching the store afterwards.
-func (s *Service) Close() error { return nil }
+// Close waits (up to 10 s) for teardown and cleanup work in flight; shims
+// and their containers keep running (live restore).
+func (s *Service) Close() error {
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("container cleanup still running at shutdown; the next start finishes it")
+	}
+	return nil
+}
 
 // logConfig is the logger configuration of r.
 func (s *Service) logConfig(r *Record) logger.Config {

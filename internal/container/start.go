@@ -48,6 +48,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 
 // start runs with c.busy held.
 func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
+	c.waitTeardown()
 	c.mu.Lock()
 	st := c.rec.State
 	switch {
@@ -280,20 +281,30 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		_ = id
 	}
 	saved := c.rec
+	// The run's teardown (the shim's exit, the rootfs unmount) happens
+	// after waiters are told: nothing a client waits for depends on it.
+	// A later start or remove of this container waits for it first.
+	done := make(chan struct{})
+	c.teardown = done
 	c.mu.Unlock()
 
-	if cl != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := cl.Shutdown(ctx); err != nil {
-			s.log.Warn("shim shutdown", "id", saved.ID, "err", err)
-		}
-		cancel()
-		cl.Close()
-	}
-	_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
 	if err := s.store.save(&saved); err != nil {
 		s.log.Error("save container state", "id", saved.ID, "err", err)
 	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer close(done)
+		if cl != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := cl.Shutdown(ctx); err != nil {
+				s.log.Warn("shim shutdown", "id", saved.ID, "err", err)
+			}
+			cancel()
+			cl.Close()
+		}
+		_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
+	}()
 	if exit.OOMKilled {
 		s.event("oom", &saved, nil)
 	}
