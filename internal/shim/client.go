@@ -95,17 +95,6 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	}
 	_, statErr := os.Lstat(stateDir)
 	preexisting := statErr == nil
-	fail := func(err error) (*Client, error) {
-		// The shim removed what it made; this is for a shim that was
-		// killed before it could.
-		if !preexisting {
-			_ = os.RemoveAll(stateDir)
-		} else {
-			_ = os.Remove(filepath.Join(stateDir, sockName))
-			_ = os.Remove(filepath.Join(stateDir, pidName))
-		}
-		return nil, err
-	}
 	init := o.RuntimeInit
 	if init == "" {
 		init = filepath.Join(filepath.Dir(bin), runtime.InitBinaryName)
@@ -122,7 +111,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	// container is created. Our end is non-blocking so ctx can cut it.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fail(err)
+		return nil, (err)
 	}
 	_ = unix.SetNonblock(fds[0], true)
 	parent := os.NewFile(uintptr(fds[0]), "shim-boot")
@@ -131,9 +120,12 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		child.Close()
-		return fail(err)
+		return nil, (err)
 	}
-	env := append([]string{"PATH=" + pathEnv()}, o.Env...)
+	// One P: a shim does little at a time, and every P costs memory (its
+	// own span caches, a GC worker).
+	// (o.Env comes first: the first of duplicate variables wins.)
+	env := append(append([]string(nil), o.Env...), "PATH="+pathEnv(), "GOMAXPROCS=1")
 	initproc.Tracef("spawn: starting shim")
 	proc, err := os.StartProcess(bin, []string{BinaryName, o.ID}, &os.ProcAttr{
 		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, devnull, child},
@@ -142,7 +134,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	devnull.Close()
 	child.Close()
 	if err != nil {
-		return fail(fmt.Errorf("start %s: %w", bin, err))
+		return nil, (fmt.Errorf("start %s: %w", bin, err))
 	}
 	shimPid := proc.Pid // before reap, which releases proc
 	reaped := reap(proc, shimPid)
@@ -161,16 +153,20 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		return readFrame(parent, &resp)
 	}()
 	initproc.Tracef("spawn: shim answered")
-	if err == nil {
+	answered := err == nil
+	if answered {
 		err = resp.err()
-	} else if ctx.Err() != nil {
-		err = ctx.Err()
+	} else if cerr := ctxErr(ctx); cerr != nil {
+		err = cerr
 	} else {
 		err = fmt.Errorf("shim for %s exited during create: %w%s", o.ID, err, logTail(stateDir))
 	}
 	if err != nil {
-		// Closing our end makes a shim still creating undo its work and
-		// exit; one that is stuck is killed, and its leftovers deleted.
+		// A shim that answered with an error has undone its work and is
+		// exiting. One that did not answer (ctx ended, or it died) is told
+		// by the closed socket to undo and exit (it deletes its container),
+		// and is killed if it is stuck (its container is deleted here);
+		// then the files it may have left go.
 		parent.Close()
 		select {
 		case <-reaped:
@@ -181,9 +177,29 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 				_ = rt.Delete(context.Background(), o.ID, true)
 			}
 		}
-		return fail(err)
+		if !answered {
+			if !preexisting {
+				_ = os.RemoveAll(stateDir)
+			} else {
+				_ = os.Remove(filepath.Join(stateDir, sockName))
+				_ = os.Remove(filepath.Join(stateDir, pidName))
+			}
+		}
+		return nil, err
 	}
 	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid}, nil
+}
+
+// ctxErr is ctx.Err(), or DeadlineExceeded once the deadline passed: a
+// socket deadline set from ctx can fire before ctx itself is done.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // reap waits for a spawned shim in the background through a pidfd and the
@@ -324,8 +340,8 @@ func (c *Client) open(ctx context.Context, req *request) (*net.UnixConn, *respon
 	stopped := stop()
 	if err != nil || !stopped {
 		conn.Close()
-		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+		if cerr := ctxErr(ctx); cerr != nil {
+			return nil, nil, cerr
 		}
 		if err == nil {
 			err = context.Canceled

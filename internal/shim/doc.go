@@ -109,8 +109,14 @@
 //
 // A shim is the per-container cost, so it keeps little: one goroutine per
 // output stream, one per attached stdin, one per process it reaps (blocked
-// in wait4), no HTTP. The Go runtime's cgroup-aware GOMAXPROCS is off,
-// GOGC is 50, and once idle for a second it returns free heap to the
-// kernel and drops the page-table entries of its binary's clean read-only
-// pages (they stay in the shared page cache).
+// in wait4), no HTTP; exited execs are forgotten 5 minutes after they
+// exited (at the next Exec), so healthchecks do not make it grow. It runs
+// with GOMAXPROCS=1 (set by Spawn; each P costs span caches and a GC
+// worker), without the Go runtime's cgroup-aware GOMAXPROCS, with GOGC 50,
+// and once idle for a second it returns free heap to the kernel and drops
+// the page-table entries of its binary's clean read-only pages (they stay
+// in the page cache, shared by every shim).
+//
+// A Spawn into a state directory whose shim still answers fails with
+// errdefs.AlreadyExists and leaves that shim alone.
 package shim

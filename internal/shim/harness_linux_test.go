@@ -139,6 +139,9 @@ func newCtr(t testing.TB, script string, mutate func(*specs.Spec)) *ctr {
 	if os.Getenv("BERTH_TRACE") != "" {
 		x.opts.Env = []string{"BERTH_TRACE=1"}
 	}
+	if v, ok := os.LookupEnv("XENV"); ok {
+		x.opts.Env = append(x.opts.Env, v)
+	}
 	t.Cleanup(x.cleanup)
 	return x
 }

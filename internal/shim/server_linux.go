@@ -151,7 +151,7 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		}
 		if p.madeDir {
 			_ = os.RemoveAll(cfg.StateDir)
-		} else {
+		} else if p.ln != nil {
 			_ = os.Remove(filepath.Join(cfg.StateDir, sockName))
 		}
 	})
@@ -312,6 +312,10 @@ func prepareStateDir(dir string) (_ *net.UnixListener, madeDir bool, _ error) {
 		f.Close()
 	}
 	path := filepath.Join(dir, sockName)
+	if c, err := (&Client{stateDir: dir, sock: path}).dial(context.Background()); err == nil {
+		c.Close()
+		return nil, madeDir, errdefs.Newf(errdefs.AlreadyExists, "a shim is already running in %s", dir)
+	}
 	_ = os.Remove(path) // a dead shim's
 	addr := path
 	if len(addr) >= 100 {

@@ -1,6 +1,8 @@
 package shim_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -544,4 +546,81 @@ func TestSpawnFailureLeavesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSecondShimRefused: a Spawn into a state directory where a shim runs
+// fails and leaves that shim serving.
+func TestSecondShimRefused(t *testing.T) {
+	x := newCtr(t, "sleep 1000", nil)
+	c := x.spawn()
+	o := x.opts
+	o.ID = x.id + "-2"
+	if _, err := shim.Spawn(ctx(t), o); !errdefs.Is(err, errdefs.AlreadyExists) {
+		t.Fatalf("second spawn: %v, want already exists", err)
+	}
+	if n := shimsOf(o.ID); n > 0 {
+		t.Fatalf("second shim left running")
+	}
+	if st, err := c.State(ctx(t)); err != nil || st.Status != shim.StatusCreated {
+		t.Fatalf("first shim after the refused spawn: %+v %v", st, err)
+	}
+	if fi, err := os.Stat(filepath.Join(x.opts.StateDir, "shim.sock")); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("socket: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestWaitCancel: a Wait whose context ends returns, and the shim still
+// answers a later one.
+func TestWaitCancel(t *testing.T) {
+	x := newCtr(t, "read x; exit 2", nil)
+	x.opts.Stdin = true
+	c := x.spawn()
+	if _, err := c.Start(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		cctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := c.Wait(cctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("wait with an expired context: %v", err)
+		}
+	}
+	if err := c.CloseStdin(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if e := wait(t, c); e.Code != 2 {
+		t.Fatalf("exit %+v", e)
+	}
+	// The abandoned waits left nothing behind in the shim.
+	if n := openFDs(t, x.shimPid); n > 30 {
+		t.Fatalf("shim has %d descriptors open", n)
+	}
+}
+
+func openFDs(t testing.TB, pid int) int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestSpawnCanceled: a Spawn whose context ends before the shim answered
+// returns the context's error and leaves nothing.
+func TestSpawnCanceled(t *testing.T) {
+	x := newCtr(t, "sleep 1000", nil)
+	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
+	defer cancel()
+	_, err := shim.Spawn(cctx, x.opts)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("spawn: %v, want deadline exceeded", err)
+	}
+	if _, serr := os.Stat(x.opts.StateDir); !os.IsNotExist(serr) {
+		t.Fatalf("state dir left: %v", serr)
+	}
+	if n := shimsOf(x.id); n > 0 {
+		t.Fatalf("%d shims left", n)
+	}
+	// cleanup checks the runtime root and cgroups.
 }

@@ -147,15 +147,17 @@ type execProc struct {
 	spec                  *specs.Process
 	stdin, stdout, stderr bool
 
-	mu      sync.Mutex
-	started bool
-	proc    *runtime.Process
-	pid     int
-	master  *os.File
-	stdinW  *os.File
-	exited  bool
-	code    int
-	done    chan struct{} // closed when exited
+	mu       sync.Mutex
+	started  bool
+	proc     *runtime.Process
+	pid      int
+	master   *os.File
+	stdinW   *os.File
+	exited   bool
+	exitedAt time.Time
+	created  time.Time
+	code     int
+	done     chan struct{} // closed when exited
 }
 
 func (s *server) execCreate(req *request) *response {
@@ -170,11 +172,31 @@ func (s *server) execCreate(req *request) *response {
 	if _, ok := s.execs[req.ID]; ok {
 		return errResponse(errdefs.Newf(errdefs.AlreadyExists, "exec %s already exists", req.ID))
 	}
+	s.pruneExecs()
 	s.execs[req.ID] = &execProc{
 		id: req.ID, spec: req.Process, stdin: req.Stdin, stdout: req.Stdout, stderr: req.Stderr,
-		code: -1, done: make(chan struct{}),
+		code: -1, done: make(chan struct{}), created: time.Now(),
 	}
 	return &response{}
+}
+
+// execRetention is how long an exited exec stays known (ExecState,
+// ExecWait) before the next Exec may forget it: a healthcheck execs every
+// few seconds for the life of the container, and the shim must not grow.
+const execRetention = 5 * time.Minute
+
+// pruneExecs forgets execs that exited more than execRetention ago, and
+// those registered but never started for as long. Called with s.mu held.
+func (s *server) pruneExecs() {
+	now := time.Now()
+	for id, e := range s.execs {
+		e.mu.Lock()
+		old := (e.exited && now.Sub(e.exitedAt) > execRetention) || (!e.started && now.Sub(e.created) > execRetention)
+		e.mu.Unlock()
+		if old {
+			delete(s.execs, id)
+		}
+	}
 }
 
 func (s *server) lookupExec(id string) (*execProc, error) {
@@ -214,10 +236,12 @@ func (s *server) execStart(ctx context.Context, conn *net.UnixConn, req *request
 		return
 	}
 	e.started = true
+	spec := e.spec
+	e.spec = nil // not needed once started
 	e.mu.Unlock()
 
 	detach := req.Detach
-	tty := e.spec.Terminal
+	tty := spec.Terminal
 	var childEnds, ours []*os.File
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -258,7 +282,7 @@ func (s *server) execStart(ctx context.Context, conn *net.UnixConn, req *request
 	}
 	var proc *runtime.Process
 	if err == nil {
-		proc, err = s.rt.StartExec(ctx, s.cfg.ID, e.spec, runtime.ExecOpts{IO: stdio})
+		proc, err = s.rt.StartExec(ctx, s.cfg.ID, spec, runtime.ExecOpts{IO: stdio})
 	}
 	for _, f := range childEnds {
 		f.Close()
@@ -380,7 +404,7 @@ func (s *server) execReap(e *execProc, w *connWriter, wg *sync.WaitGroup, outR, 
 		e.stdinW = nil
 	}
 	e.master = nil
-	e.exited, e.code = true, code
+	e.exited, e.exitedAt, e.code = true, time.Now(), code
 	close(e.done)
 	e.mu.Unlock()
 	if !closed {
@@ -397,7 +421,7 @@ func (s *server) execFailed(e *execProc, err error) {
 		code = 127
 	}
 	e.mu.Lock()
-	e.exited, e.code = true, code
+	e.exited, e.exitedAt, e.code = true, time.Now(), code
 	close(e.done)
 	e.mu.Unlock()
 }
