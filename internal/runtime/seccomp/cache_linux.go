@@ -55,6 +55,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -75,6 +76,10 @@ const (
 )
 
 type cacheKey [sha256.Size]byte
+
+// compiles counts the filters compiled with libseccomp (tests use it to
+// tell a cache hit from a compile).
+var compiles atomic.Int64
 
 var memCache = struct {
 	sync.Mutex
@@ -116,50 +121,54 @@ func environment() ([]byte, bool) {
 }
 
 // keyOf is the cache key of s (see the top of this file).
-func keyOf(s *specs.LinuxSeccomp) (cacheKey, bool, error) {
-	facts, fileOK := environment()
+func keyOf(s *specs.LinuxSeccomp) (cacheKey, error) {
+	facts, _ := environment()
 	c := *s
 	c.ListenerPath, c.ListenerMetadata = "", ""
 	j, err := json.Marshal(&c)
 	if err != nil {
-		return cacheKey{}, false, err
+		return cacheKey{}, err
 	}
 	h := sha256.New()
 	h.Write(facts)
 	h.Write(j)
 	var k cacheKey
 	h.Sum(k[:0])
-	return k, fileOK, nil
+	return k, nil
 }
 
-// cachedFilter returns the compiled program of s (converted to p): from
-// the process's map, else from the file cache in dir, else from
-// libseccomp, storing it in both. The result is the caller's own copy.
-func cachedFilter(s *specs.LinuxSeccomp, p *program, dir string) ([]byte, error) {
-	key, fileOK, err := keyOf(s)
-	if err != nil {
-		// Cannot happen for a config that converted; compile uncached.
-		return compileFilter(p)
+// useFiles reports whether the file cache in dir may be used: a directory
+// is given and the running binary is known (it is part of the key).
+func useFiles(dir string) bool {
+	_, binaryKnown := environment()
+	return dir != "" && binaryKnown
+}
+
+// lookupFilter returns a copy of the compiled program cached under k: from
+// the process's map, else from the file in dir (when not empty); nil when
+// neither has it.
+func lookupFilter(k cacheKey, dir string) []byte {
+	if f := memGet(k); f != nil {
+		return f
 	}
-	if f := memGet(key); f != nil {
-		return f, nil
-	}
-	useFile := dir != "" && fileOK
-	if useFile {
-		if f := readCacheFile(dir, key); f != nil {
-			memPut(key, f)
-			return bytes.Clone(f), nil
+	if useFiles(dir) {
+		if f := readCacheFile(dir, k); f != nil {
+			memPut(k, f)
+			return bytes.Clone(f)
 		}
 	}
-	f, err := compileFilter(p)
-	if err != nil {
-		return nil, err
+	return nil
+}
+
+// storeFilter caches the freshly compiled f under k in the process's map
+// and in dir (when not empty), and returns the caller's own copy of it.
+// Failing to write the file only means the next process compiles again.
+func storeFilter(k cacheKey, dir string, f []byte) []byte {
+	memPut(k, f)
+	if useFiles(dir) {
+		_ = writeCacheFile(dir, k, f)
 	}
-	memPut(key, f)
-	if useFile {
-		_ = writeCacheFile(dir, key, f)
-	}
-	return bytes.Clone(f), nil
+	return bytes.Clone(f)
 }
 
 func memGet(k cacheKey) []byte {
@@ -184,7 +193,7 @@ func memPut(k cacheKey, f []byte) {
 // CachePath is the file that holds the compiled filter of s in cacheDir
 // (it may not exist), for tests and diagnostics.
 func CachePath(s *specs.LinuxSeccomp, cacheDir string) (string, error) {
-	k, _, err := keyOf(s)
+	k, err := keyOf(s)
 	if err != nil {
 		return "", err
 	}

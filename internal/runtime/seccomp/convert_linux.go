@@ -202,6 +202,38 @@ func condSetsFor(args []specs.LinuxSeccompArg, where string) ([][]libseccomp.Scm
 	return sets, nil
 }
 
+// convertFlags resolves the flags of a config to seccomp(2) bits; the
+// names are those set, each once, in config order.
+func convertFlags(fs []specs.LinuxSeccompFlag) (uint, []specs.LinuxSeccompFlag, error) {
+	var bits uint
+	var names []specs.LinuxSeccompFlag
+	for i, f := range fs {
+		bit, ok := filterFlags[f]
+		if !ok {
+			return 0, nil, fmt.Errorf("seccomp: flags[%d]: unknown flag %q", i, f)
+		}
+		if bits&bit == 0 {
+			bits |= bit
+			names = append(names, f)
+		}
+	}
+	return bits, names, nil
+}
+
+// usesNotify reports whether s uses SCMP_ACT_NOTIFY anywhere, as the
+// default or as a rule's action (convert's program.notify).
+func usesNotify(s *specs.LinuxSeccomp) bool {
+	if s.DefaultAction == specs.ActNotify {
+		return true
+	}
+	for _, sc := range s.Syscalls {
+		if sc.Action == specs.ActNotify {
+			return true
+		}
+	}
+	return false
+}
+
 // convert checks every name and value in s and resolves it. It needs
 // neither the kernel nor a libseccomp filter, so it is cheap and has no
 // side effects.
@@ -229,15 +261,8 @@ func convert(s *specs.LinuxSeccomp) (*program, error) {
 		p.arches = append(p.arches, arch)
 	}
 
-	for i, f := range s.Flags {
-		bit, ok := filterFlags[f]
-		if !ok {
-			return nil, fmt.Errorf("seccomp: flags[%d]: unknown flag %q", i, f)
-		}
-		if p.flags&bit == 0 {
-			p.flags |= bit
-			p.flagNames = append(p.flagNames, f)
-		}
+	if p.flags, p.flagNames, err = convertFlags(s.Flags); err != nil {
+		return nil, err
 	}
 
 	for i, sc := range s.Syscalls {

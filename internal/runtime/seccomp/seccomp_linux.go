@@ -45,17 +45,7 @@ func Compile(s *specs.LinuxSeccomp, cacheDir string) (*bpf.Program, error) {
 	if s == nil {
 		return nil, nil
 	}
-	p, err := convert(s)
-	if err != nil {
-		return nil, err
-	}
-	if s.ListenerMetadata != "" && s.ListenerPath == "" {
-		return nil, errors.New("seccomp: listenerMetadata is set but listenerPath is not")
-	}
-	if p.notify && s.ListenerPath == "" {
-		return nil, fmt.Errorf("seccomp: %s is used but listenerPath is empty: no agent would receive the notifications and the notified syscalls would block forever", specs.ActNotify)
-	}
-	return compile(s, p, cacheDir)
+	return compile(s, cacheDir, true)
 }
 
 // Load compiles s and installs it on the calling OS thread. The caller
@@ -78,33 +68,66 @@ func Load(s *specs.LinuxSeccomp) (listenerFD int, err error) {
 	if s == nil {
 		return -1, nil
 	}
-	p, err := convert(s)
-	if err != nil {
-		return -1, err
-	}
-	prog, err := compile(s, p, "")
+	prog, err := compile(s, "", false)
 	if err != nil {
 		return -1, err
 	}
 	return prog.Install()
 }
 
-// compile works out the seccomp(2) flags of p (converted from s) and
-// returns them with the compiled filter, from the caches when possible.
-func compile(s *specs.LinuxSeccomp, p *program, cacheDir string) (*bpf.Program, error) {
+// compile returns the program for s: the compiled filter, from the caches
+// when it is there, and the seccomp(2) flags for the running kernel.
+// checkListener adds Validate's checks of the listener fields.
+//
+// On a cache hit s is not converted again: the entry was compiled from a
+// config with the same JSON by this same binary (the key says so), which
+// converted without error. Only the flags and whether the filter notifies
+// are read from it, as convert would.
+func compile(s *specs.LinuxSeccomp, cacheDir string, checkListener bool) (*bpf.Program, error) {
+	key, keyErr := keyOf(s)
+	var filter []byte
+	if keyErr == nil {
+		filter = lookupFilter(key, cacheDir)
+	}
+	var p *program
+	if filter != nil {
+		flags, names, err := convertFlags(s.Flags)
+		if err != nil {
+			return nil, err
+		}
+		p = &program{flags: flags, flagNames: names, notify: usesNotify(s)}
+	} else {
+		var err error
+		if p, err = convert(s); err != nil {
+			return nil, err
+		}
+	}
+	if checkListener {
+		if s.ListenerMetadata != "" && s.ListenerPath == "" {
+			return nil, errors.New("seccomp: listenerMetadata is set but listenerPath is not")
+		}
+		if p.notify && s.ListenerPath == "" {
+			return nil, fmt.Errorf("seccomp: %s is used but listenerPath is empty: no agent would receive the notifications and the notified syscalls would block forever", specs.ActNotify)
+		}
+	}
 	flags, err := kernelFlags(p)
 	if err != nil {
 		return nil, err
 	}
-	filter, err := cachedFilter(s, p, cacheDir)
-	if err != nil {
-		return nil, err
+	if filter == nil {
+		if filter, err = compileFilter(p); err != nil {
+			return nil, err
+		}
+		if keyErr == nil {
+			filter = storeFilter(key, cacheDir, filter)
+		}
 	}
 	return &bpf.Program{Filter: filter, Flags: flags}, nil
 }
 
 // compileFilter runs libseccomp on p and returns the exported program.
 func compileFilter(p *program) ([]byte, error) {
+	compiles.Add(1)
 	f, err := buildFilter(p)
 	if err != nil {
 		return nil, err
