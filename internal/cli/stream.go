@@ -216,8 +216,10 @@ func (c *Cli) monitorTTYSize(ctx context.Context, resize func(h, w uint)) {
 // ctx ends (docker's --sig-proxy).
 func proxySignals(ctx context.Context, api *client.Client, id string) {
 	ch := make(chan os.Signal, 128)
-	signal.Notify(ch)
+	// Registering for every signal takes about a millisecond: do it off
+	// the path that attaches and starts the container.
 	go func() {
+		signal.Notify(ch)
 		defer signal.Stop(ch)
 		for {
 			select {
