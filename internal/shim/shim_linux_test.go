@@ -624,3 +624,32 @@ func TestSpawnCanceled(t *testing.T) {
 	}
 	// cleanup checks the runtime root and cgroups.
 }
+
+// TestSeccomp: the container's seccomp profile applies to its init and to
+// its execs (the shim compiles it in-process, once).
+func TestSeccomp(t *testing.T) {
+	ret := uint(1)
+	x := newCtr(t, "/probe syscall getcwd; sleep 1000", func(s *specs.Spec) {
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno, ErrnoRet: &ret}}}
+	})
+	c := x.spawn()
+	out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := c.Start(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, out, "EPERM")
+	if err := c.Exec(ctx(t), "e", &specs.Process{Args: []string{"/probe", "syscall", "getcwd"}, Cwd: "/"}, shim.AttachOpts{Stdout: true}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.ExecStart(ctx(t), "e", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout, _ := demux(t, conn); !strings.Contains(stdout, "EPERM") {
+		t.Fatalf("exec under seccomp: %q", stdout)
+	}
+}
