@@ -194,3 +194,28 @@ func TestIdleRSS(t *testing.T) {
 		t.Errorf("idle shim VmRSS %d KiB", after["VmRSS"])
 	}
 }
+
+// TestIdleRSSShared measures what idle shims cost together: n shims of
+// one binary share its page cache, so their proportional set (Pss) is
+// about their private memory plus 1/n of the binary pages they map.
+func TestIdleRSSShared(t *testing.T) {
+	const n = 8
+	bin := copyBinaries(t)
+	var pids []int
+	for i := 0; i < n; i++ {
+		x := newCtr(t, "sleep 1000", nil)
+		x.opts.Binary = bin
+		c := x.spawn()
+		if _, err := c.Start(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, x.shimPid)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	var rss, anon, pss int
+	for _, pid := range pids {
+		m := memOf(t, pid)
+		rss, anon, pss = rss+m["VmRSS"], anon+m["RssAnon"], pss+m["Pss"]
+	}
+	t.Logf("%d idle shims, mean per shim: VmRSS %d KiB, RssAnon %d KiB, Pss %d KiB", n, rss/n, anon/n, pss/n)
+}
