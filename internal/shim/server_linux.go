@@ -526,11 +526,7 @@ func (s *server) kill(ctx context.Context, req *request) *response {
 	if st == StatusStopped {
 		return errResponse(errdefs.Newf(errdefs.Conflict, "container %s is not running", s.cfg.ID))
 	}
-	sig := syscall.Signal(req.Signal)
-	if sig == 0 {
-		sig = unix.SIGKILL
-	}
-	if err := s.rt.Kill(ctx, s.cfg.ID, sig, req.All); err != nil {
+	if err := s.rt.Kill(ctx, s.cfg.ID, syscall.Signal(req.Signal), req.All); err != nil {
 		if errdefs.Is(err, errdefs.NotFound) {
 			err = errdefs.Newf(errdefs.Conflict, "container %s is not running", s.cfg.ID)
 		}
