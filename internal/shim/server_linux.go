@@ -352,13 +352,14 @@ func (s *server) serve() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		s.active.Add(1)
 		s.activity.Store(time.Now().UnixNano())
 		if !peerIsRoot(conn) {
 			_ = writeFrame(conn, errResponse(errdefs.Newf(errdefs.Forbidden, "shim: only root may connect")))
 			conn.Close()
+			s.active.Add(-1)
 			continue
 		}
-		s.active.Add(1)
 		go func() {
 			defer s.active.Add(-1)
 			s.handle(conn)
