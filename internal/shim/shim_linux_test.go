@@ -653,3 +653,65 @@ func TestSeccomp(t *testing.T) {
 		t.Fatalf("exec under seccomp: %q", stdout)
 	}
 }
+
+// TestManyExecsLeakNothing: execs (attached, detached, with a terminal)
+// leave no descriptor, process or goroutine behind in the shim.
+func TestManyExecsLeakNothing(t *testing.T) {
+	x := newCtr(t, "sleep 1000", nil)
+	c := x.spawn()
+	if _, err := c.Start(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	run := func(i int) {
+		id := fmt.Sprint("e", i)
+		p := &specs.Process{Args: []string{"sh", "-c", "echo hi"}, Cwd: "/", Terminal: i%3 == 2}
+		if err := c.Exec(ctx(t), id, p, shim.AttachOpts{Stdin: i%2 == 0, Stdout: true, Stderr: true}); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := c.ExecStart(ctx(t), id, i%3 == 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conn != nil {
+			readAll(t, conn)
+			conn.Close()
+		}
+		if code, err := c.ExecWait(ctx(t), id); err != nil || code != 0 {
+			t.Fatalf("exec %d: %d %v", i, code, err)
+		}
+	}
+	run(0)
+	before := openFDs(t, x.shimPid)
+	for i := 1; i <= 30; i++ {
+		run(i)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if after := openFDs(t, x.shimPid); after > before {
+		t.Fatalf("shim descriptors: %d before, %d after 30 execs", before, after)
+	}
+	if n := childrenOf(x.shimPid); n != 1 {
+		t.Fatalf("shim has %d children after the execs, want 1 (the init)", n)
+	}
+}
+
+// childrenOf counts the processes whose parent is pid.
+func childrenOf(pid int) int {
+	n := 0
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == fmt.Sprint(pid) {
+			n++
+		}
+	}
+	return n
+}
