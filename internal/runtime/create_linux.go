@@ -399,6 +399,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := ocispec.Validate(spec, bundle); err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
 	}
+	initproc.Tracef("create: config read")
 	if spec.Linux == nil {
 		spec.Linux = &specs.Linux{}
 	}
@@ -408,6 +409,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err != nil {
 		return nil, err
 	}
+	initproc.Tracef("create: seccomp ready")
 	plan, err := planNamespaces(spec.Linux.Namespaces)
 	initproc.Tracef("create: config loaded")
 	if err != nil {

@@ -343,6 +343,7 @@ func finalize(cfg *Config, conn Conn, report func(error) error) error {
 			return report(fmt.Errorf("seccomp: %w", err))
 		}
 	}
+	Tracef("init: seccomp installed")
 	if listenerFD >= 0 {
 		// The runtime process forwards it to the agent (see MsgSeccompFD).
 		if err := conn.SendFD(Msg{Type: MsgSeccompFD}, listenerFD); err != nil {

@@ -9,6 +9,7 @@ package initproc
 //	|---|------------------------------------------|---------------------------------------------|
 //	| 0 | clone with new namespaces (+uid/gid maps)| constructor (nsenter) joins user/mnt/time   |
 //	| 1 | put child in cgroups, send MsgConfig     | read MsgConfig                              |
+//	|   | (with the seccomp filter compiled)       |                                             |
 //	| 2 |                                          | unshare cgroup/time ns, mount everything    |
 //	|   |                                          | except pivot_root, send MsgHooks            |
 //	| 3 | run prestart+createRuntime hooks,        |                                             |
