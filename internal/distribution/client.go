@@ -330,9 +330,26 @@ func (c *Client) CheckLogin(ctx context.Context, registry string, auth authn.Aut
 	if err != nil {
 		return errdefs.Newf(errdefs.InvalidArgument, "invalid registry %q: %w", registry, err)
 	}
-	_, err = transport.NewWithContext(ctx, reg, auth, c.opts.Transport, []string{reg.Scope(transport.PullScope)})
+	tr, err := transport.NewWithContext(ctx, reg, auth, c.opts.Transport, []string{reg.Scope(transport.PullScope)})
 	if err != nil {
 		return classify(err, "login to "+registry)
+	}
+	// A token flow has checked the credentials by now; with Basic auth
+	// nothing was sent yet: ask the API root with them.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reg.Scheme()+"://"+reg.RegistryStr()+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return classify(err, "login to "+registry)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return errdefs.Newf(errdefs.Unauthorized, "login to %s: unauthorized: incorrect username or password", registry)
+	case resp.StatusCode >= 300:
+		return errdefs.Newf(errdefs.Unavailable, "login to %s: registry answered %s", registry, resp.Status)
 	}
 	return nil
 }

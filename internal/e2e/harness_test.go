@@ -26,6 +26,7 @@ import (
 var bins struct {
 	dir                     string
 	berthd, shim, init, cli string
+	registry                string
 	docker                  string
 }
 
@@ -52,6 +53,7 @@ func TestMain(m *testing.M) {
 		}{
 			{&bins.berthd, "./cmd/berthd"}, {&bins.shim, "./cmd/berth-shim"},
 			{&bins.init, "./cmd/berth-runtime-init"}, {&bins.cli, "./cmd/berth"},
+			{&bins.registry, "./cmd/berth-registry"},
 		} {
 			*b.out = filepath.Join(dir, filepath.Base(b.pkg))
 			args := append([]string{"build"}, fixture.RuntimeBuildArgs...)

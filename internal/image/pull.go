@@ -82,9 +82,9 @@ func (s *Service) Pull(ctx context.Context, refStr string, o PullOptions) (*Pull
 	defer s.gcLock.RUnlock()
 
 	if ref.Digest() == "" {
-		sink.Update(progress.Event{Status: "Pulling from " + ref.FamiliarName(), ID: ref.Tag()})
+		sink.Update(progress.Event{Status: "Pulling from " + ref.Path(), ID: ref.Tag()})
 	} else {
-		sink.Update(progress.Event{Status: "Pulling from " + ref.FamiliarName(), ID: ref.Digest().String()})
+		sink.Update(progress.Event{Status: "Pulling from " + ref.Path(), ID: ref.Digest().String()})
 	}
 	res, err := s.cfg.Registry.WithAuth(o.Auth).Resolve(ctx, nref)
 	if err != nil {

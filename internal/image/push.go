@@ -95,10 +95,10 @@ func (s *Service) Push(ctx context.Context, refStr string, o PushOptions) (diges
 	if tag == "" {
 		tag = ref.Digest().String()
 	}
-	sink.Update(progress.Event{
-		Status: fmt.Sprintf("%s: digest: %s size: %d", tag, r.Manifest.Digest, r.Manifest.Size),
-		Aux:    map[string]any{"Tag": tag, "Digest": r.Manifest.Digest.String(), "Size": r.Manifest.Size},
-	})
+	// Two messages, as dockerd sends them: clients print the status line
+	// and hand a message with "aux" to their callback without printing it.
+	sink.Update(progress.Event{Status: fmt.Sprintf("%s: digest: %s size: %d", tag, r.Manifest.Digest, r.Manifest.Size)})
+	sink.Update(progress.Event{Aux: map[string]any{"Tag": tag, "Digest": r.Manifest.Digest.String(), "Size": r.Manifest.Size}})
 	// The pushed manifest is now also known by its digest in that repo.
 	_ = s.db.Update(func(tx *bolt.Tx) error {
 		return setRef(tx, withDigest(ref, r.Manifest.Digest), r.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/moby/moby/api/types/image"
 
@@ -87,6 +88,11 @@ func (s *Images) Prune(ctx context.Context, f filters.Args) (*image.PruneReport,
 // Pull pulls ref.
 func (s *Images) Pull(ctx context.Context, ref string, opts PullOptions) error {
 	_, err := s.Service.Pull(ctx, ref, imagesvc.PullOptions{Platform: opts.Platform, Progress: opts.Progress, Auth: distribution.AuthFromConfig(opts.Auth)})
+	if errdefs.Is(err, errdefs.Unauthorized) {
+		// dockerd answers a refused pull with 404 and this wording; a 401
+		// would make the docker CLI prompt for credentials.
+		return errdefs.Newf(errdefs.NotFound, "pull access denied for %s, repository does not exist or may require 'docker login': %w", strings.TrimSuffix(strings.SplitN(ref, "@", 2)[0], ":"+lastTag(ref)), err)
+	}
 	return err
 }
 
@@ -108,4 +114,14 @@ func (s *Images) Save(ctx context.Context, names []string, w io.Writer) error {
 		return errdefs.With(errdefs.InvalidArgument, errors.New("no image names given"))
 	}
 	return s.Service.Save(ctx, names, w, imagesvc.DockerArchive)
+}
+
+// lastTag is the tag of ref ("" when it has none).
+func lastTag(ref string) string {
+	name := strings.SplitN(ref, "@", 2)[0]
+	i := strings.LastIndex(name, ":")
+	if i < 0 || strings.Contains(name[i:], "/") {
+		return ""
+	}
+	return name[i+1:]
 }
