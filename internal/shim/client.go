@@ -8,17 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/logger"
-	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // BinaryName is the shim's executable, looked for beside the running
@@ -64,132 +60,6 @@ func (c *Client) ShimPid() int { return c.pid }
 // StateDir returns the shim's state directory.
 func (c *Client) StateDir() string { return c.stateDir }
 
-// Spawn starts a shim that creates container o.ID from o.Bundle. It returns
-// once the container is created (its init waits for Start) and the shim
-// serves its socket. On failure nothing is left: no shim, no runtime
-// state, no cgroup (and the state directory is removed if Spawn made it).
-//
-// The shim is started directly (fork/exec, new session, stdio on
-// /dev/null; it makes the state directory and points its stderr at
-// <StateDir>/shim.log itself, while the container is created, so no file is
-// created on the caller's path) and reports readiness
-// over an inherited socket, so no polling is involved. The caller's process
-// reaps the shim if it exits first, without holding a thread; if the caller
-// dies, the shim lives on (reparented) and Connect finds it.
-func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
-	initproc.Tracef("spawn: begin")
-	if o.ID == "" || o.Bundle == "" || o.StateDir == "" {
-		return nil, errdefs.Newf(errdefs.InvalidArgument, "shim: id, bundle and state dir are required")
-	}
-	bin, err := shimBinary(o.Binary)
-	if err != nil {
-		return nil, err
-	}
-	bundle, err := filepath.Abs(o.Bundle)
-	if err != nil {
-		return nil, err
-	}
-	stateDir, err := filepath.Abs(o.StateDir)
-	if err != nil {
-		return nil, err
-	}
-	_, statErr := os.Lstat(stateDir)
-	preexisting := statErr == nil
-	init := o.RuntimeInit
-	if init == "" {
-		init = filepath.Join(filepath.Dir(bin), runtime.InitBinaryName)
-	}
-	boot := bootConfig{
-		ID: o.ID, Bundle: bundle, StateDir: stateDir, RuntimeRoot: o.RuntimeRoot, RuntimeInit: init,
-		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout,
-	}
-	if boot.RuntimeRoot == "" {
-		boot.RuntimeRoot = runtime.DefaultRoot
-	}
-
-	// The boot socket: the shim reads its config and answers once the
-	// container is created. Our end is non-blocking so ctx can cut it.
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, (err)
-	}
-	_ = unix.SetNonblock(fds[0], true)
-	parent := os.NewFile(uintptr(fds[0]), "shim-boot")
-	child := os.NewFile(uintptr(fds[1]), "shim-boot-child")
-	defer parent.Close()
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		child.Close()
-		return nil, (err)
-	}
-	// One P: a shim does little at a time, and every P costs memory (its
-	// own span caches, a GC worker).
-	// (o.Env comes first: the first of duplicate variables wins.)
-	env := append(append([]string(nil), o.Env...), "PATH="+pathEnv(), "GOMAXPROCS=1")
-	initproc.Tracef("spawn: starting shim")
-	proc, err := os.StartProcess(bin, []string{BinaryName, o.ID}, &os.ProcAttr{
-		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, devnull, child},
-		Sys: &syscall.SysProcAttr{Setsid: true},
-	})
-	devnull.Close()
-	child.Close()
-	if err != nil {
-		return nil, (fmt.Errorf("start %s: %w", bin, err))
-	}
-	shimPid := proc.Pid // before reap, which releases proc
-	reaped := reap(proc, shimPid)
-	initproc.Tracef("spawn: shim started")
-
-	var resp response
-	err = func() error {
-		if dl, ok := ctx.Deadline(); ok {
-			_ = parent.SetDeadline(dl)
-		}
-		stop := context.AfterFunc(ctx, func() { _ = parent.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-		if err := writeFrame(parent, &boot); err != nil {
-			return err
-		}
-		return readFrame(parent, &resp)
-	}()
-	initproc.Tracef("spawn: shim answered")
-	answered := err == nil
-	if answered {
-		err = resp.err()
-	} else if cerr := ctxErr(ctx); cerr != nil {
-		err = cerr
-	} else {
-		err = fmt.Errorf("shim for %s exited during create: %w%s", o.ID, err, logTail(stateDir))
-	}
-	if err != nil {
-		// A shim that answered with an error has undone its work and is
-		// exiting. One that did not answer (ctx ended, or it died) is told
-		// by the closed socket to undo and exit (it deletes its container),
-		// and is killed if it is stuck (its container is deleted here);
-		// then the files it may have left go.
-		parent.Close()
-		select {
-		case <-reaped:
-		case <-time.After(10 * time.Second):
-			_ = proc.Kill()
-			<-reaped
-			if rt, rerr := runtime.New(boot.RuntimeRoot); rerr == nil {
-				_ = rt.Delete(context.Background(), o.ID, true)
-			}
-		}
-		if !answered {
-			if !preexisting {
-				_ = os.RemoveAll(stateDir)
-			} else {
-				_ = os.Remove(filepath.Join(stateDir, sockName))
-				_ = os.Remove(filepath.Join(stateDir, pidName))
-			}
-		}
-		return nil, err
-	}
-	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid}, nil
-}
-
 // ctxErr is ctx.Err(), or DeadlineExceeded once the deadline passed: a
 // socket deadline set from ctx can fire before ctx itself is done.
 func ctxErr(ctx context.Context) error {
@@ -200,38 +70,6 @@ func ctxErr(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
-}
-
-// reap waits for a spawned shim in the background through a pidfd and the
-// Go poller: a shim that exits while we run is not left a zombie, and no
-// thread is held per shim (os.Process.Wait would block one).
-func reap(proc *os.Process, pid int) <-chan struct{} {
-	done := make(chan struct{})
-	pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-	if err != nil {
-		go func() { _, _ = proc.Wait(); close(done) }()
-		return done
-	}
-	f := os.NewFile(uintptr(pidfd), "shim-pidfd")
-	go func() {
-		defer close(done)
-		defer f.Close()
-		raw, err := f.SyscallConn()
-		if err == nil {
-			err = raw.Read(func(fd uintptr) bool {
-				var info unix.Siginfo
-				werr := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
-				// Not done while the child runs: waitid leaves info zero.
-				return werr != nil || info.Signo != 0
-			})
-		}
-		if err != nil {
-			_, _ = proc.Wait()
-			return
-		}
-		_ = proc.Release()
-	}()
-	return done
 }
 
 func pathEnv() string {
@@ -293,15 +131,11 @@ func (c *Client) Close() error { return nil }
 // dial connects to the shim's socket, through /proc/self/fd when the path
 // is too long for a sockaddr.
 func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
-	path := c.sock
-	if len(path) >= 100 {
-		dfd, err := unix.Open(c.stateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, notRunning(c.stateDir, err)
-		}
-		defer unix.Close(dfd)
-		path = "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + sockName
+	path, release, err := sockAddr(c.stateDir, sockName)
+	if err != nil {
+		return nil, notRunning(c.stateDir, err)
 	}
+	defer release()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -314,7 +148,7 @@ func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
 }
 
 func notRunning(dir string, err error) error {
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
 		return errdefs.Newf(errdefs.NotFound, "no shim running in %s", dir)
 	}
 	return fmt.Errorf("connect to shim in %s: %w", dir, err)
