@@ -154,7 +154,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newImagesCommand(), c.newPullCommand(), c.newPushCommand(), c.newTagCommand(),
 		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
-		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(),
+		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
 	)
 	setFlagErrorFunc(root)
 	c.addCompletions(root)

@@ -28,7 +28,8 @@ func startRegistry(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bins.registry, "serve", "--listen", addr, "--root", filepath.Join(dir, "root"), "--htpasswd", htpasswd)
+	// Through `berth registry serve`, which runs berth-registry beside it.
+	cmd := exec.Command(bins.cli, "registry", "serve", "--listen", addr, "--root", filepath.Join(dir, "root"), "--htpasswd", htpasswd)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
