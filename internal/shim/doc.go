@@ -2,8 +2,12 @@
 // berthd uses to drive it.
 //
 // One shim process runs per container. berthd starts it (Spawn) detached:
-// new session, stdio on /dev/null, stderr appended to <StateDir>/shim.log,
-// reaped by berthd through a pidfd while berthd lives and by init after.
+// new session, stdio on /dev/null (the shim points its stderr at
+// <StateDir>/shim.log itself), reaped by berthd through a pidfd while
+// berthd lives and by init after. It is in berthd's cgroup: a service
+// manager that kills the whole cgroup on stop (systemd's default
+// KillMode=control-group) kills the shims too; berthd's unit wants
+// KillMode=process for live restore.
 // The shim creates the container by calling the runtime library in-process
 // (runtime.CreateContainer), so the container's init is the shim's child:
 // the shim reaps it and knows its exit status. It holds the container's
@@ -23,9 +27,11 @@
 //
 // # State directory
 //
-//	shim.sock   the shim's socket, mode 0700 in a 0700 directory; peers are
-//	            also checked with SO_PEERCRED (root, or the shim's own uid)
-//	shim.pid    the shim's pid while it runs
+//	shim.sock   the shim's socket, mode 0600 in a 0700 directory (made by
+//	            the shim unless it exists); peers are also checked with
+//	            SO_PEERCRED (root, or the shim's own uid)
+//	shim.pid    the shim's pid while it runs (written just after Spawn's
+//	            answer; Client.ShimPid has it at once)
 //	shim.log    the shim's stderr (errors; BERTH_TRACE=1 phase timings)
 //	exit.json   the container's Exit, written once, atomically (tmp+rename)
 //
@@ -33,13 +39,13 @@
 //
 //	| # | berthd (Spawn)                          | berth-shim                                     |
 //	|---|-----------------------------------------|------------------------------------------------|
-//	| 1 | mkdir StateDir; socketpair; fork/exec   |                                                |
-//	|   | berth-shim <id> (setsid, fd 3 = pair)   |                                                |
-//	| 2 | send frame bootConfig                   | read it; listen on shim.sock; open the logger  |
-//	|   |                                         | (in parallel); pipes; runtime.CreateContainer; |
-//	|   |                                         | receive the pty master (terminal); start the   |
-//	|   |                                         | output copier; write shim.pid                  |
-//	| 3 | read frame response {pid} or {err,class}| send it; close fd 3; serve; reap               |
+//	| 1 | socketpair; fork/exec berth-shim <id>   |                                                |
+//	|   | (setsid, GOMAXPROCS=1, fd 3 = pair)     |                                                |
+//	| 2 | send frame bootConfig                   | read it; in parallel: mkdir StateDir + shim.log|
+//	|   |                                         | + listen on shim.sock, and logger.New; pipes;  |
+//	|   |                                         | runtime.CreateContainer; receive the pty master|
+//	|   |                                         | (terminal); start the output copier            |
+//	| 3 | read frame response {pid} or {err,class}| send it; close fd 3; serve; reap; shim.pid     |
 //	| 4 | on error or ctx end: close the pair,    | a failed create was already undone; a shim     |
 //	|   | wait for the shim to exit (10 s, then   | whose answer cannot be delivered deletes the   |
 //	|   | SIGKILL + runtime Delete), remove the   | container and exits                            |

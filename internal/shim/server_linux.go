@@ -296,7 +296,7 @@ func (s *server) removeFiles() {
 }
 
 // prepareStateDir makes the state directory (0700) unless it exists,
-// points our stderr at its shim.log and listens on its socket (0700: root
+// points our stderr at its shim.log and listens on its socket (0600: root
 // only), through /proc/self/fd when the path is too long for a sockaddr.
 func prepareStateDir(dir string) (_ *net.UnixListener, madeDir bool, _ error) {
 	if err := os.Mkdir(dir, 0o700); err == nil {
