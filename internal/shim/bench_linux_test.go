@@ -48,17 +48,25 @@ func copyBinaries(t testing.TB) string {
 func BenchmarkRunTrue(b *testing.B) {
 	fixture.RequireRoot(b)
 	b.Run("tmpdir", func(b *testing.B) { benchRunTrue(b, b.TempDir()) })
-	b.Run("tmpfs", func(b *testing.B) {
-		dir, err := os.MkdirTemp("/dev/shm", "berth-shim-bench-")
-		if err != nil {
-			b.Skip(err)
+	// tmpfs-warm-spare: as tmpfs, with SpawnOpts.WarmSpare.
+	for _, warm := range []bool{false, true} {
+		name := "tmpfs"
+		if warm {
+			name = "tmpfs-warm-spare"
 		}
-		defer os.RemoveAll(dir)
-		benchRunTrue(b, dir)
-	})
+		b.Run(name, func(b *testing.B) {
+			dir, err := os.MkdirTemp("/dev/shm", "berth-shim-bench-")
+			if err != nil {
+				b.Skip(err)
+			}
+			defer os.RemoveAll(dir)
+			defer shim.ReleaseSpare()
+			benchRunTrue(b, dir, warm)
+		})
+	}
 }
 
-func benchRunTrue(b *testing.B, dir string) {
+func benchRunTrue(b *testing.B, dir string, warm ...bool) {
 	bin := copyBinaries(b)
 	cg := fmt.Sprintf("/berth-shim-bench-%d", time.Now().UnixNano()%1e9)
 	bundle := fixture.Bundle(b, func(s *specs.Spec) {
@@ -73,8 +81,9 @@ func benchRunTrue(b *testing.B, dir string) {
 		id := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano()%1e9, i)
 		o := shim.SpawnOpts{
 			Binary: bin, ID: id, Bundle: bundle, RuntimeRoot: root,
-			StateDir: filepath.Join(dir, "shims", id),
-			Log:      logger.Config{Type: "json-file", Dir: filepath.Join(dir, "logs", id), ContainerID: id},
+			StateDir:  filepath.Join(dir, "shims", id),
+			Log:       logger.Config{Type: "json-file", Dir: filepath.Join(dir, "logs", id), ContainerID: id},
+			WarmSpare: len(warm) > 0 && warm[0],
 		}
 		if os.Getenv("BERTH_TRACE") != "" {
 			o.Env = []string{"BERTH_TRACE=1"}

@@ -44,6 +44,13 @@ type SpawnOpts struct {
 	// RuntimeInit is the container init binary (default:
 	// berth-runtime-init beside the shim binary).
 	RuntimeInit string
+	// WarmSpare keeps one shim process started ahead of time: this Spawn
+	// takes the spare if one is waiting (same Binary and Env) and starts
+	// the next one in the background once it is done, which takes the
+	// shim's exec and Go start-up (about 2 ms) off the path of the next
+	// Spawn. The spare is an idle berth-shim without a container id in
+	// its argv; it exits when the calling process exits.
+	WarmSpare bool
 }
 
 // Client talks to one shim. It holds no connection: every call opens its

@@ -715,3 +715,37 @@ func childrenOf(pid int) int {
 	}
 	return n
 }
+
+// TestWarmSpare: with WarmSpare the next Spawn takes over a shim started
+// ahead of time, which then serves its container like any other.
+func TestWarmSpare(t *testing.T) {
+	defer shim.ReleaseSpare()
+	var pids []int
+	for i := 0; i < 3; i++ {
+		x := newCtr(t, fmt.Sprintf("echo run %d", i), nil)
+		x.opts.WarmSpare = true
+		c := x.spawn()
+		pids = append(pids, c.ShimPid())
+		out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Start(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if stdout, _ := demux(t, out); stdout != fmt.Sprintf("run %d\n", i) {
+			t.Fatalf("run %d: %q", i, stdout)
+		}
+		if e := wait(t, c); e.Code != 0 {
+			t.Fatalf("exit %+v", e)
+		}
+		time.Sleep(50 * time.Millisecond) // let the spare start
+	}
+	// The later shims were spares: started without a container id.
+	for _, pid := range pids[1:] {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Trim(string(b), "\x00") != shim.BinaryName {
+			t.Fatalf("shim %d was not the spare: %q", pid, b)
+		}
+	}
+}

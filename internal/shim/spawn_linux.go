@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,38 +60,23 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		boot.RuntimeRoot = runtime.DefaultRoot
 	}
 
-	// The boot socket: the shim reads its config and answers once the
-	// container is created. Our end is non-blocking so ctx can cut it.
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, (err)
-	}
-	_ = unix.SetNonblock(fds[0], true)
-	parent := os.NewFile(uintptr(fds[0]), "shim-boot")
-	child := os.NewFile(uintptr(fds[1]), "shim-boot-child")
-	defer parent.Close()
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		child.Close()
-		return nil, (err)
-	}
 	// One P: a shim does little at a time, and every P costs memory (its
 	// own span caches, a GC worker).
 	// (o.Env comes first: the first of duplicate variables wins.)
 	env := append(append([]string(nil), o.Env...), "PATH="+pathEnv(), "GOMAXPROCS=1")
-	initproc.Tracef("spawn: starting shim")
-	proc, err := os.StartProcess(bin, []string{BinaryName, o.ID}, &os.ProcAttr{
-		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, devnull, child},
-		Sys: &syscall.SysProcAttr{Setsid: true},
-	})
-	devnull.Close()
-	child.Close()
-	if err != nil {
-		return nil, (fmt.Errorf("start %s: %w", bin, err))
+	var sh *started
+	if o.WarmSpare {
+		sh = takeSpare(bin, env)
 	}
-	shimPid := proc.Pid // before reap, which releases proc
-	reaped := reap(proc, shimPid)
-	initproc.Tracef("spawn: shim started")
+	if sh == nil {
+		initproc.Tracef("spawn: starting shim")
+		if sh, err = startShim(bin, env, []string{BinaryName, o.ID}); err != nil {
+			return nil, err
+		}
+		initproc.Tracef("spawn: shim started")
+	}
+	parent, proc, shimPid, reaped := sh.parent, sh.proc, sh.pid, sh.reaped
+	defer parent.Close()
 
 	var resp response
 	err = func() error {
@@ -138,7 +125,113 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		}
 		return nil, err
 	}
+	if o.WarmSpare {
+		go refillSpare(bin, env)
+	}
 	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid}, nil
+}
+
+// started is a shim process waiting for its boot config on parent.
+type started struct {
+	bin    string
+	env    []string
+	proc   *os.Process
+	pid    int
+	parent *os.File // our end of the boot socket (non-blocking: deadlines work)
+	reaped <-chan struct{}
+}
+
+// startShim forks and executes a shim: new session, stdio on /dev/null,
+// the boot socket on fd 3.
+func startShim(bin string, env, argv []string) (*started, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	_ = unix.SetNonblock(fds[0], true)
+	parent := os.NewFile(uintptr(fds[0]), "shim-boot")
+	child := os.NewFile(uintptr(fds[1]), "shim-boot-child")
+	defer child.Close()
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		parent.Close()
+		return nil, err
+	}
+	defer devnull.Close()
+	proc, err := os.StartProcess(bin, argv, &os.ProcAttr{
+		Dir: "/", Env: env, Files: []*os.File{devnull, devnull, devnull, child},
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	pid := proc.Pid // before reap, which releases proc
+	return &started{bin: bin, env: env, proc: proc, pid: pid, parent: parent, reaped: reap(proc, pid)}, nil
+}
+
+// The warm spare (SpawnOpts.WarmSpare): one shim started ahead of time,
+// blocked reading its boot config, so that the next Spawn skips the
+// shim's exec and Go start-up. It exits when this process does (its boot
+// socket reads EOF).
+var (
+	spareMu sync.Mutex
+	spare   *started
+)
+
+// takeSpare returns the spare if it was started for bin and env and is
+// alive, else nil (a mismatched spare is let go).
+func takeSpare(bin string, env []string) *started {
+	spareMu.Lock()
+	sp := spare
+	spare = nil
+	spareMu.Unlock()
+	if sp == nil {
+		return nil
+	}
+	select {
+	case <-sp.reaped:
+		sp.parent.Close()
+		return nil
+	default:
+	}
+	if sp.bin != bin || !slices.Equal(sp.env, env) {
+		sp.parent.Close() // it reads EOF and exits
+		return nil
+	}
+	return sp
+}
+
+// ReleaseSpare lets the warm spare shim (if any) exit.
+func ReleaseSpare() {
+	spareMu.Lock()
+	sp := spare
+	spare = nil
+	spareMu.Unlock()
+	if sp != nil {
+		sp.parent.Close()
+		<-sp.reaped
+	}
+}
+
+func refillSpare(bin string, env []string) {
+	spareMu.Lock()
+	have := spare != nil
+	spareMu.Unlock()
+	if have {
+		return
+	}
+	sp, err := startShim(bin, env, []string{BinaryName})
+	if err != nil {
+		return
+	}
+	spareMu.Lock()
+	defer spareMu.Unlock()
+	if spare != nil {
+		sp.parent.Close()
+		return
+	}
+	spare = sp
 }
 
 // reap waits for a spawned shim in the background through a pidfd and the
