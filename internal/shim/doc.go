@@ -51,7 +51,10 @@
 //	|   | SIGKILL + runtime Delete), remove the   | container and exits                            |
 //	|   | state dir it made                       |                                                |
 //
-// Readiness is the answer on the inherited socket: no polling.
+// Readiness is the answer on the inherited socket: no polling. With
+// SpawnOpts.WarmSpare, step 1 was done ahead of time for a spare shim
+// (argv without the id) that sits blocked in step 2's read; Spawn hands it
+// the boot config and starts the next spare once it has its answer.
 //
 // # Requests (one per connection on shim.sock)
 //
