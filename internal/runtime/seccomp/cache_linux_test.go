@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"os/exec"
 )
 
 // cacheDirEnv names the file cache a child scenario compiles with.
@@ -22,6 +24,7 @@ const cacheDirEnv = "BERTH_SECCOMP_TEST_CACHE"
 
 func init() {
 	scenarios["cached"] = scenarioCached
+	scenarios["install-time"] = scenarioInstallTime
 }
 
 // dockerDefault is Docker's default profile as berth generates it for
@@ -474,4 +477,83 @@ func TestLoadFromFileCache(t *testing.T) {
 		"personality(9)": "EPERM",
 		"Seccomp":        "2",
 	})
+}
+
+// BenchmarkCompile times Compile of Docker's default profile: compiled by
+// libseccomp (nothing cached), found in the process's map, and read from
+// the file cache (what a new berth-shim or berth-runtime process does).
+//
+//	go test -run xxx -bench Compile ./internal/runtime/seccomp/
+func BenchmarkCompile(b *testing.B) {
+	s := dockerDefault(b)
+	dir := filepath.Join(b.TempDir(), "cache")
+	if _, err := Compile(s, dir); err != nil {
+		b.Fatal(err)
+	}
+	run := func(b *testing.B, dir string, reset bool, wantCompiles int64) {
+		before := compiles.Load()
+		n := int64(0)
+		for b.Loop() {
+			if reset {
+				resetMem()
+			}
+			if _, err := Compile(s, dir); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if got := compiles.Load() - before; got != wantCompiles*n {
+			b.Fatalf("%d libseccomp compiles in %d runs", got, n)
+		}
+	}
+	b.Run("libseccomp", func(b *testing.B) { run(b, "", true, 1) })
+	b.Run("memory-hit", func(b *testing.B) { run(b, dir, false, 0) })
+	b.Run("file-hit", func(b *testing.B) { run(b, dir, true, 0) })
+}
+
+// scenarioInstallTime times the seccomp(2) call that installs Docker's
+// default profile, compiled beforehand (the kernel's own work: checking
+// and JIT-compiling the program, precomputing its per-syscall cache).
+func scenarioInstallTime(string) (result, error) {
+	s, err := loadDockerDefault()
+	if err != nil {
+		return nil, err
+	}
+	p, err := Compile(s, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if _, err := p.Install(); err != nil {
+		return nil, err
+	}
+	return result{"install-us": strconv.FormatInt(time.Since(start).Microseconds(), 10), "insns": strconv.Itoa(p.Len())}, nil
+}
+
+// BenchmarkInstall reports the median time of installing Docker's default
+// profile with seccomp(2), in a fresh process each time (a filter cannot be
+// removed), as install-us; ns/op includes starting that process.
+//
+//	go test -run xxx -bench Install -benchtime 50x ./internal/runtime/seccomp/
+func BenchmarkInstall(b *testing.B) {
+	var us []float64
+	for b.Loop() {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=install-time")
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("child: %v", err)
+		}
+		var res result
+		if err := json.Unmarshal(out, &res); err != nil {
+			b.Fatalf("child output %q: %v", out, err)
+		}
+		v, _ := strconv.ParseFloat(res["install-us"], 64)
+		us = append(us, v)
+	}
+	slices.Sort(us)
+	b.ReportMetric(us[len(us)/2], "install-us")
 }
