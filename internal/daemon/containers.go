@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	apicontainer "github.com/moby/moby/api/types/container"
 	apievents "github.com/moby/moby/api/types/events"
@@ -317,8 +318,38 @@ func (b containerBackend) ContainerLogs(ctx context.Context, name string, o ctrr
 	return ch, c.Tty(), nil
 }
 
+// ContainerStats samples cgroup files: one-shot at once, otherwise a
+// sample with the previous one's CPU figures every second (the first one
+// after a second, so the client can compute a CPU percentage).
 func (b containerBackend) ContainerStats(ctx context.Context, name string, o ctrrouter.StatsOptions, send func(*apicontainer.StatsResponse) error) error {
-	return errdefs.Newf(errdefs.NotImplemented, "container stats are not implemented yet")
+	prev, err := b.svc().Stats(ctx, name)
+	if err != nil {
+		return err
+	}
+	if o.OneShot && !o.Stream {
+		return send(prev)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		cur, err := b.svc().Stats(ctx, name)
+		if err != nil {
+			return err
+		}
+		cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
+		if err := send(cur); err != nil {
+			return err
+		}
+		if !o.Stream {
+			return nil
+		}
+		prev = cur
+	}
 }
 
 func (b containerBackend) ContainerWait(ctx context.Context, name string, cond apicontainer.WaitCondition) (<-chan apicontainer.WaitResponse, error) {

@@ -68,6 +68,9 @@ type Stats struct {
 	CPUUsage  uint64 `json:"cpuUsage"`
 	CPUUser   uint64 `json:"cpuUser"`
 	CPUSystem uint64 `json:"cpuSystem"`
+	// MemoryStat is the memory controller's detailed counters
+	// (memory.stat: "cache", "inactive_file", "total_inactive_file", ...).
+	MemoryStat map[string]uint64 `json:"memoryStat,omitempty"`
 }
 
 // Host cgroup layouts reported by Mode.

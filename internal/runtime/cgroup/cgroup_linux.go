@@ -376,6 +376,7 @@ func (m *manager) Stats() (*Stats, error) {
 		CPUUsage:       st.CpuStats.CpuUsage.TotalUsage,
 		CPUUser:        st.CpuStats.CpuUsage.UsageInUsermode,
 		CPUSystem:      st.CpuStats.CpuUsage.UsageInKernelmode,
+		MemoryStat:     st.MemoryStats.Stats,
 	}
 	if n, err := m.oomKillCount(); err == nil {
 		out.OOMKills = n
