@@ -4,11 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/image/snapshot"
 	"github.com/berth-dev/berth/internal/shim"
 )
 
@@ -45,6 +47,22 @@ func (s *Service) Restore(ctx context.Context) error {
 		case r.State.Status == container.StateCreated || r.State.Status == container.StateExited:
 			// Nothing runs; a stale mount or bundle from a crash goes.
 			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
+		}
+	}
+	// Garbage: writable snapshots of containers that have no record (a
+	// crash between preparing the snapshot and writing the record, or
+	// during a remove's background cleanup).
+	var orphans []string
+	_ = s.cfg.Snapshots.Walk(ctx, func(info snapshot.Info) error {
+		if id, ok := strings.CutPrefix(info.Key, "container-"); ok && !known[id] {
+			orphans = append(orphans, info.Key)
+		}
+		return nil
+	})
+	for _, key := range orphans {
+		s.log.Info("removing leftover container snapshot", "key", key)
+		if err := s.cfg.Snapshots.Remove(ctx, key); err != nil {
+			s.log.Warn("remove leftover snapshot", "key", key, "err", err)
 		}
 	}
 	// Garbage: directories of containers that have no record.

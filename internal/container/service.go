@@ -36,6 +36,7 @@ type Snapshots interface {
 	Mounts(ctx context.Context, key string) ([]snapshot.Mount, error)
 	Remove(ctx context.Context, key string) error
 	Usage(ctx context.Context, key string) (size int64, inodes int64, err error)
+	Walk(ctx context.Context, fn func(snapshot.Info) error) error
 }
 
 // Event is a container event for the events stream (action "create",

@@ -99,6 +99,18 @@ func TestKill9DuringLifecycle(t *testing.T) {
 			t.Errorf("%s still has %v after every container was removed", dir, names)
 		}
 	}
+	// No writable snapshot of a container is left either.
+	snaps, _ := os.ReadDir(filepath.Join(d.dataRoot, "snapshots"))
+	var dirs int
+	for _, e := range snaps {
+		if e.IsDir() {
+			dirs++
+		}
+	}
+	imgs, _ := d.client.ImageInspect(ctx, "busybox")
+	if want := len(imgs.RootFS.Layers); dirs != want {
+		t.Errorf("snapshots: %d directories for an image of %d layers", dirs, want)
+	}
 	if n := len(shimsUnder(d.execRoot)); n != 0 {
 		t.Errorf("%d shims still running", n)
 	}
