@@ -34,7 +34,8 @@ package seccomp
 // magic, the key and the SHA-256 of the program stored in it. Anything
 // else is a miss: the config is compiled again and the file replaced
 // (written to a temporary file, then renamed over it). Failing to read or
-// write the cache is never an error: it only costs the compile.
+// write the cache is never an error: it only costs the compile. After a
+// write the directory is trimmed to maxFiles entries, oldest first.
 //
 // File layout:
 //
@@ -54,8 +55,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -73,6 +77,10 @@ const (
 	// memEntries bounds the in-process cache (a long-lived process may
 	// see many configs; each entry is a few KiB).
 	memEntries = 64
+	// maxFiles bounds the file cache: entries of configs no longer used,
+	// or written by an older binary, are never read again. When a write
+	// takes it past this, the least recently written files go.
+	maxFiles = 256
 )
 
 type cacheKey [sha256.Size]byte
@@ -303,6 +311,43 @@ func writeCacheFile(dir string, k cacheKey, prog []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		return err
 	}
-	return err
+	pruneCache(dir, maxFiles)
+	return nil
+}
+
+// pruneCache removes the oldest files of the cache in dir until at most
+// keep remain, and temporary files left by a writer that died (older than
+// a minute). It runs after a compile, never on a hit.
+func pruneCache(dir string, keep int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) <= keep {
+		return
+	}
+	type file struct {
+		name string
+		mod  time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			if time.Since(info.ModTime()) > time.Minute {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+			continue
+		}
+		files = append(files, file{e.Name(), info.ModTime()})
+	}
+	if len(files) <= keep {
+		return
+	}
+	slices.SortFunc(files, func(a, b file) int { return b.mod.Compare(a.mod) })
+	for _, f := range files[keep:] {
+		os.Remove(filepath.Join(dir, f.name))
+	}
 }

@@ -5,6 +5,7 @@ package seccomp
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -556,4 +557,44 @@ func BenchmarkInstall(b *testing.B) {
 	}
 	slices.Sort(us)
 	b.ReportMetric(us[len(us)/2], "install-us")
+}
+
+func TestCacheIsPruned(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	for i := range maxFiles + 10 {
+		p := filepath.Join(dir, fmt.Sprintf("%064x.bpf", i))
+		if err := os.WriteFile(p, []byte("stale"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, old, old.Add(time.Duration(i)*time.Second))
+	}
+	tmp := filepath.Join(dir, ".tmp-123.bpf")
+	os.WriteFile(tmp, nil, 0o600)
+	os.Chtimes(tmp, old, old)
+	resetMem()
+	s := dockerDefault(t)
+	if _, _, n := compileCounting(t, s, dir); n != 1 {
+		t.Fatalf("%d compiles", n)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != maxFiles {
+		t.Errorf("%d files after pruning, want %d", len(entries), maxFiles)
+	}
+	path, _ := CachePath(s, dir)
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the new entry was pruned: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%064x.bpf", 0))); err == nil {
+		t.Error("the oldest entry was kept")
+	}
+	if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%064x.bpf", maxFiles+9))); err != nil {
+		t.Error("the newest old entry was removed")
+	}
+	if _, err := os.Stat(tmp); err == nil {
+		t.Error("a stale temporary file was kept")
+	}
 }
