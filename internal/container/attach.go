@@ -97,6 +97,11 @@ func (s *Service) Attach(ctx context.Context, ref string, o AttachOptions, clien
 		}
 	}
 	s.event("attach", &rec, nil)
+	// As dockerd, the detach keys are watched for only with a terminal:
+	// without one, stdin is passed through byte for byte.
+	if !rec.Config.Tty {
+		keys = nil
+	}
 	return splice(ctx, conn, client, opts.Stdin, keys)
 }
 

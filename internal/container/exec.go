@@ -163,6 +163,9 @@ func (s *Service) ExecStart(ctx context.Context, id string, detach bool, console
 		return nil
 	}
 	keys, _ := parseDetachKeys(e.cfg.DetachKeys)
+	if !e.cfg.Tty {
+		keys = nil
+	}
 	err = splice(ctx, conn, client, opts.Stdin, keys)
 	// Docker's exec start returns after the process is gone; wait briefly
 	// for the exit so a following inspect sees the code.
