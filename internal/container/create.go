@@ -72,6 +72,10 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
 		return res, errdefs.Newf(errdefs.InvalidArgument, "no command specified")
 	}
+	t0 := time.Now()
+	phase := func(name string) {
+		s.log.Debug("create phase", "phase", name, "since_start", time.Since(t0))
+	}
 	id := newID()
 	if cfg.Hostname == "" && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		cfg.Hostname = shortID(id)
@@ -125,9 +129,11 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 			_ = os.RemoveAll(dir)
 		}
 	}()
+	phase("dir")
 	if err := s.writeNetworkFiles(&rec); err != nil {
 		return res, err
 	}
+	phase("files")
 	if _, err := s.cfg.Snapshots.Prepare(ctx, rec.Snapshot, img.ChainID, map[string]string{"berth.container": id}); err != nil {
 		return res, fmt.Errorf("prepare rootfs: %w", err)
 	}
@@ -136,8 +142,10 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 			_ = s.cfg.Snapshots.Remove(context.WithoutCancel(ctx), rec.Snapshot)
 		}
 	}()
+	phase("snapshot")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer phase("recorded")
 	if _, taken := s.names[rec.Name]; taken {
 		return res, errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", rec.Name, s.names[rec.Name])
 	}

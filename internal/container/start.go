@@ -123,6 +123,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		Binary: s.cfg.ShimBinary, ID: rec.ID, Bundle: bundle, StateDir: bundle,
 		RuntimeRoot: s.cfg.Runtime.Root(), Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce,
 		Log: s.logConfig(&rec),
+		// A shim started ahead of time takes the next container: its
+		// exec and Go start-up are off the path of start.
+		WarmSpare: true,
 	})
 	if err != nil {
 		return err
