@@ -4,11 +4,13 @@ import (
 	"context"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/shim"
 )
 
 // RemoveOptions are rm's flags.
@@ -107,8 +109,30 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	return nil
 }
 
+// killStale ends whatever a run of container id left behind that is not
+// tracked as running: a shim whose start was cut short (berthd killed
+// between Spawn and recording the run, or a start that failed after
+// Spawn) and the created container it holds. Without this, removing the
+// bundle would orphan that shim and its waiting init.
+func (s *Service) killStale(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if cl, err := shim.Connect(cctx, s.bundleDir(id)); err == nil {
+		if err := cl.Shutdown(cctx); err != nil {
+			s.log.Warn("stale shim shutdown", "id", id, "err", err)
+		}
+		cl.Close()
+	}
+	// A shim that lost its socket still holds the runtime's state: delete
+	// it by force, which kills the container's processes.
+	if err := s.cfg.Runtime.Delete(cctx, id, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+		s.log.Warn("stale runtime state", "id", id, "err", err)
+	}
+}
+
 // cleanupFiles removes what a container has on disk.
 func (s *Service) cleanupFiles(ctx context.Context, id, snap string) {
+	s.killStale(ctx, id)
 	_ = unix.Unmount(s.rootfsDir(id), unix.MNT_DETACH)
 	if err := os.RemoveAll(s.bundleDir(id)); err != nil {
 		s.log.Warn("remove bundle", "id", id, "err", err)

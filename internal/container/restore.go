@@ -45,7 +45,9 @@ func (s *Service) Restore(ctx context.Context) error {
 		case r.State.Running():
 			s.reconnect(ctx, c)
 		case r.State.Status == container.StateCreated || r.State.Status == container.StateExited:
-			// Nothing runs; a stale mount or bundle from a crash goes.
+			// Nothing runs, unless a start was cut short: its shim and
+			// created container go, and so does a stale mount.
+			s.killStale(ctx, r.ID)
 			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
 		}
 	}

@@ -81,7 +81,8 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	bundle := s.bundleDir(rec.ID)
 	rootfs := s.rootfsDir(rec.ID)
-	// A previous run's state (its shim's files) goes first.
+	// A previous run's state (its shim, its files) goes first.
+	s.killStale(ctx, rec.ID)
 	_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 	if err := os.RemoveAll(bundle); err != nil {
 		return err

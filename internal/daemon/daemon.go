@@ -130,6 +130,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := ctrs.Restore(ctx); err != nil {
 		return nil, err
 	}
+	// Directories of snapshots whose creation or removal a crash cut
+	// short (containers' snapshots without a record went in Restore).
+	if err := d.images.Snapshots().Cleanup(ctx); err != nil {
+		log.Warn("snapshot cleanup", "err", err)
+	}
 	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api")}, d.routers()...)
 	if err != nil {
 		return nil, err

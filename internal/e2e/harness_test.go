@@ -217,7 +217,9 @@ func (d *daemon) cleanupContainers() {
 	d.t.Errorf("shims still running after cleanup: %v", shimsUnder(d.execRoot))
 }
 
-// shimsUnder lists berth-shim processes whose command line mentions dir.
+// shimsUnder lists berth-shim processes that belong to dir: their
+// command line or one of their open files (the shim's log, even deleted)
+// is under it.
 func shimsUnder(dir string) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
@@ -227,8 +229,18 @@ func shimsUnder(dir string) []string {
 			continue
 		}
 		argv := strings.Split(string(b), "\x00")
+		if filepath.Base(argv[0]) != "berth-shim" {
+			continue
+		}
 		cl := strings.Join(argv, " ")
-		if filepath.Base(argv[0]) == "berth-shim" && strings.Contains(cl, dir) {
+		mine := strings.Contains(cl, dir)
+		fds, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd", fd.Name())); err == nil && strings.HasPrefix(l, dir) {
+				mine = true
+			}
+		}
+		if mine {
 			out = append(out, e.Name()+": "+cl)
 		}
 	}
