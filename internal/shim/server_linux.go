@@ -1,6 +1,8 @@
 package shim
 
 import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"context"
 	"errors"
 	"fmt"
@@ -615,10 +617,18 @@ func (s *server) reap() {
 	if startErr != nil {
 		e.Code, e.Error = startExitCode(startErr), startErr.Error()
 	}
-	if err := s.ctr.Delete(context.Background()); err != nil {
-		logf("delete container %s: %v", s.cfg.ID, err)
+	// With its own PID namespace the init's death took every process of
+	// the container with it, so the output can be drained at once and the
+	// runtime state (cgroup directories: a few rmdirs per hierarchy)
+	// deleted after the waiters are woken. Otherwise leftover processes
+	// could hold the output open: they are killed first.
+	deleteLate := ownPidNS(s.ctr.Spec())
+	if !deleteLate {
+		if err := s.ctr.Delete(context.Background()); err != nil {
+			logf("delete container %s: %v", s.cfg.ID, err)
+		}
+		initproc.Tracef("shim: deleted")
 	}
-	initproc.Tracef("shim: deleted")
 	drained := make(chan struct{})
 	go func() { _ = s.copier.Wait(); close(drained) }()
 	select {
@@ -648,12 +658,31 @@ func (s *server) reap() {
 		w.close()
 	}
 	initproc.Tracef("shim: waiters woken")
+	if deleteLate {
+		if err := s.ctr.Delete(context.Background()); err != nil {
+			logf("delete container %s: %v", s.cfg.ID, err)
+		}
+		initproc.Tracef("shim: deleted")
+	}
 	if err := writeExit(s.cfg.StateDir, e); err != nil {
 		logf("record exit: %v", err)
 	}
 	close(s.recorded)
 	initproc.Tracef("shim: exit recorded")
 	s.idleExit()
+}
+
+// ownPidNS reports whether the container has a PID namespace of its own.
+func ownPidNS(sp *specs.Spec) bool {
+	if sp == nil || sp.Linux == nil {
+		return false
+	}
+	for _, ns := range sp.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // startExitCode is Docker's exit code for a container that failed to

@@ -43,15 +43,17 @@ func TestExitCodes(t *testing.T) {
 			if err != nil || st.Status != shim.StatusStopped || st.Exit == nil || st.Exit.Code != tc.code || st.StartedAt.IsZero() {
 				t.Fatalf("state after exit: %+v, %v", st, err)
 			}
-			// The runtime state and cgroups are gone as soon as Wait returns.
+			// The runtime state and cgroups are gone once Shutdown returns
+			// (with a PID namespace of its own they are deleted just after
+			// the waiters are woken, off the exit's path).
+			if err := c.Shutdown(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
 			if entries, _ := os.ReadDir(x.opts.RuntimeRoot); len(entries) > 0 {
 				t.Fatalf("runtime state left after exit: %s", entries[0].Name())
 			}
 			if left, _ := filepath.Glob("/sys/fs/cgroup/*" + x.cgroup); len(left) > 0 {
 				t.Fatalf("cgroups left after exit: %v", left)
-			}
-			if err := c.Shutdown(ctx(t)); err != nil {
-				t.Fatal(err)
 			}
 			waitGone(t, x.shimPid)
 			if e2, err := shim.ReadExit(x.opts.StateDir); err != nil || e2.Code != tc.code {
