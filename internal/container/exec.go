@@ -207,22 +207,6 @@ func (s *Service) execProcess(ctx context.Context, r *Record, e *execInstance) (
 	return p, nil
 }
 
-func boolString(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
-}
-
-func hasEnv(env []string, key string) bool {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, key+"=") {
-			return true
-		}
-	}
-	return false
-}
-
 func mergeEnv(base, over []string) []string {
 	for _, kv := range over {
 		k, _, _ := strings.Cut(kv, "=")

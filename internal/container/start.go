@@ -278,11 +278,8 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	if c.rec.State.FinishedAt.IsZero() {
 		c.rec.State.FinishedAt = time.Now().UTC()
 	}
-	for id, e := range c.execs {
-		if e.running {
-			e.running = false
-		}
-		_ = id
+	for _, e := range c.execs {
+		e.running = false
 	}
 	saved := c.rec
 	// The run's teardown (the shim's exit, the rootfs unmount) happens

@@ -102,7 +102,6 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 	cl, running := c.shim, c.rec.State.Running()
 	c.rec.ManuallyStopped = true
 	cfg := c.rec.Config
-	changed := c.changed
 	paused := c.rec.State.Paused
 	c.mu.Unlock()
 	if !running || cl == nil {
@@ -133,7 +132,6 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 	if err := cl.Kill(ctx, sig, false); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("stop signal", "id", c.ID(), "err", err)
 	}
-	_ = changed
 	if timeout != 0 && s.waitStopped(ctx, c, timeout) {
 		return nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os/exec"
 	"strconv"
@@ -406,4 +405,3 @@ func (d *Daemon) publish(action, id string, attrs map[string]string) {
 	d.events.Publish(apievents.ContainerEventType, apievents.Action(action), id, attrs)
 }
 
-var _ = fmt.Sprintf

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -273,4 +272,3 @@ func hostname() string {
 	return h
 }
 
-var errNotImplemented = errors.New("not implemented")
