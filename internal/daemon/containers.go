@@ -404,4 +404,3 @@ func (b containerBackend) ContainerExport(ctx context.Context, name string) (io.
 func (d *Daemon) publish(action, id string, attrs map[string]string) {
 	d.events.Publish(apievents.ContainerEventType, apievents.Action(action), id, attrs)
 }
-

@@ -271,4 +271,3 @@ func hostname() string {
 	h, _ := os.Hostname()
 	return h
 }
-
