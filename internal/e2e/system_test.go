@@ -78,6 +78,22 @@ func TestExecTTYAndAttachDetach(t *testing.T) {
 	if code != 2 || !strings.HasPrefix(o, "/dev/pts/") {
 		t.Fatalf("exec -t: %d %q %q", code, o, e)
 	}
+	// exec's user, environment, working directory and privileges.
+	for _, c := range clis() {
+		o, e, code = d.cli(c.bin, nil, "exec", "-u", "berth", "-e", "X=from-exec", "-w", "/tmp", "att", "sh", "-c", "id -u; id -G; echo $X; pwd; grep CapEff /proc/self/status")
+		if code != 0 || !strings.HasPrefix(o, "1000\n1000 100\nfrom-exec\n/tmp\nCapEff:\t0000000000000000\n") {
+			t.Fatalf("%s exec -u -e -w: %d %q %q", c.name, code, o, e)
+		}
+		o, _, code = d.cli(c.bin, nil, "exec", "--privileged", "att", "grep", "CapEff", "/proc/self/status")
+		if code != 0 || strings.Contains(o, "00000000a80425fb") {
+			t.Fatalf("%s exec --privileged: %d %q (want more than the default set)", c.name, code, o)
+		}
+		_, e, code = d.cli(c.bin, nil, "exec", "att", "/no/such/thing")
+		if code != 127 {
+			t.Fatalf("%s exec of a missing binary: %d %q", c.name, code, e)
+		}
+	}
+
 	// Attach to a container with a terminal: the input reaches it, the
 	// output comes back, ctrl-p ctrl-q detaches and it keeps running.
 	ctx := context.Background()
