@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/daemon"
+	"github.com/berth-dev/berth/internal/network"
 )
 
 func main() {
@@ -38,6 +39,7 @@ func newCommand() *cobra.Command {
 		ulimits     []string
 		liveRestore bool
 		version     bool
+		pools       []string
 	)
 	cmd := &cobra.Command{
 		Use:           "berthd [flags]",
@@ -79,6 +81,20 @@ func newCommand() *cobra.Command {
 			set("max-concurrent-downloads", func() { cfg.MaxConcurrentDownloads = flagCfg.MaxConcurrentDownloads })
 			set("shim-binary", func() { cfg.ShimBinary = flagCfg.ShimBinary })
 			set("live-restore", func() { cfg.LiveRestore = &liveRestore })
+			set("bridge", func() { cfg.Bridge = flagCfg.Bridge })
+			set("bip", func() { cfg.BIP = flagCfg.BIP })
+			set("mtu", func() { cfg.MTU = flagCfg.MTU })
+			set("dns-upstream", func() { cfg.DNSUpstreams = flagCfg.DNSUpstreams })
+			if fl.Changed("default-address-pool") {
+				cfg.DefaultAddressPools = nil
+				for _, v := range pools {
+					p, err := network.ParsePool(v)
+					if err != nil {
+						return err
+					}
+					cfg.DefaultAddressPools = append(cfg.DefaultAddressPools, p)
+				}
+			}
 			if fl.Changed("log-opt") {
 				cfg.LogOpts = map[string]string{}
 				for _, o := range logOpts {
@@ -128,6 +144,11 @@ func newCommand() *cobra.Command {
 	f.BoolVar(&liveRestore, "live-restore", true, "Keep containers running while the daemon is down (always on in berth)")
 	f.StringVar(&flagCfg.ShimBinary, "shim-binary", "", "Path of berth-shim (default: beside berthd)")
 	f.BoolVarP(&version, "version", "v", false, "Print version information and quit")
+	f.StringVarP(&flagCfg.Bridge, "bridge", "b", "", `Bridge of the default "bridge" network (default "berth0"; "none": no default network)`)
+	f.StringVar(&flagCfg.BIP, "bip", "", "Address and prefix of the default bridge (default: the first free subnet of the address pools)")
+	f.StringArrayVar(&pools, "default-address-pool", nil, "Default address pool for networks (base=CIDR,size=N)")
+	f.IntVar(&flagCfg.MTU, "mtu", 0, "MTU of the default bridge network (default 1500)")
+	f.StringArrayVar(&flagCfg.DNSUpstreams, "dns-upstream", nil, "Server the embedded DNS forwards to (ip or ip:port; default: the host's resolv.conf)")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -32,12 +33,19 @@ type Record struct {
 	// ManuallyStopped is set by stop and kill from the API and cleared by
 	// start: restart policies (unless-stopped) read it.
 	ManuallyStopped bool `json:"manually_stopped"`
+
+	// PrimaryNetwork is the network of the network mode (default route,
+	// published ports); Sandbox is the live run's network sandbox.
+	PrimaryNetwork string        `json:"primary_network,omitempty"`
+	Sandbox        *SandboxState `json:"sandbox,omitempty"`
 }
 
-// NetworkInfo is a container's endpoint on one network (filled in by the
-// network service; for now only the network name is recorded).
+// NetworkInfo is a container's endpoint on one network: its
+// configuration (aliases, --ip) and, while it runs, the address, MAC and
+// gateway the network service gave it.
 type NetworkInfo struct {
-	NetworkID string `json:"network_id,omitempty"`
+	NetworkID string                    `json:"network_id,omitempty"`
+	Endpoint  *network.EndpointSettings `json:"endpoint,omitempty"`
 }
 
 // State is a container's run state as Docker reports it.

@@ -107,15 +107,8 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if rec.Networks == nil {
 		rec.Networks = map[string]*NetworkInfo{}
 	}
-	mode := string(hc.NetworkMode)
-	if mode == "" || mode == "default" {
-		mode = "bridge"
-		if hc.NetworkMode == "" {
-			hc.NetworkMode = "bridge"
-		}
-	}
-	if !hc.NetworkMode.IsContainer() {
-		rec.Networks[mode] = &NetworkInfo{}
+	if err := s.resolveNetworks(&rec, o.Networking); err != nil {
+		return res, err
 	}
 
 	// Files first, then the record: a crash in between leaves a directory
@@ -195,6 +188,10 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) ([]string, error)
 	mode := hc.NetworkMode
 	switch {
 	case mode == "", mode == "default", mode == "bridge", mode == "none", mode == "host", mode.IsContainer():
+	case s.cfg.Networks != nil:
+		if _, _, _, err := s.cfg.Networks.Lookup(string(mode)); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, errdefs.Newf(errdefs.NotFound, "network %s not found", mode)
 	}

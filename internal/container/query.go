@@ -220,11 +220,9 @@ func summary(r *Record, now time.Time) container.Summary {
 		sum.Labels = map[string]string{}
 	}
 	sum.HostConfig.NetworkMode = string(r.Host.NetworkMode)
-	nets := map[string]*network.EndpointSettings{}
-	for name := range r.Networks {
-		nets[name] = &network.EndpointSettings{}
-	}
+	nets, ports := networkSettings(r)
 	sum.NetworkSettings = &container.NetworkSettingsSummary{Networks: nets}
+	sum.Ports = portSummary(ports)
 	return sum
 }
 
@@ -262,10 +260,11 @@ func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containe
 			SandboxKey: "", Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{},
 		},
 	}
-	for name := range r.Networks {
-		out.NetworkSettings.Networks[name] = &network.EndpointSettings{}
-	}
-	if r.State.Running() && r.Host.NetworkMode != "host" && r.State.Pid > 0 {
+	out.NetworkSettings.Networks, out.NetworkSettings.Ports = networkSettings(&r)
+	if r.Sandbox != nil {
+		out.NetworkSettings.SandboxKey = r.Sandbox.Key
+		out.NetworkSettings.SandboxID = r.ID
+	} else if r.State.Running() && r.Host.NetworkMode != "host" && r.State.Pid > 0 {
 		out.NetworkSettings.SandboxKey = fmt.Sprintf("/proc/%d/ns/net", r.State.Pid)
 	}
 	if size {

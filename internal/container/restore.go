@@ -51,6 +51,7 @@ func (s *Service) Restore(ctx context.Context) error {
 			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
 		}
 	}
+	s.restoreNetworks(ctx)
 	// Garbage: writable snapshots of containers that have no record (a
 	// crash between preparing the snapshot and writing the record, or
 	// during a remove's background cleanup).

@@ -71,7 +71,12 @@ type Config struct {
 	// OnExit, if set, is called after a container's exit is recorded
 	// (restart policies hook in here).
 	OnExit func(id string, st State)
-	Log    *slog.Logger
+	// Networks is the network manager; nil leaves bridge-mode
+	// containers in an empty network namespace.
+	Networks Networks
+	// NetworkEvents receives network connect/disconnect events.
+	NetworkEvents func(Event)
+	Log           *slog.Logger
 }
 
 // Service manages containers. It is safe for concurrent use.

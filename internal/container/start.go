@@ -108,7 +108,20 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	mounted = true
 	phase("mounted")
-	sp, err := s.generateSpec(ctx, &rec, rootfs)
+	netns, err := s.setupNetwork(ctx, c, &rec)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil && netns != "" {
+			s.teardownNetwork(context.WithoutCancel(ctx), rec.ID)
+			c.mu.Lock()
+			clearNetworkState(&c.rec)
+			c.mu.Unlock()
+		}
+	}()
+	phase("network")
+	sp, err := s.generateSpec(ctx, &rec, rootfs, netns)
 	if err != nil {
 		return err
 	}
@@ -206,7 +219,7 @@ func (s *Service) startFailed(c *Container, err error) error {
 var errStartFailed = errors.New("container failed to start")
 
 // generateSpec builds the OCI spec of r.
-func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string) (*specs.Spec, error) {
+func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs, netns string) (*specs.Spec, error) {
 	dir := s.dataDir(r.ID)
 	in := spec.Input{
 		ID: r.ID, Config: r.Config, HostConfig: r.Host, Rootfs: rootfs,
@@ -214,6 +227,7 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string) (*
 		HostsPath:      filepath.Join(dir, "hosts"),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		ContainerNS:    s.containerNS,
+		NetNSPath:      netns,
 	}
 	return spec.Generate(ctx, in)
 }
@@ -281,6 +295,8 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	for _, e := range c.execs {
 		e.running = false
 	}
+	hadSandbox := c.rec.Sandbox != nil
+	clearNetworkState(&c.rec)
 	saved := c.rec
 	// The run's teardown (the shim's exit, the rootfs unmount) happens
 	// after waiters are told: nothing a client waits for depends on it.
@@ -305,6 +321,9 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 			cl.Close()
 		}
 		_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
+		if hadSandbox {
+			s.teardownNetwork(context.Background(), saved.ID)
+		}
 	}()
 	if exit.OOMKilled {
 		s.event("oom", &saved, nil)

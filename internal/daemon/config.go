@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/network"
 )
 
 // Config is berthd's configuration: /etc/berth/daemon.json with Docker's
@@ -41,6 +42,12 @@ type Config struct {
 	MaxConcurrentDownloads int                 `json:"max-concurrent-downloads,omitempty"`
 	// ShimBinary overrides where berth-shim is found (tests).
 	ShimBinary string `json:"shim-binary,omitempty"`
+	// Networking (dockerd's keys, plus dns-upstreams): see network.go.
+	Bridge              string         `json:"bridge,omitempty"`
+	BIP                 string         `json:"bip,omitempty"`
+	DefaultAddressPools []network.Pool `json:"default-address-pools,omitempty"`
+	MTU                 int            `json:"mtu,omitempty"`
+	DNSUpstreams        []string       `json:"dns-upstreams,omitempty"`
 }
 
 // Runtime is an entry of "runtimes" (an external OCI runtime).

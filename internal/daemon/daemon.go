@@ -30,6 +30,7 @@ import (
 	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -46,6 +47,7 @@ type Daemon struct {
 	images     *image.Service
 	runtime    *runtime.Runtime
 	containers *container.Service
+	networks   *network.Service
 	events     *events.Bus
 	server     *api.Server
 	listeners  []net.Listener
@@ -111,6 +113,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err != nil {
 		return nil, err
 	}
+	d.networks, err = newNetworks(ctx, cfg, d.db, log)
+	if err != nil {
+		return nil, err
+	}
 	ctrs, err = container.New(container.Config{
 		Root: cfg.DataRoot, ExecRoot: cfg.ExecRoot, DB: d.db,
 		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
@@ -119,6 +125,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		DefaultUlimits: cfg.ulimits(),
 		Events: func(e container.Event) {
 			d.events.Publish(apievents.ContainerEventType, apievents.Action(e.Action), e.ID, e.Attributes)
+		},
+		Networks: d.networks,
+		NetworkEvents: func(e container.Event) {
+			d.events.Publish(apievents.NetworkEventType, apievents.Action(e.Action), e.ID, e.Attributes)
 		},
 		Log: log.With("svc", "container"),
 	})
@@ -255,6 +265,9 @@ func (d *Daemon) Close() error {
 func (d *Daemon) closeStores() {
 	if d.containers != nil {
 		_ = d.containers.Close()
+	}
+	if d.networks != nil {
+		_ = d.networks.Close()
 	}
 	if d.images != nil {
 		_ = d.images.Snapshots().Close()

@@ -7,6 +7,7 @@ import (
 	ctrrouter "github.com/berth-dev/berth/internal/api/router/container"
 	execrouter "github.com/berth-dev/berth/internal/api/router/exec"
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
+	netrouter "github.com/berth-dev/berth/internal/api/router/network"
 	systemrouter "github.com/berth-dev/berth/internal/api/router/system"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
@@ -19,6 +20,7 @@ func (d *Daemon) routers() []api.Router {
 		ctrrouter.New(containerBackend{d}),
 		execrouter.New(execBackend{d}),
 		imagerouter.New(images, commitBackend{d}, imagerouter.Registry{Client: d.registry}),
+		netrouter.New(networkBackend{d}),
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/internal/fixture"
+	"github.com/berth-dev/berth/internal/network"
 )
 
 // bins holds the binaries built once for the whole test binary.
@@ -85,10 +86,13 @@ type daemon struct {
 	dataRoot string
 	execRoot string
 	sock     string
-	cmd      *exec.Cmd
-	logBuf   *bytes.Buffer
-	client   *client.Client
-	exited   chan struct{}
+	// bridge is the default network's bridge of this daemon (each test
+	// daemon has its own; subnets come from a test-only pool).
+	bridge string
+	cmd    *exec.Cmd
+	logBuf *bytes.Buffer
+	client *client.Client
+	exited chan struct{}
 }
 
 // startDaemon starts berthd on fresh roots; Cleanup stops it, removes
@@ -101,10 +105,15 @@ func startDaemon(t *testing.T) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, dataRoot: filepath.Join(base, "d"), execRoot: filepath.Join(base, "x"), sock: filepath.Join(base, "s.sock")}
+	d := &daemon{t: t, dataRoot: filepath.Join(base, "d"), execRoot: filepath.Join(base, "x"), sock: filepath.Join(base, "s.sock"),
+		bridge: "bt" + filepath.Base(base)[2:]}
+	if len(d.bridge) > 15 {
+		d.bridge = d.bridge[:15]
+	}
 	t.Cleanup(func() {
 		d.stop()
 		d.cleanupContainers()
+		d.checkNetworkLeftovers()
 		if mounted := mountsUnder(base); len(mounted) > 0 {
 			t.Errorf("mounts left under %s: %v", base, mounted)
 			for i := len(mounted) - 1; i >= 0; i-- {
@@ -120,7 +129,7 @@ func startDaemon(t *testing.T) *daemon {
 func (d *daemon) start() {
 	t := d.t
 	cfgFile := filepath.Join(filepath.Dir(d.dataRoot), "daemon.json")
-	if err := os.WriteFile(cfgFile, []byte("{}"), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(testDaemonJSON(d.bridge)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.logBuf = &bytes.Buffer{}
@@ -352,3 +361,27 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 var _ = http.StatusOK
+
+// testPool is where test daemons' networks get their subnets: berthd
+// takes a host-wide lock while it picks a subnet that overlaps no route,
+// so parallel test daemons never share one, and nothing real is touched.
+const testPool = "10.213.0.0/16"
+
+func testDaemonJSON(bridge string) string {
+	return fmt.Sprintf(`{"bridge": %q, "default-address-pools": [{"base": %q, "size": 24}]}`, bridge, testPool)
+}
+
+// checkNetworkLeftovers fails the test when the daemon left its bridge,
+// its nftables table or network namespace files behind (berthd removes
+// them when it stops with no container running).
+func (d *daemon) checkNetworkLeftovers() {
+	if _, err := os.Stat("/sys/class/net/" + d.bridge); err == nil {
+		d.t.Errorf("bridge %s left behind", d.bridge)
+	}
+	if tbl := network.TableName(d.dataRoot); network.TableExists(tbl) {
+		d.t.Errorf("nftables table %s left behind", tbl)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.execRoot, "netns")); len(ents) > 0 {
+		d.t.Errorf("netns files left behind: %v", ents)
+	}
+}

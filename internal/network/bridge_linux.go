@@ -1,0 +1,306 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ensureBridge creates (or adopts) r's bridge with the gateway address
+// and brings it up. route_localnet is enabled on it so that traffic to a
+// published port on 127.0.0.1 can be DNATed out of it.
+func ensureBridge(r *Record) error {
+	link, err := netlink.LinkByName(r.Bridge)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("bridge %s: %w", r.Bridge, err)
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: r.Bridge, MTU: r.MTU, TxQLen: -1}}
+		if err := netlink.LinkAdd(br); err != nil {
+			return fmt.Errorf("create bridge %s: %w", r.Bridge, err)
+		}
+		if link, err = netlink.LinkByName(r.Bridge); err != nil {
+			return err
+		}
+	} else if _, ok := link.(*netlink.Bridge); !ok {
+		return fmt.Errorf("%s exists and is not a bridge", r.Bridge)
+	}
+	if r.MTU > 0 && link.Attrs().MTU != r.MTU {
+		_ = netlink.LinkSetMTU(link, r.MTU)
+	}
+	want := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(r.Gateway, r.Subnet.Bits()))}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	have := false
+	for _, a := range addrs {
+		if a.IPNet.String() == want.IPNet.String() {
+			have = true
+		}
+	}
+	if !have {
+		if err := netlink.AddrAdd(link, want); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("address %s on %s: %w", want.IPNet, r.Bridge, err)
+		}
+	}
+	_ = writeSysctl("net/ipv4/conf/"+r.Bridge+"/route_localnet", "1")
+	return netlink.LinkSetUp(link)
+}
+
+// deleteBridge removes r's bridge (and with it every port on it).
+func deleteBridge(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil
+	}
+	return netlink.LinkDel(link)
+}
+
+// hostRoutes lists the IPv4 routes of the host's main table, with the
+// device they go through, to refuse subnets that overlap them.
+func hostRoutes() ([]inUse, error) {
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return nil, err
+	}
+	names := map[int]string{}
+	var out []inUse
+	for _, rt := range routes {
+		if rt.Dst == nil {
+			continue
+		}
+		p, ok := prefixOf(rt.Dst)
+		if !ok || p.Bits() == 0 {
+			continue
+		}
+		name, ok := names[rt.LinkIndex]
+		if !ok {
+			if l, err := netlink.LinkByIndex(rt.LinkIndex); err == nil {
+				name = l.Attrs().Name
+			}
+			names[rt.LinkIndex] = name
+		}
+		out = append(out, inUse{prefix: p, by: "route via " + name})
+	}
+	return out, nil
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones).Masked(), true
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func writeSysctl(key, val string) error {
+	return os.WriteFile(filepath.Join("/proc/sys", key), []byte(val), 0o644)
+}
+
+// createNetNS makes a new network namespace and bind-mounts it at path
+// (which keeps it alive without a process in it).
+func createNetNS(path string) (retErr error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o400)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	defer func() {
+		if retErr != nil {
+			_ = os.Remove(path)
+		}
+	}()
+	errc := make(chan error, 1)
+	// The unshare happens on a thread of its own that is never given
+	// back to the Go scheduler: it ends with the goroutine.
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare net: %w", err)
+			return
+		}
+		src := "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
+		errc <- unix.Mount(src, path, "", unix.MS_BIND, "")
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("bind netns: %w", err)
+	}
+	return nil
+}
+
+// removeNetNS unmounts and removes a netns file; the namespace goes once
+// nothing else holds it.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// vethConfig is one endpoint's link in a sandbox.
+type vethConfig struct {
+	hostName string // in the host, enslaved to bridge
+	peerName string // in the sandbox ("eth0", ...)
+	bridge   string
+	mtu      int
+	mac      net.HardwareAddr
+	addr     netip.Prefix
+	gateway  netip.Addr // invalid: no default route
+}
+
+// addVeth creates the veth pair of c with its peer directly in the
+// netns at nsPath, configures the peer and brings both ends up.
+func addVeth(nsPath string, c vethConfig, loUp bool) (retErr error) {
+	br, err := netlink.LinkByName(c.bridge)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", c.bridge, err)
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	mtu := c.mtu
+	if mtu == 0 {
+		mtu = br.Attrs().MTU
+	}
+	veth := &netlink.Veth{
+		LinkAttrs: netlink.LinkAttrs{Name: c.hostName, MTU: mtu, MasterIndex: br.Attrs().Index, Flags: net.FlagUp},
+		PeerName:  c.peerName, PeerHardwareAddr: c.mac, PeerNamespace: netlink.NsFd(int(ns)), PeerMTU: uint32(mtu),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s: %w", c.hostName, err)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = netlink.LinkDel(veth)
+		}
+	}()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	peer, err := h.LinkByName(c.peerName)
+	if err != nil {
+		return err
+	}
+	if err := h.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(c.addr)}); err != nil {
+		return fmt.Errorf("address %s: %w", c.addr, err)
+	}
+	if err := h.LinkSetUp(peer); err != nil {
+		return err
+	}
+	if loUp {
+		lo, err := h.LinkByName("lo")
+		if err == nil {
+			err = h.LinkSetUp(lo)
+		}
+		if err != nil {
+			return fmt.Errorf("loopback: %w", err)
+		}
+	}
+	if c.gateway.IsValid() {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: c.gateway.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("default route: %w", err)
+		}
+	}
+	return nil
+}
+
+// upLoopback brings lo up in the netns at nsPath (sandboxes without an
+// endpoint).
+func upLoopback(nsPath string) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return h.LinkSetUp(lo)
+}
+
+// delLink removes a host-side link (a veth's peer goes with it).
+func delLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil
+	}
+	return netlink.LinkDel(l)
+}
+
+// linkExists reports whether a host link named name exists.
+func linkExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
+
+// enableForwarding turns on IPv4 forwarding, as dockerd does.
+func enableForwarding() error {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	if err == nil && len(b) > 0 && b[0] == '1' {
+		return nil
+	}
+	return writeSysctl("net/ipv4/ip_forward", "1")
+}
+
+// inNetNS runs fn on a thread that is inside the netns at path (sockets
+// created there belong to that namespace).
+func inNetNS(path string, fn func() error) error {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- err
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err == nil {
+			// Back home: the thread may serve other goroutines again.
+			runtime.UnlockOSThread()
+		}
+		errc <- ferr
+	}()
+	return <-errc
+}

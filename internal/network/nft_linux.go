@@ -1,0 +1,225 @@
+package network
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// portRule is one published port: traffic to HostIP:HostPort (any local
+// address when HostIP is unspecified) goes to CIP:CPort.
+type portRule struct {
+	HostIP   netip.Addr
+	HostPort uint16
+	Proto    string // "tcp" or "udp"
+	CIP      netip.Addr
+	CPort    uint16
+}
+
+// firewall is berth's nftables table ("ip berth_<suffix>"). The whole
+// table is rewritten in one netlink batch (delete and re-add inside one
+// transaction), so every change, and the rebuild at start, is atomic:
+// packets see either the old or the new rules, never none. Other tables
+// on the host are never touched.
+//
+//	chain prerouting  nat/prerouting -100:  fib daddr type local jump ports
+//	chain output      nat/output -100:      fib daddr type local jump ports
+//	chain ports:      [ip daddr H] meta l4proto P th dport X dnat to C:Y
+//	chain postrouting nat/postrouting 100:  ip saddr C ip daddr C P dport Y masquerade (hairpin)
+//	                                        ip saddr 127.0.0.0/8 oifname BR masquerade (localhost)
+//	                                        ip saddr SUBNET oifname != BR masquerade (not internal)
+//	chain forward     filter/forward 0:     internal: iifname BR oifname != BR drop (and back)
+//	                                        ct status dnat accept
+//	                                        iifname A oifname B drop (every pair of networks)
+//	                                        icc off: iifname BR oifname BR drop
+type firewall struct {
+	table string
+}
+
+func (f *firewall) tableRef() *nftables.Table {
+	return &nftables.Table{Name: f.table, Family: nftables.TableFamilyIPv4}
+}
+
+// sync replaces the table's content with the rules for nets and ports.
+func (f *firewall) sync(nets []*Record, ports []portRule) error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	defer c.CloseLasting()
+	t := f.tableRef()
+	// add + delete + add: deleting a table that does not exist would
+	// fail the batch.
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	accept := nftables.ChainPolicyAccept
+	pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
+	out := c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
+	portsChain := c.AddChain(&nftables.Chain{Name: "ports", Table: t})
+	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+
+	for _, ch := range []*nftables.Chain{pre, out} {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
+			&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(unix.RTN_LOCAL)},
+			&expr.Verdict{Kind: expr.VerdictJump, Chain: "ports"},
+		}})
+	}
+	sort.Slice(ports, func(i, j int) bool {
+		if ports[i].HostPort != ports[j].HostPort {
+			return ports[i].HostPort < ports[j].HostPort
+		}
+		return ports[i].HostIP.Less(ports[j].HostIP)
+	})
+	for _, p := range ports {
+		proto := byte(unix.IPPROTO_TCP)
+		if p.Proto == "udp" {
+			proto = unix.IPPROTO_UDP
+		}
+		var ex []expr.Any
+		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+			ex = append(ex, daddr(), eq(p.HostIP.AsSlice()))
+		}
+		ex = append(ex,
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, eq([]byte{proto}),
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, eq(be16(p.HostPort)),
+			&expr.Immediate{Register: 1, Data: p.CIP.AsSlice()},
+			&expr.Immediate{Register: 2, Data: be16(p.CPort)},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+		)
+		c.AddRule(&nftables.Rule{Table: t, Chain: portsChain, Exprs: ex})
+		// Hairpin: a container reaching its own published port.
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: []expr.Any{
+			saddr(), eq(p.CIP.AsSlice()), daddr(), eq(p.CIP.AsSlice()),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, eq([]byte{proto}),
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, eq(be16(p.CPort)),
+			&expr.Masq{},
+		}})
+	}
+	var bridges []*Record
+	for _, n := range nets {
+		if n.Driver == "bridge" && n.Bridge != "" {
+			bridges = append(bridges, n)
+		}
+	}
+	for _, n := range bridges {
+		// From 127.0.0.1 (published ports on the host's loopback): the
+		// container could not answer 127.0.0.1, so the source becomes the
+		// bridge's address.
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(inPrefix(saddrOffset, netip.MustParsePrefix("127.0.0.0/8")),
+			oif(), eq(ifname(n.Bridge)), &expr.Masq{})})
+		if n.Masquerade && !n.Internal {
+			c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(inPrefix(saddrOffset, n.Subnet),
+				oif(), neq(ifname(n.Bridge)), &expr.Masq{})})
+		}
+	}
+	drop := &expr.Verdict{Kind: expr.VerdictDrop}
+	for _, n := range bridges {
+		if n.Internal {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(n.Bridge)), oif(), neq(ifname(n.Bridge)), drop}})
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{oif(), eq(ifname(n.Bridge)), iif(), neq(ifname(n.Bridge)), drop}})
+		}
+	}
+	// Published ports stay reachable from other networks.
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: native32(ipsDstNAT), Xor: native32(0)},
+		neq(native32(0)),
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}})
+	for _, a := range bridges {
+		for _, b := range bridges {
+			if a != b {
+				c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(a.Bridge)), oif(), eq(ifname(b.Bridge)), drop}})
+			}
+		}
+		if !a.ICC {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(a.Bridge)), oif(), eq(ifname(a.Bridge)), drop}})
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: update table %s: %w", f.table, err)
+	}
+	return nil
+}
+
+// remove deletes the table.
+func (f *firewall) remove() error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	defer c.CloseLasting()
+	t := f.tableRef()
+	c.AddTable(t)
+	c.DelTable(t)
+	return c.Flush()
+}
+
+// ipsDstNAT is the conntrack status bit of DNATed connections.
+const ipsDstNAT = 1 << 5
+
+const (
+	saddrOffset = 12
+	daddrOffset = 16
+)
+
+func saddr() expr.Any {
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: saddrOffset, Len: 4}
+}
+
+func daddr() expr.Any {
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: daddrOffset, Len: 4}
+}
+
+func inPrefix(off uint32, p netip.Prefix) []expr.Any {
+	mask := ipNet(p).Mask
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(mask), Xor: []byte{0, 0, 0, 0}},
+		eq(p.Masked().Addr().AsSlice()),
+	}
+}
+
+func iif() expr.Any { return &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1} }
+func oif() expr.Any { return &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1} }
+
+func eq(b []byte) expr.Any  { return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b} }
+func neq(b []byte) expr.Any { return &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: b} }
+
+func ifname(n string) []byte {
+	b := make([]byte, 16)
+	copy(b, n)
+	return b
+}
+
+func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+
+func native32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+// TableExists reports whether the ip table named name exists (tests
+// check that nothing is left behind).
+func TableExists(name string) bool {
+	c, err := nftables.New()
+	if err != nil {
+		return false
+	}
+	defer c.CloseLasting()
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false
+	}
+	for _, t := range ts {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
+}

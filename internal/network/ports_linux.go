@@ -1,0 +1,141 @@
+package network
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/network"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// publish chooses and reserves the host ports of req's bindings (and of
+// every exposed port with PublishAll), and records the DNAT rules to the
+// container's address on net.
+//
+// A host port is reserved by a socket bound to it (TCP: bound, never
+// listening; UDP: bound): nothing else on the host can take the port
+// while the container has it, a port held by another program is a clear
+// error before the container starts, and traffic never reaches these
+// sockets since it is DNATed before local delivery. Ephemeral ports
+// (no host port given) come from the kernel's bind to port 0.
+func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
+	bindings := network.PortMap{}
+	for p, bs := range req.Ports {
+		bindings[p] = append([]network.PortBinding(nil), bs...)
+	}
+	if req.PublishAll {
+		for p := range req.Exposed {
+			if len(bindings[p]) == 0 {
+				bindings[p] = []network.PortBinding{{}}
+			}
+		}
+	}
+	if len(bindings) == 0 {
+		return nil
+	}
+	ep := sb.endpoints[n.ID]
+	keys := make([]network.Port, 0, len(bindings))
+	for p := range bindings {
+		keys = append(keys, p)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	out := network.PortMap{}
+	for _, p := range keys {
+		proto := string(p.Proto())
+		if proto != "tcp" && proto != "udp" {
+			return errdefs.Newf(errdefs.NotImplemented, "publishing %s ports is not supported", proto)
+		}
+		for _, b := range bindings[p] {
+			hostIP := b.HostIP
+			if !hostIP.IsValid() {
+				hostIP = netip.IPv4Unspecified()
+			}
+			if !hostIP.Is4() {
+				// IPv6 bindings: not supported yet, skipped as dockerd
+				// does for a host without IPv6.
+				continue
+			}
+			lo, hi := 0, 0
+			if b.HostPort != "" {
+				l, h, ok := strings.Cut(b.HostPort, "-")
+				var err1, err2 error
+				lo, err1 = strconv.Atoi(l)
+				hi = lo
+				if ok {
+					hi, err2 = strconv.Atoi(h)
+				}
+				if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || hi < lo {
+					return errdefs.Newf(errdefs.InvalidArgument, "invalid host port %q", b.HostPort)
+				}
+			}
+			fd, port, err := reservePort(proto, hostIP, lo, hi)
+			if err != nil {
+				return err
+			}
+			sb.reserved = append(sb.reserved, fd)
+			out[p] = append(out[p], network.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(port)})
+			sb.ports = append(sb.ports, portRule{HostIP: hostIP, HostPort: uint16(port), Proto: proto, CIP: ep.ip, CPort: p.Num()})
+		}
+	}
+	sb.bindings = out
+	return nil
+}
+
+// reservePort binds a socket to ip and a port in [lo, hi] (0: ephemeral).
+func reservePort(proto string, ip netip.Addr, lo, hi int) (int, int, error) {
+	typ := unix.SOCK_STREAM
+	if proto == "udp" {
+		typ = unix.SOCK_DGRAM
+	}
+	var lastErr error
+	for port := lo; port <= hi; port++ {
+		fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, 0, err
+		}
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: ip.As4()})
+		if err == nil {
+			sa, err := unix.Getsockname(fd)
+			if err != nil {
+				unix.Close(fd)
+				return -1, 0, err
+			}
+			return fd, sa.(*unix.SockaddrInet4).Port, nil
+		}
+		unix.Close(fd)
+		lastErr = err
+	}
+	if lo == hi {
+		return -1, 0, errdefs.Newf(errdefs.Conflict, "Bind for %s:%d failed: port is already allocated (%v)", ip, lo, lastErr)
+	}
+	return -1, 0, errdefs.Newf(errdefs.Conflict, "Bind for %s:%d-%d failed: no port of the range is free (%v)", ip, lo, hi, lastErr)
+}
+
+// reserveAll reserves the host ports of restored bindings again (best
+// effort: a port taken meanwhile is logged, the DNAT rule stays).
+func reserveAll(bindings network.PortMap, log *slog.Logger) []int {
+	var fds []int
+	for p, bs := range bindings {
+		for _, b := range bs {
+			port, err := strconv.Atoi(b.HostPort)
+			if err != nil || !b.HostIP.Is4() {
+				continue
+			}
+			fd, _, err := reservePort(string(p.Proto()), b.HostIP, port, port)
+			if err != nil {
+				log.Warn("reserve published port", "port", fmt.Sprintf("%s:%d/%s", b.HostIP, port, p.Proto()), "err", err)
+				continue
+			}
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
+func closeFD(fd int) { _ = unix.Close(fd) }
