@@ -18,7 +18,7 @@ func (c *Cli) newContainerCommand() *cobra.Command {
 		c.newRestartCommand(), c.newKillCommand(), withAlias(c.newRmCommand(), "rm", "remove"),
 		withAlias(c.newPsCommand(), "ls", "list", "ps"), c.newLogsCommand(), c.newExecCommand(),
 		c.newAttachCommand(), c.newContainerInspectCommand(), c.newWaitCommand(),
-		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(),
+		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(), c.newPortCommand(),
 	)
 }
 

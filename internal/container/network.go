@@ -112,7 +112,9 @@ func (s *Service) resolveNetworks(r *Record, nc *network.NetworkingConfig) error
 	}
 	// The docker CLI keys the mode's endpoint by the mode as given
 	// ("default" for the default network).
-	isMode := func(k string) bool { return k == mode || k == string(hc.NetworkMode) || (k == "default" && mode == "bridge") }
+	isMode := func(k string) bool {
+		return k == mode || k == string(hc.NetworkMode) || (k == "default" && mode == "bridge")
+	}
 	var primary *network.EndpointSettings
 	for k, v := range eps {
 		if isMode(k) {
