@@ -89,15 +89,25 @@ type daemon struct {
 	// bridge is the default network's bridge of this daemon (each test
 	// daemon has its own; subnets come from a test-only pool).
 	bridge string
-	cmd    *exec.Cmd
-	logBuf *bytes.Buffer
-	client *client.Client
-	exited chan struct{}
+	// dnsUpstream is where the embedded DNS forwards (loopback only;
+	// by default a port nothing listens on).
+	dnsUpstream string
+	cmd         *exec.Cmd
+	logBuf      *bytes.Buffer
+	client      *client.Client
+	exited      chan struct{}
 }
 
 // startDaemon starts berthd on fresh roots; Cleanup stops it, removes
 // every container (killing them) and checks nothing is left mounted.
 func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	return startDaemonWith(t, nil)
+}
+
+// startDaemonWith is startDaemon with a chance to change the daemon's
+// settings (dnsUpstream) before it starts.
+func startDaemonWith(t *testing.T, opt func(*daemon)) *daemon {
 	t.Helper()
 	// Short paths: unix socket paths are limited to 108 bytes and the
 	// shim's socket lives under <exec-root>/c/<64-hex-id>/.
@@ -122,6 +132,9 @@ func startDaemon(t *testing.T) *daemon {
 		}
 		_ = os.RemoveAll(base)
 	})
+	if opt != nil {
+		opt(d)
+	}
 	d.start()
 	return d
 }
@@ -129,7 +142,7 @@ func startDaemon(t *testing.T) *daemon {
 func (d *daemon) start() {
 	t := d.t
 	cfgFile := filepath.Join(filepath.Dir(d.dataRoot), "daemon.json")
-	if err := os.WriteFile(cfgFile, []byte(testDaemonJSON(d.bridge)), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(testDaemonJSON(d.bridge, d.dnsUpstream)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.logBuf = &bytes.Buffer{}
@@ -367,8 +380,11 @@ var _ = http.StatusOK
 // so parallel test daemons never share one, and nothing real is touched.
 const testPool = "10.213.0.0/16"
 
-func testDaemonJSON(bridge string) string {
-	return fmt.Sprintf(`{"bridge": %q, "default-address-pools": [{"base": %q, "size": 24}]}`, bridge, testPool)
+func testDaemonJSON(bridge, dnsUpstream string) string {
+	if dnsUpstream == "" {
+		dnsUpstream = "127.0.0.1:9"
+	}
+	return fmt.Sprintf(`{"bridge": %q, "default-address-pools": [{"base": %q, "size": 24}], "dns-upstreams": [%q]}`, bridge, testPool, dnsUpstream)
 }
 
 // checkNetworkLeftovers fails the test when the daemon left its bridge,
