@@ -23,6 +23,7 @@ import (
 type Networks interface {
 	Lookup(ref string) (id, name, driver string, err error)
 	Setup(ctx context.Context, req bnet.SandboxRequest) (*bnet.Sandbox, error)
+	Detach(containerID string)
 	Teardown(ctx context.Context, containerID string) error
 	Restore(ctx context.Context, running []bnet.SandboxRequest) error
 	Connect(ctx context.Context, containerID string, req bnet.EndpointRequest) (*network.EndpointSettings, error)

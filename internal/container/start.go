@@ -296,6 +296,9 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		e.running = false
 	}
 	hadSandbox := c.rec.Sandbox != nil
+	if hadSandbox && s.cfg.Networks != nil {
+		s.cfg.Networks.Detach(c.rec.ID)
+	}
 	clearNetworkState(&c.rec)
 	saved := c.rec
 	// The run's teardown (the shim's exit, the rootfs unmount) happens

@@ -175,7 +175,7 @@ func (s *Service) resolveName(sb *sandbox, name string) []netip.Addr {
 		}
 		for _, other := range s.sandboxes {
 			oep, ok := other.endpoints[nid]
-			if !ok {
+			if !ok || other.gone {
 				continue
 			}
 			if matchName(other, oep, n) {

@@ -46,6 +46,15 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 	out := network.PortMap{}
+	var rules []portRule
+	// Reserved sockets are recorded at once so that teardown closes them
+	// even when a later binding fails.
+	defer func() {
+		s.mu.Lock()
+		sb.ports = rules
+		sb.bindings = out
+		s.mu.Unlock()
+	}()
 	for _, p := range keys {
 		proto := string(p.Proto())
 		if proto != "tcp" && proto != "udp" {
@@ -78,12 +87,13 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 			if err != nil {
 				return err
 			}
+			s.mu.Lock()
 			sb.reserved = append(sb.reserved, fd)
+			s.mu.Unlock()
 			out[p] = append(out[p], network.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(port)})
-			sb.ports = append(sb.ports, portRule{HostIP: hostIP, HostPort: uint16(port), Proto: proto, CIP: ep.ip, CPort: p.Num()})
+			rules = append(rules, portRule{HostIP: hostIP, HostPort: uint16(port), Proto: proto, CIP: ep.ip, CPort: p.Num()})
 		}
 	}
-	sb.bindings = out
 	return nil
 }
 

@@ -68,6 +68,10 @@ type sandbox struct {
 	reserved           []int // sockets holding the host ports
 	upstreams          []string
 	dns                *dnsServer
+	// gone is set once the container stopped: the sandbox no longer
+	// counts as an endpoint and its names no longer resolve, while its
+	// teardown runs in the background.
+	gone bool
 }
 
 type endpoint struct {
@@ -224,6 +228,17 @@ func (s *Service) dnsNames(sb *sandbox, ep *endpoint) []string {
 	return append(names, sb.id[:12])
 }
 
+// Detach marks a container's sandbox as gone as soon as the container
+// stopped (cheap, on the caller's path): networks can be removed and
+// its names stop resolving while Teardown runs in the background.
+func (s *Service) Detach(containerID string) {
+	s.mu.Lock()
+	if sb, ok := s.sandboxes[containerID]; ok {
+		sb.gone = true
+	}
+	s.mu.Unlock()
+}
+
 // Teardown removes a container's sandbox: DNS server, published ports,
 // veth pairs, addresses and the namespace. Unknown containers are a
 // no-op.
@@ -249,8 +264,10 @@ func (s *Service) teardown(sb *sandbox) error {
 		eps = append(eps, ep)
 	}
 	hadPorts := len(sb.ports) > 0
+	reserved := sb.reserved
+	sb.reserved = nil
 	s.mu.Unlock()
-	for _, fd := range sb.reserved {
+	for _, fd := range reserved {
 		closeFD(fd)
 	}
 	if hadPorts {
@@ -457,7 +474,7 @@ func (s *Service) upstreamsFor(dns []netip.Addr) []string {
 func (s *Service) endpointsOf(id string) map[string]network.EndpointResource {
 	out := map[string]network.EndpointResource{}
 	for cid, sb := range s.sandboxes {
-		if ep, ok := sb.endpoints[id]; ok {
+		if ep, ok := sb.endpoints[id]; ok && !sb.gone {
 			out[cid] = network.EndpointResource{Name: sb.name, EndpointID: ep.id, MacAddress: network.HardwareAddr(ep.mac),
 				IPv4Address: netip.PrefixFrom(ep.ip, ep.net.Subnet.Bits())}
 		}

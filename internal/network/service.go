@@ -453,7 +453,7 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 func (s *Service) endpointCount(id string) int {
 	n := 0
 	for _, sb := range s.sandboxes {
-		if _, ok := sb.endpoints[id]; ok {
+		if _, ok := sb.endpoints[id]; ok && !sb.gone {
 			n++
 		}
 	}
