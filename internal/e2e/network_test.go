@@ -111,7 +111,9 @@ func TestNetworkUserDefined(t *testing.T) {
 			out, _, _ = d.cli(c.bin, nil, "network", "inspect", a)
 			var ins []struct {
 				Containers map[string]struct{ Name, IPv4Address string }
-				IPAM       struct{ Config []struct{ Subnet, Gateway string } }
+				IPAM       struct {
+					Config []struct{ Subnet, Gateway string }
+				}
 			}
 			if err := json.Unmarshal([]byte(out), &ins); err != nil || len(ins) != 1 || len(ins[0].IPAM.Config) != 1 {
 				t.Fatalf("network inspect: %v %s", err, out)
