@@ -250,6 +250,15 @@ func upLoopback(nsPath string) error {
 	return h.LinkSetUp(lo)
 }
 
+// setHairpin lets a bridge port send frames back where they came from.
+func setHairpin(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetHairpin(l, true)
+}
+
 // delLink removes a host-side link (a veth's peer goes with it).
 func delLink(name string) error {
 	l, err := netlink.LinkByName(name)

@@ -94,6 +94,13 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 			rules = append(rules, portRule{HostIP: hostIP, HostPort: uint16(port), Proto: proto, CIP: ep.ip, CPort: p.Num()})
 		}
 	}
+	if len(rules) > 0 {
+		// Hairpin: the container reaching its own published port comes
+		// back through the bridge port it left by.
+		if err := setHairpin(ep.hostLink(sb.id)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

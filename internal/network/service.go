@@ -488,6 +488,10 @@ func (s *Service) Close() error {
 	live := len(s.sandboxes)
 	for _, sb := range s.sandboxes {
 		sb.closeDNS()
+		for _, fd := range sb.reserved {
+			closeFD(fd)
+		}
+		sb.reserved = nil
 	}
 	var bridges []string
 	for _, r := range s.nets {

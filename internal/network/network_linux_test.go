@@ -1,0 +1,460 @@
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	apinet "github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// These tests use the real kernel: bridges, veth pairs and namespaces
+// named after the test, nftables in the test service's own table, and
+// only addresses of the test's own networks and namespaces (10.213/16
+// for berth's networks, 10.214.x.0/30 for a client namespace).
+
+type testEnv struct {
+	t        *testing.T
+	svc      *Service
+	cfg      Config
+	db       *bolt.DB
+	execRoot string
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newTestEnv(t *testing.T, upstream string) *testEnv {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	execRoot, err := os.MkdirTemp("", "bn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataRoot := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dataRoot, "m.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{t: t, db: db, execRoot: execRoot}
+	e.cfg = Config{DB: db, DataRoot: dataRoot, ExecRoot: execRoot, Bridge: "tn" + randHex(4),
+		Pools: []Pool{{Base: netip.MustParsePrefix("10.213.0.0/16"), Size: 24}}}
+	if upstream != "" {
+		e.cfg.DNSUpstreams = []string{upstream}
+	}
+	e.svc, err = New(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Tear everything down and check nothing is left.
+		var bridges []string
+		if e.svc != nil {
+			e.svc.mu.Lock()
+			var ids []string
+			for id := range e.svc.sandboxes {
+				ids = append(ids, id)
+			}
+			for _, r := range e.svc.nets {
+				if r.Driver == "bridge" {
+					bridges = append(bridges, r.Bridge)
+				}
+			}
+			e.svc.mu.Unlock()
+			for _, id := range ids {
+				if err := e.svc.Teardown(context.Background(), id); err != nil {
+					t.Errorf("teardown %s: %v", id, err)
+				}
+			}
+			if err := e.svc.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		}
+		for _, b := range bridges {
+			if linkExists(b) {
+				t.Errorf("bridge %s left behind", b)
+				_ = deleteBridge(b)
+			}
+		}
+		if TableExists(TableName(dataRoot)) {
+			t.Errorf("table %s left behind", TableName(dataRoot))
+			_ = e.svc.fw.remove()
+		}
+		if ents, _ := os.ReadDir(filepath.Join(execRoot, "netns")); len(ents) > 0 {
+			t.Errorf("netns files left: %v", ents)
+		}
+		db.Close()
+		_ = os.RemoveAll(execRoot)
+	})
+	return e
+}
+
+func (e *testEnv) network(name string, opts map[string]string, internal bool) string {
+	e.t.Helper()
+	id, err := e.svc.Create(context.Background(), CreateRequest{Name: name, Options: opts, Internal: internal})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+func (e *testEnv) sandbox(name string, nets []EndpointRequest, ports apinet.PortMap) (string, *Sandbox) {
+	e.t.Helper()
+	id := randHex(32)
+	sb, err := e.svc.Setup(context.Background(), SandboxRequest{ContainerID: id, Name: name, Hostname: name, Endpoints: nets, Ports: ports})
+	if err != nil {
+		e.t.Fatalf("setup %s: %v", name, err)
+	}
+	return id, sb
+}
+
+// serve answers every TCP connection on port 80 of the namespace with
+// the client's address.
+func serve(t *testing.T, nsPath string) {
+	t.Helper()
+	var l net.Listener
+	if err := inNetNS(nsPath, func() (err error) { l, err = net.Listen("tcp4", ":80"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			_, _ = io.WriteString(c, host+"\n")
+			c.Close()
+		}
+	}()
+}
+
+// ask connects to addr (from the namespace nsPath, "" = the host) and
+// returns what the server said; err when it cannot connect in time.
+func ask(nsPath, addr string, timeout time.Duration) (string, error) {
+	var out string
+	do := func() error {
+		c, err := net.DialTimeout("tcp4", addr, timeout)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		out = strings.TrimSpace(string(b))
+		return err
+	}
+	if nsPath == "" {
+		return out, do()
+	}
+	return out, inNetNS(nsPath, do)
+}
+
+// clientNS makes a namespace plugged into the host through a veth pair
+// (host side 10.214.N.1/30, client 10.214.N.2), like a machine outside.
+func clientNS(t *testing.T, dir string) (nsPath string, hostIP, clientIP netip.Addr) {
+	t.Helper()
+	nsPath = filepath.Join(dir, "client")
+	if err := createNetNS(nsPath); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	_, _ = rand.Read(b)
+	hostIP = netip.AddrFrom4([4]byte{10, 214, b[0], 1})
+	clientIP = netip.AddrFrom4([4]byte{10, 214, b[0], 2})
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	name := "tc" + randHex(4)
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, Flags: net.FlagUp}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ns))}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = delLink(name); _ = removeNetNS(nsPath) })
+	host, _ := netlink.LinkByName(name)
+	if err := netlink.AddrAdd(host, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(hostIP, 30))}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	peer, _ := h.LinkByName("eth0")
+	lo, _ := h.LinkByName("lo")
+	for _, err := range []error{
+		h.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(clientIP, 30))}),
+		h.LinkSetUp(peer), h.LinkSetUp(lo),
+		h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: hostIP.AsSlice()}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nsPath, hostIP, clientIP
+}
+
+func hostPort(t *testing.T, sb *Sandbox, port string) string {
+	t.Helper()
+	bs := sb.Ports[apinet.MustParsePort(port)]
+	if len(bs) == 0 {
+		t.Fatalf("no binding for %s: %v", port, sb.Ports)
+	}
+	return bs[0].HostPort
+}
+
+// TestPublishedPorts: DNAT from the host's 127.0.0.1 (source rewritten
+// to the gateway: a container cannot answer 127.0.0.1), from another
+// machine (a client namespace: its address is kept, no proxy), hairpin
+// from the container to its own published port, a conflicting host
+// port refused with nothing left behind, rules gone after teardown.
+func TestPublishedPorts(t *testing.T) {
+	e := newTestEnv(t, "")
+	e.network("pub", nil, false)
+	ports := apinet.PortMap{
+		apinet.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}, {}},
+	}
+	id, sb := e.sandbox("web", []EndpointRequest{{Network: "pub"}}, ports)
+	serve(t, sb.NetNSPath)
+	ep := sb.Endpoints["pub"]
+	bs := sb.Ports[apinet.MustParsePort("80/tcp")]
+	if len(bs) != 2 || bs[0].HostPort == "" || bs[0].HostIP.String() != "127.0.0.1" || !bs[1].HostIP.IsUnspecified() {
+		t.Fatalf("bindings %v", bs)
+	}
+	loPort, anyPort := bs[0].HostPort, bs[1].HostPort
+
+	got, err := ask("", "127.0.0.1:"+loPort, 5*time.Second)
+	if err != nil || got != ep.Gateway.String() {
+		t.Fatalf("from 127.0.0.1: %q %v (want the gateway %s)", got, err, ep.Gateway)
+	}
+	cns, hostIP, clientIP := clientNS(t, e.execRoot)
+	got, err = ask(cns, hostIP.String()+":"+anyPort, 5*time.Second)
+	if err != nil || got != clientIP.String() {
+		t.Fatalf("from outside: %q %v (want the client's address %s)", got, err, clientIP)
+	}
+	// The 127.0.0.1 binding is not reachable from outside.
+	if _, err := ask(cns, hostIP.String()+":"+loPort, 300*time.Millisecond); err == nil {
+		t.Fatal("a 127.0.0.1 binding answered on another address")
+	}
+	got, err = ask(sb.NetNSPath, ep.Gateway.String()+":"+anyPort, 5*time.Second)
+	if err != nil || got == "" {
+		t.Fatalf("hairpin: %q %v", got, err)
+	}
+	// The same host port for another sandbox: refused, nothing left.
+	conflict := apinet.PortMap{apinet.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: loPort}}}
+	id2 := randHex(32)
+	_, err = e.svc.Setup(context.Background(), SandboxRequest{ContainerID: id2, Name: "dup", Endpoints: []EndpointRequest{{Network: "pub"}}, Ports: conflict})
+	if err == nil || !errdefs.Is(err, errdefs.Conflict) || !strings.Contains(err.Error(), "port is already allocated") {
+		t.Fatalf("conflict: %v", err)
+	}
+	if _, err := os.Stat(e.svc.netnsPath(id2)); !os.IsNotExist(err) {
+		t.Fatalf("failed setup left its netns: %v", err)
+	}
+	if linkExists((&endpoint{net: e.svc.nets[ep.NetworkID]}).hostLink(id2)) {
+		t.Fatal("failed setup left its veth")
+	}
+	all, _ := e.svc.ipam.allocations()
+	if n := len(all[ep.NetworkID]); n != 1 {
+		t.Fatalf("failed setup left its address: %v", all)
+	}
+	// Teardown: the port is free and answers nothing.
+	if err := e.svc.Teardown(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ask("", "127.0.0.1:"+loPort, 300*time.Millisecond); err == nil {
+		t.Fatal("port still forwarded after teardown")
+	}
+	if linkExists((&endpoint{net: e.svc.nets[ep.NetworkID]}).hostLink(id)) {
+		t.Fatal("veth left after teardown")
+	}
+}
+
+// TestIsolationAndDNS: names and aliases resolve (round robin) on a
+// user-defined network, PTR works, other questions go to the upstream
+// (a fake one on loopback); networks cannot reach each other; an
+// internal network has no way out; icc=false separates containers of
+// one network.
+func TestIsolationAndDNS(t *testing.T) {
+	up := fakeUpstream(t)
+	e := newTestEnv(t, up)
+	e.network("n1", nil, false)
+	e.network("n2", nil, false)
+	e.network("n3", nil, true)
+	e.network("n4", map[string]string{"com.docker.network.bridge.enable_icc": "false"}, false)
+	_, a := e.sandbox("alpha", []EndpointRequest{{Network: "n1", Aliases: []string{"web"}}}, nil)
+	_, b := e.sandbox("beta", []EndpointRequest{{Network: "n1", Aliases: []string{"web"}}}, nil)
+	_, c := e.sandbox("gamma", []EndpointRequest{{Network: "n2"}}, nil)
+	_, d := e.sandbox("delta", []EndpointRequest{{Network: "n3"}}, nil)
+	_, f1 := e.sandbox("f1", []EndpointRequest{{Network: "n4"}}, nil)
+	_, f2 := e.sandbox("f2", []EndpointRequest{{Network: "n4"}}, nil)
+	if !a.EmbeddedDNS {
+		t.Fatal("no embedded DNS on a user-defined network")
+	}
+	for _, s := range []*Sandbox{a, b, c, d, f1, f2} {
+		serve(t, s.NetNSPath)
+	}
+	aIP, bIP := a.Endpoints["n1"].IPAddress.String(), b.Endpoints["n1"].IPAddress.String()
+
+	q := func(ns, name string, typ uint16) *dns.Msg {
+		t.Helper()
+		var r *dns.Msg
+		err := inNetNS(ns, func() error {
+			m := new(dns.Msg)
+			m.SetQuestion(dns.Fqdn(name), typ)
+			var err error
+			r, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, "127.0.0.11:53")
+			return err
+		})
+		if err != nil {
+			t.Fatalf("query %s: %v", name, err)
+		}
+		return r
+	}
+	if r := q(b.NetNSPath, "alpha", dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != aIP {
+		t.Fatalf("alpha: %v", r)
+	}
+	if r := q(b.NetNSPath, "ALPHA.n1", dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("alpha.n1: %v", r)
+	}
+	firsts := map[string]bool{}
+	for i := 0; i < 30 && len(firsts) < 2; i++ {
+		r := q(a.NetNSPath, "web", dns.TypeA)
+		if len(r.Answer) != 2 {
+			t.Fatalf("web: %v", r)
+		}
+		firsts[r.Answer[0].(*dns.A).A.String()] = true
+	}
+	if !firsts[aIP] || !firsts[bIP] {
+		t.Fatalf("round robin: first answers %v", firsts)
+	}
+	rev, _ := dns.ReverseAddr(bIP)
+	if r := q(a.NetNSPath, rev, dns.TypePTR); len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "beta.n1." {
+		t.Fatalf("PTR: %v", r)
+	}
+	if r := q(a.NetNSPath, "upstream.test", dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.7" {
+		t.Fatalf("forwarded: %v", r)
+	}
+	// Scoped per network: gamma (n2) does not see alpha; the question
+	// goes upstream, which does not know it.
+	if r := q(c.NetNSPath, "alpha", dns.TypeA); len(r.Answer) != 0 || r.Rcode != dns.RcodeNameError {
+		t.Fatalf("alpha from n2: %v", r)
+	}
+	// Reachability.
+	if got, err := ask(b.NetNSPath, aIP+":80", 5*time.Second); err != nil || got != bIP {
+		t.Fatalf("beta -> alpha: %q %v", got, err)
+	}
+	if _, err := ask(c.NetNSPath, aIP+":80", 300*time.Millisecond); err == nil {
+		t.Fatal("n2 reached n1")
+	}
+	if _, err := ask(d.NetNSPath, aIP+":80", 300*time.Millisecond); err == nil {
+		t.Fatal("internal network reached n1")
+	}
+	if _, err := ask(a.NetNSPath, d.Endpoints["n3"].IPAddress.String()+":80", 300*time.Millisecond); err == nil {
+		t.Fatal("n1 reached the internal network")
+	}
+	if d.Endpoints["n3"].Gateway.IsValid() {
+		t.Fatal("an internal network gave a gateway")
+	}
+	if _, err := ask(f1.NetNSPath, f2.Endpoints["n4"].IPAddress.String()+":80", 300*time.Millisecond); err == nil {
+		t.Fatal("icc=false: containers of the network reached each other")
+	}
+	// A network with endpoints cannot go.
+	if err := e.svc.Remove(context.Background(), "n1"); !errdefs.Is(err, errdefs.Forbidden) {
+		t.Fatalf("remove with endpoints: %v", err)
+	}
+}
+
+func fakeUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Name == "upstream.test." {
+			rr, _ := dns.NewRR("upstream.test. 60 IN A 192.0.2.7")
+			m.Answer = append(m.Answer, rr)
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().String()
+}
+
+// TestRestore: a service closed with a live sandbox leaves its bridge
+// and rules in place (live restore); a new one restores the sandbox,
+// keeps its address, forwards its port and does not hand the address
+// out again.
+func TestRestore(t *testing.T) {
+	e := newTestEnv(t, "")
+	e.network("rs", nil, false)
+	ports := apinet.PortMap{apinet.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
+	id, sb := e.sandbox("keep", []EndpointRequest{{Network: "rs", Aliases: []string{"k"}}}, ports)
+	serve(t, sb.NetNSPath)
+	port := hostPort(t, sb, "80/tcp")
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !linkExists(e.cfg.Bridge) || !TableExists(TableName(e.cfg.DataRoot)) {
+		t.Fatal("close with a live sandbox removed the bridge or the table")
+	}
+	svc, err := New(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	cur := sb.Endpoints["rs"]
+	err = svc.Restore(context.Background(), []SandboxRequest{{ContainerID: id, Name: "keep", NetNSPath: sb.NetNSPath, Bindings: sb.Ports,
+		Endpoints: []EndpointRequest{{Network: cur.NetworkID, Aliases: []string{"k"}, Current: cur}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ask("", "127.0.0.1:"+port, 5*time.Second); err != nil {
+		t.Fatalf("port after restore: %v", err)
+	}
+	_, sb2 := e.sandbox("new", []EndpointRequest{{Network: "rs"}}, nil)
+	if sb2.Endpoints["rs"].IPAddress == cur.IPAddress {
+		t.Fatal("restored address handed out again")
+	}
+	// The embedded DNS is back in the restored sandbox.
+	err = inNetNS(sb.NetNSPath, func() error {
+		m := new(dns.Msg)
+		m.SetQuestion("new.", dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, "127.0.0.11:53")
+		if err == nil && len(r.Answer) != 1 {
+			err = errors.New(r.String())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("DNS after restore: %v", err)
+	}
+}
