@@ -136,4 +136,3 @@ func TestPickSubnet(t *testing.T) {
 		t.Fatalf("default pools hold %d networks, not more than Docker's 31", n)
 	}
 }
-
