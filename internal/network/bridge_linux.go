@@ -259,6 +259,59 @@ func setHairpin(name string) error {
 	return netlink.LinkSetHairpin(l, true)
 }
 
+// detachHostEnd takes a veth's host end off its bridge. Without its name
+// (a restored sandbox) it is found through the peer in the namespace.
+func detachHostEnd(nsPath, host, peer string) error {
+	var l netlink.Link
+	var err error
+	if host != "" {
+		l, err = netlink.LinkByName(host)
+	} else {
+		var ns netns.NsHandle
+		if ns, err = netns.GetFromPath(nsPath); err != nil {
+			return nil
+		}
+		defer ns.Close()
+		var h *netlink.Handle
+		if h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
+			return err
+		}
+		defer h.Close()
+		var p netlink.Link
+		if p, err = h.LinkByName(peer); err != nil {
+			return nil
+		}
+		l, err = netlink.LinkByIndex(p.Attrs().ParentIndex)
+	}
+	if err != nil {
+		return nil // gone already
+	}
+	if err := netlink.LinkSetNoMaster(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return err
+	}
+	return nil
+}
+
+// delPeer removes the interface name of the netns at nsPath (a veth:
+// its host end goes with it).
+func delPeer(nsPath, name string) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return h.LinkDel(l)
+}
+
 // delLink removes a host-side link (a veth's peer goes with it).
 func delLink(name string) error {
 	l, err := netlink.LinkByName(name)

@@ -97,7 +97,7 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 	if len(rules) > 0 {
 		// Hairpin: the container reaching its own published port comes
 		// back through the bridge port it left by.
-		if err := setHairpin(ep.hostLink(sb.id)); err != nil {
+		if err := setHairpin(ep.host); err != nil {
 			return err
 		}
 	}

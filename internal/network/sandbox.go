@@ -80,10 +80,9 @@ type endpoint struct {
 	ip      netip.Addr
 	mac     net.HardwareAddr
 	aliases []string
-	peer    string
+	peer    string // the interface in the sandbox (eth0, eth1, ...)
+	host    string // the veth's host end ("" after a restore)
 }
-
-func (e *endpoint) hostLink(cid string) string { return "vb" + cid[:7] + e.net.ID[:6] }
 
 func (e *endpoint) settings(cid string) *network.EndpointSettings {
 	es := &network.EndpointSettings{
@@ -182,7 +181,9 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	if err != nil {
 		return nil, err
 	}
-	ep := &endpoint{net: r, id: newID(), ip: ip, mac: macFor(ip), aliases: req.Aliases}
+	// Host ends get fresh names: the previous run's veth may still be
+	// going away with its namespace.
+	ep := &endpoint{net: r, id: newID(), ip: ip, mac: macFor(ip), aliases: req.Aliases, host: "vb" + newID()[:10]}
 	s.mu.Lock()
 	ep.peer = "eth" + strconv.Itoa(len(sb.order))
 	sb.endpoints[r.ID] = ep
@@ -192,7 +193,7 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	if r.Internal || !first {
 		gw = netip.Addr{}
 	}
-	err = addVeth(sb.nsPath, vethConfig{hostName: ep.hostLink(sb.id), peerName: ep.peer, bridge: r.Bridge, mtu: r.MTU,
+	err = addVeth(sb.nsPath, vethConfig{hostName: ep.host, peerName: ep.peer, bridge: r.Bridge, mtu: r.MTU,
 		mac: ep.mac, addr: netip.PrefixFrom(ip, r.Subnet.Bits()), gateway: gw}, first)
 	if err != nil {
 		return nil, err
@@ -275,16 +276,32 @@ func (s *Service) teardown(sb *sandbox) error {
 			errs = append(errs, err)
 		}
 	}
+	// The veth pairs are not deleted one by one: deleting a link waits
+	// for RCU grace periods with the RTNL held (about 20 ms here, which
+	// every other container's setup would wait for). Their host ends
+	// leave the bridge now (0.2 ms), and the kernel deletes them, in
+	// batches, when the namespace goes with its file — which TCP
+	// connections in TIME_WAIT inside it can delay by up to a minute.
 	for _, ep := range eps {
-		if err := delLink(ep.hostLink(sb.id)); err != nil {
+		if err := detachHostEnd(sb.nsPath, ep.host, ep.peer); err != nil {
 			errs = append(errs, err)
 		}
-		if err := s.ipam.release(ep.net.ID, ep.ip, sb.id); err != nil {
-			errs = append(errs, err)
+		if ep.host != "" {
+			s.mu.Lock()
+			s.detached = append(s.detached, ep.host)
+			if len(s.detached) > 1024 {
+				s.detached = s.detached[512:]
+			}
+			s.mu.Unlock()
 		}
 	}
 	if err := removeNetNS(sb.nsPath); err != nil {
 		errs = append(errs, err)
+	}
+	for _, ep := range eps {
+		if err := s.ipam.release(ep.net.ID, ep.ip, sb.id); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -356,7 +373,7 @@ func (s *Service) Disconnect(ctx context.Context, containerID, netRef string) er
 	delete(sb.endpoints, r.ID)
 	sb.order = slices.DeleteFunc(sb.order, func(x string) bool { return x == r.ID })
 	s.mu.Unlock()
-	err = delLink(ep.hostLink(sb.id))
+	err = delPeer(sb.nsPath, ep.peer)
 	return errors.Join(err, s.ipam.release(r.ID, ep.ip, sb.id))
 }
 

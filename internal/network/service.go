@@ -57,6 +57,9 @@ type Service struct {
 	sandboxes map[string]*sandbox
 	// fwMu serialises firewall rewrites (taken after mu is released).
 	fwMu sync.Mutex
+	// detached are host ends of torn-down sandboxes the kernel may not
+	// have deleted yet (Close deletes those still there).
+	detached []string
 }
 
 const defaultBridgeName = "berth0"
@@ -502,6 +505,13 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 	if live > 0 {
 		return nil
+	}
+	s.mu.Lock()
+	detached := s.detached
+	s.detached = nil
+	s.mu.Unlock()
+	for _, l := range detached {
+		_ = delLink(l)
 	}
 	for _, b := range bridges {
 		_ = deleteBridge(b)
