@@ -32,7 +32,17 @@ func TestIPAM(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	db := openTestDB(t, path)
 	r := &Record{ID: "n1", Name: "n1", Subnet: netip.MustParsePrefix("10.9.0.0/29"), Gateway: netip.MustParseAddr("10.9.0.1")}
-	m := &ipam{db: db, next: map[string]netip.Addr{}}
+	// The network records exist: allocations of unknown networks are not
+	// written.
+	for _, id := range []string{"n1", "n2"} {
+		if err := putRecord(db, &Record{ID: id, Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := newIPAM(db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
 	for i := 0; i < 5; i++ {
 		a, err := m.allocate(r, netip.Addr{}, "c"+string(rune('a'+i)))
@@ -77,10 +87,15 @@ func TestIPAM(t *testing.T) {
 		t.Fatalf("after release: %v %v", a, err)
 	}
 	// Reopen: allocations are on disk.
+	m.close()
 	db.Close()
 	db = openTestDB(t, path)
 	defer db.Close()
-	m = &ipam{db: db, next: map[string]netip.Addr{}}
+	m, err = newIPAM(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
 	all, err := m.allocations()
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +106,20 @@ func TestIPAM(t *testing.T) {
 	if a, err := m.allocate(r, netip.Addr{}, "c9"); err != nil || a.String() != "10.9.0.4" {
 		t.Fatalf("after reopen, the free address: %v %v", a, err)
 	}
-	if err := m.releaseUnless(func(_ string, _ netip.Addr, owner string) bool { return owner == "cz" }); err != nil {
-		t.Fatal(err)
-	}
+	// reconcile keeps exactly what runs, and records what a crash lost.
+	m.reconcile(map[string]map[netip.Addr]string{"n1": {netip.MustParseAddr("10.9.0.3"): "cz", netip.MustParseAddr("10.9.0.6"): "lost"}})
 	all, _ = m.allocations()
-	if len(all["n1"]) != 1 {
-		t.Fatalf("releaseUnless kept %v", all)
+	if len(all["n1"]) != 2 || all["n1"][netip.MustParseAddr("10.9.0.6")] != "lost" {
+		t.Fatalf("reconcile kept %v", all)
+	}
+	m.sync()
+	var onDisk int
+	_ = db.View(func(tx *bolt.Tx) error {
+		onDisk = tx.Bucket(bucketIPAM).Bucket([]byte("n1")).Stats().KeyN
+		return nil
+	})
+	if onDisk != 2 {
+		t.Fatalf("%d allocations on disk after reconcile, want 2", onDisk)
 	}
 	// An ip-range limits where fresh addresses come from.
 	r2 := &Record{ID: "n2", Name: "n2", Subnet: netip.MustParsePrefix("10.9.1.0/24"), Gateway: netip.MustParseAddr("10.9.1.1"), IPRange: netip.MustParsePrefix("10.9.1.128/30")}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/network"
 
@@ -139,16 +140,33 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 			s.teardown(sb)
 		}
 	}()
-	if err := createNetNS(sb.nsPath); err != nil {
-		return nil, err
+	var pool *pooled
+	if len(nets) > 0 && (nets[0].MTU == 0 || nets[0].MTU == 1500) {
+		pool = s.takePooled()
 	}
-	if len(nets) == 0 {
-		if err := upLoopback(sb.nsPath); err != nil {
+	if pool != nil {
+		s.mu.Lock()
+		sb.nsPath = pool.nsPath
+		s.mu.Unlock()
+	} else {
+		if err := createNetNS(sb.nsPath); err != nil {
 			return nil, err
+		}
+		if len(nets) == 0 {
+			if err := upLoopback(sb.nsPath); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i, r := range nets {
-		if _, err := s.addEndpoint(sb, r, req.Endpoints[i], i == 0); err != nil {
+		var p *pooled
+		if i == 0 {
+			p = pool
+		}
+		if _, err := s.addEndpoint(sb, r, req.Endpoints[i], i == 0, p); err != nil {
+			if p != nil && p.h != nil {
+				p.h.Close()
+			}
 			return nil, err
 		}
 	}
@@ -173,17 +191,28 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 }
 
 // addEndpoint allocates an address on r and plugs a veth into sb.
-func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first bool) (*endpoint, error) {
+func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first bool, pool *pooled) (*endpoint, error) {
 	if req.IPv4.IsValid() && !r.UserSubnet {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "user specified IP address is supported only when connecting to networks with user configured subnets")
 	}
+	t0 := time.Now()
 	ip, err := s.ipam.allocate(r, req.IPv4, sb.id)
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
+	defer func() {
+		s.log.Debug("endpoint", "id", sb.id[:12], "network", r.Name, "pooled", pool != nil, "ipam", t1.Sub(t0), "link", time.Since(t1))
+		if s.trace != nil {
+			s.trace(pool != nil, t1.Sub(t0), time.Since(t1))
+		}
+	}()
 	// Host ends get fresh names: the previous run's veth may still be
 	// going away with its namespace.
 	ep := &endpoint{net: r, id: newID(), ip: ip, mac: macFor(ip), aliases: req.Aliases, host: "vb" + newID()[:10]}
+	if pool != nil {
+		ep.host, ep.mac = pool.host, pool.mac
+	}
 	s.mu.Lock()
 	ep.peer = "eth" + strconv.Itoa(len(sb.order))
 	sb.endpoints[r.ID] = ep
@@ -193,8 +222,12 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	if r.Internal || !first {
 		gw = netip.Addr{}
 	}
-	err = addVeth(sb.nsPath, vethConfig{hostName: ep.host, peerName: ep.peer, bridge: r.Bridge, mtu: r.MTU,
-		mac: ep.mac, addr: netip.PrefixFrom(ip, r.Subnet.Bits()), gateway: gw}, first)
+	if pool != nil {
+		err = pool.plug(r.Bridge, netip.PrefixFrom(ip, r.Subnet.Bits()), gw)
+	} else {
+		err = addVeth(sb.nsPath, vethConfig{hostName: ep.host, peerName: ep.peer, bridge: r.Bridge, mtu: r.MTU,
+			mac: ep.mac, addr: netip.PrefixFrom(ip, r.Subnet.Bits()), gateway: gw}, first)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +362,7 @@ func (s *Service) Connect(ctx context.Context, containerID string, req EndpointR
 	}
 	first := len(sb.order) == 0
 	s.mu.Unlock()
-	ep, err := s.addEndpoint(sb, r, req, first)
+	ep, err := s.addEndpoint(sb, r, req, first, nil)
 	if err != nil {
 		s.mu.Lock()
 		delete(sb.endpoints, r.ID)
@@ -399,20 +432,17 @@ func (s *Service) Restore(ctx context.Context, running []SandboxRequest) error {
 		sb.upstreams = s.upstreamsFor(req.DNS)
 		s.sandboxes[sb.id] = sb
 	}
-	s.mu.Unlock()
-	err := s.ipam.releaseUnless(func(netID string, addr netip.Addr, owner string) bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		sb, ok := s.sandboxes[owner]
-		if !ok {
-			return false
+	keep := map[string]map[netip.Addr]string{}
+	for id, sb := range s.sandboxes {
+		for nid, ep := range sb.endpoints {
+			if keep[nid] == nil {
+				keep[nid] = map[netip.Addr]string{}
+			}
+			keep[nid][ep.ip] = id
 		}
-		ep, ok := sb.endpoints[netID]
-		return ok && ep.ip == addr
-	})
-	if err != nil {
-		return err
 	}
+	s.mu.Unlock()
+	s.ipam.reconcile(keep)
 	for _, req := range running {
 		s.mu.Lock()
 		sb := s.sandboxes[req.ContainerID]
@@ -428,15 +458,22 @@ func (s *Service) Restore(ctx context.Context, running []SandboxRequest) error {
 			}
 		}
 	}
-	// Namespace files of containers that no longer run.
+	// Namespace files of containers that no longer run, and of the
+	// previous run's pool.
 	ents, _ := filepath.Glob(filepath.Join(s.cfg.ExecRoot, "netns", "*"))
 	for _, p := range ents {
+		live := false
 		s.mu.Lock()
-		_, live := s.sandboxes[filepath.Base(p)]
+		for _, sb := range s.sandboxes {
+			live = live || sb.nsPath == p
+		}
 		s.mu.Unlock()
 		if !live {
 			_ = removeNetNS(p)
 		}
+	}
+	if !s.cfg.NoPool {
+		s.startPool()
 	}
 	return s.syncFirewall()
 }

@@ -41,7 +41,9 @@ type Config struct {
 	// ("ip" or "ip:port"); empty: the host's /etc/resolv.conf without
 	// loopback servers.
 	DNSUpstreams []string
-	Log          *slog.Logger
+	// NoPool disables the pool of sandboxes made ahead of time.
+	NoPool bool
+	Log    *slog.Logger
 }
 
 // Service manages networks and sandboxes. It is safe for concurrent use.
@@ -60,6 +62,13 @@ type Service struct {
 	// detached are host ends of torn-down sandboxes the kernel may not
 	// have deleted yet (Close deletes those still there).
 	detached []string
+
+	// The pool of fresh sandboxes (pool_linux.go).
+	poolCh             chan *pooled
+	poolWake           chan struct{}
+	poolStop, poolDone chan struct{}
+	// trace, when set (benchmarks), is told each endpoint's timings.
+	trace func(pooled bool, ipam, link time.Duration)
 }
 
 const defaultBridgeName = "berth0"
@@ -96,7 +105,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := openStore(cfg.DB); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Log, ipam: &ipam{db: cfg.DB, next: map[string]netip.Addr{}},
+	m, err := newIPAM(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: cfg.Log, ipam: m,
 		fw: firewall{table: TableName(cfg.DataRoot)}, nets: map[string]*Record{}, sandboxes: map[string]*sandbox{}}
 	recs, err := loadRecords(cfg.DB)
 	if err != nil {
@@ -445,6 +458,7 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 		s.mu.Unlock()
 		return err
 	}
+	s.ipam.forget(r.ID)
 	delete(s.nets, r.ID)
 	s.mu.Unlock()
 	if err := s.syncFirewall(); err != nil {
@@ -487,6 +501,8 @@ func (s *Service) syncFirewall() error {
 // the next start); otherwise they stay for the containers that keep
 // running (live restore).
 func (s *Service) Close() error {
+	s.stopPool()
+	defer s.ipam.close()
 	s.mu.Lock()
 	live := len(s.sandboxes)
 	for _, sb := range s.sandboxes {

@@ -3,7 +3,9 @@ package network
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -102,15 +104,125 @@ func deleteRecord(db *bolt.DB, id string) error {
 	})
 }
 
-// ipam hands out addresses of one network's subnet. Allocations live in
-// the network's sub-bucket of "network-ipam" (key: the 4 address bytes,
-// value: the owner, a container ID), written in the transaction that
-// decides them, so an address is never given twice, even across
-// restarts. Fresh addresses are taken after the last one handed out
-// (wrapping around), so a released address is not reused at once.
+// ipam hands out addresses of networks' subnets. The allocations are
+// held in memory, which is authoritative while berthd runs (one mutex:
+// an address is never given twice), and written to the network's
+// sub-bucket of "network-ipam" (key: the 4 address bytes, value: the
+// owner, a container ID) by one writer goroutine, in order, many
+// changes per transaction: an fsync per container start would cost
+// about a millisecond. After a restart the allocations are loaded and
+// reconciled with the containers that still run (Restore: kept and,
+// if a crash lost the write, recorded again; every other one released),
+// so a lost write can neither leak an address nor hand one out twice.
+// Fresh addresses are taken after the last one handed out (wrapping
+// around), so a released address is not reused at once.
 type ipam struct {
 	db   *bolt.DB
-	next map[string]netip.Addr // network ID -> where the next search starts
+	mu   sync.Mutex
+	mem  map[string]map[netip.Addr]string // network ID -> address -> owner
+	next map[string]netip.Addr            // network ID -> where the next search starts
+	ops  chan ipamOp
+	done chan struct{}
+}
+
+type ipamOp struct {
+	net   string
+	addr  netip.Addr
+	owner string // "" = delete
+	flush chan struct{}
+}
+
+func newIPAM(db *bolt.DB) (*ipam, error) {
+	m := &ipam{db: db, mem: map[string]map[netip.Addr]string{}, next: map[string]netip.Addr{},
+		ops: make(chan ipamOp, 4096), done: make(chan struct{})}
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIPAM).ForEachBucket(func(k []byte) error {
+			a := map[netip.Addr]string{}
+			m.mem[string(k)] = a
+			return tx.Bucket(bucketIPAM).Bucket(k).ForEach(func(ab, owner []byte) error {
+				if addr, ok := netip.AddrFromSlice(ab); ok {
+					a[addr] = string(owner)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	go m.writer()
+	return m, nil
+}
+
+// writer applies queued changes in order, as many per transaction as
+// are waiting.
+func (m *ipam) writer() {
+	defer close(m.done)
+	for op := range m.ops {
+		batch := []ipamOp{op}
+	more:
+		for {
+			select {
+			case o, ok := <-m.ops:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		err := m.db.Update(func(tx *bolt.Tx) error {
+			nets := tx.Bucket(bucketNetworks)
+			root := tx.Bucket(bucketIPAM)
+			for _, o := range batch {
+				if o.flush != nil {
+					continue
+				}
+				b := root.Bucket([]byte(o.net))
+				if b == nil {
+					if o.owner == "" || nets.Get([]byte(o.net)) == nil {
+						continue // the network is gone
+					}
+					var err error
+					if b, err = root.CreateBucket([]byte(o.net)); err != nil {
+						return err
+					}
+				}
+				var err error
+				if o.owner == "" {
+					err = b.Delete(o.addr.AsSlice())
+				} else {
+					err = b.Put(o.addr.AsSlice(), []byte(o.owner))
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			slog.Error("network: persist address allocations", "err", err)
+		}
+		for _, o := range batch {
+			if o.flush != nil {
+				close(o.flush)
+			}
+		}
+	}
+}
+
+// sync waits until every change so far is written.
+func (m *ipam) sync() {
+	ch := make(chan struct{})
+	m.ops <- ipamOp{flush: ch}
+	<-ch
+}
+
+// close writes what is queued and stops the writer.
+func (m *ipam) close() {
+	close(m.ops)
+	<-m.done
 }
 
 var errAddrInUse = errdefs.Newf(errdefs.Conflict, "Address already in use")
@@ -119,59 +231,58 @@ var errAddrInUse = errdefs.Newf(errdefs.Conflict, "Address already in use")
 // next free one of r.IPRange (or r.Subnet). The network and broadcast
 // addresses and the gateway are never handed out.
 func (m *ipam) allocate(r *Record, want netip.Addr, owner string) (netip.Addr, error) {
-	var got netip.Addr
-	err := m.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIPAM).Bucket([]byte(r.ID))
-		if b == nil {
-			var err error
-			if b, err = tx.Bucket(bucketIPAM).CreateBucket([]byte(r.ID)); err != nil {
-				return err
-			}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	used := m.mem[r.ID]
+	if used == nil {
+		used = map[netip.Addr]string{}
+		m.mem[r.ID] = used
+	}
+	take := func(a netip.Addr) (netip.Addr, error) {
+		used[a] = owner
+		m.ops <- ipamOp{net: r.ID, addr: a, owner: owner}
+		return a, nil
+	}
+	if want.IsValid() {
+		if !r.Subnet.Contains(want) {
+			return netip.Addr{}, errdefs.Newf(errdefs.InvalidArgument, "no configured subnet or ip-range contain the IP address %s", want)
 		}
-		if want.IsValid() {
-			if !r.Subnet.Contains(want) {
-				return errdefs.Newf(errdefs.InvalidArgument, "no configured subnet or ip-range contain the IP address %s", want)
-			}
-			if want == r.Gateway || want == r.Subnet.Masked().Addr() || want == lastAddr(r.Subnet) {
-				return errAddrInUse
-			}
-			if cur := b.Get(want.AsSlice()); cur != nil && string(cur) != owner {
-				return errAddrInUse
-			}
-			got = want
-			return b.Put(want.AsSlice(), []byte(owner))
+		if want == r.Gateway || want == r.Subnet.Masked().Addr() || want == lastAddr(r.Subnet) {
+			return netip.Addr{}, errAddrInUse
 		}
-		rng := r.Subnet
-		if r.IPRange.IsValid() {
-			rng = r.IPRange
+		if cur, ok := used[want]; ok && cur != owner {
+			return netip.Addr{}, errAddrInUse
 		}
-		first, last := rng.Masked().Addr(), lastAddr(rng)
-		start := m.next[r.ID]
-		if !start.IsValid() || !rng.Contains(start) {
-			start = first
-		}
-		a := start
-		for {
-			if a != r.Gateway && a != r.Subnet.Masked().Addr() && a != lastAddr(r.Subnet) && b.Get(a.AsSlice()) == nil {
-				got = a
-				if n := a.Next(); rng.Contains(n) {
-					m.next[r.ID] = n
-				} else {
-					m.next[r.ID] = first
-				}
-				return b.Put(a.AsSlice(), []byte(owner))
-			}
-			if a == last {
-				a = first
+		return take(want)
+	}
+	rng := r.Subnet
+	if r.IPRange.IsValid() {
+		rng = r.IPRange
+	}
+	first, last := rng.Masked().Addr(), lastAddr(rng)
+	start := m.next[r.ID]
+	if !start.IsValid() || !rng.Contains(start) {
+		start = first
+	}
+	a := start
+	for {
+		if _, taken := used[a]; !taken && a != r.Gateway && a != r.Subnet.Masked().Addr() && a != lastAddr(r.Subnet) {
+			if n := a.Next(); rng.Contains(n) {
+				m.next[r.ID] = n
 			} else {
-				a = a.Next()
+				m.next[r.ID] = first
 			}
-			if a == start {
-				return errdefs.Newf(errdefs.Unavailable, "no available IPv4 addresses on network %s (%s)", r.Name, rng)
-			}
+			return take(a)
 		}
-	})
-	return got, err
+		if a == last {
+			a = first
+		} else {
+			a = a.Next()
+		}
+		if a == start {
+			return netip.Addr{}, errdefs.Newf(errdefs.Unavailable, "no available IPv4 addresses on network %s (%s)", r.Name, rng)
+		}
+	}
 }
 
 // release frees addr of network id if owner holds it.
@@ -179,59 +290,64 @@ func (m *ipam) release(id string, addr netip.Addr, owner string) error {
 	if !addr.IsValid() {
 		return nil
 	}
-	return m.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIPAM).Bucket([]byte(id))
-		if b == nil {
-			return nil
-		}
-		if cur := b.Get(addr.AsSlice()); cur != nil && string(cur) == owner {
-			return b.Delete(addr.AsSlice())
-		}
-		return nil
-	})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.mem[id][addr]; ok && cur == owner {
+		delete(m.mem[id], addr)
+		m.ops <- ipamOp{net: id, addr: addr}
+	}
+	return nil
+}
+
+// forget drops a removed network's allocations (its bucket is deleted
+// with its record).
+func (m *ipam) forget(id string) {
+	m.mu.Lock()
+	delete(m.mem, id)
+	delete(m.next, id)
+	m.mu.Unlock()
 }
 
 // allocations lists every allocation: network ID -> address -> owner.
 func (m *ipam) allocations() (map[string]map[netip.Addr]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	out := map[string]map[netip.Addr]string{}
-	err := m.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketIPAM).ForEachBucket(func(k []byte) error {
-			nb := tx.Bucket(bucketIPAM).Bucket(k)
-			m := map[netip.Addr]string{}
-			out[string(k)] = m
-			return nb.ForEach(func(a, owner []byte) error {
-				if addr, ok := netip.AddrFromSlice(a); ok {
-					m[addr] = string(owner)
-				}
-				return nil
-			})
-		})
-	})
-	return out, err
+	for n, a := range m.mem {
+		c := map[netip.Addr]string{}
+		for k, v := range a {
+			c[k] = v
+		}
+		out[n] = c
+	}
+	return out, nil
 }
 
-// releaseUnless frees every allocation whose owner keep rejects (after a
-// restart: addresses of containers that no longer run).
-func (m *ipam) releaseUnless(keep func(netID string, addr netip.Addr, owner string) bool) error {
-	return m.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketIPAM).ForEachBucket(func(k []byte) error {
-			nb := tx.Bucket(bucketIPAM).Bucket(k)
-			var drop [][]byte
-			_ = nb.ForEach(func(a, owner []byte) error {
-				addr, _ := netip.AddrFromSlice(a)
-				if !keep(string(k), addr, string(owner)) {
-					drop = append(drop, append([]byte{}, a...))
-				}
-				return nil
-			})
-			for _, a := range drop {
-				if err := nb.Delete(a); err != nil {
-					return err
-				}
+// reconcile makes the allocations exactly keep (after a restart: the
+// addresses of containers that still run): others are released, missing
+// ones recorded.
+func (m *ipam) reconcile(keep map[string]map[netip.Addr]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n, a := range m.mem {
+		for addr, owner := range a {
+			if keep[n][addr] != owner {
+				delete(a, addr)
+				m.ops <- ipamOp{net: n, addr: addr}
 			}
-			return nil
-		})
-	})
+		}
+	}
+	for n, a := range keep {
+		if m.mem[n] == nil {
+			m.mem[n] = map[netip.Addr]string{}
+		}
+		for addr, owner := range a {
+			if m.mem[n][addr] != owner {
+				m.mem[n][addr] = owner
+				m.ops <- ipamOp{net: n, addr: addr, owner: owner}
+			}
+		}
+	}
 }
 
 // lastAddr is the broadcast address of p.
