@@ -71,7 +71,10 @@
 //     /distribution/{name}/json. Search is 501. Images adapts
 //     *image.Service and Registry the registry client.
 //
-// Volume, network and build routers plug in the same way: a value with a
+//   - router/network: list, inspect, create, delete, connect, disconnect,
+//     prune; the daemon adapts the network and container services.
+//
+// Volume and build routers plug in the same way: a value with a
 // Routes method, passed to NewServer.
 //
 // The fakes layer (apitest) serves all routers over in-memory backends
