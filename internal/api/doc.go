@@ -70,7 +70,6 @@
 //     history, push, tag, delete, prune, get (one and many), load, commit,
 //     /distribution/{name}/json. Search is 501. Images adapts
 //     *image.Service and Registry the registry client.
-//
 //   - router/network: list, inspect, create, delete, connect, disconnect,
 //     prune; the daemon adapts the network and container services.
 //
