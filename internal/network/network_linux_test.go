@@ -242,9 +242,11 @@ func TestPublishedPorts(t *testing.T) {
 	e.network("pub", nil, false)
 	ports := apinet.PortMap{
 		apinet.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}, {}},
+		apinet.MustParsePort("5353/udp"): {{}},
 	}
 	id, sb := e.sandbox("web", []EndpointRequest{{Network: "pub"}}, ports)
 	stopServer := serve(t, sb.NetNSPath)
+	stopUDP := serveUDP(t, sb.NetNSPath)
 	ep := sb.Endpoints["pub"]
 	pubBridge := e.svc.nets[ep.NetworkID].Bridge
 	bs := sb.Ports[apinet.MustParsePort("80/tcp")]
@@ -261,6 +263,12 @@ func TestPublishedPorts(t *testing.T) {
 	got, err = ask(cns, hostIP.String()+":"+anyPort, 5*time.Second)
 	if err != nil || got != clientIP.String() {
 		t.Fatalf("from outside: %q %v (want the client's address %s)", got, err, clientIP)
+	}
+	// UDP, from outside: the reply comes back, with the client's address.
+	udpPort := hostPort(t, sb, "5353/udp")
+	got, err = askUDP(cns, hostIP.String()+":"+udpPort)
+	if err != nil || got != clientIP.String() {
+		t.Fatalf("udp from outside: %q %v", got, err)
 	}
 	// The 127.0.0.1 binding is not reachable from outside.
 	if _, err := ask(cns, hostIP.String()+":"+loPort, 300*time.Millisecond); err == nil {
@@ -298,6 +306,7 @@ func TestPublishedPorts(t *testing.T) {
 	// Teardown: the port is free and answers nothing. (The server's
 	// socket would keep the namespace, and so the veth, alive.)
 	stopServer()
+	stopUDP()
 	if err := e.svc.Teardown(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
@@ -562,4 +571,55 @@ func bridgePorts(t *testing.T, name string) int {
 		}
 	}
 	return n
+}
+
+// serveUDP answers every datagram on port 5353 of the namespace with the
+// sender's address.
+func serveUDP(t *testing.T, nsPath string) (stop func()) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := inNetNS(nsPath, func() (err error) { pc, err = net.ListenPacket("udp4", ":5353"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(from.String())
+			_, _ = pc.WriteTo([]byte(host), from)
+		}
+	}()
+	return func() { pc.Close() }
+}
+
+// askUDP sends a datagram to addr from the namespace nsPath and returns
+// the answer (retrying a few times: UDP may lose the first datagram
+// while ARP resolves).
+func askUDP(nsPath, addr string) (string, error) {
+	var out string
+	err := inNetNS(nsPath, func() error {
+		c, err := net.Dial("udp4", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 512)
+		for i := 0; i < 10; i++ {
+			if _, err := c.Write([]byte("?")); err != nil {
+				return err
+			}
+			_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			n, err := c.Read(buf)
+			if err == nil {
+				out = string(buf[:n])
+				return nil
+			}
+		}
+		return errors.New("no UDP answer")
+	})
+	return out, err
 }
