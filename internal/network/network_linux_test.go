@@ -623,3 +623,68 @@ func askUDP(nsPath, addr string) (string, error) {
 	})
 	return out, err
 }
+
+// TestListInspectPrune: filters, Docker's inspect shape, prune keeps
+// networks in use and honours label and until.
+func TestListInspectPrune(t *testing.T) {
+	e := newTestEnv(t, "")
+	ctx := context.Background()
+	if _, err := e.svc.Create(ctx, CreateRequest{Name: "lp1", Labels: map[string]string{"team": "a"},
+		IPAM: &apinet.IPAM{Config: []apinet.IPAMConfig{{Subnet: netip.MustParsePrefix("10.213.251.0/24"), IPRange: netip.MustParsePrefix("10.213.251.128/25"), Gateway: netip.MustParseAddr("10.213.251.254")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.network("lp2", nil, false)
+	e.network("lp3", nil, false)
+	if _, err := e.svc.Create(ctx, CreateRequest{Name: "lp2"}); !errdefs.Is(err, errdefs.Conflict) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if _, err := e.svc.Create(ctx, CreateRequest{Name: "ov", IPAM: &apinet.IPAM{Config: []apinet.IPAMConfig{{Subnet: netip.MustParsePrefix("10.213.251.0/25")}}}}); !errdefs.Is(err, errdefs.Conflict) {
+		t.Fatalf("overlapping subnet: %v", err)
+	}
+	names := func(f map[string][]string) string {
+		l, err := e.svc.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, s := range l {
+			n = append(n, s.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	if got := names(map[string][]string{"label": {"team=a"}}); got != "lp1" {
+		t.Fatalf("label filter: %s", got)
+	}
+	if got := names(map[string][]string{"type": {"builtin"}}); got != "bridge,host,none" {
+		t.Fatalf("type=builtin: %s", got)
+	}
+	if _, err := e.svc.List(ctx, map[string][]string{"bogus": {"x"}}); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("unknown filter: %v", err)
+	}
+	_, sb := e.sandbox("user", []EndpointRequest{{Network: "lp1", IPv4: netip.MustParseAddr("10.213.251.5")}}, nil)
+	ins, err := e.svc.Inspect(ctx, "lp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ins.IPAM.Config
+	if len(c) != 1 || c[0].Subnet.String() != "10.213.251.0/24" || c[0].IPRange.String() != "10.213.251.128/25" || c[0].Gateway.String() != "10.213.251.254" || len(ins.Containers) != 1 {
+		t.Fatalf("inspect: %+v", ins)
+	}
+	if got := sb.Endpoints["lp1"].IPAddress.String(); got != "10.213.251.5" {
+		t.Fatalf("--ip: %s", got)
+	}
+	if got := names(map[string][]string{"dangling": {"true"}}); got != "lp2,lp3" {
+		t.Fatalf("dangling: %s", got)
+	}
+	pruned, err := e.svc.Prune(ctx, map[string][]string{"until": {"1h"}}, nil)
+	if err != nil || len(pruned) != 0 {
+		t.Fatalf("prune until 1h ago: %v %v", pruned, err)
+	}
+	pruned, err = e.svc.Prune(ctx, map[string][]string{"label!": {"keep"}}, nil)
+	if err != nil || strings.Join(pruned, ",") != "lp2,lp3" {
+		t.Fatalf("prune: %v %v", pruned, err)
+	}
+	if err := e.svc.Remove(ctx, "bridge"); !errdefs.Is(err, errdefs.Forbidden) {
+		t.Fatalf("remove bridge: %v", err)
+	}
+}

@@ -3,7 +3,9 @@ package network
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/network"
 
@@ -128,10 +130,21 @@ func (s *Service) Prune(ctx context.Context, filters map[string][]string, inUse 
 			return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid filter '%s'", k)
 		}
 	}
+	var until time.Time
+	for _, v := range filters["until"] {
+		t, err := parseUntil(v)
+		if err != nil {
+			return nil, err
+		}
+		until = t
+	}
 	s.mu.Lock()
 	var cands []*Record
 	for _, r := range s.nets {
 		if r.predefined() || s.endpointCount(r.ID) > 0 || !allLabels(filters["label"], r.Labels) {
+			continue
+		}
+		if !until.IsZero() && !r.Created.Before(until) {
 			continue
 		}
 		skip := false
@@ -156,4 +169,23 @@ func (s *Service) Prune(ctx context.Context, filters map[string][]string, inUse 
 	}
 	sort.Strings(removed)
 	return removed, nil
+}
+
+// parseUntil accepts a Go duration ("10m": that long ago), an RFC 3339
+// time or a Unix timestamp (seconds, optionally with a fraction), as
+// Docker's until filter.
+func parseUntil(v string) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.RFC3339, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	}
+	return time.Time{}, errdefs.Newf(errdefs.InvalidArgument, "invalid filter 'until=%s'", v)
 }
