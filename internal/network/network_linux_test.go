@@ -241,7 +241,7 @@ func TestPublishedPorts(t *testing.T) {
 	e := newTestEnv(t, "")
 	e.network("pub", nil, false)
 	ports := apinet.PortMap{
-		apinet.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}, {}},
+		apinet.MustParsePort("80/tcp"):   {{HostIP: netip.MustParseAddr("127.0.0.1")}, {}},
 		apinet.MustParsePort("5353/udp"): {{}},
 	}
 	id, sb := e.sandbox("web", []EndpointRequest{{Network: "pub"}}, ports)
