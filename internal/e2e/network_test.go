@@ -347,3 +347,19 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestNetworkInspectLegacyFields: the docker CLI (API 1.50) sees the
+// default network's address at NetworkSettings.IPAddress, as dockerd
+// back-fills it before API 1.52.
+func TestNetworkInspectLegacyFields(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	if _, errOut, code := d.cli(bins.docker, nil, "run", "-d", "--name", "lg", "busybox", "sleep", "60"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ := d.cli(bins.docker, nil, "inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}} {{.NetworkSettings.Networks.bridge.IPAddress}}", "lg")
+	f := strings.Fields(out)
+	if len(f) != 3 || f[0] != f[2] || !strings.HasPrefix(f[0], "10.213.") || !strings.HasPrefix(f[1], "10.213.") {
+		t.Fatalf("legacy fields: %q", out)
+	}
+}

@@ -160,6 +160,9 @@ func (c *Router) inspect(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return err
 	}
+	if !api.VersionAtLeast(ctx, "1.52") {
+		return api.WriteJSON(w, http.StatusOK, withLegacyNetworkSettings(resp))
+	}
 	return api.WriteJSON(w, http.StatusOK, resp)
 }
 
