@@ -59,6 +59,9 @@ func (s *Service) resolveNetworks(r *Record, nc *network.NetworkingConfig) error
 	if nc != nil {
 		eps = nc.EndpointsConfig
 	}
+	if err := s.validateLinks(hc); err != nil {
+		return err
+	}
 	if !usesSandbox(hc) {
 		if !hc.NetworkMode.IsContainer() {
 			r.Networks[mode] = &NetworkInfo{}
@@ -266,7 +269,7 @@ func (s *Service) writeSandboxFiles(r *Record, ep *network.EndpointSettings, emb
 	if ep != nil {
 		gw, ip = ep.Gateway, ep.IPAddress
 	}
-	hosts := hostsFile(r, ip, gw)
+	hosts := hostsFile(r, ip, gw) + s.linkHosts(r)
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
@@ -313,6 +316,53 @@ func hostsFile(r *Record, ip, gw netip.Addr) string {
 		b.WriteString(ip.String() + "\t" + r.Config.Hostname + "\n")
 	}
 	return b.String()
+}
+
+// linkHosts are the /etc/hosts lines of r's --link entries
+// ("name[:alias]"): the linked container's address on a network r is
+// on too, with the alias and the name, as Docker's legacy links.
+func (s *Service) linkHosts(r *Record) string {
+	var b strings.Builder
+	for _, l := range r.Host.Links {
+		name, alias, _ := strings.Cut(strings.TrimPrefix(l, "/"), ":")
+		alias = alias[strings.LastIndex(alias, "/")+1:]
+		c, err := s.Get(name)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		var ip netip.Addr
+		for netName, ni := range c.rec.Networks {
+			if _, shared := r.Networks[netName]; shared && ni.Endpoint != nil && ni.Endpoint.IPAddress.IsValid() {
+				ip = ni.Endpoint.IPAddress
+			}
+		}
+		cname := strings.TrimPrefix(c.rec.Name, "/")
+		id := shortID(c.rec.ID)
+		c.mu.Unlock()
+		if !ip.IsValid() {
+			continue
+		}
+		names := []string{}
+		if alias != "" && alias != cname {
+			names = append(names, alias)
+		}
+		names = append(names, id, cname)
+		b.WriteString(ip.String() + "\t" + strings.Join(names, " ") + "\n")
+	}
+	return b.String()
+}
+
+// validateLinks checks that every --link names an existing container, as
+// Docker does at create.
+func (s *Service) validateLinks(hc *container.HostConfig) error {
+	for _, l := range hc.Links {
+		name, _, _ := strings.Cut(strings.TrimPrefix(l, "/"), ":")
+		if _, err := s.Get(name); err != nil {
+			return errdefs.Newf(errdefs.InvalidArgument, "could not get container for %s", name)
+		}
+	}
+	return nil
 }
 
 // restoreNetworks hands the sandboxes of running containers back to the

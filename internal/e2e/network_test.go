@@ -363,3 +363,19 @@ func TestNetworkInspectLegacyFields(t *testing.T) {
 		t.Fatalf("legacy fields: %q", out)
 	}
 }
+
+// TestNetworkLink: --link puts the linked container's address in
+// /etc/hosts under its alias and name (default bridge).
+func TestNetworkLink(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	d.runServer(bins.docker, "--name", "lsrv")
+	ip := d.inspectIP(bins.docker, "lsrv", "bridge")
+	out, errOut, code := d.cli(bins.cli, nil, "run", "--rm", "--link", "lsrv:db", "busybox", "sh", "-c", "grep db /etc/hosts; nc db 80")
+	if code != 0 || !strings.HasPrefix(out, ip+"\tdb ") || !strings.Contains(out, "\nhi\n") {
+		t.Fatalf("link: %d %q %s", code, out, errOut)
+	}
+	if _, errOut, code := d.cli(bins.docker, nil, "run", "--rm", "--link", "nosuch:db", "busybox", "true"); code == 0 || !strings.Contains(errOut, "could not get container for nosuch") {
+		t.Fatalf("link to nothing: %d %s", code, errOut)
+	}
+}
