@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -532,6 +533,35 @@ func networkSettings(r *Record) (map[string]*network.EndpointSettings, network.P
 		}
 	}
 	return nets, ports
+}
+
+// publishes reports whether r has a published port matching v
+// ("80", "80/udp" or a range "8000-8080/tcp"; tcp when no protocol is
+// given), for ps --filter publish=.
+func publishes(r *Record, v string) bool {
+	ports := r.Host.PortBindings
+	if r.Sandbox != nil {
+		ports = r.Sandbox.Ports
+	}
+	spec, proto, ok := strings.Cut(v, "/")
+	if !ok {
+		proto = "tcp"
+	}
+	lo, hi, isRange := strings.Cut(spec, "-")
+	if !isRange {
+		hi = lo
+	}
+	from, err1 := strconv.Atoi(lo)
+	to, err2 := strconv.Atoi(hi)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	for p, bs := range ports {
+		if len(bs) > 0 && string(p.Proto()) == proto && int(p.Num()) >= from && int(p.Num()) <= to {
+			return true
+		}
+	}
+	return false
 }
 
 // portSummary is ps's Ports list: every exposed or published port, with

@@ -180,7 +180,7 @@ func (s *Service) matches(r *Record, f map[string][]string, exited []int) bool {
 	}) {
 		return false
 	}
-	if !any("publish", func(v string) bool { return false }) {
+	if !any("publish", func(v string) bool { return publishes(r, v) }) {
 		return false
 	}
 	if !any("volume", func(v string) bool {

@@ -180,6 +180,14 @@ func TestNetworkPublish(t *testing.T) {
 			if !strings.Contains(out, "0.0.0.0:"+port+"->80/tcp") {
 				t.Fatalf("ps ports: %q", out)
 			}
+			out, _, _ = d.cli(c.bin, nil, "ps", "-q", "--filter", "publish=80", "--filter", "name="+name+"-P")
+			if strings.TrimSpace(out) == "" {
+				t.Fatal("ps --filter publish=80 found nothing")
+			}
+			out, _, _ = d.cli(c.bin, nil, "ps", "-q", "--filter", "publish=81", "--filter", "name="+name+"-P")
+			if strings.TrimSpace(out) != "" {
+				t.Fatalf("ps --filter publish=81: %q", out)
+			}
 			d.cli(c.bin, nil, "rm", "-f", name+"-P")
 		})
 	}
