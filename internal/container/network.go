@@ -170,7 +170,7 @@ func sandboxRequest(r *Record) bnet.SandboxRequest {
 		if ref == "" {
 			ref = name
 		}
-		e := bnet.EndpointRequest{Network: ref}
+		e := bnet.EndpointRequest{Network: ref, Name: name}
 		if ni.Endpoint != nil {
 			e.Aliases = ni.Endpoint.Aliases
 			if ni.Endpoint.IPAMConfig != nil {

@@ -272,6 +272,14 @@ func TestPublishedPorts(t *testing.T) {
 	if err != nil || got != clientIP.String() {
 		t.Fatalf("udp from outside: %q %v", got, err)
 	}
+	// Outbound: the container reaches the "outside" client, masqueraded
+	// to the host's address on that link.
+	stopClient := serve(t, cns)
+	defer stopClient()
+	got, err = ask(sb.NetNSPath, clientIP.String()+":80", 5*time.Second)
+	if err != nil || got != hostIP.String() {
+		t.Fatalf("outbound: %q %v (want the host's address %s)", got, err, hostIP)
+	}
 	// The 127.0.0.1 binding is not reachable from outside.
 	if _, err := ask(cns, hostIP.String()+":"+loPort, 300*time.Millisecond); err == nil {
 		t.Fatal("a 127.0.0.1 binding answered on another address")
@@ -410,6 +418,16 @@ func TestIsolationAndDNS(t *testing.T) {
 	}
 	if d.Endpoints["n3"].Gateway.IsValid() {
 		t.Fatal("an internal network gave a gateway")
+	}
+	// The way out: open from n1, closed from the internal network.
+	cns, _, clientIP := clientNS(t, e.execRoot)
+	stopClient := serve(t, cns)
+	defer stopClient()
+	if _, err := ask(a.NetNSPath, clientIP.String()+":80", 5*time.Second); err != nil {
+		t.Fatalf("n1 to outside: %v", err)
+	}
+	if _, err := ask(d.NetNSPath, clientIP.String()+":80", 300*time.Millisecond); err == nil {
+		t.Fatal("internal network reached outside")
 	}
 	if _, err := ask(f1.NetNSPath, f2.Endpoints["n4"].IPAddress.String()+":80", 300*time.Millisecond); err == nil {
 		t.Fatal("icc=false: containers of the network reached each other")

@@ -20,6 +20,9 @@ import (
 // EndpointRequest asks for a container's endpoint on one network.
 type EndpointRequest struct {
 	Network string // name or ID
+	// Name, when set, is tried when Network is not found (a network
+	// removed and created again under the same name has a new ID).
+	Name    string
 	Aliases []string
 	// IPv4 is the address asked for (--ip); invalid: any free one.
 	IPv4 netip.Addr
@@ -122,6 +125,9 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 	var nets []*Record
 	for _, e := range req.Endpoints {
 		r, err := s.lookup(e.Network)
+		if err != nil && e.Name != "" {
+			r, err = s.lookup(e.Name)
+		}
 		if err != nil {
 			s.mu.Unlock()
 			return nil, err
