@@ -406,7 +406,7 @@ func (s *Service) NetworkConnect(ctx context.Context, ref, netRef string, es *ne
 	c.mu.Lock()
 	rec := c.rec
 	c.mu.Unlock()
-	if !usesSandbox(rec.Host) || driver != "bridge" {
+	if !usesSandbox(rec.Host) || driver == "host" || driver == "null" {
 		return errdefs.Newf(errdefs.Forbidden, "container cannot be disconnected from host network or connected to host network")
 	}
 	if _, ok := rec.Networks[name]; ok {

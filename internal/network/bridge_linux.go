@@ -9,10 +9,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // ensureBridge creates (or adopts) r's bridge with the gateway address
@@ -56,6 +59,110 @@ func ensureBridge(r *Record) error {
 	}
 	_ = writeSysctl("net/ipv4/conf/"+r.Bridge+"/route_localnet", "1")
 	return netlink.LinkSetUp(link)
+}
+
+// ensureParent checks a macvlan/ipvlan network's parent interface, or
+// creates berth's own dummy parent (up) when the network has none.
+func ensureParent(r *Record) error {
+	l, err := netlink.LinkByName(r.Parent)
+	if err != nil {
+		if !r.OwnParent {
+			return errdefs.Newf(errdefs.InvalidArgument, "-o parent interface was not found on the host: %s", r.Parent)
+		}
+		err := netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: r.Parent}})
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			// No dummy driver in this kernel: one end of a veth pair
+			// serves as well (both ends up, for the carrier).
+			peer := "dp-" + strings.TrimPrefix(r.Parent, "dm-")
+			err = netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: r.Parent}, PeerName: peer})
+			if err == nil {
+				if p, perr := netlink.LinkByName(peer); perr == nil {
+					err = netlink.LinkSetUp(p)
+				}
+			}
+		}
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("create dummy parent %s: %w", r.Parent, err)
+		}
+		if l, err = netlink.LinkByName(r.Parent); err != nil {
+			return err
+		}
+	}
+	return netlink.LinkSetUp(l)
+}
+
+// addSubIf creates a macvlan or ipvlan interface of r's parent directly
+// in the netns at nsPath, named peer, with addr and a default route
+// through gw (when valid).
+func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip.Addr, loUp bool) error {
+	parent, err := netlink.LinkByName(r.Parent)
+	if err != nil {
+		return errdefs.Newf(errdefs.InvalidArgument, "-o parent interface was not found on the host: %s", r.Parent)
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	// A temporary name in the host (two containers may create their
+	// eth0 at once), renamed once inside.
+	tmp := "mv" + newID()[:10]
+	attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(ns))}
+	var link netlink.Link
+	switch r.Driver {
+	case "macvlan":
+		mode := map[string]netlink.MacvlanMode{"bridge": netlink.MACVLAN_MODE_BRIDGE, "private": netlink.MACVLAN_MODE_PRIVATE,
+			"vepa": netlink.MACVLAN_MODE_VEPA, "passthru": netlink.MACVLAN_MODE_PASSTHRU}[r.Mode]
+		link = &netlink.Macvlan{LinkAttrs: attrs, Mode: mode}
+	default:
+		mode := map[string]netlink.IPVlanMode{"l2": netlink.IPVLAN_MODE_L2, "l3": netlink.IPVLAN_MODE_L3, "l3s": netlink.IPVLAN_MODE_L3S}[r.Mode]
+		link = &netlink.IPVlan{LinkAttrs: attrs, Mode: mode, Flag: netlink.IPVLAN_FLAG_BRIDGE}
+	}
+	if err := netlink.LinkAdd(link); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			return errdefs.Newf(errdefs.NotImplemented, "the kernel has no %s support", r.Driver)
+		}
+		return fmt.Errorf("create %s interface: %w", r.Driver, err)
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(tmp)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetName(l, peer); err != nil {
+		return err
+	}
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
+		return fmt.Errorf("address %s: %w", addr, err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return err
+	}
+	if loUp {
+		lo, err := h.LinkByName("lo")
+		if err == nil {
+			err = h.LinkSetUp(lo)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if gw.IsValid() {
+		// ipvlan l3 has no neighbour to route through: the default route
+		// goes through the interface itself.
+		rt := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
+		if r.Driver == "ipvlan" && r.Mode != "l2" {
+			rt = &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0"))}
+		}
+		if err := h.RouteAdd(rt); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("default route: %w", err)
+		}
+	}
+	return nil
 }
 
 // deleteBridge removes r's bridge (and with it every port on it).

@@ -783,3 +783,66 @@ func BenchmarkDNS200(b *testing.B) {
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	b.ReportMetric(float64(times[len(times)/2].Microseconds()), "median-µs")
 }
+
+// TestMacvlanIpvlan: containers on a macvlan (bridge mode) or ipvlan (l2)
+// network of a parent interface reach each other; names resolve; the
+// dummy parent berth creates when none is given goes with the network.
+func TestMacvlanIpvlan(t *testing.T) {
+	e := newTestEnv(t, "")
+	ctx := context.Background()
+	for _, drv := range []string{"macvlan", "ipvlan"} {
+		id, err := e.svc.Create(ctx, CreateRequest{Name: "sub-" + drv, Driver: drv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent := e.svc.nets[id].Parent
+		if !linkExists(parent) {
+			t.Fatalf("%s: no parent %s", drv, parent)
+		}
+		probe := randHex(32)
+		if _, err := e.svc.Setup(ctx, SandboxRequest{ContainerID: probe, Name: "probe", Endpoints: []EndpointRequest{{Network: "sub-" + drv}}}); errdefs.Is(err, errdefs.NotImplemented) {
+			// This kernel lacks the driver (CONFIG_IPVLAN here): the error
+			// says so and nothing is left.
+			t.Logf("%s: %v", drv, err)
+			if err := e.svc.Remove(ctx, "sub-"+drv); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Teardown(ctx, probe); err != nil {
+			t.Fatal(err)
+		}
+		ida, a := e.sandbox("a-"+drv, []EndpointRequest{{Network: "sub-" + drv}}, nil)
+		idb, b := e.sandbox("b-"+drv, []EndpointRequest{{Network: "sub-" + drv}}, nil)
+		stop := serve(t, a.NetNSPath)
+		aIP := a.Endpoints["sub-"+drv].IPAddress.String()
+		if got, err := ask(b.NetNSPath, aIP+":80", 5*time.Second); err != nil || got != b.Endpoints["sub-"+drv].IPAddress.String() {
+			t.Fatalf("%s: b -> a: %q %v", drv, got, err)
+		}
+		var r *dns.Msg
+		err = inNetNS(b.NetNSPath, func() error {
+			m := new(dns.Msg)
+			m.SetQuestion("a-"+drv+".", dns.TypeA)
+			var err error
+			r, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, "127.0.0.11:53")
+			return err
+		})
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("%s: DNS: %v %v", drv, r, err)
+		}
+		stop()
+		for _, id := range []string{ida, idb} {
+			if err := e.svc.Teardown(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.svc.Remove(ctx, "sub-"+drv); err != nil {
+			t.Fatal(err)
+		}
+		if linkExists(parent) {
+			t.Fatalf("%s: dummy parent %s left", drv, parent)
+		}
+	}
+}

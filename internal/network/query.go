@@ -33,7 +33,7 @@ func (s *Service) inspect(r *Record, withContainers bool) network.Inspect {
 		}
 		out.IPAM.Config = append(out.IPAM.Config, c)
 	}
-	if r.Driver != "bridge" {
+	if r.Driver == "host" || r.Driver == "null" {
 		out.EnableIPv4 = false
 	}
 	if withContainers {

@@ -132,7 +132,7 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 			s.mu.Unlock()
 			return nil, err
 		}
-		if r.Driver != "bridge" {
+		if r.Driver != "bridge" && !r.subIf() {
 			s.mu.Unlock()
 			return nil, errdefs.Newf(errdefs.InvalidArgument, "network %s cannot be joined with other networks", r.Name)
 		}
@@ -147,7 +147,7 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 		}
 	}()
 	var pool *pooled
-	if len(nets) > 0 && (nets[0].MTU == 0 || nets[0].MTU == 1500) {
+	if len(nets) > 0 && nets[0].Driver == "bridge" && (nets[0].MTU == 0 || nets[0].MTU == 1500) {
 		pool = s.takePooled()
 	}
 	if pool != nil {
@@ -176,7 +176,7 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 			return nil, err
 		}
 	}
-	if len(nets) > 0 {
+	if len(nets) > 0 && nets[0].Driver == "bridge" {
 		if err := s.publish(sb, nets[0], req); err != nil {
 			return nil, err
 		}
@@ -228,9 +228,13 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	if r.Internal || !first {
 		gw = netip.Addr{}
 	}
-	if pool != nil {
+	switch {
+	case r.subIf():
+		ep.host = ""
+		err = addSubIf(sb.nsPath, r, ep.peer, netip.PrefixFrom(ip, r.Subnet.Bits()), gw, first)
+	case pool != nil:
 		err = pool.plug(r.Bridge, netip.PrefixFrom(ip, r.Subnet.Bits()), gw)
-	} else {
+	default:
 		err = addVeth(sb.nsPath, vethConfig{hostName: ep.host, peerName: ep.peer, bridge: r.Bridge, mtu: r.MTU,
 			mac: ep.mac, addr: netip.PrefixFrom(ip, r.Subnet.Bits()), gateway: gw}, first)
 	}
@@ -322,6 +326,9 @@ func (s *Service) teardown(sb *sandbox) error {
 	// batches, when the namespace goes with its file — which TCP
 	// connections in TIME_WAIT inside it can delay by up to a minute.
 	for _, ep := range eps {
+		if ep.net.subIf() {
+			continue // goes with the namespace; it has no host end
+		}
 		if err := detachHostEnd(sb.nsPath, ep.host, ep.peer); err != nil {
 			errs = append(errs, err)
 		}
@@ -358,7 +365,7 @@ func (s *Service) Connect(ctx context.Context, containerID string, req EndpointR
 		s.mu.Unlock()
 		return nil, err
 	}
-	if r.Driver != "bridge" {
+	if r.Driver != "bridge" && !r.subIf() {
 		s.mu.Unlock()
 		return nil, errdefs.Newf(errdefs.Forbidden, "container cannot be disconnected from host network or connected to host network")
 	}

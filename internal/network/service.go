@@ -139,6 +139,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 				s.log.Error("network bridge", "network", r.Name, "err", err)
 			}
 		}
+		if r.subIf() {
+			if err := ensureParent(r); err != nil {
+				s.log.Error("network parent interface", "network", r.Name, "err", err)
+			}
+		}
 	}
 	return s, nil
 }
@@ -327,6 +332,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, error)
 	}
 	switch driver {
 	case "bridge":
+	case "macvlan", "ipvlan":
+		return s.createSubIf(ctx, req, driver)
 	case "host", "null":
 		return "", errdefs.Newf(errdefs.Forbidden, "only one instance of %q network is allowed", map[string]string{"host": "host", "null": "none"}[driver])
 	default:
@@ -461,6 +468,12 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	s.ipam.forget(r.ID)
 	delete(s.nets, r.ID)
 	s.mu.Unlock()
+	if r.subIf() {
+		if r.OwnParent {
+			return delLink(r.Parent)
+		}
+		return nil
+	}
 	if err := s.syncFirewall(); err != nil {
 		s.log.Error("firewall", "err", err)
 	}
@@ -514,8 +527,11 @@ func (s *Service) Close() error {
 	}
 	var bridges []string
 	for _, r := range s.nets {
-		if r.Driver == "bridge" {
+		switch {
+		case r.Driver == "bridge":
 			bridges = append(bridges, r.Bridge)
+		case r.subIf() && r.OwnParent:
+			bridges = append(bridges, r.Parent) // berth's dummy parent
 		}
 	}
 	s.mu.Unlock()
@@ -539,4 +555,110 @@ func newID() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// createSubIf makes a macvlan or ipvlan network: endpoints are
+// sub-interfaces of the parent (-o parent=IF; without one, berth
+// creates a dummy interface and the network is internal, as Docker
+// does). There is no bridge, no NAT and no port publishing.
+func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver string) (string, error) {
+	s.mu.Lock()
+	if s.byName(req.Name) != nil {
+		s.mu.Unlock()
+		return "", errdefs.Newf(errdefs.Conflict, "network with name %s already exists", req.Name)
+	}
+	s.mu.Unlock()
+	r := &Record{ID: newID(), Name: req.Name, Driver: driver, Created: time.Now().UTC(), Internal: req.Internal,
+		Attachable: req.Attachable, Labels: req.Labels, Options: map[string]string{}, ICC: true}
+	for k, v := range req.Options {
+		r.Options[k] = v
+	}
+	r.Parent = r.Options["parent"]
+	switch driver {
+	case "macvlan":
+		r.Mode = r.Options["macvlan_mode"]
+		if r.Mode == "" {
+			r.Mode = "bridge"
+		}
+		switch r.Mode {
+		case "bridge", "private", "vepa", "passthru":
+		default:
+			return "", errdefs.Newf(errdefs.InvalidArgument, "requested macvlan mode '%s' is not valid, 'bridge' mode is the macvlan driver default", r.Mode)
+		}
+	case "ipvlan":
+		r.Mode = r.Options["ipvlan_mode"]
+		if r.Mode == "" {
+			r.Mode = "l2"
+		}
+		switch r.Mode {
+		case "l2", "l3", "l3s":
+		default:
+			return "", errdefs.Newf(errdefs.InvalidArgument, "requested ipvlan mode '%s' is not valid, 'l2' mode is the ipvlan driver default", r.Mode)
+		}
+	}
+	if r.Parent == "" {
+		r.Parent, r.OwnParent, r.Internal = "dm-"+r.ID[:12], true, true
+	} else if strings.Contains(r.Parent, ".") {
+		return "", errdefs.Newf(errdefs.NotImplemented, "VLAN sub-interfaces as parents are not supported")
+	}
+	if req.IPAM != nil {
+		if len(req.IPAM.Config) > 1 {
+			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 subnet per network is supported")
+		}
+		for _, c := range req.IPAM.Config {
+			if c.Subnet.IsValid() {
+				if !c.Subnet.Addr().Is4() {
+					return "", errdefs.Newf(errdefs.NotImplemented, "IPv6 subnets are not supported yet")
+				}
+				r.Subnet, r.UserSubnet = c.Subnet.Masked(), true
+			}
+			if c.IPRange.IsValid() && r.Subnet.IsValid() && r.Subnet.Contains(c.IPRange.Addr()) {
+				r.IPRange = c.IPRange.Masked()
+			}
+			if c.Gateway.IsValid() && r.Subnet.IsValid() && r.Subnet.Contains(c.Gateway) {
+				r.Gateway = c.Gateway
+			}
+		}
+	}
+	if !r.Subnet.IsValid() {
+		// A subnet from the pools, overlapping nothing.
+		unlock, err := lockSubnets()
+		if err != nil {
+			return "", err
+		}
+		used, err := hostRoutes()
+		if err != nil {
+			unlock()
+			return "", err
+		}
+		s.mu.Lock()
+		for _, n := range s.nets {
+			if n.Subnet.IsValid() {
+				used = append(used, inUse{prefix: n.Subnet, by: "network " + n.Name})
+			}
+		}
+		s.mu.Unlock()
+		r.Subnet, err = pickSubnet(s.cfg.Pools, used)
+		unlock()
+		if err != nil {
+			return "", err
+		}
+	}
+	if !r.Gateway.IsValid() {
+		r.Gateway = r.Subnet.Masked().Addr().Next()
+	}
+	r.Options["parent"] = r.Parent
+	if err := ensureParent(r); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byName(req.Name) != nil {
+		return "", errdefs.Newf(errdefs.Conflict, "network with name %s already exists", req.Name)
+	}
+	if err := putRecord(s.cfg.DB, r); err != nil {
+		return "", err
+	}
+	s.nets[r.ID] = r
+	return r.ID, nil
 }

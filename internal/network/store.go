@@ -45,7 +45,18 @@ type Record struct {
 	Masquerade bool `json:"masquerade"`
 	// Default marks the predefined "bridge" network: no embedded DNS.
 	Default bool `json:"default,omitempty"`
+	// Parent is the host interface of a macvlan or ipvlan network;
+	// OwnParent is set when berth created it (a dummy, for a network
+	// created without -o parent, which is then internal). Mode is the
+	// macvlan or ipvlan mode.
+	Parent    string `json:"parent,omitempty"`
+	OwnParent bool   `json:"own_parent,omitempty"`
+	Mode      string `json:"mode,omitempty"`
 }
+
+// subIf reports whether r's endpoints are macvlan or ipvlan interfaces
+// of a parent rather than veth pairs on a bridge.
+func (r *Record) subIf() bool { return r.Driver == "macvlan" || r.Driver == "ipvlan" }
 
 // predefined reports whether r is one of bridge, host, none (which cannot
 // be removed).
@@ -54,7 +65,7 @@ func (r *Record) predefined() bool {
 }
 
 // userDefined reports whether containers on r get the embedded DNS.
-func (r *Record) userDefined() bool { return r.Driver == "bridge" && !r.Default }
+func (r *Record) userDefined() bool { return (r.Driver == "bridge" || r.subIf()) && !r.Default }
 
 func openStore(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
