@@ -239,6 +239,25 @@ func TestNetworkRestartKeepsState(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "hi\n") || strings.Contains(out, " "+ip+"/") {
 		t.Fatalf("after restart: %d %q %s", code, out, errOut)
 	}
+	// A crash (kill -9) right after a start: the same after the restart.
+	d.runServer(bin, "--name", "keep2", "--network", "rn", "-p", "127.0.0.1::80")
+	ip2 := d.inspectIP(bin, "keep2", "rn")
+	out, _, _ = d.cli(bin, nil, "port", "keep2", "80")
+	hostAddr2 := strings.TrimSpace(out)
+	d.kill9()
+	d.start()
+	if got := d.inspectIP(bin, "keep2", "rn"); got != ip2 {
+		t.Fatalf("address after a crash: %s, was %s", got, ip2)
+	}
+	for _, a := range []string{hostAddr, hostAddr2} {
+		if got := dialRead(t, a); !strings.HasPrefix(got, "hi\n") {
+			t.Fatalf("published port %s after a crash answered %q", a, got)
+		}
+	}
+	out, errOut, code = d.cli(bin, nil, "run", "--rm", "--network", "rn", "busybox", "sh", "-c", "nc keep2 80; ip -4 -o addr show eth0")
+	if code != 0 || !strings.HasPrefix(out, "hi\n") || strings.Contains(out, " "+ip+"/") || strings.Contains(out, " "+ip2+"/") {
+		t.Fatalf("after a crash: %d %q %s", code, out, errOut)
+	}
 }
 
 // TestNetworkDNSForwarding: names the embedded DNS does not know go to
