@@ -406,3 +406,54 @@ func TestNetworkLink(t *testing.T) {
 		t.Fatalf("link to nothing: %d %s", code, errOut)
 	}
 }
+
+// freePorts finds n consecutive TCP ports free on 127.0.0.1 (right now).
+func freePorts(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		ok := base+n < 65535
+		for i := 0; ok && i < n; i++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+itoa(base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+// TestNetworkPortRanges: -p with host and container ranges, and a host
+// range for one container port (the first free one is taken).
+func TestNetworkPortRanges(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	base := freePorts(t, 4)
+	spec := "127.0.0.1:" + itoa(base) + "-" + itoa(base+1) + ":80-81"
+	d.runServer(bins.docker, "--name", "rg", "-p", spec)
+	out, _, _ := d.cli(bins.docker, nil, "port", "rg")
+	want := "80/tcp -> 127.0.0.1:" + itoa(base) + "\n81/tcp -> 127.0.0.1:" + itoa(base+1) + "\n"
+	if out != want {
+		t.Fatalf("port: %q, want %q", out, want)
+	}
+	if got := dialRead(t, "127.0.0.1:"+itoa(base)); !strings.HasPrefix(got, "hi\n") {
+		t.Fatalf("ranged port answered %q", got)
+	}
+	// One container port, a host range whose first port is taken.
+	d.runServer(bins.cli, "--name", "rg2", "-p", "127.0.0.1:"+itoa(base+1)+"-"+itoa(base+3)+":80")
+	out, _, _ = d.cli(bins.cli, nil, "port", "rg2", "80")
+	if out != "127.0.0.1:"+itoa(base+2)+"\n" {
+		t.Fatalf("host range: %q", out)
+	}
+}
