@@ -175,6 +175,7 @@ func sandboxRequest(r *Record) bnet.SandboxRequest {
 			e.Aliases = ni.Endpoint.Aliases
 			if ni.Endpoint.IPAMConfig != nil {
 				e.IPv4 = ni.Endpoint.IPAMConfig.IPv4Address
+				e.IPv6 = ni.Endpoint.IPAMConfig.IPv6Address
 			}
 			if ni.Endpoint.IPAddress.IsValid() {
 				e.Current = ni.Endpoint
@@ -234,6 +235,9 @@ func mergeOperational(dst, src *network.EndpointSettings) {
 	dst.IPPrefixLen = src.IPPrefixLen
 	dst.MacAddress = src.MacAddress
 	dst.DNSNames = src.DNSNames
+	dst.GlobalIPv6Address = src.GlobalIPv6Address
+	dst.GlobalIPv6PrefixLen = src.GlobalIPv6PrefixLen
+	dst.IPv6Gateway = src.IPv6Gateway
 }
 
 // clearNetworkState forgets the operational side of r's endpoints once
@@ -247,6 +251,9 @@ func clearNetworkState(r *Record) {
 			ni.Endpoint.IPPrefixLen = 0
 			ni.Endpoint.MacAddress = nil
 			ni.Endpoint.DNSNames = nil
+			ni.Endpoint.GlobalIPv6Address = netip.Addr{}
+			ni.Endpoint.GlobalIPv6PrefixLen = 0
+			ni.Endpoint.IPv6Gateway = netip.Addr{}
 		}
 	}
 	r.Sandbox = nil
@@ -424,7 +431,7 @@ func (s *Service) NetworkConnect(ctx context.Context, ref, netRef string, es *ne
 	if rec.State.Running() && rec.Sandbox != nil {
 		req := bnet.EndpointRequest{Network: id, Aliases: ep.Aliases}
 		if ep.IPAMConfig != nil {
-			req.IPv4 = ep.IPAMConfig.IPv4Address
+			req.IPv4, req.IPv6 = ep.IPAMConfig.IPv4Address, ep.IPAMConfig.IPv6Address
 		}
 		got, err := s.cfg.Networks.Connect(ctx, rec.ID, req)
 		if err != nil {

@@ -58,6 +58,13 @@ func ensureBridge(r *Record) error {
 		}
 	}
 	_ = writeSysctl("net/ipv4/conf/"+r.Bridge+"/route_localnet", "1")
+	if r.Subnet6.IsValid() {
+		_ = writeSysctl("net/ipv6/conf/"+r.Bridge+"/disable_ipv6", "0")
+		a6 := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(r.Gateway6, r.Subnet6.Bits())), Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(link, a6); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("address %s on %s: %w", a6.IPNet, r.Bridge, err)
+		}
+	}
 	return netlink.LinkSetUp(link)
 }
 
@@ -472,4 +479,65 @@ func inNetNS(path string, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// hostRoutes6 lists the host's IPv6 routes (main table), as hostRoutes.
+func hostRoutes6() ([]inUse, error) {
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return nil, err
+	}
+	var out []inUse
+	for _, rt := range routes {
+		if rt.Dst == nil {
+			continue
+		}
+		p, ok := prefixOf(rt.Dst)
+		if !ok || p.Bits() == 0 || p.Addr().IsLinkLocalUnicast() || p.Addr().IsMulticast() {
+			continue
+		}
+		out = append(out, inUse{prefix: p, by: "IPv6 route"})
+	}
+	return out, nil
+}
+
+// enableForwarding6 turns on IPv6 forwarding (dockerd does too when an
+// IPv6 network exists). On a host whose interfaces take router
+// advertisements (accept_ra=1) this stops them doing so.
+func enableForwarding6() error {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/forwarding")
+	if err == nil && len(b) > 0 && b[0] == '1' {
+		return nil
+	}
+	return writeSysctl("net/ipv6/conf/all/forwarding", "1")
+}
+
+// addAddr6 gives the interface peer of the netns at nsPath an IPv6
+// address (no duplicate address detection: IPAM guarantees uniqueness,
+// and DAD would delay the address) and, when gw is valid, the default
+// IPv6 route through it.
+func addAddr6(nsPath, peer string, addr netip.Prefix, gw netip.Addr) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(peer)
+	if err != nil {
+		return err
+	}
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(addr), Flags: unix.IFA_F_NODAD}); err != nil {
+		return fmt.Errorf("address %s: %w", addr, err)
+	}
+	if gw.IsValid() {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("default IPv6 route: %w", err)
+		}
+	}
+	return nil
 }

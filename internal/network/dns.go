@@ -123,22 +123,28 @@ func (s *Service) answerLocal(sb *sandbox, q *dns.Msg, question dns.Question) *d
 	name := lowerTrim(question.Name)
 	switch question.Qtype {
 	case dns.TypeA, dns.TypeAAAA:
-		ips := s.resolveName(sb, name)
+		ips, ips6 := s.resolveName(sb, name)
 		if ips == nil {
 			return nil
+		}
+		if question.Qtype == dns.TypeAAAA {
+			ips = ips6
 		}
 		m := new(dns.Msg)
 		m.SetReply(q)
 		m.Authoritative = true
 		m.RecursionAvailable = true
-		if question.Qtype == dns.TypeA {
-			// Rotate: clients mostly take the first answer.
-			if len(ips) > 1 {
-				k := rand.IntN(len(ips))
-				ips = append(ips[k:], ips[:k]...)
-			}
-			for _, ip := range ips {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: question.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: dnsTTL}, A: ip.AsSlice()})
+		// Rotate: clients mostly take the first answer.
+		if len(ips) > 1 {
+			k := rand.IntN(len(ips))
+			ips = append(ips[k:], ips[:k]...)
+		}
+		for _, ip := range ips {
+			hdr := dns.RR_Header{Name: question.Name, Rrtype: question.Qtype, Class: dns.ClassINET, Ttl: dnsTTL}
+			if question.Qtype == dns.TypeA {
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: ip.AsSlice()})
+			} else {
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip.AsSlice()})
 			}
 		}
 		return m
@@ -157,13 +163,13 @@ func (s *Service) answerLocal(sb *sandbox, q *dns.Msg, question dns.Question) *d
 	return nil
 }
 
-// resolveName returns the addresses name has on the user-defined
-// networks of sb (nil: unknown). "name.network" is scoped to that
-// network.
-func (s *Service) resolveName(sb *sandbox, name string) []netip.Addr {
+// resolveName returns the IPv4 and IPv6 addresses name has on the
+// user-defined networks of sb (nil IPv4 list: unknown). "name.network"
+// is scoped to that network.
+func (s *Service) resolveName(sb *sandbox, name string) ([]netip.Addr, []netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []netip.Addr
+	var out, out6 []netip.Addr
 	for _, nid := range sb.order {
 		ep := sb.endpoints[nid]
 		if ep == nil || !ep.net.userDefined() {
@@ -180,13 +186,16 @@ func (s *Service) resolveName(sb *sandbox, name string) []netip.Addr {
 			}
 			if matchName(other, oep, n) {
 				out = append(out, oep.ip)
+				if oep.ip6.IsValid() {
+					out6 = append(out6, oep.ip6)
+				}
 			}
 		}
 		if len(out) > 0 {
-			return out
+			return out, out6
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func matchName(sb *sandbox, ep *endpoint, n string) bool {
@@ -203,16 +212,35 @@ func matchName(sb *sandbox, ep *endpoint, n string) bool {
 
 // resolveAddr answers a PTR name ("2.0.18.172.in-addr.arpa").
 func (s *Service) resolveAddr(sb *sandbox, name string) string {
-	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
-	if !ok {
-		return ""
-	}
-	f := strings.Split(rest, ".")
-	if len(f) != 4 {
-		return ""
-	}
-	ip, err := netip.ParseAddr(f[3] + "." + f[2] + "." + f[1] + "." + f[0])
-	if err != nil {
+	var ip netip.Addr
+	if rest, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		f := strings.Split(rest, ".")
+		if len(f) != 4 {
+			return ""
+		}
+		a, err := netip.ParseAddr(f[3] + "." + f[2] + "." + f[1] + "." + f[0])
+		if err != nil {
+			return ""
+		}
+		ip = a
+	} else if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		f := strings.Split(rest, ".")
+		if len(f) != 32 {
+			return ""
+		}
+		var b strings.Builder
+		for i := 31; i >= 0; i-- {
+			b.WriteString(f[i])
+			if i%4 == 0 && i > 0 {
+				b.WriteByte(':')
+			}
+		}
+		a, err := netip.ParseAddr(b.String())
+		if err != nil {
+			return ""
+		}
+		ip = a
+	} else {
 		return ""
 	}
 	s.mu.Lock()
@@ -223,7 +251,7 @@ func (s *Service) resolveAddr(sb *sandbox, name string) string {
 			continue
 		}
 		for _, other := range s.sandboxes {
-			if oep, ok := other.endpoints[nid]; ok && oep.ip == ip {
+			if oep, ok := other.endpoints[nid]; ok && (oep.ip == ip || oep.ip6 == ip) {
 				return other.name + "." + ep.net.Name + "."
 			}
 		}

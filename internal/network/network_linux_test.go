@@ -137,7 +137,7 @@ func (e *testEnv) sandbox(name string, nets []EndpointRequest, ports apinet.Port
 func serve(t *testing.T, nsPath string) (stop func()) {
 	t.Helper()
 	var l net.Listener
-	if err := inNetNS(nsPath, func() (err error) { l, err = net.Listen("tcp4", ":80"); return err }); err != nil {
+	if err := inNetNS(nsPath, func() (err error) { l, err = net.Listen("tcp", ":80"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
@@ -704,5 +704,90 @@ func TestMacvlanIpvlan(t *testing.T) {
 		if linkExists(parent) {
 			t.Fatalf("%s: dummy parent %s left", drv, parent)
 		}
+	}
+}
+
+// TestDualStack: --ipv6 networks give containers an IPv6 address (from a
+// random unique local /64 when none is given) and a default IPv6 route;
+// they talk over IPv6, AAAA and ip6.arpa PTR answer, two dual-stack
+// networks are isolated over IPv6 too, and the ip6 table goes with the
+// last IPv6 network.
+func TestDualStack(t *testing.T) {
+	// berthd turns IPv6 forwarding on (as dockerd); the test puts the
+	// host's setting back.
+	if prev, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/forwarding"); err == nil {
+		t.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", prev, 0o644) })
+	}
+	e := newTestEnv(t, "")
+	ctx := context.Background()
+	yes := true
+	for _, n := range []string{"ds1", "ds2"} {
+		if _, err := e.svc.Create(ctx, CreateRequest{Name: n, EnableIPv6: &yes}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins, _ := e.svc.Inspect(ctx, "ds1")
+	if !ins.EnableIPv6 || len(ins.IPAM.Config) != 2 || !ins.IPAM.Config[1].Subnet.Addr().Is6() {
+		t.Fatalf("inspect: %+v", ins.IPAM)
+	}
+	ida, a := e.sandbox("six-a", []EndpointRequest{{Network: "ds1"}}, nil)
+	idb, b := e.sandbox("six-b", []EndpointRequest{{Network: "ds1"}}, nil)
+	_, c := e.sandbox("six-c", []EndpointRequest{{Network: "ds2"}}, nil)
+	ea, eb := a.Endpoints["ds1"], b.Endpoints["ds1"]
+	if !ea.GlobalIPv6Address.Is6() || ea.IPv6Gateway != ins.IPAM.Config[1].Gateway || ea.GlobalIPv6Address == eb.GlobalIPv6Address {
+		t.Fatalf("endpoints: %+v %+v", ea, eb)
+	}
+	stop := serve(t, a.NetNSPath)
+	defer stop()
+	addr := net.JoinHostPort(ea.GlobalIPv6Address.String(), "80")
+	var got string
+	err := inNetNS(b.NetNSPath, func() error {
+		conn, err := net.DialTimeout("tcp6", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		bs, err := io.ReadAll(conn)
+		got = strings.TrimSpace(string(bs))
+		return err
+	})
+	if err != nil || got != eb.GlobalIPv6Address.String() {
+		t.Fatalf("b -> a over IPv6: %q %v", got, err)
+	}
+	err = inNetNS(c.NetNSPath, func() error {
+		conn, err := net.DialTimeout("tcp6", addr, 300*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return errors.New("connected")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal("ds2 reached ds1 over IPv6")
+	}
+	var r, p *dns.Msg
+	err = inNetNS(b.NetNSPath, func() error {
+		m := new(dns.Msg)
+		m.SetQuestion("six-a.", dns.TypeAAAA)
+		var err error
+		if r, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, "127.0.0.11:53"); err != nil {
+			return err
+		}
+		rev, _ := dns.ReverseAddr(ea.GlobalIPv6Address.String())
+		m.SetQuestion(rev, dns.TypePTR)
+		p, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, "127.0.0.11:53")
+		return err
+	})
+	if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.AAAA).AAAA.String() != ea.GlobalIPv6Address.String() {
+		t.Fatalf("AAAA: %v %v", r, err)
+	}
+	if len(p.Answer) != 1 || p.Answer[0].(*dns.PTR).Ptr != "six-a.ds1." {
+		t.Fatalf("ip6.arpa PTR: %v", p)
+	}
+	if !TableExists(TableName(e.cfg.DataRoot)) {
+		t.Fatal("no table")
+	}
+	for _, id := range []string{ida, idb} {
+		_ = e.svc.Teardown(ctx, id)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -144,10 +145,71 @@ func (f *firewall) sync(nets []*Record, ports []portRule) error {
 			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(a.Bridge)), oif(), eq(ifname(a.Bridge)), drop}})
 		}
 	}
+	f.rules6(c, bridges)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: update table %s: %w", f.table, err)
 	}
 	return nil
+}
+
+// table6 is the IPv6 table ("ip6 berth6_<suffix>"), present while a
+// dual-stack network exists: masquerade of each IPv6 subnet leaving its
+// bridge, and the same isolation as the IPv4 table. Published ports are
+// IPv4 only.
+func (f *firewall) table6() *nftables.Table {
+	return &nftables.Table{Name: "berth6" + f.table[len("berth"):], Family: nftables.TableFamilyIPv6}
+}
+
+// rules6 adds the IPv6 table's deletion and, when a network has an
+// IPv6 subnet, its new content to batch c.
+func (f *firewall) rules6(c *nftables.Conn, bridges []*Record) {
+	t := f.table6()
+	c.AddTable(t)
+	c.DelTable(t)
+	var v6 []*Record
+	for _, n := range bridges {
+		if n.Subnet6.IsValid() {
+			v6 = append(v6, n)
+		}
+	}
+	if len(v6) == 0 {
+		return
+	}
+	c.AddTable(t)
+	accept := nftables.ChainPolicyAccept
+	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+	drop := &expr.Verdict{Kind: expr.VerdictDrop}
+	for _, n := range v6 {
+		if n.Masquerade && !n.Internal {
+			c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(inPrefix6(8, n.Subnet6),
+				oif(), neq(ifname(n.Bridge)), &expr.Masq{})})
+		}
+		if n.Internal {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(n.Bridge)), oif(), neq(ifname(n.Bridge)), drop}})
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{oif(), eq(ifname(n.Bridge)), iif(), neq(ifname(n.Bridge)), drop}})
+		}
+	}
+	for _, a := range v6 {
+		for _, b := range bridges {
+			if a != b {
+				c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(a.Bridge)), oif(), eq(ifname(b.Bridge)), drop}})
+				c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(b.Bridge)), oif(), eq(ifname(a.Bridge)), drop}})
+			}
+		}
+		if !a.ICC {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(a.Bridge)), oif(), eq(ifname(a.Bridge)), drop}})
+		}
+	}
+}
+
+func inPrefix6(off uint32, p netip.Prefix) []expr.Any {
+	mask := ipNet(p).Mask
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 16},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16, Mask: []byte(mask), Xor: make([]byte, 16)},
+		eq(p.Masked().Addr().AsSlice()),
+	}
 }
 
 // remove deletes the table.
@@ -160,6 +222,7 @@ func (f *firewall) remove() error {
 	t := f.tableRef()
 	c.AddTable(t)
 	c.DelTable(t)
+	f.rules6(c, nil)
 	return c.Flush()
 }
 
@@ -204,21 +267,24 @@ func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
 
 func native32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 
-// TableExists reports whether the ip table named name exists (tests
-// check that nothing is left behind).
+// TableExists reports whether an ip or ip6 table named name exists
+// (tests check that nothing is left behind; the IPv6 table of
+// TableName(root) is named with "berth6" in place of "berth").
 func TableExists(name string) bool {
 	c, err := nftables.New()
 	if err != nil {
 		return false
 	}
 	defer c.CloseLasting()
-	ts, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return false
-	}
-	for _, t := range ts {
-		if t.Name == name {
-			return true
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+		ts, err := c.ListTablesOfFamily(fam)
+		if err != nil {
+			continue
+		}
+		for _, t := range ts {
+			if t.Name == name || (strings.HasPrefix(name, "berth") && t.Name == "berth6"+name[len("berth"):]) {
+				return true
+			}
 		}
 	}
 	return false

@@ -33,6 +33,10 @@ func (s *Service) inspect(r *Record, withContainers bool) network.Inspect {
 		}
 		out.IPAM.Config = append(out.IPAM.Config, c)
 	}
+	if r.Subnet6.IsValid() {
+		out.EnableIPv6 = true
+		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: r.Subnet6, Gateway: r.Gateway6})
+	}
 	if r.Driver == "host" || r.Driver == "null" {
 		out.EnableIPv4 = false
 	}

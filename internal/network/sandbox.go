@@ -24,8 +24,9 @@ type EndpointRequest struct {
 	// removed and created again under the same name has a new ID).
 	Name    string
 	Aliases []string
-	// IPv4 is the address asked for (--ip); invalid: any free one.
-	IPv4 netip.Addr
+	// IPv4 and IPv6 are the addresses asked for (--ip, --ip6); invalid:
+	// any free one.
+	IPv4, IPv6 netip.Addr
 	// Current is what a restored sandbox already has (Restore only).
 	Current *network.EndpointSettings
 }
@@ -82,6 +83,7 @@ type endpoint struct {
 	net     *Record
 	id      string
 	ip      netip.Addr
+	ip6     netip.Addr // on dual-stack networks
 	mac     net.HardwareAddr
 	aliases []string
 	peer    string // the interface in the sandbox (eth0, eth1, ...)
@@ -95,6 +97,12 @@ func (e *endpoint) settings(cid string) *network.EndpointSettings {
 	}
 	if !e.net.Internal {
 		es.Gateway = e.net.Gateway
+	}
+	if e.ip6.IsValid() {
+		es.GlobalIPv6Address, es.GlobalIPv6PrefixLen = e.ip6, e.net.Subnet6.Bits()
+		if !e.net.Internal {
+			es.IPv6Gateway = e.net.Gateway6
+		}
 	}
 	return es
 }
@@ -224,6 +232,15 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	sb.endpoints[r.ID] = ep
 	sb.order = append(sb.order, r.ID)
 	s.mu.Unlock()
+	if r.Subnet6.IsValid() && !r.subIf() {
+		ip6, err := s.ipam.allocate(r.v6(), req.IPv6, sb.id)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		ep.ip6 = ip6
+		s.mu.Unlock()
+	}
 	gw := r.Gateway
 	if r.Internal || !first {
 		gw = netip.Addr{}
@@ -240,6 +257,15 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	}
 	if err != nil {
 		return nil, err
+	}
+	if ep.ip6.IsValid() {
+		gw6 := r.Gateway6
+		if r.Internal || !first {
+			gw6 = netip.Addr{}
+		}
+		if err := addAddr6(sb.nsPath, ep.peer, netip.PrefixFrom(ep.ip6, r.Subnet6.Bits()), gw6); err != nil {
+			return nil, err
+		}
 	}
 	return ep, nil
 }
@@ -348,6 +374,7 @@ func (s *Service) teardown(sb *sandbox) error {
 		if err := s.ipam.release(ep.net.ID, ep.ip, sb.id); err != nil {
 			errs = append(errs, err)
 		}
+		_ = s.ipam.release(ep.net.ID+"/6", ep.ip6, sb.id)
 	}
 	return errors.Join(errs...)
 }
@@ -420,6 +447,7 @@ func (s *Service) Disconnect(ctx context.Context, containerID, netRef string) er
 	sb.order = slices.DeleteFunc(sb.order, func(x string) bool { return x == r.ID })
 	s.mu.Unlock()
 	err = delPeer(sb.nsPath, ep.peer)
+	_ = s.ipam.release(r.ID+"/6", ep.ip6, sb.id)
 	return errors.Join(err, s.ipam.release(r.ID, ep.ip, sb.id))
 }
 
@@ -437,7 +465,8 @@ func (s *Service) Restore(ctx context.Context, running []SandboxRequest) error {
 			if err != nil || e.Current == nil || !e.Current.IPAddress.IsValid() {
 				continue
 			}
-			ep := &endpoint{net: r, id: e.Current.EndpointID, ip: e.Current.IPAddress, mac: net.HardwareAddr(e.Current.MacAddress), aliases: e.Aliases, peer: "eth" + strconv.Itoa(len(sb.order))}
+			ep := &endpoint{net: r, id: e.Current.EndpointID, ip: e.Current.IPAddress, ip6: e.Current.GlobalIPv6Address,
+				mac: net.HardwareAddr(e.Current.MacAddress), aliases: e.Aliases, peer: "eth" + strconv.Itoa(len(sb.order))}
 			sb.endpoints[r.ID] = ep
 			sb.order = append(sb.order, r.ID)
 		}
@@ -452,6 +481,12 @@ func (s *Service) Restore(ctx context.Context, running []SandboxRequest) error {
 				keep[nid] = map[netip.Addr]string{}
 			}
 			keep[nid][ep.ip] = id
+			if ep.ip6.IsValid() {
+				if keep[nid+"/6"] == nil {
+					keep[nid+"/6"] = map[netip.Addr]string{}
+				}
+				keep[nid+"/6"][ep.ip6] = id
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -542,8 +577,12 @@ func (s *Service) endpointsOf(id string) map[string]network.EndpointResource {
 	out := map[string]network.EndpointResource{}
 	for cid, sb := range s.sandboxes {
 		if ep, ok := sb.endpoints[id]; ok && !sb.gone {
-			out[cid] = network.EndpointResource{Name: sb.name, EndpointID: ep.id, MacAddress: network.HardwareAddr(ep.mac),
+			er := network.EndpointResource{Name: sb.name, EndpointID: ep.id, MacAddress: network.HardwareAddr(ep.mac),
 				IPv4Address: netip.PrefixFrom(ep.ip, ep.net.Subnet.Bits())}
+			if ep.ip6.IsValid() {
+				er.IPv6Address = netip.PrefixFrom(ep.ip6, ep.net.Subnet6.Bits())
+			}
+			out[cid] = er
 		}
 	}
 	return out

@@ -342,9 +342,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, error)
 	if req.ConfigOnly || req.ConfigFrom != nil || req.Ingress || req.Scope == "swarm" {
 		return "", errdefs.Newf(errdefs.NotImplemented, "config-only, config-from, ingress and swarm-scoped networks are not supported")
 	}
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		return "", errdefs.Newf(errdefs.NotImplemented, "IPv6 networks are not supported yet")
-	}
+	ipv6 := req.EnableIPv6 != nil && *req.EnableIPv6
 	s.mu.Lock()
 	if s.byName(req.Name) != nil {
 		s.mu.Unlock()
@@ -390,14 +388,35 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, error)
 		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
 			return "", errdefs.Newf(errdefs.NotFound, "plugin %q not found", req.IPAM.Driver)
 		}
-		if len(req.IPAM.Config) > 1 {
-			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 subnet per network is supported")
+		n4, n6 := 0, 0
+		for _, c := range req.IPAM.Config {
+			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+				n6++
+				if !ipv6 {
+					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s given but IPv6 is not enabled (--ipv6)", c.Subnet)
+				}
+				if c.Subnet.Bits() > 120 {
+					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s is too small", c.Subnet)
+				}
+				r.Subnet6 = c.Subnet.Masked()
+				if c.Gateway.IsValid() {
+					if !r.Subnet6.Contains(c.Gateway) {
+						return "", errdefs.Newf(errdefs.InvalidArgument, "invalid pool request: gateway %s is not within subnet %s", c.Gateway, r.Subnet6)
+					}
+					r.Gateway6 = c.Gateway
+				}
+				continue
+			}
+			n4++
+		}
+		if n4 > 1 || n6 > 1 {
+			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 and one IPv6 subnet per network are supported")
 		}
 		for _, c := range req.IPAM.Config {
+			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+				continue
+			}
 			if c.Subnet.IsValid() {
-				if !c.Subnet.Addr().Is4() {
-					return "", errdefs.Newf(errdefs.NotImplemented, "IPv6 subnets are not supported yet")
-				}
 				r.Subnet, r.UserSubnet = c.Subnet.Masked(), true
 			}
 			if c.IPRange.IsValid() {
@@ -422,9 +441,19 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, error)
 		}
 	}
 	s.mu.Unlock()
+	if ipv6 {
+		if err := s.pickSubnet6(r); err != nil {
+			return "", err
+		}
+	}
 	if err := s.allocateAndBringUp(r); err != nil {
 		_ = deleteBridge(r.Bridge)
 		return "", err
+	}
+	if ipv6 {
+		if err := enableForwarding6(); err != nil {
+			s.log.Warn("enable IPv6 forwarding", "err", err)
+		}
 	}
 	s.mu.Lock()
 	if s.byName(req.Name) != nil {
@@ -466,6 +495,7 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 		return err
 	}
 	s.ipam.forget(r.ID)
+	s.ipam.forget(r.ID + "/6")
 	delete(s.nets, r.ID)
 	s.mu.Unlock()
 	if r.subIf() {
@@ -661,4 +691,52 @@ func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver str
 	}
 	s.nets[r.ID] = r
 	return r.ID, nil
+}
+
+// pickSubnet6 checks r's IPv6 subnet, or picks a random unique local
+// /64 (fd00::/8 with a random 40-bit global ID, as RFC 4193), against the
+// host's IPv6 routes and the other networks.
+func (s *Service) pickSubnet6(r *Record) error {
+	used, err := hostRoutes6()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, n := range s.nets {
+		if n.Subnet6.IsValid() {
+			used = append(used, inUse{prefix: n.Subnet6, by: "network " + n.Name})
+		}
+	}
+	s.mu.Unlock()
+	overlap := func(p netip.Prefix) *inUse {
+		for i := range used {
+			if used[i].prefix.Overlaps(p) {
+				return &used[i]
+			}
+		}
+		return nil
+	}
+	if r.Subnet6.IsValid() {
+		if u := overlap(r.Subnet6); u != nil {
+			return errdefs.Newf(errdefs.Conflict, "invalid pool request: Pool overlaps with other one on this address space (%s: %s)", u.prefix, u.by)
+		}
+	} else {
+		for try := 0; ; try++ {
+			var a [16]byte
+			_, _ = rand.Read(a[1:8])
+			a[0] = 0xfd
+			p := netip.PrefixFrom(netip.AddrFrom16(a), 64)
+			if overlap(p) == nil {
+				r.Subnet6 = p
+				break
+			}
+			if try > 100 {
+				return errdefs.Newf(errdefs.Unavailable, "no free IPv6 subnet")
+			}
+		}
+	}
+	if !r.Gateway6.IsValid() {
+		r.Gateway6 = r.Subnet6.Addr().Next()
+	}
+	return nil
 }

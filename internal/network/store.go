@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +53,10 @@ type Record struct {
 	Parent    string `json:"parent,omitempty"`
 	OwnParent bool   `json:"own_parent,omitempty"`
 	Mode      string `json:"mode,omitempty"`
+	// Subnet6 and Gateway6 are the IPv6 side of a dual-stack bridge
+	// network (--ipv6).
+	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
 }
 
 // subIf reports whether r's endpoints are macvlan or ipvlan interfaces
@@ -192,7 +197,7 @@ func (m *ipam) writer() {
 				}
 				b := root.Bucket([]byte(o.net))
 				if b == nil {
-					if o.owner == "" || nets.Get([]byte(o.net)) == nil {
+					if o.owner == "" || nets.Get([]byte(strings.TrimSuffix(o.net, "/6"))) == nil {
 						continue // the network is gone
 					}
 					var err error
@@ -363,6 +368,13 @@ func (m *ipam) reconcile(keep map[string]map[netip.Addr]string) {
 
 // lastAddr is the broadcast address of p.
 func lastAddr(p netip.Prefix) netip.Addr {
+	if p.Addr().Is6() {
+		a := p.Masked().Addr().As16()
+		for i := p.Bits(); i < 128; i++ {
+			a[i/8] |= 1 << (7 - i%8)
+		}
+		return netip.AddrFrom16(a)
+	}
 	a := p.Masked().Addr().As4()
 	bits := p.Bits()
 	for i := 0; i < 4; i++ {
@@ -373,4 +385,10 @@ func lastAddr(p netip.Prefix) netip.Addr {
 		}
 	}
 	return netip.AddrFrom4(a)
+}
+
+// v6 is the IPAM view of r's IPv6 subnet: allocations are kept under
+// "<id>/6".
+func (r *Record) v6() *Record {
+	return &Record{ID: r.ID + "/6", Name: r.Name, Subnet: r.Subnet6, Gateway: r.Gateway6}
 }
