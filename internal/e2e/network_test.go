@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -455,5 +456,29 @@ func TestNetworkPortRanges(t *testing.T) {
 	out, _, _ = d.cli(bins.cli, nil, "port", "rg2", "80")
 	if out != "127.0.0.1:"+itoa(base+2)+"\n" {
 		t.Fatalf("host range: %q", out)
+	}
+}
+
+// TestNetworkIPv6: a dual-stack network through the docker CLI: the
+// container has an IPv6 address (inspect and inside), others reach it
+// over IPv6.
+func TestNetworkIPv6(t *testing.T) {
+	if prev, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/forwarding"); err == nil {
+		t.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", prev, 0o644) })
+	}
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	if _, errOut, code := d.cli(bins.docker, nil, "network", "create", "--ipv6", "v6net"); code != 0 {
+		t.Fatal(errOut)
+	}
+	d.runServer(bins.docker, "--name", "s6", "--network", "v6net")
+	out, _, _ := d.cli(bins.docker, nil, "inspect", "-f", `{{(index .NetworkSettings.Networks "v6net").GlobalIPv6Address}}`, "s6")
+	ip6 := strings.TrimSpace(out)
+	if !strings.HasPrefix(ip6, "fd") {
+		t.Fatalf("IPv6 address %q", ip6)
+	}
+	out, errOut, code := d.cli(bins.cli, nil, "run", "--rm", "--network", "v6net", "busybox", "sh", "-c", "nc "+ip6+" 80; ip -6 route")
+	if code != 0 || !strings.HasPrefix(out, "hi\n") || !strings.Contains(out, "default via") {
+		t.Fatalf("over IPv6: %d %q %s", code, out, errOut)
 	}
 }
