@@ -547,8 +547,11 @@ func (s *Service) Close() error {
 	s.stopPool()
 	defer s.ipam.close()
 	s.mu.Lock()
-	live := len(s.sandboxes)
+	live := 0
 	for _, sb := range s.sandboxes {
+		if !sb.gone {
+			live++
+		}
 		sb.closeDNS()
 		for _, fd := range sb.reserved {
 			closeFD(fd)
