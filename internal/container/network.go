@@ -203,6 +203,9 @@ func (s *Service) setupNetwork(ctx context.Context, c *Container, r *Record) (st
 		return "", err
 	}
 	var primary *network.EndpointSettings
+	for name, es := range sb.Endpoints {
+		s.netEvent("connect", es.NetworkID, name, r.ID)
+	}
 	c.mu.Lock()
 	for name, es := range sb.Endpoints {
 		ni := c.rec.Networks[name]
@@ -273,11 +276,11 @@ func (s *Service) teardownNetwork(ctx context.Context, id string) {
 // and /etc/resolv.conf (the embedded DNS on user-defined networks).
 func (s *Service) writeSandboxFiles(r *Record, ep *network.EndpointSettings, embeddedDNS bool) error {
 	dir := s.dataDir(r.ID)
-	var gw, ip netip.Addr
+	var gw, ip, ip6 netip.Addr
 	if ep != nil {
-		gw, ip = ep.Gateway, ep.IPAddress
+		gw, ip, ip6 = ep.Gateway, ep.IPAddress, ep.GlobalIPv6Address
 	}
-	hosts := hostsFile(r, ip, gw) + s.linkHosts(r)
+	hosts := hostsFile(r, ip, ip6, gw) + s.linkHosts(r)
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
@@ -300,7 +303,7 @@ func (s *Service) writeSandboxFiles(r *Record, ep *network.EndpointSettings, emb
 // hostsFile is Docker's /etc/hosts: the fixed entries, --add-host
 // entries (host-gateway is the gateway of the container's network), and
 // the container's own address and hostname.
-func hostsFile(r *Record, ip, gw netip.Addr) string {
+func hostsFile(r *Record, ip, ip6, gw netip.Addr) string {
 	var b strings.Builder
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 	for _, h := range r.Host.ExtraHosts {
@@ -322,6 +325,9 @@ func hostsFile(r *Record, ip, gw netip.Addr) string {
 	}
 	if ip.IsValid() && r.Config.Hostname != "" {
 		b.WriteString(ip.String() + "\t" + r.Config.Hostname + "\n")
+	}
+	if ip6.IsValid() && r.Config.Hostname != "" {
+		b.WriteString(ip6.String() + "\t" + r.Config.Hostname + "\n")
 	}
 	return b.String()
 }

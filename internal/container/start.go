@@ -298,6 +298,9 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	hadSandbox := c.rec.Sandbox != nil
 	if hadSandbox && s.cfg.Networks != nil {
 		s.cfg.Networks.Detach(c.rec.ID)
+		for name, ni := range c.rec.Networks {
+			s.netEvent("disconnect", ni.NetworkID, name, c.rec.ID)
+		}
 	}
 	clearNetworkState(&c.rec)
 	saved := c.rec
