@@ -3,6 +3,8 @@ package network
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	apinet "github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -151,4 +154,73 @@ func BenchmarkDNS200(b *testing.B) {
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	b.ReportMetric(float64(times[len(times)/2].Microseconds()), "median-µs")
+}
+
+// BenchmarkPublishedThroughput streams 64 MiB per iteration from the
+// host to a sandbox through its published port on 127.0.0.1 (DNAT, no
+// proxy) and, for comparison, straight to the sandbox's address.
+func BenchmarkPublishedThroughput(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	execRoot, _ := os.MkdirTemp("", "bn")
+	defer os.RemoveAll(execRoot)
+	dataRoot := b.TempDir()
+	db, err := bolt.Open(filepath.Join(dataRoot, "m.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	svc, err := New(context.Background(), Config{DB: db, DataRoot: dataRoot, ExecRoot: execRoot, Bridge: "tb" + randHex(4), NoPool: true,
+		Pools: []Pool{{Base: netip.MustParsePrefix("10.213.0.0/16"), Size: 24}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer svc.Close()
+	if err := svc.Restore(context.Background(), nil); err != nil {
+		b.Fatal(err)
+	}
+	id := randHex(32)
+	sb, err := svc.Setup(context.Background(), SandboxRequest{ContainerID: id, Name: "sink", Endpoints: []EndpointRequest{{Network: "bridge"}},
+		Ports: apinet.PortMap{apinet.MustParsePort("9000/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer svc.Teardown(context.Background(), id)
+	var l net.Listener
+	if err := inNetNS(sb.NetNSPath, func() (err error) { l, err = net.Listen("tcp", ":9000"); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	const size = 64 << 20
+	buf := make([]byte, 1<<20)
+	for _, target := range []struct{ name, addr string }{
+		{"published-127.0.0.1", "127.0.0.1:" + sb.Ports[apinet.MustParsePort("9000/tcp")][0].HostPort},
+		{"direct", net.JoinHostPort(sb.Endpoints["bridge"].IPAddress.String(), "9000")},
+	} {
+		b.Run(target.name, func(b *testing.B) {
+			b.SetBytes(size)
+			for b.Loop() {
+				c, err := net.Dial("tcp", target.addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for sent := 0; sent < size; sent += len(buf) {
+					if _, err := c.Write(buf); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.Close()
+			}
+		})
+	}
 }
