@@ -190,7 +190,7 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) ([]string, error)
 	case mode == "", mode == "default", mode == "bridge", mode == "none", mode == "host", mode.IsContainer():
 	case s.cfg.Networks != nil:
 		if _, _, _, err := s.cfg.Networks.Lookup(string(mode)); err != nil {
-			return nil, err
+			return nil, createNetErr(err)
 		}
 	default:
 		return nil, errdefs.Newf(errdefs.NotFound, "network %s not found", mode)

@@ -84,7 +84,7 @@ func (s *Service) resolveNetworks(r *Record, nc *network.NetworkingConfig) error
 	add := func(ref string, es *network.EndpointSettings) error {
 		id, name, driver, err := s.cfg.Networks.Lookup(ref)
 		if err != nil {
-			return err
+			return createNetErr(err)
 		}
 		switch driver {
 		case "host", "null":
@@ -601,4 +601,14 @@ func portSummary(ports network.PortMap) []container.PortSummary {
 		}
 	}
 	return out
+}
+
+// createNetErr turns an unknown network at create into a bad request
+// (400, as dockerd): a 404 would make the docker CLI try to pull the
+// image.
+func createNetErr(err error) error {
+	if errdefs.Is(err, errdefs.NotFound) {
+		return errdefs.With(errdefs.InvalidArgument, err)
+	}
+	return err
 }

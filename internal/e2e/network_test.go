@@ -126,6 +126,10 @@ func TestNetworkUserDefined(t *testing.T) {
 			if !found {
 				t.Fatalf("network inspect: %s not in Containers: %s", srv, out)
 			}
+			// An unknown network: a clear error, and no pull attempt.
+			if _, errOut, code := d.cli(c.bin, nil, "run", "--rm", "--network", "nosuchnet", "busybox", "true"); code != 125 || !strings.Contains(errOut, "network nosuchnet not found") || strings.Contains(errOut, "Unable to find image") {
+				t.Fatalf("unknown network: %d %s", code, errOut)
+			}
 			if _, errOut, code := d.cli(c.bin, nil, "network", "rm", a); code == 0 || !strings.Contains(errOut, "active endpoints") {
 				t.Fatalf("network rm with a running container: %d %s", code, errOut)
 			}
