@@ -86,16 +86,17 @@ type daemon struct {
 	dataRoot string
 	execRoot string
 	sock     string
+	cmd      *exec.Cmd
+	logBuf   *bytes.Buffer
+	client   *client.Client
+	exited   chan struct{}
+
 	// bridge is the default network's bridge of this daemon (each test
 	// daemon has its own; subnets come from a test-only pool).
 	bridge string
 	// dnsUpstream is where the embedded DNS forwards (loopback only;
 	// by default a port nothing listens on).
 	dnsUpstream string
-	cmd         *exec.Cmd
-	logBuf      *bytes.Buffer
-	client      *client.Client
-	exited      chan struct{}
 }
 
 // startDaemon starts berthd on fresh roots; Cleanup stops it, removes
