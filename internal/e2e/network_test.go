@@ -486,3 +486,40 @@ func TestNetworkIPv6(t *testing.T) {
 		t.Fatalf("over IPv6: %d %q %s", code, out, errOut)
 	}
 }
+
+// TestNetworkDNSFilesAndStoppedConnect: --dns, --dns-search and
+// --dns-option in resolv.conf (the embedded server on user-defined
+// networks), and a stopped container connected to a second network
+// gets an interface there at its next start.
+func TestNetworkDNSFilesAndStoppedConnect(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	out, errOut, code := d.cli(bins.cli, nil, "run", "--rm", "--dns", "192.0.2.53", "--dns-search", "example.test", "--dns-option", "ndots:3", "busybox", "cat", "/etc/resolv.conf")
+	if code != 0 || out != "nameserver 192.0.2.53\nsearch example.test\noptions ndots:3\n" {
+		t.Fatalf("default bridge resolv.conf: %d %q %s", code, out, errOut)
+	}
+	d.cli(bins.docker, nil, "network", "create", "dn1")
+	d.cli(bins.docker, nil, "network", "create", "dn2")
+	out, errOut, code = d.cli(bins.docker, nil, "run", "--rm", "--network", "dn1", "--dns", "192.0.2.53", "--dns-search", "example.test", "--dns-option", "timeout:2", "busybox", "cat", "/etc/resolv.conf")
+	if code != 0 || out != "nameserver 127.0.0.11\nsearch example.test\noptions ndots:0 timeout:2\n" {
+		t.Fatalf("user network resolv.conf: %d %q %s", code, out, errOut)
+	}
+	if _, errOut, code := d.cli(bins.docker, nil, "create", "--name", "sc", "--network", "dn1", "busybox", "sleep", "60"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := d.cli(bins.docker, nil, "network", "connect", "--alias", "second", "dn2", "sc"); code != 0 {
+		t.Fatalf("connect a created container: %s", errOut)
+	}
+	if _, errOut, code := d.cli(bins.docker, nil, "start", "sc"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ = d.cli(bins.docker, nil, "exec", "sc", "ip", "-4", "-o", "addr")
+	ip2 := d.inspectIP(bins.docker, "sc", "dn2")
+	if !strings.Contains(out, "eth0") || !strings.Contains(out, "eth1") || ip2 == "" || !strings.Contains(out, ip2+"/") {
+		t.Fatalf("interfaces after start: %q (dn2 address %q)", out, ip2)
+	}
+	out, _, _ = d.cli(bins.docker, nil, "run", "--rm", "--network", "dn2", "busybox", "nslookup", "second")
+	if !strings.Contains(out, ip2) {
+		t.Fatalf("alias on the second network: %s", out)
+	}
+}
