@@ -40,6 +40,7 @@ func newCommand() *cobra.Command {
 		liveRestore bool
 		version     bool
 		pools       []string
+		icc, ipMasq bool
 	)
 	cmd := &cobra.Command{
 		Use:           "berthd [flags]",
@@ -85,6 +86,8 @@ func newCommand() *cobra.Command {
 			set("bip", func() { cfg.BIP = flagCfg.BIP })
 			set("mtu", func() { cfg.MTU = flagCfg.MTU })
 			set("dns-upstream", func() { cfg.DNSUpstreams = flagCfg.DNSUpstreams })
+			set("icc", func() { cfg.ICC = &icc })
+			set("ip-masq", func() { cfg.IPMasq = &ipMasq })
 			if fl.Changed("default-address-pool") {
 				cfg.DefaultAddressPools = nil
 				for _, v := range pools {
@@ -148,6 +151,8 @@ func newCommand() *cobra.Command {
 	f.StringVar(&flagCfg.BIP, "bip", "", "Address and prefix of the default bridge (default: the first free subnet of the address pools)")
 	f.StringArrayVar(&pools, "default-address-pool", nil, "Default address pool for networks (base=CIDR,size=N)")
 	f.IntVar(&flagCfg.MTU, "mtu", 0, "MTU of the default bridge network (default 1500)")
+	f.BoolVar(&icc, "icc", true, "Enable inter-container communication on the default network")
+	f.BoolVar(&ipMasq, "ip-masq", true, "Enable IP masquerading for the default network")
 	f.StringArrayVar(&flagCfg.DNSUpstreams, "dns-upstream", nil, "Server the embedded DNS forwards to (ip or ip:port; default: the host's resolv.conf)")
 	return cmd
 }

@@ -48,6 +48,8 @@ type Config struct {
 	DefaultAddressPools []network.Pool `json:"default-address-pools,omitempty"`
 	MTU                 int            `json:"mtu,omitempty"`
 	DNSUpstreams        []string       `json:"dns-upstreams,omitempty"`
+	ICC                 *bool          `json:"icc,omitempty"`
+	IPMasq              *bool          `json:"ip-masq,omitempty"`
 }
 
 // Runtime is an entry of "runtimes" (an external OCI runtime).

@@ -19,7 +19,8 @@ import (
 // default-address-pools, mtu and dns-upstreams settings.
 func newNetworks(ctx context.Context, cfg Config, db *bolt.DB, log *slog.Logger) (*network.Service, error) {
 	nc := network.Config{DB: db, DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Bridge: cfg.Bridge,
-		Pools: cfg.DefaultAddressPools, MTU: cfg.MTU, DNSUpstreams: cfg.DNSUpstreams, Log: log.With("svc", "network")}
+		Pools: cfg.DefaultAddressPools, MTU: cfg.MTU, DNSUpstreams: cfg.DNSUpstreams, Log: log.With("svc", "network"),
+		NoICC: cfg.ICC != nil && !*cfg.ICC, NoMasquerade: cfg.IPMasq != nil && !*cfg.IPMasq}
 	if cfg.BIP != "" {
 		p, err := netip.ParsePrefix(cfg.BIP)
 		if err != nil || !p.Addr().Is4() {

@@ -791,3 +791,32 @@ func TestDualStack(t *testing.T) {
 		_ = e.svc.Teardown(ctx, id)
 	}
 }
+
+// TestDefaultBridgeNoICC: --icc=false on the default network (set on a
+// restart: the record follows the daemon's settings).
+func TestDefaultBridgeNoICC(t *testing.T) {
+	e := newTestEnv(t, "")
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.NoICC = true
+	svc, err := New(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	if err := svc.Restore(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := svc.Inspect(context.Background(), "bridge")
+	if ins.Options["com.docker.network.bridge.enable_icc"] != "false" {
+		t.Fatalf("options: %v", ins.Options)
+	}
+	_, a := e.sandbox("ia", []EndpointRequest{{Network: "bridge"}}, nil)
+	_, b := e.sandbox("ib", []EndpointRequest{{Network: "bridge"}}, nil)
+	stop := serve(t, a.NetNSPath)
+	defer stop()
+	if _, err := ask(b.NetNSPath, a.Endpoints["bridge"].IPAddress.String()+":80", 300*time.Millisecond); err == nil {
+		t.Fatal("icc=false: containers of the default network reached each other")
+	}
+}

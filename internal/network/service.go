@@ -43,7 +43,10 @@ type Config struct {
 	DNSUpstreams []string
 	// NoPool disables the pool of sandboxes made ahead of time.
 	NoPool bool
-	Log    *slog.Logger
+	// NoICC and NoMasquerade are dockerd's --icc=false and
+	// --ip-masq=false for the default network.
+	NoICC, NoMasquerade bool
+	Log                 *slog.Logger
 }
 
 // Service manages networks and sandboxes. It is safe for concurrent use.
@@ -164,17 +167,24 @@ func (s *Service) setupDefaultBridge() error {
 	if mtu == 0 {
 		mtu = 1500
 	}
+	icc, masq := strconv.FormatBool(!s.cfg.NoICC), strconv.FormatBool(!s.cfg.NoMasquerade)
 	if cur != nil && cur.Bridge == s.cfg.Bridge && (!s.cfg.BIP.IsValid() || (cur.Gateway == s.cfg.BIP.Addr() && cur.Subnet == s.cfg.BIP.Masked())) {
-		cur.MTU = mtu
+		cur.MTU, cur.ICC, cur.Masquerade = mtu, !s.cfg.NoICC, !s.cfg.NoMasquerade
+		cur.Options["com.docker.network.bridge.enable_icc"] = icc
+		cur.Options["com.docker.network.bridge.enable_ip_masquerade"] = masq
+		cur.Options["com.docker.network.driver.mtu"] = strconv.Itoa(mtu)
+		if err := putRecord(s.cfg.DB, cur); err != nil {
+			return err
+		}
 		return s.bringUp(cur)
 	}
 	r := &Record{
 		ID: newID(), Name: "bridge", Driver: "bridge", Created: time.Now().UTC(), Default: true,
-		Bridge: s.cfg.Bridge, MTU: mtu, ICC: true, Masquerade: true,
+		Bridge: s.cfg.Bridge, MTU: mtu, ICC: !s.cfg.NoICC, Masquerade: !s.cfg.NoMasquerade,
 		Options: map[string]string{
 			"com.docker.network.bridge.default_bridge":       "true",
-			"com.docker.network.bridge.enable_icc":           "true",
-			"com.docker.network.bridge.enable_ip_masquerade": "true",
+			"com.docker.network.bridge.enable_icc":           icc,
+			"com.docker.network.bridge.enable_ip_masquerade": masq,
 			"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
 			"com.docker.network.bridge.name":                 s.cfg.Bridge,
 			"com.docker.network.driver.mtu":                  strconv.Itoa(mtu),
