@@ -820,3 +820,21 @@ func TestDefaultBridgeNoICC(t *testing.T) {
 		t.Fatal("icc=false: containers of the default network reached each other")
 	}
 }
+
+// TestBIPOverlappingRouteRefused: a --bip that overlaps a host route is
+// refused at start, with what it overlaps.
+func TestBIPOverlappingRouteRefused(t *testing.T) {
+	e := newTestEnv(t, "")
+	_, hostIP, _ := clientNS(t, e.execRoot) // a 10.214.N.0/30 route on the host
+	dataRoot := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dataRoot, "m.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	bip := netip.PrefixFrom(hostIP.Next().Next().Next().Next(), 29) // 10.214.N.5/29 covers the /30
+	_, err = New(context.Background(), Config{DB: db, DataRoot: dataRoot, ExecRoot: e.execRoot, Bridge: "tn" + randHex(4), BIP: bip})
+	if err == nil || !errdefs.Is(err, errdefs.Conflict) || !strings.Contains(err.Error(), "route via tc") {
+		t.Fatalf("overlapping --bip: %v", err)
+	}
+}

@@ -87,7 +87,7 @@ func TableName(dataRoot string) string {
 // New opens the network store, creates the predefined networks (bridge,
 // host, none) when missing and brings the bridges of every bridge
 // network up. Call Restore next with the running containers' sandboxes.
-func New(ctx context.Context, cfg Config) (*Service, error) {
+func New(ctx context.Context, cfg Config) (_ *Service, retErr error) {
 	if cfg.DB == nil || cfg.ExecRoot == "" || cfg.DataRoot == "" {
 		return nil, fmt.Errorf("network: config needs DB, DataRoot and ExecRoot")
 	}
@@ -112,6 +112,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if retErr != nil {
+			m.close()
+		}
+	}()
 	s := &Service{cfg: cfg, log: cfg.Log, ipam: m,
 		fw: firewall{table: TableName(cfg.DataRoot)}, nets: map[string]*Record{}, sandboxes: map[string]*sandbox{}}
 	recs, err := loadRecords(cfg.DB)
