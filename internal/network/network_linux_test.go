@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
@@ -730,7 +731,7 @@ func TestDualStack(t *testing.T) {
 	if !ins.EnableIPv6 || len(ins.IPAM.Config) != 2 || !ins.IPAM.Config[1].Subnet.Addr().Is6() {
 		t.Fatalf("inspect: %+v", ins.IPAM)
 	}
-	ida, a := e.sandbox("six-a", []EndpointRequest{{Network: "ds1"}}, nil)
+	ida, a := e.sandbox("six-a", []EndpointRequest{{Network: "ds1"}}, apinet.PortMap{apinet.MustParsePort("80/tcp"): {{}}})
 	idb, b := e.sandbox("six-b", []EndpointRequest{{Network: "ds1"}}, nil)
 	_, c := e.sandbox("six-c", []EndpointRequest{{Network: "ds2"}}, nil)
 	ea, eb := a.Endpoints["ds1"], b.Endpoints["ds1"]
@@ -787,6 +788,26 @@ func TestDualStack(t *testing.T) {
 	if !TableExists(TableName(e.cfg.DataRoot)) {
 		t.Fatal("no table")
 	}
+	// The published port on [::] too, from an IPv6 client outside:
+	// DNAT to the container's IPv6 address, the client's address kept.
+	bs := a.Ports[apinet.MustParsePort("80/tcp")]
+	if len(bs) != 2 || !bs[1].HostIP.Is6() || bs[0].HostPort != bs[1].HostPort {
+		t.Fatalf("bindings: %v", bs)
+	}
+	cns, host6, client6 := clientNS6(t, e.execRoot)
+	err = inNetNS(cns, func() error {
+		conn, err := net.DialTimeout("tcp6", net.JoinHostPort(host6.String(), bs[1].HostPort), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		b, err := io.ReadAll(conn)
+		got = strings.TrimSpace(string(b))
+		return err
+	})
+	if err != nil || got != client6.String() {
+		t.Fatalf("published port over IPv6: %q %v (want %s)", got, err, client6)
+	}
 	for _, id := range []string{ida, idb} {
 		_ = e.svc.Teardown(ctx, id)
 	}
@@ -837,4 +858,40 @@ func TestBIPOverlappingRouteRefused(t *testing.T) {
 	if err == nil || !errdefs.Is(err, errdefs.Conflict) || !strings.Contains(err.Error(), "route via tc") {
 		t.Fatalf("overlapping --bip: %v", err)
 	}
+}
+
+// clientNS6 is clientNS with IPv6 addresses (host fd0e:N::1/64, client
+// fd0e:N::2/64, default route through the host).
+func clientNS6(t *testing.T, dir string) (nsPath string, hostIP, clientIP netip.Addr) {
+	t.Helper()
+	nsPath, host4, _ := clientNS(t, dir)
+	b := host4.As4()
+	hostIP = netip.AddrFrom16([16]byte{0xfd, 0x0e, 0, b[2], 15: 1})
+	clientIP = netip.AddrFrom16([16]byte{0xfd, 0x0e, 0, b[2], 15: 2})
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	peer, _ := h.LinkByName("eth0")
+	if err := h.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(clientIP, 64)), Flags: unix.IFA_F_NODAD}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: hostIP.AsSlice()}); err != nil {
+		t.Fatal(err)
+	}
+	// The host end: the veth whose peer is the client's eth0.
+	host, err := netlink.LinkByIndex(peer.Attrs().ParentIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.AddrAdd(host, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(hostIP, 64)), Flags: unix.IFA_F_NODAD}); err != nil {
+		t.Fatal(err)
+	}
+	return nsPath, hostIP, clientIP
 }

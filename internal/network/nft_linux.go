@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -73,6 +74,14 @@ func (f *firewall) sync(nets []*Record, ports []portRule) error {
 			&expr.Verdict{Kind: expr.VerdictJump, Chain: "ports"},
 		}})
 	}
+	var ports6 []portRule
+	ports = slices.DeleteFunc(slices.Clone(ports), func(p portRule) bool {
+		if p.CIP.Is6() {
+			ports6 = append(ports6, p)
+			return true
+		}
+		return false
+	})
 	sort.Slice(ports, func(i, j int) bool {
 		if ports[i].HostPort != ports[j].HostPort {
 			return ports[i].HostPort < ports[j].HostPort
@@ -145,7 +154,7 @@ func (f *firewall) sync(nets []*Record, ports []portRule) error {
 			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{iif(), eq(ifname(a.Bridge)), oif(), eq(ifname(a.Bridge)), drop}})
 		}
 	}
-	f.rules6(c, bridges)
+	f.rules6(c, bridges, ports6)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: update table %s: %w", f.table, err)
 	}
@@ -162,7 +171,7 @@ func (f *firewall) table6() *nftables.Table {
 
 // rules6 adds the IPv6 table's deletion and, when a network has an
 // IPv6 subnet, its new content to batch c.
-func (f *firewall) rules6(c *nftables.Conn, bridges []*Record) {
+func (f *firewall) rules6(c *nftables.Conn, bridges []*Record, ports []portRule) {
 	t := f.table6()
 	c.AddTable(t)
 	c.DelTable(t)
@@ -180,6 +189,50 @@ func (f *firewall) rules6(c *nftables.Conn, bridges []*Record) {
 	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
 	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
 	drop := &expr.Verdict{Kind: expr.VerdictDrop}
+	if len(ports) > 0 {
+		pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
+		out := c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
+		portsChain := c.AddChain(&nftables.Chain{Name: "ports", Table: t})
+		for _, ch := range []*nftables.Chain{pre, out} {
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
+				&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(unix.RTN_LOCAL)},
+				&expr.Verdict{Kind: expr.VerdictJump, Chain: "ports"},
+			}})
+		}
+		for _, p := range ports {
+			proto := byte(unix.IPPROTO_TCP)
+			if p.Proto == "udp" {
+				proto = unix.IPPROTO_UDP
+			}
+			var ex []expr.Any
+			if !p.HostIP.IsUnspecified() {
+				ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16}, eq(p.HostIP.AsSlice()))
+			}
+			ex = append(ex,
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, eq([]byte{proto}),
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, eq(be16(p.HostPort)),
+				&expr.Immediate{Register: 1, Data: p.CIP.AsSlice()},
+				&expr.Immediate{Register: 2, Data: be16(p.CPort)},
+				&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV6, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+			)
+			c.AddRule(&nftables.Rule{Table: t, Chain: portsChain, Exprs: ex})
+			c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16}, eq(p.CIP.AsSlice()),
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16}, eq(p.CIP.AsSlice()),
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, eq([]byte{proto}),
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, eq(be16(p.CPort)),
+				&expr.Masq{},
+			}})
+		}
+		// Published ports stay reachable from other networks.
+		c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: native32(ipsDstNAT), Xor: native32(0)},
+			neq(native32(0)),
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}})
+	}
 	for _, n := range v6 {
 		if n.Masquerade && !n.Internal {
 			c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(inPrefix6(8, n.Subnet6),
@@ -222,7 +275,7 @@ func (f *firewall) remove() error {
 	t := f.tableRef()
 	c.AddTable(t)
 	c.DelTable(t)
-	f.rules6(c, nil)
+	f.rules6(c, nil, nil)
 	return c.Flush()
 }
 

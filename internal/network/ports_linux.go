@@ -62,12 +62,13 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 		}
 		for _, b := range bindings[p] {
 			hostIP := b.HostIP
-			if !hostIP.IsValid() {
+			both := !hostIP.IsValid() // 0.0.0.0, and [::] for a dual-stack container
+			if both {
 				hostIP = netip.IPv4Unspecified()
 			}
-			if !hostIP.Is4() {
-				// IPv6 bindings: not supported yet, skipped as dockerd
-				// does for a host without IPv6.
+			if hostIP.Is6() && (!ep.ip6.IsValid() || hostIP.IsLoopback()) {
+				// An IPv6 binding needs an IPv6 address in the container;
+				// ::1 cannot be DNATed (no route_localnet for IPv6).
 				continue
 			}
 			lo, hi := 0, 0
@@ -90,8 +91,25 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 			s.mu.Lock()
 			sb.reserved = append(sb.reserved, fd)
 			s.mu.Unlock()
+			cip := ep.ip
+			if hostIP.Is6() {
+				cip = ep.ip6
+			}
 			out[p] = append(out[p], network.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(port)})
-			rules = append(rules, portRule{HostIP: hostIP, HostPort: uint16(port), Proto: proto, CIP: ep.ip, CPort: p.Num()})
+			rules = append(rules, portRule{HostIP: hostIP, HostPort: uint16(port), Proto: proto, CIP: cip, CPort: p.Num()})
+			if both && ep.ip6.IsValid() {
+				// The same port on [::], as dockerd; skipped if taken.
+				fd6, _, err := reservePort(proto, netip.IPv6Unspecified(), port, port)
+				if err != nil {
+					s.log.Warn("IPv6 side of a published port", "port", port, "err", err)
+					continue
+				}
+				s.mu.Lock()
+				sb.reserved = append(sb.reserved, fd6)
+				s.mu.Unlock()
+				out[p] = append(out[p], network.PortBinding{HostIP: netip.IPv6Unspecified(), HostPort: strconv.Itoa(port)})
+				rules = append(rules, portRule{HostIP: netip.IPv6Unspecified(), HostPort: uint16(port), Proto: proto, CIP: ep.ip6, CPort: p.Num()})
+			}
 		}
 	}
 	if len(rules) > 0 {
@@ -112,18 +130,36 @@ func reservePort(proto string, ip netip.Addr, lo, hi int) (int, int, error) {
 	}
 	var lastErr error
 	for port := lo; port <= hi; port++ {
-		fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+		fam := unix.AF_INET
+		var sa unix.Sockaddr
+		if ip.Is6() {
+			fam, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: port, Addr: ip.As16()}
+		} else {
+			sa = &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
+		}
+		fd, err := unix.Socket(fam, typ|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return -1, 0, err
 		}
-		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: ip.As4()})
+		if ip.Is6() {
+			// [::] must not take the IPv4 port too.
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
+		}
+		err = unix.Bind(fd, sa)
 		if err == nil {
-			sa, err := unix.Getsockname(fd)
+			got, err := unix.Getsockname(fd)
 			if err != nil {
 				unix.Close(fd)
 				return -1, 0, err
 			}
-			return fd, sa.(*unix.SockaddrInet4).Port, nil
+			switch a := got.(type) {
+			case *unix.SockaddrInet4:
+				return fd, a.Port, nil
+			case *unix.SockaddrInet6:
+				return fd, a.Port, nil
+			}
+			unix.Close(fd)
+			return -1, 0, fmt.Errorf("unexpected socket address %T", got)
 		}
 		unix.Close(fd)
 		lastErr = err
@@ -141,7 +177,7 @@ func reserveAll(bindings network.PortMap, log *slog.Logger) []int {
 	for p, bs := range bindings {
 		for _, b := range bs {
 			port, err := strconv.Atoi(b.HostPort)
-			if err != nil || !b.HostIP.Is4() {
+			if err != nil || !b.HostIP.IsValid() {
 				continue
 			}
 			fd, _, err := reservePort(string(p.Proto()), b.HostIP, port, port)

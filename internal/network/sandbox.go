@@ -532,13 +532,19 @@ func rulesFor(sb *sandbox, bindings network.PortMap) []portRule {
 	if len(sb.order) == 0 {
 		return nil
 	}
-	cip := sb.endpoints[sb.order[0]].ip
+	ep := sb.endpoints[sb.order[0]]
 	var out []portRule
 	for p, bs := range bindings {
 		for _, b := range bs {
 			hp, err := strconv.Atoi(b.HostPort)
 			if err != nil {
 				continue
+			}
+			cip := ep.ip
+			if b.HostIP.Is6() {
+				if cip = ep.ip6; !cip.IsValid() {
+					continue
+				}
 			}
 			out = append(out, portRule{HostIP: b.HostIP, HostPort: uint16(hp), Proto: string(p.Proto()), CIP: cip, CPort: p.Num()})
 		}
