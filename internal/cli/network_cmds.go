@@ -302,13 +302,18 @@ func (c *Cli) newNetworkRmCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.forEach(args, true, func(n string) error {
+			err = c.forEach(args, true, func(n string) error {
 				_, err := api.NetworkRemove(cmd.Context(), n, client.NetworkRemoveOptions{})
 				if err != nil && force && isNotFound(err) {
 					return nil
 				}
 				return err
 			})
+			if err != nil {
+				// docker 28 adds its status error's text to the messages.
+				return StatusError{Status: err.Error() + "\nexit status 1", StatusCode: 1}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")

@@ -523,3 +523,25 @@ func TestNetworkDNSFilesAndStoppedConnect(t *testing.T) {
 		t.Fatalf("alias on the second network: %s", out)
 	}
 }
+
+// TestNetworkCLIOutputsMatch: berth prints what docker prints for the
+// network commands' default outputs, against the same daemon.
+func TestNetworkCLIOutputsMatch(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	d.cli(bins.docker, nil, "network", "create", "--label", "a=b", "om1")
+	d.runServer(bins.docker, "--name", "om", "--network", "om1", "-p", "127.0.0.1::80", "--expose", "81")
+	for _, args := range [][]string{
+		{"network", "ls"}, {"network", "ls", "--no-trunc"}, {"network", "ls", "-q"},
+		{"network", "ls", "--filter", "driver=bridge", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.IPv6}} {{.Labels}}"},
+		{"network", "inspect", "om1"}, {"network", "inspect", "-f", "{{.Name}} {{.Driver}} {{len .Containers}}", "om1", "bridge"},
+		{"port", "om"}, {"port", "om", "80"}, {"port", "om", "80/tcp"},
+		{"network", "rm", "nosuch"},
+	} {
+		dOut, dErr, dCode := d.cli(bins.docker, nil, args...)
+		bOut, bErr, bCode := d.cli(bins.cli, nil, args...)
+		if dOut != bOut || dCode != bCode || strings.TrimSpace(dErr) != strings.TrimSpace(bErr) {
+			t.Errorf("%v:\ndocker (%d): %q %q\nberth  (%d): %q %q", args, dCode, dOut, dErr, bCode, bOut, bErr)
+		}
+	}
+}
