@@ -536,7 +536,8 @@ func TestNetworkCLIOutputsMatch(t *testing.T) {
 		{"network", "ls", "--filter", "driver=bridge", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.IPv6}} {{.Labels}}"},
 		{"network", "inspect", "om1"}, {"network", "inspect", "-f", "{{.Name}} {{.Driver}} {{len .Containers}}", "om1", "bridge"},
 		{"port", "om"}, {"port", "om", "80"}, {"port", "om", "80/tcp"},
-		{"network", "rm", "nosuch"},
+		{"network", "rm", "nosuch"}, {"network", "create", "om1"}, {"network", "connect", "om1", "om"},
+		{"network", "disconnect", "bridge", "om"}, {"network", "rm", "bridge"}, {"network", "inspect", "nosuch"},
 	} {
 		dOut, dErr, dCode := d.cli(bins.docker, nil, args...)
 		bOut, bErr, bCode := d.cli(bins.cli, nil, args...)
