@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,7 +135,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {
 		log.Warn("snapshot cleanup", "err", err)
 	}
-	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api")}, d.routers()...)
+	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api"), OnIdle: debug.FreeOSMemory}, d.routers()...)
 	if err != nil {
 		return nil, err
 	}
