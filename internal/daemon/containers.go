@@ -385,15 +385,15 @@ func (b containerBackend) ContainerResize(ctx context.Context, name string, heig
 }
 
 func (b containerBackend) ContainerStatPath(ctx context.Context, name, path string) (*apicontainer.PathStat, error) {
-	return nil, errdefs.Newf(errdefs.NotImplemented, "container archive is not implemented yet")
+	return b.svc().StatPath(ctx, name, path)
 }
 
 func (b containerBackend) ContainerArchivePath(ctx context.Context, name, path string) (io.ReadCloser, *apicontainer.PathStat, error) {
-	return nil, nil, errdefs.Newf(errdefs.NotImplemented, "container archive is not implemented yet")
+	return b.svc().ArchivePath(ctx, name, path)
 }
 
 func (b containerBackend) ContainerExtractToDir(ctx context.Context, name, path string, o ctrrouter.ExtractOptions, content io.Reader) error {
-	return errdefs.Newf(errdefs.NotImplemented, "container archive is not implemented yet")
+	return b.svc().ExtractToDir(ctx, name, path, container.ExtractOptions{NoOverwriteDirNonDir: o.NoOverwriteDirNonDir, CopyUIDGID: o.CopyUIDGID}, content)
 }
 
 func (b containerBackend) ContainerExport(ctx context.Context, name string) (io.ReadCloser, error) {
