@@ -5,9 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"os/exec"
-	"strconv"
-	"strings"
 	"time"
 
 	apicontainer "github.com/moby/moby/api/types/container"
@@ -44,52 +41,9 @@ func (b containerBackend) ContainerInspect(ctx context.Context, name string, siz
 }
 
 // ContainerTop runs the host's ps over the container's processes, as
-// dockerd does, and keeps the rows whose PID belongs to the container.
+// dockerd does (top.go).
 func (b containerBackend) ContainerTop(ctx context.Context, name, psArgs string) (*apicontainer.TopResponse, error) {
-	pids, err := b.svc().Pids(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if psArgs == "" {
-		psArgs = "-ef"
-	}
-	out, err := exec.CommandContext(ctx, "ps", strings.Fields(psArgs)...).Output()
-	if err != nil {
-		return nil, errdefs.Newf(errdefs.InvalidArgument, "ps: %v", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) == 0 {
-		return &apicontainer.TopResponse{}, nil
-	}
-	titles := strings.Fields(lines[0])
-	pidCol := -1
-	for i, t := range titles {
-		if t == "PID" {
-			pidCol = i
-		}
-	}
-	if pidCol < 0 {
-		return nil, errdefs.Newf(errdefs.InvalidArgument, "Couldn't find PID field in ps output")
-	}
-	in := map[int]bool{}
-	for _, p := range pids {
-		in[p] = true
-	}
-	resp := &apicontainer.TopResponse{Titles: titles}
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) <= pidCol {
-			continue
-		}
-		p, err := strconv.Atoi(f[pidCol])
-		if err != nil || !in[p] {
-			continue
-		}
-		// The last column (the command) may contain spaces.
-		row := append(f[:len(titles)-1:len(titles)-1], strings.Join(f[len(titles)-1:], " "))
-		resp.Processes = append(resp.Processes, row)
-	}
-	return resp, nil
+	return b.d.top(ctx, name, psArgs)
 }
 
 func (b containerBackend) ContainerChanges(ctx context.Context, name string) ([]apicontainer.FilesystemChange, error) {
