@@ -517,7 +517,11 @@ func tarResource(src copyInfo, w io.Writer) error {
 			return nil // sockets and the like are skipped, as docker does
 		}
 		hdr.Name = name
+		// Whole seconds and no atime/ctime: plain ustar headers unless a
+		// long name needs PAX records, as docker writes them.
 		hdr.Format = tar.FormatPAX
+		hdr.ModTime = hdr.ModTime.Truncate(time.Second)
+		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
 		hdr.Uname, hdr.Gname = "", ""
 		if fi.IsDir() {
 			hdr.Name += "/"

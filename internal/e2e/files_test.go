@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -208,6 +209,23 @@ func TestCp(t *testing.T) {
 	}
 	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 1 {
 		t.Errorf("mounts after copies (only the running container's rootfs expected): %v", m)
+	}
+	// With a terminal both CLIs report the copy on stderr, in the same
+	// words and sizes (script(1) provides the terminal).
+	if _, err := exec.LookPath("script"); err == nil {
+		var msgs []string
+		for _, bin := range []string{dk, bins.cli} {
+			for _, args := range [][]string{{src + "/f.txt", "cpr:/tmp/"}, {"cpr:/" + filepath.Base(bin) + "/d", filepath.Join(local, "tty-"+filepath.Base(bin))}} {
+				o, e, code := d.cli("script", nil, "-qec", bin+" cp "+strings.Join(args, " "), "/dev/null")
+				if code != 0 {
+					t.Fatalf("script %s cp: %d %s %s", bin, code, o, e)
+				}
+				msgs = append(msgs, strings.ReplaceAll(strings.TrimSpace(o), filepath.Base(bin), "BIN"))
+			}
+		}
+		if len(msgs) != 4 || msgs[0] != "Successfully copied 2.05kB to cpr:/tmp/" || msgs[0] != msgs[2] || msgs[1] != msgs[3] || !strings.HasPrefix(msgs[1], "Successfully copied ") {
+			t.Errorf("progress messages differ from docker's: %q", msgs)
+		}
 	}
 	_, e, code := d.cli(dk, nil, "cp", "cpr:/etc/hostname", "cps:/tmp")
 	if code == 0 || !strings.Contains(e, "copying between containers is not supported") {
