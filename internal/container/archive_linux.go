@@ -161,19 +161,36 @@ func (s *Service) mountStopped(ctx context.Context, c *Container) (_ *fsRoot, re
 	if err := snapshot.MountAll(mounts, rootfs); err != nil {
 		return nil, err
 	}
+	unmountVolumes, err := s.archiveVolumeMounts(ctx, &rec, rootfs)
+	if err != nil {
+		_ = unix.Unmount(rootfs, unix.MNT_DETACH)
+		return nil, err
+	}
 	fd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
+		unmountVolumes()
 		_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 		return nil, err
 	}
 	return &fsRoot{fd: fd, release: func() {
 		unix.Close(fd)
+		unmountVolumes()
 		if err := unix.Unmount(rootfs, 0); err != nil {
 			s.log.Warn("archive: unmount after copy", "id", shortID(rec.ID), "err", err)
 			_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 		}
 		c.busy.Unlock()
 	}}, nil
+}
+
+// archiveVolumeMounts is the hook for volumes: it mounts a stopped
+// container's volumes and bind mounts below rootfs (its snapshot, just
+// mounted) so that a copy sees them as the running container would, and
+// returns what unmounts them. Mount targets must be resolved inside
+// rootfs (openat2 RESOLVE_IN_ROOT), never joined onto it as strings. Until
+// volumes exist nothing is mounted.
+func (s *Service) archiveVolumeMounts(ctx context.Context, rec *Record, rootfs string) (func(), error) {
+	return func() {}, nil
 }
 
 // withFS runs fn on c's root filesystem and releases it, unless fn
@@ -450,16 +467,19 @@ func (s *Service) ExtractToDir(ctx context.Context, ref, p string, o ExtractOpti
 			return false, errPseudo(cp)
 		}
 		if rec.Host != nil && rec.Host.ReadonlyRootfs {
+			// Volumes stay writable; the root filesystem does not.
 			same, err := sameMount(fd, root.fd)
 			if err != nil {
 				return false, err
 			}
-			if same || !root.live {
+			if same {
 				return false, errdefs.Newf(errdefs.InvalidArgument, "container rootfs is marked read-only")
 			}
 		}
+		// Mounts below the root are the container's (its volumes): they
+		// are crossed, kernel pseudo filesystems still refused.
 		opts := archive.ApplyOptions{
-			Plain: true, NoOverwriteDirNonDir: o.NoOverwriteDirNonDir, NoDevices: true, CrossMounts: root.live,
+			Plain: true, NoOverwriteDirNonDir: o.NoOverwriteDirNonDir, NoDevices: true, CrossMounts: true,
 		}
 		if o.CopyUIDGID && rec.Config != nil && rec.Config.User != "" {
 			uid, gid, err := spec.LookupUser(root.procPath(), rec.Config.User)
