@@ -73,6 +73,13 @@ func TestExportPauseTop(t *testing.T) {
 		if _, e, code := d.cli(bin, nil, "pause", "ex"); code != 1 || !strings.Contains(e, "is already paused") {
 			t.Errorf("%s pause twice: %d %q", name, code, e)
 		}
+		// A paused container's files can still be copied.
+		if _, e, code := d.cli(bin, nil, "cp", "ex:/exported", filepath.Join(out, name+"-paused")); code != 0 {
+			t.Errorf("%s cp from a paused container: %s", name, e)
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, name+"-paused")); string(b) != "running\n" {
+			t.Errorf("%s cp from a paused container: %q", name, b)
+		}
 		if o, e, code := d.cli(bin, nil, "unpause", "ex"); code != 0 || o != "ex\n" {
 			t.Fatalf("%s unpause: %d %q %q", name, code, o, e)
 		}

@@ -195,6 +195,15 @@ func TestCp(t *testing.T) {
 					t.Errorf("%s: stdin tar to a file: %d %q", ctr, code, e)
 				}
 
+				// A symlink as the destination is followed: d/ln -> a.
+				cp(src+"/f.txt", ctr+":"+base+"/d/ln")
+				if got, _ := d.getFile(ctr, base+"/d/a"); got != "hello" {
+					t.Errorf("%s: copy onto a symlink: target holds %q", ctr, got)
+				}
+				if _, h := d.getFile(ctr, base+"/d/ln"); h.Typeflag != tar.TypeSymlink {
+					t.Errorf("%s: the destination symlink was replaced", ctr)
+				}
+
 				// Errors.
 				_, e, code = d.cli(bin, nil, "cp", ctr+":/nonexistent", out)
 				if code == 0 || !strings.Contains(e, "Could not find the file /nonexistent in container "+ctr) {
