@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,15 +310,28 @@ func (a *applier) clear(pfd int, name, base string) (bool, error) {
 	return wasWhiteout, removeAllAt(pfd, base)
 }
 
-// chmodAt changes the mode of base in pfd without following a symlink
-// where the kernel can (fchmodat2, Linux 6.6); before that, base is a node
-// this package just created in a directory only it writes to.
+// chmodAt changes the mode of base in pfd without ever following a
+// symlink. The node is opened O_PATH|O_NOFOLLOW and changed through its
+// descriptor (/proc/self/fd): a path-based fchmodat would follow a
+// symlink that replaced the node in between (the kernel refuses
+// AT_SYMLINK_NOFOLLOW on symlinks with EOPNOTSUPP, and retrying without
+// it follows the link from the host's root), which a running container
+// racing a copy could aim at any host file. A symlink found there is an
+// error.
 func chmodAt(pfd int, base string, mode uint32) error {
-	err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
-	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
-		err = unix.Fchmodat(pfd, base, mode, 0)
+	fd, err := unix.Openat(pfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
 	}
-	return err
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("%q was replaced by a symlink: %w", base, ErrUnsafeEntry)
+	}
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
 }
 
 func isWhiteoutDev(st *unix.Stat_t) bool {

@@ -233,3 +233,39 @@ func FuzzApplyIn(f *testing.F) {
 		}
 	})
 }
+
+// TestChmodAtNeverFollows: a node swapped for a symlink between its
+// creation and its chmod (a running container racing a copy) must not
+// make chmodAt change the symlink's target, wherever it points.
+func TestChmodAtNeverFollows(t *testing.T) {
+	_, host, fd := copyRoot(t)
+	target := filepath.Join(host, "marker")
+	if err := os.Chmod(target, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := unix.Openat(fd, "dst", unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dst)
+	if err := unix.Symlinkat(target, dst, "swapped"); err != nil {
+		t.Fatal(err)
+	}
+	if err := chmodAt(dst, "swapped", 0o4777); err == nil {
+		t.Error("chmodAt of a symlink succeeded")
+	}
+	if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSetuid != 0 {
+		t.Fatalf("the symlink's target was changed: %v %v", fi.Mode(), err)
+	}
+	// A regular node is changed.
+	if err := unix.Mkfifoat(dst, "fifo", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chmodAt(dst, "fifo", 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dst, "fifo", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&0o7777 != 0o640 {
+		t.Errorf("fifo mode %o %v", st.Mode&0o7777, err)
+	}
+}

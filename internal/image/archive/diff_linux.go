@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -252,19 +253,28 @@ func (wk *walker) overlayAttrs(fd int, full string, isDir bool) (bool, error) {
 }
 
 func (wk *walker) file(dirfd int, name string, hdr *tar.Header, st *unix.Stat_t) error {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// O_PATH first: only what is still the regular file lstat saw is
+	// opened for reading (never a FIFO or device swapped in meanwhile,
+	// whose open alone could block or act).
+	pfd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", hdr.Name, err)
+	}
+	var fst unix.Stat_t
+	err = unix.Fstat(pfd, &fst)
+	if err == nil && (fst.Ino != st.Ino || fst.Dev != st.Dev || fst.Mode&unix.S_IFMT != unix.S_IFREG) {
+		err = fmt.Errorf("%q was replaced during the walk", hdr.Name)
+	}
+	var fd int
+	if err == nil {
+		fd, err = unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	}
+	unix.Close(pfd)
 	if err != nil {
 		return fmt.Errorf("open %q: %w", hdr.Name, err)
 	}
 	f := os.NewFile(uintptr(fd), hdr.Name)
 	defer f.Close()
-	var fst unix.Stat_t
-	if err := unix.Fstat(fd, &fst); err != nil {
-		return err
-	}
-	if fst.Ino != st.Ino || fst.Dev != st.Dev || fst.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%q was replaced during the walk", hdr.Name)
-	}
 	if _, err := wk.overlayAttrs(fd, hdr.Name, false); err != nil {
 		return err
 	}
