@@ -66,6 +66,14 @@ func (s *Service) openFS(ctx context.Context, c *Container) (*fsRoot, error) {
 				return &fsRoot{fd: fd, live: true, release: func() { unix.Close(fd) }}, nil
 			}
 			s.log.Debug("archive: container root through /proc unavailable", "id", shortID(rec.ID), "err", err)
+			if now := c.snapshot(); now.State.Running() && now.State.Pid == rec.State.Pid {
+				// Still running, but its init's root is elsewhere (it
+				// chrooted): the root filesystem berth mounted for it,
+				// without the container's own mounts.
+				if fd, err := unix.Open(s.rootfsDir(rec.ID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+					return &fsRoot{fd: fd, release: func() { unix.Close(fd) }}, nil
+				}
+			}
 			// It is exiting: wait for the exit to be recorded.
 			if !waitNotRunning(ctx, c, 5*time.Second) {
 				return nil, errdefs.Newf(errdefs.Conflict, "container %s: its root filesystem is not reachable: %v", shortID(rec.ID), err)

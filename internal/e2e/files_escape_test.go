@@ -190,6 +190,19 @@ func TestArchiveStat(t *testing.T) {
 	if got, _ := d.getFile("st", "/data/sub"); got != "x" {
 		t.Errorf("replaced directory: %q", got)
 	}
+	// A container whose init chrooted: its root filesystem is still the
+	// one copied from (the rootfs berth mounted), not the init's chroot.
+	if _, e, code := d.cli(bins.docker, nil, "run", "-d", "--name", "chr", "busybox", "sh", "-c",
+		"mkdir -p /c/bin && cp /bin/busybox /c/bin/ && exec chroot /c /bin/busybox sleep 300"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	waitFor(t, "the chroot", 10*time.Second, func() bool {
+		o, _, _ := d.cli(bins.docker, nil, "top", "chr", "-o", "pid,args")
+		return strings.Contains(o, "sleep 300")
+	})
+	if got, _ := d.getFile("chr", "/etc/hostname"); got == "" {
+		t.Errorf("copy from a chrooted container's rootfs: %q", got)
+	}
 	// A read-only rootfs refuses extraction.
 	if _, e, code := d.cli(bins.docker, nil, "create", "--name", "ro", "--read-only", "busybox", "true"); code != 0 {
 		t.Fatalf("create: %s", e)
