@@ -2,6 +2,8 @@ package container
 
 import (
 	"os"
+	"path"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -85,4 +87,26 @@ func TestResolvePathInRoot(t *testing.T) {
 	if _, err := resolvePath(fd, "loop"); err == nil {
 		t.Error("a symlink loop resolved")
 	}
+}
+
+// FuzzParseCpPath: whatever the client sends, the parsed path stays
+// relative to the container's root and clean.
+func FuzzParseCpPath(f *testing.F) {
+	for _, s := range []string{"/", ".", "/etc/.", "../../x", "a/b/", "/a/../../..", "//x//y/./", "..", "x/.."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := parseCpPath(in)
+		if err != nil {
+			return
+		}
+		for _, r := range []string{p.dir, p.full()} {
+			if r == ".." || strings.HasPrefix(r, "../") || strings.HasPrefix(r, "/") || path.Clean(r) != r {
+				t.Fatalf("%q: escapes or is not clean: %+v", in, p)
+			}
+		}
+		if p.follow != (p.base == "") || strings.Contains(p.base, "/") {
+			t.Fatalf("%q: %+v", in, p)
+		}
+	})
 }
