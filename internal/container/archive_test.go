@@ -3,8 +3,8 @@ package container
 import (
 	"os"
 	"path"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
