@@ -297,6 +297,9 @@ func TestCpEscape(t *testing.T) {
 		}
 		t.Logf("%s: %d %s", tc.name, code, bytes.TrimSpace(body))
 	}
+	if code, body, _ := d.archiveRaw("PUT", "esc", "/tmp", bytes.NewReader(mkTar(t, tarEnt{name: "../x", body: "x"}))); !strings.Contains(string(body), `archive entry \"../x\": path escapes the archive root`) {
+		t.Errorf("climbing entry refusal: %d %s", code, body)
+	}
 	if code, body, _ := d.archiveRaw("PUT", "esc", "/tmp", bytes.NewReader(mkTar(t, tarEnt{name: "null", typ: tar.TypeChar}))); !strings.Contains(string(body), "device nodes are not allowed") {
 		t.Errorf("device node refusal: %d %s", code, body)
 	}

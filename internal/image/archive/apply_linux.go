@@ -73,8 +73,22 @@ func ApplyIn(ctx context.Context, root int, dir string, r io.Reader, opts ApplyO
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	return apply(ctx, rootfd, dir, r, opts)
+	res, err := apply(ctx, rootfd, dir, r, opts)
+	if err != nil && opts.Plain {
+		err = plainError{err}
+	}
+	return res, err
 }
+
+// plainError words the unpacker's errors for a plain archive ("archive
+// entry", not "layer entry"); class and ErrUnsafeEntry are kept.
+type plainError struct{ err error }
+
+var plainWords = strings.NewReplacer("layer entry", "archive entry", "reading layer", "reading archive",
+	"the layer root", "the archive root", "in the layer", "in the archive")
+
+func (e plainError) Error() string { return plainWords.Replace(e.err.Error()) }
+func (e plainError) Unwrap() error { return e.err }
 
 // apply unpacks r below prefix in rootfd, which it closes.
 func apply(ctx context.Context, rootfd int, prefix string, r io.Reader, opts ApplyOptions) (ApplyResult, error) {
