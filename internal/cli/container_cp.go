@@ -499,7 +499,11 @@ func tarResource(src copyInfo, w io.Writer) error {
 			return err
 		}
 		name := top
-		if rel != "." {
+		switch {
+		case rel == ".":
+		case top == "/":
+			name = "/" + filepath.ToSlash(rel)
+		default:
 			name = top + "/" + filepath.ToSlash(rel)
 		}
 		fi, err := d.Info()
@@ -523,7 +527,7 @@ func tarResource(src copyInfo, w io.Writer) error {
 		hdr.ModTime = hdr.ModTime.Truncate(time.Second)
 		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
 		hdr.Uname, hdr.Gname = "", ""
-		if fi.IsDir() {
+		if fi.IsDir() && !strings.HasSuffix(hdr.Name, "/") {
 			hdr.Name += "/"
 		}
 		if key, ok := inodeKey(fi); ok && fi.Mode().IsRegular() {

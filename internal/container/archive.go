@@ -79,14 +79,10 @@ func rel(abs string) string {
 }
 
 // archiveName is the name the top entry of a GET archive gets: the last
-// element of the path asked for (not of where symlinks led), "." for the
-// root and for "dir/." (entries are then "./..."), as Docker rebases them.
-func (p cpPath) archiveName() string {
-	if p.name == "/" {
-		return "."
-	}
-	return p.name
-}
+// element of the path asked for (not of where symlinks led); "." for
+// "dir/." (entries are then "./...") and "/" for the root (entries
+// "/bin"...), as dockerd names them and the docker CLI rebases them.
+func (p cpPath) archiveName() string { return p.name }
 
 // fileNotFound is Docker's error for a missing path.
 func fileNotFound(p, container string) error {

@@ -21,7 +21,7 @@ func TestParseCpPath(t *testing.T) {
 		{in: "/etc/", abs: "/etc/", dir: "etc", follow: true, name: "etc", archi: "etc"},
 		{in: "/etc/.", abs: "/etc/.", dir: "etc", follow: true, name: ".", archi: "."},
 		{in: "/etc/./", abs: "/etc/.", dir: "etc", follow: true, name: ".", archi: "."},
-		{in: "/", abs: "/", dir: ".", follow: true, name: "/", archi: "."},
+		{in: "/", abs: "/", dir: ".", follow: true, name: "/", archi: "/"},
 		{in: ".", abs: "/.", dir: ".", follow: true, name: ".", archi: "."},
 		{in: "/.", abs: "/.", dir: ".", follow: true, name: ".", archi: "."},
 		{in: "/a/../../b", abs: "/b", dir: ".", base: "b", name: "b", archi: "b"},

@@ -216,6 +216,24 @@ func TestCp(t *testing.T) {
 			}
 		})
 	}
+	// A whole root: dockerd names the entries "/bin"..., and both CLIs
+	// rebase them onto the destination.
+	for _, bin := range []string{dk, bins.cli} {
+		for _, ctr := range []string{"cpr", "cps"} {
+			dst := filepath.Join(local, "root-"+filepath.Base(bin)+"-"+ctr)
+			if _, e, code := d.cli(bin, nil, "cp", ctr+":/", dst); code != 0 {
+				t.Fatalf("%s cp %s:/: %s", bin, ctr, e)
+			}
+			if b, err := os.ReadFile(filepath.Join(dst, "etc", "passwd")); err != nil || !strings.Contains(string(b), "berth:") {
+				t.Errorf("%s cp %s:/ %s: %v", bin, ctr, dst, err)
+			}
+			if fi, err := os.Stat(filepath.Join(dst, "proc")); err != nil || !fi.IsDir() {
+				t.Errorf("%s cp %s:/: no proc directory: %v", bin, ctr, err)
+			} else if ents, _ := os.ReadDir(filepath.Join(dst, "proc")); len(ents) != 0 {
+				t.Errorf("%s cp %s:/: /proc content was copied: %d entries", bin, ctr, len(ents))
+			}
+		}
+	}
 	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 1 {
 		t.Errorf("mounts after copies (only the running container's rootfs expected): %v", m)
 	}

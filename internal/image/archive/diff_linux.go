@@ -130,7 +130,11 @@ func (wk *walker) walk(dirfd int, rel string) error {
 
 func (wk *walker) entry(dirfd int, rel, name string) error {
 	full := name
-	if rel != "" {
+	switch rel {
+	case "":
+	case "/":
+		full = "/" + name // below a "/" top (TarAt of a container's root)
+	default:
 		// Not path.Join: a "." top (TarAt of "dir/.") keeps its "./"
 		// prefix, which clients rebase on.
 		full = rel + "/" + name
@@ -208,7 +212,9 @@ func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
 	}
 	full := hdr.Name
 	hdr.Typeflag = tar.TypeDir
-	hdr.Name += "/"
+	if !strings.HasSuffix(hdr.Name, "/") {
+		hdr.Name += "/"
+	}
 	opaque, err := wk.overlayAttrs(fd, full, true)
 	if err == nil {
 		err = wk.xattrs(hdr, fd, "")
@@ -336,7 +342,8 @@ func readlinkAt(dirfd int, name string) (string, error) {
 
 // TarAt writes the entry base of the directory dirfd as a tar stream in
 // which it is named name ("." for "dir/." copies, whose entries are then
-// "./..."): a file alone, a directory with its whole tree. base is not
+// "./..."; "/" for a whole root, whose entries are then "/bin"..., as
+// dockerd names them): a file alone, a directory with its whole tree. base is not
 // followed if it is a symlink (the symlink is the entry); base "." is
 // dirfd itself. Everything is read through descriptors opened with
 // O_NOFOLLOW below dirfd, so a concurrent change of the tree (a directory
