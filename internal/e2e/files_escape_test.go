@@ -137,6 +137,7 @@ func TestArchiveStat(t *testing.T) {
 		t.Fatalf("run: %s", e)
 	}
 	ctx := context.Background()
+	since := fmt.Sprint(time.Now().Unix() - 1)
 	for _, tc := range []struct {
 		path, name, link string
 		dir, symlink     bool
@@ -192,6 +193,12 @@ func TestArchiveStat(t *testing.T) {
 	}
 	if got, _ := d.getFile("st", "/data/sub"); got != "x" {
 		t.Errorf("replaced directory: %q", got)
+	}
+	// GET and PUT are container events, as dockerd reports them.
+	o, e, _ := d.cli(bins.docker, nil, "events", "--since", since, "--until", fmt.Sprint(time.Now().Unix()+1),
+		"--filter", "container=st", "--format", "{{.Action}}")
+	if !strings.Contains(o, "archive-path\n") || !strings.Contains(o, "extract-to-dir\n") {
+		t.Errorf("events: %q %q", o, e)
 	}
 	// A container whose init chrooted: its root filesystem is still the
 	// one copied from (the rootfs berth mounted), not the init's chroot.
