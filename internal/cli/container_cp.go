@@ -648,6 +648,11 @@ func untarLocal(r io.Reader, dir string) error {
 				return err
 			}
 		case tar.TypeSymlink:
+			// As docker: a relative link may not point above the
+			// destination (os.Root would contain its use anyway).
+			if t := filepath.Join(filepath.Dir(filepath.Join(dir, name)), hdr.Linkname); !filepath.IsAbs(hdr.Linkname) && !strings.HasPrefix(t, dir) {
+				return fmt.Errorf("invalid symlink %q -> %q", filepath.Join(dir, name), hdr.Linkname)
+			}
 			if err := root.Symlink(hdr.Linkname, name); err != nil {
 				return err
 			}

@@ -95,6 +95,7 @@ func TestUntarLocalContained(t *testing.T) {
 		"symlink escape":  mk(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: outside}, &tar.Header{Name: "l/pwned", Typeflag: tar.TypeReg}),
 		"relative escape": mk(&tar.Header{Name: "u", Typeflag: tar.TypeSymlink, Linkname: "../outside"}, &tar.Header{Name: "u/pwned", Typeflag: tar.TypeReg}),
 		"hardlink out":    mk(&tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "../outside/x"}),
+		"climbing link":   mk(&tar.Header{Name: "d/l", Typeflag: tar.TypeSymlink, Linkname: "../../outside"}),
 	} {
 		if err := untarLocal(r, dst); err == nil {
 			t.Errorf("%s: accepted", name)
