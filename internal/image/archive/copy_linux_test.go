@@ -269,3 +269,31 @@ func TestChmodAtNeverFollows(t *testing.T) {
 		t.Errorf("fifo mode %o %v", st.Mode&0o7777, err)
 	}
 }
+
+// TestApplyInNeverRemovesAcrossMounts: replacing a directory that holds a
+// mount point (here a tmpfs standing for a volume or /sys) does not
+// descend into the mount.
+func TestApplyInNeverRemovesAcrossMounts(t *testing.T) {
+	requireRoot(t)
+	root, _, fd := copyRoot(t)
+	mnt := filepath.Join(root, "dst", "d", "m")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(mnt, "keep"), []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := plain
+	opts.NoOverwriteDirNonDir = false
+	opts.CrossMounts = true
+	if _, err := ApplyIn(context.Background(), fd, "dst", bytes.NewReader(buildTar(t, reg("d", "now a file"))), opts); err == nil {
+		t.Error("a directory holding a mount point was replaced")
+	}
+	if b, err := os.ReadFile(filepath.Join(mnt, "keep")); err != nil || string(b) != "k" {
+		t.Fatalf("content of the mount was removed: %v", err)
+	}
+}
