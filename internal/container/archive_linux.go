@@ -46,14 +46,11 @@ const resolveCp = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
 // fsRoot is a container's root filesystem opened for one copy.
 type fsRoot struct {
-	fd int
-	// live is set when fd comes from the running container's mount
-	// namespace (its mounts are crossed; it has volumes).
-	live    bool
+	fd      int
 	release func()
 }
 
-// procRoot names fd as a path (for code that takes a root path string).
+// procPath names fd as a path (for code that takes a root path string).
 func (r *fsRoot) procPath() string { return "/proc/self/fd/" + strconv.Itoa(r.fd) }
 
 // openFS opens c's root filesystem; release must be called.
@@ -63,14 +60,14 @@ func (s *Service) openFS(ctx context.Context, c *Container) (*fsRoot, error) {
 		if rec.State.Running() && rec.State.Pid > 0 {
 			fd, err := s.liveRoot(rec.ID, rec.State.Pid)
 			if err == nil {
-				return &fsRoot{fd: fd, live: true, release: func() { unix.Close(fd) }}, nil
+				return &fsRoot{fd: fd, release: func() { unix.Close(fd) }}, nil
 			}
 			s.log.Debug("archive: container root through /proc unavailable", "id", shortID(rec.ID), "err", err)
 			if now := c.snapshot(); now.State.Running() && now.State.Pid == rec.State.Pid {
 				// Still running, but its init's root is elsewhere (it
 				// chrooted): the root filesystem berth mounted for it,
 				// without the container's own mounts.
-				if fd, err := unix.Open(s.rootfsDir(rec.ID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+				if fd, err := openMountRoot(s.rootfsDir(rec.ID)); err == nil {
 					return &fsRoot{fd: fd, release: func() { unix.Close(fd) }}, nil
 				}
 			}
@@ -137,6 +134,21 @@ func (s *Service) liveRoot(id string, pid int) (int, error) {
 	if got.Dev != want.Dev || got.Ino != want.Ino {
 		unix.Close(fd)
 		return -1, fmt.Errorf("process %d's root is not the container's root filesystem", pid)
+	}
+	return fd, nil
+}
+
+// openMountRoot opens dir only if something is mounted there (never the
+// empty directory under it).
+func openMountRoot(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, 0, &st); err != nil || st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 || st.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s is not mounted", dir)
 	}
 	return fd, nil
 }
