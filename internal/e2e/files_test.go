@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -262,4 +263,69 @@ func TestCp(t *testing.T) {
 	if code == 0 || !strings.Contains(e, "copying between containers is not supported") {
 		t.Errorf("berth: container to container: %d %q", code, e)
 	}
+}
+
+// TestCpDuringLifecycle: copies keep working while the container is
+// started and killed over and over (running: through /proc/<pid>/root;
+// stopped: its snapshot mounted for the copy), and nothing stays mounted.
+func TestCpDuringLifecycle(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	if _, e, code := d.cli(bins.docker, nil, "create", "--name", "cyc", "busybox", "sleep", "300"); code != 0 {
+		t.Fatalf("create: %s", e)
+	}
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		for range 8 {
+			if _, err := d.client.ContainerStart(ctx, "cyc", client.ContainerStartOptions{}); err != nil {
+				done <- err
+				return
+			}
+			if _, err := d.client.ContainerKill(ctx, "cyc", client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+				done <- err
+				return
+			}
+			w := d.client.ContainerWait(ctx, "cyc", client.ContainerWaitOptions{Condition: "not-running"})
+			select {
+			case <-w.Result:
+			case err := <-w.Error:
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	copies := 0
+	for running := true; running; copies++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("lifecycle: %v", err)
+			}
+			running = false
+		default:
+		}
+		res, err := d.client.CopyFromContainer(ctx, "cyc", client.CopyFromContainerOptions{SourcePath: "/etc/passwd"})
+		if err != nil {
+			t.Fatalf("copy %d: %v", copies, err)
+		}
+		data, _ := io.ReadAll(res.Content)
+		res.Content.Close()
+		if ents := tarEntries(t, data); ents["passwd"] == nil || !strings.Contains(ents["passwd"].PAXRecords["content"], "root:") {
+			t.Fatalf("copy %d: %v", copies, sortedKeys(ents))
+		}
+		var in bytes.Buffer
+		tw := tar.NewWriter(&in)
+		_ = tw.WriteHeader(&tar.Header{Name: "c", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+		_, _ = tw.Write([]byte("c"))
+		_ = tw.Close()
+		if _, err := d.client.CopyToContainer(ctx, "cyc", client.CopyToContainerOptions{DestinationPath: "/tmp", Content: &in}); err != nil {
+			t.Fatalf("copy into %d: %v", copies, err)
+		}
+	}
+	t.Logf("%d copies each way during 8 start/kill cycles", copies)
+	waitFor(t, "the last run's teardown", 10*time.Second, func() bool {
+		return len(mountsUnder(filepath.Join(d.execRoot, "c"))) == 0
+	})
 }
