@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	apicontainer "github.com/moby/moby/api/types/container"
@@ -80,7 +81,12 @@ func (b containerBackend) ContainerRemove(ctx context.Context, name string, o ct
 }
 
 func (b containerBackend) ContainersPrune(ctx context.Context, f filters.Args) (*apicontainer.PruneReport, error) {
-	return b.svc().Prune(ctx, argsMap(f))
+	rep, err := b.svc().Prune(ctx, argsMap(f))
+	if err == nil {
+		// dockerd reports every prune with what it reclaimed.
+		b.d.events.Publish(apievents.ContainerEventType, apievents.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)})
+	}
+	return rep, err
 }
 
 func (b containerBackend) ContainerStart(ctx context.Context, name string) error {

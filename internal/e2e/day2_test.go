@@ -3,11 +3,13 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func tarList(t *testing.T, data []byte) map[string]bool {
@@ -158,6 +160,7 @@ func TestPruneAndDf(t *testing.T) {
 
 	// container prune with filters, each CLI deleting one container.
 	gone1, gone2, keep := id("gone1"), id("gone2"), id("keep")
+	since := fmt.Sprint(time.Now().Unix() - 1)
 	o, e, code := d.cli(dk, nil, "container", "prune", "-f", "--filter", "label=tier=x")
 	if code != 0 || !regexp.MustCompile(`^Deleted Containers:\n`+gone2+`\n\nTotal reclaimed space: \d+(\.\d+)?kB\n$`).MatchString(o) {
 		t.Errorf("docker container prune label=: %d %q %q", code, o, e)
@@ -176,6 +179,12 @@ func TestPruneAndDf(t *testing.T) {
 	o, _, _ = d.cli(dk, nil, "ps", "-a", "--format", "{{.Names}}")
 	if got := strings.Fields(o); len(got) != 2 {
 		t.Errorf("after prunes: %v", got)
+	}
+	// Each prune is an event with what it reclaimed, as dockerd logs it.
+	o, e, _ = d.cli(dk, nil, "events", "--since", since, "--until", fmt.Sprint(time.Now().Unix()+1),
+		"--filter", "type=container", "--filter", "event=prune", "--format", "{{.Actor.Attributes.reclaimed}}")
+	if r := strings.Fields(o); len(r) != 3 || r[1] != "0" || r[0] == "0" || r[2] == "0" {
+		t.Errorf("prune events: %q %q", o, e)
 	}
 
 	// system prune needs every pruner it calls: networks, volumes and the
