@@ -258,6 +258,17 @@ func TestCpEscape(t *testing.T) {
 			t.Errorf("GET %s through a symlink to the host's path: %d, want 404 (nothing there inside the container)", p, code)
 		}
 	}
+	// Magic links (/proc/<pid>/root, /proc/<pid>/fd/N) are never followed,
+	// and files of kernel filesystems are never read.
+	for _, p := range []string{"/proc/1/root/etc/hostname", "/proc/self/cwd/", "/proc/1/fd/1", "/proc/1/environ", "/sys/kernel/uevent_seqnum"} {
+		code, body, _ := d.archiveRaw("GET", "esc", p, nil)
+		if code != 400 && code != 404 {
+			t.Errorf("GET %s: %d %s", p, code, body)
+		}
+	}
+	if code, body, _ := d.archiveRaw("GET", "esc", "/proc", nil); code != 200 || len(tarList(t, body)) != 1 {
+		t.Errorf("GET /proc: %d, %d entries (want the directory alone)", code, len(tarList(t, body)))
+	}
 	// A FIFO is archived as a FIFO, never opened.
 	if code, body, _ := d.archiveRaw("GET", "esc", "/t/fifo", nil); code != 200 || len(body) == 0 {
 		t.Errorf("GET of a FIFO: %d", code)
