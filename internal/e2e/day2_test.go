@@ -159,7 +159,7 @@ func TestPruneAndDf(t *testing.T) {
 	}
 
 	// container prune with filters, each CLI deleting one container.
-	gone1, gone2, keep := id("gone1"), id("gone2"), id("keep")
+	gone1, gone2 := id("gone1"), id("gone2")
 	since := fmt.Sprint(time.Now().Unix() - 1)
 	o, e, code := d.cli(dk, nil, "container", "prune", "-f", "--filter", "label=tier=x")
 	if code != 0 || !regexp.MustCompile(`^Deleted Containers:\n`+gone2+`\n\nTotal reclaimed space: \d+(\.\d+)?kB\n$`).MatchString(o) {
@@ -187,13 +187,28 @@ func TestPruneAndDf(t *testing.T) {
 		t.Errorf("prune events: %q %q", o, e)
 	}
 
-	// system prune needs every pruner it calls: networks, volumes and the
-	// build cache are served by their own routers.
+}
+
+// TestSystemPrune: system prune -a (and --volumes) through both CLIs.
+// It calls the network, volume and build cache pruners too, which their
+// own routers serve: on a branch without them the test is skipped.
+func TestSystemPrune(t *testing.T) {
+	d := startDaemon(t)
 	for _, ep := range []string{"/networks/prune", "/volumes/prune", "/build/prune"} {
 		if code, body := d.rawAPI("POST", ep+"?filters=%7B%22label%22%3A%5B%22berth-test-nothing%3D1%22%5D%7D", ""); code == 404 {
 			t.Skipf("system prune: %s is not served on this branch (%s)", ep, body)
 		}
 	}
+	d.importBusybox("busybox:latest")
+	dk := bins.docker
+	if _, e, code := d.cli(dk, nil, "run", "-d", "--name", "live", "busybox", "sleep", "300"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	if _, e, code := d.cli(dk, nil, "run", "--name", "keep", "busybox", "true"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	o, _, _ := d.cli(dk, nil, "inspect", "-f", "{{.Id}}", "keep")
+	keep := strings.TrimSpace(o)
 	var tiny bytes.Buffer
 	tw := tar.NewWriter(&tiny)
 	_ = tw.WriteHeader(&tar.Header{Name: "hello", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2})
@@ -202,7 +217,7 @@ func TestPruneAndDf(t *testing.T) {
 	if _, e, code := d.cli(dk, &tiny, "import", "-", "tiny:1"); code != 0 {
 		t.Fatalf("import: %s", e)
 	}
-	o, e, code = d.cli(bins.cli, nil, "system", "prune", "-a", "-f")
+	o, e, code := d.cli(bins.cli, nil, "system", "prune", "-a", "-f")
 	if code != 0 || !strings.Contains(o, "Deleted Containers:\n"+keep+"\n") || !strings.Contains(o, "untagged: tiny:1\n") ||
 		!regexp.MustCompile(`\nTotal reclaimed space: .+\n$`).MatchString(o) {
 		t.Errorf("berth system prune -a: %d %q %q", code, o, e)
