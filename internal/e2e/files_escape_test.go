@@ -220,6 +220,28 @@ func TestArchiveStat(t *testing.T) {
 	if _, e, code := d.cli(bins.docker, nil, "cp", "-", "ro:/tmp"); code == 0 || !strings.Contains(e, "container rootfs is marked read-only") {
 		t.Errorf("cp into a read-only rootfs: %d %q", code, e)
 	}
+	// A running container is seen with its own mounts: a tmpfs stays
+	// writable on a read-only rootfs, and holds what the container wrote.
+	if _, e, code := d.cli(bins.docker, nil, "run", "-d", "--name", "rot", "--read-only", "--tmpfs", "/scratch",
+		"busybox", "sh", "-c", "echo mine > /scratch/m && exec sleep 300"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	waitFor(t, "the container's file on its tmpfs", 10*time.Second, func() bool {
+		code, _, _ := d.archiveRaw("HEAD", "rot", "/scratch/m", nil)
+		return code == 200
+	})
+	if got, _ := d.getFile("rot", "/scratch/m"); got != "mine\n" {
+		t.Errorf("file on the container's tmpfs: %q", got)
+	}
+	if _, err := d.client.CopyToContainer(ctx, "rot", client.CopyToContainerOptions{DestinationPath: "/scratch", Content: bytes.NewReader(mkTar(t, tarEnt{name: "in", body: "x"}))}); err != nil {
+		t.Errorf("cp into a tmpfs of a read-only container: %v", err)
+	}
+	if o, _, _ := d.cli(bins.docker, nil, "exec", "rot", "cat", "/scratch/in"); o != "x" {
+		t.Errorf("the container does not see the copied file: %q", o)
+	}
+	if _, err := d.client.CopyToContainer(ctx, "rot", client.CopyToContainerOptions{DestinationPath: "/tmp", Content: bytes.NewReader(mkTar(t, tarEnt{name: "in", body: "x"}))}); err == nil || !strings.Contains(err.Error(), "container rootfs is marked read-only") {
+		t.Errorf("cp into the read-only rootfs of a running container: %v", err)
+	}
 }
 
 // TestCpEscape: whatever a container does with its files, and whatever a
