@@ -151,6 +151,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newRestartCommand(), c.newKillCommand(), c.newRmCommand(), c.newPsCommand(),
 		c.newLogsCommand(), c.newExecCommand(), c.newAttachCommand(), c.newInspectCommand(),
 		c.newWaitCommand(), c.newRenameCommand(), c.newUpdateCommand(),
+		c.newCpCommand(), c.newTopCommand(), c.newPauseCommand(), c.newUnpauseCommand(), c.newExportCommand(),
 		c.newImagesCommand(), c.newPullCommand(), c.newPushCommand(), c.newTagCommand(),
 		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),

@@ -19,6 +19,7 @@ func (c *Cli) newContainerCommand() *cobra.Command {
 		withAlias(c.newPsCommand(), "ls", "list", "ps"), c.newLogsCommand(), c.newExecCommand(),
 		c.newAttachCommand(), c.newContainerInspectCommand(), c.newWaitCommand(),
 		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(),
+		c.newCpCommand(), c.newTopCommand(), c.newPauseCommand(), c.newUnpauseCommand(), c.newExportCommand(),
 	)
 }
 

@@ -21,6 +21,10 @@ func (d *Daemon) diskUsage(ctx context.Context, o systemrouter.DiskUsageOptions)
 		if err != nil {
 			return nil, err
 		}
+		// Per image, the containers created from it (df -v's CONTAINERS).
+		for i := range iu.Items {
+			iu.Items[i].Containers = d.containers.CountByImage(iu.Items[i].ID)
+		}
 		du.ImageUsage = iu
 	}
 	if o.Containers {
