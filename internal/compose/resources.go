@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
