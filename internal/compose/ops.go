@@ -458,3 +458,117 @@ func (e *Engine) Projects(ctx context.Context, all bool) ([]Project, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// PullOptions are `compose pull`'s flags.
+type PullOptions struct {
+	Quiet           bool
+	IgnoreFailures  bool
+	IgnoreBuildable bool
+	IncludeDeps     bool
+}
+
+// Pull pulls the images of services (all when empty) in parallel.
+// Services with a build section are pulled only if they name an image
+// and IgnoreBuildable is not set; a build-only image that cannot be pulled
+// is skipped.
+func (e *Engine) Pull(ctx context.Context, p *types.Project, services []string, o PullOptions) error {
+	ss, err := servicesOf(p, services)
+	if err != nil {
+		return err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, s := range ss {
+		if s.Build != nil && (o.IgnoreBuildable || s.Image == "") {
+			e.event(s.Name, "Skipped - No image to be pulled")
+			continue
+		}
+		if s.Image == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := e.pull(ctx, s.Name, s.Image, s.Platform, o.Quiet)
+			if err != nil && s.Build == nil && !o.IgnoreFailures {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			} else if err != nil {
+				e.Warnf("%s: %v", s.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Push pushes the images of services that have a build section or an
+// image name (all when services is empty).
+func (e *Engine) Push(ctx context.Context, p *types.Project, services []string, quiet, ignoreFailures bool) error {
+	ss, err := servicesOf(p, services)
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if s.Image == "" {
+			if s.Build == nil {
+				continue
+			}
+		}
+		refs := []string{ImageName(p.Name, s)}
+		if s.Build != nil {
+			refs = append(refs, s.Build.Tags...)
+		}
+		for _, ref := range refs {
+			if !quiet {
+				e.event(s.Name, "Pushing")
+			}
+			resp, err := e.API.ImagePush(ctx, ref, client.ImagePushOptions{})
+			if err == nil {
+				err = drainJSON(ctx, resp.JSONMessages(ctx), nil)
+			}
+			if err != nil {
+				if ignoreFailures {
+					e.Warnf("%s: %v", s.Name, err)
+					continue
+				}
+				return fmt.Errorf("pushing %s: %w", ref, err)
+			}
+			if !quiet {
+				e.event(s.Name, "Pushed")
+			}
+		}
+	}
+	return nil
+}
+
+// ServiceContainer finds replica index of service, running (for exec).
+func (e *Engine) ServiceContainer(ctx context.Context, p *types.Project, service string, index int) (container.Summary, error) {
+	cs, err := e.Containers(ctx, p.Name, oneoffExclude, false, service)
+	if err != nil {
+		return container.Summary{}, err
+	}
+	for _, c := range cs {
+		if number(c) == index || (index == 0 && len(cs) > 0) {
+			return c, nil
+		}
+	}
+	if index > 1 {
+		return container.Summary{}, fmt.Errorf("service %q is not running container #%d", service, index)
+	}
+	return container.Summary{}, fmt.Errorf("service %q is not running", service)
+}
+
+// ProjectContainers lists the containers of the project (one-off ones
+// too when oneoffs), stopped ones when all.
+func (e *Engine) ProjectContainers(ctx context.Context, project string, all, oneoffs bool, services ...string) ([]container.Summary, error) {
+	which := oneoffExclude
+	if oneoffs {
+		which = oneoffInclude
+	}
+	return e.Containers(ctx, project, which, all, services...)
+}
