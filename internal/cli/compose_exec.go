@@ -124,9 +124,9 @@ func (c *Cli) execIn(ctx context.Context, id string, opts client.ExecCreateOptio
 func (c *Cli) newComposeRunCommand(o *composeOptions) *cobra.Command {
 	var (
 		detach, rm, noTTY, servicePorts, noDeps, useAliases, build, quietPull, removeOrphans bool
-		interactive                                                                        bool
-		name, user, workdir, entrypoint, pull                                              string
-		env, labels, publish, volumes                                                      []string
+		interactive                                                                          bool
+		name, user, workdir, entrypoint, pull                                                string
+		env, labels, publish, volumes                                                        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",

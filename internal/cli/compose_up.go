@@ -13,7 +13,7 @@ import (
 )
 
 type composeUpFlags struct {
-	detach, build, noBuild, wait, forceRecreate, noRecreate, noDeps  bool
+	detach, build, noBuild, wait, forceRecreate, noRecreate, noDeps    bool
 	removeOrphans, abortOnExit, noStart, quietPull, alwaysRecreateDeps bool
 	noColor, noLogPrefix, noAttachAll                                  bool
 	waitTimeout, timeout                                               int
