@@ -9,6 +9,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v4"
 )
 
 // LoadOptions selects and parameterises a project, as the global options
@@ -65,7 +66,7 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 	}
 	p, err := popts.LoadProject(ctx)
 	if err != nil {
-		return nil, err
+		return nil, locateError(err, popts.ConfigPaths)
 	}
 	if p.Name == "" {
 		return nil, errors.New("project name can't be empty. Use `--project-name` to set a valid name")
@@ -107,6 +108,32 @@ func hasEnv(environ []string, key string) bool {
 		}
 	}
 	return false
+}
+
+// locateError makes sure a load error names the file it comes from:
+// compose-go's validation errors do, YAML syntax errors do not, so the
+// file that fails to parse is found and prefixed.
+func locateError(err error, files []string) error {
+	msg := err.Error()
+	for _, f := range files {
+		if strings.Contains(msg, f) {
+			return err
+		}
+	}
+	for _, f := range files {
+		b, rerr := os.ReadFile(f)
+		if rerr != nil {
+			continue
+		}
+		var v any
+		if yaml.Unmarshal(b, &v) != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	if len(files) == 1 {
+		return fmt.Errorf("%s: %w", files[0], err)
+	}
+	return err
 }
 
 // serviceNotFound reports an unknown service name the way Compose does.
