@@ -42,7 +42,10 @@ func (c *Cli) newComposeCommand() *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	fs := cmd.PersistentFlags()
+	// Global options are the compose command's own flags, parsed before
+	// the subcommand (the root traverses children): -f and -p do not
+	// clash with logs -f and run -p.
+	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.files, "file", "f", nil, "Compose configuration files")
 	fs.StringVarP(&o.project, "project-name", "p", "", "Project name")
 	fs.StringVar(&o.projectDir, "project-directory", "", "Specify an alternate working directory\n(default: the path of the, first specified, Compose file)")

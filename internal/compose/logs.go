@@ -66,7 +66,7 @@ func (lp *LogPrinter) prefix(d string) string {
 	if lp.NoPrefix {
 		return ""
 	}
-	p := fmt.Sprintf("%-"+strconv.Itoa(lp.width)+"s|", d)
+	p := fmt.Sprintf("%-"+strconv.Itoa(lp.width)+"s |", d)
 	if lp.Color {
 		p = "\x1b[" + lp.colors[d] + "m" + p + "\x1b[0m"
 	}

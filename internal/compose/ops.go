@@ -145,29 +145,28 @@ func (e *Engine) Down(ctx context.Context, p *types.Project, o DownOptions) erro
 	return nil
 }
 
-// removeNetworks removes the project's non-external networks, found by
-// their labels (so networks of a project whose file changed go too).
+// removeNetworks removes the project's non-external networks: those the
+// file declares or, when there is no file (down -p NAME), those labelled
+// with the project.
 func (e *Engine) removeNetworks(ctx context.Context, p *types.Project) error {
-	res, err := e.API.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", LabelProject+"="+p.Name)})
-	if err != nil {
-		return err
-	}
-	names := map[string]bool{}
-	for _, n := range res.Items {
-		names[n.Name] = true
-	}
-	// Declared networks that exist without the project label go too.
-	for _, n := range p.Networks {
-		if !bool(n.External) {
-			names[n.Name] = true
+	var names []string
+	if fromFile(p) {
+		for _, n := range p.Networks {
+			if !bool(n.External) {
+				names = append(names, n.Name)
+			}
+		}
+	} else {
+		res, err := e.API.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", LabelProject+"="+p.Name)})
+		if err != nil {
+			return err
+		}
+		for _, n := range res.Items {
+			names = append(names, n.Name)
 		}
 	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, name := range sorted {
+	sort.Strings(names)
+	for _, name := range names {
 		r := "Network " + name
 		if _, err := e.API.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); cerrdefs.IsNotFound(err) {
 			continue
@@ -185,20 +184,37 @@ func (e *Engine) removeNetworks(ctx context.Context, p *types.Project) error {
 	return nil
 }
 
+// fromFile tells a project loaded from compose files from the empty one
+// commands use when only a project name is known.
+func fromFile(p *types.Project) bool { return len(p.ComposeFiles) > 0 }
+
+// removeVolumes removes the project's named, non-external volumes (by
+// declaration, or by label without a file).
 func (e *Engine) removeVolumes(ctx context.Context, p *types.Project) error {
-	res, err := e.API.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", LabelProject+"="+p.Name)})
-	if err != nil {
-		return err
-	}
 	var names []string
-	for _, v := range res.Items {
-		names = append(names, v.Name)
+	if fromFile(p) {
+		for _, v := range p.Volumes {
+			if !bool(v.External) {
+				names = append(names, v.Name)
+			}
+		}
+	} else {
+		res, err := e.API.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", LabelProject+"="+p.Name)})
+		if err != nil {
+			return err
+		}
+		for _, v := range res.Items {
+			names = append(names, v.Name)
+		}
 	}
 	sort.Strings(names)
 	for _, name := range names {
 		r := fmt.Sprintf("Volume %s", name)
 		e.event(r, "Removing")
-		if _, err := e.API.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := e.API.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true}); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				continue
+			}
 			e.event(r, "Error")
 			return err
 		}

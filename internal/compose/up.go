@@ -401,7 +401,7 @@ func (e *Engine) createContainer(ctx context.Context, p *types.Project, s types.
 	created, err := e.API.ContainerCreate(ctx, req)
 	if err != nil {
 		e.event(res, "Error")
-		return container.Summary{}, fmt.Errorf("Error response from daemon: %w", err) //nolint:staticcheck // docker's wording
+		return container.Summary{}, err
 	}
 	if err := e.copyInlineFiles(ctx, p, s, created.ID); err != nil {
 		return container.Summary{}, err
@@ -483,7 +483,7 @@ func (e *Engine) startContainers(ctx context.Context, cs []container.Summary) er
 			e.event(res, "Starting")
 			if _, err := e.API.ContainerStart(ctx, ctr.ID, client.ContainerStartOptions{}); err != nil {
 				e.event(res, "Error")
-				errs[i] = fmt.Errorf("Error response from daemon: %w", err) //nolint:staticcheck // docker's wording
+				errs[i] = err
 				return
 			}
 			e.event(res, "Started")

@@ -1,0 +1,371 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// composeProject is a compose project directory driven through
+// `berth compose` against the test's daemon.
+type composeProject struct {
+	t    *testing.T
+	d    *daemon
+	dir  string
+	name string
+}
+
+func newComposeProject(t *testing.T, d *daemon, name string, files map[string]string) *composeProject {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	for f, content := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &composeProject{t: t, d: d, dir: dir, name: name}
+}
+
+func (p *composeProject) write(f, content string) {
+	p.t.Helper()
+	if err := os.WriteFile(filepath.Join(p.dir, f), []byte(content), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// run runs `berth compose ARGS` in the project directory with extra
+// environment variables.
+func (p *composeProject) run(env []string, args ...string) (string, string, int) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bins.cli, append([]string{"compose"}, args...)...)
+	cmd.Dir = p.dir
+	cmd.Env = append(os.Environ(), "BERTH_HOST=unix://"+p.d.sock, "DOCKER_HOST=unix://"+p.d.sock,
+		"DOCKER_CONFIG="+filepath.Join(filepath.Dir(p.d.dataRoot), "dockercfg"), "COMPOSE_PROJECT_NAME=")
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			p.t.Fatalf("compose %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// ok runs compose and fails the test unless it exits 0.
+func (p *composeProject) ok(env []string, args ...string) (string, string) {
+	p.t.Helper()
+	out, errOut, code := p.run(env, args...)
+	if code != 0 {
+		p.t.Fatalf("compose %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+	}
+	return out, errOut
+}
+
+// containers lists the project's containers (all states) by name.
+func (p *composeProject) containers() map[string]container.Summary {
+	p.t.Helper()
+	res, err := p.d.client.ContainerList(context.Background(), client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", "com.docker.compose.project="+p.name)})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	m := map[string]container.Summary{}
+	for _, c := range res.Items {
+		m[strings.TrimPrefix(c.Names[0], "/")] = c
+	}
+	return m
+}
+
+func (p *composeProject) inspect(name string) container.InspectResponse {
+	p.t.Helper()
+	res, err := p.d.client.ContainerInspect(context.Background(), name, client.ContainerInspectOptions{})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return res.Container
+}
+
+const composeLifecycleFile = `services:
+  init:
+    image: busybox
+    network_mode: none
+    command: ["sh", "-c", "echo init-done > /shared/init.txt"]
+    volumes: ["./shared:/shared"]
+  web:
+    image: busybox
+    network_mode: none
+    command: ["sh", "-c", "echo web-started $$GREETING; exec sleep 300"]
+    environment:
+      GREETING: ${GREETING:-hello}
+    volumes: ["./shared:/shared"]
+    stop_grace_period: 1s
+    depends_on:
+      init: {condition: service_completed_successfully}
+  worker:
+    image: busybox
+    network_mode: host
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    depends_on: [web]
+`
+
+// TestComposeLifecycle drives one project through up -d, ps, logs, exec,
+// an unchanged up (nothing recreated), a changed service (only it
+// recreated), scale, orphans, stop/start, ls and down.
+func TestComposeLifecycle(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "lifecycle", map[string]string{"compose.yaml": composeLifecycleFile, "shared/.keep": ""})
+
+	_, errOut := p.ok(nil, "up", "-d")
+	for _, want := range []string{"Container lifecycle-init-1  Started", "Container lifecycle-init-1  Exited", "Container lifecycle-web-1  Started", "Container lifecycle-worker-1  Started"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("up progress lacks %q:\n%s", want, errOut)
+		}
+	}
+	// service_completed_successfully: init ran to completion before web
+	// started; service_started: web started before worker.
+	if b, err := os.ReadFile(filepath.Join(p.dir, "shared", "init.txt")); err != nil || string(b) != "init-done\n" {
+		t.Fatalf("init did not run: %q %v", b, err)
+	}
+	initC, web, worker := p.inspect("lifecycle-init-1"), p.inspect("lifecycle-web-1"), p.inspect("lifecycle-worker-1")
+	if initC.State.Running || initC.State.ExitCode != 0 || !web.State.Running || !worker.State.Running {
+		t.Fatalf("states: init %+v web %+v worker %+v", initC.State, web.State, worker.State)
+	}
+	if !(initC.State.FinishedAt <= web.State.StartedAt && web.State.StartedAt <= worker.State.StartedAt) {
+		t.Errorf("dependency order: init finished %s, web started %s, worker started %s", initC.State.FinishedAt, web.State.StartedAt, worker.State.StartedAt)
+	}
+	// Labels exactly as Docker Compose sets them.
+	l := web.Config.Labels
+	for k, v := range map[string]string{
+		"com.docker.compose.project": "lifecycle", "com.docker.compose.service": "web",
+		"com.docker.compose.container-number": "1", "com.docker.compose.oneoff": "False",
+		"com.docker.compose.project.working_dir": p.dir, "com.docker.compose.project.config_files": filepath.Join(p.dir, "compose.yaml"),
+		"com.docker.compose.depends_on": "init:service_completed_successfully:false",
+	} {
+		if l[k] != v {
+			t.Errorf("label %s = %q, want %q", k, l[k], v)
+		}
+	}
+	if len(l["com.docker.compose.config-hash"]) != 64 || !strings.HasPrefix(l["com.docker.compose.image"], "sha256:") {
+		t.Errorf("hash/image labels: %v", l)
+	}
+	// `compose config --hash` prints the hash the container carries.
+	out, _ := p.ok(nil, "config", "--hash", "web")
+	if out != "web "+l["com.docker.compose.config-hash"]+"\n" {
+		t.Errorf("config --hash %q, label %q", out, l["com.docker.compose.config-hash"])
+	}
+
+	out, _ = p.ok(nil, "ps")
+	if !strings.HasPrefix(out, "NAME") || !strings.Contains(out, "lifecycle-web-1") || !strings.Contains(out, "Up ") || strings.Contains(out, "lifecycle-init-1") {
+		t.Errorf("ps:\n%s", out)
+	}
+	out, _ = p.ok(nil, "ps", "-a", "--services")
+	if out != "init\nweb\nworker\n" {
+		t.Errorf("ps --services: %q", out)
+	}
+	out, _ = p.ok(nil, "ps", "--format", "json", "web")
+	var row map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &row); err != nil || row["Service"] != "web" || row["Name"] != "lifecycle-web-1" || row["State"] != "running" {
+		t.Errorf("ps json %q: %v", out, err)
+	}
+
+	var logsOut, logsErr string
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logsOut, "web-started hello") {
+		if time.Now().After(deadline) {
+			t.Fatalf("logs never showed web's first line: %q %q", logsOut, logsErr)
+		}
+		logsOut, logsErr, _ = p.run(nil, "logs", "web")
+	}
+	out, _ = p.ok(nil, "logs", "--no-color", "web")
+	if out != "web-1  | web-started hello\n" {
+		t.Errorf("logs: %q", out)
+	}
+
+	out, _ = p.ok(nil, "exec", "-T", "web", "cat", "/shared/init.txt")
+	if out != "init-done\n" {
+		t.Errorf("exec: %q", out)
+	}
+	if _, _, code := p.run(nil, "exec", "-T", "web", "sh", "-c", "exit 3"); code != 3 {
+		t.Errorf("exec exit status %d, want 3", code)
+	}
+
+	// Unchanged project: nothing is recreated.
+	before := p.containers()
+	_, errOut = p.ok(nil, "up", "-d")
+	after := p.containers()
+	for name, c := range before {
+		if after[name].ID != c.ID {
+			t.Errorf("%s recreated by an unchanged up", name)
+		}
+	}
+	if !strings.Contains(errOut, "Container lifecycle-web-1  Running") {
+		t.Errorf("unchanged up progress:\n%s", errOut)
+	}
+
+	// A changed service is recreated; the others are kept.
+	_, errOut = p.ok([]string{"GREETING=changed"}, "up", "-d")
+	after = p.containers()
+	if after["lifecycle-web-1"].ID == before["lifecycle-web-1"].ID {
+		t.Errorf("changed web not recreated:\n%s", errOut)
+	}
+	if after["lifecycle-worker-1"].ID != before["lifecycle-worker-1"].ID || after["lifecycle-init-1"].ID != before["lifecycle-init-1"].ID {
+		t.Errorf("unchanged services recreated:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "Container lifecycle-web-1  Recreated") {
+		t.Errorf("recreate progress:\n%s", errOut)
+	}
+	if got := after["lifecycle-web-1"].Labels["com.docker.compose.replace"]; got != before["lifecycle-web-1"].ID {
+		t.Errorf("replace label %q", got)
+	}
+
+	// Scale up, then back down.
+	p.ok([]string{"GREETING=changed"}, "up", "-d", "--scale", "web=2")
+	if c, ok := p.containers()["lifecycle-web-2"]; !ok || c.State != container.StateRunning || c.Labels["com.docker.compose.container-number"] != "2" {
+		t.Fatalf("scale: %v", p.containers())
+	}
+	out, _ = p.ok(nil, "exec", "-T", "--index", "2", "web", "sh", "-c", "echo $GREETING")
+	if out != "changed\n" {
+		t.Errorf("exec --index 2: %q", out)
+	}
+	p.ok([]string{"GREETING=changed"}, "up", "-d")
+	if _, ok := p.containers()["lifecycle-web-2"]; ok {
+		t.Errorf("scale down left lifecycle-web-2")
+	}
+
+	// Orphans: a service removed from the file is reported, then removed
+	// with --remove-orphans.
+	p.write("compose.yaml", strings.Split(composeLifecycleFile, "  worker:")[0])
+	_, errOut = p.ok([]string{"GREETING=changed"}, "up", "-d")
+	if !strings.Contains(errOut, "Found orphan containers ([lifecycle-worker-1])") {
+		t.Errorf("orphan warning missing:\n%s", errOut)
+	}
+	if _, ok := p.containers()["lifecycle-worker-1"]; !ok {
+		t.Errorf("orphan removed without --remove-orphans")
+	}
+	p.ok([]string{"GREETING=changed"}, "up", "-d", "--remove-orphans")
+	if _, ok := p.containers()["lifecycle-worker-1"]; ok {
+		t.Errorf("--remove-orphans left the orphan")
+	}
+
+	// stop / start / ls.
+	p.ok(nil, "stop")
+	if st := p.containers()["lifecycle-web-1"].State; st != container.StateExited {
+		t.Errorf("after stop: %s", st)
+	}
+	out, _ = p.ok(nil, "ls", "-a")
+	if !strings.Contains(out, "lifecycle") || !strings.Contains(out, "exited(2)") {
+		t.Errorf("ls -a after stop:\n%s", out)
+	}
+	p.ok(nil, "start")
+	if st := p.containers()["lifecycle-web-1"].State; st != container.StateRunning {
+		t.Errorf("after start: %s", st)
+	}
+	out, _ = p.ok(nil, "ls")
+	if !strings.Contains(out, "NAME") || !strings.Contains(out, "running(1)") || !strings.Contains(out, filepath.Join(p.dir, "compose.yaml")) {
+		t.Errorf("ls:\n%s", out)
+	}
+
+	// The docker CLI sees the same project through the labels.
+	dout, _, _ := d.cli(bins.docker, nil, "ps", "-a", "--filter", "label=com.docker.compose.project=lifecycle", "--format", "{{.Names}}")
+	if !strings.Contains(dout, "lifecycle-web-1") {
+		t.Errorf("docker ps by label: %q", dout)
+	}
+
+	_, errOut = p.ok(nil, "down")
+	if n := len(p.containers()); n != 0 {
+		t.Errorf("down left %d containers:\n%s", n, errOut)
+	}
+}
+
+// TestComposeRunAndAttachedUp covers one-off containers (run --rm, -e,
+// exit status, --no-deps) and an attached up with
+// --abort-on-container-exit / --exit-code-from.
+func TestComposeRunAndAttachedUp(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "oneoff", map[string]string{"compose.yaml": `services:
+  dep:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+  app:
+    image: busybox
+    network_mode: none
+    environment: [FROM_FILE=1]
+    command: ["sh", "-c", "echo app says hi; sleep 0.2; exit 7"]
+    depends_on: [dep]
+`})
+	out, _ := p.ok(nil, "run", "--rm", "-T", "-e", "X=42", "app", "sh", "-c", "echo $X $FROM_FILE")
+	if out != "42 1\n" {
+		t.Errorf("run output %q", out)
+	}
+	cs := p.containers()
+	if c, ok := cs["oneoff-dep-1"]; !ok || c.State != container.StateRunning {
+		t.Errorf("run did not start the dependency: %v", cs)
+	}
+	for name, c := range cs {
+		if c.Labels["com.docker.compose.oneoff"] == "True" {
+			t.Errorf("run --rm left %s", name)
+		}
+	}
+	if _, _, code := p.run(nil, "run", "-T", "--no-deps", "app", "sh", "-c", "exit 5"); code != 5 {
+		t.Errorf("run exit status %d, want 5", code)
+	}
+	var oneoff container.Summary
+	for name, c := range p.containers() {
+		if c.Labels["com.docker.compose.oneoff"] == "True" {
+			oneoff = c
+			if !strings.HasPrefix(name, "oneoff-app-run-") || len(c.Labels["com.docker.compose.slug"]) != 64 {
+				t.Errorf("one-off name %q labels %v", name, c.Labels)
+			}
+		}
+	}
+	if oneoff.ID == "" {
+		t.Errorf("run without --rm left no container")
+	}
+	// ps hides one-off containers.
+	if out, _ := p.ok(nil, "ps", "-a"); strings.Contains(out, "-run-") {
+		t.Errorf("ps shows one-off containers:\n%s", out)
+	}
+	p.ok(nil, "down")
+
+	out, errOut, code := p.run(nil, "up", "--abort-on-container-exit", "--exit-code-from", "app", "--no-color")
+	if code != 7 {
+		t.Fatalf("up --exit-code-from app: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"Attaching to ", "app-1  | app says hi", "app-1 exited with code 7"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("attached output lacks %q:\n%s", want, out)
+		}
+	}
+	if st := p.containers()["oneoff-dep-1"].State; st == container.StateRunning {
+		t.Errorf("abort left dep running")
+	}
+	p.ok(nil, "down", "--remove-orphans")
+	if n := len(p.containers()); n != 0 {
+		t.Errorf("down --remove-orphans left %d containers", n)
+	}
+}
