@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
@@ -195,8 +196,39 @@ type ImageOptions struct {
 // label, so a changed image recreates its containers.
 func (e *Engine) ensureImages(ctx context.Context, p *types.Project, o ImageOptions) error {
 	names := p.ServiceNames()
-	var toBuild []string
+	// One inspect per distinct image, in parallel: an unchanged `up` costs
+	// no more than this.
+	ids := map[string]string{}
+	var mu sync.Mutex
 	var eg errgroup.Group
+	for _, name := range names {
+		ref := ImageName(p.Name, p.Services[name])
+		mu.Lock()
+		_, seen := ids[ref]
+		ids[ref] = ""
+		mu.Unlock()
+		if seen {
+			continue
+		}
+		eg.Go(func() error {
+			img, err := e.API.ImageInspect(ctx, ref)
+			if err != nil {
+				if cerrdefs.IsNotFound(err) {
+					return nil
+				}
+				return err
+			}
+			mu.Lock()
+			ids[ref] = img.ID
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	var toBuild []string
+	fetched := map[string]bool{}
 	for _, name := range names {
 		s := p.Services[name]
 		ref := ImageName(p.Name, s)
@@ -204,9 +236,10 @@ func (e *Engine) ensureImages(ctx context.Context, p *types.Project, o ImageOpti
 		if o.Pull != "" {
 			policy = o.Pull
 		}
-		present := e.imagePresent(ctx, ref)
+		present := ids[ref] != ""
 		if s.Build != nil && !o.NoBuild && (o.Build || policy == types.PullPolicyBuild || (!present && policy != types.PullPolicyAlways)) {
 			toBuild = append(toBuild, name)
+			fetched[ref] = true
 			continue
 		}
 		switch policy {
@@ -226,6 +259,10 @@ func (e *Engine) ensureImages(ctx context.Context, p *types.Project, o ImageOpti
 		if s.Build != nil && !present && o.NoBuild {
 			return fmt.Errorf("image %s not found and --no-build was set", ref)
 		}
+		if fetched[ref] {
+			continue
+		}
+		fetched[ref] = true
 		eg.Go(func() error { return e.pull(ctx, name, ref, s.Platform, o.Quiet) })
 	}
 	if err := eg.Wait(); err != nil {
@@ -236,24 +273,22 @@ func (e *Engine) ensureImages(ctx context.Context, p *types.Project, o ImageOpti
 			return err
 		}
 	}
-	for _, name := range names {
-		s := p.Services[name]
-		img, err := e.API.ImageInspect(ctx, ImageName(p.Name, s))
+	for ref := range fetched {
+		img, err := e.API.ImageInspect(ctx, ref)
 		if err != nil {
 			return err
 		}
+		ids[ref] = img.ID
+	}
+	for _, name := range names {
+		s := p.Services[name]
 		if s.CustomLabels == nil {
 			s.CustomLabels = map[string]string{}
 		}
-		s.CustomLabels[LabelImage] = img.ID
+		s.CustomLabels[LabelImage] = ids[ImageName(p.Name, s)]
 		p.Services[name] = s
 	}
 	return nil
-}
-
-func (e *Engine) imagePresent(ctx context.Context, ref string) bool {
-	_, err := e.API.ImageInspect(ctx, ref)
-	return err == nil
 }
 
 // pull pulls ref for service, reporting " <service> Pulling/Pulled".

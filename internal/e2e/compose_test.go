@@ -213,7 +213,9 @@ func TestComposeLifecycle(t *testing.T) {
 
 	// Unchanged project: nothing is recreated.
 	before := p.containers()
+	t0 := time.Now()
 	_, errOut = p.ok(nil, "up", "-d")
+	t.Logf("up -d on the unchanged 3-service project (re-runs the exited init): %s (whole CLI process)", time.Since(t0))
 	after := p.containers()
 	for name, c := range before {
 		if after[name].ID != c.ID {
@@ -349,6 +351,14 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 	// ps hides one-off containers.
 	if out, _ := p.ok(nil, "ps", "-a"); strings.Contains(out, "-run-") {
 		t.Errorf("ps shows one-off containers:\n%s", out)
+	}
+	// An unchanged, running project: up -d only inspects and lists.
+	p.ok(nil, "up", "-d", "dep")
+	t0 := time.Now()
+	_, errOut := p.ok(nil, "up", "-d", "dep")
+	t.Logf("up -d on an unchanged running service: %s (whole CLI process)", time.Since(t0))
+	if !strings.Contains(errOut, "Container oneoff-dep-1  Running") {
+		t.Errorf("unchanged up: %s", errOut)
 	}
 	p.ok(nil, "down")
 
