@@ -104,7 +104,7 @@ func (e *Engine) Down(ctx context.Context, p *types.Project, o DownOptions) erro
 		return err
 	}
 	var keep []container.Summary
-	if !o.RemoveOrphans {
+	if !o.RemoveOrphans && fromFile(p) {
 		orph := orphans(p, cs)
 		if len(orph) > 0 {
 			isOrphan := map[string]bool{}
@@ -158,6 +158,9 @@ func (e *Engine) removeNetworks(ctx context.Context, p *types.Project) error {
 		}
 	} else {
 		res, err := e.API.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", LabelProject+"="+p.Name)})
+		if cerrdefs.IsNotFound(err) {
+			return nil // an engine without the networks API has none to remove
+		}
 		if err != nil {
 			return err
 		}
@@ -200,6 +203,9 @@ func (e *Engine) removeVolumes(ctx context.Context, p *types.Project) error {
 		}
 	} else {
 		res, err := e.API.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", LabelProject+"="+p.Name)})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -337,7 +343,7 @@ func (e *Engine) Kill(ctx context.Context, p *types.Project, services []string, 
 	if err != nil {
 		return err
 	}
-	if !removeOrphans {
+	if !removeOrphans && fromFile(p) {
 		var keep []container.Summary
 		orph := map[string]bool{}
 		for _, c := range orphans(p, cs) {

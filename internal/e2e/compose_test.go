@@ -379,3 +379,75 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 		t.Errorf("down --remove-orphans left %d containers", n)
 	}
 }
+
+// TestComposeCommands covers the per-service commands: up --wait, pause,
+// unpause, restart, top, images, kill, rm, config, and down by project
+// name without a compose file. (cp needs the archive endpoints, which
+// berthd does not serve yet.)
+func TestComposeCommands(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "cmds", map[string]string{
+		"compose.yaml": `services:
+  web:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    labels: [com.example.role=web]
+`,
+	})
+	_, errOut := p.ok(nil, "up", "-d", "--wait", "--wait-timeout", "30")
+	if !strings.Contains(errOut, "Container cmds-web-1  Healthy") {
+		t.Errorf("--wait progress:\n%s", errOut)
+	}
+	p.ok(nil, "pause")
+	if st := p.inspect("cmds-web-1").State; !st.Paused {
+		t.Errorf("pause: %+v", st)
+	}
+	p.ok(nil, "unpause", "web")
+	if st := p.inspect("cmds-web-1").State; st.Paused || !st.Running {
+		t.Errorf("unpause: %+v", st)
+	}
+	started := p.inspect("cmds-web-1").State.StartedAt
+	p.ok(nil, "restart", "-t", "1")
+	if st := p.inspect("cmds-web-1").State; !st.Running || st.StartedAt == started {
+		t.Errorf("restart: %+v (was started %s)", st, started)
+	}
+	out, _ := p.ok(nil, "top")
+	if !strings.HasPrefix(out, "cmds-web-1\n") || !strings.Contains(out, "sleep 300") {
+		t.Errorf("top:\n%s", out)
+	}
+	out, _ = p.ok(nil, "images")
+	if !strings.Contains(out, "CONTAINER") || !strings.Contains(out, "cmds-web-1") || !strings.Contains(out, "busybox") {
+		t.Errorf("images:\n%s", out)
+	}
+	out, _ = p.ok(nil, "config")
+	if !strings.HasPrefix(out, "name: cmds\n") || !strings.Contains(out, "com.example.role: web") || !strings.Contains(out, "network_mode: none") {
+		t.Errorf("config:\n%s", out)
+	}
+	out, _ = p.ok(nil, "config", "--format", "json")
+	var cfg struct {
+		Name     string
+		Services map[string]struct{ Image string }
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil || cfg.Name != "cmds" || cfg.Services["web"].Image != "busybox" {
+		t.Errorf("config --format json: %v\n%s", err, out)
+	}
+	p.ok(nil, "kill")
+	waitFor(t, "the killed container to stop", 10*time.Second, func() bool { return !p.inspect("cmds-web-1").State.Running })
+	if st := p.inspect("cmds-web-1").State; st.ExitCode != 137 {
+		t.Errorf("kill: %+v", st)
+	}
+	p.ok(nil, "rm", "-f")
+	if n := len(p.containers()); n != 0 {
+		t.Errorf("rm -f left %d containers", n)
+	}
+	// down by project name, from a directory without a compose file.
+	p.ok(nil, "up", "-d")
+	empty := &composeProject{t: t, d: d, dir: t.TempDir(), name: "cmds"}
+	_, errOut = empty.ok(nil, "-p", "cmds", "down", "-t", "1")
+	if n := len(p.containers()); n != 0 {
+		t.Errorf("down -p without a file left %d containers:\n%s", n, errOut)
+	}
+}
