@@ -451,3 +451,110 @@ func TestComposeCommands(t *testing.T) {
 		t.Errorf("down -p without a file left %d containers:\n%s", n, errOut)
 	}
 }
+
+// start runs `berth compose ARGS` in the background; stdout lines arrive
+// on the returned channel.
+func (p *composeProject) start(args ...string) (*exec.Cmd, <-chan string, *bytes.Buffer) {
+	p.t.Helper()
+	cmd := exec.Command(bins.cli, append([]string{"compose"}, args...)...)
+	cmd.Dir = p.dir
+	cmd.Env = append(os.Environ(), "BERTH_HOST=unix://"+p.d.sock, "COMPOSE_PROJECT_NAME=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		buf := make([]byte, 4096)
+		var pending string
+		for {
+			n, err := stdout.Read(buf)
+			pending += string(buf[:n])
+			for {
+				i := strings.IndexByte(pending, '\n')
+				if i < 0 {
+					break
+				}
+				lines <- pending[:i]
+				pending = pending[i+1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	p.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, lines, &errb
+}
+
+// expectLine waits for a line containing want.
+func expectLine(t *testing.T, lines <-chan string, want string) string {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("output ended before a line with %q", want)
+			}
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no line with %q within 30s", want)
+		}
+	}
+}
+
+// TestComposeEventsAndInterrupt: `compose events --json` reports the
+// project's container events with their service; an attached `up`
+// interrupted with SIGINT stops the project and exits 130.
+func TestComposeEventsAndInterrupt(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "evt", map[string]string{"compose.yaml": `services:
+  web:
+    image: busybox
+    network_mode: none
+    command: ["sh", "-c", "echo ready; exec sleep 300"]
+    stop_grace_period: 1s
+`})
+	events, evLines, _ := p.start("events", "--json")
+	upCmd, upLines, upErr := p.start("up", "--no-color")
+	expectLine(t, upLines, "web-1  | ready")
+	var ev struct {
+		Action, Service, ID string
+		Attributes          map[string]string
+	}
+	line := expectLine(t, evLines, `"action":"start"`)
+	if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Service != "web" || ev.Attributes["name"] != "evt-web-1" {
+		t.Errorf("event %q: %v", line, err)
+	}
+	if err := upCmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := upCmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Errorf("interrupted up: %v\n%s", err, upErr)
+	}
+	if !strings.Contains(upErr.String(), "Gracefully stopping...") {
+		t.Errorf("interrupted up stderr:\n%s", upErr)
+	}
+	if st := p.inspect("evt-web-1").State; st.Running {
+		t.Errorf("web still running after the interrupt")
+	}
+	_ = events.Process.Kill()
+	_ = events.Wait()
+	p.ok(nil, "down")
+}
