@@ -91,7 +91,8 @@ func (c *Cli) newComposePsCommand(o *composeOptions) *cobra.Command {
 				}
 				status = append(status, v)
 			}
-			cs, err := e.ProjectContainers(ctx, p.Name, all || len(status) > 0, false, args...)
+			// -a also lists one-off (run) containers, as Compose does.
+			cs, err := e.ProjectContainers(ctx, p.Name, all || len(status) > 0, all, args...)
 			if err != nil {
 				return err
 			}

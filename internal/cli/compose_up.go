@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -173,7 +174,7 @@ func attachNames(ctx context.Context, e *compose.Engine, p *types.Project, servi
 		if i > 0 {
 			names += ", "
 		}
-		names += compose.ContainerDisplayName(ctr)
+		names += strings.TrimPrefix(compose.ContainerDisplayName(ctr), p.Name+"-")
 	}
 	return names
 }

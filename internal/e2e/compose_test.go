@@ -348,9 +348,12 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 	if oneoff.ID == "" {
 		t.Errorf("run without --rm left no container")
 	}
-	// ps hides one-off containers.
-	if out, _ := p.ok(nil, "ps", "-a"); strings.Contains(out, "-run-") {
+	// ps hides one-off containers; ps -a shows them.
+	if out, _ := p.ok(nil, "ps"); strings.Contains(out, "-run-") {
 		t.Errorf("ps shows one-off containers:\n%s", out)
+	}
+	if out, _ := p.ok(nil, "ps", "-a"); !strings.Contains(out, "oneoff-app-run-") {
+		t.Errorf("ps -a hides one-off containers:\n%s", out)
 	}
 	// An unchanged, running project: up -d only inspects and lists.
 	p.ok(nil, "up", "-d", "dep")
@@ -366,7 +369,7 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 	if code != 7 {
 		t.Fatalf("up --exit-code-from app: exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"Attaching to ", "app-1  | app says hi", "app-1 exited with code 7"} {
+	for _, want := range []string{"Attaching to app-1, dep-1", "app-1  | app says hi", "app-1 exited with code 7"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("attached output lacks %q:\n%s", want, out)
 		}
