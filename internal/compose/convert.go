@@ -39,6 +39,10 @@ type CreateOptions struct {
 	UseNetworkAliases bool
 	// ExtraLabels are merged over the computed labels (run --label).
 	ExtraLabels map[string]string
+	// Inherit are the volume mounts of the container being replaced:
+	// anonymous volumes (the service's and the image's) keep their data
+	// across a recreate, as with Docker Compose.
+	Inherit []container.MountPoint
 }
 
 // ContainerCreateOptions converts replica o.Number of service s of project
@@ -95,6 +99,7 @@ func ContainerCreateOptions(p *types.Project, s types.ServiceConfig, o CreateOpt
 	if err != nil {
 		return client.ContainerCreateOptions{}, err
 	}
+	mounts = inheritVolumes(s, binds, mounts, o.Inherit)
 	secOpts, unconfined, err := securityOpts(p, s.SecurityOpt)
 	if err != nil {
 		return client.ContainerCreateOptions{}, err
@@ -557,6 +562,53 @@ func volumeMounts(p *types.Project, s types.ServiceConfig) ([]string, []mount.Mo
 		mounts = append(mounts, byTarget[t])
 	}
 	return binds, mounts, nil
+}
+
+// inheritVolumes adds the replaced container's volumes at targets the
+// service does not give a named volume, bind or tmpfs: its anonymous
+// volumes and the image's VOLUME directories. An anonymous volume of the
+// service at such a target is replaced by the inherited one.
+func inheritVolumes(s types.ServiceConfig, binds []string, mounts []mount.Mount, inherit []container.MountPoint) []mount.Mount {
+	if len(inherit) == 0 {
+		return mounts
+	}
+	taken := map[string]bool{}
+	for _, b := range binds {
+		parts := strings.Split(b, ":")
+		if len(parts) >= 2 {
+			taken[parts[1]] = true
+		}
+	}
+	anonymous := map[string]bool{}
+	for _, m := range mounts {
+		if m.Type == mount.TypeVolume && m.Source == "" {
+			anonymous[m.Target] = true
+			continue
+		}
+		taken[m.Target] = true
+	}
+	var added []mount.Mount
+	for _, m := range inherit {
+		if m.Type != mount.TypeVolume || m.Name == "" || taken[m.Destination] {
+			continue
+		}
+		taken[m.Destination] = true
+		delete(anonymous, m.Destination)
+		added = append(added, mount.Mount{Type: mount.TypeVolume, Source: m.Name, Target: m.Destination, ReadOnly: !m.RW})
+	}
+	if len(added) == 0 {
+		return mounts
+	}
+	out := make([]mount.Mount, 0, len(mounts)+len(added))
+	for _, m := range mounts {
+		if m.Type == mount.TypeVolume && m.Source == "" && !anonymous[m.Target] {
+			continue // replaced by the inherited volume
+		}
+		out = append(out, m)
+	}
+	out = append(out, added...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Target < out[j].Target })
+	return out
 }
 
 // fileTarget is where a secret or config lands: target if absolute,

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -136,4 +140,36 @@ func TestConvertSemantics(t *testing.T) {
 	check("built image name", o.Config.Image == "golden-job")
 	check("deploy restart policy", o.HostConfig.RestartPolicy.Name == "always" && o.HostConfig.RestartPolicy.MaximumRetryCount == 5)
 	check("one-off labels", o.Config.Labels[LabelOneoff] == "True" && o.Config.Labels[LabelSlug] == "abc" && o.HostConfig.AutoRemove)
+}
+
+// TestConvertInheritsAnonymousVolumes: a recreated container keeps the
+// anonymous volumes (service and image ones) of the container it
+// replaces, but not where the service now mounts something else.
+func TestConvertInheritsAnonymousVolumes(t *testing.T) {
+	p := &types.Project{Name: "p", Volumes: types.Volumes{"named": {Name: "p_named"}}}
+	s := types.ServiceConfig{Name: "db"}
+	s.Image = "busybox"
+	s.NetworkMode = "none"
+	s.Volumes = []types.ServiceVolumeConfig{
+		{Type: types.VolumeTypeVolume, Target: "/anon"},
+		{Type: types.VolumeTypeVolume, Source: "named", Target: "/named"},
+	}
+	old := []container.MountPoint{
+		{Type: mount.TypeVolume, Name: "abc", Destination: "/anon", RW: true},
+		{Type: mount.TypeVolume, Name: "imgvol", Destination: "/var/lib/data", RW: true},
+		{Type: mount.TypeVolume, Name: "stale", Destination: "/named", RW: true},
+		{Type: mount.TypeBind, Source: "/host", Destination: "/bind", RW: true},
+	}
+	o, err := ContainerCreateOptions(p, s, CreateOptions{Number: 1, Inherit: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range o.HostConfig.Mounts {
+		got = append(got, string(m.Type)+":"+m.Source+":"+m.Target)
+	}
+	want := "volume:abc:/anon volume:p_named:/named volume:imgvol:/var/lib/data"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("mounts %v, want %s", got, want)
+	}
 }

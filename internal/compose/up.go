@@ -190,10 +190,11 @@ func (c *convergence) service(ctx context.Context, name, policy string) error {
 		return err
 	}
 	existing := c.containers(name)
+	nets := serviceNetworkNames(c.p, s)
 	// Up-to-date containers first, lowest numbers first, so scaling down
 	// removes obsolete and highest-numbered replicas.
 	sort.SliceStable(existing, func(i, j int) bool {
-		oi, oj := mustRecreate(s, hash, existing[i], policy), mustRecreate(s, hash, existing[j], policy)
+		oi, oj := mustRecreate(s, hash, existing[i], policy, nets...), mustRecreate(s, hash, existing[j], policy, nets...)
 		if oi != oj {
 			return !oi
 		}
@@ -222,7 +223,7 @@ func (c *convergence) service(ctx context.Context, name, policy string) error {
 			}()
 			continue
 		}
-		if mustRecreate(s, hash, ctr, policy) {
+		if mustRecreate(s, hash, ctr, policy, nets...) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -319,6 +320,24 @@ func (c *convergence) restartDependents(ctx context.Context, s types.ServiceConf
 	return nil
 }
 
+// serviceNetworkNames are the engine names of the networks s joins.
+func serviceNetworkNames(p *types.Project, s types.ServiceConfig) []string {
+	if s.NetworkMode != "" || len(p.Networks) == 0 {
+		return nil
+	}
+	keys := []string{"default"}
+	if len(s.Networks) > 0 {
+		keys = s.NetworksByPriority()
+	}
+	var out []string
+	for _, k := range keys {
+		if n, ok := p.Networks[k]; ok && !bool(n.External) {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
 func number(c container.Summary) int {
 	n, _ := strconv.Atoi(c.Labels[LabelContainerNumber])
 	return n
@@ -326,7 +345,7 @@ func number(c container.Summary) int {
 
 // mustRecreate reports whether ctr no longer matches service s (whose
 // hash is hash) under policy.
-func mustRecreate(s types.ServiceConfig, hash string, ctr container.Summary, policy string) bool {
+func mustRecreate(s types.ServiceConfig, hash string, ctr container.Summary, policy string, expectedNetworks ...string) bool {
 	switch policy {
 	case RecreateNever:
 		return false
@@ -338,6 +357,15 @@ func mustRecreate(s types.ServiceConfig, hash string, ctr container.Summary, pol
 	}
 	if img := s.CustomLabels[LabelImage]; img != "" && ctr.Labels[LabelImage] != img {
 		return true
+	}
+	// A running container missing one of its networks (removed and
+	// recreated behind its back) is recreated too.
+	if ctr.State == container.StateRunning && ctr.NetworkSettings != nil && len(expectedNetworks) > 0 {
+		for _, n := range expectedNetworks {
+			if _, ok := ctr.NetworkSettings.Networks[n]; !ok {
+				return true
+			}
+		}
 	}
 	return false
 }
@@ -442,7 +470,7 @@ func (c *convergence) recreate(ctx context.Context, s types.ServiceConfig, old c
 	// The create is reported as "Recreated", not "Creating/Created".
 	created, err := c.e.createContainer(ctx, c.p, s, CreateOptions{
 		Number: number(old), Name: nameForNumber(c.p.Name, s, number(old), name), UseNetworkAliases: true,
-		ExtraLabels: map[string]string{LabelReplace: old.ID},
+		ExtraLabels: map[string]string{LabelReplace: old.ID}, Inherit: old.Mounts,
 	}, false)
 	if err != nil {
 		return container.Summary{}, err
