@@ -87,7 +87,7 @@ func (c *Cli) composeEngine(o *composeOptions) (*compose.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &compose.Engine{API: api, Version: composeVersion()}
+	e := &compose.Engine{API: api, Version: composeVersion(), RegistryAuth: c.encodedAuth}
 	if o.progress != "quiet" {
 		e.Progress = c.err
 	}

@@ -61,6 +61,9 @@ type Engine struct {
 	// Version is recorded in the com.docker.compose.version label of the
 	// networks and volumes created.
 	Version string
+	// RegistryAuth returns the X-Registry-Auth value for pulling or
+	// pushing ref (the CLI's stored credentials); nil sends none.
+	RegistryAuth func(ref string) (string, error)
 
 	mu sync.Mutex
 }
@@ -73,6 +76,13 @@ func (e *Engine) event(resource, status string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	fmt.Fprintf(e.Progress, " %s  %s\n", resource, status)
+}
+
+func (e *Engine) auth(ref string) (string, error) {
+	if e.RegistryAuth == nil {
+		return "", nil
+	}
+	return e.RegistryAuth(ref)
 }
 
 // Warnf prints a warning line on the progress stream, as Compose does.

@@ -549,7 +549,11 @@ func (e *Engine) Push(ctx context.Context, p *types.Project, services []string, 
 			if !quiet {
 				e.event(s.Name, "Pushing")
 			}
-			resp, err := e.API.ImagePush(ctx, ref, client.ImagePushOptions{})
+			auth, err := e.auth(ref)
+			if err != nil {
+				return err
+			}
+			resp, err := e.API.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
 			if err == nil {
 				err = drainJSON(ctx, resp.JSONMessages(ctx), nil)
 			}

@@ -296,7 +296,11 @@ func (e *Engine) pull(ctx context.Context, service, ref, platform string, quiet 
 	if !quiet {
 		e.event(service, "Pulling")
 	}
-	opts := client.ImagePullOptions{}
+	auth, err := e.auth(ref)
+	if err != nil {
+		return err
+	}
+	opts := client.ImagePullOptions{RegistryAuth: auth}
 	if platform != "" {
 		if pl, err := parsePlatform(platform); err == nil {
 			opts.Platforms = append(opts.Platforms, pl)
