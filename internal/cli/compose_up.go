@@ -113,6 +113,7 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 			}
 			runCtx, stop := interruptible(ctx)
 			defer stop()
+			started := time.Now()
 			if err := e.Up(runCtx, p, f.upOptions(cmd, args)); err != nil {
 				return err
 			}
@@ -123,6 +124,7 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 			fmt.Fprintln(c.out, "Attaching to "+attachNames(ctx, e, p, args))
 			status, err := e.Attach(runCtx, p, args, compose.AttachOptions{
 				AbortOnExit: f.abortOnExit, ExitCodeFrom: f.exitCodeFrom, Timeout: timeoutFlag(cmd, "timeout", f.timeout),
+				Since: started,
 			}, lp)
 			if runCtx.Err() != nil && ctx.Err() == nil {
 				// Interrupted: stop the project like Compose does.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -179,6 +180,10 @@ type AttachOptions struct {
 	AbortOnExit  bool   // --abort-on-container-exit
 	ExitCodeFrom string // --exit-code-from (implies AbortOnExit)
 	Timeout      *int
+	// Since limits the output to what was written from then on (the start
+	// of `up`), so containers left running are not replayed from their
+	// beginning. Zero shows everything.
+	Since time.Time
 }
 
 // Attach follows the output of the services' containers and waits for
@@ -208,7 +213,11 @@ func (e *Engine) Attach(ctx context.Context, p *types.Project, services []string
 		logs.Add(1)
 		go func() {
 			defer logs.Done()
-			_ = e.streamLogs(ctx, c, LogOptions{Follow: true}, lp)
+			lo := LogOptions{Follow: true}
+			if !o.Since.IsZero() {
+				lo.Since = fmt.Sprintf("%d.%09d", o.Since.Unix(), o.Since.Nanosecond())
+			}
+			_ = e.streamLogs(ctx, c, lo, lp)
 		}()
 		go func() {
 			code, err := e.waitExit(ctx, c.ID)
