@@ -561,3 +561,41 @@ func TestComposeEventsAndInterrupt(t *testing.T) {
 	_ = events.Wait()
 	p.ok(nil, "down")
 }
+
+// TestComposeTenServices brings up ten independent services (started in
+// parallel), then checks an unchanged up touches nothing, and logs the
+// timings of both and of down.
+func TestComposeTenServices(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	var b strings.Builder
+	b.WriteString("services:\n")
+	for i := 0; i < 10; i++ {
+		b.WriteString("  s" + string(rune('0'+i)) + ":\n    image: busybox\n    network_mode: none\n    command: [sleep, \"300\"]\n    stop_grace_period: 1s\n")
+	}
+	p := newComposeProject(t, d, "ten", map[string]string{"compose.yaml": b.String()})
+	t0 := time.Now()
+	p.ok(nil, "up", "-d")
+	cold := time.Since(t0)
+	cs := p.containers()
+	if len(cs) != 10 {
+		t.Fatalf("%d containers", len(cs))
+	}
+	for name, c := range cs {
+		if c.State != container.StateRunning {
+			t.Errorf("%s is %s", name, c.State)
+		}
+	}
+	t0 = time.Now()
+	_, errOut := p.ok(nil, "up", "-d")
+	warm := time.Since(t0)
+	if strings.Count(errOut, "Running") != 10 || strings.Contains(errOut, "Creat") {
+		t.Errorf("unchanged up:\n%s", errOut)
+	}
+	t0 = time.Now()
+	p.ok(nil, "down", "-t", "1")
+	t.Logf("10 services: up -d %s, unchanged up -d %s, down %s (whole CLI processes)", cold, warm, time.Since(t0))
+	if n := len(p.containers()); n != 0 {
+		t.Errorf("down left %d", n)
+	}
+}
