@@ -167,7 +167,7 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 }
 
 func attachNames(ctx context.Context, e *compose.Engine, p *types.Project, services []string) string {
-	cs, err := e.Containers(ctx, p.Name, 0, true, services...)
+	cs, err := e.ProjectContainers(ctx, p.Name, true, false, services...)
 	if err != nil {
 		return ""
 	}

@@ -104,9 +104,9 @@ const (
 	oneoffOnly
 )
 
-// Containers lists the containers of project (stopped ones too when all),
+// listContainers lists the containers of project (stopped ones too when all),
 // optionally only those of services, sorted by service then number.
-func (e *Engine) Containers(ctx context.Context, project string, which oneoff, all bool, services ...string) ([]container.Summary, error) {
+func (e *Engine) listContainers(ctx context.Context, project string, which oneoff, all bool, services ...string) ([]container.Summary, error) {
 	f := make(client.Filters).Add("label", LabelProject+"="+project)
 	switch which {
 	case oneoffExclude:

@@ -137,7 +137,7 @@ type LogOptions struct {
 // excluded) through lp; with Follow it streams until the containers stop
 // or ctx ends.
 func (e *Engine) Logs(ctx context.Context, p *types.Project, services []string, o LogOptions, lp *LogPrinter) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, true, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (e *Engine) Attach(ctx context.Context, p *types.Project, services []string
 	if o.ExitCodeFrom != "" {
 		o.AbortOnExit = true
 	}
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, true, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return 0, err
 	}

@@ -99,7 +99,7 @@ type DownOptions struct {
 // Containers of services no longer in the project are removed with
 // --remove-orphans only.
 func (e *Engine) Down(ctx context.Context, p *types.Project, o DownOptions) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffInclude, true, o.Services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffInclude, true, o.Services...)
 	if err != nil {
 		return err
 	}
@@ -262,7 +262,7 @@ func (e *Engine) removeImages(ctx context.Context, p *types.Project, mode string
 
 // Stop stops the services' containers, dependents first.
 func (e *Engine) Stop(ctx context.Context, p *types.Project, services []string, timeout *int) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, false, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, false, services...)
 	if err != nil {
 		return err
 	}
@@ -282,7 +282,7 @@ func (e *Engine) Stop(ctx context.Context, p *types.Project, services []string, 
 // Start starts the services' existing containers in dependency order,
 // honouring depends_on conditions.
 func (e *Engine) Start(ctx context.Context, p *types.Project, services []string) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, true, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return err
 	}
@@ -315,7 +315,7 @@ func (e *Engine) Start(ctx context.Context, p *types.Project, services []string)
 
 // Restart restarts the services' containers in dependency order.
 func (e *Engine) Restart(ctx context.Context, p *types.Project, services []string, timeout *int) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, true, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func (e *Engine) Restart(ctx context.Context, p *types.Project, services []strin
 
 // Kill sends signal to the services' running containers.
 func (e *Engine) Kill(ctx context.Context, p *types.Project, services []string, signal string, removeOrphans bool) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, false, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, false, services...)
 	if err != nil {
 		return err
 	}
@@ -375,7 +375,7 @@ func (e *Engine) Kill(ctx context.Context, p *types.Project, services []string, 
 // so the CLI can ask for confirmation first; with dryRun nothing is
 // removed.
 func (e *Engine) Remove(ctx context.Context, p *types.Project, services []string, stop, volumes, dryRun bool) ([]container.Summary, error) {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, true, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +394,7 @@ func (e *Engine) Remove(ctx context.Context, p *types.Project, services []string
 
 // Pause pauses the services' running containers.
 func (e *Engine) Pause(ctx context.Context, p *types.Project, services []string) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, false, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, false, services...)
 	if err != nil {
 		return err
 	}
@@ -411,7 +411,7 @@ func (e *Engine) Pause(ctx context.Context, p *types.Project, services []string)
 
 // Unpause unpauses the services' paused containers.
 func (e *Engine) Unpause(ctx context.Context, p *types.Project, services []string) error {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, false, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, false, services...)
 	if err != nil {
 		return err
 	}
@@ -574,7 +574,7 @@ func (e *Engine) Push(ctx context.Context, p *types.Project, services []string, 
 
 // ServiceContainer finds replica index of service, running (for exec).
 func (e *Engine) ServiceContainer(ctx context.Context, p *types.Project, service string, index int) (container.Summary, error) {
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, false, service)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, false, service)
 	if err != nil {
 		return container.Summary{}, err
 	}
@@ -596,5 +596,5 @@ func (e *Engine) ProjectContainers(ctx context.Context, project string, all, one
 	if oneoffs {
 		which = oneoffInclude
 	}
-	return e.Containers(ctx, project, which, all, services...)
+	return e.listContainers(ctx, project, which, all, services...)
 }

@@ -103,7 +103,7 @@ func (e *Engine) RunCreate(ctx context.Context, p *types.Project, o RunOptions) 
 	}
 	s.Environment = env
 	c := &convergence{e: e, p: p, state: map[string][]container.Summary{}}
-	observed, err := e.Containers(ctx, p.Name, oneoffExclude, true)
+	observed, err := e.listContainers(ctx, p.Name, oneoffExclude, true)
 	if err != nil {
 		return container.Summary{}, err
 	}

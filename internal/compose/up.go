@@ -72,7 +72,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err := e.ensureVolumes(ctx, p); err != nil {
 		return err
 	}
-	observed, err := e.Containers(ctx, p.Name, oneoffInclude, true)
+	observed, err := e.listContainers(ctx, p.Name, oneoffInclude, true)
 	if err != nil {
 		return err
 	}

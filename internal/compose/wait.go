@@ -147,7 +147,7 @@ func (e *Engine) waitHealthy(ctx context.Context, p *types.Project, services []s
 			}
 		}
 	}
-	cs, err := e.Containers(ctx, p.Name, oneoffExclude, true, services...)
+	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return err
 	}
