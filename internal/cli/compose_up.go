@@ -282,7 +282,8 @@ func (c *Cli) newComposeLifecycleCommand(o *composeOptions, verb, short string) 
 			case "stop":
 				return e.Stop(ctx, p, args, t)
 			case "restart":
-				return e.Restart(ctx, p, args, t)
+				noDeps, _ := cmd.Flags().GetBool("no-deps")
+				return e.Restart(ctx, p, args, t, noDeps)
 			case "pause":
 				return e.Pause(ctx, p, args)
 			default:

@@ -313,8 +313,13 @@ func (e *Engine) Start(ctx context.Context, p *types.Project, services []string)
 	})
 }
 
-// Restart restarts the services' containers in dependency order.
-func (e *Engine) Restart(ctx context.Context, p *types.Project, services []string, timeout *int) error {
+// Restart restarts the services' containers in dependency order; unless
+// noDeps, services that depend on a restarted one with restart: true are
+// restarted after it.
+func (e *Engine) Restart(ctx context.Context, p *types.Project, services []string, timeout *int, noDeps bool) error {
+	if len(services) > 0 && !noDeps {
+		services = withRestartDependents(p, services)
+	}
 	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return err
@@ -335,6 +340,32 @@ func (e *Engine) Restart(ctx context.Context, p *types.Project, services []strin
 			return nil
 		})
 	})
+}
+
+// withRestartDependents adds to services, transitively, the services
+// depending on one of them with restart: true.
+func withRestartDependents(p *types.Project, services []string) []string {
+	in := map[string]bool{}
+	for _, s := range services {
+		in[s] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for name, s := range p.Services {
+			if in[name] {
+				continue
+			}
+			for dep, d := range s.DependsOn {
+				if d.Restart && in[dep] {
+					in[name] = true
+					services = append(services, name)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return services
 }
 
 // Kill sends signal to the services' running containers.

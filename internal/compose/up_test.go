@@ -66,3 +66,19 @@ func TestCheckContainerNames(t *testing.T) {
 		t.Error("duplicate container_name accepted")
 	}
 }
+
+func TestWithRestartDependents(t *testing.T) {
+	p := &types.Project{Services: types.Services{
+		"db":     {Name: "db"},
+		"api":    {Name: "api", WorkloadSpec: types.WorkloadSpec{DependsOn: types.DependsOnConfig{"db": {Restart: true}}}},
+		"proxy":  {Name: "proxy", WorkloadSpec: types.WorkloadSpec{DependsOn: types.DependsOnConfig{"api": {Restart: true}}}},
+		"worker": {Name: "worker", WorkloadSpec: types.WorkloadSpec{DependsOn: types.DependsOnConfig{"db": {Restart: false}}}},
+	}}
+	got := map[string]bool{}
+	for _, s := range withRestartDependents(p, []string{"db"}) {
+		got[s] = true
+	}
+	if !got["db"] || !got["api"] || !got["proxy"] || got["worker"] || len(got) != 3 {
+		t.Fatalf("restart set %v", got)
+	}
+}
