@@ -122,8 +122,8 @@ func (c *Cli) composeProjectOrName(ctx context.Context, o *composeOptions, servi
 	return nil, err
 }
 
-// colorOutput reports whether output to w gets ANSI colours (--ansi).
-func colorOutput(o *composeOptions, w io.Writer) bool {
+// composeColorOutput reports whether output to w gets ANSI colours (--ansi).
+func composeColorOutput(o *composeOptions, w io.Writer) bool {
 	switch o.ansi {
 	case "never":
 		return false
@@ -137,8 +137,8 @@ func colorOutput(o *composeOptions, w io.Writer) bool {
 	return tty
 }
 
-// interruptible returns a context cancelled on the first SIGINT/SIGTERM.
-func interruptible(ctx context.Context) (context.Context, func()) {
+// composeInterruptible returns a context cancelled on the first SIGINT/SIGTERM.
+func composeInterruptible(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
@@ -152,16 +152,16 @@ func interruptible(ctx context.Context) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
-// timeoutFlag returns -t's value as a pointer, nil when not given.
-func timeoutFlag(cmd *cobra.Command, name string, v int) *int {
+// composeTimeoutFlag returns -t's value as a pointer, nil when not given.
+func composeTimeoutFlag(cmd *cobra.Command, name string, v int) *int {
 	if cmd.Flags().Changed(name) {
 		return &v
 	}
 	return nil
 }
 
-// parseScale parses --scale SERVICE=NUM values.
-func parseScale(p *types.Project, specs []string) error {
+// composeParseScale parses --scale SERVICE=NUM values.
+func composeParseScale(p *types.Project, specs []string) error {
 	for _, spec := range specs {
 		name, num, ok := strings.Cut(spec, "=")
 		var n int

@@ -26,8 +26,8 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			src, dst := args[0], args[1]
-			srcSvc, srcPath, srcIn := splitServicePath(src)
-			dstSvc, dstPath, dstIn := splitServicePath(dst)
+			srcSvc, srcPath, srcIn := composeSplitServicePath(src)
+			dstSvc, dstPath, dstIn := composeSplitServicePath(dst)
 			if srcIn == dstIn {
 				return errors.New("copying between services is not supported; one of source or destination must be a service path")
 			}
@@ -54,7 +54,7 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 					_, err = io.Copy(c.out, res.Content)
 					return err
 				}
-				return extractTar(res.Content, dst, path.Base(srcPath))
+				return composeExtractTar(res.Content, dst, path.Base(srcPath))
 			}
 			ctr, err := e.ServiceContainer(ctx, p, dstSvc, index)
 			if err != nil {
@@ -72,7 +72,7 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 					destDir, name = path.Dir(dstPath), path.Base(dstPath)
 				}
 				pr, pw := io.Pipe()
-				go func() { pw.CloseWithError(tarPath(pw, src, name)) }()
+				go func() { pw.CloseWithError(composeTarPath(pw, src, name)) }()
 				content = pr
 			}
 			_, err = api.CopyToContainer(ctx, ctr.ID, client.CopyToContainerOptions{DestinationPath: destDir, Content: content, CopyUIDGID: archive})
@@ -87,9 +87,9 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-// splitServicePath splits "service:path"; a local path has no colon
+// composeSplitServicePath splits "service:path"; a local path has no colon
 // before its first slash.
-func splitServicePath(s string) (string, string, bool) {
+func composeSplitServicePath(s string) (string, string, bool) {
 	if s == "-" || strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") {
 		return "", s, false
 	}
@@ -100,9 +100,9 @@ func splitServicePath(s string) (string, string, bool) {
 	return svc, p, true
 }
 
-// tarPath writes the local file or directory src as a tar stream whose
+// composeTarPath writes the local file or directory src as a tar stream whose
 // top entry is named name.
-func tarPath(w io.Writer, src, name string) error {
+func composeTarPath(w io.Writer, src, name string) error {
 	tw := tar.NewWriter(w)
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
@@ -143,9 +143,9 @@ func tarPath(w io.Writer, src, name string) error {
 	return tw.Close()
 }
 
-// extractTar extracts a container archive whose top entry is base to
+// composeExtractTar extracts a container archive whose top entry is base to
 // dst: into dst when it is an existing directory, else as dst.
-func extractTar(r io.Reader, dst, base string) error {
+func composeExtractTar(r io.Reader, dst, base string) error {
 	root := dst
 	rename := true
 	if st, err := os.Stat(dst); err == nil && st.IsDir() {

@@ -147,7 +147,7 @@ func (c *Cli) newComposeRunCommand(o *composeOptions) *cobra.Command {
 				Service: args[0], Command: args[1:], Env: env, Name: name, User: user, WorkingDir: workdir,
 				Tty: !noTTY && stdinTTY && !detach, Interactive: interactive && !detach, AutoRemove: rm,
 				ServicePorts: servicePorts, NoDeps: noDeps, UseAliases: useAliases,
-				Images: compose.ImageOptions{Build: build, Pull: pullPolicy(pull), Quiet: quietPull},
+				Images: compose.ImageOptions{Build: build, Pull: composePullPolicy(pull), Quiet: quietPull},
 			}
 			if cmd.Flags().Changed("tty") {
 				ro.Tty, _ = cmd.Flags().GetBool("tty")

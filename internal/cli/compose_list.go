@@ -176,8 +176,8 @@ func (c *Cli) newComposeLogsCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lp := &compose.LogPrinter{Out: c.out, Color: !noColor && colorOutput(o, c.out), NoPrefix: noLogPrefix, Project: p.Name}
-			ctx, stop := interruptible(ctx)
+			lp := &compose.LogPrinter{Out: c.out, Color: !noColor && composeColorOutput(o, c.out), NoPrefix: noLogPrefix, Project: p.Name}
+			ctx, stop := composeInterruptible(ctx)
 			defer stop()
 			return e.Logs(ctx, p, args, lo, lp)
 		},
@@ -583,7 +583,7 @@ func (c *Cli) newComposeEventsCommand(o *composeOptions) *cobra.Command {
 			for _, s := range args {
 				want[s] = true
 			}
-			ctx, stop := interruptible(ctx)
+			ctx, stop := composeInterruptible(ctx)
 			defer stop()
 			res := api.Events(ctx, client.EventsListOptions{Since: since, Until: until,
 				Filters: make(client.Filters).Add("type", "container").Add("label", compose.LabelProject+"="+p.Name)})

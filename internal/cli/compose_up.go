@@ -23,11 +23,11 @@ type composeUpFlags struct {
 }
 
 func (f *composeUpFlags) images() compose.ImageOptions {
-	return compose.ImageOptions{Build: f.build, NoBuild: f.noBuild, Pull: pullPolicy(f.pull), Quiet: f.quietPull}
+	return compose.ImageOptions{Build: f.build, NoBuild: f.noBuild, Pull: composePullPolicy(f.pull), Quiet: f.quietPull}
 }
 
-// pullPolicy maps --pull values to compose pull policies.
-func pullPolicy(v string) string {
+// composePullPolicy maps --pull values to compose pull policies.
+func composePullPolicy(v string) string {
 	switch v {
 	case "", "policy":
 		return ""
@@ -59,7 +59,7 @@ func (f *composeUpFlags) validate() error {
 func (f *composeUpFlags) upOptions(cmd *cobra.Command, services []string) compose.UpOptions {
 	o := compose.UpOptions{
 		Services: services, Images: f.images(), RemoveOrphans: f.removeOrphans,
-		Timeout: timeoutFlag(cmd, "timeout", f.timeout), NoStart: f.noStart,
+		Timeout: composeTimeoutFlag(cmd, "timeout", f.timeout), NoStart: f.noStart,
 		Wait: f.wait, WaitTimeout: time.Duration(f.waitTimeout) * time.Second,
 	}
 	switch {
@@ -99,7 +99,7 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 					return err
 				}
 			}
-			if err := parseScale(p, f.scale); err != nil {
+			if err := composeParseScale(p, f.scale); err != nil {
 				return err
 			}
 			if f.exitCodeFrom != "" {
@@ -111,7 +111,7 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runCtx, stop := interruptible(ctx)
+			runCtx, stop := composeInterruptible(ctx)
 			defer stop()
 			started := time.Now()
 			if err := e.Up(runCtx, p, f.upOptions(cmd, args)); err != nil {
@@ -120,16 +120,16 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 			if f.detach || f.noStart {
 				return nil
 			}
-			lp := &compose.LogPrinter{Out: c.out, Color: !f.noColor && colorOutput(o, c.out), NoPrefix: f.noLogPrefix, Project: p.Name}
-			fmt.Fprintln(c.out, "Attaching to "+attachNames(ctx, e, p, args))
+			lp := &compose.LogPrinter{Out: c.out, Color: !f.noColor && composeColorOutput(o, c.out), NoPrefix: f.noLogPrefix, Project: p.Name}
+			fmt.Fprintln(c.out, "Attaching to "+composeAttachNames(ctx, e, p, args))
 			status, err := e.Attach(runCtx, p, args, compose.AttachOptions{
-				AbortOnExit: f.abortOnExit, ExitCodeFrom: f.exitCodeFrom, Timeout: timeoutFlag(cmd, "timeout", f.timeout),
+				AbortOnExit: f.abortOnExit, ExitCodeFrom: f.exitCodeFrom, Timeout: composeTimeoutFlag(cmd, "timeout", f.timeout),
 				Since: started,
 			}, lp)
 			if runCtx.Err() != nil && ctx.Err() == nil {
 				// Interrupted: stop the project like Compose does.
 				fmt.Fprintln(c.err, "Gracefully stopping... (press Ctrl+C again to force)")
-				if err := e.Stop(context.WithoutCancel(ctx), p, nil, timeoutFlag(cmd, "timeout", f.timeout)); err != nil {
+				if err := e.Stop(context.WithoutCancel(ctx), p, nil, composeTimeoutFlag(cmd, "timeout", f.timeout)); err != nil {
 					return err
 				}
 				return StatusError{StatusCode: 130}
@@ -166,7 +166,7 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func attachNames(ctx context.Context, e *compose.Engine, p *types.Project, services []string) string {
+func composeAttachNames(ctx context.Context, e *compose.Engine, p *types.Project, services []string) string {
 	cs, err := e.ProjectContainers(ctx, p.Name, true, false, services...)
 	if err != nil {
 		return ""
@@ -194,7 +194,7 @@ func (c *Cli) newComposeCreateCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := parseScale(p, f.scale); err != nil {
+			if err := composeParseScale(p, f.scale); err != nil {
 				return err
 			}
 			e, err := c.composeEngine(o)
@@ -240,7 +240,7 @@ func (c *Cli) newComposeDownCommand(o *composeOptions) *cobra.Command {
 			}
 			return e.Down(cmd.Context(), p, compose.DownOptions{
 				RemoveOrphans: removeOrphans, Volumes: volumes, Images: rmi,
-				Timeout: timeoutFlag(cmd, "timeout", timeout), Services: args,
+				Timeout: composeTimeoutFlag(cmd, "timeout", timeout), Services: args,
 			})
 		},
 	}
@@ -275,7 +275,7 @@ func (c *Cli) newComposeLifecycleCommand(o *composeOptions, verb, short string) 
 			if err != nil {
 				return err
 			}
-			t := timeoutFlag(cmd, "timeout", timeout)
+			t := composeTimeoutFlag(cmd, "timeout", timeout)
 			switch verb {
 			case "start":
 				return e.Start(ctx, p, args)
