@@ -161,7 +161,15 @@ func ContainerCreateOptions(p *types.Project, s types.ServiceConfig, o CreateOpt
 		return client.ContainerCreateOptions{}, err
 	}
 	hc.NetworkMode = mode
-	return client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc, NetworkingConfig: netCfg}, nil
+	out := client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc, NetworkingConfig: netCfg}
+	if s.Platform != "" {
+		pl, err := parsePlatform(s.Platform)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("service %q: %w", s.Name, err)
+		}
+		out.Platform = &pl
+	}
+	return out, nil
 }
 
 func healthConfig(h *types.HealthCheckConfig) (*container.HealthConfig, error) {
