@@ -69,6 +69,7 @@ func (c *Cli) newComposeCommand() *cobra.Command {
 		c.newComposeKillCommand(o), c.newComposeRmCommand(o), c.newComposeTopCommand(o),
 		c.newComposeImagesCommand(o), c.newComposePortCommand(o), c.newComposeEventsCommand(o),
 		c.newComposeCpCommand(o), c.newComposeLsCommand(o), c.newComposeVersionCommand(),
+		c.newComposeScaleCommand(o), c.newComposeWaitCommand(o),
 	)
 	return cmd
 }

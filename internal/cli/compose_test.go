@@ -22,7 +22,7 @@ func TestComposeCommandsHelp(t *testing.T) {
 		t.Fatal("no compose command")
 	}
 	want := []string{"build", "config", "cp", "create", "down", "events", "exec", "images", "kill", "logs", "ls",
-		"pause", "port", "ps", "pull", "push", "restart", "rm", "run", "start", "stop", "top", "unpause", "up", "version"}
+		"pause", "port", "ps", "pull", "push", "restart", "rm", "run", "scale", "start", "stop", "top", "unpause", "up", "version", "wait"}
 	have := map[string]bool{}
 	for _, sub := range composeCmd.Commands() {
 		have[sub.Name()] = true

@@ -377,6 +377,10 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 	if st := p.containers()["oneoff-dep-1"].State; st == container.StateRunning {
 		t.Errorf("abort left dep running")
 	}
+	// wait returns the exit status of the service's container.
+	if _, _, code := p.run(nil, "wait", "app"); code != 7 {
+		t.Errorf("wait app: exit %d, want 7", code)
+	}
 	p.ok(nil, "down", "--remove-orphans")
 	if n := len(p.containers()); n != 0 {
 		t.Errorf("down --remove-orphans left %d containers", n)
@@ -436,6 +440,14 @@ func TestComposeCommands(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &cfg); err != nil || cfg.Name != "cmds" || cfg.Services["web"].Image != "busybox" {
 		t.Errorf("config --format json: %v\n%s", err, out)
+	}
+	p.ok(nil, "scale", "web=2")
+	if c, ok := p.containers()["cmds-web-2"]; !ok || c.State != container.StateRunning {
+		t.Errorf("scale web=2: %v", p.containers())
+	}
+	p.ok(nil, "scale", "web=1")
+	if _, ok := p.containers()["cmds-web-2"]; ok {
+		t.Errorf("scale web=1 left cmds-web-2")
 	}
 	p.ok(nil, "kill")
 	waitFor(t, "the killed container to stop", 10*time.Second, func() bool { return !p.inspect("cmds-web-1").State.Running })
