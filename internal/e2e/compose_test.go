@@ -152,7 +152,14 @@ func TestComposeLifecycle(t *testing.T) {
 	if initC.State.Running || initC.State.ExitCode != 0 || !web.State.Running || !worker.State.Running {
 		t.Fatalf("states: init %+v web %+v worker %+v", initC.State, web.State, worker.State)
 	}
-	if !(initC.State.FinishedAt <= web.State.StartedAt && web.State.StartedAt <= worker.State.StartedAt) {
+	ts := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatalf("timestamp %q: %v", s, err)
+		}
+		return v
+	}
+	if ts(initC.State.FinishedAt).After(ts(web.State.StartedAt)) || ts(web.State.StartedAt).After(ts(worker.State.StartedAt)) {
 		t.Errorf("dependency order: init finished %s, web started %s, worker started %s", initC.State.FinishedAt, web.State.StartedAt, worker.State.StartedAt)
 	}
 	// Labels exactly as Docker Compose sets them.
