@@ -437,21 +437,12 @@ func (e *Engine) createContainer(ctx context.Context, p *types.Project, s types.
 	if report {
 		e.event(res, "Created")
 	}
-	return e.summary(ctx, created.ID)
-}
-
-// summary lists one container by ID.
-func (e *Engine) summary(ctx context.Context, id string) (container.Summary, error) {
-	res, err := e.API.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("id", id)})
-	if err != nil {
-		return container.Summary{}, err
-	}
-	for _, c := range res.Items {
-		if c.ID == id {
-			return c, nil
-		}
-	}
-	return container.Summary{}, fmt.Errorf("container %s disappeared after creation", id)
+	// What the rest of the run needs to know of the new container, without
+	// another round trip.
+	return container.Summary{
+		ID: created.ID, Names: []string{"/" + req.Name}, Image: req.Config.Image,
+		Labels: req.Config.Labels, State: container.StateCreated,
+	}, nil
 }
 
 // recreate replaces old with a new container of the same number: old is
