@@ -15,7 +15,9 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // Recreate policies.
@@ -426,10 +428,28 @@ func (e *Engine) createContainer(ctx context.Context, p *types.Project, s types.
 	if report {
 		e.event(res, "Creating")
 	}
+	// Engines before API 1.44 take one network at create; the others are
+	// connected before the container starts.
+	var later map[string]*network.EndpointSettings
+	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 1 && versions.LessThan(e.API.ClientVersion(), "1.44") {
+		primary := string(req.HostConfig.NetworkMode)
+		later = map[string]*network.EndpointSettings{}
+		for name, ep := range nc.EndpointsConfig {
+			if name != primary {
+				later[name] = ep
+			}
+		}
+		req.NetworkingConfig = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{primary: nc.EndpointsConfig[primary]}}
+	}
 	created, err := e.API.ContainerCreate(ctx, req)
 	if err != nil {
 		e.event(res, "Error")
 		return container.Summary{}, err
+	}
+	for name, ep := range later {
+		if _, err := e.API.NetworkConnect(ctx, name, client.NetworkConnectOptions{Container: created.ID, EndpointConfig: ep}); err != nil {
+			return container.Summary{}, fmt.Errorf("connecting %s to network %s: %w", req.Name, name, err)
+		}
 	}
 	if err := e.copyInlineFiles(ctx, p, s, created.ID); err != nil {
 		return container.Summary{}, err
