@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -88,7 +89,10 @@ func (c *Cli) composeEngine(o *composeOptions) (*compose.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &compose.Engine{API: api, Version: composeVersion(), RegistryAuth: c.encodedAuth}
+	e := &compose.Engine{API: api, Version: composeVersion(), RegistryAuth: c.encodedAuth, MaxConcurrency: o.parallel}
+	if v, err := strconv.Atoi(os.Getenv("COMPOSE_PARALLEL_LIMIT")); err == nil && o.parallel < 0 {
+		e.MaxConcurrency = v
+	}
 	if o.progress != "quiet" {
 		e.Progress = c.err
 	}

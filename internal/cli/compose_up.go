@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +40,12 @@ func composePullPolicy(v string) string {
 	}
 }
 
+// envBool reads a COMPOSE_* boolean environment variable.
+func envBool(name string) bool {
+	v, err := strconv.ParseBool(os.Getenv(name))
+	return err == nil && v
+}
+
 func (f *composeUpFlags) validate() error {
 	if f.forceRecreate && f.noRecreate {
 		return errors.New("--force-recreate and --no-recreate are incompatible")
@@ -58,8 +66,9 @@ func (f *composeUpFlags) validate() error {
 
 func (f *composeUpFlags) upOptions(cmd *cobra.Command, services []string) compose.UpOptions {
 	o := compose.UpOptions{
-		Services: services, Images: f.images(), RemoveOrphans: f.removeOrphans,
-		Timeout: composeTimeoutFlag(cmd, "timeout", f.timeout), NoStart: f.noStart,
+		Services: services, Images: f.images(), RemoveOrphans: f.removeOrphans || envBool("COMPOSE_REMOVE_ORPHANS"),
+		IgnoreOrphans: envBool("COMPOSE_IGNORE_ORPHANS"),
+		Timeout:       composeTimeoutFlag(cmd, "timeout", f.timeout), NoStart: f.noStart,
 		Wait: f.wait, WaitTimeout: time.Duration(f.waitTimeout) * time.Second,
 	}
 	switch {

@@ -69,6 +69,9 @@ type Engine struct {
 	// RegistryAuth returns the X-Registry-Auth value for pulling or
 	// pushing ref (the CLI's stored credentials); nil sends none.
 	RegistryAuth func(ref string) (string, error)
+	// MaxConcurrency bounds how many services are worked on at once
+	// (--parallel, COMPOSE_PARALLEL_LIMIT); 0 or less is unlimited.
+	MaxConcurrency int
 
 	mu sync.Mutex
 }

@@ -149,6 +149,16 @@ func (g *graph) order(reverse bool) []string {
 // new service is visited and walk returns that error once running visits
 // end.
 func (g *graph) walk(ctx context.Context, reverse bool, fn func(ctx context.Context, service string) error) error {
+	return g.walkLimit(ctx, reverse, 0, fn)
+}
+
+// walkLimit is walk with at most limit visits running at once (0:
+// unlimited).
+func (g *graph) walkLimit(ctx context.Context, reverse bool, limit int, fn func(ctx context.Context, service string) error) error {
+	var sem chan struct{}
+	if limit > 0 {
+		sem = make(chan struct{}, limit)
+	}
 	before, after := g.deps, g.rdeps
 	if reverse {
 		before, after = g.rdeps, g.deps
@@ -169,6 +179,13 @@ func (g *graph) walk(ctx context.Context, reverse bool, fn func(ctx context.Cont
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if sem != nil {
+				select {
+				case sem <- struct{}{}:
+					defer func() { <-sem }()
+				case <-ctx.Done():
+				}
+			}
 			err := ctx.Err()
 			if err == nil {
 				err = fn(ctx, n)

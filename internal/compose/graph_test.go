@@ -176,3 +176,28 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+func TestGraphWalkLimit(t *testing.T) {
+	g, err := newGraph(project(map[string][]string{"a": nil, "b": nil, "c": nil, "d": {"a"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	running, peak, visited := 0, 0, 0
+	err = g.walkLimit(context.Background(), false, 1, func(ctx context.Context, s string) error {
+		mu.Lock()
+		running++
+		visited++
+		if running > peak {
+			peak = running
+		}
+		mu.Unlock()
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil
+	})
+	if err != nil || peak != 1 || visited != 4 {
+		t.Fatalf("err %v peak %d visited %d", err, peak, visited)
+	}
+}

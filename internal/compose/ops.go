@@ -67,7 +67,7 @@ func (e *Engine) inReverseOrder(ctx context.Context, p *types.Project, cs []cont
 	if err != nil {
 		return err
 	}
-	err = g.walk(ctx, true, func(ctx context.Context, svc string) error {
+	err = g.walkLimit(ctx, true, e.MaxConcurrency, func(ctx context.Context, svc string) error {
 		return fn(ctx, groups[svc])
 	})
 	if err != nil {
@@ -295,7 +295,7 @@ func (e *Engine) Start(ctx context.Context, p *types.Project, services []string)
 		return err
 	}
 	lookup := func(svc string) []container.Summary { return groups[svc] }
-	return g.walk(ctx, false, func(ctx context.Context, svc string) error {
+	return g.walkLimit(ctx, false, e.MaxConcurrency, func(ctx context.Context, svc string) error {
 		group := groups[svc]
 		if len(group) == 0 {
 			return nil
@@ -329,7 +329,7 @@ func (e *Engine) Restart(ctx context.Context, p *types.Project, services []strin
 	if err != nil {
 		return err
 	}
-	return g.walk(ctx, false, func(ctx context.Context, svc string) error {
+	return g.walkLimit(ctx, false, e.MaxConcurrency, func(ctx context.Context, svc string) error {
 		return forEachContainer(groups[svc], func(c container.Summary) error {
 			r := "Container " + containerName(c)
 			e.event(r, "Restarting")

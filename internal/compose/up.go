@@ -93,7 +93,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	for _, s := range o.Services {
 		named[s] = true
 	}
-	err = g.walk(ctx, false, func(ctx context.Context, name string) error {
+	err = g.walkLimit(ctx, false, e.MaxConcurrency, func(ctx context.Context, name string) error {
 		policy := o.RecreateDependencies
 		if len(o.Services) == 0 || named[name] {
 			policy = o.Recreate
