@@ -3,6 +3,7 @@ package compose
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -192,6 +193,9 @@ func TestGraphWalkLimit(t *testing.T) {
 			peak = running
 		}
 		mu.Unlock()
+		for i := 0; i < 1000; i++ {
+			runtime.Gosched() // give other visits every chance to overlap
+		}
 		mu.Lock()
 		running--
 		mu.Unlock()
