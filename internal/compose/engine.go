@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/sirupsen/logrus"
 )
 
 // API is the part of the Engine API client compose uses. *client.Client
@@ -73,7 +74,8 @@ type Engine struct {
 	// (--parallel, COMPOSE_PARALLEL_LIMIT); 0 or less is unlimited.
 	MaxConcurrency int
 
-	mu sync.Mutex
+	mu  sync.Mutex
+	log *logrus.Logger
 }
 
 // event reports a step on resource (e.g. "Container p-web-1", "Started").
@@ -93,14 +95,21 @@ func (e *Engine) auth(ref string) (string, error) {
 	return e.RegistryAuth(ref)
 }
 
-// Warnf prints a warning line on the progress stream, as Compose does.
+// Warnf prints a warning on the progress stream through logrus, as
+// Compose (and compose-go's own warnings) do: `WARN[0000] ...` on a
+// terminal, `time=... level=warning msg=...` otherwise.
 func (e *Engine) Warnf(format string, args ...any) {
 	if e.Progress == nil {
 		return
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	fmt.Fprintf(e.Progress, "WARN[0000] "+format+"\n", args...)
+	if e.log == nil {
+		e.log = logrus.New()
+		e.log.Out = e.Progress
+	}
+	l := e.log
+	e.mu.Unlock()
+	l.Warnf(format, args...)
 }
 
 // oneoff selects which containers a listing includes.
