@@ -233,6 +233,12 @@ func (c *Cli) runOneoff(ctx context.Context, ctr container.Summary, ro compose.R
 		fmt.Fprintln(c.out, name)
 		return nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if !ro.Tty {
+		// Signals go to the one-off container, as with `docker run`.
+		proxySignals(ctx, api, ctr.ID)
+	}
 	ar, err := api.ContainerAttach(ctx, ctr.ID, client.ContainerAttachOptions{Stream: true, Stdin: ro.Interactive, Stdout: true, Stderr: true})
 	if err != nil {
 		return err
