@@ -60,6 +60,10 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(o.Profiles...),
 		cli.WithName(o.ProjectName),
+		// As Docker Compose: env_file is folded into environment and
+		// dropped, so it is not part of the config hash (nor of `config`).
+		cli.WithDiscardEnvFile,
+		cli.WithResolvedPaths(true),
 	)
 	if err != nil {
 		return nil, err

@@ -272,3 +272,27 @@ func TestLoadNoDefaultNetworkWithoutUsers(t *testing.T) {
 
 // LoadResult wraps a loaded project for the tests.
 type LoadResult struct{ p *types.Project }
+
+// TestLoadEnvFileFoldedIntoEnvironment: like Docker Compose, env_file is
+// resolved into environment and dropped, so the config hash of a service
+// using env_file equals that of the same service with the variables
+// written out.
+func TestLoadEnvFileFoldedIntoEnvironment(t *testing.T) {
+	dir := writeFiles(t, "app", map[string]string{
+		"compose.yaml": "services:\n  a:\n    image: busybox\n    env_file: [a.env]\n    environment: {B: from-file-overridden}\n  b:\n    image: busybox\n    environment: {A: \"1\", B: from-file-overridden}\n",
+		"a.env":        "A=1\nB=2\n",
+	})
+	r := mustLoad(t, dir, LoadOptions{})
+	a, b := r.p.Services["a"], r.p.Services["b"]
+	if len(a.EnvFiles) != 0 {
+		t.Errorf("env_file kept: %v", a.EnvFiles)
+	}
+	if got := envList(a.Environment); strings.Join(got, " ") != "A=1 B=from-file-overridden" {
+		t.Errorf("environment %v", got)
+	}
+	ha, _ := ServiceHash(a)
+	hb, _ := ServiceHash(b)
+	if ha != hb {
+		t.Errorf("env_file changes the hash: %s vs %s", ha, hb)
+	}
+}
