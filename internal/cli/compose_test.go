@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // TestComposeCommandsHelp builds every `berth compose` subcommand (which
@@ -54,5 +56,31 @@ func TestComposeGlobalFlagsBeforeSubcommand(t *testing.T) {
 	code = Main([]string{"compose", "version", "--short"}, strings.NewReader(""), &out, &errb)
 	if code != 0 || strings.TrimSpace(out.String()) != Version {
 		t.Errorf("compose version --short: %d %q %q", code, out.String(), errb.String())
+	}
+}
+
+func TestComposeAttachedServices(t *testing.T) {
+	p := &types.Project{Services: types.Services{"a": {Name: "a"}, "b": {Name: "b"}, "c": {Name: "c"}}}
+	cases := []struct {
+		args []string
+		f    composeUpFlags
+		want string
+	}{
+		{nil, composeUpFlags{}, "<all>"},
+		{[]string{"a"}, composeUpFlags{}, "a"},
+		{[]string{"a"}, composeUpFlags{attachDeps: true}, "<all>"},
+		{nil, composeUpFlags{attach: []string{"b"}}, "b"},
+		{nil, composeUpFlags{noAttach: []string{"b"}}, "a,c"},
+		{nil, composeUpFlags{noAttach: []string{"a", "b", "c"}}, ""},
+	}
+	for _, tc := range cases {
+		got := composeAttachedServices(p, tc.args, &tc.f)
+		s := strings.Join(got, ",")
+		if got == nil {
+			s = "<all>"
+		}
+		if s != tc.want {
+			t.Errorf("%v %+v: %q, want %q", tc.args, tc.f, s, tc.want)
+		}
 	}
 }

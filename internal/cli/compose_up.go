@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ import (
 type composeUpFlags struct {
 	detach, build, noBuild, wait, forceRecreate, noRecreate, noDeps    bool
 	removeOrphans, abortOnExit, noStart, quietPull, alwaysRecreateDeps bool
-	noColor, noLogPrefix, noAttachAll                                  bool
+	noColor, noLogPrefix, attachDeps, timestamps                       bool
+	attach, noAttach                                                   []string
 	waitTimeout, timeout                                               int
 	scale                                                              []string
 	exitCodeFrom, pull                                                 string
@@ -130,10 +132,16 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 				return nil
 			}
 			lp := &compose.LogPrinter{Out: c.out, Color: !f.noColor && composeColorOutput(o, c.out), NoPrefix: f.noLogPrefix, Project: p.Name}
-			fmt.Fprintln(c.out, "Attaching to "+composeAttachNames(ctx, e, p, args))
-			status, err := e.Attach(runCtx, p, args, compose.AttachOptions{
+			attached := composeAttachedServices(p, args, f)
+			if attached != nil && len(attached) == 0 {
+				// Everything is --no-attach: wait for the containers, silently.
+				lp.Out = io.Discard
+			} else {
+				fmt.Fprintln(c.out, "Attaching to "+composeAttachNames(ctx, e, p, attached))
+			}
+			status, err := e.Attach(runCtx, p, attached, compose.AttachOptions{
 				AbortOnExit: f.abortOnExit, ExitCodeFrom: f.exitCodeFrom, Timeout: composeTimeoutFlag(cmd, "timeout", f.timeout),
-				Since: started,
+				Since: started, Timestamps: f.timestamps,
 			}, lp)
 			if runCtx.Err() != nil && ctx.Err() == nil {
 				// Interrupted: stop the project like Compose does.
@@ -171,8 +179,44 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 	fs.BoolVar(&f.noStart, "no-start", false, "Don't start the services after creating them")
 	fs.BoolVar(&f.noColor, "no-color", false, "Produce monochrome output")
 	fs.BoolVar(&f.noLogPrefix, "no-log-prefix", false, "Don't print prefix in logs")
+	fs.StringArrayVar(&f.attach, "attach", nil, "Restrict attaching to the specified services. Incompatible with --attach-dependencies.")
+	fs.StringArrayVar(&f.noAttach, "no-attach", nil, "Do not attach (stream logs) to the specified services")
+	fs.BoolVar(&f.attachDeps, "attach-dependencies", false, "Automatically attach to log output of dependent services")
+	fs.BoolVar(&f.timestamps, "timestamps", false, "Show timestamps")
 	fs.IntVarP(&f.timeout, "timeout", "t", 0, "Use this timeout in seconds for container shutdown when attached or when containers are already running")
 	return cmd
+}
+
+// composeAttachedServices picks the services an attached up follows:
+// --attach, else the services named (with their dependencies given
+// --attach-dependencies), else all; minus --no-attach.
+func composeAttachedServices(p *types.Project, args []string, f *composeUpFlags) []string {
+	var list []string
+	switch {
+	case len(f.attach) > 0:
+		list = append(list, f.attach...)
+	case len(args) > 0 && !f.attachDeps:
+		list = append(list, args...)
+	default:
+		list = p.ServiceNames()
+	}
+	if len(f.noAttach) == 0 {
+		if len(f.attach) == 0 && (len(args) == 0 || f.attachDeps) {
+			return nil // all
+		}
+		return list
+	}
+	skip := map[string]bool{}
+	for _, s := range f.noAttach {
+		skip[s] = true
+	}
+	out := []string{}
+	for _, s := range list {
+		if !skip[s] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func composeAttachNames(ctx context.Context, e *compose.Engine, p *types.Project, services []string) string {

@@ -183,7 +183,8 @@ type AttachOptions struct {
 	// Since limits the output to what was written from then on (the start
 	// of `up`), so containers left running are not replayed from their
 	// beginning. Zero shows everything.
-	Since time.Time
+	Since      time.Time
+	Timestamps bool
 }
 
 // Attach follows the output of the services' containers and waits for
@@ -213,7 +214,7 @@ func (e *Engine) Attach(ctx context.Context, p *types.Project, services []string
 		logs.Add(1)
 		go func() {
 			defer logs.Done()
-			lo := LogOptions{Follow: true}
+			lo := LogOptions{Follow: true, Timestamps: o.Timestamps}
 			if !o.Since.IsZero() {
 				lo.Since = fmt.Sprintf("%d.%09d", o.Since.Unix(), o.Since.Nanosecond())
 			}
