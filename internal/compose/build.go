@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -136,7 +137,7 @@ func (e *Engine) buildService(ctx context.Context, p *types.Project, s types.Ser
 // readBuildStream copies the build's stream messages and fails on the
 // first error message.
 func readBuildStream(r io.Reader, out io.Writer) error {
-	dec := newJSONDecoder(r)
+	dec := json.NewDecoder(r)
 	for {
 		var m struct {
 			Stream      string `json:"stream"`

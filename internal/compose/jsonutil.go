@@ -1,8 +1,0 @@
-package compose
-
-import (
-	"encoding/json"
-	"io"
-)
-
-func newJSONDecoder(r io.Reader) *json.Decoder { return json.NewDecoder(r) }
