@@ -394,7 +394,8 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 	}
 }
 
-// TestComposeCommands covers the per-service commands: up --wait, pause,
+// TestComposeCommands covers file-based secrets and configs and the
+// per-service commands: up --wait, pause,
 // unpause, restart, top, images, kill, rm, config, and down by project
 // name without a compose file. (cp needs the archive endpoints, which
 // berthd does not serve yet.)
@@ -409,11 +410,30 @@ func TestComposeCommands(t *testing.T) {
     command: ["sleep", "300"]
     stop_grace_period: 1s
     labels: [com.example.role=web]
+    secrets: [pw]
+    configs:
+      - app
+      - source: app
+        target: /etc/app/app.conf
+secrets:
+  pw: {file: ./pw.txt}
+configs:
+  app: {file: ./app.conf}
 `,
+		"pw.txt":   "s3cret\n",
+		"app.conf": "setting=1\n",
 	})
 	_, errOut := p.ok(nil, "up", "-d", "--wait", "--wait-timeout", "30")
 	if !strings.Contains(errOut, "Container cmds-web-1  Healthy") {
 		t.Errorf("--wait progress:\n%s", errOut)
+	}
+	// File-based secrets and configs: bind-mounted read-only.
+	out, _ := p.ok(nil, "exec", "-T", "web", "cat", "/run/secrets/pw", "/app", "/etc/app/app.conf")
+	if out != "s3cret\nsetting=1\nsetting=1\n" {
+		t.Errorf("secret/config content: %q", out)
+	}
+	if _, _, code := p.run(nil, "exec", "-T", "web", "sh", "-c", "echo x > /run/secrets/pw"); code == 0 {
+		t.Errorf("secret is writable")
 	}
 	p.ok(nil, "pause")
 	if st := p.inspect("cmds-web-1").State; !st.Paused {
@@ -428,7 +448,7 @@ func TestComposeCommands(t *testing.T) {
 	if st := p.inspect("cmds-web-1").State; !st.Running || st.StartedAt == started {
 		t.Errorf("restart: %+v (was started %s)", st, started)
 	}
-	out, _ := p.ok(nil, "top")
+	out, _ = p.ok(nil, "top")
 	if !strings.HasPrefix(out, "cmds-web-1\n") || !strings.Contains(out, "sleep 300") {
 		t.Errorf("top:\n%s", out)
 	}
