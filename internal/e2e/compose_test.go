@@ -638,3 +638,39 @@ func TestComposeTenServices(t *testing.T) {
 		t.Errorf("down left %d", n)
 	}
 }
+
+// TestComposeServiceAttributes runs a one-off container of a service
+// using many attributes and checks, from inside, that the engine applied
+// them: user, working_dir, hostname, read_only, tmpfs, env_file,
+// environment, entrypoint/command, cap_drop, ulimits, extra_hosts.
+func TestComposeServiceAttributes(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "attrs", map[string]string{
+		"compose.yaml": `services:
+  probe:
+    image: busybox
+    network_mode: none
+    user: "1000:1000"
+    working_dir: /tmp
+    hostname: probe-host
+    read_only: true
+    tmpfs: [/scratch]
+    env_file: [probe.env]
+    environment:
+      FROM_COMPOSE: yes-${SUFFIX:-default}
+    entrypoint: ["sh", "-c"]
+    command: ["id -u; pwd; hostname; echo $$FROM_FILE $$FROM_COMPOSE; touch /denied 2>/dev/null || echo ro; touch /scratch/ok && echo tmpfs-ok; ulimit -n; grep -c db.local /etc/hosts; grep CapEff /proc/self/status"]
+    cap_drop: [ALL]
+    ulimits:
+      nofile: {soft: 512, hard: 1024}
+    extra_hosts: ["db.local:10.1.2.3"]
+`,
+		"probe.env": "FROM_FILE=file-value\n",
+	})
+	out, errOut := p.ok([]string{"SUFFIX=env"}, "run", "--rm", "-T", "probe")
+	want := "1000\n/tmp\nprobe-host\nfile-value yes-env\nro\ntmpfs-ok\n512\n1\nCapEff:\t0000000000000000\n"
+	if out != want {
+		t.Errorf("attributes seen from inside:\n%q\nwant\n%q\nstderr: %s", out, want, errOut)
+	}
+}
