@@ -642,7 +642,9 @@ func TestComposeTenServices(t *testing.T) {
 // TestComposeServiceAttributes runs a one-off container of a service
 // using many attributes and checks, from inside, that the engine applied
 // them: user, working_dir, hostname, read_only, tmpfs, env_file,
-// environment, entrypoint/command, cap_drop, ulimits, extra_hosts.
+// environment, entrypoint/command, cap_drop, ulimits, extra_hosts; and
+// that deploy limits/reservations, restart and stop settings reach the
+// container's configuration.
 func TestComposeServiceAttributes(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
@@ -665,9 +667,28 @@ func TestComposeServiceAttributes(t *testing.T) {
     ulimits:
       nofile: {soft: 512, hard: 1024}
     extra_hosts: ["db.local:10.1.2.3"]
+  limited:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    restart: unless-stopped
+    stop_signal: SIGUSR1
+    stop_grace_period: 2s
+    deploy:
+      resources:
+        limits: {memory: 64M, pids: 50, cpus: "0.5"}
+        reservations: {memory: 32M}
 `,
 		"probe.env": "FROM_FILE=file-value\n",
 	})
+	p.ok(nil, "up", "-d", "limited")
+	lim := p.inspect("attrs-limited-1")
+	hc := lim.HostConfig
+	if hc.Memory != 64<<20 || hc.PidsLimit == nil || *hc.PidsLimit != 50 || hc.NanoCPUs != 5e8 || hc.MemoryReservation != 32<<20 ||
+		hc.RestartPolicy.Name != "unless-stopped" || lim.Config.StopSignal != "SIGUSR1" || lim.Config.StopTimeout == nil || *lim.Config.StopTimeout != 2 {
+		t.Errorf("limits/restart/stop: %+v %+v stop %q %v", hc.Resources, hc.RestartPolicy, lim.Config.StopSignal, lim.Config.StopTimeout)
+	}
+	p.ok(nil, "down", "-t", "0")
 	out, errOut := p.ok([]string{"SUFFIX=env"}, "run", "--rm", "-T", "probe")
 	want := "1000\n/tmp\nprobe-host\nfile-value yes-env\nro\ntmpfs-ok\n512\n1\nCapEff:\t0000000000000000\n"
 	if out != want {
