@@ -183,8 +183,10 @@ func (c *convergence) service(ctx context.Context, name, policy string) error {
 	if err := c.resolveReferences(&s); err != nil {
 		return err
 	}
-	if err := c.e.waitDependencies(ctx, c.p, s, c.containers); err != nil {
-		return err
+	if !c.o.NoStart { // create only: nothing runs, nothing to wait for
+		if err := c.e.waitDependencies(ctx, c.p, s, c.containers); err != nil {
+			return err
+		}
 	}
 	want := s.GetScale()
 	hash, err := ServiceHash(s)
