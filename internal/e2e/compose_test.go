@@ -395,7 +395,7 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 }
 
 // TestComposeCommands covers file-based secrets and configs and the
-// per-service commands: up --wait, pause,
+// per-service commands: create, up --wait, pause,
 // unpause, restart, top, images, kill, rm, config, and down by project
 // name without a compose file. (cp needs the archive endpoints, which
 // berthd does not serve yet.)
@@ -423,6 +423,10 @@ configs:
 		"pw.txt":   "s3cret\n",
 		"app.conf": "setting=1\n",
 	})
+	p.ok(nil, "create")
+	if st := p.containers()["cmds-web-1"].State; st != container.StateCreated {
+		t.Errorf("create: state %s", st)
+	}
 	_, errOut := p.ok(nil, "up", "-d", "--wait", "--wait-timeout", "30")
 	if !strings.Contains(errOut, "Container cmds-web-1  Healthy") {
 		t.Errorf("--wait progress:\n%s", errOut)
