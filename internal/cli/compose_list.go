@@ -713,7 +713,7 @@ func (c *Cli) newComposeVersionCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "version [OPTIONS]",
-		Short: "Show the Docker Compose version information",
+		Short: "Show the berth compose version information",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := composeVersion()

@@ -50,6 +50,8 @@ type API interface {
 	VolumeList(ctx context.Context, options client.VolumeListOptions) (client.VolumeListResult, error)
 	VolumeRemove(ctx context.Context, id string, options client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 
+	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
+
 	// ClientVersion is the API version in use (negotiated with the engine
 	// after the first request).
 	ClientVersion() string

@@ -134,19 +134,108 @@ type LogOptions struct {
 }
 
 // Logs prints the output of the services' containers (one-off ones
-// excluded) through lp; with Follow it streams until the containers stop
-// or ctx ends.
+// excluded) through lp. With Follow it streams until every followed
+// container has stopped (or ctx ends), picking up containers of the
+// project that start meanwhile (a recreate, a scale up), as Compose does.
 func (e *Engine) Logs(ctx context.Context, p *types.Project, services []string, o LogOptions, lp *LogPrinter) error {
+	if !o.Follow {
+		cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			lp.Register(containerName(c))
+		}
+		return forEachContainer(cs, func(c container.Summary) error {
+			return e.streamLogs(ctx, c, o, lp)
+		})
+	}
+	// Subscribe before listing so no start falls between the two.
+	evCtx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	events := e.API.Events(evCtx, client.EventsListOptions{
+		Since: fmt.Sprintf("%d", time.Now().Unix()),
+		Filters: make(client.Filters).Add("type", "container").Add("event", "start").
+			Add("label", LabelProject+"="+p.Name, LabelOneoff+"=False"),
+	})
 	cs, err := e.listContainers(ctx, p.Name, oneoffExclude, true, services...)
 	if err != nil {
 		return err
 	}
-	for _, c := range cs {
-		lp.Register(containerName(c))
+	want := map[string]bool{}
+	for _, s := range services {
+		want[s] = true
 	}
-	return forEachContainer(cs, func(c container.Summary) error {
-		return e.streamLogs(ctx, c, o, lp)
-	})
+	var (
+		mu     sync.Mutex
+		seen   = map[string]bool{}
+		active int
+		done   = make(chan struct{}, 1)
+		wg     sync.WaitGroup
+	)
+	follow := func(c container.Summary, lo LogOptions) {
+		mu.Lock()
+		if seen[c.ID] {
+			mu.Unlock()
+			return
+		}
+		seen[c.ID] = true
+		active++
+		mu.Unlock()
+		lp.Register(containerName(c))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = e.streamLogs(ctx, c, lo, lp)
+			mu.Lock()
+			active--
+			if active == 0 {
+				select {
+				case done <- struct{}{}:
+				default:
+				}
+			}
+			mu.Unlock()
+		}()
+	}
+	for _, c := range cs {
+		follow(c, o)
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	for {
+		select {
+		case <-done:
+			mu.Lock()
+			idle := active == 0
+			mu.Unlock()
+			if idle {
+				wg.Wait()
+				return nil
+			}
+		case m, ok := <-events.Messages:
+			if !ok {
+				events.Messages = nil
+				continue
+			}
+			if len(want) > 0 && !want[m.Actor.Attributes[LabelService]] {
+				continue
+			}
+			name := m.Actor.Attributes["name"]
+			if name == "" {
+				name = m.Actor.ID
+			}
+			lo := o
+			lo.Tail = "" // a new container is shown from its start
+			follow(container.Summary{ID: m.Actor.ID, Names: []string{"/" + name}}, lo)
+		case <-events.Err:
+			events.Err = nil // keep following what is already followed
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		}
+	}
 }
 
 func (e *Engine) streamLogs(ctx context.Context, c container.Summary, o LogOptions, lp *LogPrinter) error {

@@ -565,7 +565,8 @@ func expectLine(t *testing.T, lines <-chan string, want string) string {
 
 // TestComposeEventsAndInterrupt: `compose events --json` reports the
 // project's container events with their service; an attached `up`
-// interrupted with SIGINT stops the project and exits 130.
+// interrupted with SIGINT stops the project and exits 130; `logs -f`
+// picks up a container started while it runs.
 func TestComposeEventsAndInterrupt(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
@@ -602,6 +603,18 @@ func TestComposeEventsAndInterrupt(t *testing.T) {
 	}
 	_ = events.Process.Kill()
 	_ = events.Wait()
+
+	// logs -f follows containers that start later and ends once all the
+	// followed containers have stopped.
+	p.ok(nil, "up", "-d")
+	logs, logLines, logErr := p.start("logs", "-f", "--no-color")
+	expectLine(t, logLines, "web-1  | ready")
+	p.ok(nil, "up", "-d", "--scale", "web=2")
+	expectLine(t, logLines, "web-2  | ready")
+	p.ok(nil, "stop")
+	if err := logs.Wait(); err != nil {
+		t.Errorf("logs -f after stop: %v\n%s", err, logErr)
+	}
 	p.ok(nil, "down")
 }
 
