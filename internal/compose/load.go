@@ -125,6 +125,9 @@ func locateError(err error, files []string) error {
 		}
 	}
 	for _, f := range files {
+		if f == "-" {
+			continue
+		}
 		b, rerr := os.ReadFile(f)
 		if rerr != nil {
 			continue
@@ -133,9 +136,6 @@ func locateError(err error, files []string) error {
 		if yaml.Unmarshal(b, &v) != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-	}
-	if len(files) == 1 {
-		return fmt.Errorf("%s: %w", files[0], err)
 	}
 	return err
 }
