@@ -108,6 +108,13 @@ func (c *Cli) composeLoad(ctx context.Context, o *composeOptions, services ...st
 	})
 }
 
+// composeLoadWith loads with extra options (config's --no-* flags).
+func (c *Cli) composeLoadWith(ctx context.Context, o *composeOptions, lo compose.LoadOptions, services ...string) (*types.Project, error) {
+	lo.ConfigPaths, lo.ProjectName, lo.WorkingDir = o.files, o.project, o.projectDir
+	lo.EnvFiles, lo.Profiles, lo.Services, lo.Version = o.envFiles, o.profiles, services, composeVersion()
+	return compose.Load(ctx, lo)
+}
+
 // composeProjectOrName loads the project, or, for commands that work on
 // what the engine has (down, ps, logs, ...), falls back to an empty
 // project named by -p or COMPOSE_PROJECT_NAME when there is no compose

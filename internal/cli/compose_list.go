@@ -309,6 +309,7 @@ func (c *Cli) newComposeConfigCommand(o *composeOptions) *cobra.Command {
 	var (
 		services, volumes, networks, images, profiles, quiet bool
 		format, hash, output                                 string
+		lo                                                   compose.LoadOptions
 	)
 	cmd := &cobra.Command{
 		Use:     "config [OPTIONS] [SERVICE...]",
@@ -316,7 +317,7 @@ func (c *Cli) newComposeConfigCommand(o *composeOptions) *cobra.Command {
 		Short:   "Parse, resolve and render compose file in canonical format",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeLoad(ctx, o, args...)
+			p, err := c.composeLoadWith(ctx, o, lo, args...)
 			if err != nil {
 				return err
 			}
@@ -407,6 +408,10 @@ func (c *Cli) newComposeConfigCommand(o *composeOptions) *cobra.Command {
 	fs.BoolVar(&profiles, "profiles", false, "Print the profile names, one per line.")
 	fs.StringVar(&hash, "hash", "", "Print the service config hash, one per line.")
 	fs.StringVarP(&output, "output", "o", "", "Save to file (default to stdout)")
+	fs.BoolVar(&lo.NoInterpolate, "no-interpolate", false, "Don't interpolate environment variables")
+	fs.BoolVar(&lo.NoNormalize, "no-normalize", false, "Don't normalize compose model")
+	fs.BoolVar(&lo.NoResolvePaths, "no-path-resolution", false, "Don't resolve file paths")
+	fs.BoolVar(&lo.NoConsistency, "no-consistency", false, "Don't check model consistency - warning: may produce invalid Compose output")
 	return cmd
 }
 

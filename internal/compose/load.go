@@ -29,6 +29,9 @@ type LoadOptions struct {
 	Services []string
 	// Version is recorded in the com.docker.compose.version label.
 	Version string
+	// For `config`: skip interpolation, normalisation, path resolution or
+	// the consistency checks.
+	NoInterpolate, NoNormalize, NoResolvePaths, NoConsistency bool
 }
 
 // Load reads the project: compose files (COMPOSE_FILE, or compose.yaml /
@@ -63,7 +66,10 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 		// As Docker Compose: env_file is folded into environment and
 		// dropped, so it is not part of the config hash (nor of `config`).
 		cli.WithDiscardEnvFile,
-		cli.WithResolvedPaths(true),
+		cli.WithResolvedPaths(!o.NoResolvePaths),
+		cli.WithInterpolation(!o.NoInterpolate),
+		cli.WithNormalization(!o.NoNormalize),
+		cli.WithConsistency(!o.NoConsistency),
 	)
 	if err != nil {
 		return nil, err

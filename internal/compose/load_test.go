@@ -296,3 +296,11 @@ func TestLoadEnvFileFoldedIntoEnvironment(t *testing.T) {
 		t.Errorf("env_file changes the hash: %s vs %s", ha, hb)
 	}
 }
+
+func TestLoadNoInterpolate(t *testing.T) {
+	dir := writeFiles(t, "app", map[string]string{"compose.yaml": "services:\n  web:\n    image: busybox:${TAG:-1}\n"})
+	r := mustLoad(t, dir, LoadOptions{NoInterpolate: true})
+	if got := r.p.Services["web"].Image; got != "busybox:${TAG:-1}" {
+		t.Fatalf("image %q", got)
+	}
+}
