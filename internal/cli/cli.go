@@ -157,6 +157,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
 	)
+	root.AddCommand(c.newComposeCommand())
 	setFlagErrorFunc(root)
 	c.addCompletions(root)
 	return root
