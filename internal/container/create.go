@@ -118,6 +118,14 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		rec.Networks[mode] = &NetworkInfo{}
 	}
 
+	if err := s.resolveMounts(ctx, &rec); err != nil {
+		return res, err
+	}
+	defer func() {
+		if retErr != nil {
+			s.releaseVolumes(context.WithoutCancel(ctx), rec.ID, rec.MountPoints, true)
+		}
+	}()
 	// Files first, then the record: a crash in between leaves a directory
 	// without a record, which Restore removes.
 	dir := s.dataDir(id)

@@ -98,6 +98,12 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	c.notify()
 	c.mu.Unlock()
 	s.event("destroy", &rec, nil)
+	if o.Volumes && len(rec.MountPoints) > 0 {
+		// rm -v: the run's mounts must be released before its anonymous
+		// volumes can go.
+		c.waitTeardown()
+	}
+	s.releaseVolumes(ctx, rec.ID, rec.MountPoints, o.Volumes)
 	// The files go after the caller is answered: the container no longer
 	// exists, and Restore removes what a crash would leave.
 	s.bg.Add(1)

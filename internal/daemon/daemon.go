@@ -31,6 +31,7 @@ import (
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // Version is berthd's version, set at build time.
@@ -46,6 +47,7 @@ type Daemon struct {
 	images     *image.Service
 	runtime    *runtime.Runtime
 	containers *container.Service
+	volumes    *volume.Service
 	events     *events.Bus
 	server     *api.Server
 	listeners  []net.Listener
@@ -111,9 +113,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err != nil {
 		return nil, err
 	}
+	d.volumes, err = d.newVolumes()
+	if err != nil {
+		return nil, err
+	}
 	ctrs, err = container.New(container.Config{
 		Root: cfg.DataRoot, ExecRoot: cfg.ExecRoot, DB: d.db,
 		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
+		Volumes:        d.volumes,
 		ShimBinary:     cfg.ShimBinary,
 		DefaultLog:     logConfig(cfg),
 		DefaultUlimits: cfg.ulimits(),
@@ -129,6 +136,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := ctrs.Restore(ctx); err != nil {
 		return nil, err
 	}
+	d.volumes.Restore(ctx)
 	// Directories of snapshots whose creation or removal a crash cut
 	// short (containers' snapshots without a record went in Restore).
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {

@@ -1,0 +1,516 @@
+package volume
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apivolume "github.com/moby/moby/api/types/volume"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-dev/berth/internal/api/filters"
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+const (
+	// DriverLocal is the only driver: volumes are directories (or
+	// mounts) under the data root.
+	DriverLocal = "local"
+	// AnonymousLabel marks anonymous volumes, as Docker 23+ does; prune
+	// removes only those by default.
+	AnonymousLabel = "com.docker.volume.anonymous"
+)
+
+var bucket = []byte("volumes")
+
+// validName is Docker's rule for local volume names. It makes a name one
+// path component that is never "." or "..".
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// ValidateName applies Docker's local-driver name rule.
+func ValidateName(name string) error {
+	if len(name) == 1 {
+		return errdefs.Newf(errdefs.InvalidArgument, "volume name is too short, names should be at least two alphanumeric characters")
+	}
+	if !validName.MatchString(name) {
+		return errdefs.Newf(errdefs.InvalidArgument, "%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name)
+	}
+	return nil
+}
+
+// record is what is persisted for one volume (JSON in the "volumes"
+// bucket, keyed by name).
+type record struct {
+	Name      string            `json:"name"`
+	Driver    string            `json:"driver"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Options   map[string]string `json:"options,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// vol is the in-memory state of one volume; guarded by Service.mu.
+type vol struct {
+	rec    record
+	refs   map[string]bool // containers that reference it
+	active map[string]bool // running containers that have it mounted
+}
+
+// Config builds a Service.
+type Config struct {
+	// Root is the daemon's data root; volumes live in Root/volumes.
+	Root string
+	DB   *bolt.DB
+	// Events receives volume events (create, destroy, mount, unmount)
+	// with Docker's attributes; nil drops them.
+	Events func(action, name string, attrs map[string]string)
+	Log    *slog.Logger
+}
+
+// Service manages volumes. It is safe for concurrent use.
+type Service struct {
+	cfg  Config
+	root string
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	vols map[string]*vol
+}
+
+// New opens the volume store, loads every record and removes volume
+// directories without a record (a crash between creating the directory
+// and writing the record, or during a removal).
+func New(cfg Config) (*Service, error) {
+	if cfg.DB == nil || cfg.Root == "" {
+		return nil, fmt.Errorf("volume: config needs Root and DB")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Service{cfg: cfg, root: filepath.Join(cfg.Root, "volumes"), log: cfg.Log, vols: map[string]*vol{}}
+	if err := os.MkdirAll(s.root, 0o701); err != nil {
+		return nil, err
+	}
+	err := cfg.DB.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				s.log.Error("volume: corrupt record skipped", "name", string(k), "err", err)
+				return nil
+			}
+			s.vols[r.Name] = &vol{rec: r, refs: map[string]bool{}, active: map[string]bool{}}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	ents, _ := os.ReadDir(s.root)
+	for _, e := range ents {
+		if _, ok := s.vols[e.Name()]; ok || !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.root, e.Name())
+		s.log.Info("removing leftover volume directory", "path", dir)
+		if err := removeDir(dir); err != nil {
+			s.log.Warn("remove leftover volume directory", "path", dir, "err", err)
+		}
+	}
+	return s, nil
+}
+
+// Restore finishes start-up once the container service has registered its
+// containers' references and active mounts: a driver-mounted volume that
+// no running container uses any more (its containers stopped while berthd
+// was down) is unmounted.
+func (s *Service) Restore(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.vols {
+		if len(v.active) == 0 && needsMount(v.rec.Options) && isMountPoint(s.dataPath(v.rec.Name)) {
+			if err := unmount(s.dataPath(v.rec.Name)); err != nil {
+				s.log.Warn("unmount unused volume", "name", v.rec.Name, "err", err)
+			}
+		}
+	}
+}
+
+func (s *Service) dataPath(name string) string { return filepath.Join(s.root, name, "_data") }
+
+// Path returns the host directory of a volume's data, whether or not it
+// exists.
+func (s *Service) Path(name string) string { return s.dataPath(name) }
+
+func (s *Service) event(action, name string, attrs map[string]string) {
+	if s.cfg.Events == nil {
+		return
+	}
+	a := map[string]string{"driver": DriverLocal}
+	for k, v := range attrs {
+		a[k] = v
+	}
+	s.cfg.Events(action, name, a)
+}
+
+// CreateOptions are a volume's creation parameters.
+type CreateOptions struct {
+	// Name is the volume's name; "" makes an anonymous volume (64-hex
+	// name, AnonymousLabel set).
+	Name    string
+	Driver  string
+	Options map[string]string
+	Labels  map[string]string
+}
+
+// Create makes a volume, or returns the existing one with that name (as
+// Docker does) when the driver matches.
+func (s *Service) Create(ctx context.Context, o CreateOptions) (*apivolume.Volume, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := s.getOrCreate(o)
+	if err != nil {
+		return nil, err
+	}
+	out := s.describe(v)
+	return &out, nil
+}
+
+// getOrCreate runs with mu held.
+func (s *Service) getOrCreate(o CreateOptions) (*vol, error) {
+	if o.Driver != "" && o.Driver != DriverLocal {
+		return nil, errdefs.Newf(errdefs.NotFound, "error looking up volume plugin %s: plugin %q not found", o.Driver, o.Driver)
+	}
+	labels := o.Labels
+	if o.Name == "" {
+		o.Name = newName()
+		labels = map[string]string{}
+		for k, v := range o.Labels {
+			labels[k] = v
+		}
+		labels[AnonymousLabel] = ""
+	}
+	if err := ValidateName(o.Name); err != nil {
+		return nil, err
+	}
+	if v, ok := s.vols[o.Name]; ok {
+		return v, nil
+	}
+	if err := validateOptions(o.Options); err != nil {
+		return nil, err
+	}
+	rec := record{Name: o.Name, Driver: DriverLocal, Labels: labels, Options: o.Options, CreatedAt: time.Now()}
+	// Directory first, then the record: a crash in between leaves a
+	// directory without a record, which New removes.
+	dir := filepath.Join(s.root, o.Name)
+	if err := os.Mkdir(dir, 0o701); err != nil && !os.IsExist(err) {
+		return nil, err
+	}
+	if err := os.Mkdir(filepath.Join(dir, "_data"), 0o755); err != nil && !os.IsExist(err) {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.DB.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(rec.Name), data) }); err != nil {
+		_ = removeDir(dir)
+		return nil, err
+	}
+	v := &vol{rec: rec, refs: map[string]bool{}, active: map[string]bool{}}
+	s.vols[rec.Name] = v
+	s.event("create", rec.Name, nil)
+	return v, nil
+}
+
+func newName() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Acquire gets or creates the volume o names and records ref (a container
+// ID) as referencing it, in one step: a volume cannot be removed between
+// the two. It returns the volume's name (generated for anonymous ones) and
+// its data directory on the host.
+func (s *Service) Acquire(ctx context.Context, o CreateOptions, ref string) (name, dataPath string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := s.getOrCreate(o)
+	if err != nil {
+		return "", "", err
+	}
+	v.refs[ref] = true
+	return v.rec.Name, s.dataPath(v.rec.Name), nil
+}
+
+// Release drops ref's reference to volume name (no error if either is
+// unknown).
+func (s *Service) Release(name, ref string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.vols[name]; ok {
+		delete(v.refs, ref)
+	}
+}
+
+// Mount records ref as an active user of volume name, mounts the volume's
+// device on its first user, and returns the host directory to bind-mount
+// into the container.
+func (s *Service) Mount(ctx context.Context, name, ref string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return "", errdefs.Newf(errdefs.NotFound, "get %s: no such volume", name)
+	}
+	p := s.dataPath(name)
+	if needsMount(v.rec.Options) && !isMountPoint(p) {
+		if err := mountDevice(v.rec.Options, p); err != nil {
+			return "", err
+		}
+	}
+	if !v.active[ref] {
+		v.active[ref] = true
+		s.event("mount", name, map[string]string{"container": ref})
+	}
+	return p, nil
+}
+
+// Unmount drops ref as an active user; the last one unmounts the device.
+func (s *Service) Unmount(ctx context.Context, name, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok || !v.active[ref] {
+		return nil
+	}
+	delete(v.active, ref)
+	s.event("unmount", name, map[string]string{"container": ref})
+	if len(v.active) == 0 && needsMount(v.rec.Options) && isMountPoint(s.dataPath(name)) {
+		return unmount(s.dataPath(name))
+	}
+	return nil
+}
+
+// Get returns one volume in Docker's inspect shape. UsageData carries the
+// reference count; its Size is -1 (computed only by DiskUsage).
+func (s *Service) Get(ctx context.Context, name string) (*apivolume.Volume, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return nil, errdefs.Newf(errdefs.NotFound, "get %s: no such volume", name)
+	}
+	out := s.describe(v)
+	out.UsageData = &apivolume.UsageData{RefCount: int64(len(v.refs)), Size: -1}
+	return &out, nil
+}
+
+// Users returns the IDs of the containers that reference volume name.
+func (s *Service) Users(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return nil
+	}
+	return sortedKeys(v.refs)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Service) describe(v *vol) apivolume.Volume {
+	return apivolume.Volume{
+		Name: v.rec.Name, Driver: v.rec.Driver, Mountpoint: s.dataPath(v.rec.Name),
+		CreatedAt: v.rec.CreatedAt.Format(time.RFC3339), Labels: v.rec.Labels, Options: v.rec.Options,
+		Scope: "local",
+	}
+}
+
+// ListFilters are the filters List accepts.
+var ListFilters = []string{"dangling", "driver", "label", "name"}
+
+// List returns the volumes matching f (dangling, driver, label, name), by
+// name.
+func (s *Service) List(ctx context.Context, f filters.Args) ([]apivolume.Volume, error) {
+	if err := f.Validate(ListFilters...); err != nil {
+		return nil, err
+	}
+	dangling, err := f.GetBoolOrDefault("dangling", false)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []apivolume.Volume{}
+	for _, v := range s.vols {
+		if f.Contains("dangling") && (len(v.refs) == 0) != dangling {
+			continue
+		}
+		if !f.ExactMatch("driver", v.rec.Driver) || !f.Match("name", v.rec.Name) || !f.MatchKVList("label", v.rec.Labels) {
+			continue
+		}
+		out = append(out, s.describe(v))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Remove deletes a volume and its data. A volume referenced by a container
+// is a Conflict even with force, as with Docker; force makes a missing
+// volume and failures to delete the data not errors (the record goes).
+func (s *Service) Remove(ctx context.Context, name string, force bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.removeLocked(name, force)
+}
+
+func (s *Service) removeLocked(name string, force bool) error {
+	v, ok := s.vols[name]
+	if !ok {
+		if force {
+			return nil
+		}
+		return errdefs.Newf(errdefs.NotFound, "get %s: no such volume", name)
+	}
+	if len(v.refs) > 0 {
+		ids := sortedKeys(v.refs)
+		return errdefs.Newf(errdefs.Conflict, "remove %s: volume is in use - [%s]", name, strings.Join(ids, ", "))
+	}
+	dir := filepath.Join(s.root, name)
+	p := s.dataPath(name)
+	if isMountPoint(p) {
+		if err := unmount(p); err != nil && !force {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	if err := s.cfg.DB.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete([]byte(name)) }); err != nil {
+		return err
+	}
+	delete(s.vols, name)
+	// The record is gone: the directory is garbage New would remove too.
+	if err := removeDir(dir); err != nil {
+		s.log.Warn("remove volume data", "name", name, "err", err)
+		if !force {
+			s.event("destroy", name, nil)
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	s.event("destroy", name, nil)
+	return nil
+}
+
+// PruneFilters are the filters Prune accepts.
+var PruneFilters = []string{"label", "label!", "all"}
+
+// Prune removes unused volumes: anonymous ones only, unless the filter
+// all=true is given (Docker 23+). Label filters restrict it further.
+func (s *Service) Prune(ctx context.Context, f filters.Args) (*apivolume.PruneReport, error) {
+	if err := f.Validate(PruneFilters...); err != nil {
+		return nil, err
+	}
+	all, err := f.GetBoolOrDefault("all", false)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep := &apivolume.PruneReport{}
+	names := make([]string, 0, len(s.vols))
+	for n := range s.vols {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := s.vols[n]
+		if len(v.refs) > 0 {
+			continue
+		}
+		if _, anon := v.rec.Labels[AnonymousLabel]; !anon && !all {
+			continue
+		}
+		if !f.MatchKVList("label", v.rec.Labels) {
+			continue
+		}
+		if neg := f.Get("label!"); len(neg) > 0 && matchesAnyLabel(neg, v.rec.Labels) {
+			continue
+		}
+		size, _ := dirSize(s.dataPath(n))
+		if err := s.removeLocked(n, false); err != nil {
+			s.log.Warn("prune volume", "name", n, "err", err)
+			continue
+		}
+		rep.VolumesDeleted = append(rep.VolumesDeleted, n)
+		rep.SpaceReclaimed += uint64(size)
+	}
+	return rep, nil
+}
+
+func matchesAnyLabel(terms []string, labels map[string]string) bool {
+	for _, t := range terms {
+		k, v, hasV := strings.Cut(t, "=")
+		if got, ok := labels[k]; ok && (!hasV || got == v) {
+			return true
+		}
+	}
+	return false
+}
+
+// DiskUsage returns every volume with its size and reference count, for
+// /system/df.
+func (s *Service) DiskUsage(ctx context.Context) (*apivolume.DiskUsage, error) {
+	s.mu.Lock()
+	type item struct {
+		v    apivolume.Volume
+		refs int64
+	}
+	items := make([]item, 0, len(s.vols))
+	for _, v := range s.vols {
+		items = append(items, item{s.describe(v), int64(len(v.refs))})
+	}
+	s.mu.Unlock()
+	sort.Slice(items, func(i, j int) bool { return items[i].v.Name < items[j].v.Name })
+	du := &apivolume.DiskUsage{}
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		size, err := dirSize(it.v.Mountpoint)
+		if err != nil {
+			size = -1
+		}
+		it.v.UsageData = &apivolume.UsageData{RefCount: it.refs, Size: size}
+		du.Items = append(du.Items, it.v)
+		du.TotalCount++
+		if size > 0 {
+			du.TotalSize += size
+		}
+		if it.refs > 0 {
+			du.ActiveCount++
+		} else if size > 0 {
+			du.Reclaimable += size
+		}
+	}
+	return du, nil
+}
