@@ -92,18 +92,20 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 		}
 	}
 	s.mu.Unlock()
-	c.mu.Lock()
-	c.rec.State.Status = container.StateRemoving
-	close(c.removed)
-	c.notify()
-	c.mu.Unlock()
-	s.event("destroy", &rec, nil)
+	// Volumes are released before waiters learn of the removal, so that
+	// `run --rm` returns with the volumes free (and anonymous ones gone).
 	if o.Volumes && len(rec.MountPoints) > 0 {
 		// rm -v: the run's mounts must be released before its anonymous
 		// volumes can go.
 		c.waitTeardown()
 	}
 	s.releaseVolumes(ctx, rec.ID, rec.MountPoints, o.Volumes)
+	c.mu.Lock()
+	c.rec.State.Status = container.StateRemoving
+	close(c.removed)
+	c.notify()
+	c.mu.Unlock()
+	s.event("destroy", &rec, nil)
 	// The files go after the caller is answered: the container no longer
 	// exists, and Restore removes what a crash would leave.
 	s.bg.Add(1)
