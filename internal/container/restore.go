@@ -69,6 +69,7 @@ func (s *Service) Restore(ctx context.Context) error {
 			s.log.Warn("remove leftover snapshot", "key", key, "err", err)
 		}
 	}
+	s.sweepStages(known)
 	// Garbage: directories of containers that have no record.
 	for _, dir := range []string{filepath.Join(s.cfg.Root, "containers"), filepath.Join(s.cfg.ExecRoot, "c")} {
 		ents, _ := os.ReadDir(dir)

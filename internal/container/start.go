@@ -141,6 +141,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	phase("spawned")
+	s.unstage(&rec)
 	// Hand the early attachers their streams before the process runs.
 	c.mu.Lock()
 	pending := c.pending
