@@ -94,11 +94,6 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	s.mu.Unlock()
 	// Volumes are released before waiters learn of the removal, so that
 	// `run --rm` returns with the volumes free (and anonymous ones gone).
-	if o.Volumes && len(rec.MountPoints) > 0 {
-		// rm -v: the run's mounts must be released before its anonymous
-		// volumes can go.
-		c.waitTeardown()
-	}
 	s.releaseVolumes(ctx, rec.ID, rec.MountPoints, o.Volumes)
 	c.mu.Lock()
 	c.rec.State.Status = container.StateRemoving

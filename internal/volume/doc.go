@@ -10,7 +10,7 @@
 //
 // Vocabulary and lifecycle:
 //
-//   - A reference (Acquire/Release) is a container that names the volume
+//   - A reference (AcquireAll/Release) is a container that names the volume
 //     in its mount points, from create until it is removed. A referenced
 //     volume cannot be removed (Conflict, "volume is in use"), with or
 //     without force, as with Docker; it is not dangling and not pruned.
@@ -23,7 +23,7 @@
 //     unless the all=true filter is given.
 //
 // What it must not do: know about containers' configuration (the container
-// service resolves -v, --mount and --volumes-from and calls Acquire and
+// service resolves -v, --mount and --volumes-from and calls AcquireAll and
 // Mount), or remove anything through a mount: a volume directory that
 // still has a mount under it after unmounting is never deleted.
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -190,50 +191,93 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (*apivolume.Volum
 
 // getOrCreate runs with mu held.
 func (s *Service) getOrCreate(o CreateOptions) (*vol, error) {
-	if o.Driver != "" && o.Driver != DriverLocal {
-		return nil, errdefs.Newf(errdefs.NotFound, "error looking up volume plugin %s: plugin %q not found", o.Driver, o.Driver)
-	}
-	labels := o.Labels
-	if o.Name == "" {
-		o.Name = newName()
-		labels = map[string]string{}
-		for k, v := range o.Labels {
-			labels[k] = v
-		}
-		labels[AnonymousLabel] = ""
-	}
-	if err := ValidateName(o.Name); err != nil {
-		return nil, err
-	}
-	if v, ok := s.vols[o.Name]; ok {
-		return v, nil
-	}
-	if err := validateOptions(o.Options); err != nil {
-		return nil, err
-	}
-	rec := record{Name: o.Name, Driver: DriverLocal, Labels: labels, Options: o.Options, CreatedAt: time.Now()}
-	// Directory first, then the record: a crash in between leaves a
-	// directory without a record, which New removes.
-	dir := filepath.Join(s.root, o.Name)
-	if err := os.Mkdir(dir, 0o701); err != nil && !os.IsExist(err) {
-		return nil, err
-	}
-	if err := os.Mkdir(filepath.Join(dir, "_data"), 0o755); err != nil && !os.IsExist(err) {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	data, err := json.Marshal(rec)
+	vs, err := s.getOrCreateAll([]CreateOptions{o})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cfg.DB.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(rec.Name), data) }); err != nil {
-		_ = removeDir(dir)
-		return nil, err
+	return vs[0], nil
+}
+
+// getOrCreateAll finds or creates several volumes, writing the records of
+// the new ones in one transaction. It runs with mu held; on error nothing
+// new is left.
+func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
+	names := make([]string, len(os_))
+	var created []record
+	defer func() {
+		if retErr != nil {
+			for _, r := range created {
+				_ = removeDir(filepath.Join(s.root, r.Name))
+			}
+		}
+	}()
+	pending := map[string]int{}
+	for i, o := range os_ {
+		if o.Driver != "" && o.Driver != DriverLocal {
+			return nil, errdefs.Newf(errdefs.NotFound, "error looking up volume plugin %s: plugin %q not found", o.Driver, o.Driver)
+		}
+		labels := o.Labels
+		if o.Name == "" {
+			o.Name = newName()
+			labels = map[string]string{}
+			for k, v := range o.Labels {
+				labels[k] = v
+			}
+			labels[AnonymousLabel] = ""
+		}
+		if err := ValidateName(o.Name); err != nil {
+			return nil, err
+		}
+		names[i] = o.Name
+		if _, ok := s.vols[o.Name]; ok {
+			continue
+		}
+		if _, ok := pending[o.Name]; ok {
+			continue
+		}
+		if err := validateOptions(o.Options); err != nil {
+			return nil, err
+		}
+		rec := record{Name: o.Name, Driver: DriverLocal, Labels: labels, Options: o.Options, CreatedAt: time.Now()}
+		// Directories first, then the records: a crash in between
+		// leaves directories without a record, which New removes.
+		dir := filepath.Join(s.root, o.Name)
+		if err := os.Mkdir(dir, 0o701); err != nil && !os.IsExist(err) {
+			return nil, err
+		}
+		created = append(created, rec)
+		if err := os.Mkdir(filepath.Join(dir, "_data"), 0o755); err != nil && !os.IsExist(err) {
+			return nil, err
+		}
+		pending[o.Name] = len(created) - 1
 	}
-	v := &vol{rec: rec, refs: map[string]bool{}, active: map[string]bool{}}
-	s.vols[rec.Name] = v
-	s.event("create", rec.Name, nil)
-	return v, nil
+	if len(created) > 0 {
+		err := s.cfg.DB.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucket)
+			for _, r := range created {
+				data, err := json.Marshal(r)
+				if err != nil {
+					return err
+				}
+				if err := b.Put([]byte(r.Name), data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range created {
+			s.vols[r.Name] = &vol{rec: r, refs: map[string]bool{}, active: map[string]bool{}}
+			s.event("create", r.Name, nil)
+		}
+	}
+	out := make([]*vol, len(names))
+	for i, n := range names {
+		out[i] = s.vols[n]
+	}
+	return out, nil
 }
 
 func newName() string {
@@ -242,19 +286,28 @@ func newName() string {
 	return hex.EncodeToString(b)
 }
 
-// Acquire gets or creates the volume o names and records ref (a container
-// ID) as referencing it, in one step: a volume cannot be removed between
-// the two. It returns the volume's name (generated for anonymous ones) and
-// its data directory on the host.
-func (s *Service) Acquire(ctx context.Context, o CreateOptions, ref string) (name, dataPath string, err error) {
+// Acquired is one volume AcquireAll got.
+type Acquired struct {
+	Name, DataPath string
+}
+
+// AcquireAll gets or creates the volumes os name (Name "" makes an
+// anonymous one) and records ref as referencing each, in one step: a
+// volume cannot be removed between the two. The new ones' records are
+// written in one transaction. On error none is acquired.
+func (s *Service) AcquireAll(ctx context.Context, os_ []CreateOptions, ref string) ([]Acquired, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.getOrCreate(o)
+	vs, err := s.getOrCreateAll(os_)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	v.refs[ref] = true
-	return v.rec.Name, s.dataPath(v.rec.Name), nil
+	out := make([]Acquired, len(vs))
+	for i, v := range vs {
+		v.refs[ref] = true
+		out[i] = Acquired{Name: v.rec.Name, DataPath: s.dataPath(v.rec.Name)}
+	}
+	return out, nil
 }
 
 // Release drops ref's reference to volume name (no error if either is
@@ -419,6 +472,51 @@ func (s *Service) removeLocked(name string, force bool) error {
 	}
 	s.event("destroy", name, nil)
 	return nil
+}
+
+// RemoveUnused removes those of names that no container references
+// (referenced and unknown ones are skipped), with one metadata
+// transaction: rm -v's removal of a container's anonymous volumes.
+func (s *Service) RemoveUnused(ctx context.Context, names []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []string
+	for _, n := range names {
+		if v, ok := s.vols[n]; ok && len(v.refs) == 0 {
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	for _, n := range gone {
+		if p := s.dataPath(n); isMountPoint(p) {
+			if err := unmount(p); err != nil {
+				return fmt.Errorf("remove %s: %w", n, err)
+			}
+		}
+	}
+	err := s.cfg.DB.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for _, n := range gone {
+			if err := b.Delete([]byte(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range gone {
+		delete(s.vols, n)
+		if err := removeDir(filepath.Join(s.root, n)); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", n, err))
+		}
+		s.event("destroy", n, nil)
+	}
+	return errors.Join(errs...)
 }
 
 // PruneFilters are the filters Prune accepts.
