@@ -169,6 +169,13 @@ func TestVolumeLifecycle(t *testing.T) {
 				t.Fatalf("read back %q", got)
 			}
 			d.fails(c.bin, "Read-only file system", "run", "--rm", "-v", v+":/data:ro", "busybox", "touch", "/data/x")
+			df := d.must(c.bin, "system", "df", "-v")
+			if !strings.Contains(df, "Local Volumes space usage:") || !strings.Contains(df, v) {
+				t.Fatalf("system df -v: %s", df)
+			}
+			if got := d.must(c.bin, "system", "df", "--format", "{{.Type}} {{.TotalCount}}"); !strings.Contains(got, "Local Volumes 1") {
+				t.Fatalf("system df: %s", got)
+			}
 
 			// In use: refused, with or without force.
 			user := "user-" + c.name
@@ -534,6 +541,14 @@ func TestMountRules(t *testing.T) {
 				t.Fatalf("volume-label: %q", got)
 			}
 			d.fails(c.bin, "Read-only file system", "run", "--rm", "--mount", "type=volume,src="+v+",dst=/v,readonly", "busybox", "touch", "/v/x")
+			// volume-opt creates a driver-option volume on first use.
+			mo := "mo-" + c.name
+			if got := d.must(c.bin, "run", "--rm", "--mount", "type=volume,src="+mo+",dst=/m,volume-driver=local,volume-opt=type=tmpfs,volume-opt=device=tmpfs", "busybox", "sh", "-c", "grep ' /m ' /proc/mounts | cut -d' ' -f3"); got != "tmpfs" {
+				t.Fatalf("volume-opt tmpfs: %q", got)
+			}
+			if got := d.must(c.bin, "volume", "inspect", "--format", "{{.Options.type}}", mo); got != "tmpfs" {
+				t.Fatalf("volume-opt: %q", got)
+			}
 			d.must(c.bin, "volume", "prune", "-af")
 		})
 	}
