@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -239,17 +238,38 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 			return nil, err
 		}
 		rec := record{Name: o.Name, Driver: DriverLocal, Labels: labels, Options: o.Options, CreatedAt: time.Now()}
-		// Directories first, then the records: a crash in between
-		// leaves directories without a record, which New removes.
-		dir := filepath.Join(s.root, o.Name)
-		if err := os.Mkdir(dir, 0o701); err != nil && !os.IsExist(err) {
-			return nil, err
-		}
 		created = append(created, rec)
-		if err := os.Mkdir(filepath.Join(dir, "_data"), 0o755); err != nil && !os.IsExist(err) {
+		pending[o.Name] = len(created) - 1
+	}
+	// Directories first, then the records: a crash in between leaves
+	// directories without a record, which New removes. Several volumes'
+	// directories are made concurrently (mkdir latency dominates on a
+	// busy disk).
+	errs := make([]error, len(created))
+	var wg sync.WaitGroup
+	for i, r := range created {
+		mk := func() {
+			dir := filepath.Join(s.root, r.Name)
+			if err := os.Mkdir(dir, 0o701); err != nil && !os.IsExist(err) {
+				errs[i] = err
+				return
+			}
+			if err := os.Mkdir(filepath.Join(dir, "_data"), 0o755); err != nil && !os.IsExist(err) {
+				errs[i] = err
+			}
+		}
+		if len(created) == 1 {
+			mk()
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); mk() }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return nil, err
 		}
-		pending[o.Name] = len(created) - 1
 	}
 	if len(created) > 0 {
 		err := s.cfg.DB.Update(func(tx *bolt.Tx) error {
@@ -489,8 +509,12 @@ func (s *Service) RemoveUnused(ctx context.Context, names []string) error {
 	if len(gone) == 0 {
 		return nil
 	}
+	mounted := map[string]bool{}
+	for _, m := range mountsUnder(s.root) {
+		mounted[m] = true
+	}
 	for _, n := range gone {
-		if p := s.dataPath(n); isMountPoint(p) {
+		if p := s.dataPath(n); mounted[p] {
 			if err := unmount(p); err != nil {
 				return fmt.Errorf("remove %s: %w", n, err)
 			}
@@ -508,15 +532,13 @@ func (s *Service) RemoveUnused(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, n := range gone {
+	dirs := make([]string, len(gone))
+	for i, n := range gone {
 		delete(s.vols, n)
-		if err := removeDir(filepath.Join(s.root, n)); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", n, err))
-		}
+		dirs[i] = filepath.Join(s.root, n)
 		s.event("destroy", n, nil)
 	}
-	return errors.Join(errs...)
+	return removeDirs(dirs)
 }
 
 // PruneFilters are the filters Prune accepts.
