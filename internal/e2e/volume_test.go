@@ -327,12 +327,30 @@ func TestVolumePersistsAcrossRestart(t *testing.T) {
 			v := "keep-" + c.name
 			d.must(c.bin, "run", "--rm", "-v", v+":/data", "busybox", "sh", "-c", "echo kept > /data/f")
 			d.must(c.bin, "create", "--name", "holder-"+c.name, "-v", v+":/data", "-v", "/anon", "busybox", "true")
+			// A running container on a tmpfs-backed volume keeps it
+			// mounted across the restart (live restore), and its stop
+			// after the restart unmounts it.
+			tv := "live-" + c.name
+			d.must(c.bin, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", tv)
+			d.must(c.bin, "run", "-d", "--name", "runner-"+c.name, "-v", tv+":/t", "busybox", "sh", "-c", "echo alive > /t/f; exec sleep 1000")
+			waitFor(t, "the tmpfs volume to be mounted", 10*time.Second, func() bool { return isMount(d.volPath(tv)) })
 			d.stop()
 			d.start()
+			if got := d.must(c.bin, "exec", "runner-"+c.name, "cat", "/t/f"); got != "alive" || !isMount(d.volPath(tv)) {
+				t.Fatalf("live volume after restart: %q", got)
+			}
+			d.fails(c.bin, "volume is in use", "volume", "rm", tv)
+			d.must(c.bin, "rm", "-f", "runner-"+c.name)
+			waitFor(t, "the tmpfs volume to be unmounted", 10*time.Second, func() bool { return !isMount(d.volPath(tv)) })
+			d.must(c.bin, "volume", "rm", tv)
 			if got := d.must(c.bin, "run", "--rm", "-v", v+":/data", "busybox", "cat", "/data/f"); got != "kept" {
 				t.Fatalf("after restart: %q", got)
 			}
 			// The reference survived the restart.
+			d.fails(c.bin, "volume is in use", "volume", "rm", v)
+			// kill -9: records and references come back the same.
+			d.kill9()
+			d.start()
 			d.fails(c.bin, "volume is in use", "volume", "rm", v)
 			d.must(c.bin, "rm", "-v", "holder-"+c.name)
 			d.must(c.bin, "volume", "rm", v)
