@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -56,7 +58,7 @@ func CopyUp(rootfs, containerPath, dataDir string) (CopyStats, error) {
 	if err != nil || !empty {
 		return st, err
 	}
-	c := &copier{links: map[devIno]string{}, stats: &st, buf: make([]byte, 128<<10)}
+	c := &copier{links: map[devIno]string{}, stats: &st, sem: make(chan struct{}, copyWorkers)}
 	if err := c.dir(src, dst, "."); err != nil {
 		return st, fmt.Errorf("copy-up of %s: %w", containerPath, err)
 	}
@@ -112,12 +114,22 @@ func readNames(fd int) ([]string, error) {
 
 type devIno struct{ dev, ino uint64 }
 
+// copyWorkers bounds the regular files of one directory copied at once:
+// on a busy disk each file's create and close wait on the journal, and
+// several in flight overlap those waits.
+const copyWorkers = 8
+
 type copier struct {
 	links map[devIno]string // first copy of a hard-linked inode, relative to the volume root
-	stats *CopyStats
-	buf   []byte
+	stats *CopyStats        // updated atomically
+	sem   chan struct{}
 	root  int // the volume root, for hard links
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+func (c *copier) addFiles(n int64) { atomic.AddInt64(&c.stats.Files, n) }
+func (c *copier) addBytes(n int64) { atomic.AddInt64(&c.stats.Bytes, n) }
 
 func times(st *unix.Stat_t) []unix.Timespec {
 	return []unix.Timespec{st.Atim, st.Mtim}
@@ -133,19 +145,71 @@ func (c *copier) dir(src, dst int, rel string) error {
 	if err != nil {
 		return err
 	}
+	// Regular files without other links are copied concurrently; the
+	// directory's descriptors stay open until they are all done.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
 	for _, name := range names {
 		var st unix.Stat_t
 		if err := unix.Fstatat(src, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				continue
 			}
-			return err
+			fail(err)
+			break
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
+			c.sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-c.sem; wg.Done() }()
+				if err := c.file(src, dst, name, &st); err != nil {
+					fail(fmt.Errorf("%s: %w", path.Join(rel, name), err))
+				}
+			}()
+			continue
 		}
 		if err := c.entry(src, dst, name, path.Join(rel, name), &st); err != nil {
-			return fmt.Errorf("%s: %w", path.Join(rel, name), err)
+			fail(fmt.Errorf("%s: %w", path.Join(rel, name), err))
+			break
 		}
 	}
-	return nil
+	wg.Wait()
+	return firstErr
+}
+
+// file copies one regular file.
+func (c *copier) file(src, dst int, name string, st *unix.Stat_t) error {
+	s, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	d, err := unix.Openat(dst, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(d)
+	c.addFiles(1)
+	if st.Size > 0 {
+		if err := c.data(s, d, st.Size); err != nil {
+			return err
+		}
+	}
+	if err := c.attrsFd(s, d, st); err != nil {
+		return err
+	}
+	return unix.UtimesNanoAt(dst, name, times(st), unix.AT_SYMLINK_NOFOLLOW)
 }
 
 func (c *copier) entry(src, dst int, name, rel string, st *unix.Stat_t) error {
@@ -162,7 +226,7 @@ func (c *copier) entry(src, dst int, name, rel string, st *unix.Stat_t) error {
 		if err := unix.Mkdirat(dst, name, 0o700); err != nil {
 			return err
 		}
-		c.stats.Files++
+		c.addFiles(1)
 		s, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return err
@@ -181,26 +245,7 @@ func (c *copier) entry(src, dst int, name, rel string, st *unix.Stat_t) error {
 		}
 		return unix.UtimesNanoAt(dst, name, times(st), unix.AT_SYMLINK_NOFOLLOW)
 	case unix.S_IFREG:
-		s, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(s)
-		d, err := unix.Openat(dst, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(d)
-		c.stats.Files++
-		if st.Size > 0 {
-			if err := c.data(s, d, st.Size); err != nil {
-				return err
-			}
-		}
-		if err := c.attrsFd(s, d, st); err != nil {
-			return err
-		}
-		return unix.UtimesNanoAt(dst, name, times(st), unix.AT_SYMLINK_NOFOLLOW)
+		return c.file(src, dst, name, st)
 	case unix.S_IFLNK:
 		target, err := readlinkat(src, name)
 		if err != nil {
@@ -209,12 +254,12 @@ func (c *copier) entry(src, dst int, name, rel string, st *unix.Stat_t) error {
 		if err := unix.Symlinkat(target, dst, name); err != nil {
 			return err
 		}
-		c.stats.Files++
+		c.addFiles(1)
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
 		if err := unix.Mknodat(dst, name, st.Mode&^0o7777|0o600, int(st.Rdev)); err != nil {
 			return err
 		}
-		c.stats.Files++
+		c.addFiles(1)
 	default: // sockets: meaningless outside their process
 		return nil
 	}
@@ -251,7 +296,7 @@ func (c *copier) link(first string, dst int, name string) error {
 	if err := unix.Linkat(parent, base, dst, name, 0); err != nil {
 		return err
 	}
-	c.stats.Files++
+	c.addFiles(1)
 	return nil
 }
 
@@ -285,13 +330,16 @@ func (c *copier) data(s, d int, n int64) error {
 		}
 		done += int64(w)
 	}
-	c.stats.Bytes += done
+	c.addBytes(done)
 	return nil
 }
 
 func (c *copier) readWrite(s, d int) error {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
-		n, err := unix.Read(s, c.buf)
+		n, err := unix.Read(s, buf)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -302,13 +350,13 @@ func (c *copier) readWrite(s, d int) error {
 			return nil
 		}
 		for off := 0; off < n; {
-			w, err := unix.Write(d, c.buf[off:n])
+			w, err := unix.Write(d, buf[off:n])
 			if err != nil {
 				return err
 			}
 			off += w
 		}
-		c.stats.Bytes += int64(n)
+		c.addBytes(int64(n))
 	}
 }
 

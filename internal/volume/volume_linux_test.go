@@ -395,3 +395,53 @@ func TestBindSubpath(t *testing.T) {
 		t.Fatal("outside touched")
 	}
 }
+
+func TestCopyUpManyFiles(t *testing.T) {
+	requireRoot(t)
+	rootfs := t.TempDir()
+	var want int64
+	for d := 0; d < 5; d++ {
+		dir := filepath.Join(rootfs, "data", "d"+string(rune('a'+d)))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := 0; f < 60; f++ {
+			body := strings.Repeat("x", d*100+f)
+			p := filepath.Join(dir, "f"+string(rune('A'+f%26))+string(rune('a'+f/26)))
+			if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_ = os.Chown(p, f, d)
+			want += int64(len(body))
+		}
+	}
+	dst := t.TempDir()
+	st, err := CopyUp(rootfs, "/data", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != 5+300 || st.Bytes != want {
+		t.Fatalf("stats %+v, want 305 files, %d bytes", st, want)
+	}
+	err = filepath.Walk(filepath.Join(rootfs, "data"), func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Join(rootfs, "data"), p)
+		a, _ := os.ReadFile(p)
+		b, err := os.ReadFile(filepath.Join(dst, rel))
+		if err != nil || string(a) != string(b) {
+			t.Errorf("%s differs: %v", rel, err)
+		}
+		var s1, s2 syscall.Stat_t
+		_ = syscall.Stat(p, &s1)
+		_ = syscall.Stat(filepath.Join(dst, rel), &s2)
+		if s1.Uid != s2.Uid || s1.Gid != s2.Gid || s1.Mode != s2.Mode || s1.Mtim != s2.Mtim {
+			t.Errorf("%s: attributes differ", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
