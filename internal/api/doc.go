@@ -60,20 +60,16 @@
 //     /grpc (BuildKit over the engine socket) are 501 with a hint to use
 //     the classic builder; /_ping says Builder-Version 1 so the docker CLI
 //     picks the classic builder by itself.
-//
 //   - router/container: list, create, inspect, top, logs, changes,
 //     export, stats, resize, start, stop, restart, kill, update, rename,
 //     pause, unpause, attach (hijacked), wait, delete, archive HEAD/GET/PUT,
 //     prune. Attach over websocket is 501.
-//
 //   - router/exec: create, start (hijacked unless detached), resize,
 //     inspect.
-//
 //   - router/image: list, create (pull; import from "-"), inspect,
 //     history, push, tag, delete, prune, get (one and many), load, commit,
 //     /distribution/{name}/json. Search is 501. Images adapts
 //     *image.Service and Registry the registry client.
-//
 //   - router/volume: list, create, inspect, delete, prune (before API
 //     1.42 prune removes every unused volume, as dockerd).
 //
