@@ -42,6 +42,24 @@ func (r volumeRow) Group() string            { return "N/A" }
 func (r volumeRow) Availability() string     { return "N/A" }
 func (r volumeRow) Status() string           { return "N/A" }
 
+// volumeNoArgs is docker's volume ls/prune check ("Run ..." where other
+// commands say "See ...").
+func volumeNoArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return argError(cmd, "accepts no arguments", "Run")
+}
+
+// volumeCreateArgs is docker's check, including its "SRun" typo, so
+// that scripts matching docker's output match berth's.
+func volumeCreateArgs(cmd *cobra.Command, args []string) error {
+	if len(args) <= 1 {
+		return nil
+	}
+	return argError(cmd, "requires at most 1 argument", "SRun")
+}
+
 func (c *Cli) newVolumeCommand() *cobra.Command {
 	return managementCommand("volume", "Manage volumes",
 		c.newVolumeCreateCommand(), withAlias(c.newVolumeLsCommand(), "ls", "list"),
@@ -59,7 +77,7 @@ func (c *Cli) newVolumeCreateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] [VOLUME]",
 		Short: "Create a volume",
-		Args:  requiresMaxArgs(1),
+		Args:  volumeCreateArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				if name != "" {
@@ -102,7 +120,7 @@ func (c *Cli) newVolumeLsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls [OPTIONS]",
 		Short: "List volumes",
-		Args:  noArgs,
+		Args:  volumeNoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			api, err := c.Client()
 			if err != nil {
@@ -212,7 +230,7 @@ func (c *Cli) newVolumePruneCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused local volumes",
-		Args:  noArgs,
+		Args:  volumeNoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, ok := filters.f["all"]; ok && all {
 				return StatusError{Status: `conflicting options: cannot specify both "--all" and "--filter all=1"`, StatusCode: 1}
