@@ -100,15 +100,18 @@ func New(cfg Config) (*Service, error) {
 	if err := os.MkdirAll(s.root, 0o701); err != nil {
 		return nil, err
 	}
+	// Keys of records, even ones that do not decode: their data is kept.
+	keys := map[string]bool{}
 	err := cfg.DB.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
+			keys[string(k)] = true
 			var r record
 			if err := json.Unmarshal(v, &r); err != nil {
-				s.log.Error("volume: corrupt record skipped", "name", string(k), "err", err)
+				s.log.Error("volume: corrupt record skipped (its data is kept)", "name", string(k), "err", err)
 				return nil
 			}
 			s.vols[r.Name] = &vol{rec: r, refs: map[string]bool{}, active: map[string]bool{}}
@@ -120,7 +123,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	ents, _ := os.ReadDir(s.root)
 	for _, e := range ents {
-		if _, ok := s.vols[e.Name()]; ok || !e.IsDir() {
+		if keys[e.Name()] || !e.IsDir() {
 			continue
 		}
 		dir := filepath.Join(s.root, e.Name())

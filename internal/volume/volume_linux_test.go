@@ -212,7 +212,19 @@ func TestCrashLeftoversRemoved(t *testing.T) {
 	if err := unix.Mount(host, bound, "", unix.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A record that no longer decodes: skipped, but its data is kept.
+	s := reopen()
+	if err := s.cfg.DB.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte("garbled"), []byte("{not json")) }); err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(root, "volumes", "garbled", "_data")
+	if err := os.MkdirAll(kept, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	reopen()
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatalf("data of an undecodable record removed: %v", err)
+	}
 	if _, err := os.Stat(filepath.Join(root, "volumes", "orphan")); !os.IsNotExist(err) {
 		t.Fatal("orphan directory not removed")
 	}
