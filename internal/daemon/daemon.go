@@ -264,6 +264,9 @@ func (d *Daemon) closeStores() {
 	if d.containers != nil {
 		_ = d.containers.Close()
 	}
+	if d.volumes != nil {
+		_ = d.volumes.Close()
+	}
 	if d.images != nil {
 		_ = d.images.Snapshots().Close()
 	}

@@ -226,9 +226,10 @@ func TestVolumeLifecycle(t *testing.T) {
 				t.Fatalf("anonymous volume name %q", anon)
 			}
 			d.must(c.bin, "rm", "-v", anonC)
-			if exists(filepath.Join(d.dataRoot, "volumes", anon)) {
-				t.Fatal("rm -v left the anonymous volume")
-			}
+			d.fails(c.bin, "no such volume", "volume", "inspect", anon)
+			waitFor(t, "the anonymous volume's directory to go", 10*time.Second, func() bool {
+				return !exists(filepath.Join(d.dataRoot, "volumes", anon))
+			})
 			d.must(c.bin, "volume", "inspect", named)
 
 			// prune: anonymous only by default, --all for named ones.

@@ -84,7 +84,24 @@ type Service struct {
 
 	mu   sync.Mutex
 	vols map[string]*vol
+	// deleting are volumes whose records are gone and whose directories
+	// are being removed in the background; their names are not reusable
+	// until that is done.
+	deleting map[string]bool
+
+	// spares are names of anonymous volumes whose directories are made
+	// ahead of time (no record yet): taking one keeps the mkdirs off a
+	// container's create. They are filled after the first anonymous
+	// volume is made; a crash leaves them as leftovers New removes.
+	spares chan string
+	refill chan struct{}
+	done   chan struct{}
+	bg     sync.WaitGroup
+	fillOn sync.Once
 }
+
+// spareCount is how many anonymous volume directories are kept ready.
+const spareCount = 8
 
 // New opens the volume store, loads every record and removes volume
 // directories without a record (a crash between creating the directory
@@ -96,7 +113,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Service{cfg: cfg, root: filepath.Join(cfg.Root, "volumes"), log: cfg.Log, vols: map[string]*vol{}}
+	s := &Service{cfg: cfg, root: filepath.Join(cfg.Root, "volumes"), log: cfg.Log, vols: map[string]*vol{},
+		deleting: map[string]bool{}, spares: make(chan string, spareCount), refill: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := os.MkdirAll(s.root, 0o701); err != nil {
 		return nil, err
 	}
@@ -133,6 +151,79 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// Close stops the background work (waiting for removals in flight) and
+// removes the spare directories.
+func (s *Service) Close() error {
+	close(s.done)
+	s.bg.Wait()
+	var dirs []string
+	for {
+		select {
+		case n := <-s.spares:
+			dirs = append(dirs, filepath.Join(s.root, n))
+			continue
+		default:
+		}
+		break
+	}
+	if len(dirs) == 0 {
+		return nil
+	}
+	return removeDirs(dirs)
+}
+
+// takeSpare returns a name for a new anonymous volume and whether its
+// directories already exist.
+func (s *Service) takeSpare() (string, bool) {
+	s.fillOn.Do(func() {
+		s.bg.Add(1)
+		go s.fill()
+	})
+	defer func() {
+		select {
+		case s.refill <- struct{}{}:
+		default:
+		}
+	}()
+	select {
+	case n := <-s.spares:
+		return n, true
+	default:
+		return newName(), false
+	}
+}
+
+// fill keeps spares full until Close.
+func (s *Service) fill() {
+	defer s.bg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.refill:
+		}
+		for len(s.spares) < cap(s.spares) {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			n := newName()
+			dir := filepath.Join(s.root, n)
+			if err := os.Mkdir(dir, 0o701); err != nil {
+				s.log.Warn("volume: make spare directory", "err", err)
+				break
+			}
+			if err := os.Mkdir(filepath.Join(dir, "_data"), 0o755); err != nil {
+				_ = os.Remove(dir)
+				s.log.Warn("volume: make spare directory", "err", err)
+				break
+			}
+			s.spares <- n
+		}
+	}
 }
 
 // Restore finishes start-up once the container service has registered its
@@ -205,6 +296,7 @@ func (s *Service) getOrCreate(o CreateOptions) (*vol, error) {
 // new is left.
 func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 	names := make([]string, len(os_))
+	premade := map[string]bool{}
 	var created []record
 	defer func() {
 		if retErr != nil {
@@ -220,7 +312,11 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 		}
 		labels := o.Labels
 		if o.Name == "" {
-			o.Name = newName()
+			var spare bool
+			o.Name, spare = s.takeSpare()
+			if spare {
+				premade[o.Name] = true
+			}
 			labels = map[string]string{}
 			for k, v := range o.Labels {
 				labels[k] = v
@@ -229,6 +325,9 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 		}
 		if err := ValidateName(o.Name); err != nil {
 			return nil, err
+		}
+		if s.deleting[o.Name] {
+			return nil, errdefs.Newf(errdefs.Conflict, "volume %s is being removed, try again", o.Name)
 		}
 		names[i] = o.Name
 		if _, ok := s.vols[o.Name]; ok {
@@ -251,6 +350,9 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 	errs := make([]error, len(created))
 	var wg sync.WaitGroup
 	for i, r := range created {
+		if premade[r.Name] {
+			continue
+		}
 		mk := func() {
 			dir := filepath.Join(s.root, r.Name)
 			if err := os.Mkdir(dir, 0o701); err != nil && !os.IsExist(err) {
@@ -535,13 +637,29 @@ func (s *Service) RemoveUnused(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
+	// The records are gone: the directories go in the background (a
+	// crash leaves them as leftovers New removes). Until then the names
+	// are reserved.
 	dirs := make([]string, len(gone))
 	for i, n := range gone {
 		delete(s.vols, n)
+		s.deleting[n] = true
 		dirs[i] = filepath.Join(s.root, n)
 		s.event("destroy", n, nil)
 	}
-	return removeDirs(dirs)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := removeDirs(dirs); err != nil {
+			s.log.Warn("remove volume data", "err", err)
+		}
+		s.mu.Lock()
+		for _, n := range gone {
+			delete(s.deleting, n)
+		}
+		s.mu.Unlock()
+	}()
+	return nil
 }
 
 // PruneFilters are the filters Prune accepts.

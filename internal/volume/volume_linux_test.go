@@ -31,26 +31,33 @@ func newService(t *testing.T) (s *Service, root string, reopen func() *Service) 
 	t.Helper()
 	root = t.TempDir()
 	var db *bolt.DB
+	var cur *Service
 	open := func() *Service {
 		var err error
 		db, err = bolt.Open(filepath.Join(root, "metadata.db"), 0o600, &bolt.Options{Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(Config{Root: root, DB: db})
+		cur, err = New(Config{Root: root, DB: db})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
+		return cur
+	}
+	closeAll := func() {
+		if err := cur.Close(); err != nil {
+			t.Error(err)
+		}
+		db.Close()
 	}
 	t.Cleanup(func() {
-		db.Close()
+		closeAll()
 		for _, m := range slices.Backward(mountsUnder(root)) {
 			t.Errorf("mount left: %s", m)
 			_ = unix.Unmount(m, unix.MNT_DETACH)
 		}
 	})
-	return open(), root, func() *Service { db.Close(); return open() }
+	return open(), root, func() *Service { closeAll(); return open() }
 }
 
 func TestValidateName(t *testing.T) {
@@ -180,6 +187,8 @@ func TestLifecycleAndPersistence(t *testing.T) {
 	if err != nil || len(rep.VolumesDeleted) != 1 || rep.SpaceReclaimed != 4 {
 		t.Fatalf("prune all: %+v %v", rep, err)
 	}
+	// Closing removes the spare directories of anonymous volumes.
+	s = reopen()
 	if ents, _ := os.ReadDir(filepath.Join(root, "volumes")); len(ents) != 0 {
 		t.Fatalf("left in volumes/: %v", ents)
 	}

@@ -49,6 +49,7 @@ func TestVolumeRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	h := apitest.NewServer(t, volumerouter.New(backend{s}))
 	body := func(v string) *strings.Reader { return strings.NewReader(v) }
 	ct := []string{"Content-Type", "application/json"}
