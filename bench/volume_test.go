@@ -29,7 +29,9 @@ func BenchmarkRunVolumes(b *testing.B) {
 		named = append(named, fmt.Sprintf("benchvol%d:/v%d", i, i))
 		anon = append(anon, fmt.Sprintf("/v%d", i))
 	}
-	run := func(binds []string, volumes []string) time.Duration {
+	// run returns the whole run's time and its create, start+wait and
+	// remove parts.
+	run := func(binds []string, volumes []string) [4]time.Duration {
 		t0 := time.Now()
 		cfg := &container.Config{Image: "busybox", Cmd: []string{"true"}}
 		if len(volumes) > 0 {
@@ -43,6 +45,7 @@ func BenchmarkRunVolumes(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		t1 := time.Now()
 		w := e.client.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 		if _, err := e.client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 			b.Fatal(err)
@@ -55,29 +58,40 @@ func BenchmarkRunVolumes(b *testing.B) {
 		case err := <-w.Error:
 			b.Fatal(err)
 		}
+		t2 := time.Now()
 		if _, err := e.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{RemoveVolumes: true}); err != nil {
 			b.Fatal(err)
 		}
-		return time.Since(t0)
+		t3 := time.Now()
+		return [4]time.Duration{t3.Sub(t0), t1.Sub(t0), t2.Sub(t1), t3.Sub(t2)}
 	}
 	run(named, nil) // creates the named volumes
-	var t0, tNamed, tAnon []time.Duration
+	var plain, withNamed, withAnon [4][]time.Duration
+	add := func(into *[4][]time.Duration, d [4]time.Duration) {
+		for i := range d {
+			into[i] = append(into[i], d[i])
+		}
+	}
 	for b.Loop() {
-		t0 = append(t0, run(nil, nil))
-		tNamed = append(tNamed, run(named, nil))
-		tAnon = append(tAnon, run(nil, anon))
+		add(&plain, run(nil, nil))
+		add(&withNamed, run(named, nil))
+		add(&withAnon, run(nil, anon))
 	}
 	// Medians: on a shared machine a few slow outliers would swamp means.
 	med := func(ds []time.Duration) float64 {
 		slices.Sort(ds)
 		return float64(ds[len(ds)/2].Microseconds()) / 1000
 	}
-	m0, mNamed, mAnon := med(t0), med(tNamed), med(tAnon)
+	m0, mNamed, mAnon := med(plain[0]), med(withNamed[0]), med(withAnon[0])
 	b.ReportMetric(m0, "plain-ms/run")
 	b.ReportMetric(mNamed, "5named-ms/run")
 	b.ReportMetric(mAnon, "5anon-ms/run")
 	b.ReportMetric(mNamed-m0, "5named-delta-ms")
 	b.ReportMetric(mAnon-m0, "5anon-delta-ms")
+	for i, part := range []string{"create", "start", "rm"} {
+		b.ReportMetric(med(withNamed[i+1])-med(plain[i+1]), "5named-"+part+"-delta-ms")
+		b.ReportMetric(med(withAnon[i+1])-med(plain[i+1]), "5anon-"+part+"-delta-ms")
+	}
 	if list, err := e.client.VolumeList(ctx, client.VolumeListOptions{}); err == nil && len(list.Items) != 5 {
 		b.Fatalf("%d volumes left, want the 5 named ones", len(list.Items))
 	}
