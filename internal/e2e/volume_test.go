@@ -194,6 +194,14 @@ func TestVolumeLifecycle(t *testing.T) {
 			if got := d.must(c.bin, "ps", "-a", "-q", "--filter", "volume="+v); len(got) != 12 {
 				t.Fatalf("ps --filter volume: %q", got)
 			}
+			// A create that fails after its volumes were acquired (the
+			// name is taken) leaves no anonymous volume and no reference.
+			before := d.must(c.bin, "volume", "ls", "-q")
+			d.fails(c.bin, "is already in use", "create", "--name", user, "-v", "/anon", "-v", v+":/data", "busybox", "true")
+			if got := d.must(c.bin, "volume", "ls", "-q"); got != before {
+				t.Fatalf("failed create left volumes: %q, before %q", got, before)
+			}
+			d.fails(c.bin, "No such container: ghost-ctr", "create", "--pull=never", "--volumes-from", "ghost-ctr", "busybox", "true")
 			d.must(c.bin, "rm", user)
 			d.must(c.bin, "volume", "rm", v)
 			if exists(filepath.Join(d.dataRoot, "volumes", v)) {
