@@ -94,7 +94,7 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	s.mu.Unlock()
 	// Volumes are released before waiters learn of the removal, so that
 	// `run --rm` returns with the volumes free (and anonymous ones gone).
-	s.releaseVolumes(ctx, rec.ID, rec.MountPoints, o.Volumes)
+	s.releaseVolumes(context.WithoutCancel(ctx), rec.ID, rec.MountPoints, o.Volumes)
 	c.mu.Lock()
 	c.rec.State.Status = container.StateRemoving
 	close(c.removed)
