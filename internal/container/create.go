@@ -118,7 +118,8 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		rec.Networks[mode] = &NetworkInfo{}
 	}
 
-	if err := s.resolveMounts(ctx, &rec); err != nil {
+	putVolumes, err := s.resolveMounts(ctx, &rec)
+	if err != nil {
 		return res, err
 	}
 	defer func() {
@@ -157,7 +158,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if _, taken := s.names[rec.Name]; taken {
 		return res, errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", rec.Name, s.names[rec.Name])
 	}
-	if err := s.store.create(&rec); err != nil {
+	if err := s.store.create(&rec, putVolumes); err != nil {
 		return res, err
 	}
 	c := newContainer(rec)

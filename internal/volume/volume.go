@@ -284,7 +284,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (*apivolume.Volum
 
 // getOrCreate runs with mu held.
 func (s *Service) getOrCreate(o CreateOptions) (*vol, error) {
-	vs, err := s.getOrCreateAll([]CreateOptions{o})
+	vs, _, err := s.getOrCreateAll([]CreateOptions{o}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -294,9 +294,15 @@ func (s *Service) getOrCreate(o CreateOptions) (*vol, error) {
 // getOrCreateAll finds or creates several volumes, writing the records of
 // the new ones in one transaction. It runs with mu held; on error nothing
 // new is left.
-func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
+//
+// With deferAnonymous, the records of new anonymous volumes are not
+// written but returned, for the caller to write in its own transaction
+// (a container's create writes them with the container's record: one
+// transaction for both, and a crash leaves both or neither).
+func (s *Service) getOrCreateAll(os_ []CreateOptions, deferAnonymous bool) (_ []*vol, deferred []record, retErr error) {
 	names := make([]string, len(os_))
 	premade := map[string]bool{}
+	anonymous := map[string]bool{}
 	var created []record
 	defer func() {
 		if retErr != nil {
@@ -308,7 +314,7 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 	pending := map[string]int{}
 	for i, o := range os_ {
 		if o.Driver != "" && o.Driver != DriverLocal {
-			return nil, errdefs.Newf(errdefs.NotFound, "error looking up volume plugin %s: plugin %q not found", o.Driver, o.Driver)
+			return nil, nil, errdefs.Newf(errdefs.NotFound, "error looking up volume plugin %s: plugin %q not found", o.Driver, o.Driver)
 		}
 		labels := o.Labels
 		if o.Name == "" {
@@ -317,6 +323,7 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 			if spare {
 				premade[o.Name] = true
 			}
+			anonymous[o.Name] = true
 			labels = map[string]string{}
 			for k, v := range o.Labels {
 				labels[k] = v
@@ -324,10 +331,10 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 			labels[AnonymousLabel] = ""
 		}
 		if err := ValidateName(o.Name); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if s.deleting[o.Name] {
-			return nil, errdefs.Newf(errdefs.Conflict, "volume %s is being removed, try again", o.Name)
+			return nil, nil, errdefs.Newf(errdefs.Conflict, "volume %s is being removed, try again", o.Name)
 		}
 		names[i] = o.Name
 		if _, ok := s.vols[o.Name]; ok {
@@ -337,7 +344,7 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 			continue
 		}
 		if err := validateOptions(o.Options); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rec := record{Name: o.Name, Driver: DriverLocal, Labels: labels, Options: o.Options, CreatedAt: time.Now()}
 		created = append(created, rec)
@@ -373,36 +380,45 @@ func (s *Service) getOrCreateAll(os_ []CreateOptions) (_ []*vol, retErr error) {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if len(created) > 0 {
-		err := s.cfg.DB.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucket)
-			for _, r := range created {
-				data, err := json.Marshal(r)
-				if err != nil {
-					return err
-				}
-				if err := b.Put([]byte(r.Name), data); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+	var now []record
+	for _, r := range created {
+		if deferAnonymous && anonymous[r.Name] {
+			deferred = append(deferred, r)
+		} else {
+			now = append(now, r)
 		}
-		for _, r := range created {
-			s.vols[r.Name] = &vol{rec: r, refs: map[string]bool{}, active: map[string]bool{}}
-			s.event("create", r.Name, nil)
+	}
+	if len(now) > 0 {
+		if err := s.cfg.DB.Update(func(tx *bolt.Tx) error { return putRecords(tx, now) }); err != nil {
+			return nil, nil, err
 		}
+	}
+	for _, r := range created {
+		s.vols[r.Name] = &vol{rec: r, refs: map[string]bool{}, active: map[string]bool{}}
+		s.event("create", r.Name, nil)
 	}
 	out := make([]*vol, len(names))
 	for i, n := range names {
 		out[i] = s.vols[n]
 	}
-	return out, nil
+	return out, deferred, nil
+}
+
+func putRecords(tx *bolt.Tx, recs []record) error {
+	b := tx.Bucket(bucket)
+	for _, r := range recs {
+		data, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(r.Name), data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newName() string {
@@ -420,19 +436,27 @@ type Acquired struct {
 // anonymous one) and records ref as referencing each, in one step: a
 // volume cannot be removed between the two. The new ones' records are
 // written in one transaction. On error none is acquired.
-func (s *Service) AcquireAll(ctx context.Context, os_ []CreateOptions, ref string) ([]Acquired, error) {
+//
+// The records of new anonymous volumes are left to the caller: put, when
+// not nil, writes them and must run in the transaction that records ref
+// (a container's create). Should that transaction not happen, the caller
+// removes the anonymous volumes (RemoveUnused), as for any failed create.
+func (s *Service) AcquireAll(ctx context.Context, os_ []CreateOptions, ref string) (_ []Acquired, put func(*bolt.Tx) error, _ error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	vs, err := s.getOrCreateAll(os_)
+	vs, deferred, err := s.getOrCreateAll(os_, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Acquired, len(vs))
 	for i, v := range vs {
 		v.refs[ref] = true
 		out[i] = Acquired{Name: v.rec.Name, DataPath: s.dataPath(v.rec.Name)}
 	}
-	return out, nil
+	if len(deferred) > 0 {
+		put = func(tx *bolt.Tx) error { return putRecords(tx, deferred) }
+	}
+	return out, put, nil
 }
 
 // Release drops ref's reference to volume name (no error if either is
@@ -647,6 +671,91 @@ func (s *Service) RemoveUnused(ctx context.Context, names []string) error {
 		dirs[i] = filepath.Join(s.root, n)
 		s.event("destroy", n, nil)
 	}
+	s.removeInBackground(gone, dirs)
+	return nil
+}
+
+// Removal is the removal of a container's anonymous volumes planned
+// with the container's own removal: Delete runs in the transaction that
+// deletes the container's record, Finish after it. A nil *Removal does
+// nothing.
+type Removal struct {
+	s     *Service
+	names []string
+}
+
+// PlanRemoval picks those of names (a container's anonymous volumes) that
+// only ref references, and reserves them: until Finish nothing can
+// acquire them.
+func (s *Service) PlanRemoval(names []string, ref string) *Removal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &Removal{s: s}
+	for _, n := range names {
+		v, ok := s.vols[n]
+		if !ok || s.deleting[n] {
+			continue
+		}
+		only := true
+		for other := range v.refs {
+			only = only && other == ref
+		}
+		if only {
+			s.deleting[n] = true
+			r.names = append(r.names, n)
+		}
+	}
+	if len(r.names) == 0 {
+		return nil
+	}
+	return r
+}
+
+// Delete deletes the planned volumes' records in tx.
+func (r *Removal) Delete(tx *bolt.Tx) error {
+	if r == nil {
+		return nil
+	}
+	b := tx.Bucket(bucket)
+	for _, n := range r.names {
+		if err := b.Delete([]byte(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Finish completes the removal once the transaction committed (the
+// volumes leave the index, their data goes in the background), or
+// cancels it.
+func (r *Removal) Finish(committed bool) {
+	if r == nil {
+		return
+	}
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !committed {
+		for _, n := range r.names {
+			delete(s.deleting, n)
+		}
+		return
+	}
+	var dirs []string
+	for _, n := range r.names {
+		if p := s.dataPath(n); isMountPoint(p) {
+			if err := unmount(p); err != nil {
+				s.log.Warn("unmount removed volume", "name", n, "err", err)
+			}
+		}
+		delete(s.vols, n)
+		dirs = append(dirs, filepath.Join(s.root, n))
+		s.event("destroy", n, nil)
+	}
+	s.removeInBackground(r.names, dirs)
+}
+
+func (s *Service) removeInBackground(names, dirs []string) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -654,12 +763,11 @@ func (s *Service) RemoveUnused(ctx context.Context, names []string) error {
 			s.log.Warn("remove volume data", "err", err)
 		}
 		s.mu.Lock()
-		for _, n := range gone {
+		for _, n := range names {
 			delete(s.deleting, n)
 		}
 		s.mu.Unlock()
 	}()
-	return nil
 }
 
 // PruneFilters are the filters Prune accepts.

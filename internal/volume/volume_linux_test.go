@@ -110,8 +110,16 @@ func TestLifecycleAndPersistence(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "volumes", "bad")); !os.IsNotExist(err) {
 		t.Fatal("a refused volume left a directory")
 	}
-	got, err := s.AcquireAll(ctx, []CreateOptions{{Name: "data"}, {}, {Labels: map[string]string{"k": "v"}}}, "c1")
+	got, put, err := s.AcquireAll(ctx, []CreateOptions{{Name: "data"}, {}, {Labels: map[string]string{"k": "v"}}}, "c1")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The anonymous volumes' records are written by the caller, in its
+	// own transaction (the container's).
+	if put == nil {
+		t.Fatal("no records to write for the new anonymous volumes")
+	}
+	if err := s.cfg.DB.Update(put); err != nil {
 		t.Fatal(err)
 	}
 	anon := got[1].Name
@@ -162,7 +170,7 @@ func TestLifecycleAndPersistence(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(s.Path("data"), "f")); err != nil || string(b) != "kept" {
 		t.Fatalf("data after reopen: %q %v", b, err)
 	}
-	if _, err := s.AcquireAll(ctx, []CreateOptions{{Name: "data"}}, "c1"); err != nil {
+	if _, _, err := s.AcquireAll(ctx, []CreateOptions{{Name: "data"}}, "c1"); err != nil {
 		t.Fatal(err)
 	}
 	if in, _ := s.Get(ctx, "data"); in.UsageData == nil || in.UsageData.RefCount != 1 {
@@ -465,4 +473,65 @@ func TestCopyUpManyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestPlannedRemoval(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	s, _, reopen := newService(t)
+	got, put, err := s.AcquireAll(ctx, []CreateOptions{{}, {}}, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cfg.DB.Update(put); err != nil {
+		t.Fatal(err)
+	}
+	a, b := got[0].Name, got[1].Name
+	// b is also used by c2: it is not planned.
+	if _, _, err := s.AcquireAll(ctx, []CreateOptions{{Name: b}}, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	plan := s.PlanRemoval([]string{a, b}, "c1")
+	if plan == nil || !slices.Equal(plan.names, []string{a}) {
+		t.Fatalf("plan %+v", plan)
+	}
+	// Reserved: nothing can take it until the plan finishes.
+	if _, _, err := s.AcquireAll(ctx, []CreateOptions{{Name: a}}, "c3"); !errdefs.Is(err, errdefs.Conflict) {
+		t.Fatalf("acquire a planned volume: %v", err)
+	}
+	// A failed transaction cancels the plan.
+	if err := s.cfg.DB.Update(func(tx *bolt.Tx) error {
+		if err := plan.Delete(tx); err != nil {
+			return err
+		}
+		return errors.New("container record write failed")
+	}); err == nil {
+		t.Fatal("expected the failure")
+	}
+	plan.Finish(false)
+	if _, err := s.Get(ctx, a); err != nil {
+		t.Fatalf("cancelled plan lost the volume: %v", err)
+	}
+	plan = s.PlanRemoval([]string{a, b}, "c1")
+	if err := s.cfg.DB.Update(plan.Delete); err != nil {
+		t.Fatal(err)
+	}
+	s.Release(a, "c1")
+	s.Release(b, "c1")
+	plan.Finish(true)
+	if _, err := s.Get(ctx, a); !errdefs.Is(err, errdefs.NotFound) {
+		t.Fatalf("planned volume still there: %v", err)
+	}
+	s = reopen() // waits for the background removal
+	if _, err := os.Stat(filepath.Join(s.root, a)); !os.IsNotExist(err) {
+		t.Fatalf("data of the removed volume left: %v", err)
+	}
+	if _, err := s.Get(ctx, b); err != nil {
+		t.Fatalf("the shared volume went: %v", err)
+	}
+	var nilPlan *Removal
+	if err := nilPlan.Delete(nil); err != nil {
+		t.Fatal(err)
+	}
+	nilPlan.Finish(true)
 }
