@@ -237,7 +237,7 @@ func BenchmarkVolumePath5(b *testing.B) {
 		}
 		var names []string
 		for j, g := range got {
-			p, err := s.Mount(ctx, g.Name, ref)
+			p, err := s.Mount(ctx, g.Name, ref, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

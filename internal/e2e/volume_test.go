@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -138,6 +139,7 @@ func TestVolumeLifecycle(t *testing.T) {
 	for _, c := range clis() {
 		t.Run(c.name, func(t *testing.T) {
 			defer d.use(t)()
+			since := fmt.Sprint(time.Now().Unix() - 1)
 			v := "v1-" + c.name
 			if got := d.must(c.bin, "volume", "create", "--label", "team=a", v); got != v {
 				t.Fatalf("volume create printed %q", got)
@@ -204,6 +206,18 @@ func TestVolumeLifecycle(t *testing.T) {
 			d.fails(c.bin, "No such container: ghost-ctr", "create", "--pull=never", "--volumes-from", "ghost-ctr", "busybox", "true")
 			d.must(c.bin, "rm", user)
 			d.must(c.bin, "volume", "rm", v)
+			// Volume events, with Docker's attributes.
+			ev := d.must(bins.docker, "events", "--since", since, "--until", fmt.Sprint(time.Now().Unix()+1),
+				"--filter", "type=volume", "--filter", "volume="+v, "--format", `{{.Action}} {{index .Actor.Attributes "destination"}} {{index .Actor.Attributes "read/write"}}`)
+			seen := map[string]bool{}
+			for _, l := range strings.Split(ev, "\n") {
+				seen[strings.TrimSpace(l)] = true
+			}
+			for _, want := range []string{"create", "mount /data true", "mount /data false", "unmount", "destroy"} {
+				if !seen[want] {
+					t.Fatalf("events lack %q:\n%s", want, ev)
+				}
+			}
 			if exists(filepath.Join(d.dataRoot, "volumes", v)) {
 				t.Fatal("volume directory left after rm")
 			}

@@ -469,8 +469,9 @@ func (s *Service) Release(name, ref string) {
 
 // Mount records ref as an active user of volume name, mounts the volume's
 // device on its first user, and returns the host directory to bind-mount
-// into the container.
-func (s *Service) Mount(ctx context.Context, name, ref string) (string, error) {
+// into the container. attrs are added to the "mount" event (Docker's:
+// destination, read/write, propagation).
+func (s *Service) Mount(ctx context.Context, name, ref string, attrs map[string]string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
@@ -485,7 +486,11 @@ func (s *Service) Mount(ctx context.Context, name, ref string) (string, error) {
 	}
 	if !v.active[ref] {
 		v.active[ref] = true
-		s.event("mount", name, map[string]string{"container": ref})
+		a := map[string]string{"container": ref}
+		for k, v := range attrs {
+			a[k] = v
+		}
+		s.event("mount", name, a)
 	}
 	return p, nil
 }

@@ -262,7 +262,7 @@ func TestDeviceMountsFollowUsers(t *testing.T) {
 		t.Fatal("mounted before first use")
 	}
 	for _, ref := range []string{"a", "b"} {
-		if got, err := s.Mount(ctx, "tv", ref); err != nil || got != p {
+		if got, err := s.Mount(ctx, "tv", ref, nil); err != nil || got != p {
 			t.Fatalf("mount %s: %q %v", ref, got, err)
 		}
 	}
@@ -288,7 +288,7 @@ func TestDeviceMountsFollowUsers(t *testing.T) {
 	if _, err := s.Create(ctx, CreateOptions{Name: "bv", Options: map[string]string{"type": "none", "device": host, "o": "bind,ro"}}); err != nil {
 		t.Fatal(err)
 	}
-	bp, err := s.Mount(ctx, "bv", "a")
+	bp, err := s.Mount(ctx, "bv", "a", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
