@@ -60,7 +60,8 @@ func (v *Router) list(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	return api.WriteJSON(w, http.StatusOK, &apivolume.ListResponse{Volumes: vols, Warnings: []string{}})
+	// Warnings is null, as dockerd answers when no driver warns.
+	return api.WriteJSON(w, http.StatusOK, &apivolume.ListResponse{Volumes: vols})
 }
 
 func (v *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
