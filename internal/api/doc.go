@@ -70,8 +70,10 @@
 //     history, push, tag, delete, prune, get (one and many), load, commit,
 //     /distribution/{name}/json. Search is 501. Images adapts
 //     *image.Service and Registry the registry client.
+//   - router/volume: list, create, inspect, delete, prune (before API
+//     1.42 prune removes every unused volume, as dockerd).
 //
-// Volume, network and build routers plug in the same way: a value with a
+// Network and build routers plug in the same way: a value with a
 // Routes method, passed to NewServer.
 //
 // The fakes layer (apitest) serves all routers over in-memory backends

@@ -144,7 +144,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 	fl.BoolP("version", "v", false, "Print version information and quit")
 
 	// Management commands.
-	root.AddCommand(c.newContainerCommand(), c.newImageCommand(), c.newSystemCommand())
+	root.AddCommand(c.newContainerCommand(), c.newImageCommand(), c.newSystemCommand(), c.newVolumeCommand())
 	// Top-level shortcuts, as docker has them.
 	root.AddCommand(
 		c.newRunCommand(), c.newCreateCommand(), c.newStartCommand(), c.newStopCommand(),

@@ -32,6 +32,9 @@ type Record struct {
 	// ManuallyStopped is set by stop and kill from the API and cleared by
 	// start: restart policies (unless-stopped) read it.
 	ManuallyStopped bool `json:"manually_stopped"`
+	// MountPoints are the container's volumes, binds and tmpfs mounts as
+	// resolved at create (mounts.go).
+	MountPoints []MountPoint `json:"mount_points,omitempty"`
 }
 
 // NetworkInfo is a container's endpoint on one network (filled in by the

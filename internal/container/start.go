@@ -108,7 +108,16 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	mounted = true
 	phase("mounted")
-	sp, err := s.generateSpec(ctx, &rec, rootfs)
+	extra, err := s.runMounts(ctx, &rec, rootfs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			s.endRunMounts(context.WithoutCancel(ctx), &rec)
+		}
+	}()
+	sp, err := s.generateSpec(ctx, &rec, rootfs, extra)
 	if err != nil {
 		return err
 	}
@@ -132,6 +141,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	phase("spawned")
+	s.unstage(&rec)
 	// Hand the early attachers their streams before the process runs.
 	c.mu.Lock()
 	pending := c.pending
@@ -206,7 +216,7 @@ func (s *Service) startFailed(c *Container, err error) error {
 var errStartFailed = errors.New("container failed to start")
 
 // generateSpec builds the OCI spec of r.
-func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string) (*specs.Spec, error) {
+func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string, mounts []specs.Mount) (*specs.Spec, error) {
 	dir := s.dataDir(r.ID)
 	in := spec.Input{
 		ID: r.ID, Config: r.Config, HostConfig: r.Host, Rootfs: rootfs,
@@ -214,6 +224,7 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string) (*
 		HostsPath:      filepath.Join(dir, "hosts"),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		ContainerNS:    s.containerNS,
+		Mounts:         mounts,
 	}
 	return spec.Generate(ctx, in)
 }
@@ -305,6 +316,7 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 			cl.Close()
 		}
 		_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
+		s.endRunMounts(context.Background(), &saved)
 	}()
 	if exit.OOMKilled {
 		s.event("oom", &saved, nil)

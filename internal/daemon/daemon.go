@@ -32,6 +32,7 @@ import (
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // Version is berthd's version, set at build time.
@@ -47,6 +48,7 @@ type Daemon struct {
 	images     *image.Service
 	runtime    *runtime.Runtime
 	containers *container.Service
+	volumes    *volume.Service
 	events     *events.Bus
 	server     *api.Server
 	listeners  []net.Listener
@@ -112,9 +114,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err != nil {
 		return nil, err
 	}
+	d.volumes, err = d.newVolumes()
+	if err != nil {
+		return nil, err
+	}
 	ctrs, err = container.New(container.Config{
 		Root: cfg.DataRoot, ExecRoot: cfg.ExecRoot, DB: d.db,
 		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
+		Volumes:        d.volumes,
 		ShimBinary:     cfg.ShimBinary,
 		DefaultLog:     logConfig(cfg),
 		DefaultUlimits: cfg.ulimits(),
@@ -130,6 +137,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := ctrs.Restore(ctx); err != nil {
 		return nil, err
 	}
+	d.volumes.Restore(ctx)
 	// Directories of snapshots whose creation or removal a crash cut
 	// short (containers' snapshots without a record went in Restore).
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {
@@ -256,6 +264,9 @@ func (d *Daemon) Close() error {
 func (d *Daemon) closeStores() {
 	if d.containers != nil {
 		_ = d.containers.Close()
+	}
+	if d.volumes != nil {
+		_ = d.volumes.Close()
 	}
 	if d.images != nil {
 		_ = d.images.Snapshots().Close()

@@ -6,7 +6,6 @@ import (
 	"github.com/moby/moby/api/types/build"
 	apicontainer "github.com/moby/moby/api/types/container"
 	apisystem "github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 
 	systemrouter "github.com/berth-dev/berth/internal/api/router/system"
 	"github.com/berth-dev/berth/internal/container"
@@ -44,7 +43,11 @@ func (d *Daemon) diskUsage(ctx context.Context, o systemrouter.DiskUsageOptions)
 		du.ContainerUsage = cu
 	}
 	if o.Volumes {
-		du.VolumeUsage = &volume.DiskUsage{}
+		vu, err := d.volumes.DiskUsage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		du.VolumeUsage = vu
 	}
 	if o.BuildCache {
 		du.BuildCacheUsage = &build.DiskUsage{}

@@ -8,6 +8,7 @@ import (
 	execrouter "github.com/berth-dev/berth/internal/api/router/exec"
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
 	systemrouter "github.com/berth-dev/berth/internal/api/router/system"
+	volumerouter "github.com/berth-dev/berth/internal/api/router/volume"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -19,6 +20,7 @@ func (d *Daemon) routers() []api.Router {
 		ctrrouter.New(containerBackend{d}),
 		execrouter.New(execBackend{d}),
 		imagerouter.New(images, commitBackend{d}, imagerouter.Registry{Client: d.registry}),
+		volumerouter.New(volumeBackend{d}),
 	}
 }
 
