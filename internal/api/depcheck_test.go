@@ -23,6 +23,7 @@ func TestImportFence(t *testing.T) {
 		"router/system":    common,
 		"router/container": common,
 		"router/exec":      common,
+		"router/volume":    common,
 		"router/image":     append([]string{"internal/image", "internal/image/manifest", "internal/image/reference", "internal/distribution"}, common...),
 		"apitest":          append([]string{"internal/api/router/system", "internal/api/router/container", "internal/api/router/exec", "internal/api/router/image"}, common...),
 	}

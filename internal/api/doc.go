@@ -70,10 +70,12 @@
 //     history, push, tag, delete, prune, get (one and many), load, commit,
 //     /distribution/{name}/json. Search is 501. Images adapts
 //     *image.Service and Registry the registry client.
+//   - router/volume: list, create, inspect, delete, prune (before API
+//     1.42 prune removes every unused volume, as dockerd).
 //   - router/network: list, inspect, create, delete, connect, disconnect,
 //     prune; the daemon adapts the network and container services.
 //
-// Volume and build routers plug in the same way: a value with a
+// The build router plugs in the same way: a value with a
 // Routes method, passed to NewServer.
 //
 // The fakes layer (apitest) serves all routers over in-memory backends

@@ -45,6 +45,11 @@ type Config struct {
 	// Logger receives handler errors (5xx) and recovered panics; default
 	// slog.Default().
 	Logger *slog.Logger
+	// OnIdle, if set, is called once IdleDelay after the last request
+	// ended with no new one since (berthd gives its free heap back to the
+	// kernel then, off the path of any request).
+	OnIdle    func()
+	IdleDelay time.Duration
 }
 
 // Server is the Engine API HTTP server. Serve it on any number of
@@ -61,6 +66,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	hijacked map[*Conn]struct{}
+	idle     *time.Timer
 }
 
 // NewServer builds a server for routers. It fails if two routes collide.
@@ -187,7 +193,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, ErrPageNotFound)
 		return
 	}
+	if s.cfg.OnIdle != nil {
+		defer s.resetIdle()
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// resetIdle (re)arms the idle timer after a request.
+func (s *Server) resetIdle() {
+	d := s.cfg.IdleDelay
+	if d <= 0 {
+		d = 2 * time.Second
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idle == nil {
+		s.idle = time.AfterFunc(d, s.cfg.OnIdle)
+		return
+	}
+	s.idle.Reset(d)
 }
 
 // wrap adds, around one route: the version check, the version in the

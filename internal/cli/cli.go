@@ -144,18 +144,20 @@ func (c *Cli) newRootCommand() *cobra.Command {
 	fl.BoolP("version", "v", false, "Print version information and quit")
 
 	// Management commands.
-	root.AddCommand(c.newContainerCommand(), c.newImageCommand(), c.newSystemCommand(), c.newNetworkCommand(), c.newPortCommand())
+	root.AddCommand(c.newContainerCommand(), c.newImageCommand(), c.newSystemCommand(), c.newVolumeCommand(), c.newNetworkCommand(), c.newPortCommand())
 	// Top-level shortcuts, as docker has them.
 	root.AddCommand(
 		c.newRunCommand(), c.newCreateCommand(), c.newStartCommand(), c.newStopCommand(),
 		c.newRestartCommand(), c.newKillCommand(), c.newRmCommand(), c.newPsCommand(),
 		c.newLogsCommand(), c.newExecCommand(), c.newAttachCommand(), c.newInspectCommand(),
 		c.newWaitCommand(), c.newRenameCommand(), c.newUpdateCommand(),
+		c.newCpCommand(), c.newTopCommand(), c.newPauseCommand(), c.newUnpauseCommand(), c.newExportCommand(),
 		c.newImagesCommand(), c.newPullCommand(), c.newPushCommand(), c.newTagCommand(),
 		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
 	)
+	root.AddCommand(c.newComposeCommand())
 	setFlagErrorFunc(root)
 	c.addCompletions(root)
 	return root

@@ -96,6 +96,7 @@ func (c *Cli) addCompletions(root *cobra.Command) {
 		"stop": running, "restart": all, "kill": running, "attach": firstArg(running),
 		"exec": firstArg(running), "logs": firstArg(all), "start": all, "rm": all, "wait": all,
 		"rename": firstArg(all), "update": all, "inspect": all,
+		"top": firstArg(running), "pause": running, "unpause": running, "export": firstArg(all),
 		"rmi": c.completeImages, "history": firstArg(c.completeImages), "tag": c.completeImages,
 		"push": firstArg(c.completeImages), "save": c.completeImages,
 		"run": firstArg(c.completeImages), "create": firstArg(c.completeImages),

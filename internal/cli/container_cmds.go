@@ -18,7 +18,9 @@ func (c *Cli) newContainerCommand() *cobra.Command {
 		c.newRestartCommand(), c.newKillCommand(), withAlias(c.newRmCommand(), "rm", "remove"),
 		withAlias(c.newPsCommand(), "ls", "list", "ps"), c.newLogsCommand(), c.newExecCommand(),
 		c.newAttachCommand(), c.newContainerInspectCommand(), c.newWaitCommand(),
-		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(), c.newPortCommand(),
+		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(),
+		c.newCpCommand(), c.newTopCommand(), c.newPauseCommand(), c.newUnpauseCommand(), c.newExportCommand(),
+		c.newPortCommand(),
 	)
 }
 

@@ -10,7 +10,8 @@
 //     save, load, import, history, image inspect, image prune), registry.go
 //     (login, logout), system.go and system_df.go (info, version, system df,
 //     system prune), completion.go (bash, zsh, fish via cobra), plus the
-//     container/image/system management-command forms.
+//     container/image/system management-command forms. compose*.go hold
+//     `berth compose` (flags and output only; the work is internal/compose).
 //   - The translation of docker's run/create flags into container.Config,
 //     HostConfig and NetworkingConfig (container_opts.go, container_network.go,
 //     container_optparse.go, opts_values.go, ports.go). The create-request
@@ -35,7 +36,8 @@
 // # What it must not do
 //
 // It must not import berth's daemon internals: it talks to berthd only
-// through the Engine API (TestNoDaemonImports enforces this).
+// through the Engine API (TestNoDaemonImports enforces this; the one
+// internal package it may use is internal/compose, fenced the same way).
 //
 // # Entry point
 //

@@ -403,7 +403,7 @@ func TestOutputMatchesDocker(t *testing.T) {
 	t.Setenv("TZ", "UTC")
 	time.Local = time.UTC
 	docker := dockerBinary()
-	for _, tc := range outputCases {
+	for _, tc := range append(outputCases, volumeOutputCases...) {
 		t.Run(tc.name, func(t *testing.T) {
 			golden := filepath.Join("testdata", "output", tc.name+".json")
 			var want capturedOutput

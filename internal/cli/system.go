@@ -361,12 +361,9 @@ func (r dfRow) Active() string               { return fmt.Sprint(r.active) }
 func (r dfRow) Size() string                 { return units.HumanSize(float64(r.size)) }
 func (r dfRow) Reclaimable() string {
 	s := units.HumanSize(float64(r.recl))
-	if r.percent {
-		pct := 0
-		if r.size > 0 {
-			pct = int(r.recl * 100 / r.size)
-		}
-		s += fmt.Sprintf(" (%d%%)", pct)
+	// docker shows the share only when there is something to share.
+	if r.percent && r.size > 0 {
+		s += fmt.Sprintf(" (%d%%)", r.recl*100/r.size)
 	}
 	return s
 }

@@ -33,6 +33,9 @@ type Record struct {
 	// ManuallyStopped is set by stop and kill from the API and cleared by
 	// start: restart policies (unless-stopped) read it.
 	ManuallyStopped bool `json:"manually_stopped"`
+	// MountPoints are the container's volumes, binds and tmpfs mounts as
+	// resolved at create (mounts.go).
+	MountPoints []MountPoint `json:"mount_points,omitempty"`
 
 	// PrimaryNetwork is the network of the network mode (default route,
 	// published ports); Sandbox is the live run's network sandbox.

@@ -111,6 +111,15 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		return res, err
 	}
 
+	putVolumes, err := s.resolveMounts(ctx, &rec)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if retErr != nil {
+			s.releaseVolumes(context.WithoutCancel(ctx), rec.ID, rec.MountPoints, true)
+		}
+	}()
 	// Files first, then the record: a crash in between leaves a directory
 	// without a record, which Restore removes.
 	dir := s.dataDir(id)
@@ -142,7 +151,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if _, taken := s.names[rec.Name]; taken {
 		return res, errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", rec.Name, s.names[rec.Name])
 	}
-	if err := s.store.create(&rec); err != nil {
+	if err := s.store.create(&rec, putVolumes); err != nil {
 		return res, err
 	}
 	c := newContainer(rec)

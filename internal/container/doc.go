@@ -14,7 +14,9 @@
 //
 // Entry points: New builds the service; Restore re-attaches to the shims
 // left by a previous berthd (live restore); Create, Start, Stop, Kill,
-// Wait, Remove, Attach, Logs, Exec* and List/Inspect serve the Engine API.
+// Wait, Remove, Attach, Logs, Exec* and List/Inspect serve the Engine API;
+// StatPath, ArchivePath and ExtractToDir serve docker cp (archive_linux.go:
+// every path resolved by the kernel inside the container's root).
 //
 // Crash safety: a container record is written in one bbolt transaction
 // together with its name reservation, before anything is created on disk;

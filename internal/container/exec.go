@@ -196,6 +196,8 @@ func (s *Service) execProcess(ctx context.Context, r *Record, e *execInstance) (
 	// Namespace modes naming other containers do not matter for the
 	// process: drop them so a stopped peer cannot fail the exec.
 	hc.NetworkMode, hc.IpcMode, hc.PidMode = "none", "", ""
+	// Nor do mounts: volumes are resolved by the daemon only at start.
+	hc.Binds, hc.Mounts = nil, nil
 	sp, err := spec.Generate(ctx, spec.Input{ID: r.ID, Config: &cfg, HostConfig: &hc, Rootfs: s.rootfsDir(r.ID)})
 	if err != nil {
 		return nil, err

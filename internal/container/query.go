@@ -184,6 +184,9 @@ func (s *Service) matches(r *Record, f map[string][]string, exited []int) bool {
 		return false
 	}
 	if !any("volume", func(v string) bool {
+		if usesVolume(r, v) {
+			return true
+		}
 		for _, b := range r.Host.Binds {
 			if strings.HasPrefix(b, v+":") || strings.Contains(b, ":"+v) {
 				return true
@@ -214,7 +217,7 @@ func summary(r *Record, now time.Time) container.Summary {
 		ID: r.ID, Names: []string{r.Name}, Image: r.Config.Image, ImageID: r.Image,
 		Command: commandString(*r), Created: r.Created.Unix(), Labels: r.Config.Labels,
 		State: statusOf(r), Status: statusString(r.State, now), Ports: []container.PortSummary{},
-		Mounts: []container.MountPoint{},
+		Mounts: apiMounts(r.MountPoints),
 	}
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}
@@ -252,7 +255,7 @@ func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containe
 		ResolvConfPath: dir + "/resolv.conf", HostnamePath: dir + "/hostname", HostsPath: dir + "/hosts",
 		LogPath: r.LogPath, Name: r.Name, RestartCount: r.Restarts, Driver: "overlay2",
 		Platform: r.Platform, ExecIDs: execIDs, HostConfig: r.Host, Config: r.Config,
-		Mounts: []container.MountPoint{},
+		Mounts: apiMounts(r.MountPoints),
 		GraphDriver: &storage.DriverData{Name: "overlay2", Data: map[string]string{
 			"MergedDir": s.rootfsDir(r.ID),
 		}},

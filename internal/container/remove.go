@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/shim"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // RemoveOptions are rm's flags.
@@ -74,8 +75,15 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	rec := c.rec
 	c.mu.Unlock()
 	// The record goes first: from then on the container does not exist,
-	// and what is left on disk is garbage Restore would remove too.
-	if err := s.store.delete(&rec); err != nil {
+	// and what is left on disk is garbage Restore would remove too. With
+	// -v, the records of its anonymous volumes go in the same
+	// transaction.
+	var plan *volume.Removal
+	if o.Volumes {
+		plan = s.planVolumeRemoval(&rec)
+	}
+	if err := s.store.delete(&rec, plan.Delete); err != nil {
+		plan.Finish(false)
 		c.mu.Lock()
 		c.rec.State.Removing = false
 		c.mu.Unlock()
@@ -92,6 +100,10 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 		}
 	}
 	s.mu.Unlock()
+	// Volumes are released before waiters learn of the removal, so that
+	// `run --rm` returns with the volumes free (and anonymous ones gone).
+	s.releaseVolumes(context.WithoutCancel(ctx), rec.ID, rec.MountPoints, false)
+	plan.Finish(true)
 	c.mu.Lock()
 	c.rec.State.Status = container.StateRemoving
 	close(c.removed)

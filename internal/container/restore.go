@@ -35,6 +35,7 @@ func (s *Service) Restore(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, r := range recs {
 		c := s.byID[r.ID]
+		s.restoreMounts(ctx, r, r.State.Running() && !r.State.Removing)
 		switch {
 		case r.State.Removing:
 			// A crash mid-remove: finish it.
@@ -49,6 +50,7 @@ func (s *Service) Restore(ctx context.Context) error {
 			// created container go, and so does a stale mount.
 			s.killStale(ctx, r.ID)
 			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
+			s.endRunMounts(ctx, r)
 		}
 	}
 	s.restoreNetworks(ctx)
@@ -68,6 +70,7 @@ func (s *Service) Restore(ctx context.Context) error {
 			s.log.Warn("remove leftover snapshot", "key", key, "err", err)
 		}
 	}
+	s.sweepStages(known)
 	// Garbage: directories of containers that have no record.
 	for _, dir := range []string{filepath.Join(s.cfg.Root, "containers"), filepath.Join(s.cfg.ExecRoot, "c")} {
 		ents, _ := os.ReadDir(dir)

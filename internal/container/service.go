@@ -62,6 +62,9 @@ type Config struct {
 	Runtime *runtime.Runtime
 	// ShimBinary is berth-shim's path ("" finds it beside the daemon).
 	ShimBinary string
+	// Volumes resolves and mounts named and anonymous volumes; nil
+	// refuses them.
+	Volumes Volumes
 	// DefaultLog is the daemon's log-driver and log-opts.
 	DefaultLog container.LogConfig
 	// DefaultUlimits are the daemon's default-ulimits.

@@ -108,6 +108,15 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	mounted = true
 	phase("mounted")
+	extra, err := s.runMounts(ctx, &rec, rootfs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			s.endRunMounts(context.WithoutCancel(ctx), &rec)
+		}
+	}()
 	netns, err := s.setupNetwork(ctx, c, &rec)
 	if err != nil {
 		return err
@@ -121,7 +130,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}()
 	phase("network")
-	sp, err := s.generateSpec(ctx, &rec, rootfs, netns)
+	sp, err := s.generateSpec(ctx, &rec, rootfs, extra, netns)
 	if err != nil {
 		return err
 	}
@@ -145,6 +154,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	phase("spawned")
+	s.unstage(&rec)
 	// Hand the early attachers their streams before the process runs.
 	c.mu.Lock()
 	pending := c.pending
@@ -219,7 +229,7 @@ func (s *Service) startFailed(c *Container, err error) error {
 var errStartFailed = errors.New("container failed to start")
 
 // generateSpec builds the OCI spec of r.
-func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs, netns string) (*specs.Spec, error) {
+func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string, mounts []specs.Mount, netns string) (*specs.Spec, error) {
 	dir := s.dataDir(r.ID)
 	in := spec.Input{
 		ID: r.ID, Config: r.Config, HostConfig: r.Host, Rootfs: rootfs,
@@ -227,6 +237,7 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs, netns str
 		HostsPath:      filepath.Join(dir, "hosts"),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		ContainerNS:    s.containerNS,
+		Mounts:         mounts,
 		NetNSPath:      netns,
 	}
 	return spec.Generate(ctx, in)
@@ -327,6 +338,7 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 			cl.Close()
 		}
 		_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
+		s.endRunMounts(context.Background(), &saved)
 		if hadSandbox {
 			s.teardownNetwork(context.Background(), saved.ID)
 		}

@@ -34,9 +34,15 @@ func openStore(db *bolt.DB) (*store, error) {
 }
 
 // create stores a new record and reserves its name, failing with Conflict
-// when the name is taken.
-func (s *store) create(r *Record) error {
+// when the name is taken. extra, when not nil, runs in the same
+// transaction (records of the container's new anonymous volumes).
+func (s *store) create(r *Record, extra func(*bolt.Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if extra != nil {
+			if err := extra(tx); err != nil {
+				return err
+			}
+		}
 		names := tx.Bucket(bucketNames)
 		if owner := names.Get([]byte(r.Name)); owner != nil {
 			return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", r.Name, string(owner))
@@ -70,9 +76,15 @@ func (s *store) rename(r *Record, old string) error {
 	})
 }
 
-// delete removes r and its name.
-func (s *store) delete(r *Record) error {
+// delete removes r and its name. extra, when not nil, runs in the same
+// transaction (deleting the records of the container's anonymous volumes).
+func (s *store) delete(r *Record, extra func(*bolt.Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if extra != nil {
+			if err := extra(tx); err != nil {
+				return err
+			}
+		}
 		names := tx.Bucket(bucketNames)
 		if owner := names.Get([]byte(r.Name)); string(owner) == r.ID {
 			if err := names.Delete([]byte(r.Name)); err != nil {

@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"os/exec"
 	"strconv"
-	"strings"
 	"time"
 
 	apicontainer "github.com/moby/moby/api/types/container"
@@ -44,52 +42,9 @@ func (b containerBackend) ContainerInspect(ctx context.Context, name string, siz
 }
 
 // ContainerTop runs the host's ps over the container's processes, as
-// dockerd does, and keeps the rows whose PID belongs to the container.
+// dockerd does (top.go).
 func (b containerBackend) ContainerTop(ctx context.Context, name, psArgs string) (*apicontainer.TopResponse, error) {
-	pids, err := b.svc().Pids(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if psArgs == "" {
-		psArgs = "-ef"
-	}
-	out, err := exec.CommandContext(ctx, "ps", strings.Fields(psArgs)...).Output()
-	if err != nil {
-		return nil, errdefs.Newf(errdefs.InvalidArgument, "ps: %v", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) == 0 {
-		return &apicontainer.TopResponse{}, nil
-	}
-	titles := strings.Fields(lines[0])
-	pidCol := -1
-	for i, t := range titles {
-		if t == "PID" {
-			pidCol = i
-		}
-	}
-	if pidCol < 0 {
-		return nil, errdefs.Newf(errdefs.InvalidArgument, "Couldn't find PID field in ps output")
-	}
-	in := map[int]bool{}
-	for _, p := range pids {
-		in[p] = true
-	}
-	resp := &apicontainer.TopResponse{Titles: titles}
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) <= pidCol {
-			continue
-		}
-		p, err := strconv.Atoi(f[pidCol])
-		if err != nil || !in[p] {
-			continue
-		}
-		// The last column (the command) may contain spaces.
-		row := append(f[:len(titles)-1:len(titles)-1], strings.Join(f[len(titles)-1:], " "))
-		resp.Processes = append(resp.Processes, row)
-	}
-	return resp, nil
+	return b.d.top(ctx, name, psArgs)
 }
 
 func (b containerBackend) ContainerChanges(ctx context.Context, name string) ([]apicontainer.FilesystemChange, error) {
@@ -126,7 +81,12 @@ func (b containerBackend) ContainerRemove(ctx context.Context, name string, o ct
 }
 
 func (b containerBackend) ContainersPrune(ctx context.Context, f filters.Args) (*apicontainer.PruneReport, error) {
-	return b.svc().Prune(ctx, argsMap(f))
+	rep, err := b.svc().Prune(ctx, argsMap(f))
+	if err == nil {
+		// dockerd reports every prune with what it reclaimed.
+		b.d.events.Publish(apievents.ContainerEventType, apievents.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)})
+	}
+	return rep, err
 }
 
 func (b containerBackend) ContainerStart(ctx context.Context, name string) error {
@@ -385,15 +345,15 @@ func (b containerBackend) ContainerResize(ctx context.Context, name string, heig
 }
 
 func (b containerBackend) ContainerStatPath(ctx context.Context, name, path string) (*apicontainer.PathStat, error) {
-	return nil, errdefs.Newf(errdefs.NotImplemented, "container archive is not implemented yet")
+	return b.svc().StatPath(ctx, name, path)
 }
 
 func (b containerBackend) ContainerArchivePath(ctx context.Context, name, path string) (io.ReadCloser, *apicontainer.PathStat, error) {
-	return nil, nil, errdefs.Newf(errdefs.NotImplemented, "container archive is not implemented yet")
+	return b.svc().ArchivePath(ctx, name, path)
 }
 
 func (b containerBackend) ContainerExtractToDir(ctx context.Context, name, path string, o ctrrouter.ExtractOptions, content io.Reader) error {
-	return errdefs.Newf(errdefs.NotImplemented, "container archive is not implemented yet")
+	return b.svc().ExtractToDir(ctx, name, path, container.ExtractOptions{NoOverwriteDirNonDir: o.NoOverwriteDirNonDir, CopyUIDGID: o.CopyUIDGID}, content)
 }
 
 func (b containerBackend) ContainerExport(ctx context.Context, name string) (io.ReadCloser, error) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // Version is berthd's version, set at build time.
@@ -47,6 +49,7 @@ type Daemon struct {
 	images     *image.Service
 	runtime    *runtime.Runtime
 	containers *container.Service
+	volumes    *volume.Service
 	networks   *network.Service
 	events     *events.Bus
 	server     *api.Server
@@ -113,6 +116,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err != nil {
 		return nil, err
 	}
+	d.volumes, err = d.newVolumes()
+	if err != nil {
+		return nil, err
+	}
 	d.networks, err = newNetworks(ctx, cfg, d.db, log)
 	if err != nil {
 		return nil, err
@@ -120,6 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	ctrs, err = container.New(container.Config{
 		Root: cfg.DataRoot, ExecRoot: cfg.ExecRoot, DB: d.db,
 		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
+		Volumes:        d.volumes,
 		ShimBinary:     cfg.ShimBinary,
 		DefaultLog:     logConfig(cfg),
 		DefaultUlimits: cfg.ulimits(),
@@ -139,12 +147,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := ctrs.Restore(ctx); err != nil {
 		return nil, err
 	}
+	d.volumes.Restore(ctx)
 	// Directories of snapshots whose creation or removal a crash cut
 	// short (containers' snapshots without a record went in Restore).
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {
 		log.Warn("snapshot cleanup", "err", err)
 	}
-	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api")}, d.routers()...)
+	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api"), OnIdle: debug.FreeOSMemory}, d.routers()...)
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +277,9 @@ func (d *Daemon) closeStores() {
 	}
 	if d.networks != nil {
 		_ = d.networks.Close()
+	}
+	if d.volumes != nil {
+		_ = d.volumes.Close()
 	}
 	if d.images != nil {
 		_ = d.images.Snapshots().Close()

@@ -6,7 +6,6 @@ import (
 	"github.com/moby/moby/api/types/build"
 	apicontainer "github.com/moby/moby/api/types/container"
 	apisystem "github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 
 	systemrouter "github.com/berth-dev/berth/internal/api/router/system"
 	"github.com/berth-dev/berth/internal/container"
@@ -20,6 +19,10 @@ func (d *Daemon) diskUsage(ctx context.Context, o systemrouter.DiskUsageOptions)
 		iu, err := d.images.DiskUsage(ctx, d.containers.ImageInUse)
 		if err != nil {
 			return nil, err
+		}
+		// Per image, the containers created from it (df -v's CONTAINERS).
+		for i := range iu.Items {
+			iu.Items[i].Containers = d.containers.CountByImage(iu.Items[i].ID)
 		}
 		du.ImageUsage = iu
 	}
@@ -40,7 +43,11 @@ func (d *Daemon) diskUsage(ctx context.Context, o systemrouter.DiskUsageOptions)
 		du.ContainerUsage = cu
 	}
 	if o.Volumes {
-		du.VolumeUsage = &volume.DiskUsage{}
+		vu, err := d.volumes.DiskUsage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		du.VolumeUsage = vu
 	}
 	if o.BuildCache {
 		du.BuildCacheUsage = &build.DiskUsage{}

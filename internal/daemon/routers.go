@@ -9,6 +9,7 @@ import (
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
 	netrouter "github.com/berth-dev/berth/internal/api/router/network"
 	systemrouter "github.com/berth-dev/berth/internal/api/router/system"
+	volumerouter "github.com/berth-dev/berth/internal/api/router/volume"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -20,6 +21,7 @@ func (d *Daemon) routers() []api.Router {
 		ctrrouter.New(containerBackend{d}),
 		execrouter.New(execBackend{d}),
 		imagerouter.New(images, commitBackend{d}, imagerouter.Registry{Client: d.registry}),
+		volumerouter.New(volumeBackend{d}),
 		netrouter.New(networkBackend{d}),
 	}
 }

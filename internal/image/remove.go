@@ -318,20 +318,67 @@ func (s *Service) DiskUsage(ctx context.Context, inUse UseChecker) (*apiimage.Di
 		return nil, err
 	}
 	du := &apiimage.DiskUsage{Items: list, TotalCount: int64(len(list))}
-	for _, it := range list {
-		du.TotalSize += it.Size
-		used := false
+	shared, total, err := s.layerSharing()
+	if err != nil {
+		return nil, err
+	}
+	du.TotalSize = total
+	var used int64
+	for i := range list {
+		it := &list[i]
+		it.SharedSize = shared[it.ID]
+		inuse := false
 		if inUse != nil {
 			cid, _ := inUse(it.ID)
-			used = cid != ""
+			inuse = cid != ""
 		}
-		if used {
+		if inuse {
 			du.ActiveCount++
-		} else {
-			du.Reclaimable += it.Size
+			used += it.Size - it.SharedSize
 		}
 	}
+	// What removing every unused image would free: the layers no image
+	// in use holds (shared layers count as used when any user holds them,
+	// as the docker CLI reckons it).
+	du.Reclaimable = max(total-used, 0)
 	return du, nil
+}
+
+// layerSharing returns, per image ID, the size of its layers that other
+// images share, and the size of all distinct layers.
+func (s *Service) layerSharing() (map[string]int64, int64, error) {
+	var recs []*record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		recs, err = allRecords(tx)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	users := map[digest.Digest]int{}
+	sizes := map[digest.Digest]int64{}
+	for _, r := range recs {
+		for _, l := range r.Layers {
+			users[l.ChainID]++
+			sizes[l.ChainID] = l.Size
+		}
+	}
+	shared := map[string]int64{}
+	for _, r := range recs {
+		var n int64
+		for _, l := range r.Layers {
+			if users[l.ChainID] > 1 {
+				n += l.Size
+			}
+		}
+		shared[r.ID.String()] = n
+	}
+	var total int64
+	for _, sz := range sizes {
+		total += sz
+	}
+	return shared, total, nil
 }
 
 var _ = fmt.Sprintf

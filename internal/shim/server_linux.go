@@ -32,6 +32,10 @@ const bootFD = 3
 // read: a descendant that escaped the container's end can hold the pipes.
 const drainTimeout = 2 * time.Second
 
+// spareTrimDelay is how long a shim waits for its boot config before it
+// trims its memory (a warm spare).
+const spareTrimDelay = 2 * time.Second
+
 // Main is the whole of berth-shim: it reads its boot config from fd 3,
 // creates the container, answers Spawn and serves until shut down. It
 // returns the process exit code.
@@ -41,7 +45,13 @@ func Main() int {
 	initproc.Tracef("shim: main")
 	boot := os.NewFile(bootFD, "shim-boot")
 	var cfg bootConfig
-	if err := readFrame(boot, &cfg); err != nil {
+	// A warm spare may wait long for its container: trimmed meanwhile, it
+	// costs the host little (what it touches again faults back in from the
+	// page cache).
+	spareTrim := time.AfterFunc(spareTrimDelay, trim)
+	err := readFrame(boot, &cfg)
+	spareTrim.Stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-shim: this program is started by berthd, not by hand:", err)
 		return 2
 	}

@@ -64,6 +64,11 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	// own span caches, a GC worker).
 	// (o.Env comes first: the first of duplicate variables wins.)
 	env := append(append([]string(nil), o.Env...), "PATH="+pathEnv(), "GOMAXPROCS=1")
+	if v := os.Getenv("BERTH_TRACE"); v != "" {
+		// A daemon started with BERTH_TRACE traces its shims' phases too
+		// (in each shim.log).
+		env = append(env, "BERTH_TRACE="+v)
+	}
 	var sh *started
 	if o.WarmSpare {
 		sh = takeSpare(bin, env)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,19 +49,65 @@ import (
 // compressed digest and size too. It must run as root unless
 // opts.NoSameOwner is set.
 func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (ApplyResult, error) {
-	var res ApplyResult
 	rootfd, err := openRoot(dir)
 	if err != nil {
-		return res, err
+		return ApplyResult{}, err
 	}
+	return apply(ctx, rootfd, ".", r, opts)
+}
+
+// ApplyIn unpacks the tar stream r into the directory dir (clean, relative
+// to root, "." for root itself) with root as the resolution root: names
+// are placed below dir, and every path, including symlinks met on the
+// way, is resolved by the kernel inside root (openat2 RESOLVE_IN_ROOT), as
+// Docker's extraction chrooted into a container does. root is an open
+// directory descriptor (O_PATH is enough) that ApplyIn does not close. It
+// is Apply with the same safety rules; with opts.Plain it unpacks the
+// tar as plain files (docker cp) rather than as a layer.
+func ApplyIn(ctx context.Context, root int, dir string, r io.Reader, opts ApplyOptions) (ApplyResult, error) {
+	clean, err := cleanName(dir)
+	if err != nil || clean != dir {
+		return ApplyResult{}, errdefs.Newf(errdefs.InvalidArgument, "apply: %q is not a clean relative path", dir)
+	}
+	rootfd, err := unix.FcntlInt(uintptr(root), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res, err := apply(ctx, rootfd, dir, r, opts)
+	if err != nil && opts.Plain {
+		err = plainError{err}
+	}
+	return res, err
+}
+
+// plainError words the unpacker's errors for a plain archive ("archive
+// entry", not "layer entry"); class and ErrUnsafeEntry are kept.
+type plainError struct{ err error }
+
+var plainWords = strings.NewReplacer("layer entry", "archive entry", "reading layer", "reading archive",
+	"the layer root", "the archive root", "in the layer", "in the archive")
+
+func (e plainError) Error() string { return plainWords.Replace(e.err.Error()) }
+func (e plainError) Unwrap() error { return e.err }
+
+// apply unpacks r below prefix in rootfd, which it closes.
+func apply(ctx context.Context, rootfd int, prefix string, r io.Reader, opts ApplyOptions) (ApplyResult, error) {
+	var res ApplyResult
 	a := &applier{
-		ctx:     ctx,
-		opts:    opts,
-		rootfd:  rootfd,
-		cacheFd: -1,
-		created: make(map[string]createdKind),
-		buf:     make([]byte, 256<<10),
-		res:     &res,
+		ctx:           ctx,
+		opts:          opts,
+		rootfd:        rootfd,
+		prefix:        prefix,
+		resolveIn:     resolveInRoot,
+		resolveStrict: resolveNoSymlinks,
+		cacheFd:       -1,
+		created:       make(map[string]createdKind),
+		buf:           make([]byte, 256<<10),
+		res:           &res,
+	}
+	if opts.CrossMounts {
+		a.resolveIn &^= unix.RESOLVE_NO_XDEV
+		a.resolveStrict &^= unix.RESOLVE_NO_XDEV
 	}
 	defer a.close()
 	if uid, err := mapID(opts.UIDMap, 0); err == nil {
@@ -99,6 +146,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (App
 	res.Size = hr.n
 	if cd, ok := r.(CompressedDigester); ok {
 		res.Compression = cd.Compression()
+		var err error
 		if res.CompressedDigest, res.CompressedSize, err = cd.CompressedDigest(); err != nil {
 			return res, readError(err)
 		}
@@ -131,6 +179,12 @@ type applier struct {
 	ctx    context.Context
 	opts   ApplyOptions
 	rootfd int
+	// prefix is where names go below the root ("." for the root).
+	prefix string
+	// resolveIn and resolveStrict are the openat2 resolve flags for
+	// parents (resolveInRoot, resolveNoSymlinks, less RESOLVE_NO_XDEV
+	// with CrossMounts).
+	resolveIn, resolveStrict uint64
 
 	// cacheRel/cacheFd keep the last parent directory opened: tar entries
 	// of one directory come together. Any removal drops it.
@@ -167,9 +221,9 @@ func (a *applier) withParent(entry, rel string, strict bool, fn func(pfd int) er
 	if !strict && a.cacheFd >= 0 && a.cacheRel == rel {
 		return fn(a.cacheFd)
 	}
-	resolve := uint64(resolveInRoot)
+	resolve := a.resolveIn
 	if strict {
-		resolve = resolveNoSymlinks
+		resolve = a.resolveStrict
 	}
 	fd, err := openDirIn(a.rootfd, rel, resolve)
 	if err == unix.ENOENT {
@@ -180,6 +234,12 @@ func (a *applier) withParent(entry, rel string, strict bool, fn func(pfd int) er
 	}
 	if err != nil {
 		return parentError(entry, rel, err, strict)
+	}
+	if a.opts.CrossMounts && IsPseudoFS(fd) {
+		// Crossing mounts reaches a running container's /proc and /sys:
+		// kernel interfaces, never written by a copy.
+		unix.Close(fd)
+		return unsafeEntry(entry, "parent %q is on a kernel pseudo filesystem", rel)
 	}
 	if strict {
 		defer unix.Close(fd)
@@ -209,7 +269,7 @@ func (a *applier) mkdirAll(entry, rel string) error {
 	parts := strings.Split(rel, "/")
 	for i := range parts {
 		prefix := strings.Join(parts[:i+1], "/")
-		fd, err := openDirIn(a.rootfd, prefix, resolveInRoot)
+		fd, err := openDirIn(a.rootfd, prefix, a.resolveIn)
 		if err == nil {
 			unix.Close(fd)
 			continue
@@ -221,7 +281,7 @@ func (a *applier) mkdirAll(entry, rel string) error {
 		if i > 0 {
 			parent = strings.Join(parts[:i], "/")
 		}
-		pfd, err := openDirIn(a.rootfd, parent, resolveInRoot)
+		pfd, err := openDirIn(a.rootfd, parent, a.resolveIn)
 		if err != nil {
 			return parentError(entry, parent, err, false)
 		}
@@ -264,15 +324,28 @@ func (a *applier) clear(pfd int, name, base string) (bool, error) {
 	return wasWhiteout, removeAllAt(pfd, base)
 }
 
-// chmodAt changes the mode of base in pfd without following a symlink
-// where the kernel can (fchmodat2, Linux 6.6); before that, base is a node
-// this package just created in a directory only it writes to.
+// chmodAt changes the mode of base in pfd without ever following a
+// symlink. The node is opened O_PATH|O_NOFOLLOW and changed through its
+// descriptor (/proc/self/fd): a path-based fchmodat would follow a
+// symlink that replaced the node in between (the kernel refuses
+// AT_SYMLINK_NOFOLLOW on symlinks with EOPNOTSUPP, and retrying without
+// it follows the link from the host's root), which a running container
+// racing a copy could aim at any host file. A symlink found there is an
+// error.
 func chmodAt(pfd int, base string, mode uint32) error {
-	err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
-	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
-		err = unix.Fchmodat(pfd, base, mode, 0)
+	fd, err := unix.Openat(pfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
 	}
-	return err
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("%q was replaced by a symlink: %w", base, ErrUnsafeEntry)
+	}
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
 }
 
 func isWhiteoutDev(st *unix.Stat_t) bool {
@@ -287,8 +360,15 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	if err != nil {
 		return unsafeEntry(hdr.Name, "%v", err)
 	}
+	if a.opts.Plain && name == "." {
+		if hdr.Typeflag != tar.TypeDir {
+			return unsafeEntry(hdr.Name, "the archive root can only be a directory")
+		}
+		return nil // the target directory stays as it is
+	}
+	name = a.under(name)
 	dirRel, base := splitName(name)
-	if strings.HasPrefix(base, whiteoutPrefix) {
+	if !a.opts.Plain && strings.HasPrefix(base, whiteoutPrefix) {
 		return a.whiteout(name, dirRel, base)
 	}
 	if name == "." {
@@ -312,7 +392,41 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	return errdefs.With(errdefs.InvalidArgument, entryError(hdr.Name, fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)))
 }
 
+// under places a clean archive name below the prefix.
+func (a *applier) under(name string) string {
+	if a.prefix == "." {
+		return name
+	}
+	if name == "." {
+		return a.prefix
+	}
+	return a.prefix + "/" + name
+}
+
+// mayReplace applies NoOverwriteDirNonDir to what is at base in pfd
+// before an entry (a directory when isDir) takes its place.
+func (a *applier) mayReplace(hdr *tar.Header, pfd int, base string, isDir bool) error {
+	if !a.opts.NoOverwriteDirNonDir {
+		return nil
+	}
+	st, err := lstatAt(pfd, base)
+	if err != nil {
+		return nil
+	}
+	exDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	switch {
+	case exDir && !isDir:
+		return errdefs.With(errdefs.InvalidArgument, entryError(hdr.Name, errors.New("cannot overwrite a directory with a non-directory")))
+	case !exDir && isDir:
+		return errdefs.With(errdefs.InvalidArgument, entryError(hdr.Name, errors.New("cannot overwrite a non-directory with a directory")))
+	}
+	return nil
+}
+
 func (a *applier) ids(hdr *tar.Header) (int, int, error) {
+	if o := a.opts.Owner; o != nil {
+		return o.UID, o.GID, nil
+	}
 	uid, err := mapID(a.opts.UIDMap, hdr.Uid)
 	if err != nil {
 		return 0, 0, errdefs.With(errdefs.InvalidArgument, entryError(hdr.Name, fmt.Errorf("uid: %w", err)))
@@ -410,7 +524,7 @@ func (a *applier) metaAt(hdr *tar.Header, name string, pfd int, base string, isL
 }
 
 func (a *applier) rootDir(hdr *tar.Header) error {
-	fd, err := openat2(a.rootfd, ".", unix.O_RDONLY|unix.O_DIRECTORY, resolveInRoot)
+	fd, err := openat2(a.rootfd, ".", unix.O_RDONLY|unix.O_DIRECTORY, a.resolveIn)
 	if err != nil {
 		return entryError(hdr.Name, err)
 	}
@@ -440,6 +554,9 @@ func (a *applier) dir(hdr *tar.Header, name, dirRel, base string) error {
 		case err != nil:
 			return entryError(hdr.Name, err)
 		case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+			if err := a.mayReplace(hdr, pfd, base, true); err != nil {
+				return err
+			}
 			if opaque, err = a.clear(pfd, name, base); err != nil {
 				return entryError(hdr.Name, fmt.Errorf("replacing: %w", err))
 			}
@@ -456,7 +573,7 @@ func (a *applier) dir(hdr *tar.Header, name, dirRel, base string) error {
 			return entryError(hdr.Name, err)
 		}
 		defer unix.Close(fd)
-		if opaque {
+		if opaque && !a.opts.Plain {
 			if err := a.setOpaque(fd); err != nil {
 				return entryError(hdr.Name, err)
 			}
@@ -494,6 +611,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 
 func (a *applier) file(hdr *tar.Header, tr *tar.Reader, name, dirRel, base string) error {
 	return a.withParent(hdr.Name, dirRel, false, func(pfd int) error {
+		if err := a.mayReplace(hdr, pfd, base, false); err != nil {
+			return err
+		}
 		if _, err := a.clear(pfd, name, base); err != nil {
 			return entryError(hdr.Name, fmt.Errorf("replacing: %w", err))
 		}
@@ -528,6 +648,9 @@ func (a *applier) symlink(hdr *tar.Header, name, dirRel, base string) error {
 		return unsafeEntry(hdr.Name, "invalid symlink target")
 	}
 	return a.withParent(hdr.Name, dirRel, false, func(pfd int) error {
+		if err := a.mayReplace(hdr, pfd, base, false); err != nil {
+			return err
+		}
 		if _, err := a.clear(pfd, name, base); err != nil {
 			return entryError(hdr.Name, fmt.Errorf("replacing: %w", err))
 		}
@@ -549,14 +672,15 @@ func (a *applier) hardlink(hdr *tar.Header, name, dirRel, base string) error {
 	if target == "." {
 		return unsafeEntry(hdr.Name, "hardlink to the layer root")
 	}
+	target = a.under(target)
 	if target == name {
 		return unsafeEntry(hdr.Name, "hardlink to itself")
 	}
 	tdir, tbase := splitName(target)
-	if strings.HasPrefix(tbase, whiteoutPrefix) {
+	if !a.opts.Plain && strings.HasPrefix(tbase, whiteoutPrefix) {
 		return unsafeEntry(hdr.Name, "hardlink to a whiteout")
 	}
-	tfd, err := openDirIn(a.rootfd, tdir, resolveInRoot)
+	tfd, err := openDirIn(a.rootfd, tdir, a.resolveIn)
 	if err != nil {
 		if err == unix.ENOENT {
 			return errdefs.With(errdefs.InvalidArgument, entryError(hdr.Name, fmt.Errorf("hardlink target %q does not exist in the layer", hdr.Linkname)))
@@ -572,6 +696,9 @@ func (a *applier) hardlink(hdr *tar.Header, name, dirRel, base string) error {
 		return unsafeEntry(hdr.Name, "hardlink to a directory")
 	}
 	return a.withParent(hdr.Name, dirRel, false, func(pfd int) error {
+		if err := a.mayReplace(hdr, pfd, base, false); err != nil {
+			return err
+		}
 		if _, err := a.clear(pfd, name, base); err != nil {
 			return entryError(hdr.Name, fmt.Errorf("replacing: %w", err))
 		}
@@ -585,6 +712,9 @@ func (a *applier) hardlink(hdr *tar.Header, name, dirRel, base string) error {
 }
 
 func (a *applier) node(hdr *tar.Header, name, dirRel, base string) error {
+	if a.opts.NoDevices && hdr.Typeflag != tar.TypeFifo {
+		return unsafeEntry(hdr.Name, "device nodes are not allowed here")
+	}
 	mode := perm(hdr)
 	switch hdr.Typeflag {
 	case tar.TypeChar:
@@ -596,6 +726,9 @@ func (a *applier) node(hdr *tar.Header, name, dirRel, base string) error {
 	}
 	dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
 	return a.withParent(hdr.Name, dirRel, true, func(pfd int) error {
+		if err := a.mayReplace(hdr, pfd, base, false); err != nil {
+			return err
+		}
 		if _, err := a.clear(pfd, name, base); err != nil {
 			return entryError(hdr.Name, fmt.Errorf("replacing: %w", err))
 		}
@@ -673,7 +806,7 @@ func (a *applier) finish() error {
 		if d.name == "." {
 			dirRel, base = ".", "."
 		}
-		pfd, err := openDirIn(a.rootfd, dirRel, resolveInRoot)
+		pfd, err := openDirIn(a.rootfd, dirRel, a.resolveIn)
 		if err != nil {
 			continue // replaced by a later entry
 		}

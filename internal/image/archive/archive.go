@@ -68,7 +68,38 @@ type ApplyOptions struct {
 	// overlay mounts with the userxattr option (rootless). Whiteouts are
 	// character devices either way.
 	UserXattr bool
+
+	// The fields below serve ApplyIn for `docker cp` (PUT
+	// /containers/{id}/archive); image layers leave them unset.
+
+	// Plain unpacks an ordinary tar, not a layer: ".wh." names are plain
+	// files, nothing is marked opaque, and a "." entry leaves the target
+	// directory as it is (Docker's Untar).
+	Plain bool
+	// NoOverwriteDirNonDir refuses to replace an existing directory with
+	// a non-directory or a non-directory with a directory.
+	NoOverwriteDirNonDir bool
+	// Owner, when set, owns every entry instead of the IDs in the tar
+	// (copyUIDGID).
+	Owner *Owner
+	// NoDevices refuses character and block device entries (FIFOs stay
+	// allowed).
+	NoDevices bool
+	// CrossMounts lets resolution cross mount points below the root: a
+	// running container's volumes seen through /proc/<pid>/root. Without
+	// it, reaching another mount is refused like an escape.
+	CrossMounts bool
 }
+
+// TarOptions tunes TarAt.
+type TarOptions struct {
+	// SkipPseudoFS archives directories on kernel pseudo filesystems
+	// (proc, sysfs, cgroup, debugfs...) as empty directories.
+	SkipPseudoFS bool
+}
+
+// Owner is a uid and gid every applied entry gets.
+type Owner struct{ UID, GID int }
 
 // SkippedXattr is an extended attribute of the layer that was not applied:
 // the filesystem refused it (security.* without support, user.* on a

@@ -25,3 +25,16 @@ func Diff(context.Context, []string, string, io.Writer) (digest.Digest, int64, e
 func Tar(context.Context, string, io.Writer) error {
 	return errdefs.Newf(errdefs.NotImplemented, "tar export is only supported on linux")
 }
+
+// ApplyIn is only implemented on Linux.
+func ApplyIn(context.Context, int, string, io.Reader, ApplyOptions) (ApplyResult, error) {
+	return ApplyResult{}, errdefs.Newf(errdefs.NotImplemented, "unpacking archives is only supported on linux")
+}
+
+// TarAt is only implemented on Linux.
+func TarAt(context.Context, int, string, string, io.Writer, TarOptions) error {
+	return errdefs.Newf(errdefs.NotImplemented, "tar export is only supported on linux")
+}
+
+// IsPseudoFS is only implemented on Linux.
+func IsPseudoFS(int) bool { return false }

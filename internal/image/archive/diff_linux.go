@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,6 +102,9 @@ type walker struct {
 	overlay bool
 	links   map[devIno]string
 	buf     []byte
+	// skipPseudo archives directories of kernel pseudo filesystems
+	// (proc, sysfs, cgroup...) without their content.
+	skipPseudo bool
 }
 
 // walk writes the content of the directory open as dirfd (which it
@@ -125,7 +129,21 @@ func (wk *walker) walk(dirfd int, rel string) error {
 }
 
 func (wk *walker) entry(dirfd int, rel, name string) error {
-	full := path.Join(rel, name)
+	full := name
+	switch rel {
+	case "":
+	case "/":
+		full = "/" + name // below a "/" top (TarAt of a container's root)
+	default:
+		// Not path.Join: a "." top (TarAt of "dir/.") keeps its "./"
+		// prefix, which clients rebase on.
+		full = rel + "/" + name
+	}
+	return wk.entryAs(dirfd, name, full)
+}
+
+// entryAs writes the entry name of dirfd (and its tree) as full.
+func (wk *walker) entryAs(dirfd int, name, full string) error {
 	st, err := lstatAt(dirfd, name)
 	if err != nil {
 		if err == unix.ENOENT {
@@ -142,7 +160,7 @@ func (wk *walker) entry(dirfd int, rel, name string) error {
 	}
 	kind := st.Mode & unix.S_IFMT
 	if wk.overlay && kind == unix.S_IFCHR && st.Rdev == 0 {
-		hdr.Name = path.Join(rel, whiteoutPrefix+name)
+		hdr.Name = path.Join(path.Dir(full), whiteoutPrefix+name)
 		hdr.Typeflag = tar.TypeReg
 		hdr.Mode, hdr.Uid, hdr.Gid = 0, 0, 0
 		return wk.write(hdr)
@@ -194,7 +212,9 @@ func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
 	}
 	full := hdr.Name
 	hdr.Typeflag = tar.TypeDir
-	hdr.Name += "/"
+	if !strings.HasSuffix(hdr.Name, "/") {
+		hdr.Name += "/"
+	}
 	opaque, err := wk.overlayAttrs(fd, full, true)
 	if err == nil {
 		err = wk.xattrs(hdr, fd, "")
@@ -208,6 +228,10 @@ func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
 	if err != nil {
 		unix.Close(fd)
 		return err
+	}
+	if wk.skipPseudo && IsPseudoFS(fd) {
+		unix.Close(fd)
+		return nil
 	}
 	return wk.walk(fd, full)
 }
@@ -235,19 +259,28 @@ func (wk *walker) overlayAttrs(fd int, full string, isDir bool) (bool, error) {
 }
 
 func (wk *walker) file(dirfd int, name string, hdr *tar.Header, st *unix.Stat_t) error {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// O_PATH first: only what is still the regular file lstat saw is
+	// opened for reading (never a FIFO or device swapped in meanwhile,
+	// whose open alone could block or act).
+	pfd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", hdr.Name, err)
+	}
+	var fst unix.Stat_t
+	err = unix.Fstat(pfd, &fst)
+	if err == nil && (fst.Ino != st.Ino || fst.Dev != st.Dev || fst.Mode&unix.S_IFMT != unix.S_IFREG) {
+		err = fmt.Errorf("%q was replaced during the walk", hdr.Name)
+	}
+	var fd int
+	if err == nil {
+		fd, err = unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	}
+	unix.Close(pfd)
 	if err != nil {
 		return fmt.Errorf("open %q: %w", hdr.Name, err)
 	}
 	f := os.NewFile(uintptr(fd), hdr.Name)
 	defer f.Close()
-	var fst unix.Stat_t
-	if err := unix.Fstat(fd, &fst); err != nil {
-		return err
-	}
-	if fst.Ino != st.Ino || fst.Dev != st.Dev || fst.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%q was replaced during the walk", hdr.Name)
-	}
 	if _, err := wk.overlayAttrs(fd, hdr.Name, false); err != nil {
 		return err
 	}
@@ -305,4 +338,51 @@ func readlinkAt(dirfd int, name string) (string, error) {
 			return string(buf[:n]), nil
 		}
 	}
+}
+
+// TarAt writes the entry base of the directory dirfd as a tar stream in
+// which it is named name ("." for "dir/." copies, whose entries are then
+// "./..."; "/" for a whole root, whose entries are then "/bin"..., as
+// dockerd names them): a file alone, a directory with its whole tree. base is not
+// followed if it is a symlink (the symlink is the entry); base "." is
+// dirfd itself. Everything is read through descriptors opened with
+// O_NOFOLLOW below dirfd, so a concurrent change of the tree (a directory
+// swapped for a symlink) can never make TarAt read outside it: the walk
+// fails or skips the entry instead. Used for GET /containers/{id}/archive.
+func TarAt(ctx context.Context, dirfd int, base, name string, w io.Writer, opts TarOptions) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	wk := &walker{
+		ctx:        ctx,
+		tw:         tar.NewWriter(bw),
+		links:      make(map[devIno]string),
+		buf:        make([]byte, 256<<10),
+		skipPseudo: opts.SkipPseudoFS,
+	}
+	if err := wk.entryAs(dirfd, base, name); err != nil {
+		return err
+	}
+	if err := wk.tw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// pseudoFS are the magic numbers of kernel filesystems whose files are
+// interfaces, not data.
+var pseudoFS = map[int64]bool{
+	unix.PROC_SUPER_MAGIC: true, unix.SYSFS_MAGIC: true, unix.CGROUP_SUPER_MAGIC: true,
+	unix.CGROUP2_SUPER_MAGIC: true, unix.DEBUGFS_MAGIC: true, unix.TRACEFS_MAGIC: true,
+	unix.SECURITYFS_MAGIC: true, unix.BPF_FS_MAGIC: true, unix.PSTOREFS_MAGIC: true,
+	unix.EFIVARFS_MAGIC: true, unix.SELINUX_MAGIC: true, unix.SMACK_MAGIC: true,
+	unix.BINFMTFS_MAGIC: true, 0x62656570 /* configfs */ : true, 0x65735543 /* fusectl */ : true,
+}
+
+// IsPseudoFS reports whether the open file fd lives on a kernel pseudo
+// filesystem (proc, sysfs, cgroup...).
+func IsPseudoFS(fd int) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return false
+	}
+	return pseudoFS[int64(st.Type)]
 }

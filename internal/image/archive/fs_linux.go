@@ -121,6 +121,16 @@ func removeAllAt(dirfd int, base string) error {
 	if err != nil {
 		return err
 	}
+	// Never descend into another mount (a running container's /proc,
+	// /sys or volumes, reached by a copy): removing a mount point fails
+	// anyway, and what is mounted there is not part of the tree.
+	if other, err := otherMount(dirfd, fd); err != nil || other {
+		unix.Close(fd)
+		if err == nil {
+			err = unix.EBUSY
+		}
+		return err
+	}
 	f := os.NewFile(uintptr(fd), base)
 	for {
 		names, rerr := f.Readdirnames(1024)
@@ -206,4 +216,17 @@ func getXattr(fd int, p, key string) ([]byte, error) {
 func xattrRefused(err error) bool {
 	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP) ||
 		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EINVAL)
+}
+
+// otherMount reports whether the open files a and b are on different
+// mounts.
+func otherMount(a, b int) (bool, error) {
+	var sa, sb unix.Statx_t
+	if err := unix.Statx(a, "", unix.AT_EMPTY_PATH, unix.STATX_MNT_ID, &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Statx(b, "", unix.AT_EMPTY_PATH, unix.STATX_MNT_ID, &sb); err != nil {
+		return false, err
+	}
+	return sa.Mnt_id != sb.Mnt_id, nil
 }
