@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -82,8 +83,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		return nil, err
 	}
 	d.lock = lock
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return nil, fmt.Errorf("data root %s is in use by another berthd", cfg.DataRoot)
+	// A berthd killed a moment ago may still hold the lock: the kernel can
+	// release a dead process's files a little after it was reaped
+	// (delayed fput). Wait up to 2 s before giving up.
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("data root %s is in use by another berthd%s", cfg.DataRoot, lockHolders(lock.Name()))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	d.db, err = bolt.Open(filepath.Join(cfg.DataRoot, "metadata.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -295,4 +306,30 @@ func (d *Daemon) closeStores() {
 func hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// lockHolders names the processes that have path open (" (pid N: comm)"),
+// for the error when the data root's lock is taken.
+func lockHolders(path string) string {
+	var out []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		fds, err := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+		if err != nil {
+			continue
+		}
+		if _, err := strconv.Atoi(p.Name()); err != nil || p.Name() == strconv.Itoa(os.Getpid()) {
+			continue // self, thread-self, not a process
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join("/proc", p.Name(), "fd", fd.Name())); err == nil && l == path {
+				comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
+				out = append(out, "pid "+p.Name()+": "+strings.TrimSpace(string(comm)))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(out, ", ") + ")"
 }
