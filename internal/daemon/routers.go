@@ -8,7 +8,6 @@ import (
 	execrouter "github.com/berth-dev/berth/internal/api/router/exec"
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
 	systemrouter "github.com/berth-dev/berth/internal/api/router/system"
-	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // routers are the API's route groups, each over its backend adapter.
@@ -26,5 +25,5 @@ func (d *Daemon) routers() []api.Router {
 type commitBackend struct{ d *Daemon }
 
 func (b commitBackend) Commit(ctx context.Context, o imagerouter.CommitOptions) (string, error) {
-	return "", errdefs.Newf(errdefs.NotImplemented, "commit is not implemented yet")
+	return b.d.commit(ctx, o)
 }
