@@ -156,7 +156,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
 	)
-	root.AddCommand(c.newCommitCommand(), c.newDiffCommand())
+	root.AddCommand(c.newCommitCommand(), c.newDiffCommand(), c.newBuildCommand(), c.newBuilderCommand())
 	setFlagErrorFunc(root)
 	c.addCompletions(root)
 	return root

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/events"
@@ -46,6 +47,7 @@ type Daemon struct {
 	images     *image.Service
 	runtime    *runtime.Runtime
 	containers *container.Service
+	builder    *build.Builder
 	events     *events.Bus
 	server     *api.Server
 	listeners  []net.Listener
@@ -105,7 +107,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 			if ctrs == nil {
 				return nil, nil, nil
 			}
-			return ctrs.Holders(ctx)
+			snaps, blobs, err := ctrs.Holders(ctx)
+			if err != nil || d.builder == nil {
+				return snaps, blobs, err
+			}
+			bs, bb, err := d.builder.Holders(ctx)
+			return append(snaps, bs...), append(blobs, bb...), err
 		},
 	})
 	if err != nil {
@@ -129,6 +136,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := ctrs.Restore(ctx); err != nil {
 		return nil, err
 	}
+	if d.builder, err = d.newBuilder(); err != nil {
+		return nil, err
+	}
+	d.removeBuildLeftovers(ctx)
 	// Directories of snapshots whose creation or removal a crash cut
 	// short (containers' snapshots without a record went in Restore).
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {

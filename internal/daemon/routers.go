@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/berth-dev/berth/internal/api"
+	buildrouter "github.com/berth-dev/berth/internal/api/router/build"
 	ctrrouter "github.com/berth-dev/berth/internal/api/router/container"
 	execrouter "github.com/berth-dev/berth/internal/api/router/exec"
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
@@ -18,6 +19,7 @@ func (d *Daemon) routers() []api.Router {
 		ctrrouter.New(containerBackend{d}),
 		execrouter.New(execBackend{d}),
 		imagerouter.New(images, commitBackend{d}, imagerouter.Registry{Client: d.registry}),
+		buildrouter.New(buildBackend{d}),
 	}
 }
 

@@ -37,10 +37,70 @@ type Change struct {
 // container's writable one.
 var mountStubs = map[string]bool{"etc/hosts": true, "etc/resolv.conf": true, "etc/hostname": true, ".dockerenv": true}
 
-// isMountStub reports an empty regular file at one of the stub paths that
-// no lower layer has.
-func isMountStub(name string, mode fs.FileMode, size int64, lowers []string) bool {
-	return mountStubs[name] && mode.IsRegular() && size == 0 && !inLowers(lowers, name)
+// stubFilter leaves out mount targets a run created: an empty regular
+// file or empty directory at one of the names, that no lower layer has,
+// and directories (absent below) holding nothing but such stubs.
+type stubFilter struct {
+	names     map[string]bool
+	ancestors map[string]bool
+	upper     string
+	lowers    []string
+}
+
+func newStubFilter(upper string, lowers []string, extra []string) *stubFilter {
+	f := &stubFilter{names: map[string]bool{}, ancestors: map[string]bool{}, upper: upper, lowers: lowers}
+	for n := range mountStubs {
+		f.add(n)
+	}
+	for _, n := range extra {
+		f.add(n)
+	}
+	return f
+}
+
+func (f *stubFilter) add(name string) {
+	name = strings.Trim(path.Clean("/"+name), "/")
+	if name == "" {
+		return
+	}
+	f.names[name] = true
+	for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
+		f.ancestors[d] = true
+	}
+}
+
+func (f *stubFilter) skip(name string, mode fs.FileMode, size int64) bool {
+	switch {
+	case f.names[name] && (mode.IsRegular() && size == 0 || mode.IsDir() && f.emptyDir(name)):
+	case f.ancestors[name] && mode.IsDir() && f.onlyStubs(name):
+	default:
+		return false
+	}
+	return !inLowers(f.lowers, name)
+}
+
+func (f *stubFilter) emptyDir(name string) bool {
+	ents, err := os.ReadDir(filepath.Join(f.upper, name))
+	return err == nil && len(ents) == 0
+}
+
+// onlyStubs: everything below the directory name is a stub.
+func (f *stubFilter) onlyStubs(name string) bool {
+	ents, err := os.ReadDir(filepath.Join(f.upper, name))
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		child := path.Join(name, e.Name())
+		info, err := e.Info()
+		if err != nil {
+			return false
+		}
+		if !f.skip(child, info.Mode(), info.Size()) {
+			return false
+		}
+	}
+	return true
 }
 
 // Changes lists what the active snapshot key changed over its parents:
@@ -53,10 +113,10 @@ func (s *Service) Changes(ctx context.Context, key string) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return changes(ctx, upper, lowers)
+	return changes(ctx, upper, lowers, newStubFilter(upper, lowers, nil))
 }
 
-func changes(ctx context.Context, upper string, lowers []string) ([]Change, error) {
+func changes(ctx context.Context, upper string, lowers []string, stubs *stubFilter) ([]Change, error) {
 	var out []Change
 	// dirs that exist below and are reported only if something under them is.
 	pending := map[string]bool{}
@@ -84,7 +144,10 @@ func changes(ctx context.Context, upper string, lowers []string) ([]Change, erro
 			out = append(out, Change{Path: "/" + rel, Kind: ChangeDelete})
 			return nil
 		}
-		if mode == unix.S_IFREG && isMountStub(rel, fs.FileMode(0), st.Size, lowers) {
+		if (mode == unix.S_IFREG || mode == unix.S_IFDIR) && stubs.skip(rel, d.Type(), st.Size) {
+			if mode == unix.S_IFDIR {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		lst, found := lowerStat(lowers, rel)

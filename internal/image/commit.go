@@ -53,6 +53,31 @@ func (st *State) Clone() *State {
 	return &out
 }
 
+// configBytes is the image config of st (its diff IDs from its layers)
+// and its JSON, whose digest is the image ID.
+func (st *State) configBytes() (dockerspec.DockerOCIImage, []byte, error) {
+	img := st.Config
+	img.RootFS.Type = "layers"
+	img.RootFS.DiffIDs = nil
+	for _, l := range st.Layers {
+		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.DiffID)
+	}
+	if img.RootFS.DiffIDs == nil {
+		img.RootFS.DiffIDs = []digest.Digest{}
+	}
+	cb, err := json.Marshal(img)
+	return img, cb, err
+}
+
+// ID is the image ID st has once written (WriteImage).
+func (st *State) ID() digest.Digest {
+	_, cb, err := st.configBytes()
+	if err != nil {
+		return ""
+	}
+	return digest.FromBytes(cb)
+}
+
 // Scratch is the empty state (FROM scratch) for the service's platform.
 func (s *Service) Scratch() *State {
 	p := s.cfg.Platform
@@ -102,13 +127,16 @@ func (s *Service) HoldGC() func() {
 // stored gzip-compressed and unpacked, in one pass, into a new snapshot
 // committed as the layer's chain ID on parentChain, so containers of the
 // new image use it without extracting anything. It returns nil when
-// nothing changed. The caller holds HoldGC.
-func (s *Service) NewLayer(ctx context.Context, key string, parentChain string) (*Layer, error) {
+// nothing changed. stubs name further mount targets (relative, such as
+// "run/secrets/id") left out when they are empty and new. The caller
+// holds HoldGC.
+func (s *Service) NewLayer(ctx context.Context, key string, parentChain string, stubs ...string) (*Layer, error) {
 	upper, lowers, err := s.snaps.Upper(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := changes(ctx, upper, lowers)
+	filter := newStubFilter(upper, lowers, stubs)
+	ch, err := changes(ctx, upper, lowers, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +146,7 @@ func (s *Service) NewLayer(ctx context.Context, key string, parentChain string) 
 	pr, pw := io.Pipe()
 	go func() {
 		_, _, err := archive.DiffSkipping(ctx, lowers, upper, pw, func(name string, mode fs.FileMode, size int64) bool {
-			return isMountStub(name, mode, size, lowers)
+			return filter.skip(name, mode, size)
 		})
 		pw.CloseWithError(err)
 	}()
@@ -210,16 +238,7 @@ func (s *Service) WriteImage(ctx context.Context, st *State, refs []string) (dig
 		}
 		parsed = append(parsed, ref)
 	}
-	img := st.Config
-	img.RootFS.Type = "layers"
-	img.RootFS.DiffIDs = nil
-	for _, l := range st.Layers {
-		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.DiffID)
-	}
-	if img.RootFS.DiffIDs == nil {
-		img.RootFS.DiffIDs = []digest.Digest{}
-	}
-	cb, err := json.Marshal(img)
+	img, cb, err := st.configBytes()
 	if err != nil {
 		return "", err
 	}

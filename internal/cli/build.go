@@ -1,0 +1,337 @@
+package cli
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/spf13/cobra"
+)
+
+// newBuildCommand is `berth build`: the context directory (or "-" for a
+// tar or a Dockerfile on stdin) is sent as a tar without what
+// .dockerignore excludes, to POST /build; the classic builder's output is
+// printed as it comes.
+func (c *Cli) newBuildCommand() *cobra.Command {
+	var (
+		tags, buildArgs, labels, addHosts []string
+		file, target, iidfile, network   string
+		platform                         string
+		noCache, pull, quiet             bool
+		rm, forceRm                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] PATH | URL | -",
+		Short: "Build an image from a Dockerfile",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.Client()
+			if err != nil {
+				return err
+			}
+			body, dockerfile, err := c.buildContext(args[0], file)
+			if err != nil {
+				return err
+			}
+			opts := client.ImageBuildOptions{
+				Tags: tags, Dockerfile: dockerfile, Target: target, NoCache: noCache, PullParent: pull,
+				SuppressOutput: quiet, NetworkMode: network, ExtraHosts: addHosts, Remove: rm, ForceRemove: forceRm,
+				BuildArgs: map[string]*string{}, Labels: map[string]string{},
+			}
+			for _, a := range buildArgs {
+				k, v, ok := strings.Cut(a, "=")
+				if !ok {
+					// "--build-arg NAME" takes NAME from the environment.
+					if ev, set := os.LookupEnv(k); set {
+						opts.BuildArgs[k] = &ev
+					} else {
+						opts.BuildArgs[k] = nil
+					}
+					continue
+				}
+				opts.BuildArgs[k] = &v
+			}
+			for _, l := range labels {
+				k, v, _ := strings.Cut(l, "=")
+				opts.Labels[k] = v
+			}
+			if platform != "" {
+				p, err := parsePlatform(platform)
+				if err != nil {
+					return err
+				}
+				opts.Platforms = append(opts.Platforms, p)
+			}
+			res, err := api.ImageBuild(cmd.Context(), bytes.NewReader(body), opts)
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			id, err := renderBuild(res.Body, c.out)
+			if err != nil {
+				return err
+			}
+			if quiet {
+				fmt.Fprintln(c.out, id)
+			}
+			if iidfile != "" {
+				if err := os.WriteFile(iidfile, []byte(id), 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&tags, "tag", "t", nil, `Name and optionally a tag in the "name:tag" format`)
+	fl.StringVarP(&file, "file", "f", "", `Name of the Dockerfile (Default is "PATH/Dockerfile")`)
+	fl.StringArrayVar(&buildArgs, "build-arg", nil, "Set build-time variables")
+	fl.StringArrayVar(&labels, "label", nil, "Set metadata for an image")
+	fl.StringVar(&target, "target", "", "Set the target build stage to build.")
+	fl.BoolVar(&noCache, "no-cache", false, "Do not use cache when building the image")
+	fl.BoolVar(&pull, "pull", false, "Always attempt to pull a newer version of the image")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
+	fl.StringVar(&iidfile, "iidfile", "", "Write the image ID to the file")
+	fl.StringVar(&network, "network", "default", "Set the networking mode for the RUN instructions during build")
+	fl.StringSliceVar(&addHosts, "add-host", nil, "Add a custom host-to-IP mapping (\"host:ip\")")
+	fl.StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
+	fl.BoolVar(&rm, "rm", true, "Remove intermediate containers after a successful build")
+	fl.BoolVar(&forceRm, "force-rm", false, "Always remove intermediate containers")
+	return cmd
+}
+
+// buildContext makes the context tar of dir (or reads it from stdin for
+// "-") and places a Dockerfile given as "-" or outside the context in it.
+// It returns the tar and the Dockerfile's name in it.
+func (c *Cli) buildContext(arg, file string) ([]byte, string, error) {
+	var dfData []byte
+	if file == "-" {
+		if arg == "-" {
+			return nil, "", errors.New("invalid argument: can't use stdin for both build context and dockerfile")
+		}
+		b, err := io.ReadAll(c.in)
+		if err != nil {
+			return nil, "", err
+		}
+		dfData = b
+	}
+	if arg == "-" {
+		b, err := io.ReadAll(c.in)
+		if err != nil {
+			return nil, "", err
+		}
+		return b, file, nil
+	}
+	if strings.Contains(arg, "://") || strings.HasPrefix(arg, "git@") {
+		return nil, "", errors.New("remote build contexts are not supported by berth")
+	}
+	fi, err := os.Stat(arg)
+	if err != nil {
+		return nil, "", fmt.Errorf("unable to prepare context: path %q not found", arg)
+	}
+	if !fi.IsDir() {
+		return nil, "", fmt.Errorf("unable to prepare context: context must be a directory: %s", arg)
+	}
+	dfName := "Dockerfile"
+	if file != "" && file != "-" {
+		abs, _ := filepath.Abs(file)
+		if !filepath.IsAbs(file) {
+			abs, _ = filepath.Abs(file)
+		}
+		ctxAbs, _ := filepath.Abs(arg)
+		if rel, err := filepath.Rel(ctxAbs, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			dfName = filepath.ToSlash(rel)
+		} else {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return nil, "", err
+			}
+			dfData = b
+		}
+	}
+	var pm *patternmatcher.PatternMatcher
+	for _, name := range []string{dfName + ".dockerignore", ".dockerignore"} {
+		if f, err := os.Open(filepath.Join(arg, name)); err == nil {
+			pats, err := ignorefile.ReadAll(f)
+			f.Close()
+			if err != nil {
+				return nil, "", err
+			}
+			if pm, err = patternmatcher.New(pats); err != nil {
+				return nil, "", err
+			}
+			break
+		}
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(arg, p)
+		if rel == "." {
+			return nil
+		}
+		rel = filepath.ToSlash(rel)
+		keep := rel == dfName || rel == ".dockerignore" || rel == dfName+".dockerignore"
+		if pm != nil && !keep {
+			if m, _ := pm.MatchesOrParentMatches(rel); m {
+				if d.IsDir() && !pm.Exclusions() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		h, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return nil // sockets and the like
+		}
+		h.Name = rel
+		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if dfData != nil {
+		dfName = ".dockerfile." + randomSuffix()
+		if err := tw.WriteHeader(&tar.Header{Name: dfName, Mode: 0o600, Size: int64(len(dfData)), Typeflag: tar.TypeReg}); err != nil {
+			return nil, "", err
+		}
+		if _, err := tw.Write(dfData); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), dfName, nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 10)
+	f, err := os.Open("/dev/urandom")
+	if err == nil {
+		_, _ = io.ReadFull(f, b)
+		f.Close()
+	}
+	return fmt.Sprintf("%x", b)
+}
+
+// renderBuild prints the build stream and returns the image ID from its
+// aux message; an error message in the stream is the command's error
+// (with the failed RUN's status as exit code).
+func renderBuild(in io.Reader, out io.Writer) (string, error) {
+	dec := json.NewDecoder(in)
+	id := ""
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return id, nil
+			}
+			return id, err
+		}
+		if m.Error != nil {
+			code := m.Error.Code
+			if code == 0 {
+				code = 1
+			}
+			return id, StatusError{Status: m.Error.Message, StatusCode: code}
+		}
+		if m.Aux != nil {
+			var aux struct{ ID string }
+			if json.Unmarshal(*m.Aux, &aux) == nil && aux.ID != "" {
+				id = aux.ID
+			}
+			continue
+		}
+		if m.Stream != "" {
+			fmt.Fprint(out, m.Stream)
+		} else if m.Status != "" {
+			fmt.Fprintln(out, m.Status)
+		}
+	}
+}
+
+var _ = sort.Strings
+
+// newBuilderCommand is `berth builder` (build, prune).
+func (c *Cli) newBuilderCommand() *cobra.Command {
+	var all, force bool
+	var filters []string
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove build cache",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force {
+				fmt.Fprint(c.out, "WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ")
+				var ans string
+				fmt.Fscanln(c.in, &ans)
+				if ans != "y" && ans != "Y" {
+					return nil
+				}
+			}
+			api, err := c.Client()
+			if err != nil {
+				return err
+			}
+			opts := client.BuildCachePruneOptions{All: all, Filters: make(client.Filters)}
+			for _, f := range filters {
+				k, v, _ := strings.Cut(f, "=")
+				opts.Filters.Add(k, v)
+			}
+			res, err := api.BuildCachePrune(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			if len(res.Report.CachesDeleted) > 0 {
+				fmt.Fprintln(c.out, "Deleted build cache objects:")
+				for _, id := range res.Report.CachesDeleted {
+					fmt.Fprintln(c.out, id)
+				}
+				fmt.Fprintln(c.out)
+			}
+			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", humanSize(int64(res.Report.SpaceReclaimed)))
+			return nil
+		},
+	}
+	prune.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused build cache, not just dangling ones")
+	prune.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	prune.Flags().StringArrayVar(&filters, "filter", nil, `Provide filter values (e.g. "until=24h")`)
+	return managementCommand("builder", "Manage builds", withAlias(c.newBuildCommand(), "build"), prune)
+}
