@@ -65,7 +65,7 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 		res, err := runner.Run(ctx, RunRequest{
 			Parent: parent, Args: args, Env: env, User: cfg.User, WorkDir: cfg.WorkingDir,
 			NetworkMode: network, ExtraHosts: d.s.opts.ExtraHosts, Mounts: rm,
-			Output: streamWriter{d},
+			Output:  streamWriter{d},
 			Started: func(id string) { d.printf(" ---> Running in %s\n", shortID(id)) },
 		})
 		removed := false

@@ -27,10 +27,10 @@ import (
 func (c *Cli) newBuildCommand() *cobra.Command {
 	var (
 		tags, buildArgs, labels, addHosts []string
-		file, target, iidfile, network   string
-		platform                         string
-		noCache, pull, quiet             bool
-		rm, forceRm                      bool
+		file, target, iidfile, network    string
+		platform                          string
+		noCache, pull, quiet              bool
+		rm, forceRm                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] PATH | URL | -",
