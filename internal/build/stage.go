@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -214,6 +215,17 @@ func (d *dispatcher) commandLine(c instructions.ShellDependantCmdLine) []string 
 }
 
 func (d *dispatcher) dispatch(ctx context.Context, cmd instructions.Command) error {
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		env := d.env()
+		lex := shell.NewLex(d.s.df.escape)
+		lex.RawQuotes, lex.RawEscapes = true, true
+		if err := ex.ExpandRaw(func(word string) (string, error) {
+			out, _, err := lex.ProcessWord(word, env)
+			return out, err
+		}); err != nil {
+			return err
+		}
+	}
 	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
 		if err := ex.Expand(d.expander()); err != nil {
 			return err
@@ -342,11 +354,12 @@ func (d *dispatcher) arg(c *instructions.ArgCommand) error {
 			parts = append(parts, kv.Key)
 		}
 	}
-	// Arguments do not change the image; they change the key of what
-	// uses them (RUN's environment, expanded words).
-	d.key = cacheKey(d.key, "ARG", parts)
-	d.printf(" ---> %s\n", shortID(d.st.ID().String()))
-	return nil
+	// Arguments are recorded as an empty-layer history entry (as the
+	// classic builder does); their values are part of the key of what
+	// follows.
+	// The declaration as written: values reach the keys of the steps
+	// that use them (RUN's environment, expanded words), not this one.
+	return d.meta(commandText(c))
 }
 
 // meta records a metadata-only step: an empty-layer history entry, the

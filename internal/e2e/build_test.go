@@ -1,10 +1,21 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
 )
 
 // buildDir writes files (name → content) into a new temporary directory.
@@ -12,43 +23,363 @@ func buildDir(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(dir, name), content)
 	}
 	return dir
 }
 
-// dockerBuild runs the docker CLI's classic builder.
-func (d *daemon) dockerBuild(stdin *strings.Reader, args ...string) (string, string, int) {
-	d.t.Helper()
-	os.Setenv("DOCKER_BUILDKIT", "0")
-	if stdin == nil {
-		return d.cli(bins.docker, nil, append([]string{"build"}, args...)...)
+func writeFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dockerBuild runs `docker build` with the classic builder (DOCKER_BUILDKIT=0).
+func (d *daemon) dockerBuild(stdin io.Reader, args ...string) (string, string, int) {
+	d.t.Helper()
+	d.t.Setenv("DOCKER_BUILDKIT", "0")
 	return d.cli(bins.docker, stdin, append([]string{"build"}, args...)...)
 }
 
-func TestBuildBasic(t *testing.T) {
+func (d *daemon) mustBuild(bin string, stdin io.Reader, args ...string) string {
+	d.t.Helper()
+	d.t.Setenv("DOCKER_BUILDKIT", "0")
+	o, e, code := d.cli(bin, stdin, append([]string{"build"}, args...)...)
+	if code != 0 {
+		d.t.Fatalf("%s build %v: exit %d\n%s\n%s", filepath.Base(bin), args, code, o, e)
+	}
+	return o
+}
+
+func (d *daemon) output(bin string, args ...string) string {
+	d.t.Helper()
+	o, e, code := d.cli(bin, nil, args...)
+	if code != 0 {
+		d.t.Fatalf("%s %v: exit %d: %s %s", filepath.Base(bin), args, code, o, e)
+	}
+	return o
+}
+
+const multiStage = `# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM $BASE AS build
+ARG VERSION=1
+WORKDIR /src
+COPY src/ ./
+RUN echo "v$VERSION $(cat main.txt)" > /out.txt && mkdir -p /dist && cp /out.txt /dist/ && ls /src > /dist/listing
+
+FROM busybox AS unused
+RUN exit 1
+
+FROM busybox
+COPY --from=build --chown=berth:berth /dist/ /app/
+USER berth
+ENV MODE=prod PATH=/usr/bin:/bin
+LABEL org.example.tier=runtime
+EXPOSE 8080/tcp
+ENTRYPOINT ["cat"]
+CMD ["/app/out.txt"]
+`
+
+// TestBuildMultiStageCache builds the seed documents' pattern through the
+// docker CLI's classic builder: a build stage and a runtime stage run as
+// a non-root user with COPY --from --chown, ARG before FROM, build args;
+// a stage the target does not need is not built. An unchanged rebuild is
+// all cache hits with the same image ID (also after berthd restarts);
+// editing one source rebuilds from its COPY on, touching one does not;
+// no intermediate container is left.
+func TestBuildMultiStageCache(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
+	dk := bins.docker
 	dir := buildDir(t, map[string]string{
-		"Dockerfile": "FROM busybox\nARG GREETING=hello\nENV WHO=world\nRUN echo \"$GREETING $WHO\" > /greeting\nCOPY app/ /app/\nWORKDIR /app\nCMD [\"cat\", \"/greeting\"]\n",
-		"app/a.txt":  "A\n",
+		"Dockerfile":    multiStage,
+		"src/main.txt":  "main",
+		"src/other.txt": "other",
+		"src/debug.log": "noise",
+		"secret.txt":    "do not ship",
+		".dockerignore": "secret.txt\n**/*.log\n",
 	})
-	o, e, code := d.dockerBuild(nil, "-t", "basic:1", dir)
-	t.Logf("out:\n%s\nerr:\n%s", o, e)
+	out := d.mustBuild(dk, nil, "--build-arg", "VERSION=2", "-t", "app:1", dir)
+	if strings.Contains(out, "exit 1") || strings.Contains(out, "Step 8/") && strings.Contains(out, "RUN exit 1") {
+		t.Fatalf("the unused stage was built:\n%s", out)
+	}
+	if !strings.Contains(out, "Successfully tagged app:1") {
+		t.Fatalf("build output:\n%s", out)
+	}
+	if got := d.output(dk, "run", "--rm", "app:1"); got != "v2 main\n" {
+		t.Fatalf("run: %q", got)
+	}
+	got := d.output(dk, "run", "--rm", "--entrypoint", "sh", "app:1", "-c", "id -u; stat -c %U:%G /app/out.txt; cat /app/listing; echo $MODE")
+	if got != "1000\nberth:berth\nmain.txt\nother.txt\nprod\n" {
+		t.Fatalf("runtime stage: %q", got)
+	}
+	insp := d.output(dk, "image", "inspect", "--format", "{{.Config.User}}|{{index .Config.Labels \"org.example.tier\"}}|{{.Config.ExposedPorts}}|{{.Config.Entrypoint}}", "app:1")
+	if strings.TrimSpace(insp) != "berth|runtime|map[8080/tcp:{}]|[cat]" {
+		t.Fatalf("inspect: %q", insp)
+	}
+	hist := d.output(dk, "history", "--no-trunc", "--format", "{{.CreatedBy}}", "app:1")
+	if !strings.Contains(hist, "/bin/sh -c #(nop)  ENTRYPOINT [\"cat\"]") || !strings.Contains(hist, "COPY dir:") {
+		t.Fatalf("history:\n%s", hist)
+	}
+	id1 := strings.TrimSpace(d.output(dk, "image", "inspect", "--format", "{{.Id}}", "app:1"))
+
+	// Unchanged: every step from the cache, the same image.
+	t0 := time.Now()
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=2", "-t", "app:1", dir)
+	t.Logf("fully cached rebuild through the docker CLI: %v", time.Since(t0))
+	if n := strings.Count(out, "Using cache"); n != 11 {
+		t.Fatalf("cached rebuild: %d cache hits, want 11:\n%s", n, out)
+	}
+	if id := strings.TrimSpace(d.output(dk, "image", "inspect", "--format", "{{.Id}}", "app:1")); id != id1 {
+		t.Fatalf("cached rebuild gave %s, want %s", id, id1)
+	}
+	// A new mtime is not a change.
+	now := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "src/main.txt"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=2", "-t", "app:1", dir)
+	if n := strings.Count(out, "Using cache"); n != 11 {
+		t.Fatalf("rebuild after touch: %d cache hits:\n%s", n, out)
+	}
+	// An ignored file changing is not a change either.
+	writeFile(t, filepath.Join(dir, "src/debug.log"), "more noise")
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=2", "-t", "app:1", dir)
+	if n := strings.Count(out, "Using cache"); n != 11 {
+		t.Fatalf("rebuild after an ignored change: %d cache hits:\n%s", n, out)
+	}
+	// One source changes: the build stage's steps before its COPY are
+	// cached, the COPY and what follows are not.
+	writeFile(t, filepath.Join(dir, "src/main.txt"), "edited")
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=2", "-t", "app:2", dir)
+	step := func(n int) string {
+		i := strings.Index(out, fmt.Sprintf("Step %d/", n))
+		j := strings.Index(out[i+1:], "Step ")
+		if j < 0 {
+			return out[i:]
+		}
+		return out[i : i+1+j]
+	}
+	if !strings.Contains(step(3), "Using cache") || strings.Contains(step(4), "Using cache") || strings.Contains(step(5), "Using cache") {
+		t.Fatalf("after editing one source, the cache should break at its COPY (step 4):\n%s", out)
+	}
+	if got := d.output(dk, "run", "--rm", "app:2"); got != "v2 edited\n" {
+		t.Fatalf("run after edit: %q", got)
+	}
+	// A different build arg changes the RUN that uses it.
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=3", "-t", "app:3", dir)
+	if !strings.Contains(step(4), "Using cache") || strings.Contains(step(5), "Using cache") {
+		t.Fatalf("a new VERSION should rebuild its RUN (step 5) only on:\n%s", out)
+	}
+	if ps := d.output(dk, "ps", "-aq"); ps != "" {
+		t.Fatalf("intermediate containers left: %q", ps)
+	}
+	// The cache survives a restart of berthd.
+	d.stop()
+	d.start()
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=3", "-t", "app:3", dir)
+	if n := strings.Count(out, "Using cache"); n != 11 {
+		t.Fatalf("rebuild after a restart: %d cache hits:\n%s", n, out)
+	}
+	// system df shows the cache; builder prune empties it, images stay.
+	df := d.output(dk, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+	if !strings.Contains(df, "Build Cache ") || strings.Contains(df, "Build Cache 0") {
+		t.Fatalf("system df: %q", df)
+	}
+	pr := d.output(bins.cli, "builder", "prune", "-f")
+	if !strings.Contains(pr, "Total reclaimed space") {
+		t.Fatalf("builder prune: %q", pr)
+	}
+	df = d.output(dk, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+	if !strings.Contains(df, "Build Cache 0") {
+		t.Fatalf("system df after prune: %q", df)
+	}
+	if got := d.output(dk, "run", "--rm", "app:3"); got != "v3 edited\n" {
+		t.Fatalf("image after prune: %q", got)
+	}
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=3", "-t", "app:3", dir)
+	if strings.Contains(out, "Using cache") {
+		t.Fatalf("build after prune used a cache:\n%s", out)
+	}
+}
+
+// TestBuildInstructions covers the other instructions and options
+// through both CLIs: heredocs, ADD with tar extraction and a URL with
+// --checksum, SHELL, ONBUILD, STOPSIGNAL, HEALTHCHECK, VOLUME, -f -,
+// a Dockerfile on stdin, --target, --label, -q, --iidfile, --no-cache,
+// --network none, --add-host, RUN --mount=type=cache.
+func TestBuildInstructions(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	dk, bt := bins.docker, bins.cli
+	payload := "fetched over http\n"
+	sum := sha256.Sum256([]byte(payload))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, payload)
+	}))
+	defer srv.Close()
+
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(&tar.Header{Name: "inner/x.txt", Mode: 0o640, Size: 2, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x\n"))
+	tw.Close()
+	dir := buildDir(t, map[string]string{
+		"files.tar": tb.String(),
+		"Dockerfile": `FROM busybox AS base
+SHELL ["/bin/sh", "-c"]
+ADD files.tar /opt/
+ADD --checksum=sha256:` + fmt.Sprintf("%x", sum) + ` ` + srv.URL + `/remote.txt /opt/remote.txt
+RUN <<EOF
+echo heredoc > /opt/heredoc
+echo second line >> /opt/heredoc
+EOF
+COPY <<EOT /opt/inline.txt
+inline $HOME
+EOT
+RUN --mount=type=cache,target=/cache,id=berth-e2e echo run >> /cache/runs && cp /cache/runs /opt/runs
+RUN --network=none sh -c 'ip link 2>/dev/null | grep -c ": " || ls /sys/class/net | wc -l' > /opt/ifaces
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s CMD true
+VOLUME /data
+
+FROM base AS final
+RUN cat /etc/hosts | grep -c buildhost > /opt/hosts || true
+ONBUILD RUN echo triggered > /opt/onbuild
+`,
+	})
+	out := d.mustBuild(dk, nil, "--add-host", "buildhost:10.1.2.3", "--label", "via=docker", "-t", "instr:1", dir)
+	got := d.output(dk, "run", "--rm", "instr:1", "sh", "-c",
+		"cat /opt/inner/x.txt /opt/remote.txt /opt/heredoc /opt/inline.txt /opt/runs /opt/ifaces /opt/hosts /opt/onbuild 2>&1; stat -c %a /opt/inner/x.txt")
+	want := "x\n" + payload + "heredoc\nsecond line\ninline \nrun\n1\n1\ncat: can't open '/opt/onbuild': No such file or directory\n640\n"
+	if got != want {
+		t.Fatalf("instr:1 files:\n%q\nwant\n%q\nbuild output:\n%s", got, want, out)
+	}
+	insp := d.output(dk, "image", "inspect", "--format", "{{.Config.StopSignal}}|{{.Config.Volumes}}|{{.Config.OnBuild}}|{{.Config.Healthcheck.Test}}|{{index .Config.Labels \"via\"}}", "instr:1")
+	if strings.TrimSpace(insp) != "SIGUSR1|map[/data:{}]|[RUN echo triggered > /opt/onbuild]|[CMD-SHELL true]|docker" {
+		t.Fatalf("inspect instr:1: %q", insp)
+	}
+	// The cache mount persists between builds and is never in a layer.
+	d.mustBuild(dk, nil, "--no-cache", "-t", "instr:2", dir)
+	if got := d.output(dk, "run", "--rm", "instr:2", "sh", "-c", "cat /opt/runs; ls -d /cache 2>&1; true"); got != "run\nrun\nls: /cache: No such file or directory\n" {
+		t.Fatalf("cache mount: %q", got)
+	}
+
+	// berth build: a Dockerfile on stdin (-f -), ONBUILD of the base, -q,
+	// --iidfile, --target.
+	child := "FROM instr:1\nRUN cat /opt/onbuild\n"
+	iid := filepath.Join(t.TempDir(), "iid")
+	o, e, code := d.cli(bt, strings.NewReader(child), "build", "-q", "--iidfile", iid, "-f", "-", "-t", "child:1", dir)
 	if code != 0 {
-		t.Fatalf("build: %d", code)
+		t.Fatalf("berth build -f -: %d %s %s", code, o, e)
 	}
-	o, e, code = d.cli(bins.docker, nil, "run", "--rm", "basic:1")
-	if code != 0 || o != "hello world\n" {
-		t.Fatalf("run: %d %q %q", code, o, e)
+	b, _ := os.ReadFile(iid)
+	if !strings.HasPrefix(string(b), "sha256:") || strings.TrimSpace(o) != string(b) {
+		t.Fatalf("-q output %q, iidfile %q", o, b)
 	}
-	o, e, code = d.dockerBuild(nil, "-t", "basic:1", dir)
-	t.Logf("out:\n%s\nerr:\n%s", o, e)
+	if got := d.output(bt, "run", "--rm", "child:1", "cat", "/opt/onbuild"); got != "triggered\n" {
+		t.Fatalf("onbuild trigger: %q", got)
+	}
+	// docker build - < Dockerfile: no context.
+	o, e, code = d.dockerBuild(strings.NewReader("FROM busybox\nRUN echo from-stdin > /f\n"), "-t", "stdin:1", "-")
+	if code != 0 {
+		t.Fatalf("docker build -: %d %s %s", code, o, e)
+	}
+	if got := d.output(dk, "run", "--rm", "stdin:1", "cat", "/f"); got != "from-stdin\n" {
+		t.Fatalf("stdin build: %q", got)
+	}
+	// --target stops at a stage.
+	tdir := buildDir(t, map[string]string{"Dockerfile": "FROM busybox AS one\nRUN echo one > /which\nFROM one AS two\nRUN echo two > /which\n"})
+	d.mustBuild(bt, nil, "--target", "one", "-t", "target:1", tdir)
+	if got := d.output(bt, "run", "--rm", "target:1", "cat", "/which"); got != "one\n" {
+		t.Fatalf("--target: %q", got)
+	}
+	o, e, code = d.cli(bt, nil, "build", "--target", "nosuch", tdir)
+	if code == 0 || !strings.Contains(o+e, "nosuch") {
+		t.Fatalf("--target nosuch: %d %q %q", code, o, e)
+	}
+	o, e, code = d.cli(bt, nil, "build", "--platform", "linux/s390x", tdir)
+	if code == 0 || !strings.Contains(o+e, "native platform") {
+		t.Fatalf("--platform foreign: %d %q %q", code, o, e)
+	}
+	if ps := d.output(dk, "ps", "-aq"); ps != "" {
+		t.Fatalf("intermediate containers left: %q", ps)
+	}
+}
+
+// TestBuildErrors: malformed Dockerfiles are refused naming the line, a
+// failing RUN gives its exit status, a context entry outside the context
+// is refused; berthd survives all of them.
+func TestBuildErrors(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	dk, bt := bins.docker, bins.cli
+	cases := []struct {
+		dockerfile, want string
+		code             int
+	}{
+		{"FROM busybox\nRUN true\nFROBNICATE x\n", "line 3", 1},
+		{"RUN true\n", "line 1", 1},
+		{"FROM busybox\nCOPY missing.txt /\n", "missing.txt", 1},
+		{"FROM busybox\nRUN exit 3\n", "returned a non-zero code: 3", 3},
+		{"FROM busybox\nHEALTHCHECK --interval=x CMD true\n", "line 2", 1},
+		{"FROM nosuch-image-xyz\n", "nosuch-image-xyz", 1},
+		{"FROM busybox\nCOPY a b /c\n", "Dockerfile:2: When using COPY with more than one source file", 1},
+	}
+	for _, bin := range []string{dk, bt} {
+		for _, c := range cases {
+			dir := buildDir(t, map[string]string{"Dockerfile": c.dockerfile, "a": "a", "b": "b"})
+			o, e, code := d.dockerBuild(nil, dir)
+			if bin == bt {
+				o, e, code = d.cli(bt, nil, "build", dir)
+			}
+			if code != c.code || !strings.Contains(o+e, c.want) {
+				t.Errorf("%s build of %q: exit %d (want %d), output %q %q (want %q)", filepath.Base(bin), c.dockerfile, code, c.code, o, e, c.want)
+			}
+		}
+	}
+	// A context that reaches outside itself.
+	for _, name := range []string{"../escape", "a/../../escape"} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		df := "FROM busybox\nCOPY . /\n"
+		tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
+		tw.Write([]byte(df))
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 4})
+		tw.Write([]byte("evil"))
+		tw.Close()
+		res, err := d.client.ImageBuild(context.Background(), &buf, client.ImageBuildOptions{Tags: []string{"escape:1"}})
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			err = fmt.Errorf("%s", b)
+			if !strings.Contains(string(b), "outside the context") {
+				t.Errorf("context with %q: %s", name, b)
+			}
+		} else if !strings.Contains(err.Error(), "outside the context") {
+			t.Errorf("context with %q: %v", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(d.dataRoot, "build", "escape")); err == nil {
+			t.Errorf("%q was written outside the context", name)
+		}
+	}
+	// Garbage for a context, a truncated tar.
+	for _, body := range [][]byte{{0x1f, 0x8b, 0, 1, 2}, bytes.Repeat([]byte("ustar"), 200)} {
+		res, err := d.client.ImageBuild(context.Background(), bytes.NewReader(body), client.ImageBuildOptions{})
+		if err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}
+	if _, err := d.client.Ping(context.Background(), client.PingOptions{}); err != nil {
+		t.Fatalf("berthd died: %v", err)
+	}
+	if ps := d.output(dk, "ps", "-aq"); ps != "" {
+		t.Fatalf("intermediate containers left: %q", ps)
+	}
 }
