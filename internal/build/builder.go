@@ -276,7 +276,11 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 }
 
 func (b *Builder) checkPlatform(p string) error {
-	native := b.cfg.Images.Platform()
+	return checkPlatform(b.cfg.Images.Platform(), p)
+}
+
+// checkPlatform refuses a platform other than the native one.
+func checkPlatform(native ocispec.Platform, p string) error {
 	parts := strings.Split(strings.ToLower(p), "/")
 	if parts[0] != native.OS || len(parts) > 1 && parts[1] != native.Architecture && !(parts[1] == "x86_64" && native.Architecture == "amd64") {
 		return errdefs.Newf(errdefs.InvalidArgument, "platform %q is not supported: berth builds for the native platform %s/%s only", p, native.OS, native.Architecture)

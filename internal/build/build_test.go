@@ -1,0 +1,297 @@
+package build
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/image"
+)
+
+func TestParseErrorsNameTheLine(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"FROM busybox\nRUN true\nFROBNICATE x\n", "line 3: unknown instruction: FROBNICATE"},
+		{"RUN true\n", "line 1"},
+		{"FROM busybox\n\n\nHEALTHCHECK --interval=x CMD true\n", "line 4"},
+		{"FROM busybox\nCOPY\n", "line 2"},
+		{"FROM busybox\nENV\n", "line 2"},
+		{"", "file with no instructions"},
+		{"# only a comment\n", "file with no instructions"},
+		{"FROM busybox\nRUN <<EOF\nunterminated\n", ""},
+	} {
+		_, err := parseDockerfile([]byte(c.src))
+		if c.want == "" {
+			// Must not panic; an error or a parse is both fine.
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errdefs.Is(err, errdefs.InvalidArgument) {
+			t.Errorf("%q: %v, want %q (InvalidArgument)", c.src, err, c.want)
+		}
+	}
+	df, err := parseDockerfile([]byte("ARG V=1\nFROM busybox:$V AS One\nRUN true\nFROM one\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(df.metaArgs) != 1 || len(df.stages) != 2 {
+		t.Fatalf("stages %d meta %d", len(df.stages), len(df.metaArgs))
+	}
+	if i, ok := df.stageIndex("ONE", 2); !ok || i != 0 {
+		t.Fatalf("stage by name, case-insensitive: %d %v", i, ok)
+	}
+	if _, ok := df.stageIndex("one", 0); ok {
+		t.Fatalf("a stage cannot refer to itself or later ones")
+	}
+	if i, ok := df.stageIndex("0", 1); !ok || i != 0 {
+		t.Fatalf("stage by index: %d %v", i, ok)
+	}
+}
+
+func newTestDispatcher(env []string, args map[string]string) *dispatcher {
+	st := &image.State{}
+	st.Config.Config.Env = env
+	d := &dispatcher{s: &session{df: &dockerfile{escape: '\\'}, opts: Options{}}, st: st, args: newEnvMap()}
+	for k, v := range args {
+		d.args.Set(k, v)
+	}
+	return d
+}
+
+func TestExpansion(t *testing.T) {
+	d := newTestDispatcher([]string{"A=env", "P=/usr/bin"}, map[string]string{"A": "arg", "B": "argb"})
+	ex := d.expander()
+	for in, want := range map[string]string{
+		"$A":             "env", // ENV wins over ARG
+		"${B}":           "argb",
+		"${C:-default}":  "default",
+		"${B:+set}":      "set",
+		"'$A'":           "$A",
+		`"$A $B"`:        "env argb",
+		`\$A`:            "$A",
+		"${P}/local":     "/usr/bin/local",
+		"${NOPE}x":       "x",
+		"${B%b}":         "arg",
+		"${B#arg}":       "b",
+		"pre-${A}-post":  "pre-env-post",
+		"${B/arg/ARG}":   "ARGb",
+		"${A:-$B}":       "env",
+		"${UNSET:-$B}":   "argb",
+		"no expansion $": "no expansion $",
+	} {
+		got, err := ex(in)
+		if err != nil || got != want {
+			t.Errorf("expand %q = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	// Only ARGs that ENV does not set reach RUN's environment.
+	if got := d.argsEnv(); len(got) != 1 || got[0] != "B=argb" {
+		t.Errorf("argsEnv = %v", got)
+	}
+	d.s.opts.BuildArgs = map[string]*string{"HTTP_PROXY": ptr("http://p"), "OTHER": ptr("x")}
+	if got := strings.Join(d.argsEnv(), ","); got != "B=argb,HTTP_PROXY=http://p" {
+		t.Errorf("argsEnv with a proxy build arg = %v", got)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func TestCommandLine(t *testing.T) {
+	d := newTestDispatcher(nil, nil)
+	run := func(src string) []string {
+		df, err := parseDockerfile([]byte("FROM scratch\n" + src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.commandLine(df.stages[0].Commands[0].(*instructions.RunCommand).ShellDependantCmdLine)
+	}
+	if got := run("RUN echo hi\n"); strings.Join(got, "|") != "/bin/sh|-c|echo hi" {
+		t.Errorf("shell form: %q", got)
+	}
+	if got := run(`RUN ["echo", "hi"]` + "\n"); strings.Join(got, "|") != "echo|hi" {
+		t.Errorf("exec form: %q", got)
+	}
+	if got := run("RUN <<EOF\necho a\necho b\nEOF\n"); got[2] != "echo a\necho b\n" {
+		t.Errorf("heredoc script: %q", got)
+	}
+	if got := run("RUN cat <<EOF > /f\nline\nEOF\n"); got[2] != "cat <<EOF > /f\nline\nEOF\n" {
+		t.Errorf("heredoc as input: %q", got)
+	}
+	d.st.Config.Config.Shell = []string{"/bin/bash", "-ec"}
+	if got := run("RUN echo hi\n"); strings.Join(got, "|") != "/bin/bash|-ec|echo hi" {
+		t.Errorf("SHELL: %q", got)
+	}
+}
+
+func TestDockerignore(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{"a.txt", "secret.txt", "logs/x.log", "deep/er/y.log", "deep/keep.log", "deep/er/z.txt", "node_modules/m/index.js", "Dockerfile"}
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(f), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte("# comment\nsecret.txt\n**/*.log\n!deep/keep.log\nnode_modules\n"), 0o644)
+	c := &buildContext{root: dir}
+	if err := c.loadIgnore("Dockerfile"); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]bool{
+		"a.txt": false, "secret.txt": true, "logs/x.log": true, "deep/er/y.log": true,
+		"deep/keep.log": false, "deep/er/z.txt": false, "node_modules/m/index.js": true, "node_modules": true,
+	} {
+		if got := c.ignored(f); got != want {
+			t.Errorf("ignored(%q) = %v, want %v", f, got, want)
+		}
+	}
+	sels, err := selectSources(dir, ".", c.ignored, c.exceptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range sels[0].files {
+		if !f.info.IsDir() {
+			got = append(got, f.rel)
+		}
+	}
+	want := ".dockerignore Dockerfile a.txt deep/er/z.txt deep/keep.log"
+	if strings.Join(got, " ") != want {
+		t.Errorf("selected %q, want %q", strings.Join(got, " "), want)
+	}
+	// A per-Dockerfile ignore file wins.
+	os.WriteFile(filepath.Join(dir, "Dockerfile.dockerignore"), []byte("a.txt\n"), 0o644)
+	c = &buildContext{root: dir}
+	c.loadIgnore("Dockerfile")
+	if !c.ignored("a.txt") || c.ignored("secret.txt") {
+		t.Errorf("Dockerfile.dockerignore not preferred")
+	}
+	// Globs and missing sources.
+	sels, err = selectSources(dir, "deep/*/*.txt", nil, false)
+	if err != nil || len(sels) != 1 || sels[0].base != "z.txt" {
+		t.Errorf("glob: %+v %v", sels, err)
+	}
+	if _, err := selectSources(dir, "nope/*", nil, false); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("missing source: %v", err)
+	}
+	// A source cannot leave the context through "..".
+	sels, err = selectSources(dir, "../../../../etc/passwd", nil, false)
+	if err == nil && len(sels) > 0 && strings.HasPrefix(sels[0].root, "/etc") {
+		t.Errorf("source escaped the context: %+v", sels)
+	}
+}
+
+func TestChecksumIgnoresTimesNotContent(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "src", "f")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("one"), 0o644)
+	sum := func() string {
+		sels, err := selectSources(dir, "src", nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := checksum(sels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a := sum()
+	later := time.Now().Add(time.Hour)
+	os.Chtimes(p, later, later)
+	if b := sum(); b != a {
+		t.Errorf("mtime changed the checksum")
+	}
+	os.WriteFile(p, []byte("two"), 0o644)
+	c := sum()
+	if c == a {
+		t.Errorf("content did not change the checksum")
+	}
+	os.Chmod(p, 0o755)
+	if d := sum(); d == c {
+		t.Errorf("mode did not change the checksum")
+	}
+	os.Symlink("f", filepath.Join(dir, "src", "l"))
+	if e := sum(); e == c {
+		t.Errorf("a new symlink did not change the checksum")
+	}
+	if cacheKey("p1", "RUN", []string{"a"}) == cacheKey("p2", "RUN", []string{"a"}) {
+		t.Errorf("cache key ignores the parent")
+	}
+	if cacheKey("p", "RUN", []string{"a b"}) == cacheKey("p", "RUN", []string{"a", "b"}) {
+		t.Errorf("cache key is ambiguous")
+	}
+}
+
+func tarOf(t *testing.T, entries ...tar.Header) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range entries {
+		h := h
+		body := ""
+		if h.Typeflag == tar.TypeReg {
+			body = "data"
+			h.Size = 4
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func TestExtractContext(t *testing.T) {
+	outside := t.TempDir()
+	for _, c := range []struct {
+		name    string
+		entries []tar.Header
+		bad     bool
+	}{
+		{"dotdot", []tar.Header{{Name: "../x", Typeflag: tar.TypeReg}}, true},
+		{"nested dotdot", []tar.Header{{Name: "a/../../x", Typeflag: tar.TypeReg}}, true},
+		{"hardlink out", []tar.Header{{Name: "h", Typeflag: tar.TypeLink, Linkname: "../../etc/passwd"}}, true},
+		{"symlink then through it", []tar.Header{
+			{Name: "l", Typeflag: tar.TypeSymlink, Linkname: outside},
+			{Name: "l/written", Typeflag: tar.TypeReg},
+		}, false},
+		{"absolute", []tar.Header{{Name: "/abs/file", Typeflag: tar.TypeReg}}, false},
+	} {
+		dir := t.TempDir()
+		_, err := extractContext(bytes.NewReader(tarOf(t, c.entries...)), dir)
+		if c.bad != (err != nil) || c.bad && !errdefs.Is(err, errdefs.InvalidArgument) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			t.Fatalf("%s: wrote outside the context: %v", c.name, ents)
+		}
+	}
+	dir := t.TempDir()
+	df, err := extractContext(strings.NewReader("FROM busybox\n"), dir)
+	if !errors.Is(err, errNotArchive) || string(df) != "FROM busybox\n" {
+		t.Errorf("a bare Dockerfile: %q %v", df, err)
+	}
+	if _, err := extractContext(bytes.NewReader([]byte{0x1f, 0x8b, 8, 0, 0, 0}), dir); err == nil {
+		t.Errorf("truncated gzip accepted")
+	}
+}
+
+func TestCheckPlatform(t *testing.T) {
+	native := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	for p, ok := range map[string]bool{"linux": true, "linux/amd64": true, "Linux/AMD64": true, "linux/arm64": false, "windows/amd64": false} {
+		if err := checkPlatform(native, p); (err == nil) != ok {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
