@@ -47,7 +47,7 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 	key := cacheKey(d.key, "RUN", args, envArgs, network, mountKey)
 	parent := d.st.Clone()
 	return d.stepWith(key, "RUN "+strings.Join(args, " "), func() (*image.State, int64, error) {
-		rm, cleanup, err := d.s.runMounts(ctx, d, mounts)
+		rm, secretEnv, cleanup, err := d.s.runMounts(ctx, d, mounts)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -55,6 +55,12 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 		cfg := parent.Config.Config
 		env := append([]string(nil), cfg.Env...)
 		for _, kv := range envArgs {
+			k, v, _ := strings.Cut(kv, "=")
+			env = setEnv(env, k, v)
+		}
+		// Secrets as variables exist for this process only (the
+		// container is removed; its config is never an image's).
+		for _, kv := range secretEnv {
 			k, v, _ := strings.Cut(kv, "=")
 			env = setEnv(env, k, v)
 		}
@@ -123,8 +129,9 @@ func hasEnv(env []string, k string) bool {
 // are directories under the builder's root kept across builds, secrets
 // files written for this step only, bind mounts read from the context
 // (or a stage's root filesystem) read-only unless rw, tmpfs a tmpfs.
-func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructions.Mount) ([]mount.Mount, func(), error) {
+func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructions.Mount) ([]mount.Mount, []string, func(), error) {
 	var out []mount.Mount
+	var secretEnv []string
 	var cleanups []func()
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -145,7 +152,7 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 			dir := filepath.Join(s.b.cfg.Root, "cache-mounts", cacheMountName(id))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				cleanup()
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if m.UID != nil || m.GID != nil || m.Mode != nil {
 				uid, gid := 0, 0
@@ -172,17 +179,23 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 				target = "/run/secrets/" + id
 			}
 			data, ok := s.opts.Secrets[id]
+			if ok && m.Env != nil {
+				secretEnv = append(secretEnv, *m.Env+"="+string(data))
+				if m.Target == "" {
+					continue
+				}
+			}
 			if !ok {
 				if m.Required {
 					cleanup()
-					return nil, nil, errdefs.Newf(errdefs.InvalidArgument, "secret %s: not provided", id)
+					return nil, nil, nil, errdefs.Newf(errdefs.InvalidArgument, "secret %s: not provided", id)
 				}
 				continue
 			}
 			dir, err := os.MkdirTemp(s.b.cfg.Root, "mnt-")
 			if err != nil {
 				cleanup()
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			cleanups = append(cleanups, func() { os.RemoveAll(dir) })
 			f := filepath.Join(dir, "secret")
@@ -192,7 +205,7 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 			}
 			if err := os.WriteFile(f, data, mode); err != nil {
 				cleanup()
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if m.UID != nil || m.GID != nil {
 				uid, gid := 0, 0
@@ -211,12 +224,12 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 				j, ok := s.df.stageIndex(m.From, d.sr.idx)
 				if !ok {
 					cleanup()
-					return nil, nil, errdefs.Newf(errdefs.InvalidArgument, "RUN --mount from=%s: only earlier stages are supported", m.From)
+					return nil, nil, nil, errdefs.Newf(errdefs.InvalidArgument, "RUN --mount from=%s: only earlier stages are supported", m.From)
 				}
 				dir, release, err := s.mountState(ctx, s.stages[j].state)
 				if err != nil {
 					cleanup()
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				cleanups = append(cleanups, release)
 				root = dir
@@ -224,15 +237,15 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 			src, err := secureJoin(root, m.Source)
 			if err != nil {
 				cleanup()
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			out = append(out, mount.Mount{Type: mount.TypeBind, Source: src, Target: target, ReadOnly: m.ReadOnly})
 		default:
 			cleanup()
-			return nil, nil, errdefs.Newf(errdefs.NotImplemented, "RUN --mount=type=%s is not supported", m.Type)
+			return nil, nil, nil, errdefs.Newf(errdefs.NotImplemented, "RUN --mount=type=%s is not supported", m.Type)
 		}
 	}
-	return out, cleanup, nil
+	return out, secretEnv, cleanup, nil
 }
 
 func cacheMountName(id string) string {

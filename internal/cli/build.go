@@ -3,6 +3,7 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 		tags, buildArgs, labels, addHosts []string
 		file, target, iidfile, network    string
 		platform                          string
+		secrets                           []string
 		noCache, pull, quiet              bool
 		rm, forceRm                       bool
 	)
@@ -37,6 +39,13 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 		Short: "Build an image from a Dockerfile",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(secrets) > 0 {
+				h, err := secretsHeader(secrets)
+				if err != nil {
+					return err
+				}
+				c.headers = map[string]string{SecretsHeader: h}
+			}
 			api, err := c.Client()
 			if err != nil {
 				return err
@@ -107,9 +116,72 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 	fl.StringVar(&network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringSliceVar(&addHosts, "add-host", nil, "Add a custom host-to-IP mapping (\"host:ip\")")
 	fl.StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
+	fl.StringArrayVar(&secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
 	fl.BoolVar(&rm, "rm", true, "Remove intermediate containers after a successful build")
 	fl.BoolVar(&forceRm, "force-rm", false, "Always remove intermediate containers")
 	return cmd
+}
+
+// SecretsHeader carries `build --secret` values to berthd (a berth
+// extension of POST /build: the classic builder's API has no session to
+// ask the client for them). The value is base64 of a JSON object mapping
+// secret IDs to their (base64) bytes.
+const SecretsHeader = "X-Berth-Build-Secrets"
+
+// secretsHeader reads the --secret sources: src= a file, env= a
+// variable; with neither, the variable named like the ID, else the file.
+func secretsHeader(specs []string) (string, error) {
+	m := map[string][]byte{}
+	for _, spec := range specs {
+		var id, src, env string
+		for _, kv := range strings.Split(spec, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				env = v
+			case "type":
+				if v != "file" && v != "env" {
+					return "", fmt.Errorf("unsupported secret type %q", v)
+				}
+			default:
+				return "", fmt.Errorf("unexpected key %q in %q", k, spec)
+			}
+		}
+		if id == "" {
+			return "", fmt.Errorf("secret %q: id is required", spec)
+		}
+		switch {
+		case src != "":
+			b, err := os.ReadFile(src)
+			if err != nil {
+				return "", fmt.Errorf("secret %s: %w", id, err)
+			}
+			m[id] = b
+		case env != "":
+			v, ok := os.LookupEnv(env)
+			if !ok {
+				return "", fmt.Errorf("secret %s: environment variable %s is not set", id, env)
+			}
+			m[id] = []byte(v)
+		default:
+			if v, ok := os.LookupEnv(id); ok {
+				m[id] = []byte(v)
+			} else if b, err := os.ReadFile(id); err == nil {
+				m[id] = b
+			} else {
+				return "", fmt.Errorf("secret %s: no source", id)
+			}
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 // buildContext makes the context tar of dir (or reads it from stdin for

@@ -165,6 +165,7 @@ func (b buildBackend) Build(ctx context.Context, o buildrouter.Options, body io.
 		Tags: o.Tags, Dockerfile: o.Dockerfile, BuildArgs: o.BuildArgs, Labels: o.Labels,
 		Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Quiet: o.Quiet,
 		NetworkMode: o.NetworkMode, ExtraHosts: o.ExtraHosts, Platform: o.Platform,
+		Secrets: o.Secrets,
 	}, body, out)
 	if err != nil {
 		return "", err

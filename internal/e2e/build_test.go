@@ -383,3 +383,43 @@ func TestBuildErrors(t *testing.T) {
 		t.Fatalf("intermediate containers left: %q", ps)
 	}
 }
+
+// TestBuildSecret: `berth build --secret` values are visible to the RUN
+// that mounts them (as a file or a variable) and are found nowhere in the
+// saved image, its history or config.
+func TestBuildSecret(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	bt := bins.cli
+	t.Setenv("BERTH_E2E_TOKEN", "env-s3cr3t")
+	dir := buildDir(t, map[string]string{
+		"tok.txt": "s3cr3t-value",
+		"Dockerfile": `FROM busybox
+RUN --mount=type=secret,id=tok,required cat /run/secrets/tok | wc -c > /len
+RUN --mount=type=secret,id=envtok,env=TOKEN echo ${#TOKEN} > /ok
+RUN --mount=type=secret,id=tok,target=/etc/app/key cp /etc/app/key /copied-on-purpose-no && rm /copied-on-purpose-no
+`,
+	})
+	d.mustBuild(bt, nil, "--secret", "id=tok,src="+filepath.Join(dir, "tok.txt"), "--secret", "id=envtok,env=BERTH_E2E_TOKEN", "-t", "sec:1", dir)
+	if got := d.output(bt, "run", "--rm", "sec:1", "sh", "-c", "cat /len /ok; ls /run/secrets /etc/app 2>&1; true"); !strings.HasPrefix(got, "12\n10\nls: /run/secrets: No such file or directory\nls: /etc/app: No such file or directory") {
+		t.Fatalf("image content: %q", got)
+	}
+	var saved bytes.Buffer
+	o, e, code := d.cli(bt, nil, "save", "sec:1")
+	if code != 0 {
+		t.Fatalf("save: %s", e)
+	}
+	saved.WriteString(o)
+	hist := d.output(bt, "history", "--no-trunc", "sec:1")
+	insp := d.output(bt, "image", "inspect", "sec:1")
+	for _, secret := range []string{"s3cr3t-value", "env-s3cr3t"} {
+		if bytes.Contains(saved.Bytes(), []byte(secret)) || strings.Contains(hist, secret) || strings.Contains(insp, secret) {
+			t.Fatalf("secret %q leaked into the image", secret)
+		}
+	}
+	// A required secret that was not given fails the build.
+	o, e, code = d.cli(bt, nil, "build", "--no-cache", dir)
+	if code == 0 || !strings.Contains(o+e, "secret tok: not provided") {
+		t.Fatalf("build without the secret: %d %q %q", code, o, e)
+	}
+}

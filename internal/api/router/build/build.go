@@ -8,6 +8,7 @@ package build
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,7 +38,14 @@ type Options struct {
 	ExtraHosts  []string
 	Platform    string
 	Remote      string
+	// Secrets are RUN --mount=type=secret values by ID (berth's
+	// X-Berth-Build-Secrets header).
+	Secrets map[string][]byte
 }
+
+// SecretsHeader is the berth CLI's header carrying build secrets: base64
+// of a JSON object of IDs to base64 bytes.
+const SecretsHeader = "X-Berth-Build-Secrets"
 
 // Output receives a build's progress.
 type Output interface {
@@ -95,6 +103,15 @@ func (br *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if v := q.Get("labels"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.Labels); err != nil {
 			return errdefs.Newf(errdefs.InvalidArgument, "invalid labels: %v", err)
+		}
+	}
+	if h := r.Header.Get(SecretsHeader); h != "" {
+		b, err := base64.StdEncoding.DecodeString(h)
+		if err == nil {
+			err = json.Unmarshal(b, &o.Secrets)
+		}
+		if err != nil {
+			return errdefs.Newf(errdefs.InvalidArgument, "invalid %s header", SecretsHeader)
 		}
 	}
 	if v := q.Get("version"); v == "2" {
