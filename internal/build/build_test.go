@@ -3,9 +3,12 @@ package build
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -130,16 +133,42 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-func TestDockerignore(t *testing.T) {
-	dir := t.TempDir()
-	files := []string{"a.txt", "secret.txt", "logs/x.log", "deep/er/y.log", "deep/keep.log", "deep/er/z.txt", "node_modules/m/index.js", "Dockerfile"}
-	for _, f := range files {
-		p := filepath.Join(dir, f)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(f), 0o644)
+// contextOf makes a tarFS of files (name → content; a name ending in
+// "@" + target is a symlink).
+func contextOf(t *testing.T, files map[string]string) *tarFS {
+	t.Helper()
+	var hs []tar.Header
+	var names []string
+	for n := range files {
+		names = append(names, n)
 	}
-	os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte("# comment\nsecret.txt\n**/*.log\n!deep/keep.log\nnode_modules\n"), 0o644)
-	c := &buildContext{root: dir}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		if name, target, ok := strings.Cut(n, "@"); ok {
+			tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target})
+			continue
+		}
+		tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(files[n]))})
+		tw.Write([]byte(files[n]))
+	}
+	_ = hs
+	tw.Close()
+	fsys, _, err := readContext(&buf, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fsys.Close)
+	return fsys
+}
+
+func TestDockerignore(t *testing.T) {
+	files := map[string]string{".dockerignore": "# comment\nsecret.txt\n**/*.log\n!deep/keep.log\nnode_modules\n"}
+	for _, f := range []string{"a.txt", "secret.txt", "logs/x.log", "deep/er/y.log", "deep/keep.log", "deep/er/z.txt", "node_modules/m/index.js", "Dockerfile"} {
+		files[f] = f
+	}
+	c := &buildContext{fsys: contextOf(t, files)}
 	if err := c.loadIgnore("Dockerfile"); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +180,7 @@ func TestDockerignore(t *testing.T) {
 			t.Errorf("ignored(%q) = %v, want %v", f, got, want)
 		}
 	}
-	sels, err := selectSources(dir, ".", c.ignored, c.exceptions())
+	sels, err := selectSources(c.fsys, ".", c.ignored, c.exceptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,34 +195,54 @@ func TestDockerignore(t *testing.T) {
 		t.Errorf("selected %q, want %q", strings.Join(got, " "), want)
 	}
 	// A per-Dockerfile ignore file wins.
-	os.WriteFile(filepath.Join(dir, "Dockerfile.dockerignore"), []byte("a.txt\n"), 0o644)
-	c = &buildContext{root: dir}
+	files["Dockerfile.dockerignore"] = "a.txt\n"
+	c = &buildContext{fsys: contextOf(t, files)}
 	c.loadIgnore("Dockerfile")
 	if !c.ignored("a.txt") || c.ignored("secret.txt") {
 		t.Errorf("Dockerfile.dockerignore not preferred")
 	}
 	// Globs and missing sources.
-	sels, err = selectSources(dir, "deep/*/*.txt", nil, false)
+	sels, err = selectSources(c.fsys, "deep/*/*.txt", nil, false)
 	if err != nil || len(sels) != 1 || sels[0].base != "z.txt" {
 		t.Errorf("glob: %+v %v", sels, err)
 	}
-	if _, err := selectSources(dir, "nope/*", nil, false); !errdefs.Is(err, errdefs.NotFound) {
+	if _, err := selectSources(c.fsys, "nope/*", nil, false); !errdefs.Is(err, errdefs.NotFound) {
 		t.Errorf("missing source: %v", err)
 	}
-	// A source cannot leave the context through "..".
-	sels, err = selectSources(dir, "../../../../etc/passwd", nil, false)
-	if err == nil && len(sels) > 0 && strings.HasPrefix(sels[0].root, "/etc") {
-		t.Errorf("source escaped the context: %+v", sels)
+}
+
+func TestContextSymlinksStayInside(t *testing.T) {
+	fsys := contextOf(t, map[string]string{
+		"real/f": "content", "up@../../../etc": "", "abs@/real": "", "loop@loop": "", "dir/rel@../real/f": "",
+	})
+	for in, want := range map[string]string{
+		"up/passwd": "etc/passwd", "abs/f": "real/f", "dir/rel": "real/f", "../../x": "x", "real/../real/f": "real/f",
+	} {
+		got, err := fsys.Resolve(in)
+		if err != nil || got != want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := fsys.Resolve("loop/x"); err == nil {
+		t.Errorf("a symlink loop resolved")
+	}
+	b, err := readFile(fsys, "abs/f")
+	if err != nil || string(b) != "content" {
+		t.Errorf("read through a symlink: %q %v", b, err)
+	}
+	if _, err := selectSources(fsys, "up/passwd", nil, false); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("a source through a symlink out of the context: %v", err)
 	}
 }
 
 func TestChecksumIgnoresTimesNotContent(t *testing.T) {
 	dir := t.TempDir()
+	fsys := hostFS{root: dir}
 	p := filepath.Join(dir, "src", "f")
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	os.WriteFile(p, []byte("one"), 0o644)
 	sum := func() string {
-		sels, err := selectSources(dir, "src", nil, false)
+		sels, err := selectSources(fsys, "src", nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,8 +301,7 @@ func tarOf(t *testing.T, entries ...tar.Header) []byte {
 	return buf.Bytes()
 }
 
-func TestExtractContext(t *testing.T) {
-	outside := t.TempDir()
+func TestReadContext(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		entries []tar.Header
@@ -262,28 +310,40 @@ func TestExtractContext(t *testing.T) {
 		{"dotdot", []tar.Header{{Name: "../x", Typeflag: tar.TypeReg}}, true},
 		{"nested dotdot", []tar.Header{{Name: "a/../../x", Typeflag: tar.TypeReg}}, true},
 		{"hardlink out", []tar.Header{{Name: "h", Typeflag: tar.TypeLink, Linkname: "../../etc/passwd"}}, true},
+		{"hardlink to nothing", []tar.Header{{Name: "h", Typeflag: tar.TypeLink, Linkname: "nothing"}}, true},
 		{"symlink then through it", []tar.Header{
-			{Name: "l", Typeflag: tar.TypeSymlink, Linkname: outside},
+			{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "/etc"},
 			{Name: "l/written", Typeflag: tar.TypeReg},
 		}, false},
 		{"absolute", []tar.Header{{Name: "/abs/file", Typeflag: tar.TypeReg}}, false},
 	} {
-		dir := t.TempDir()
-		_, err := extractContext(bytes.NewReader(tarOf(t, c.entries...)), dir)
+		fsys, _, err := readContext(bytes.NewReader(tarOf(t, c.entries...)), t.TempDir())
 		if c.bad != (err != nil) || c.bad && !errdefs.Is(err, errdefs.InvalidArgument) {
 			t.Errorf("%s: %v", c.name, err)
 		}
-		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-			t.Fatalf("%s: wrote outside the context: %v", c.name, ents)
+		if fsys != nil {
+			fsys.Close()
 		}
 	}
-	dir := t.TempDir()
-	df, err := extractContext(strings.NewReader("FROM busybox\n"), dir)
+	fsys, df, err := readContext(strings.NewReader("FROM busybox\n"), t.TempDir())
 	if !errors.Is(err, errNotArchive) || string(df) != "FROM busybox\n" {
 		t.Errorf("a bare Dockerfile: %q %v", df, err)
 	}
-	if _, err := extractContext(bytes.NewReader([]byte{0x1f, 0x8b, 8, 0, 0, 0}), dir); err == nil {
+	fsys.Close()
+	if _, _, err := readContext(bytes.NewReader([]byte{0x1f, 0x8b, 8, 0, 0, 0}), t.TempDir()); err == nil {
 		t.Errorf("truncated gzip accepted")
+	}
+	// Contents are read back from the spool, hashed as they came.
+	fsys = contextOf(t, map[string]string{"a/b": "bee", "c": "sea"})
+	b, err := readFile(fsys, "a/b")
+	if err != nil || string(b) != "bee" {
+		t.Errorf("a/b: %q %v", b, err)
+	}
+	if sum, ok := fsys.Sum("c"); !ok || fmt.Sprintf("%x", sum) != fmt.Sprintf("%x", sha256.Sum256([]byte("sea"))) {
+		t.Errorf("sum of c: %x", sum)
+	}
+	if ents, _ := fsys.ReadDir(""); len(ents) != 2 || ents[0].Name() != "a" || !ents[0].IsDir() {
+		t.Errorf("root listing: %v", ents)
 	}
 }
 

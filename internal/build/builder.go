@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -217,7 +218,7 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	if dfPath == "" {
 		dfPath = "Dockerfile"
 	}
-	bare, err := extractContext(body, dir)
+	fsys, bare, err := readContext(body, dir)
 	var src []byte
 	switch {
 	case errors.Is(err, errNotArchive):
@@ -225,16 +226,21 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	case err != nil:
 		return "", err
 	default:
-		src, err = readContextFile(dir, dfPath)
+		src, err = readFile(fsys, dfPath)
 		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				err = errdefs.Newf(errdefs.InvalidArgument, "Cannot locate specified Dockerfile: %s", dfPath)
+			}
+			fsys.Close()
 			return "", err
 		}
 	}
+	defer fsys.Close()
 	df, err := parseDockerfile(src)
 	if err != nil {
 		return "", err
 	}
-	bctx := &buildContext{root: dir}
+	bctx := &buildContext{fsys: fsys, dir: dir}
 	if err := bctx.loadIgnore(dfPath); err != nil {
 		return "", err
 	}
@@ -286,22 +292,6 @@ func checkPlatform(native ocispec.Platform, p string) error {
 		return errdefs.Newf(errdefs.InvalidArgument, "platform %q is not supported: berth builds for the native platform %s/%s only", p, native.OS, native.Architecture)
 	}
 	return nil
-}
-
-// readContextFile reads the Dockerfile from the context.
-func readContextFile(dir, name string) ([]byte, error) {
-	p, err := secureJoin(dir, name)
-	if err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, errdefs.Newf(errdefs.InvalidArgument, "Cannot locate specified Dockerfile: %s", name)
-		}
-		return nil, err
-	}
-	return b, nil
 }
 
 // builtinArgs are the proxy arguments usable without an ARG.

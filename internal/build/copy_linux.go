@@ -138,7 +138,7 @@ type copySpec struct {
 // state and the changes become a layer.
 func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 	s := d.s
-	root := s.ctx.root
+	var fsys srcFS = s.ctx.fsys
 	skip := func(rel string) bool { return s.ctx.ignored(rel) }
 	exceptions := s.ctx.exceptions()
 	fromKey := "context"
@@ -149,7 +149,7 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 				return err
 			}
 			defer release()
-			root, fromKey = dir, "stage:"+s.stages[j].key
+			fsys, fromKey = hostFS{root: dir}, "stage:"+s.stages[j].key
 		} else {
 			st, id, err := s.b.cfg.Images.StateOf(ctx, c.from)
 			if errdefs.Is(err, errdefs.NotFound) && s.b.cfg.Pull != nil {
@@ -165,7 +165,7 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 				return err
 			}
 			defer release()
-			root, fromKey = dir, "image:"+id.String()
+			fsys, fromKey = hostFS{root: dir}, "image:"+id.String()
 		}
 		skip, exceptions = nil, false
 	}
@@ -194,7 +194,7 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 		if c.add && isGitURL(src) {
 			return errdefs.Newf(errdefs.NotImplemented, "ADD from a git repository is not supported")
 		}
-		sel, err := selectSources(root, src, skip, exceptions)
+		sel, err := selectSources(fsys, src, skip, exceptions)
 		if err != nil {
 			if errdefs.Is(err, errdefs.NotFound) {
 				return errdefs.Newf(errdefs.InvalidArgument, "%s failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", c.name, src)
@@ -308,7 +308,7 @@ func (cp *copier) copySelection(sel selection, dest string, unpack bool) error {
 			return err
 		}
 		for _, f := range sel.files {
-			if err := cp.copyOne(f, path.Join(dest, f.rel)); err != nil {
+			if err := cp.copyOne(sel.fsys, f, path.Join(dest, f.rel)); err != nil {
 				return err
 			}
 		}
@@ -316,7 +316,7 @@ func (cp *copier) copySelection(sel selection, dest string, unpack bool) error {
 	}
 	f := sel.files[0]
 	if unpack && f.info.Mode().IsRegular() {
-		if ok, err := cp.tryUnpack(f.host, dest); ok || err != nil {
+		if ok, err := cp.tryUnpack(sel.fsys, f.path, dest); ok || err != nil {
 			return err
 		}
 	}
@@ -327,7 +327,7 @@ func (cp *copier) copySelection(sel selection, dest string, unpack bool) error {
 	if err := cp.mkdir(path.Dir(target)); err != nil {
 		return err
 	}
-	return cp.copyOne(f, target)
+	return cp.copyOne(sel.fsys, f, target)
 }
 
 func (cp *copier) isDir(p string) bool {
@@ -387,7 +387,7 @@ func unixMode(m fs.FileMode) uint32 {
 }
 
 // copyOne copies one context entry to target (a path in the rootfs).
-func (cp *copier) copyOne(f source, target string) error {
+func (cp *copier) copyOne(fsys srcFS, f source, target string) error {
 	parent, err := secureJoin(cp.rootfs, path.Dir(target))
 	if err != nil {
 		return err
@@ -407,7 +407,7 @@ func (cp *copier) copyOne(f source, target string) error {
 		}
 		return os.Lchown(h, cp.uid, cp.gid)
 	case m&fs.ModeSymlink != 0:
-		t, err := os.Readlink(f.host)
+		t, err := fsys.Readlink(f.path)
 		if err != nil {
 			return err
 		}
@@ -417,7 +417,7 @@ func (cp *copier) copyOne(f source, target string) error {
 		}
 		return os.Lchown(h, cp.uid, cp.gid)
 	case m.IsRegular():
-		in, err := os.Open(f.host)
+		in, err := fsys.Open(f.path)
 		if err != nil {
 			return err
 		}
@@ -474,8 +474,8 @@ func (cp *copier) writeFile(target string, data []byte, perm fs.FileMode, mtime 
 
 // tryUnpack extracts a local tar archive (plain, gzip, bzip2, xz, zstd)
 // into dest for ADD; it reports false for other files.
-func (cp *copier) tryUnpack(file, dest string) (bool, error) {
-	f, err := os.Open(file)
+func (cp *copier) tryUnpack(fsys srcFS, file, dest string) (bool, error) {
+	f, err := fsys.Open(file)
 	if err != nil {
 		return false, err
 	}

@@ -219,8 +219,15 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 			}
 			out = append(out, mount.Mount{Type: mount.TypeBind, Source: f, Target: target, ReadOnly: true})
 		case instructions.MountTypeBind:
-			root := s.ctx.root
-			if m.From != "" {
+			var root string
+			if m.From == "" {
+				dir, err := s.ctx.unpack()
+				if err != nil {
+					cleanup()
+					return nil, nil, nil, err
+				}
+				root = dir
+			} else {
 				j, ok := s.df.stageIndex(m.From, d.sr.idx)
 				if !ok {
 					cleanup()
