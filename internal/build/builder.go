@@ -43,6 +43,9 @@ type Images interface {
 	// there are none); LayerFromTar of a tar stream.
 	NewLayer(ctx context.Context, key, parentChain string, stubs ...string) (*image.Layer, error)
 	LayerFromTar(ctx context.Context, r io.Reader, parentChain string) (*image.Layer, error)
+	// CommitLayer commits an unmounted active snapshot as the layer of
+	// its own changes (nil when there are none).
+	CommitLayer(ctx context.Context, key, parentChain string) (*image.Layer, error)
 	// WriteImage records st as an image tagged refs.
 	WriteImage(ctx context.Context, st *image.State, refs []string) (digest.Digest, error)
 	// HoldGC keeps GC away while layers are unreferenced.
@@ -103,7 +106,12 @@ type Builder struct {
 	cache *cache
 	// steps computes each cache key once across concurrent builds.
 	steps singleflight.Group
+	// bg tracks background bookkeeping Close waits for.
+	bg sync.WaitGroup
 }
+
+// Close waits for background bookkeeping.
+func (b *Builder) Close() { b.bg.Wait() }
 
 // New opens the build cache.
 func New(cfg Config) (*Builder, error) {
@@ -209,6 +217,10 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 			return "", errdefs.Newf(errdefs.InvalidArgument, "invalid tag: empty")
 		}
 	}
+	t0 := time.Now()
+	phase := func(name string) {
+		b.cfg.Log.Debug("build phase", "phase", name, "since_start", time.Since(t0))
+	}
 	dir, err := os.MkdirTemp(b.cfg.Root, "ctx-")
 	if err != nil {
 		return "", err
@@ -236,6 +248,7 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 		}
 	}
 	defer fsys.Close()
+	phase("context")
 	df, err := parseDockerfile(src)
 	if err != nil {
 		return "", err
@@ -251,6 +264,16 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	if err != nil {
 		return "", err
 	}
+	phase("steps")
+	// Recording use (for LRU eviction and system df) is bookkeeping: off
+	// the build's path.
+	b.bg.Add(1)
+	go func(hits []string) {
+		defer b.bg.Done()
+		if err := b.cache.touch(hits); err != nil {
+			b.cfg.Log.Warn("build cache: recording use", "err", err)
+		}
+	}(s.hits)
 	for k, v := range o.Labels {
 		if st.Config.Config.Labels == nil {
 			st.Config.Config.Labels = map[string]string{}
@@ -271,6 +294,7 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	if err != nil {
 		return "", err
 	}
+	phase("image")
 	out.Aux(id.String())
 	if !o.Quiet {
 		out.Stream(fmt.Sprintf("Successfully built %s\n", shortID(id.String())))
@@ -311,6 +335,8 @@ type session struct {
 
 	mu       sync.Mutex
 	consumed map[string]bool
+	// hits are the cache entries used, marked used at the end.
+	hits []string
 	stages   []*stageRun
 	total    int
 	printer  *orderedOutput

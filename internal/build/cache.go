@@ -47,12 +47,12 @@ func openCache(db *bolt.DB) (*cache, error) {
 	return &cache{db: db}, nil
 }
 
-// get returns the entry of key and marks it used, or nil.
+// get returns the entry of key, or nil. It only reads (a write per
+// step would cost an fsync each): touch records the use later.
 func (c *cache) get(key string) *cacheEntry {
 	var e *cacheEntry
-	_ = c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCache)
-		v := b.Get([]byte(key))
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCache).Get([]byte(key))
 		if v == nil {
 			return nil
 		}
@@ -60,15 +60,41 @@ func (c *cache) get(key string) *cacheEntry {
 		if err := json.Unmarshal(v, &ce); err != nil {
 			return nil
 		}
-		ce.LastUsed = time.Now().UTC()
-		ce.UsageCount++
-		if nb, err := json.Marshal(&ce); err == nil {
-			_ = b.Put([]byte(key), nb)
-		}
 		e = &ce
 		return nil
 	})
 	return e
+}
+
+// touch marks the entries keys used now, in one transaction.
+func (c *cache) touch(keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	return c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCache)
+		for _, k := range keys {
+			v := b.Get([]byte(k))
+			if v == nil {
+				continue
+			}
+			var ce cacheEntry
+			if err := json.Unmarshal(v, &ce); err != nil {
+				continue
+			}
+			ce.LastUsed = now
+			ce.UsageCount++
+			nb, err := json.Marshal(&ce)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(k), nb); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (c *cache) put(key string, e *cacheEntry) error {

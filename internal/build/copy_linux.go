@@ -49,6 +49,8 @@ func (s *session) withRootfs(ctx context.Context, parent *image.State, desc stri
 	if err != nil {
 		return nil, 0, err
 	}
+	// Removed unless CommitLayer made it the layer (then this fails
+	// harmlessly: the key is gone).
 	defer snaps.Remove(context.WithoutCancel(ctx), key)
 	dir, err := os.MkdirTemp(s.b.cfg.Root, "mnt-")
 	if err != nil {
@@ -66,7 +68,7 @@ func (s *session) withRootfs(ctx context.Context, parent *image.State, desc stri
 	if uerr != nil {
 		return nil, 0, uerr
 	}
-	layer, err := s.b.cfg.Images.NewLayer(ctx, key, parent.ChainID())
+	layer, err := s.b.cfg.Images.CommitLayer(ctx, key, parent.ChainID())
 	if err != nil {
 		return nil, 0, err
 	}
@@ -132,24 +134,19 @@ type copySpec struct {
 	add      bool
 }
 
-// copy runs COPY/ADD: the sources are selected (without what
-// .dockerignore or --exclude leave out) and checksummed for the cache
-// key; on a miss they are copied into a writable snapshot of the current
-// state and the changes become a layer.
+// copy runs COPY/ADD. From the context, the sources are selected
+// (without what .dockerignore or --exclude leave out) and checksummed for
+// the cache key; from a stage or an image, that source's own key or ID
+// stands for its content, so a cache hit mounts nothing. On a miss the
+// sources are copied into a writable snapshot of the current state, whose
+// upper becomes the layer.
 func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 	s := d.s
-	var fsys srcFS = s.ctx.fsys
-	skip := func(rel string) bool { return s.ctx.ignored(rel) }
-	exceptions := s.ctx.exceptions()
 	fromKey := "context"
+	var fromState *image.State
 	if c.from != "" {
 		if j, ok := s.df.stageIndex(c.from, d.sr.idx); ok {
-			dir, release, err := s.mountState(ctx, s.stages[j].state)
-			if err != nil {
-				return err
-			}
-			defer release()
-			fsys, fromKey = hostFS{root: dir}, "stage:"+s.stages[j].key
+			fromState, fromKey = s.stages[j].state, "stage:"+s.stages[j].key
 		} else {
 			st, id, err := s.b.cfg.Images.StateOf(ctx, c.from)
 			if errdefs.Is(err, errdefs.NotFound) && s.b.cfg.Pull != nil {
@@ -160,52 +157,59 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			if err != nil {
 				return err
 			}
-			dir, release, err := s.mountState(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer release()
-			fsys, fromKey = hostFS{root: dir}, "image:"+id.String()
+			fromState, fromKey = st, "image:"+id.String()
 		}
-		skip, exceptions = nil, false
 	}
-	if len(c.excludes) > 0 {
-		pm, err := patternmatcher.New(c.excludes)
-		if err != nil {
-			return errdefs.With(errdefs.InvalidArgument, err)
-		}
-		prev := skip
-		skip = func(rel string) bool {
-			if prev != nil && prev(rel) {
-				return true
-			}
-			m, _ := pm.MatchesOrParentMatches(rel)
-			return m
-		}
-		exceptions = exceptions || pm.Exclusions()
-	}
-	var sels []selection
 	var urls []string
 	for _, src := range c.srcs {
 		if c.add && isURL(src) {
 			urls = append(urls, src)
-			continue
-		}
-		if c.add && isGitURL(src) {
+		} else if c.add && isGitURL(src) {
 			return errdefs.Newf(errdefs.NotImplemented, "ADD from a git repository is not supported")
 		}
-		sel, err := selectSources(fsys, src, skip, exceptions)
-		if err != nil {
-			if errdefs.Is(err, errdefs.NotFound) {
-				return errdefs.Newf(errdefs.InvalidArgument, "%s failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", c.name, src)
+	}
+	gather := func(fsys srcFS, skip func(string) bool, exceptions bool) ([]selection, error) {
+		if len(c.excludes) > 0 {
+			pm, err := patternmatcher.New(c.excludes)
+			if err != nil {
+				return nil, errdefs.With(errdefs.InvalidArgument, err)
 			}
+			prev := skip
+			skip = func(rel string) bool {
+				if prev != nil && prev(rel) {
+					return true
+				}
+				m, _ := pm.MatchesOrParentMatches(rel)
+				return m
+			}
+			exceptions = exceptions || pm.Exclusions()
+		}
+		var sels []selection
+		for _, src := range c.srcs {
+			if c.add && isURL(src) {
+				continue
+			}
+			sel, err := selectSources(fsys, src, skip, exceptions)
+			if err != nil {
+				if errdefs.Is(err, errdefs.NotFound) {
+					return nil, errdefs.Newf(errdefs.InvalidArgument, "%s failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", c.name, src)
+				}
+				return nil, err
+			}
+			sels = append(sels, sel...)
+		}
+		return sels, nil
+	}
+	var sels []selection
+	sum := ""
+	if fromState == nil {
+		var err error
+		if sels, err = gather(s.ctx.fsys, s.ctx.ignored, s.ctx.exceptions()); err != nil {
 			return err
 		}
-		sels = append(sels, sel...)
-	}
-	sum, err := checksum(sels)
-	if err != nil {
-		return err
+		if sum, err = checksum(sels); err != nil {
+			return err
+		}
 	}
 	var inline []string
 	for _, sc := range c.contents {
@@ -223,27 +227,39 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			dest += "/"
 		}
 	}
-	nfiles := len(urls) + len(c.contents)
-	for _, s := range sels {
-		if s.dir {
-			nfiles += 2
-		} else {
-			nfiles++
-		}
-	}
-	if (nfiles > 1 || len(sels) > 1) && !strings.HasSuffix(dest, "/") && len(c.srcs)+len(c.contents) > 1 {
+	if len(c.srcs)+len(c.contents) > 1 && !strings.HasSuffix(dest, "/") {
 		return errdefs.Newf(errdefs.InvalidArgument, "When using %s with more than one source file, the destination must be a directory and end with a /", c.name)
 	}
-	kind := "file"
-	if len(sels) == 1 && sels[0].dir {
+	kind := "multi"
+	switch {
+	case fromState != nil:
+		kind = "from"
+	case len(sels) == 1 && len(urls)+len(c.contents) == 0 && sels[0].dir:
 		kind = "dir"
-	} else if len(sels)+len(urls)+len(c.contents) > 1 {
-		kind = "multi"
+	case len(sels)+len(urls)+len(c.contents) == 1:
+		kind = "file"
 	}
-	desc := fmt.Sprintf("%s %s:%s in %s ", c.name, kind, sum, dest)
-	key := cacheKey(d.key, c.name, fromKey, sum, inline, urls, c.checksum, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
+	what := sum
+	if fromState != nil {
+		what = strings.Join(c.srcs, " ")
+		if c.from != "" {
+			what = c.from + ":" + what
+		}
+	}
+	desc := fmt.Sprintf("%s %s:%s in %s ", c.name, kind, what, dest)
+	key := cacheKey(d.key, c.name, fromKey, sum, c.srcs, inline, urls, c.checksum, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
 	parent := d.st.Clone()
 	return d.stepWith(key, desc, func() (*image.State, int64, error) {
+		if fromState != nil {
+			dir, release, err := s.mountState(ctx, fromState)
+			if err != nil {
+				return nil, 0, err
+			}
+			defer release()
+			if sels, err = gather(hostFS{root: dir}, nil, false); err != nil {
+				return nil, 0, err
+			}
+		}
 		return s.withRootfs(ctx, parent, desc, func(rootfs string) error {
 			uid, gid, err := resolveOwner(rootfs, c.chown)
 			if err != nil {

@@ -157,6 +157,8 @@ func readContext(r io.Reader, dir string) (*tarFS, []byte, error) {
 	}
 	w := bufio.NewWriterSize(spool, 256<<10)
 	var off int64
+	buf := make([]byte, 32<<10)
+	h := sha256.New()
 	tr := tar.NewReader(src)
 	for {
 		hdr, err := tr.Next()
@@ -179,8 +181,8 @@ func readContext(r io.Reader, dir string) (*tarFS, []byte, error) {
 			e.mode |= fs.ModeDir
 			e.size = 0
 		case tar.TypeReg, tar.TypeRegA:
-			h := sha256.New()
-			n, err := io.Copy(io.MultiWriter(w, h), tr)
+			h.Reset()
+			n, err := io.CopyBuffer(io.MultiWriter(w, h), tr, buf)
 			if err != nil {
 				return fail(errdefs.With(errdefs.InvalidArgument, fmt.Errorf("build context: %q: %w", hdr.Name, err)))
 			}

@@ -382,6 +382,9 @@ func (d *dispatcher) meta(desc string) error {
 func (d *dispatcher) stepWith(key, desc string, compute func() (*image.State, int64, error), verbose bool) error {
 	if !d.s.opts.NoCache {
 		if e := d.s.b.cache.get(key); e != nil {
+			d.s.mu.Lock()
+			d.s.hits = append(d.s.hits, key)
+			d.s.mu.Unlock()
 			d.st, d.key = e.State, key
 			if verbose {
 				d.printf(" ---> Using cache\n")

@@ -267,6 +267,9 @@ func (d *Daemon) closeStores() {
 	if d.containers != nil {
 		_ = d.containers.Close()
 	}
+	if d.builder != nil {
+		d.builder.Close()
+	}
 	if d.images != nil {
 		_ = d.images.Snapshots().Close()
 	}

@@ -123,7 +123,7 @@ func TestBuildMultiStageCache(t *testing.T) {
 		t.Fatalf("inspect: %q", insp)
 	}
 	hist := d.output(dk, "history", "--no-trunc", "--format", "{{.CreatedBy}}", "app:1")
-	if !strings.Contains(hist, "/bin/sh -c #(nop)  ENTRYPOINT [\"cat\"]") || !strings.Contains(hist, "COPY dir:") {
+	if !strings.Contains(hist, "/bin/sh -c #(nop)  ENTRYPOINT [\"cat\"]") || !strings.Contains(hist, "COPY from:build:/dist/ in /app/") {
 		t.Fatalf("history:\n%s", hist)
 	}
 	id1 := strings.TrimSpace(d.output(dk, "image", "inspect", "--format", "{{.Id}}", "app:1"))

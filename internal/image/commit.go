@@ -154,6 +154,69 @@ func (s *Service) NewLayer(ctx context.Context, key string, parentChain string, 
 	return s.layerFromTar(ctx, pr, parentChain)
 }
 
+// CommitLayer makes the content of the active snapshot key — prepared
+// on parentChain, written through an overlay mount that is gone now —
+// a layer without copying it: its diff is stored gzip-compressed for the
+// blob and diff ID, and the snapshot itself is committed as the layer's
+// chain (or removed, when that chain exists already). Builders use it for
+// COPY and ADD, whose upper holds nothing but what was copied. It
+// returns nil (and removes key) when nothing changed. The caller holds
+// HoldGC.
+func (s *Service) CommitLayer(ctx context.Context, key string, parentChain string) (*Layer, error) {
+	upper, lowers, err := s.snaps.Upper(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	filter := newStubFilter(upper, lowers, nil)
+	ch, err := changes(ctx, upper, lowers, filter)
+	if err != nil {
+		return nil, err
+	}
+	if len(ch) == 0 {
+		return nil, s.snaps.Remove(ctx, key)
+	}
+	cw, err := s.content.Writer(ctx, key, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	defer cw.Close()
+	gz := archive.Compress(cw, archive.Gzip, 0)
+	diffID, _, err := archive.DiffSkipping(ctx, lowers, upper, gz, func(name string, mode fs.FileMode, size int64) bool {
+		return filter.skip(name, mode, size)
+	})
+	if err != nil {
+		gz.Close()
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	blob := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: cw.Digest(), Size: cw.Offset()}
+	if err := cw.Commit(ctx); err != nil {
+		return nil, err
+	}
+	chain := diffID
+	if parentChain != "" {
+		chain = digest.FromString(parentChain + " " + diffID.String())
+	}
+	mu := s.chainLock(chain)
+	mu.Lock()
+	if s.haveChain(ctx, chain) {
+		err = s.snaps.Remove(ctx, key)
+	} else {
+		err = s.snaps.Commit(ctx, chain.String(), key)
+	}
+	mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	size, err := s.layerSize(ctx, chain)
+	if err != nil {
+		return nil, err
+	}
+	return &Layer{Blob: blob, DiffID: diffID, ChainID: chain, Size: size}, nil
+}
+
 // LayerFromTar unpacks the uncompressed layer tar r on parentChain (as
 // NewLayer does with a diff). The caller holds HoldGC.
 func (s *Service) LayerFromTar(ctx context.Context, r io.Reader, parentChain string) (*Layer, error) {
@@ -264,6 +327,24 @@ func (s *Service) WriteImage(ctx context.Context, st *State, refs []string) (dig
 		return "", err
 	}
 	now := time.Now().UTC()
+	// A rebuild that changes nothing writes nothing (no transaction, no
+	// fsync): the image exists and every ref already names it.
+	unchanged := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if _, err := getRecord(tx, cdesc.Digest); err != nil {
+			return nil
+		}
+		unchanged = true
+		for _, ref := range parsed {
+			if v := tx.Bucket(bucketRefs).Get([]byte(ref.String())); string(v) != cdesc.Digest.String() {
+				unchanged = false
+			}
+		}
+		return nil
+	})
+	if unchanged {
+		return cdesc.Digest, nil
+	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		rec, err := getRecord(tx, cdesc.Digest)
 		if err != nil {
