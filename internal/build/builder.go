@@ -336,10 +336,10 @@ type session struct {
 	mu       sync.Mutex
 	consumed map[string]bool
 	// hits are the cache entries used, marked used at the end.
-	hits []string
-	stages   []*stageRun
-	total    int
-	printer  *orderedOutput
+	hits    []string
+	stages  []*stageRun
+	total   int
+	printer *orderedOutput
 }
 
 // stageRun is one stage's build.
