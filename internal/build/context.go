@@ -117,6 +117,9 @@ type selection struct {
 	base  string
 	dir   bool
 	files []source // the directory's descendants, or the file itself
+	// match is the selected path (relative to the source root), for
+	// COPY --parents.
+	match string
 }
 
 // selectSources resolves src (a path or glob relative to fsys's root)
@@ -146,7 +149,7 @@ func selectSources(fsys srcFS, src string, skip func(rel string) bool, exception
 		if skip != nil && m != "" && skip(m) && !(fi.IsDir() && exceptions) {
 			continue
 		}
-		sel := selection{fsys: fsys, base: path.Base("/" + m)}
+		sel := selection{fsys: fsys, base: path.Base("/" + m), match: m}
 		if !fi.IsDir() {
 			sel.files = []source{{path: r, rel: sel.base, info: fi}}
 			out = append(out, sel)

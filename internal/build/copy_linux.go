@@ -179,8 +179,19 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 				if prev != nil && prev(rel) {
 					return true
 				}
-				m, _ := pm.MatchesOrParentMatches(rel)
-				return m
+				// Patterns are relative to the copied directory, which
+				// may be anywhere in the source: try every suffix.
+				for p := rel; p != ""; {
+					if m, _ := pm.MatchesOrParentMatches(p); m {
+						return true
+					}
+					_, rest, ok := strings.Cut(p, "/")
+					if !ok {
+						break
+					}
+					p = rest
+				}
+				return false
 			}
 			exceptions = exceptions || pm.Exclusions()
 		}
@@ -276,7 +287,16 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			}
 			cp := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode}
 			for _, sel := range sels {
-				if err := cp.copySelection(sel, dest, c.add && c.unpack); err != nil {
+				to := dest
+				if c.parents {
+					// --parents keeps the source's directories:
+					// COPY --parents a/b/f /d/ writes /d/a/b/f.
+					to = path.Join(dest, path.Dir(sel.match)) + "/"
+					if sel.dir {
+						to = path.Join(dest, sel.match) + "/"
+					}
+				}
+				if err := cp.copySelection(sel, to, c.add && c.unpack); err != nil {
 					return err
 				}
 			}

@@ -230,8 +230,14 @@ func TestBuildInstructions(t *testing.T) {
 	tw.Write([]byte("x\n"))
 	tw.Close()
 	dir := buildDir(t, map[string]string{
-		"files.tar": tb.String(),
+		"files.tar":      tb.String(),
+		"sub/a/x.txt":    "x",
+		"sub/b/y.txt":    "y",
+		"pile/keep.txt":  "keep",
+		"pile/drop.skip": "drop",
 		"Dockerfile": `FROM busybox AS base
+COPY --parents sub/a/x.txt sub/b/y.txt /par/
+COPY --exclude=*.skip pile/ /pile/
 SHELL ["/bin/sh", "-c"]
 ADD files.tar /opt/
 ADD --checksum=sha256:` + fmt.Sprintf("%x", sum) + ` ` + srv.URL + `/remote.txt /opt/remote.txt
@@ -282,7 +288,7 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	if !strings.HasPrefix(string(b), "sha256:") || strings.TrimSpace(o) != string(b) {
 		t.Fatalf("-q output %q, iidfile %q", o, b)
 	}
-	if got := d.output(bt, "run", "--rm", "child:1", "cat", "/opt/onbuild"); got != "triggered\n" {
+	if got := d.output(bt, "run", "--rm", "child:1", "sh", "-c", "cat /opt/onbuild; find /par /pile -type f | sort"); got != "triggered\n/par/sub/a/x.txt\n/par/sub/b/y.txt\n/pile/keep.txt\n" {
 		t.Fatalf("onbuild trigger: %q", got)
 	}
 	// docker build - < Dockerfile: no context.
