@@ -29,7 +29,7 @@ func (d *Daemon) newBuilder() (*build.Builder, error) {
 		Root: filepath.Join(d.cfg.DataRoot, "build"), DB: d.db, Images: d.images,
 		Runner: buildRunner{d},
 		Pull: func(ctx context.Context, ref string) error {
-			_, err := d.images.Pull(ctx, ref, image.PullOptions{})
+			_, err := d.images.Pull(ctx, ref, image.PullOptions{GCHeld: true})
 			return err
 		},
 		Log: d.log.With("svc", "build"),
