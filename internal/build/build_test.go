@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
@@ -353,5 +354,46 @@ func TestCheckPlatform(t *testing.T) {
 		if err := checkPlatform(native, p); (err == nil) != ok {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+func TestCacheEviction(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "m.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := openCache(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two chains: old (a → a2) and new (b → b2), 100 bytes per layer.
+	for _, e := range []struct{ key, parent string }{{"a", ""}, {"a2", "a"}, {"b", ""}, {"b2", "b"}, {"bm", "b2"}} {
+		size := int64(100)
+		if e.key == "bm" {
+			size = 0
+		}
+		if err := c.put(e.key, &cacheEntry{State: &image.State{}, Parent: e.parent, Size: size}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2 * time.Millisecond) // LastUsed must differ (put stamps now)
+	if err := c.touch([]string{"b", "b2", "bm"}); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := c.evict(1000); err != nil || len(removed) != 0 {
+		t.Fatalf("under budget: %v %v", removed, err)
+	}
+	removed, err := c.evict(250)
+	if err != nil || strings.Join(removed, ",") != "a,a2" {
+		t.Fatalf("evict to 250: %v %v", removed, err)
+	}
+	removed, _ = c.evict(50)
+	if strings.Join(removed, ",") != "b,b2,bm" {
+		t.Fatalf("evict to 50: %v", removed)
+	}
+	du, _ := c.usage()
+	if du.TotalCount != 0 {
+		t.Fatalf("left: %+v", du)
 	}
 }

@@ -86,8 +86,14 @@ type Runner interface {
 	Remove(ctx context.Context, id string) error
 }
 
+// DefaultKeepStorage is the build cache's default size budget.
+const DefaultKeepStorage = 10 << 30
+
 // Config builds a Builder.
 type Config struct {
+	// KeepStorage is the cache's size budget in bytes: after a build,
+	// least recently used entries are evicted beyond it (0: no limit).
+	KeepStorage int64
 	// Root is where contexts are unpacked and cache mounts kept
 	// (<data-root>/build).
 	Root   string
@@ -166,6 +172,24 @@ func (b *Builder) Prune(ctx context.Context, all bool, until time.Duration) (*ap
 		rep.CachesDeleted = append(rep.CachesDeleted, k[:25])
 	}
 	return rep, err
+}
+
+// enforceBudget evicts least recently used cache entries beyond the
+// size budget and collects their layers.
+func (b *Builder) enforceBudget(ctx context.Context) {
+	if b.cfg.KeepStorage <= 0 {
+		return
+	}
+	removed, err := b.cache.evict(b.cfg.KeepStorage)
+	if err != nil {
+		b.cfg.Log.Warn("build cache: eviction", "err", err)
+		return
+	}
+	if len(removed) == 0 {
+		return
+	}
+	freed, err := b.cfg.Images.GC(ctx)
+	b.cfg.Log.Info("build cache over budget: evicted least recently used entries", "entries", len(removed), "freed", freed, "err", err)
 }
 
 // Options are a build's parameters (POST /build's query).
@@ -273,6 +297,7 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 		if err := b.cache.touch(hits); err != nil {
 			b.cfg.Log.Warn("build cache: recording use", "err", err)
 		}
+		b.enforceBudget(context.WithoutCancel(ctx))
 	}(s.hits)
 	for k, v := range o.Labels {
 		if st.Config.Config.Labels == nil {

@@ -197,3 +197,59 @@ func (c *cache) usage() (*apibuild.DiskUsage, error) {
 	du.TotalCount = int64(len(du.Items))
 	return du, nil
 }
+
+// evict removes least recently used entries until the entries' total
+// size is at most keep; it returns the removed keys.
+func (c *cache) evict(keep int64) ([]string, error) {
+	all, err := c.all()
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	keys := make([]string, 0, len(all))
+	for k, e := range all {
+		total += e.Size
+		keys = append(keys, k)
+	}
+	if total <= keep {
+		return nil, nil
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := all[keys[i]], all[keys[j]]
+		if !a.LastUsed.Equal(b.LastUsed) {
+			return a.LastUsed.Before(b.LastUsed)
+		}
+		return keys[i] < keys[j]
+	})
+	// An entry's layers are in every later step's state: dropping one
+	// drops the steps built on it too, or nothing would be freed.
+	children := map[string][]string{}
+	for k, e := range all {
+		if e.Parent != "" {
+			children[e.Parent] = append(children[e.Parent], k)
+		}
+	}
+	drop := map[string]bool{}
+	var dropTree func(k string)
+	dropTree = func(k string) {
+		if drop[k] {
+			return
+		}
+		drop[k] = true
+		total -= all[k].Size
+		for _, c := range children[k] {
+			dropTree(c)
+		}
+	}
+	for _, k := range keys {
+		if total <= keep {
+			break
+		}
+		if all[k].Size == 0 || drop[k] {
+			continue // metadata entries cost nothing
+		}
+		dropTree(k)
+	}
+	removed, _, err := c.remove(func(k string, _ *cacheEntry) bool { return !drop[k] })
+	return removed, err
+}

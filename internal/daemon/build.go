@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/go-units"
 	apibuild "github.com/moby/moby/api/types/build"
 	apicontainer "github.com/moby/moby/api/types/container"
 
@@ -25,8 +26,21 @@ const buildLabel = "berth.build"
 
 // newBuilder builds the builder over the image and container services.
 func (d *Daemon) newBuilder() (*build.Builder, error) {
+	keep := int64(build.DefaultKeepStorage)
+	if bc := d.cfg.Builder; bc != nil {
+		if bc.GC.Enabled != nil && !*bc.GC.Enabled {
+			keep = 0
+		} else if bc.GC.DefaultKeepStorage != "" {
+			n, err := units.FromHumanSize(bc.GC.DefaultKeepStorage)
+			if err != nil {
+				return nil, errdefs.Newf(errdefs.InvalidArgument, "builder.gc.defaultKeepStorage: %v", err)
+			}
+			keep = n
+		}
+	}
 	return build.New(build.Config{
-		Root: filepath.Join(d.cfg.DataRoot, "build"), DB: d.db, Images: d.images,
+		KeepStorage: keep,
+		Root:        filepath.Join(d.cfg.DataRoot, "build"), DB: d.db, Images: d.images,
 		Runner: buildRunner{d},
 		Pull: func(ctx context.Context, ref string) error {
 			_, err := d.images.Pull(ctx, ref, image.PullOptions{GCHeld: true})
