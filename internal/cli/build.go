@@ -3,6 +3,7 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,10 +11,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/moby/patternmatcher"
@@ -31,6 +36,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 		file, target, iidfile, network    string
 		platform                          string
 		secrets                           []string
+		output                            string
 		noCache, pull, quiet              bool
 		rm, forceRm                       bool
 	)
@@ -88,9 +94,16 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 				return err
 			}
 			defer res.Body.Close()
-			id, err := renderBuild(res.Body, c.out)
+			progressOut := c.out
+			if output != "" {
+				progressOut = c.err // the output may be a tar on stdout
+			}
+			id, err := renderBuild(res.Body, progressOut)
 			if err != nil {
 				return err
+			}
+			if output != "" {
+				return c.exportBuild(cmd.Context(), api, id, output, len(tags) == 0)
 			}
 			if quiet {
 				fmt.Fprintln(c.out, id)
@@ -116,10 +129,144 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 	fl.StringVar(&network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringSliceVar(&addHosts, "add-host", nil, "Add a custom host-to-IP mapping (\"host:ip\")")
 	fl.StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
+	fl.StringVarP(&output, "output", "o", "", `Output destination (format: "type=local,dest=path", "type=tar,dest=file", "-" for a tar on stdout, or a directory)`)
 	fl.StringArrayVar(&secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
 	fl.BoolVar(&rm, "rm", true, "Remove intermediate containers after a successful build")
 	fl.BoolVar(&forceRm, "force-rm", false, "Always remove intermediate containers")
 	return cmd
+}
+
+// exportBuild writes the built image's filesystem to an --output
+// destination (the classic builder makes an image; berth exports it
+// through a container that is never started, then removes both unless
+// the image was tagged).
+func (c *Cli) exportBuild(ctx context.Context, api *client.Client, id, output string, untagged bool) error {
+	typ, dest := "local", output
+	if output == "-" {
+		typ, dest = "tar", "-"
+	} else if strings.Contains(output, "=") {
+		dest = ""
+		for _, kv := range strings.Split(output, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch strings.TrimSpace(k) {
+			case "type":
+				typ = v
+			case "dest":
+				dest = v
+			default:
+				return fmt.Errorf("unsupported --output attribute %q", k)
+			}
+		}
+	}
+	if typ != "local" && typ != "tar" {
+		return fmt.Errorf("unsupported --output type %q (local or tar)", typ)
+	}
+	if dest == "" {
+		if typ != "tar" {
+			return errors.New("--output type=local needs dest=DIR")
+		}
+		dest = "-"
+	}
+	res, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: id, Entrypoint: []string{"/.berth-export"}}})
+	if err != nil {
+		return err
+	}
+	defer api.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
+	rc, err := api.ContainerExport(ctx, res.ID, client.ContainerExportOptions{})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	switch {
+	case typ == "tar" && dest == "-":
+		_, err = io.Copy(c.out, rc)
+	case typ == "tar":
+		var f *os.File
+		if f, err = os.Create(dest); err == nil {
+			_, err = io.Copy(f, rc)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+	default:
+		err = extractTo(rc, dest)
+	}
+	if err != nil {
+		return err
+	}
+	if untagged {
+		// Only an image nothing names (the same build may have been
+		// tagged before: then it stays).
+		_, _ = api.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
+		if insp, err := api.ImageInspect(ctx, id); err == nil && len(insp.RepoTags) == 0 {
+			_, _ = api.ImageRemove(context.WithoutCancel(ctx), id, client.ImageRemoveOptions{})
+		}
+	}
+	return nil
+}
+
+// extractTo unpacks a filesystem tar into dir, every path resolved
+// inside dir (a symlink in the image never sends a file elsewhere).
+func extractTo(r io.Reader, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + hdr.Name)
+		if name == "/" {
+			continue
+		}
+		parent, err := securejoin.SecureJoin(dir, path.Dir(name))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return err
+		}
+		p := filepath.Join(parent, path.Base(name))
+		mode := os.FileMode(hdr.Mode) & os.ModePerm
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, mode|0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			os.Remove(p)
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, mode)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			os.Remove(p)
+			if err := os.Symlink(hdr.Linkname, p); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			src, err := securejoin.SecureJoin(dir, hdr.Linkname)
+			if err != nil {
+				return err
+			}
+			os.Remove(p)
+			if err := os.Link(src, p); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // SecretsHeader carries `build --secret` values to berthd (a berth

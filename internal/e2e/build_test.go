@@ -305,6 +305,20 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	if got := d.output(bt, "run", "--rm", "target:1", "cat", "/which"); got != "one\n" {
 		t.Fatalf("--target: %q", got)
 	}
+	// --output: the filesystem instead of an image.
+	outDir := filepath.Join(t.TempDir(), "out")
+	before := d.output(bt, "images", "-aq")
+	d.mustBuild(bt, nil, "--target", "one", "-o", "type=local,dest="+outDir, tdir)
+	if b, err := os.ReadFile(filepath.Join(outDir, "which")); err != nil || string(b) != "one\n" {
+		t.Fatalf("--output type=local: %q %v", b, err)
+	}
+	o, e, code = d.cli(bt, nil, "build", "--target", "two", "-o", "-", tdir)
+	if code != 0 || !strings.Contains(o, "which") || !strings.Contains(o, "two\n") || !strings.Contains(e, "Step") {
+		t.Fatalf("--output -: %d %q...", code, e)
+	}
+	if after := d.output(bt, "images", "-aq"); after != before {
+		t.Fatalf("--output left an image: %q, before %q", after, before)
+	}
 	o, e, code = d.cli(bt, nil, "build", "--target", "nosuch", tdir)
 	if code == 0 || !strings.Contains(o+e, "nosuch") {
 		t.Fatalf("--target nosuch: %d %q %q", code, o, e)
