@@ -305,6 +305,15 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	if got := d.output(bt, "run", "--rm", "target:1", "cat", "/which"); got != "one\n" {
 		t.Fatalf("--target: %q", got)
 	}
+	// Identical steps of independent stages are computed once.
+	ddir := buildDir(t, map[string]string{"Dockerfile": "FROM busybox AS a\nRUN echo dedup > /x\nFROM busybox AS b\nRUN echo dedup > /x\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n"})
+	out = d.mustBuild(bt, nil, "-t", "dedup:1", ddir)
+	if n := strings.Count(out, "Running in"); n != 1 {
+		t.Fatalf("identical RUN steps ran %d times:\n%s", n, out)
+	}
+	if got := d.output(bt, "run", "--rm", "dedup:1", "cat", "/a", "/b"); got != "dedup\ndedup\n" {
+		t.Fatalf("dedup image: %q", got)
+	}
 	// --output: the filesystem instead of an image.
 	outDir := filepath.Join(t.TempDir(), "out")
 	before := d.output(bt, "images", "-aq")
