@@ -321,7 +321,10 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	}
 	phase("image")
 	out.Aux(id.String())
-	if !o.Quiet {
+	if o.Quiet {
+		// As dockerd: the only text of a quiet build is the ID.
+		out.Stream(id.String() + "\n")
+	} else {
 		out.Stream(fmt.Sprintf("Successfully built %s\n", shortID(id.String())))
 		for _, t := range o.Tags {
 			out.Stream(fmt.Sprintf("Successfully tagged %s\n", familiar(t)))

@@ -105,9 +105,6 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 			if output != "" {
 				return c.exportBuild(cmd.Context(), api, id, output, len(tags) == 0)
 			}
-			if quiet {
-				fmt.Fprintln(c.out, id)
-			}
 			if iidfile != "" {
 				if err := os.WriteFile(iidfile, []byte(id), 0o644); err != nil {
 					return err

@@ -276,6 +276,7 @@ ONBUILD RUN echo triggered > /opt/onbuild
 		t.Fatalf("cache mount: %q", got)
 	}
 
+	tdirEarly := buildDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo classic > /c\n"})
 	// berth build: a Dockerfile on stdin (-f -), ONBUILD of the base, -q,
 	// --iidfile, --target.
 	child := "FROM instr:1\nRUN cat /opt/onbuild\n"
@@ -290,6 +291,14 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	}
 	if got := d.output(bt, "run", "--rm", "child:1", "sh", "-c", "cat /opt/onbuild; find /par /pile -type f | sort"); got != "triggered\n/par/sub/a/x.txt\n/par/sub/b/y.txt\n/pile/keep.txt\n" {
 		t.Fatalf("onbuild trigger: %q", got)
+	}
+	// Without DOCKER_BUILDKIT the docker CLI (no buildx plugin) asks
+	// /_ping, sees Builder-Version 1 and uses the classic builder.
+	t.Setenv("DOCKER_BUILDKIT", "0")
+	os.Unsetenv("DOCKER_BUILDKIT")
+	o, e, code = d.cli(dk, nil, "build", "-q", tdirEarly)
+	if code != 0 || !strings.HasPrefix(o, "sha256:") {
+		t.Fatalf("docker build without DOCKER_BUILDKIT: %d %q %q", code, o, e)
 	}
 	// docker build - < Dockerfile: no context.
 	o, e, code = d.dockerBuild(strings.NewReader("FROM busybox\nRUN echo from-stdin > /f\n"), "-t", "stdin:1", "-")
