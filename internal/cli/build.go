@@ -36,7 +36,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 		file, target, iidfile, network    string
 		platform                          string
 		secrets                           []string
-		output                            string
+		output, progress                  string
 		noCache, pull, quiet              bool
 		rm, forceRm                       bool
 	)
@@ -98,7 +98,21 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 			if output != "" {
 				progressOut = c.err // the output may be a tar on stdout
 			}
+			var bk *buildkitProgress
+			switch progress {
+			case "classic":
+			case "auto", "plain", "tty", "":
+				if !quiet {
+					bk = newBuildkitProgress(progressOut, c.dockerfileText(args[0], file, body, dockerfile))
+					progressOut = bk
+				}
+			default:
+				return fmt.Errorf("invalid --progress %q: auto, plain, tty or classic", progress)
+			}
 			id, err := renderBuild(res.Body, progressOut)
+			if bk != nil {
+				bk.Close()
+			}
 			if err != nil {
 				return err
 			}
@@ -126,6 +140,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 	fl.StringVar(&network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringSliceVar(&addHosts, "add-host", nil, "Add a custom host-to-IP mapping (\"host:ip\")")
 	fl.StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
+	fl.StringVar(&progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty": BuildKit's style; "classic": the classic builder's text)`)
 	fl.StringVarP(&output, "output", "o", "", `Output destination (format: "type=local,dest=path", "type=tar,dest=file", "-" for a tar on stdout, or a directory)`)
 	fl.StringArrayVar(&secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
 	fl.BoolVar(&rm, "rm", true, "Remove intermediate containers after a successful build")
@@ -262,6 +277,25 @@ func extractTo(r io.Reader, dir string) error {
 			if err := os.Link(src, p); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// dockerfileText finds the Dockerfile's text for the progress display:
+// in the context tar under name, else nothing.
+func (c *Cli) dockerfileText(arg, file string, body []byte, name string) []byte {
+	if name == "" {
+		name = "Dockerfile"
+	}
+	tr := tar.NewReader(bytes.NewReader(body))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return nil
+		}
+		if path.Clean(h.Name) == path.Clean(name) {
+			b, _ := io.ReadAll(io.LimitReader(tr, 1<<20))
+			return b
 		}
 	}
 }

@@ -316,7 +316,7 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	}
 	// Identical steps of independent stages are computed once.
 	ddir := buildDir(t, map[string]string{"Dockerfile": "FROM busybox AS a\nRUN echo dedup > /x\nFROM busybox AS b\nRUN echo dedup > /x\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n"})
-	out = d.mustBuild(bt, nil, "-t", "dedup:1", ddir)
+	out = d.mustBuild(bt, nil, "--progress=classic", "-t", "dedup:1", ddir)
 	if n := strings.Count(out, "Running in"); n != 1 {
 		t.Fatalf("identical RUN steps ran %d times:\n%s", n, out)
 	}
@@ -331,7 +331,7 @@ ONBUILD RUN echo triggered > /opt/onbuild
 		t.Fatalf("--output type=local: %q %v", b, err)
 	}
 	o, e, code = d.cli(bt, nil, "build", "--target", "two", "-o", "-", tdir)
-	if code != 0 || !strings.Contains(o, "which") || !strings.Contains(o, "two\n") || !strings.Contains(e, "Step") {
+	if code != 0 || !strings.Contains(o, "which") || !strings.Contains(o, "two\n") || !strings.Contains(e, "[two 2/2] RUN echo two > /which") {
 		t.Fatalf("--output -: %d %q...", code, e)
 	}
 	if after := d.output(bt, "images", "-aq"); after != before {
