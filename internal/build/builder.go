@@ -130,11 +130,22 @@ func New(cfg Config) (*Builder, error) {
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, err
 	}
-	// Contexts of builds a crash interrupted.
+	// What builds a crash interrupted left: mounts first (never remove
+	// through one), then contexts and secrets.
 	if ents, err := os.ReadDir(cfg.Root); err == nil {
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), "ctx-") || strings.HasPrefix(e.Name(), "mnt-") {
-				_ = os.RemoveAll(filepath.Join(cfg.Root, e.Name()))
+			p := filepath.Join(cfg.Root, e.Name())
+			switch {
+			case strings.HasPrefix(e.Name(), "mnt-"):
+				unmountAll(p)
+				if os.Remove(p) != nil {
+					// A secret's directory (never a mount point).
+					if !isMountPoint(p) {
+						_ = os.RemoveAll(p)
+					}
+				}
+			case strings.HasPrefix(e.Name(), "ctx-"):
+				_ = os.RemoveAll(p)
 			}
 		}
 	}

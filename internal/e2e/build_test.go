@@ -249,6 +249,7 @@ COPY <<EOT /opt/inline.txt
 inline $HOME
 EOT
 RUN --mount=type=cache,target=/cache,id=berth-e2e echo run >> /cache/runs && cp /cache/runs /opt/runs
+RUN --mount=type=bind,source=sub,target=/mnt/sub --mount=type=tmpfs,target=/scratch sh -c 'cat /mnt/sub/a/x.txt > /opt/bind; touch /scratch/t; grep -c " /scratch " /proc/mounts >> /opt/bind'
 RUN --network=none sh -c 'ip link 2>/dev/null | grep -c ": " || ls /sys/class/net | wc -l' > /opt/ifaces
 STOPSIGNAL SIGUSR1
 HEALTHCHECK --interval=5s CMD true
@@ -272,7 +273,7 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	}
 	// The cache mount persists between builds and is never in a layer.
 	d.mustBuild(dk, nil, "--no-cache", "-t", "instr:2", dir)
-	if got := d.output(dk, "run", "--rm", "instr:2", "sh", "-c", "cat /opt/runs; ls -d /cache 2>&1; true"); got != "run\nrun\nls: /cache: No such file or directory\n" {
+	if got := d.output(dk, "run", "--rm", "instr:2", "sh", "-c", "cat /opt/runs /opt/bind; ls -d /cache /mnt /scratch 2>&1; true"); got != "run\nrun\nx1\nls: /cache: No such file or directory\nls: /mnt: No such file or directory\nls: /scratch: No such file or directory\n" {
 		t.Fatalf("cache mount: %q", got)
 	}
 
