@@ -57,10 +57,12 @@ func (s *session) withRootfs(ctx context.Context, parent *image.State, desc stri
 		return nil, 0, err
 	}
 	defer os.Remove(dir)
+	t0 := time.Now()
 	if err := snapshot.MountAll(mounts, dir); err != nil {
 		return nil, 0, err
 	}
 	ferr := fn(dir)
+	t1 := time.Now()
 	uerr := snapshot.Unmount(dir)
 	if ferr != nil {
 		return nil, 0, ferr
@@ -68,10 +70,12 @@ func (s *session) withRootfs(ctx context.Context, parent *image.State, desc stri
 	if uerr != nil {
 		return nil, 0, uerr
 	}
+	t2 := time.Now()
 	layer, err := s.b.cfg.Images.CommitLayer(ctx, key, parent.ChainID())
 	if err != nil {
 		return nil, 0, err
 	}
+	s.b.cfg.Log.Debug("build layer", "step", desc, "write", t1.Sub(t0), "unmount", t2.Sub(t1), "commit", time.Since(t2))
 	st := parent.Clone()
 	now := time.Now().UTC()
 	h := ocispec.History{Created: &now, CreatedBy: "/bin/sh -c #(nop) " + desc}
@@ -343,9 +347,31 @@ func (cp *copier) copySelection(sel selection, dest string, unpack bool) error {
 		if err := cp.mkdir(dest); err != nil {
 			return err
 		}
+		root, err := secureJoin(cp.rootfs, dest)
+		if err != nil {
+			return err
+		}
+		// Directories this loop made or checked are real directories:
+		// their children are joined to them without resolving the path
+		// again (the walk lists a directory before what it holds).
+		verified := map[string]string{"": root}
 		for _, f := range sel.files {
-			if err := cp.copyOne(sel.fsys, f, path.Join(dest, f.rel)); err != nil {
+			dir := path.Dir(f.rel)
+			if dir == "." {
+				dir = ""
+			}
+			parent, ok := verified[dir]
+			if !ok {
+				if parent, err = secureJoin(cp.rootfs, path.Join(dest, dir)); err != nil {
+					return err
+				}
+			}
+			h := filepath.Join(parent, path.Base(f.rel))
+			if err := cp.copyTo(sel.fsys, f, h, path.Join(dest, f.rel)); err != nil {
 				return err
+			}
+			if f.info.IsDir() {
+				verified[f.rel] = h
 			}
 		}
 		return nil
@@ -428,7 +454,12 @@ func (cp *copier) copyOne(fsys srcFS, f source, target string) error {
 	if err != nil {
 		return err
 	}
-	h := filepath.Join(parent, path.Base(target))
+	return cp.copyTo(fsys, f, filepath.Join(parent, path.Base(target)), target)
+}
+
+// copyTo copies f to the host path h (target is its name in the rootfs,
+// for messages). The last element of h is never followed.
+func (cp *copier) copyTo(fsys srcFS, f source, h, target string) error {
 	m := f.info.Mode()
 	switch {
 	case m.IsDir():
@@ -458,29 +489,35 @@ func (cp *copier) copyOne(fsys srcFS, f source, target string) error {
 			return err
 		}
 		defer in.Close()
-		if fi, err := os.Lstat(h); err == nil && fi.IsDir() {
-			return errdefs.Newf(errdefs.InvalidArgument, "cannot copy to %s: is a directory", target)
-		}
-		os.Remove(h)
 		out, err := os.OpenFile(h, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+		if os.IsExist(err) {
+			if fi, err := os.Lstat(h); err == nil && fi.IsDir() {
+				return errdefs.Newf(errdefs.InvalidArgument, "cannot copy to %s: is a directory", target)
+			}
+			os.Remove(h)
+			out, err = os.OpenFile(h, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+		}
 		if err != nil {
 			return err
 		}
+		// Owner, mode and times through the descriptor: no more path
+		// lookups through the overlay.
 		_, err = io.Copy(out, in)
+		if err == nil {
+			err = out.Chown(cp.uid, cp.gid)
+		}
+		if err == nil {
+			err = unix.Fchmod(int(out.Fd()), unixMode(cp.perm(m)))
+		}
+		if err == nil {
+			mt := f.info.ModTime()
+			tv := unix.NsecToTimeval(mt.UnixNano())
+			err = unix.Futimes(int(out.Fd()), []unix.Timeval{tv, tv})
+		}
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}
-		if err != nil {
-			return err
-		}
-		if err := os.Lchown(h, cp.uid, cp.gid); err != nil {
-			return err
-		}
-		if err := unix.Chmod(h, unixMode(cp.perm(m))); err != nil {
-			return err
-		}
-		mt := f.info.ModTime()
-		return os.Chtimes(h, mt, mt)
+		return err
 	}
 	return nil
 }
