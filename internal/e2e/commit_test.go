@@ -54,7 +54,7 @@ func TestCommitDiff(t *testing.T) {
 		o, _, _ := d.cli(bt, nil, "diff", "c2")
 		return strings.Contains(o, "A /live")
 	})
-	o, e, code = d.cli(bt, nil, "commit", "-c", "LABEL a=b", "c2", "snap:two")
+	o, e, code = d.cli(bt, nil, "commit", "-c", "LABEL a=b", "-c", "HEALTHCHECK --interval=7s --retries=2 CMD test -f /live", "c2", "snap:two")
 	if code != 0 || !strings.HasPrefix(o, "sha256:") {
 		t.Fatalf("berth commit: %d %q %q", code, o, e)
 	}
@@ -66,8 +66,8 @@ func TestCommitDiff(t *testing.T) {
 	if o != "live\n" {
 		t.Fatalf("run snap:two: %q", o)
 	}
-	o, _, _ = d.cli(dk, nil, "inspect", "--format", "{{index .Config.Labels \"a\"}}", "snap:two")
-	if strings.TrimSpace(o) != "b" {
+	o, _, _ = d.cli(dk, nil, "inspect", "--format", "{{index .Config.Labels \"a\"}} {{.Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}", "snap:two")
+	if strings.TrimSpace(o) != "b [CMD-SHELL test -f /live] 7s 2" {
 		t.Fatalf("label from --change: %q", o)
 	}
 	if _, e, code := d.cli(dk, nil, "commit", "--pause=false", "c2", "snap:three"); code != 0 {
