@@ -30,10 +30,13 @@ type dispatcher struct {
 	// cmdSet: CMD was given in this stage (ENTRYPOINT then keeps it).
 	cmdSet bool
 	step   int
+	// global are the ARGs before the first FROM (with build args): an
+	// ARG redeclared in the stage without a default takes its value.
+	global *envMap
 }
 
 func (s *session) buildStage(ctx context.Context, sr *stageRun, meta *envMap) (*image.State, string, error) {
-	d := &dispatcher{s: s, sr: sr, args: newEnvMap(), step: sr.first}
+	d := &dispatcher{s: s, sr: sr, args: newEnvMap(), step: sr.first, global: meta}
 	stage := sr.stage
 	d.printf("Step %d/%d : %s\n", d.step, s.total, strings.TrimSpace(stage.SourceCode))
 	if stage.Platform != "" {
@@ -347,6 +350,9 @@ func (d *dispatcher) arg(c *instructions.ArgCommand) error {
 			d.s.consumed[kv.Key] = true
 		}
 		d.s.mu.Unlock()
+		if !has && d.global != nil {
+			v, has = d.global.Get(kv.Key)
+		}
 		if has {
 			d.args.Set(kv.Key, v)
 			parts = append(parts, kv.Key+"="+v)

@@ -315,6 +315,16 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	if got := d.output(bt, "run", "--rm", "target:1", "cat", "/which"); got != "one\n" {
 		t.Fatalf("--target: %q", got)
 	}
+	// ARG scoping: a global ARG is seen in a stage only once redeclared;
+	// ENV wins over ARG; an undeclared build arg is reported unused.
+	adir := buildDir(t, map[string]string{"Dockerfile": "ARG G=global\nFROM busybox\nRUN echo \"[$G]\" > /g1\nARG G\nRUN echo \"[$G]\" > /g2\nARG E=arg\nENV E=env\nRUN echo $E > /g3\n"})
+	out = d.mustBuild(bt, nil, "--progress=classic", "--build-arg", "UNUSED=1", "-t", "args:1", adir)
+	if !strings.Contains(out, "[Warning] One or more build-args [UNUSED] were not consumed") {
+		t.Fatalf("unused build arg not reported:\n%s", out)
+	}
+	if got := d.output(bt, "run", "--rm", "args:1", "cat", "/g1", "/g2", "/g3"); got != "[]\n[global]\nenv\n" {
+		t.Fatalf("ARG scoping: %q", got)
+	}
 	// Identical steps of independent stages are computed once.
 	ddir := buildDir(t, map[string]string{"Dockerfile": "FROM busybox AS a\nRUN echo dedup > /x\nFROM busybox AS b\nRUN echo dedup > /x\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n"})
 	out = d.mustBuild(bt, nil, "--progress=classic", "-t", "dedup:1", ddir)
