@@ -400,6 +400,13 @@ func (d *dispatcher) stepWith(key, desc string, compute func() (*image.State, in
 		}
 	}
 	v, err, _ := d.s.b.steps.Do(key, func() (any, error) {
+		// Another build may have finished this step between the lookup
+		// above and now (the flight only joins calls in progress).
+		if !d.s.opts.NoCache {
+			if e := d.s.b.cache.get(key); e != nil {
+				return e.State, nil
+			}
+		}
 		st, size, err := compute()
 		if err != nil {
 			return nil, err

@@ -479,3 +479,46 @@ RUN --mount=type=secret,id=tok,target=/etc/app/key cp /etc/app/key /copied-on-pu
 		t.Fatalf("build without the secret: %d %q %q", code, o, e)
 	}
 }
+
+// TestBuildConcurrent: two builds of the same Dockerfile at once, through
+// both CLIs, share their steps (each RUN runs once) and both succeed.
+func TestBuildConcurrent(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	dir := buildDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nRUN echo one > /one\nCOPY f /f\nRUN cat /one /f > /both\n",
+		"f":          "f\n",
+	})
+	type result struct {
+		out, err string
+		code     int
+	}
+	res := make(chan result, 2)
+	go func() {
+		o, e, c := d.cli(bins.cli, nil, "build", "--progress=classic", "-t", "conc:a", dir)
+		res <- result{o, e, c}
+	}()
+	go func() {
+		o, e, c := d.cli(bins.docker, nil, "build", "-t", "conc:b", dir)
+		res <- result{o, e, c}
+	}()
+	runs := 0
+	for i := 0; i < 2; i++ {
+		r := <-res
+		if r.code != 0 {
+			t.Fatalf("concurrent build: %d %s %s", r.code, r.out, r.err)
+		}
+		runs += strings.Count(r.out, "Running in")
+	}
+	if runs != 2 {
+		t.Fatalf("the two RUN steps ran %d times in all", runs)
+	}
+	a := d.output(bins.cli, "image", "inspect", "--format", "{{.Id}}", "conc:a")
+	b := d.output(bins.cli, "image", "inspect", "--format", "{{.Id}}", "conc:b")
+	if a != b {
+		t.Fatalf("the same build gave %s and %s", a, b)
+	}
+	if got := d.output(bins.cli, "run", "--rm", "conc:a", "cat", "/both"); got != "one\nf\n" {
+		t.Fatalf("conc:a: %q", got)
+	}
+}
