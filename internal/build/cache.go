@@ -27,6 +27,10 @@ type cacheEntry struct {
 	Created    time.Time `json:"created"`
 	LastUsed   time.Time `json:"last_used"`
 	UsageCount int       `json:"usage_count"`
+	// Canonical, for an alias (COPY --from keyed by its source stage),
+	// is the key of the entry keyed by content: the chain continues
+	// from there.
+	Canonical string `json:"canonical,omitempty"`
 }
 
 // cache is the build cache: entries in the daemon's metadata database,
@@ -227,6 +231,10 @@ func (c *cache) evict(keep int64) ([]string, error) {
 	for k, e := range all {
 		if e.Parent != "" {
 			children[e.Parent] = append(children[e.Parent], k)
+		}
+		if e.Canonical != "" {
+			// An alias goes with the entry it stands for.
+			children[e.Canonical] = append(children[e.Canonical], k)
 		}
 	}
 	drop := map[string]bool{}

@@ -264,17 +264,42 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 	desc := fmt.Sprintf("%s %s:%s in %s ", c.name, kind, what, dest)
 	key := cacheKey(d.key, c.name, fromKey, sum, c.srcs, inline, urls, c.checksum, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
 	parent := d.st.Clone()
-	return d.stepWith(key, desc, func() (*image.State, int64, error) {
-		if fromState != nil {
-			dir, release, err := s.mountState(ctx, fromState)
-			if err != nil {
-				return nil, 0, err
-			}
-			defer release()
-			if sels, err = gather(hostFS{root: dir}, nil, false); err != nil {
-				return nil, 0, err
+	if fromState != nil {
+		// COPY --from: the source's key is a fast alias; the step's own
+		// key is the content of what it copies, so a source stage that
+		// was rebuilt into the same files leaves this step (and what
+		// follows) cached, as BuildKit does.
+		if !s.opts.NoCache {
+			if e := s.b.cache.get(key); e != nil && e.Canonical != "" {
+				s.mu.Lock()
+				s.hits = append(s.hits, key, e.Canonical)
+				s.mu.Unlock()
+				d.st, d.key = e.State, e.Canonical
+				d.printf(" ---> Using cache\n ---> %s\n", shortID(d.st.ID().String()))
+				return nil
 			}
 		}
+		alias := key
+		dir, release, err := s.mountState(ctx, fromState)
+		if err != nil {
+			return err
+		}
+		defer release()
+		if sels, err = gather(hostFS{root: dir}, nil, false); err != nil {
+			return err
+		}
+		if sum, err = checksum(sels); err != nil {
+			return err
+		}
+		key = cacheKey(d.key, c.name, "content", sum, c.srcs, dest, c.chown, c.chmod, c.excludes, c.parents)
+		prev := d.key
+		defer func() {
+			if d.key == key {
+				_ = s.b.cache.put(alias, &cacheEntry{State: d.st, Parent: prev, Canonical: key, Description: desc})
+			}
+		}()
+	}
+	return d.stepWith(key, desc, func() (*image.State, int64, error) {
 		return s.withRootfs(ctx, parent, desc, func(rootfs string) error {
 			uid, gid, err := resolveOwner(rootfs, c.chown)
 			if err != nil {

@@ -171,6 +171,14 @@ func TestBuildMultiStageCache(t *testing.T) {
 	if got := d.output(dk, "run", "--rm", "app:2"); got != "v2 edited\n" {
 		t.Fatalf("run after edit: %q", got)
 	}
+	// A change that leaves the build stage's output as it was: the build
+	// stage reruns from its COPY, the runtime stage stays cached (COPY
+	// --from is keyed by the content it copies).
+	writeFile(t, filepath.Join(dir, "src/other.txt"), "other, edited")
+	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=2", "-t", "app:2", dir)
+	if strings.Contains(step(4), "Using cache") || strings.Contains(step(5), "Using cache") || !strings.Contains(step(7), "Using cache") || strings.Count(out, "Using cache") != 9 {
+		t.Fatalf("an edit that changes nothing the runtime stage copies should leave it cached:\n%s", out)
+	}
 	// A different build arg changes the RUN that uses it.
 	out = d.mustBuild(dk, nil, "--build-arg", "VERSION=3", "-t", "app:3", dir)
 	if !strings.Contains(step(4), "Using cache") || strings.Contains(step(5), "Using cache") {
