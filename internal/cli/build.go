@@ -2,7 +2,6 @@ package cli
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -56,7 +55,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, dockerfile, err := c.buildContext(args[0], file)
+			body, dockerfile, dfText, err := c.buildContext(args[0], file)
 			if err != nil {
 				return err
 			}
@@ -89,7 +88,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 				}
 				opts.Platforms = append(opts.Platforms, p)
 			}
-			res, err := api.ImageBuild(cmd.Context(), bytes.NewReader(body), opts)
+			res, err := api.ImageBuild(cmd.Context(), body, opts)
 			if err != nil {
 				return err
 			}
@@ -103,7 +102,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 			case "classic":
 			case "auto", "plain", "tty", "":
 				if !quiet {
-					bk = newBuildkitProgress(progressOut, c.dockerfileText(args[0], file, body, dockerfile))
+					bk = newBuildkitProgress(progressOut, dfText)
 					progressOut = bk
 				}
 			default:
@@ -281,25 +280,6 @@ func extractTo(r io.Reader, dir string) error {
 	}
 }
 
-// dockerfileText finds the Dockerfile's text for the progress display:
-// in the context tar under name, else nothing.
-func (c *Cli) dockerfileText(arg, file string, body []byte, name string) []byte {
-	if name == "" {
-		name = "Dockerfile"
-	}
-	tr := tar.NewReader(bytes.NewReader(body))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return nil
-		}
-		if path.Clean(h.Name) == path.Clean(name) {
-			b, _ := io.ReadAll(io.LimitReader(tr, 1<<20))
-			return b
-		}
-	}
-}
-
 // SecretsHeader carries `build --secret` values to berthd (a berth
 // extension of POST /build: the classic builder's API has no session to
 // ask the client for them). The value is base64 of a JSON object mapping
@@ -362,37 +342,34 @@ func secretsHeader(specs []string) (string, error) {
 	return base64.StdEncoding.EncodeToString(b), nil
 }
 
-// buildContext makes the context tar of dir (or reads it from stdin for
-// "-") and places a Dockerfile given as "-" or outside the context in it.
-// It returns the tar and the Dockerfile's name in it.
-func (c *Cli) buildContext(arg, file string) ([]byte, string, error) {
+// buildContext streams the context tar of dir (or stdin for "-"), with a
+// Dockerfile given as "-" or outside the context placed in it: the tar is
+// written as the daemon reads it. It returns the stream, the
+// Dockerfile's name in it and its text (nil when unknown).
+func (c *Cli) buildContext(arg, file string) (io.Reader, string, []byte, error) {
 	var dfData []byte
 	if file == "-" {
 		if arg == "-" {
-			return nil, "", errors.New("invalid argument: can't use stdin for both build context and dockerfile")
+			return nil, "", nil, errors.New("invalid argument: can't use stdin for both build context and dockerfile")
 		}
 		b, err := io.ReadAll(c.in)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		dfData = b
 	}
 	if arg == "-" {
-		b, err := io.ReadAll(c.in)
-		if err != nil {
-			return nil, "", err
-		}
-		return b, file, nil
+		return c.in, file, nil, nil
 	}
 	if strings.Contains(arg, "://") || strings.HasPrefix(arg, "git@") {
-		return nil, "", errors.New("remote build contexts are not supported by berth")
+		return nil, "", nil, errors.New("remote build contexts are not supported by berth")
 	}
 	fi, err := os.Stat(arg)
 	if err != nil {
-		return nil, "", fmt.Errorf("unable to prepare context: path %q not found", arg)
+		return nil, "", nil, fmt.Errorf("unable to prepare context: path %q not found", arg)
 	}
 	if !fi.IsDir() {
-		return nil, "", fmt.Errorf("unable to prepare context: context must be a directory: %s", arg)
+		return nil, "", nil, fmt.Errorf("unable to prepare context: context must be a directory: %s", arg)
 	}
 	dfName := "Dockerfile"
 	if file != "" && file != "-" {
@@ -406,7 +383,7 @@ func (c *Cli) buildContext(arg, file string) ([]byte, string, error) {
 		} else {
 			b, err := os.ReadFile(file)
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 			dfData = b
 		}
@@ -417,17 +394,31 @@ func (c *Cli) buildContext(arg, file string) ([]byte, string, error) {
 			pats, err := ignorefile.ReadAll(f)
 			f.Close()
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 			if pm, err = patternmatcher.New(pats); err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 			break
 		}
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+	if dfData == nil {
+		text, _ := os.ReadFile(filepath.Join(arg, filepath.FromSlash(dfName)))
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeContextTar(pw, arg, dfName, pm, nil, "")) }()
+		return pr, dfName, text, nil
+	}
+	name := ".dockerfile." + randomSuffix()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeContextTar(pw, arg, dfName, pm, dfData, name)) }()
+	return pr, name, dfData, nil
+}
+
+// writeContextTar writes dir as a tar to w without what pm excludes
+// (the Dockerfile and ignore files always go), plus extra as extraName.
+func writeContextTar(w io.Writer, arg, dfName string, pm *patternmatcher.PatternMatcher, extra []byte, extraName string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -474,21 +465,17 @@ func (c *Cli) buildContext(arg, file string) ([]byte, string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, "", err
+		return err
 	}
-	if dfData != nil {
-		dfName = ".dockerfile." + randomSuffix()
-		if err := tw.WriteHeader(&tar.Header{Name: dfName, Mode: 0o600, Size: int64(len(dfData)), Typeflag: tar.TypeReg}); err != nil {
-			return nil, "", err
+	if extra != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: extraName, Mode: 0o600, Size: int64(len(extra)), Typeflag: tar.TypeReg}); err != nil {
+			return err
 		}
-		if _, err := tw.Write(dfData); err != nil {
-			return nil, "", err
+		if _, err := tw.Write(extra); err != nil {
+			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, "", err
-	}
-	return buf.Bytes(), dfName, nil
+	return tw.Close()
 }
 
 func randomSuffix() string {
