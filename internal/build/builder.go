@@ -395,6 +395,17 @@ type stageRun struct {
 	started bool
 }
 
+// dependsOn reports whether the stage waits for stage j (its result is
+// then complete when this stage runs).
+func (sr *stageRun) dependsOn(j int) bool {
+	for _, d := range sr.deps {
+		if d == j {
+			return true
+		}
+	}
+	return false
+}
+
 // run builds the stages the target needs, independent ones in parallel,
 // and returns the target's state.
 func (s *session) run(ctx context.Context) (*image.State, error) {
@@ -426,17 +437,28 @@ func (s *session) run(ctx context.Context) (*image.State, error) {
 			switch c := c.(type) {
 			case *instructions.CopyCommand:
 				if c.From != "" {
+					// --from is expanded once, here, with the global ARGs
+					// (the stage to wait for must be known now).
 					from, err := expandWord(df.escape, c.From, meta)
-					if err == nil {
-						if j, ok := df.stageIndex(from, i); ok {
-							sr.deps = append(sr.deps, j)
-						}
+					if err != nil {
+						return nil, stepError(c.Location(), err)
+					}
+					if from == "" {
+						return nil, stepError(c.Location(), errdefs.Newf(errdefs.InvalidArgument, "COPY --from=%s is empty: --from may use only global ARGs (declared before the first FROM)", c.From))
+					}
+					c.From = from
+					if j, ok := df.stageIndex(from, i); ok {
+						sr.deps = append(sr.deps, j)
 					}
 				}
 			case *instructions.RunCommand:
 				for _, m := range instructions.GetMounts(c) {
 					if m.From != "" {
-						if j, ok := df.stageIndex(m.From, i); ok {
+						from, err := expandWord(df.escape, m.From, meta)
+						if err != nil {
+							from = m.From
+						}
+						if j, ok := df.stageIndex(from, i); ok {
 							sr.deps = append(sr.deps, j)
 						}
 					}

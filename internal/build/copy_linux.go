@@ -150,6 +150,9 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 	var fromState *image.State
 	if c.from != "" {
 		if j, ok := s.df.stageIndex(c.from, d.sr.idx); ok {
+			if !d.sr.dependsOn(j) {
+				return errdefs.Newf(errdefs.InvalidArgument, "COPY --from=%s: the stage is not known before the build starts (--from may use only global ARGs)", c.from)
+			}
 			fromState, fromKey = s.stages[j].state, "stage:"+s.stages[j].key
 		} else {
 			st, id, err := s.b.cfg.Images.StateOf(ctx, c.from)

@@ -229,6 +229,9 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 				root = dir
 			} else {
 				j, ok := s.df.stageIndex(m.From, d.sr.idx)
+				if ok && !d.sr.dependsOn(j) {
+					ok = false
+				}
 				if !ok {
 					cleanup()
 					return nil, nil, nil, errdefs.Newf(errdefs.InvalidArgument, "RUN --mount from=%s: only earlier stages are supported", m.From)

@@ -394,6 +394,8 @@ func TestBuildErrors(t *testing.T) {
 		{"FROM busybox\nHEALTHCHECK --interval=x CMD true\n", "line 2", 1},
 		{"FROM nosuch-image-xyz\n", "nosuch-image-xyz", 1},
 		{"FROM busybox\nCOPY a b /c\n", "Dockerfile:2: When using COPY with more than one source file", 1},
+		{"FROM busybox AS a\nFROM busybox\nARG S=a\nCOPY --from=$S /etc/passwd /p\n", "Dockerfile:4: COPY --from=$S is empty: --from may use only global ARGs", 1},
+		{"ARG S=a\nFROM busybox AS a\nRUN echo from-a > /a\nFROM busybox\nCOPY --from=$S /a /a\nRUN exit 4\n", "returned a non-zero code: 4", 4},
 	}
 	for _, bin := range []string{dk, bt} {
 		for _, c := range cases {
