@@ -149,6 +149,17 @@ func New(cfg Config) (*Builder, error) {
 			}
 		}
 	}
+	// Snapshots of steps a crash interrupted (writable snapshots of
+	// COPY steps, views of stages, layers being unpacked).
+	ctx := context.Background()
+	_ = cfg.Images.Snapshots().Walk(ctx, func(i snapshot.Info) error {
+		if strings.HasPrefix(i.Key, "build-") || strings.HasPrefix(i.Key, "layer-") {
+			if err := cfg.Images.Snapshots().Remove(ctx, i.Key); err != nil {
+				cfg.Log.Warn("build: removing a leftover snapshot", "key", i.Key, "err", err)
+			}
+		}
+		return nil
+	})
 	c, err := openCache(cfg.DB)
 	if err != nil {
 		return nil, err

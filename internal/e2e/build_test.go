@@ -532,3 +532,38 @@ func TestBuildConcurrent(t *testing.T) {
 		t.Fatalf("conc:a: %q", got)
 	}
 }
+
+// TestBuildKilledDaemon: berthd killed with -9 in the middle of a RUN
+// leaves nothing behind once it is back: no intermediate container, no
+// mount, and the same build then succeeds.
+func TestBuildKilledDaemon(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	dir := buildDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY f /f\nRUN touch /started && sleep 300\n",
+		"f":          "f",
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.cli(bins.cli, nil, "build", "-t", "killed:1", dir)
+	}()
+	waitFor(t, "the RUN container", 20*time.Second, func() bool {
+		o, _, _ := d.cli(bins.cli, nil, "ps", "-q", "--filter", "label=berth.build")
+		return strings.TrimSpace(o) != ""
+	})
+	d.kill9()
+	<-done
+	d.start()
+	if o := d.output(bins.cli, "ps", "-aq"); o != "" {
+		t.Fatalf("containers left after restart: %q", o)
+	}
+	if m := mountsUnder(filepath.Join(d.dataRoot, "build")); len(m) > 0 {
+		t.Fatalf("mounts left: %v", m)
+	}
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM busybox\nCOPY f /f\nRUN echo ok > /ok\n")
+	d.mustBuild(bins.cli, nil, "-t", "killed:1", dir)
+	if got := d.output(bins.cli, "run", "--rm", "killed:1", "cat", "/ok"); got != "ok\n" {
+		t.Fatalf("build after restart: %q", got)
+	}
+}
