@@ -42,6 +42,9 @@ type Images interface {
 	// NewLayer makes a layer of an active snapshot's changes (nil when
 	// there are none); LayerFromTar of a tar stream.
 	NewLayer(ctx context.Context, key, parentChain string, stubs ...string) (*image.Layer, error)
+	// NewLayerLinked is NewLayer for a snapshot that never changes again
+	// (an exited RUN container): its files are linked, not copied.
+	NewLayerLinked(ctx context.Context, key, parentChain string, stubs ...string) (*image.Layer, error)
 	LayerFromTar(ctx context.Context, r io.Reader, parentChain string) (*image.Layer, error)
 	// CommitLayer commits an unmounted active snapshot as the layer of
 	// its own changes (nil when there are none).

@@ -95,7 +95,7 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 		for _, m := range rm {
 			stubs = append(stubs, strings.TrimPrefix(m.Target, "/"))
 		}
-		layer, err := d.s.b.cfg.Images.NewLayer(ctx, res.Snapshot, parent.ChainID(), stubs...)
+		layer, err := d.s.b.cfg.Images.NewLayerLinked(ctx, res.Snapshot, parent.ChainID(), stubs...)
 		if err != nil {
 			return nil, 0, err
 		}

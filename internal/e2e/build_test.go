@@ -265,13 +265,14 @@ VOLUME /data
 
 FROM base AS final
 RUN cat /etc/hosts | grep -c buildhost > /opt/hosts || true
+RUN rm /etc/group && rm -rf /opt/inner && mkdir -p /opt/inner/fresh && ln /opt/heredoc /opt/hardlink && chmod 700 /opt/inner
 ONBUILD RUN echo triggered > /opt/onbuild
 `,
 	})
 	out := d.mustBuild(dk, nil, "--add-host", "buildhost:10.1.2.3", "--label", "via=docker", "-t", "instr:1", dir)
 	got := d.output(dk, "run", "--rm", "instr:1", "sh", "-c",
-		"cat /opt/inner/x.txt /opt/remote.txt /opt/heredoc /opt/inline.txt /opt/runs /opt/ifaces /opt/hosts /opt/onbuild 2>&1; stat -c %a /opt/inner/x.txt")
-	want := "x\n" + payload + "heredoc\nsecond line\ninline \nrun\n1\n1\ncat: can't open '/opt/onbuild': No such file or directory\n640\n"
+		"cat /opt/remote.txt /opt/heredoc /opt/inline.txt /opt/runs /opt/ifaces /opt/hosts /opt/onbuild 2>&1; ls -A /opt/inner; stat -c '%a %h' /opt/inner /opt/hardlink; ls /etc/group 2>&1; true")
+	want := payload + "heredoc\nsecond line\ninline \nrun\n1\n1\ncat: can't open '/opt/onbuild': No such file or directory\nfresh\n700 3\n644 2\nls: /etc/group: No such file or directory\n"
 	if got != want {
 		t.Fatalf("instr:1 files:\n%q\nwant\n%q\nbuild output:\n%s", got, want, out)
 	}

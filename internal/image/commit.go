@@ -154,6 +154,18 @@ func (s *Service) NewLayer(ctx context.Context, key string, parentChain string, 
 	return s.layerFromTar(ctx, pr, parentChain)
 }
 
+func layerBlob(d digest.Digest, size int64) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: d, Size: size}
+}
+
+// chainOf is the chain ID of diffID on parentChain ("" for a bottom layer).
+func chainOf(parentChain string, diffID digest.Digest) digest.Digest {
+	if parentChain == "" {
+		return diffID
+	}
+	return digest.FromString(parentChain + " " + diffID.String())
+}
+
 // CommitLayer makes the content of the active snapshot key — prepared
 // on parentChain, written through an overlay mount that is gone now —
 // a layer without copying it: its diff is stored gzip-compressed for the

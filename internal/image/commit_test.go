@@ -137,3 +137,49 @@ func TestCommitChangesAndLayers(t *testing.T) {
 		t.Fatalf("load of a committed image: %v", err)
 	}
 }
+
+func TestNewLayerLinkedMatchesNewLayer(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	ref := pullTestImage(t, e, "linked/base:1")
+	st, _, _ := e.svc.StateOf(ctx, ref)
+	mtime := st.Config.Created.UTC()
+	fill := func(upper string) {
+		os.MkdirAll(filepath.Join(upper, "etc"), 0o755)
+		os.WriteFile(filepath.Join(upper, "etc", "hello"), []byte("changed"), 0o600)
+		os.WriteFile(filepath.Join(upper, "etc", "resolv.conf"), nil, 0o644) // a stub
+		os.MkdirAll(filepath.Join(upper, "data"), 0o700)
+		unix.Setxattr(filepath.Join(upper, "data"), "trusted.overlay.opaque", []byte("y"), 0)
+		os.WriteFile(filepath.Join(upper, "data", "only"), []byte("o"), 0o644)
+		os.Link(filepath.Join(upper, "data", "only"), filepath.Join(upper, "data", "again"))
+		unix.Mknod(filepath.Join(upper, "gone"), unix.S_IFCHR, 0)
+		for _, p := range []string{"etc/hello", "etc", "data/only", "data", "etc/resolv.conf"} {
+			os.Chtimes(filepath.Join(upper, p), mtime, mtime)
+		}
+	}
+	fill(upperOf(t, e, "a", ref))
+	fill(upperOf(t, e, "b", ref))
+	l1, err := e.svc.NewLayerLinked(ctx, "a", st.ChainID())
+	if err != nil || l1 == nil {
+		t.Fatal(err)
+	}
+	dir, _, _ := e.svc.snaps.Upper(ctx, l1.ChainID.String())
+	var sb unix.Stat_t
+	if unix.Lstat(filepath.Join(dir, "gone"), &sb) != nil || sb.Mode&unix.S_IFMT != unix.S_IFCHR {
+		t.Fatalf("whiteout not in the linked layer")
+	}
+	if !isOpaque(filepath.Join(dir, "data")) {
+		t.Fatalf("opaque marker lost")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc", "resolv.conf")); !os.IsNotExist(err) {
+		t.Fatalf("stub linked: %v", err)
+	}
+	unix.Lstat(filepath.Join(dir, "data", "again"), &sb)
+	if sb.Nlink != 4 { // data/only and data/again, here and in the container's upper
+		t.Fatalf("hard links: %d", sb.Nlink)
+	}
+	l2, err := e.svc.NewLayer(ctx, "b", st.ChainID())
+	if err != nil || l2 == nil || l2.DiffID != l1.DiffID || l2.ChainID != l1.ChainID {
+		t.Fatalf("NewLayer %+v vs NewLayerLinked %+v: %v", l2, l1, err)
+	}
+}
