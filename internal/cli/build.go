@@ -2,6 +2,7 @@ package cli
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -417,7 +418,10 @@ func (c *Cli) buildContext(arg, file string) (io.Reader, string, []byte, error) 
 // writeContextTar writes dir as a tar to w without what pm excludes
 // (the Dockerfile and ignore files always go), plus extra as extraName.
 func writeContextTar(w io.Writer, arg, dfName string, pm *patternmatcher.PatternMatcher, extra []byte, extraName string) error {
-	tw := tar.NewWriter(w)
+	// Buffered: thousands of small headers and files must not each be a
+	// write on the connection.
+	bw := bufio.NewWriterSize(w, 256<<10)
+	tw := tar.NewWriter(bw)
 	err := filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -475,7 +479,10 @@ func writeContextTar(w io.Writer, arg, dfName string, pm *patternmatcher.Pattern
 			return err
 		}
 	}
-	return tw.Close()
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 func randomSuffix() string {
