@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	apibuild "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/registry"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
@@ -103,9 +104,9 @@ type Config struct {
 	DB     *bolt.DB
 	Images Images
 	Runner Runner
-	// Pull fetches a base image that is not present (or with --pull);
-	// nil refuses.
-	Pull func(ctx context.Context, ref string) error
+	// Pull fetches a base image that is not present (or with --pull),
+	// with the build's registry credentials; nil refuses.
+	Pull func(ctx context.Context, ref string, auth map[string]registry.AuthConfig) error
 	Log  *slog.Logger
 }
 
@@ -232,6 +233,8 @@ type Options struct {
 	Platform    string
 	// Secrets are RUN --mount=type=secret sources by id.
 	Secrets map[string][]byte
+	// AuthConfigs are registry credentials by registry, for pulls.
+	AuthConfigs map[string]registry.AuthConfig
 }
 
 // Output receives the build's progress: lines of the classic builder's

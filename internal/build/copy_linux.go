@@ -157,7 +157,7 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 		} else {
 			st, id, err := s.b.cfg.Images.StateOf(ctx, c.from)
 			if errdefs.Is(err, errdefs.NotFound) && s.b.cfg.Pull != nil {
-				if perr := s.b.cfg.Pull(ctx, c.from); perr == nil {
+				if perr := s.b.cfg.Pull(ctx, c.from, s.opts.AuthConfigs); perr == nil {
 					st, id, err = s.b.cfg.Images.StateOf(ctx, c.from)
 				}
 			}

@@ -118,13 +118,13 @@ func (d *dispatcher) from(ctx context.Context, base string) error {
 		return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("invalid reference format: %q", base))
 	}
 	if s.opts.Pull && s.b.cfg.Pull != nil {
-		if err := s.b.cfg.Pull(ctx, base); err != nil {
+		if err := s.b.cfg.Pull(ctx, base, s.opts.AuthConfigs); err != nil {
 			return err
 		}
 	}
 	st, id, err := s.b.cfg.Images.StateOf(ctx, base)
 	if errdefs.Is(err, errdefs.NotFound) && !s.opts.Pull && s.b.cfg.Pull != nil {
-		if perr := s.b.cfg.Pull(ctx, base); perr != nil {
+		if perr := s.b.cfg.Pull(ctx, base, s.opts.AuthConfigs); perr != nil {
 			return perr
 		}
 		st, id, err = s.b.cfg.Images.StateOf(ctx, base)

@@ -20,6 +20,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -64,6 +65,14 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 				Tags: tags, Dockerfile: dockerfile, Target: target, NoCache: noCache, PullParent: pull,
 				SuppressOutput: quiet, NetworkMode: network, ExtraHosts: addHosts, Remove: rm, ForceRemove: forceRm,
 				BuildArgs: map[string]*string{}, Labels: map[string]string{},
+				AuthConfigs: map[string]registry.AuthConfig{},
+			}
+			// Every stored credential, as docker sends them: the daemon
+			// picks the registry of each base image it pulls.
+			if cf, err := loadConfigFile(c.configDir); err == nil {
+				for k := range cf.Auths {
+					opts.AuthConfigs[authKey(k)] = cf.authConfig(k)
+				}
 			}
 			for _, a := range buildArgs {
 				k, v, ok := strings.Cut(a, "=")

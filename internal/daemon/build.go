@@ -12,12 +12,15 @@ import (
 	"github.com/docker/go-units"
 	apibuild "github.com/moby/moby/api/types/build"
 	apicontainer "github.com/moby/moby/api/types/container"
+	apiregistry "github.com/moby/moby/api/types/registry"
 
 	buildrouter "github.com/berth-dev/berth/internal/api/router/build"
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/image/reference"
 )
 
 // buildLabel marks the builder's intermediate containers: they are
@@ -42,12 +45,39 @@ func (d *Daemon) newBuilder() (*build.Builder, error) {
 		KeepStorage: keep,
 		Root:        filepath.Join(d.cfg.DataRoot, "build"), DB: d.db, Images: d.images,
 		Runner: buildRunner{d},
-		Pull: func(ctx context.Context, ref string) error {
-			_, err := d.images.Pull(ctx, ref, image.PullOptions{GCHeld: true})
+		Pull: func(ctx context.Context, ref string, auths map[string]apiregistry.AuthConfig) error {
+			o := image.PullOptions{GCHeld: true}
+			if a, ok := authFor(ref, auths); ok {
+				o.Auth = distribution.AuthFromConfig(&a)
+			}
+			_, err := d.images.Pull(ctx, ref, o)
 			return err
 		},
 		Log: d.log.With("svc", "build"),
 	})
+}
+
+// authFor picks the credentials of ref's registry from a build's
+// X-Registry-Config (keyed by host, or Docker Hub's index URL).
+func authFor(ref string, auths map[string]apiregistry.AuthConfig) (apiregistry.AuthConfig, bool) {
+	if len(auths) == 0 {
+		return apiregistry.AuthConfig{}, false
+	}
+	r, err := reference.Parse(ref)
+	if err != nil {
+		return apiregistry.AuthConfig{}, false
+	}
+	host := r.Domain()
+	keys := []string{host, "https://" + host, "http://" + host}
+	if host == "docker.io" {
+		keys = append(keys, "https://index.docker.io/v1/", "index.docker.io")
+	}
+	for _, k := range keys {
+		if a, ok := auths[k]; ok {
+			return a, true
+		}
+	}
+	return apiregistry.AuthConfig{}, false
 }
 
 // removeBuildLeftovers removes intermediate containers a crash left.
@@ -179,7 +209,7 @@ func (b buildBackend) Build(ctx context.Context, o buildrouter.Options, body io.
 		Tags: o.Tags, Dockerfile: o.Dockerfile, BuildArgs: o.BuildArgs, Labels: o.Labels,
 		Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Quiet: o.Quiet,
 		NetworkMode: o.NetworkMode, ExtraHosts: o.ExtraHosts, Platform: o.Platform,
-		Secrets: o.Secrets,
+		Secrets: o.Secrets, AuthConfigs: o.AuthConfigs,
 	}, body, out)
 	if err != nil {
 		return "", err

@@ -568,3 +568,29 @@ func TestBuildKilledDaemon(t *testing.T) {
 		t.Fatalf("build after restart: %q", got)
 	}
 }
+
+// TestBuildPullsBase: a base image that is not present is pulled from its
+// registry (loopback, with the credentials the CLI sends in
+// X-Registry-Config), and --pull pulls again; through both CLIs.
+func TestBuildPullsBase(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	reg := startRegistry(t)
+	for _, c := range clis() {
+		ref := fmt.Sprintf("%s/e2e-build-%s/base:1", reg, c.name)
+		if o, e, code := d.cli(c.bin, strings.NewReader("interop\n"), "login", reg, "-u", "ci", "--password-stdin"); code != 0 {
+			t.Fatalf("login: %q %q", o, e)
+		}
+		d.output(c.bin, "tag", "busybox", ref)
+		d.output(c.bin, "push", ref)
+		d.output(c.bin, "rmi", ref)
+		dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN echo pulled > /p\n"})
+		d.t.Setenv("DOCKER_BUILDKIT", "0")
+		d.output(c.bin, "build", "-t", "pulled-"+c.name, dir)
+		if got := d.output(c.bin, "run", "--rm", "pulled-"+c.name, "cat", "/p"); got != "pulled\n" {
+			t.Fatalf("%s: %q", c.name, got)
+		}
+		d.output(c.bin, "build", "--pull", "-t", "pulled-"+c.name, dir)
+		d.output(c.bin, "logout", reg)
+	}
+}

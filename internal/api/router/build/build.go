@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	apibuild "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/registry"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -41,6 +42,9 @@ type Options struct {
 	// Secrets are RUN --mount=type=secret values by ID (berth's
 	// X-Berth-Build-Secrets header).
 	Secrets map[string][]byte
+	// AuthConfigs are the client's registry credentials by registry
+	// (X-Registry-Config), for pulling base images.
+	AuthConfigs map[string]registry.AuthConfig
 }
 
 // SecretsHeader is the berth CLI's header carrying build secrets: base64
@@ -103,6 +107,18 @@ func (br *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if v := q.Get("labels"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.Labels); err != nil {
 			return errdefs.Newf(errdefs.InvalidArgument, "invalid labels: %v", err)
+		}
+	}
+	if h := r.Header.Get("X-Registry-Config"); h != "" {
+		b, err := base64.URLEncoding.DecodeString(h)
+		if err != nil {
+			b, err = base64.StdEncoding.DecodeString(h)
+		}
+		if err == nil {
+			err = json.Unmarshal(b, &o.AuthConfigs)
+		}
+		if err != nil {
+			return errdefs.Newf(errdefs.InvalidArgument, "invalid X-Registry-Config header")
 		}
 	}
 	if h := r.Header.Get(SecretsHeader); h != "" {
