@@ -351,11 +351,14 @@ ONBUILD RUN echo triggered > /opt/onbuild
 		t.Fatalf("--output type=local: %q %v", b, err)
 	}
 	// FROM scratch: layers on nothing.
-	sdir := buildDir(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /data/f\nCMD [\"/f\"]\n", "f": "scratch file"})
+	sdir := buildDir(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /data/f\nCOPY --from=busybox --chmod=600 /etc/passwd /passwd\nCMD [\"/f\"]\n", "f": "scratch file"})
 	sOut := filepath.Join(t.TempDir(), "s")
 	d.mustBuild(bt, nil, "-o", "type=local,dest="+sOut, sdir)
 	if b, err := os.ReadFile(filepath.Join(sOut, "data", "f")); err != nil || string(b) != "scratch file" {
 		t.Fatalf("FROM scratch: %q %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(sOut, "passwd")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("COPY --from=image --chmod: %v %v", fi, err)
 	}
 	o, e, code = d.cli(bt, nil, "build", "--target", "two", "-o", "-", tdir)
 	if code != 0 || !strings.Contains(o, "which") || !strings.Contains(o, "two\n") || !strings.Contains(e, "[two 2/2] RUN echo two > /which") {
