@@ -133,6 +133,9 @@ func (br *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if v := q.Get("version"); v == "2" {
 		return errdefs.Newf(errdefs.NotImplemented, "BuildKit is not supported by berth: build with the classic builder (DOCKER_BUILDKIT=0)")
 	}
+	if api.BoolValue(r, "squash") {
+		return errdefs.Newf(errdefs.NotImplemented, "squash is not supported by berth")
+	}
 	if o.Remote != "" {
 		return errdefs.Newf(errdefs.NotImplemented, "remote build contexts are not supported")
 	}

@@ -104,7 +104,7 @@ func TestBuildErrors(t *testing.T) {
 	if ed["code"].(float64) != 3 || !strings.Contains(ed["message"].(string), "non-zero code: 3") || ms[1]["error"] == "" {
 		t.Fatalf("errorDetail: %v", ms[1])
 	}
-	for _, q := range []string{"buildargs={bad", "labels=[1]", "version=2", "remote=https://x/y.git", `outputs=[{"Type":"local"}]`} {
+	for _, q := range []string{"buildargs={bad", "labels=[1]", "version=2", "remote=https://x/y.git", `outputs=[{"Type":"local"}]`, "squash=1"} {
 		w = apitest.Do(t, h, "POST", "/build?"+q, strings.NewReader(""))
 		if w.Code < 400 {
 			t.Errorf("%s: %d", q, w.Code)
