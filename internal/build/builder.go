@@ -19,6 +19,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,6 +70,8 @@ type RunRequest struct {
 	NetworkMode string
 	ExtraHosts  []string
 	Mounts      []mount.Mount
+	Resources   container.Resources
+	ShmSize     int64
 	// Output receives the process's stdout and stderr.
 	Output io.Writer
 	// Started is called with the container's ID once it exists.
@@ -235,6 +238,9 @@ type Options struct {
 	Secrets map[string][]byte
 	// AuthConfigs are registry credentials by registry, for pulls.
 	AuthConfigs map[string]registry.AuthConfig
+	// Resources and ShmSize limit RUN containers.
+	Resources container.Resources
+	ShmSize   int64
 }
 
 // Output receives the build's progress: lines of the classic builder's

@@ -71,6 +71,7 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 		res, err := runner.Run(ctx, RunRequest{
 			Parent: parent, Args: args, Env: env, User: cfg.User, WorkDir: cfg.WorkingDir,
 			NetworkMode: network, ExtraHosts: d.s.opts.ExtraHosts, Mounts: rm,
+			Resources: d.s.opts.Resources, ShmSize: d.s.opts.ShmSize,
 			Output:  streamWriter{d},
 			Started: func(id string) { d.printf(" ---> Running in %s\n", shortID(id)) },
 		})

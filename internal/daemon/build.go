@@ -108,7 +108,7 @@ func (r buildRunner) Run(ctx context.Context, req build.RunRequest) (build.RunRe
 	}
 	hc := &apicontainer.HostConfig{
 		NetworkMode: apicontainer.NetworkMode(mode), ExtraHosts: req.ExtraHosts, Mounts: req.Mounts,
-		LogConfig: apicontainer.LogConfig{Type: "none"},
+		LogConfig: apicontainer.LogConfig{Type: "none"}, Resources: req.Resources, ShmSize: req.ShmSize,
 	}
 	p := req.Parent.Config.Platform
 	res, err := ctrs.Create(ctx, container.CreateOptions{
@@ -209,7 +209,7 @@ func (b buildBackend) Build(ctx context.Context, o buildrouter.Options, body io.
 		Tags: o.Tags, Dockerfile: o.Dockerfile, BuildArgs: o.BuildArgs, Labels: o.Labels,
 		Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Quiet: o.Quiet,
 		NetworkMode: o.NetworkMode, ExtraHosts: o.ExtraHosts, Platform: o.Platform,
-		Secrets: o.Secrets, AuthConfigs: o.AuthConfigs,
+		Secrets: o.Secrets, AuthConfigs: o.AuthConfigs, Resources: o.Resources, ShmSize: o.ShmSize,
 	}, body, out)
 	if err != nil {
 		return "", err

@@ -310,6 +310,12 @@ ONBUILD RUN echo triggered > /opt/onbuild
 	if code != 0 || !strings.HasPrefix(o, "sha256:") {
 		t.Fatalf("docker build without DOCKER_BUILDKIT: %d %q %q", code, o, e)
 	}
+	// Resource limits apply to RUN containers.
+	mdir := buildDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN (cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) > /mem\n"})
+	d.mustBuild(dk, nil, "-m", "64m", "-t", "mem:1", mdir)
+	if got := d.output(dk, "run", "--rm", "mem:1", "cat", "/mem"); got != "67108864\n" {
+		t.Fatalf("RUN memory limit: %q", got)
+	}
 	// docker build - < Dockerfile: no context.
 	o, e, code = d.dockerBuild(strings.NewReader("FROM busybox\nRUN echo from-stdin > /f\n"), "-t", "stdin:1", "-")
 	if code != 0 {

@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	apibuild "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/registry"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -45,6 +46,10 @@ type Options struct {
 	// AuthConfigs are the client's registry credentials by registry
 	// (X-Registry-Config), for pulling base images.
 	AuthConfigs map[string]registry.AuthConfig
+	// Resources limit RUN containers (memory, memswap, cpushares,
+	// cpusetcpus, cpusetmems, cpuquota, cpuperiod, cgroupparent, ulimits).
+	Resources container.Resources
+	ShmSize   int64
 }
 
 // SecretsHeader is the berth CLI's header carrying build secrets: base64
@@ -107,6 +112,25 @@ func (br *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if v := q.Get("labels"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.Labels); err != nil {
 			return errdefs.Newf(errdefs.InvalidArgument, "invalid labels: %v", err)
+		}
+	}
+	ints := map[string]*int64{
+		"memory": &o.Resources.Memory, "memswap": &o.Resources.MemorySwap, "cpushares": &o.Resources.CPUShares,
+		"cpuquota": &o.Resources.CPUQuota, "cpuperiod": &o.Resources.CPUPeriod, "shmsize": &o.ShmSize,
+	}
+	for k, p := range ints {
+		if v := q.Get(k); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return errdefs.Newf(errdefs.InvalidArgument, "invalid %s: %q", k, v)
+			}
+			*p = n
+		}
+	}
+	o.Resources.CpusetCpus, o.Resources.CpusetMems, o.Resources.CgroupParent = q.Get("cpusetcpus"), q.Get("cpusetmems"), q.Get("cgroupparent")
+	if v := q.Get("ulimits"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.Resources.Ulimits); err != nil {
+			return errdefs.Newf(errdefs.InvalidArgument, "invalid ulimits: %v", err)
 		}
 	}
 	if h := r.Header.Get("X-Registry-Config"); h != "" {
@@ -246,4 +270,3 @@ func (o *jsonOutput) fail(err error) error {
 }
 
 var _ = fmt.Sprint
-var _ = strconv.Itoa

@@ -65,14 +65,15 @@ func messages(t *testing.T, body string) []map[string]any {
 func TestBuildQueryAndStream(t *testing.T) {
 	f := &fake{stream: []string{"Step 1/1 : FROM busybox\n"}}
 	h := apitest.NewServer(t, buildrouter.New(f))
-	w := apitest.Do(t, h, "POST", `/build?t=a:1&t=b&dockerfile=sub/Df&target=x&nocache=1&pull=1&q=1&networkmode=none&extrahosts=h1:1.2.3.4,h2:5.6.7.8&buildargs={"A":"1","B":null}&labels={"l":"v"}&platform=linux/amd64`, strings.NewReader("ctx"))
+	w := apitest.Do(t, h, "POST", `/build?t=a:1&t=b&dockerfile=sub/Df&target=x&nocache=1&pull=1&q=1&networkmode=none&extrahosts=h1:1.2.3.4,h2:5.6.7.8&buildargs={"A":"1","B":null}&labels={"l":"v"}&platform=linux/amd64&memory=67108864&cpushares=512&shmsize=1024`, strings.NewReader("ctx"))
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	o := f.got
 	if strings.Join(o.Tags, ",") != "a:1,b" || o.Dockerfile != "sub/Df" || o.Target != "x" || !o.NoCache || !o.Pull || !o.Quiet ||
 		o.NetworkMode != "none" || strings.Join(o.ExtraHosts, ",") != "h1:1.2.3.4,h2:5.6.7.8" || o.Labels["l"] != "v" ||
-		*o.BuildArgs["A"] != "1" || o.BuildArgs["B"] != nil || o.Platform != "linux/amd64" || f.body != "ctx" {
+		*o.BuildArgs["A"] != "1" || o.BuildArgs["B"] != nil || o.Platform != "linux/amd64" || f.body != "ctx" ||
+		o.Resources.Memory != 64<<20 || o.Resources.CPUShares != 512 || o.ShmSize != 1024 {
 		t.Fatalf("options: %+v", o)
 	}
 	ms := messages(t, w.Body.String())
@@ -104,7 +105,7 @@ func TestBuildErrors(t *testing.T) {
 	if ed["code"].(float64) != 3 || !strings.Contains(ed["message"].(string), "non-zero code: 3") || ms[1]["error"] == "" {
 		t.Fatalf("errorDetail: %v", ms[1])
 	}
-	for _, q := range []string{"buildargs={bad", "labels=[1]", "version=2", "remote=https://x/y.git", `outputs=[{"Type":"local"}]`, "squash=1"} {
+	for _, q := range []string{"buildargs={bad", "labels=[1]", "version=2", "remote=https://x/y.git", "memory=lots", `outputs=[{"Type":"local"}]`, "squash=1"} {
 		w = apitest.Do(t, h, "POST", "/build?"+q, strings.NewReader(""))
 		if w.Code < 400 {
 			t.Errorf("%s: %d", q, w.Code)
