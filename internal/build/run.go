@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -270,5 +269,3 @@ func cacheMountName(id string) string {
 	}
 	return b.String()
 }
-
-var _ = sort.Strings

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -539,8 +538,6 @@ func renderBuild(in io.Reader, out io.Writer) (string, error) {
 		}
 	}
 }
-
-var _ = sort.Strings
 
 // newBuilderCommand is `berth builder` (build, prune).
 func (c *Cli) newBuilderCommand() *cobra.Command {

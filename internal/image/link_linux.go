@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -219,5 +218,3 @@ func dropOverlayXattrs(p string) error {
 	}
 	return nil
 }
-
-var _ = io.Discard

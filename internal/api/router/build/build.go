@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -268,5 +267,3 @@ func (o *jsonOutput) fail(err error) error {
 	o.send(message{Error: err.Error(), ErrorDetail: &errorDetail{Code: code, Message: err.Error()}})
 	return nil
 }
-
-var _ = fmt.Sprint
