@@ -70,8 +70,10 @@
 //     history, push, tag, delete, prune, get (one and many), load, commit,
 //     /distribution/{name}/json. Search is 501. Images adapts
 //     *image.Service and Registry the registry client.
+//   - router/build: /build (the classic builder's stream), /build/prune,
+//     /build/cancel; the daemon adapts internal/build.Builder.
 //
-// Volume, network and build routers plug in the same way: a value with a
+// Volume and network routers plug in the same way: a value with a
 // Routes method, passed to NewServer.
 //
 // The fakes layer (apitest) serves all routers over in-memory backends
