@@ -72,8 +72,10 @@
 //     *image.Service and Registry the registry client.
 //   - router/volume: list, create, inspect, delete, prune (before API
 //     1.42 prune removes every unused volume, as dockerd).
+//   - router/build: /build (the classic builder's stream), /build/prune,
+//     /build/cancel; the daemon adapts internal/build.Builder.
 //
-// Network and build routers plug in the same way: a value with a
+// The network router plugs in the same way: a value with a
 // Routes method, passed to NewServer.
 //
 // The fakes layer (apitest) serves all routers over in-memory backends
