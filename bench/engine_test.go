@@ -19,9 +19,11 @@ import (
 
 // engine is a private berthd for the engine benchmarks.
 type engine struct {
-	cmd    *exec.Cmd
-	base   string
-	client *client.Client
+	// tarTime sums the client's time making build contexts.
+	tarTime time.Duration
+	cmd     *exec.Cmd
+	base    string
+	client  *client.Client
 }
 
 // startEngine builds berth's binaries (static, as scripts/build.sh), starts

@@ -74,8 +74,10 @@
 //     1.42 prune removes every unused volume, as dockerd).
 //   - router/network: list, inspect, create, delete, connect, disconnect,
 //     prune; the daemon adapts the network and container services.
+//   - router/build: /build (the classic builder's stream), /build/prune,
+//     /build/cancel; the daemon adapts internal/build.Builder.
 //
-// The build router plugs in the same way: a value with a
+// Other routers plug in the same way: a value with a
 // Routes method, passed to NewServer.
 //
 // The fakes layer (apitest) serves all routers over in-memory backends

@@ -45,6 +45,9 @@ type Cli struct {
 	tls        tlsOptions
 
 	api *client.Client
+	// headers are extra request headers (set by a command before it
+	// asks for the client: build's secrets).
+	headers map[string]string
 }
 
 // Main runs the berth CLI with args (without the program name) and returns
@@ -103,6 +106,9 @@ func (c *Cli) Client() (*client.Client, error) {
 	// DOCKER_API_VERSION pins the API version, as with docker; otherwise
 	// the client negotiates it with the daemon.
 	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version), client.WithAPIVersionFromEnv())
+	if len(c.headers) > 0 {
+		opts = append(opts, client.WithHTTPHeaders(c.headers))
+	}
 	api, err := client.New(opts...)
 	if err != nil {
 		return nil, err
@@ -158,6 +164,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
 	)
 	root.AddCommand(c.newComposeCommand())
+	root.AddCommand(c.newCommitCommand(), c.newDiffCommand(), c.newBuildCommand(), c.newBuilderCommand())
 	setFlagErrorFunc(root)
 	c.addCompletions(root)
 	return root

@@ -20,7 +20,7 @@ func (c *Cli) newContainerCommand() *cobra.Command {
 		c.newAttachCommand(), c.newContainerInspectCommand(), c.newWaitCommand(),
 		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(),
 		c.newCpCommand(), c.newTopCommand(), c.newPauseCommand(), c.newUnpauseCommand(), c.newExportCommand(),
-		c.newPortCommand(),
+		c.newCommitCommand(), c.newDiffCommand(), c.newPortCommand(),
 	)
 }
 

@@ -23,7 +23,7 @@ func (c *Cli) newImageCommand() *cobra.Command {
 		withAlias(c.newImagesCommand(), "ls", "list"), c.newPullCommand(), c.newPushCommand(),
 		c.newTagCommand(), withAlias(c.newRmiCommand(), "rm", "remove"), c.newSaveCommand(),
 		c.newLoadCommand(), c.newImportCommand(), c.newHistoryCommand(),
-		c.newImageInspectCommand(), c.newImagePruneCommand(),
+		c.newImageInspectCommand(), c.newImagePruneCommand(), c.newBuildCommand(),
 	)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container/spec"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logger"
 )
 
@@ -26,6 +27,9 @@ type CreateOptions struct {
 	HostConfig *container.HostConfig
 	Networking *network.NetworkingConfig
 	Platform   string
+	// Image, if set, is the resolved image to use instead of looking
+	// Config.Image up (the builder's intermediate states are not images).
+	Image *image.Resolved
 }
 
 // CreateResult is create's answer.
@@ -62,9 +66,11 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if cfg.Image == "" {
 		return res, errdefs.Newf(errdefs.InvalidArgument, "no image specified")
 	}
-	img, err := s.cfg.Images.Resolve(ctx, cfg.Image)
-	if err != nil {
-		return res, err
+	img := o.Image
+	if img == nil {
+		if img, err = s.cfg.Images.Resolve(ctx, cfg.Image); err != nil {
+			return res, err
+		}
 	}
 	if err := spec.MergeImageConfig(&cfg, &img.Config); err != nil {
 		return res, err

@@ -50,6 +50,18 @@ type Config struct {
 	DNSUpstreams        []string       `json:"dns-upstreams,omitempty"`
 	ICC                 *bool          `json:"icc,omitempty"`
 	IPMasq              *bool          `json:"ip-masq,omitempty"`
+	// Builder is dockerd's "builder" section (the build cache's budget).
+	Builder *BuilderConfig `json:"builder,omitempty"`
+}
+
+// BuilderConfig is daemon.json's "builder": {"gc": {...}}.
+type BuilderConfig struct {
+	GC struct {
+		Enabled *bool `json:"enabled,omitempty"`
+		// DefaultKeepStorage is the build cache's size budget ("10GB");
+		// least recently used entries go beyond it.
+		DefaultKeepStorage string `json:"defaultKeepStorage,omitempty"`
+	} `json:"gc"`
 }
 
 // Runtime is an entry of "runtimes" (an external OCI runtime).

@@ -48,7 +48,7 @@ func (b containerBackend) ContainerTop(ctx context.Context, name, psArgs string)
 }
 
 func (b containerBackend) ContainerChanges(ctx context.Context, name string) ([]apicontainer.FilesystemChange, error) {
-	return nil, errdefs.Newf(errdefs.NotImplemented, "container diff is not implemented yet")
+	return b.d.containerChanges(ctx, name)
 }
 
 func (b containerBackend) ContainerCreate(ctx context.Context, o ctrrouter.CreateOptions) (apicontainer.CreateResponse, error) {

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/events"
@@ -51,6 +52,7 @@ type Daemon struct {
 	runtime    *runtime.Runtime
 	containers *container.Service
 	volumes    *volume.Service
+	builder    *build.Builder
 	networks   *network.Service
 	events     *events.Bus
 	server     *api.Server
@@ -121,7 +123,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 			if ctrs == nil {
 				return nil, nil, nil
 			}
-			return ctrs.Holders(ctx)
+			snaps, blobs, err := ctrs.Holders(ctx)
+			if err != nil || d.builder == nil {
+				return snaps, blobs, err
+			}
+			bs, bb, err := d.builder.Holders(ctx)
+			return append(snaps, bs...), append(blobs, bb...), err
 		},
 	})
 	if err != nil {
@@ -159,6 +166,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		return nil, err
 	}
 	d.volumes.Restore(ctx)
+	if d.builder, err = d.newBuilder(); err != nil {
+		return nil, err
+	}
+	d.removeBuildLeftovers(ctx)
 	// Directories of snapshots whose creation or removal a crash cut
 	// short (containers' snapshots without a record went in Restore).
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {
@@ -285,6 +296,9 @@ func (d *Daemon) Close() error {
 func (d *Daemon) closeStores() {
 	if d.containers != nil {
 		_ = d.containers.Close()
+	}
+	if d.builder != nil {
+		d.builder.Close()
 	}
 	if d.networks != nil {
 		_ = d.networks.Close()

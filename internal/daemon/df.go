@@ -51,6 +51,13 @@ func (d *Daemon) diskUsage(ctx context.Context, o systemrouter.DiskUsageOptions)
 	}
 	if o.BuildCache {
 		du.BuildCacheUsage = &build.DiskUsage{}
+		if d.builder != nil {
+			bu, err := d.builder.DiskUsage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			du.BuildCacheUsage = bu
+		}
 	}
 	return du, nil
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 
 	"github.com/berth-dev/berth/internal/api"
+	buildrouter "github.com/berth-dev/berth/internal/api/router/build"
 	ctrrouter "github.com/berth-dev/berth/internal/api/router/container"
 	execrouter "github.com/berth-dev/berth/internal/api/router/exec"
 	imagerouter "github.com/berth-dev/berth/internal/api/router/image"
 	netrouter "github.com/berth-dev/berth/internal/api/router/network"
 	systemrouter "github.com/berth-dev/berth/internal/api/router/system"
 	volumerouter "github.com/berth-dev/berth/internal/api/router/volume"
-	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // routers are the API's route groups, each over its backend adapter.
@@ -22,6 +22,7 @@ func (d *Daemon) routers() []api.Router {
 		execrouter.New(execBackend{d}),
 		imagerouter.New(images, commitBackend{d}, imagerouter.Registry{Client: d.registry}),
 		volumerouter.New(volumeBackend{d}),
+		buildrouter.New(buildBackend{d}),
 		netrouter.New(networkBackend{d}),
 	}
 }
@@ -30,5 +31,5 @@ func (d *Daemon) routers() []api.Router {
 type commitBackend struct{ d *Daemon }
 
 func (b commitBackend) Commit(ctx context.Context, o imagerouter.CommitOptions) (string, error) {
-	return "", errdefs.Newf(errdefs.NotImplemented, "commit is not implemented yet")
+	return b.d.commit(ctx, o)
 }

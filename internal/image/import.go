@@ -23,8 +23,8 @@ type ImportOptions struct {
 	// Ref, if set, tags the image (":latest" when no tag is given).
 	Ref string
 	// Changes are Dockerfile instructions applied to the config: CMD,
-	// ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME,
-	// WORKDIR.
+	// ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL,
+	// USER, VOLUME, WORKDIR.
 	Changes []string
 	// Message is the history comment ("Imported from -" when empty).
 	Message string

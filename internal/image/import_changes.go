@@ -7,13 +7,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // applyChanges applies `--change` Dockerfile instructions to c, with the
-// Dockerfile's rules: CMD, ENTRYPOINT and VOLUME take a JSON array or
+// Dockerfile's rules (HEALTHCHECK parsed by the builder's parser): CMD,
+// ENTRYPOINT and VOLUME take a JSON array or
 // shell form; ENV and LABEL take key=value pairs (quotes and backslashes
 // as in a Dockerfile) or the legacy "key value" form; an instruction that
 // `docker import` does not allow is an InvalidArgument error.
@@ -110,6 +113,12 @@ func applyChange(c *dockerspec.DockerOCIImageConfig, change string) error {
 			rest = path.Join("/", c.WorkingDir, rest)
 		}
 		c.WorkingDir = path.Clean(rest)
+	case "HEALTHCHECK":
+		hc, err := parseHealthcheck(line)
+		if err != nil {
+			return err
+		}
+		c.Healthcheck = hc
 	case "STOPSIGNAL":
 		if rest == "" || strings.ContainsAny(rest, " \t") {
 			return fmt.Errorf("STOPSIGNAL requires exactly one argument")
@@ -132,6 +141,27 @@ func applyChange(c *dockerspec.DockerOCIImageConfig, change string) error {
 		return fmt.Errorf("%s is not a valid change command", strings.ToUpper(instr))
 	}
 	return nil
+}
+
+// parseHealthcheck parses a HEALTHCHECK instruction (its flags, NONE, CMD
+// in exec or shell form) with the Dockerfile parser the builder uses.
+func parseHealthcheck(line string) (*dockerspec.HealthcheckConfig, error) {
+	res, err := parser.Parse(strings.NewReader(line + "\n"))
+	if err != nil {
+		return nil, err
+	}
+	if len(res.AST.Children) != 1 {
+		return nil, fmt.Errorf("HEALTHCHECK: one instruction expected")
+	}
+	cmd, err := instructions.ParseInstruction(res.AST.Children[0])
+	if err != nil {
+		return nil, err
+	}
+	hc, ok := cmd.(*instructions.HealthCheckCommand)
+	if !ok {
+		return nil, fmt.Errorf("HEALTHCHECK: not a healthcheck")
+	}
+	return hc.Health, nil
 }
 
 // commandForm is the exec form of a JSON array, or the shell form

@@ -39,6 +39,9 @@ type PullOptions struct {
 	// (~/.docker/config.json of the daemon's user). Mirrors of it do not
 	// (keychain or anonymous). Nil: the keychain answers everywhere.
 	Auth authn.Authenticator
+	// GCHeld: the caller holds HoldGC already (a build pulling its base
+	// image); taking it again could deadlock behind a waiting GC.
+	GCHeld bool
 }
 
 // PullResult says what a pull did.
@@ -78,8 +81,10 @@ func (s *Service) Pull(ctx context.Context, refStr string, o PullOptions) (*Pull
 	if err != nil {
 		return nil, err
 	}
-	s.gcLock.RLock()
-	defer s.gcLock.RUnlock()
+	if !o.GCHeld {
+		s.gcLock.RLock()
+		defer s.gcLock.RUnlock()
+	}
 
 	if ref.Digest() == "" {
 		sink.Update(progress.Event{Status: "Pulling from " + ref.Path(), ID: ref.Tag()})

@@ -56,6 +56,10 @@ func Tar(ctx context.Context, dir string, w io.Writer) error {
 }
 
 func writeTar(ctx context.Context, dir string, w io.Writer, overlay bool) (digest.Digest, int64, error) {
+	return writeTarSkipping(ctx, dir, w, overlay, nil)
+}
+
+func writeTarSkipping(ctx context.Context, dir string, w io.Writer, overlay bool, skip func(string, *unix.Stat_t) bool) (digest.Digest, int64, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", 0, &os.PathError{Op: "open", Path: dir, Err: err}
@@ -68,6 +72,7 @@ func writeTar(ctx context.Context, dir string, w io.Writer, overlay bool) (diges
 		overlay: overlay,
 		links:   make(map[devIno]string),
 		buf:     make([]byte, 256<<10),
+		skip:    skip,
 	}
 	if err := wk.walk(fd, ""); err != nil {
 		return "", 0, err
@@ -105,6 +110,8 @@ type walker struct {
 	// skipPseudo archives directories of kernel pseudo filesystems
 	// (proc, sysfs, cgroup...) without their content.
 	skipPseudo bool
+	// skip, if set, leaves an entry (and what is below it) out.
+	skip func(name string, st *unix.Stat_t) bool
 }
 
 // walk writes the content of the directory open as dirfd (which it
@@ -150,6 +157,9 @@ func (wk *walker) entryAs(dirfd int, name, full string) error {
 			return nil // removed during the walk
 		}
 		return fmt.Errorf("stat %q: %w", full, err)
+	}
+	if wk.skip != nil && wk.skip(full, &st) {
+		return nil
 	}
 	hdr := &tar.Header{
 		Name:    full,
