@@ -78,6 +78,8 @@ func newCommand() *cobra.Command {
 			set("registry-mirror", func() { cfg.RegistryMirrors = flagCfg.RegistryMirrors })
 			set("max-concurrent-downloads", func() { cfg.MaxConcurrentDownloads = flagCfg.MaxConcurrentDownloads })
 			set("shim-binary", func() { cfg.ShimBinary = flagCfg.ShimBinary })
+			set("init", func() { cfg.Init = flagCfg.Init })
+			set("init-path", func() { cfg.InitPath = flagCfg.InitPath })
 			set("live-restore", func() { cfg.LiveRestore = &liveRestore })
 			if fl.Changed("log-opt") {
 				cfg.LogOpts = map[string]string{}
@@ -127,6 +129,8 @@ func newCommand() *cobra.Command {
 	f.IntVar(&flagCfg.MaxConcurrentDownloads, "max-concurrent-downloads", 3, "Set the max concurrent downloads")
 	f.BoolVar(&liveRestore, "live-restore", true, "Keep containers running while the daemon is down (always on in berth)")
 	f.StringVar(&flagCfg.ShimBinary, "shim-binary", "", "Path of berth-shim (default: beside berthd)")
+	f.BoolVar(&flagCfg.Init, "init", false, "Run an init in every container to forward signals and reap processes")
+	f.StringVar(&flagCfg.InitPath, "init-path", "", "Path to the berth-init binary (default: beside berthd, then berth-init or docker-init on PATH)")
 	f.BoolVarP(&version, "version", "v", false, "Print version information and quit")
 	return cmd
 }

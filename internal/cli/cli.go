@@ -155,6 +155,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
+		c.newEventsCommand(),
 	)
 	setFlagErrorFunc(root)
 	c.addCompletions(root)

@@ -44,6 +44,15 @@ func (s *Service) Restore(ctx context.Context) error {
 			go func() { _ = s.Remove(context.Background(), r.ID, RemoveOptions{Force: true}) }()
 		case r.State.Running():
 			s.reconnect(ctx, c)
+		case r.State.Status == container.StateRestarting:
+			// berthd stopped during a restart's back-off: the container
+			// is exited; restartAtBoot applies its policy below.
+			c.mu.Lock()
+			c.rec.State.Status = container.StateExited
+			c.rec.State.Restarting = false
+			c.mu.Unlock()
+			s.killStale(ctx, r.ID)
+			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
 		case r.State.Status == container.StateCreated || r.State.Status == container.StateExited:
 			// Nothing runs, unless a start was cut short: its shim and
 			// created container go, and so does a stale mount.
@@ -51,6 +60,7 @@ func (s *Service) Restore(ctx context.Context) error {
 			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
 		}
 	}
+	s.restartAtBoot(recs)
 	// Garbage: writable snapshots of containers that have no record (a
 	// crash between preparing the snapshot and writing the record, or
 	// during a remove's background cleanup).
@@ -96,6 +106,7 @@ func (s *Service) reconnect(ctx context.Context, c *Container) {
 		c.mu.Unlock()
 		s.wg.Add(1)
 		go s.monitor(c, cl)
+		s.startHealth(c)
 		s.log.Info("restored container", "id", id)
 		return
 	}

@@ -43,6 +43,10 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	}
 	c.busy.Lock()
 	defer c.busy.Unlock()
+	if isRestarting(c) {
+		return errdefs.Newf(errdefs.NotModified, "container %s is already running", shortID(c.ID()))
+	}
+	resetRestart(c)
 	return s.start(ctx, c)
 }
 
@@ -150,7 +154,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	c.mu.Lock()
 	c.shim = cl
-	c.rec.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.rec.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC(), Health: initialHealth(c.rec.Config)}
 	c.rec.HasBeenStartedBefore = true
 	c.rec.ManuallyStopped = false
 	saved := c.rec
@@ -163,6 +167,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	s.event("start", &saved, nil)
 	s.wg.Add(1)
 	go s.monitor(c, cl)
+	s.startHealth(c)
 	return nil
 }
 
@@ -215,7 +220,14 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string) (*
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		ContainerNS:    s.containerNS,
 	}
-	return spec.Generate(ctx, in)
+	sp, err := spec.Generate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.applyInit(r, sp); err != nil {
+		return nil, err
+	}
+	return sp, nil
 }
 
 // containerNS resolves a "container:<ref>" namespace mode to the running
@@ -281,6 +293,11 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	for _, e := range c.execs {
 		e.running = false
 	}
+	exitHealth(c)
+	restart, delay := s.shouldRestart(c, exit.Code, c.rec.State.FinishedAt.Sub(c.rec.State.StartedAt))
+	if restart {
+		markRestarting(c)
+	}
 	saved := c.rec
 	// The run's teardown (the shim's exit, the rootfs unmount) happens
 	// after waiters are told: nothing a client waits for depends on it.
@@ -313,6 +330,9 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	c.mu.Lock()
 	c.notify()
 	c.mu.Unlock()
+	if restart {
+		s.scheduleRestart(c, delay)
+	}
 	if s.cfg.OnExit != nil {
 		s.cfg.OnExit(saved.ID, saved.State)
 	}

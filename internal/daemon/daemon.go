@@ -115,6 +115,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		Root: cfg.DataRoot, ExecRoot: cfg.ExecRoot, DB: d.db,
 		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
 		ShimBinary:     cfg.ShimBinary,
+		InitPath:       cfg.InitPath,
+		DefaultInit:    cfg.Init,
 		DefaultLog:     logConfig(cfg),
 		DefaultUlimits: cfg.ulimits(),
 		Events: func(e container.Event) {
