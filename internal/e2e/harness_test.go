@@ -28,6 +28,9 @@ var bins struct {
 	berthd, shim, init, cli string
 	registry                string
 	docker                  string
+	// berthInit is --init's binary, built beside berthd (which finds it
+	// there, as in bin/).
+	berthInit string
 }
 
 func TestMain(m *testing.M) {
@@ -53,7 +56,7 @@ func TestMain(m *testing.M) {
 		}{
 			{&bins.berthd, "./cmd/berthd"}, {&bins.shim, "./cmd/berth-shim"},
 			{&bins.init, "./cmd/berth-runtime-init"}, {&bins.cli, "./cmd/berth"},
-			{&bins.registry, "./cmd/berth-registry"},
+			{&bins.registry, "./cmd/berth-registry"}, {&bins.berthInit, "./cmd/berth-init"},
 		} {
 			*b.out = filepath.Join(dir, filepath.Base(b.pkg))
 			args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
