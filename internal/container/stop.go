@@ -159,7 +159,7 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 	}
 	if err := cl.Kill(ctx, syscall.SIGKILL, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("stop kill", "id", c.ID(), "err", err)
-	} else {
+	} else if sig != syscall.SIGKILL {
 		s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
 	}
 	if !s.waitStopped(ctx, c, -1) {

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/errdefs"
 	imagesvc "github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/image/reference"
 	"github.com/berth-dev/berth/internal/progress"
 )
 
@@ -58,8 +59,11 @@ func (s *Images) Tag(ctx context.Context, source, target string) error {
 	}
 	if id := s.imageID(ctx, target); id != "" {
 		name := target
-		if lastTag(target) == "" && !strings.Contains(target, "@") {
-			name += ":latest"
+		if ref, err := reference.Parse(target); err == nil {
+			if ref.Tag() == "" && ref.Digest() == "" {
+				ref, _ = ref.WithTag("latest")
+			}
+			name = ref.Familiar()
 		}
 		s.event("tag", id, name)
 	}
