@@ -60,6 +60,8 @@ type restartState struct {
 type supervisor struct {
 	mu      sync.Mutex
 	closing bool
+	// stats are the containers' last stats samples (stats_prev.go).
+	stats map[string]statsSample
 }
 
 func (s *Service) isClosing() bool {
