@@ -188,6 +188,14 @@ func (s *Service) healthLoop(c *Container, m *healthMonitor, hc container.Health
 			return
 		case <-t.C:
 		}
+		c.mu.Lock()
+		paused := c.rec.State.Paused
+		c.mu.Unlock()
+		if paused {
+			// A probe would freeze with the container: skip it.
+			t.Reset(next())
+			continue
+		}
 		res := s.probe(ctx, c, cl, hc, timeout, &proc)
 		select {
 		case <-m.stop:

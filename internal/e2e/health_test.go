@@ -1,6 +1,12 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +157,106 @@ func TestHealthcheckTimeoutKillsProbe(t *testing.T) {
 	if code != 125 || !strings.Contains(e, "health-on-failure") {
 		t.Fatalf("bad --health-on-failure: %d %q", code, e)
 	}
+}
+
+// TestHealthcheckFromImage: an image's HEALTHCHECK (loaded from a docker
+// save archive whose config has one) applies; --health-* override its
+// fields and --no-healthcheck disables it.
+func TestHealthcheckFromImage(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	saved, e, code := d.cli(bins.docker, nil, "save", "busybox:latest")
+	if code != 0 {
+		t.Fatalf("save: %s", e)
+	}
+	archive := withHealthcheck(t, []byte(saved), "hc:latest", map[string]any{
+		"Test": []string{"CMD-SHELL", "echo image-probe"}, "Interval": int64(100 * time.Millisecond), "Retries": 1,
+	})
+	if _, e, code := d.cli(bins.docker, bytes.NewReader(archive), "load"); code != 0 {
+		t.Fatalf("load: %s", e)
+	}
+	o, _, _ := d.cli(bins.docker, nil, "image", "inspect", "--format", "{{json .Config.Healthcheck}}", "hc")
+	if !strings.Contains(o, "image-probe") {
+		t.Fatalf("loaded image's healthcheck: %q", o)
+	}
+	if _, e, code := d.cli(bins.cli, nil, "run", "-d", "--name", "img-hc", "hc", "sleep", "3600"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	if _, e, code := d.cli(bins.docker, nil, "run", "-d", "--name", "img-override", "--health-cmd", "echo flag-probe", "hc", "sleep", "3600"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	if _, e, code := d.cli(bins.docker, nil, "run", "-d", "--name", "img-off", "--no-healthcheck", "hc", "sleep", "3600"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	for name, out := range map[string]string{"img-hc": "image-probe\n", "img-override": "flag-probe\n"} {
+		waitFor(t, name+" healthy", 15*time.Second, func() bool {
+			st, _ := d.inspectState(name)
+			return st.Health != nil && st.Health.Status == container.Healthy
+		})
+		st, _ := d.inspectState(name)
+		if got := st.Health.Log[len(st.Health.Log)-1].Output; got != out {
+			t.Fatalf("%s probe output %q, want %q", name, got, out)
+		}
+	}
+	if st, _ := d.inspectState("img-off"); st.Health != nil {
+		t.Fatalf("--no-healthcheck: %+v", st.Health)
+	}
+}
+
+// withHealthcheck rewrites a docker save archive: its first image's
+// config gets hc as Config.Healthcheck (a new config blob) and the tag ref.
+func withHealthcheck(t *testing.T, archive []byte, ref string, hc map[string]any) []byte {
+	t.Helper()
+	files := map[string][]byte{}
+	var order []string
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name] = b
+		order = append(order, h.Name)
+	}
+	var manifest []map[string]any
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) == 0 {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	cfgPath := manifest[0]["Config"].(string)
+	var cfg map[string]any
+	if err := json.Unmarshal(files[cfgPath], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["config"].(map[string]any)["Healthcheck"] = hc
+	nb, _ := json.Marshal(cfg)
+	sum := sha256.Sum256(nb)
+	newPath := "blobs/sha256/" + hex.EncodeToString(sum[:])
+	files[newPath] = nb
+	order = append(order, newPath)
+	manifest[0]["Config"] = newPath
+	manifest[0]["RepoTags"] = []string{ref}
+	files["manifest.json"], _ = json.Marshal(manifest[:1])
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for _, name := range order {
+		if name == "index.json" || name == "oci-layout" || name == "repositories" {
+			continue
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(files[name])
+	}
+	tw.Close()
+	return out.Bytes()
 }
