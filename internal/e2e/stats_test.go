@@ -8,7 +8,8 @@ import (
 
 // TestStatsNoStreamCPUAndBlockIO: `stats --no-stream` gives a busy
 // container a CPU share (no second-long wait for a previous sample) and
-// counts block I/O (cgroup v1 blkio or v2 io.stat).
+// counts block I/O (cgroup v1 blkio or v2 io.stat), through both CLIs;
+// top with ps options through the berth CLI.
 func TestStatsNoStreamCPUAndBlockIO(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
@@ -20,8 +21,7 @@ func TestStatsNoStreamCPUAndBlockIO(t *testing.T) {
 		t.Fatalf("run: %s", e)
 	}
 	waitFor(t, "io's write", 20*time.Second, func() bool { o, _, _ := d.cli(bins.docker, nil, "logs", "io"); return strings.Contains(o, "written") })
-	// The berth CLI has no stats command yet: the docker CLI only.
-	for _, cli := range []string{bins.docker} {
+	for _, cli := range []string{bins.docker, bins.cli} {
 		start := time.Now()
 		o, e, code := d.cli(cli, nil, "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.BlockIO}}")
 		if code != 0 {
@@ -42,5 +42,14 @@ func TestStatsNoStreamCPUAndBlockIO(t *testing.T) {
 		if b := rows["io"]; len(b) < 4 || !strings.HasSuffix(b[3], "MB") || strings.HasPrefix(b[3], "0") {
 			t.Fatalf("%s: io container's block I/O: %q", cli, o)
 		}
+	}
+	def, _, _ := d.cli(bins.cli, nil, "stats", "--no-stream", "busy")
+	if lines := strings.Split(strings.TrimSpace(def), "\n"); len(lines) != 2 ||
+		!strings.HasPrefix(lines[0], "CONTAINER ID   NAME      CPU %") || !strings.Contains(lines[0], "MEM USAGE / LIMIT") || !strings.Contains(lines[1], "busy") {
+		t.Fatalf("berth stats default table:\n%s", def)
+	}
+	o, e, code := d.cli(bins.cli, nil, "top", "io", "-o", "pid,args")
+	if code != 0 || !strings.HasPrefix(o, "PID") || !strings.Contains(o, "sleep 3600") {
+		t.Fatalf("berth top -o pid,args: %d %q %q", code, o, e)
 	}
 }
