@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +103,54 @@ func TestEventsCommandFilters(t *testing.T) {
 	_, e, code := d.cli(bins.cli, nil, "events", "--until", "0s", "--filter", "colour=red")
 	if code == 0 || !strings.Contains(e, "invalid filter") {
 		t.Fatalf("bad filter: %d %q", code, e)
+	}
+}
+
+// TestEventsLiveStream: `events` without --until streams new events as
+// they happen, filtered, through both CLIs.
+func TestEventsLiveStream(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	for _, cli := range []string{bins.docker, bins.cli} {
+		name := "live-" + filepath.Base(cli)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, cli, "events", "--filter", "container="+name, "--filter", "event=die", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes \"exitCode\"}}")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "BERTH_HOST=unix://"+d.sock, "DOCKER_CONFIG="+filepath.Join(filepath.Dir(d.dataRoot), "dockercfg"))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 16)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		// The subscription is in place once a first event passes; run
+		// containers until one is seen (the stream has no ready signal).
+		var got string
+		deadline := time.After(20 * time.Second)
+	loop:
+		for {
+			d.cli(bins.docker, nil, "rm", "-f", name)
+			d.cli(bins.docker, nil, "run", "--name", name, "busybox", "sh", "-c", "exit 4")
+			select {
+			case got = <-lines:
+				break loop
+			case <-time.After(500 * time.Millisecond):
+			case <-deadline:
+				break loop
+			}
+		}
+		cancel()
+		_ = cmd.Wait()
+		if got != "die "+name+" 4" {
+			t.Fatalf("%s live events: %q", cli, got)
+		}
 	}
 }
