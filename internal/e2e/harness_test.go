@@ -92,6 +92,8 @@ type daemon struct {
 	logBuf   *bytes.Buffer
 	client   *client.Client
 	exited   chan struct{}
+	// args are extra berthd flags for the next start.
+	args []string
 }
 
 // startDaemon starts berthd on fresh roots; Cleanup stops it, removes
@@ -130,6 +132,7 @@ func (d *daemon) start() {
 	d.cmd = exec.Command(bins.berthd, "--data-root", d.dataRoot, "--exec-root", d.execRoot,
 		"-H", "unix://"+d.sock, "--pidfile", filepath.Join(filepath.Dir(d.dataRoot), "berthd.pid"),
 		"--config-file", cfgFile, "--shim-binary", bins.shim, "--log-level", "debug")
+	d.cmd.Args = append(d.cmd.Args, d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logBuf, d.logBuf
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -127,3 +127,33 @@ func zombies(ps string) int {
 	}
 	return n
 }
+
+// TestDaemonInitDefault: berthd --init runs every container under the
+// init unless it says --init=false; --init-path names the binary, and a
+// missing one fails the start clearly.
+func TestDaemonInitDefault(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	d.stop()
+	d.args = []string{"--init", "--init-path", bins.berthInit}
+	d.start()
+	if _, e, code := d.cli(bins.docker, nil, "run", "-d", "--name", "def", "busybox", "sleep", "3600"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	if _, e, code := d.cli(bins.cli, nil, "run", "-d", "--init=false", "--name", "noinit", "busybox", "sleep", "3600"); code != 0 {
+		t.Fatalf("run --init=false: %s", e)
+	}
+	if o, _, _ := d.cli(bins.docker, nil, "exec", "def", "cat", "/proc/1/cmdline"); !strings.HasPrefix(o, "/sbin/docker-init\x00") {
+		t.Fatalf("default init: PID 1 is %q", o)
+	}
+	if o, _, _ := d.cli(bins.docker, nil, "exec", "noinit", "cat", "/proc/1/cmdline"); !strings.HasPrefix(o, "sleep\x00") {
+		t.Fatalf("--init=false: PID 1 is %q", o)
+	}
+	d.stop()
+	d.args = []string{"--init-path", "/nonexistent/berth-init"}
+	d.start()
+	_, e, code := d.cli(bins.docker, nil, "run", "--init", "busybox", "true")
+	if code == 0 || !strings.Contains(e, "/nonexistent/berth-init") {
+		t.Fatalf("missing init binary: %d %q", code, e)
+	}
+}
