@@ -155,7 +155,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
-		c.newEventsCommand(), c.newStatsCommand(), c.newTopCommand(),
+		c.newEventsCommand(), c.newStatsCommand(),
 	)
 	setFlagErrorFunc(root)
 	c.addCompletions(root)

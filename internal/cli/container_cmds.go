@@ -19,7 +19,7 @@ func (c *Cli) newContainerCommand() *cobra.Command {
 		withAlias(c.newPsCommand(), "ls", "list", "ps"), c.newLogsCommand(), c.newExecCommand(),
 		c.newAttachCommand(), c.newContainerInspectCommand(), c.newWaitCommand(),
 		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(),
-		c.newStatsCommand(), c.newTopCommand(),
+		c.newStatsCommand(),
 	)
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -17,7 +16,7 @@ import (
 	"golang.org/x/term"
 )
 
-// stats and top: docker's output, computed as the docker CLI does (CPU %
+// stats: docker's output, computed as the docker CLI does (CPU %
 // from the sample and its previous one, memory without the inactive file
 // cache, network and block I/O summed).
 
@@ -197,32 +196,5 @@ func (c *Cli) newStatsCommand() *cobra.Command {
 	f.BoolVar(&noStream, "no-stream", false, "Disable streaming stats and only pull the first result")
 	f.BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
 	f.StringVar(&format, "format", "", formatHelp)
-	return cmd
-}
-
-func (c *Cli) newTopCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "top CONTAINER [ps OPTIONS]",
-		Short: "Display the running processes of a container",
-		Args:  requiresMinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			res, err := api.ContainerTop(cmd.Context(), args[0], client.ContainerTopOptions{Arguments: args[1:]})
-			if err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(c.out, 20, 1, 3, ' ', 0)
-			fmt.Fprintln(w, strings.Join(res.Titles, "\t"))
-			for _, p := range res.Processes {
-				fmt.Fprintln(w, strings.Join(p, "\t"))
-			}
-			return w.Flush()
-		},
-	}
-	// ps's options follow the container, flags and all.
-	cmd.Flags().SetInterspersed(false)
 	return cmd
 }

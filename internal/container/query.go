@@ -301,7 +301,13 @@ func (s *Service) Pids(ctx context.Context, ref string) ([]int, error) {
 	if !running {
 		return nil, errdefs.Newf(errdefs.Conflict, "container %s is not running", c.ID())
 	}
-	return s.cfg.Runtime.Pids(ctx, c.ID())
+	pids, err := s.cfg.Runtime.Pids(ctx, c.ID())
+	if err == nil {
+		// Pids serves top: dockerd emits "top" for it.
+		rec := c.snapshot()
+		s.event("top", &rec, nil)
+	}
+	return pids, err
 }
 
 // SnapshotKey returns the container's writable snapshot (for export,

@@ -89,7 +89,6 @@ func (b containerBackend) ContainerTop(ctx context.Context, name, psArgs string)
 		row := append(f[:len(titles)-1:len(titles)-1], strings.Join(f[len(titles)-1:], " "))
 		resp.Processes = append(resp.Processes, row)
 	}
-	b.svc().LogEvent(name, "top", nil)
 	return resp, nil
 }
 
