@@ -14,12 +14,12 @@ import (
 
 func (c *Cli) newContainerCommand() *cobra.Command {
 	return managementCommand("container", "Manage containers",
+		c.newStatsCommand(),
 		c.newRunCommand(), c.newCreateCommand(), c.newStartCommand(), c.newStopCommand(),
 		c.newRestartCommand(), c.newKillCommand(), withAlias(c.newRmCommand(), "rm", "remove"),
 		withAlias(c.newPsCommand(), "ls", "list", "ps"), c.newLogsCommand(), c.newExecCommand(),
 		c.newAttachCommand(), c.newContainerInspectCommand(), c.newWaitCommand(),
 		c.newRenameCommand(), c.newUpdateCommand(), c.newContainerPruneCommand(),
-		c.newStatsCommand(),
 	)
 }
 
