@@ -35,6 +35,10 @@ func TestEventsCommandFilters(t *testing.T) {
 	d.cli(bins.docker, nil, "pause", "ev1")
 	d.cli(bins.docker, nil, "unpause", "ev1")
 	d.cli(bins.docker, nil, "exec", "ev1", "true")
+	// exec_die follows the exec's exit, which the exec's stream may beat.
+	waitFor(t, "exec_die", 10*time.Second, func() bool {
+		return strings.Contains(actions(d.eventsBetween("ev1", t0, time.Now().Add(time.Second))), "exec_die")
+	})
 	d.cli(bins.docker, nil, "top", "ev1")
 	d.cli(bins.docker, nil, "rename", "ev2", "ev2b")
 	d.cli(bins.docker, nil, "update", "--cpu-shares", "512", "ev2b")
