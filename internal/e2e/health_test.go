@@ -260,3 +260,44 @@ func withHealthcheck(t *testing.T, archive []byte, ref string, hc map[string]any
 	tw.Close()
 	return out.Bytes()
 }
+
+// TestHealthcheckSlowProbeBlocksNothing: while a probe hangs (long
+// timeout), inspect, ps, exec and stop answer at once, and stopping the
+// container ends the probe with it.
+func TestHealthcheckSlowProbeBlocksNothing(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	if _, e, code := d.cli(bins.docker, nil, "run", "-d", "--name", "hang", "--stop-timeout", "1",
+		"--health-cmd", "sleep 300", "--health-timeout", "10m", "--health-interval", "100ms",
+		"busybox", "sleep", "3600"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	waitFor(t, "the probe running", 15*time.Second, func() bool {
+		o, _, _ := d.cli(bins.docker, nil, "top", "hang")
+		return strings.Contains(o, "sleep 300")
+	})
+	for _, args := range [][]string{{"inspect", "hang"}, {"ps"}, {"exec", "hang", "true"}} {
+		start := time.Now()
+		if _, e, code := d.cli(bins.cli, nil, args...); code != 0 {
+			t.Fatalf("%v: %s", args, e)
+		}
+		if el := time.Since(start); el > 5*time.Second {
+			t.Fatalf("%v took %s while a probe hangs", args, el)
+		}
+	}
+	if st, _ := d.inspectState("hang"); st.Health == nil || st.Health.Status != container.Starting {
+		t.Fatalf("health while the first probe runs: %+v", st.Health)
+	}
+	start := time.Now()
+	if _, e, code := d.cli(bins.docker, nil, "stop", "hang"); code != 0 {
+		t.Fatalf("stop: %s", e)
+	}
+	if el := time.Since(start); el > 8*time.Second {
+		t.Fatalf("stop took %s while a probe hangs", el)
+	}
+	// (The stop's SIGKILL of every process may end the probe first: its
+	// result, 137, can then be in the log.)
+	if st, _ := d.inspectState("hang"); st.Status != "exited" || st.Health.Status != container.Unhealthy || len(st.Health.Log) > 1 {
+		t.Fatalf("after stop: %+v %+v", st, st.Health)
+	}
+}
