@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -263,6 +264,7 @@ func (s *Service) probe(ctx context.Context, c *Container, cl *shim.Client, hc c
 	}()
 	wctx, wcancel := context.WithTimeout(ctx, timeout)
 	code, werr := cl.ExecWait(wctx, id)
+	timedOut := errors.Is(wctx.Err(), context.DeadlineExceeded)
 	wcancel()
 	if werr != nil {
 		// Timed out (or the container went away): the probe must not
@@ -273,11 +275,14 @@ func (s *Service) probe(ctx context.Context, c *Container, cl *shim.Client, hc c
 		conn.Close()
 		<-copied
 		res.End = time.Now().UTC()
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			res.Output = "Health check was cancelled"
-			return res
+		case timedOut:
+			res.Output = fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
+		default:
+			res.Output = werr.Error()
 		}
-		res.Output = fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
 		return res
 	}
 	// The shim closes the stream once the output is drained.
