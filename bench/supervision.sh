@@ -14,8 +14,8 @@
 #     over the N shims: the whole cost of probing outside berthd;
 #   - the probes actually run (from each container's health log: results
 #     started within the window), to check the rate is real;
-#   - `docker stats --no-stream` for all N containers: median wall time of
-#     REPS runs (default 5).
+#   - `stats --no-stream` for all N containers through the docker CLI and
+#     the berth CLI: median wall time of REPS runs (default 5).
 #
 # Environment: WINDOW, REPS, INTERVAL (probe interval, default 1s),
 # DOCKER (default /usr/local/bin/docker), BUSYBOX (default /bin/busybox,
@@ -52,6 +52,7 @@ TMP=$(mktemp -d /tmp/bsup.XXXXXX)
 BIN=$TMP/bin
 BPID=
 bk() { DOCKER_HOST=unix://$TMP/s.sock DOCKER_CONFIG=$TMP/dcfg "$DOCKER" "$@"; }
+bb() { BERTH_HOST=unix://$TMP/s.sock DOCKER_CONFIG=$TMP/dcfg "$BIN/berth" "$@"; }
 
 shims() { # pids of berth-shim processes that belong to $TMP
 	local p
@@ -84,7 +85,7 @@ trap cleanup EXIT INT TERM HUP
 
 log "building into $BIN"
 mkdir -p "$BIN"
-(cd "$REPO_ROOT" && CGO_ENABLED=1 go build -o "$BIN/" ./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth-init)
+(cd "$REPO_ROOT" && CGO_ENABLED=1 go build -o "$BIN/" ./cmd/berthd ./cmd/berth ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth-init)
 
 ROOTFS=$TMP/rootfs
 mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp"
@@ -140,11 +141,11 @@ run_n() { # extra run args...
 	done
 }
 
-stats_time() { # median wall time (ms) of stats --no-stream over all containers
-	local i t0 t1 times=()
+stats_time() { # CLI: median wall time (ms) of stats --no-stream over all containers
+	local cli=$1 i t0 t1 times=()
 	for i in $(seq "$REPS"); do
 		t0=$(date +%s%N)
-		bk stats --no-stream --format '{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.BlockIO}} {{.PIDs}}' >"$TMP/stats.out"
+		"$cli" stats --no-stream --format '{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.BlockIO}} {{.PIDs}}' >"$TMP/stats.out"
 		t1=$(date +%s%N)
 		times+=($(((t1 - t0) / 1000000)))
 	done
@@ -157,8 +158,9 @@ run_n
 sleep 3
 measure "no healthcheck"
 BASE_B=$BCPU BASE_S=$SCPU BASE_RSS=$BRSS
-STATS_MS=$(stats_time)
-log "stats --no-stream over $N: ${STATS_MS} ms (median of $REPS)"
+STATS_MS=$(stats_time bk)
+BSTATS_MS=$(stats_time bb)
+log "stats --no-stream over $N: docker CLI ${STATS_MS} ms, berth CLI ${BSTATS_MS} ms (median of $REPS)"
 bk rm -f $(bk ps -aq) >/dev/null
 
 log "$N containers probed every $INTERVAL"
@@ -174,7 +176,8 @@ measure "healthcheck every $INTERVAL"
 PROBES=$(bk inspect --format '{{range .State.Health.Log}}{{.Start.UnixNano}} {{end}}' $(bk ps -q) |
 	tr ' ' '\n' | awk -v s="$WSTART" -v e="$WEND" 'NF && $1/1e9 >= s && $1/1e9 <= e' | wc -l)
 BAD=$(bk inspect --format '{{range .State.Health.Log}}{{if ne .ExitCode 0}}x{{end}}{{end}}' $(bk ps -q) | tr -d '\n' | wc -c)
-HC_STATS_MS=$(stats_time)
+HC_STATS_MS=$(stats_time bk)
+HC_BSTATS_MS=$(stats_time bb)
 
 cat <<EOF
 | $N containers (busybox sleep, --network none) | berthd CPU (% of one core) | berthd RSS | shims + probes CPU (% of one core) |
@@ -183,6 +186,6 @@ cat <<EOF
 | healthcheck \`true\` every $INTERVAL | $BCPU % | $BRSS MiB | $SCPU % |
 
 Window ${WINDOW} s; the last 5 health-log entries of every container hold $PROBES probes started in the last part of the window (at most $((N * 5))), $BAD of them failed.
-\`docker stats --no-stream\` over $N containers: $STATS_MS ms without healthchecks, $HC_STATS_MS ms with them (median of $REPS).
+\`stats --no-stream\` over $N containers (median of $REPS): docker CLI $STATS_MS ms without healthchecks, $HC_STATS_MS ms with them; berth CLI $BSTATS_MS ms and $HC_BSTATS_MS ms.
 Machine: $(nproc) CPUs, $(uname -r), berth $(cd "$REPO_ROOT" && git rev-parse --short HEAD).
 EOF
