@@ -90,6 +90,8 @@ type Container struct {
 	// (health.go); both guarded by mu.
 	rs restartState
 	hs *healthMonitor
+	// oom watches the run's memory cgroup (oom_linux.go); guarded by mu.
+	oom *oomWatch
 }
 
 // waitTeardown waits until the last run is torn down.

@@ -168,6 +168,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	s.wg.Add(1)
 	go s.monitor(c, cl)
 	s.startHealth(c)
+	s.watchOOM(c)
 	return nil
 }
 
@@ -294,6 +295,7 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		e.running = false
 	}
 	exitHealth(c)
+	oomReported := stopOOM(c)
 	restart, delay := s.shouldRestart(c, exit.Code, c.rec.State.FinishedAt.Sub(c.rec.State.StartedAt))
 	if restart {
 		markRestarting(c)
@@ -323,7 +325,7 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		}
 		_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
 	}()
-	if exit.OOMKilled {
+	if exit.OOMKilled && !oomReported {
 		s.event("oom", &saved, nil)
 	}
 	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})

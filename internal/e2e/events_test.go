@@ -158,3 +158,36 @@ func TestEventsLiveStream(t *testing.T) {
 		}
 	}
 }
+
+// TestOOMEventWhileRunning: a process of the container killed by the OOM
+// killer gives an "oom" event at once, though the container keeps
+// running; its exit later says OOMKilled, with no second "oom".
+func TestOOMEventWhileRunning(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	since := time.Now()
+	if _, e, code := d.cli(bins.cli, nil, "run", "-d", "--name", "survivor", "-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c",
+		"head -c 100000000 /dev/zero | tail -c 50000000 >/dev/null; echo survived; sleep 3600"); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	waitFor(t, "the child's OOM kill", 20*time.Second, func() bool {
+		o, _, _ := d.cli(bins.docker, nil, "logs", "survivor")
+		return strings.Contains(o, "survived")
+	})
+	waitFor(t, "the oom event", 10*time.Second, func() bool {
+		return strings.Contains(actions(d.eventsBetween("survivor", since, time.Now().Add(500*time.Millisecond))), "oom")
+	})
+	if st, _ := d.inspectState("survivor"); st.Status != "running" {
+		t.Fatalf("container after its child's OOM kill: %+v", st)
+	}
+	if _, e, code := d.cli(bins.docker, nil, "kill", "survivor"); code != 0 {
+		t.Fatalf("kill: %s", e)
+	}
+	o, _, _ := d.cli(bins.docker, nil, "inspect", "--format", "{{.State.OOMKilled}}", "survivor")
+	if strings.TrimSpace(o) != "true" {
+		t.Fatalf("OOMKilled after the exit: %q", o)
+	}
+	if got := actions(d.eventsBetween("survivor", since, time.Now().Add(500*time.Millisecond))); strings.Count(got, "oom") != 1 {
+		t.Fatalf("events: %s", got)
+	}
+}
