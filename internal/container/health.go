@@ -264,7 +264,9 @@ func (s *Service) probe(ctx context.Context, c *Container, cl *shim.Client, hc c
 	}()
 	wctx, wcancel := context.WithTimeout(ctx, timeout)
 	code, werr := cl.ExecWait(wctx, id)
-	timedOut := errors.Is(wctx.Err(), context.DeadlineExceeded)
+	// The client's connection deadline can fire just before the
+	// context's own: either means the timeout.
+	timedOut := errors.Is(werr, context.DeadlineExceeded) || errors.Is(wctx.Err(), context.DeadlineExceeded) || time.Since(res.Start) >= timeout
 	wcancel()
 	if werr != nil {
 		// Timed out (or the container went away): the probe must not
