@@ -183,6 +183,7 @@ func TestOOMEventWhileRunning(t *testing.T) {
 	if _, e, code := d.cli(bins.docker, nil, "kill", "survivor"); code != 0 {
 		t.Fatalf("kill: %s", e)
 	}
+	waitFor(t, "survivor's exit", 10*time.Second, func() bool { st, _ := d.inspectState("survivor"); return st.Status == "exited" })
 	o, _, _ := d.cli(bins.docker, nil, "inspect", "--format", "{{.State.OOMKilled}}", "survivor")
 	if strings.TrimSpace(o) != "true" {
 		t.Fatalf("OOMKilled after the exit: %q", o)
