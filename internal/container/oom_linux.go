@@ -28,8 +28,12 @@ type oomWatch struct {
 	reported bool     // an "oom" was emitted during this run
 }
 
-// watchOOM starts watching the running container's memory cgroup.
-func (s *Service) watchOOM(c *Container) {
+// watchOOM starts watching the running container's memory cgroup. fresh
+// is a run that just started: its cgroup is new, so kills counted before
+// the watch was in place (a process can be killed within milliseconds of
+// the start) are this run's and are reported at once; on a re-attach
+// (berthd restarted) only later ones are.
+func (s *Service) watchOOM(c *Container, fresh bool) {
 	id := c.ID()
 	paths, err := s.cfg.Runtime.CgroupPaths(context.Background(), id)
 	if err != nil {
@@ -60,12 +64,17 @@ func (s *Service) watchOOM(c *Container) {
 	}
 	c.oom = w
 	c.mu.Unlock()
-	last, _ := counter()
+	var last uint64
+	if !fresh {
+		last, _ = counter()
+	}
 	go func() {
 		buf := make([]byte, 4096)
-		for {
-			if _, err := w.f.Read(buf); err != nil {
-				return // closed at exit (or the cgroup went away)
+		for first := true; ; first = false {
+			if !first {
+				if _, err := w.f.Read(buf); err != nil {
+					return // closed at exit (or the cgroup went away)
+				}
 			}
 			n, err := counter()
 			if err != nil {

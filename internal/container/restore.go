@@ -107,7 +107,7 @@ func (s *Service) reconnect(ctx context.Context, c *Container) {
 		s.wg.Add(1)
 		go s.monitor(c, cl)
 		s.startHealth(c)
-		s.watchOOM(c)
+		s.watchOOM(c, false)
 		s.log.Info("restored container", "id", id)
 		return
 	}

@@ -168,7 +168,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	s.wg.Add(1)
 	go s.monitor(c, cl)
 	s.startHealth(c)
-	s.watchOOM(c)
+	s.watchOOM(c, true)
 	return nil
 }
 
@@ -306,6 +306,12 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	// A later start or remove of this container waits for it first.
 	done := make(chan struct{})
 	c.teardown = done
+	// oom and die are published before anyone can see the container
+	// stopped: a stop's own "stop" event comes after them, as dockerd's.
+	if exit.OOMKilled && !oomReported {
+		s.event("oom", &saved, nil)
+	}
+	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Unlock()
 
 	if err := s.store.save(&saved); err != nil {
@@ -325,10 +331,6 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		}
 		_ = unix.Unmount(s.rootfsDir(saved.ID), unix.MNT_DETACH)
 	}()
-	if exit.OOMKilled && !oomReported {
-		s.event("oom", &saved, nil)
-	}
-	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Lock()
 	c.notify()
 	c.mu.Unlock()
