@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,6 +38,7 @@ func (s *Service) watchOOM(c *Container, fresh bool) {
 	id := c.ID()
 	paths, err := s.cfg.Runtime.CgroupPaths(context.Background(), id)
 	if err != nil {
+		s.log.Debug("oom watch: cgroup paths", "id", id, "err", err)
 		return
 	}
 	var (
@@ -76,8 +78,23 @@ func (s *Service) watchOOM(c *Container, fresh bool) {
 					return // closed at exit (or the cgroup went away)
 				}
 			}
-			n, err := counter()
+			// v1 notifies when the cgroup enters OOM, before the kill
+			// is counted: look again for a moment.
+			var (
+				n   uint64
+				err error
+			)
+			for try := 0; try < 20; try++ {
+				if try > 0 {
+					time.Sleep(25 * time.Millisecond)
+				}
+				n, err = counter()
+				if err != nil || n > last || first {
+					break
+				}
+			}
 			if err != nil {
+				s.log.Debug("oom watch: counter", "id", id, "err", err)
 				return
 			}
 			if n <= last {
