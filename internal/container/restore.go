@@ -46,13 +46,13 @@ func (s *Service) Restore(ctx context.Context) error {
 			s.reconnect(ctx, c)
 		case r.State.Status == container.StateRestarting:
 			// berthd stopped during a restart's back-off: the container
-			// is exited; restartAtBoot applies its policy below.
+			// is exited (restartAtBoot applies its policy), and cleaned
+			// up as any exited one.
 			c.mu.Lock()
 			c.rec.State.Status = container.StateExited
 			c.rec.State.Restarting = false
 			c.mu.Unlock()
-			s.killStale(ctx, r.ID)
-			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
+			fallthrough
 		case r.State.Status == container.StateCreated || r.State.Status == container.StateExited:
 			// Nothing runs, unless a start was cut short: its shim and
 			// created container go, and so does a stale mount.
@@ -60,7 +60,6 @@ func (s *Service) Restore(ctx context.Context) error {
 			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
 		}
 	}
-	s.restartAtBoot(recs)
 	// Garbage: writable snapshots of containers that have no record (a
 	// crash between preparing the snapshot and writing the record, or
 	// during a remove's background cleanup).
@@ -90,6 +89,8 @@ func (s *Service) Restore(ctx context.Context) error {
 			_ = os.RemoveAll(p)
 		}
 	}
+	// Last, once everything else is in place: the restart policies.
+	s.restartAtBoot(recs)
 	return nil
 }
 

@@ -291,14 +291,14 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	if c.rec.State.FinishedAt.IsZero() {
 		c.rec.State.FinishedAt = time.Now().UTC()
 	}
-	for _, e := range c.execs {
-		e.running = false
-	}
 	exitHealth(c)
 	oomReported := stopOOM(c)
 	restart, delay := s.shouldRestart(c, exit.Code, c.rec.State.FinishedAt.Sub(c.rec.State.StartedAt))
 	if restart {
 		markRestarting(c)
+	}
+	for _, e := range c.execs {
+		e.running = false
 	}
 	saved := c.rec
 	// The run's teardown (the shim's exit, the rootfs unmount) happens

@@ -85,6 +85,7 @@ func moduleRoot() (string, error) {
 // daemon is a berthd started for one test, with its own roots and socket.
 type daemon struct {
 	t        *testing.T
+	args     []string // extra berthd flags for the next start
 	dataRoot string
 	execRoot string
 	sock     string
@@ -92,8 +93,6 @@ type daemon struct {
 	logBuf   *bytes.Buffer
 	client   *client.Client
 	exited   chan struct{}
-	// args are extra berthd flags for the next start.
-	args []string
 }
 
 // startDaemon starts berthd on fresh roots; Cleanup stops it, removes
