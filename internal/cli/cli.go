@@ -162,6 +162,7 @@ func (c *Cli) newRootCommand() *cobra.Command {
 		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
 		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
 		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
+		c.newEventsCommand(), c.newStatsCommand(),
 	)
 	root.AddCommand(c.newComposeCommand())
 	root.AddCommand(c.newCommitCommand(), c.newDiffCommand(), c.newBuildCommand(), c.newBuilderCommand())

@@ -14,6 +14,7 @@ import (
 
 func (c *Cli) newContainerCommand() *cobra.Command {
 	return managementCommand("container", "Manage containers",
+		c.newStatsCommand(),
 		c.newRunCommand(), c.newCreateCommand(), c.newStartCommand(), c.newStopCommand(),
 		c.newRestartCommand(), c.newKillCommand(), withAlias(c.newRmCommand(), "rm", "remove"),
 		withAlias(c.newPsCommand(), "ls", "list", "ps"), c.newLogsCommand(), c.newExecCommand(),

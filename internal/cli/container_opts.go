@@ -52,6 +52,7 @@ type containerOptions struct {
 	healthStartIntvl  time.Duration
 	healthRetries     int
 	noHealthcheck     bool
+	healthOnFailure   string
 	init              bool
 	logDriver         string
 	logOpts           listOpts
@@ -184,6 +185,9 @@ func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
 	fs.DurationVar(&o.healthStart, "health-start-period", 0, "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
 	fs.DurationVar(&o.healthStartIntvl, "health-start-interval", 0, "Time between running the check during the start period (ms|s|m|h) (default 0s)")
 	fs.BoolVar(&o.noHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
+	// Beyond docker: carried as the label berth.health-on-failure (the
+	// Engine API has no field for it); berthd acts on it.
+	fs.StringVar(&o.healthOnFailure, "health-on-failure", "", "Action when the container becomes unhealthy (none|kill|restart|stop)")
 
 	// Resources.
 	fs.Uint16Var(&o.blkioWeight, "blkio-weight", 0, "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
@@ -336,6 +340,13 @@ func (o *containerOptions) parse(fs *pflag.FlagSet) (*containerConfig, error) {
 		labelKVs = append(labelKVs, lines...)
 	}
 	labelKVs = append(labelKVs, o.labels.values...)
+	switch o.healthOnFailure {
+	case "":
+	case "none", "kill", "restart", "stop":
+		labelKVs = append(labelKVs, "berth.health-on-failure="+o.healthOnFailure)
+	default:
+		return nil, fmt.Errorf("invalid --health-on-failure %q: must be none, kill, restart or stop", o.healthOnFailure)
+	}
 
 	if !container.PidMode(o.pid).Valid() {
 		return nil, errors.New("--pid: invalid PID mode")

@@ -16,7 +16,7 @@ import (
 
 func (c *Cli) newSystemCommand() *cobra.Command {
 	return managementCommand("system", "Manage berth",
-		c.newDfCommand(), c.newInfoCommand(), c.newSystemPruneCommand(),
+		c.newDfCommand(), c.newInfoCommand(), c.newSystemPruneCommand(), c.newEventsCommand(),
 	)
 }
 

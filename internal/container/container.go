@@ -64,6 +64,8 @@ type State struct {
 	Restarting bool                     `json:"restarting"`
 	Dead       bool                     `json:"dead"`
 	Removing   bool                     `json:"removing"`
+	// Health is the healthcheck's state (nil without a healthcheck).
+	Health *container.Health `json:"health,omitempty"`
 }
 
 // Running reports whether the container has a live init process (paused
@@ -95,6 +97,12 @@ type Container struct {
 	// teardown, when not nil, is closed once the last run's shim has
 	// exited and its rootfs is unmounted.
 	teardown chan struct{}
+	// rs is the restart manager (restart.go), hs the health monitor
+	// (health.go); both guarded by mu.
+	rs restartState
+	hs *healthMonitor
+	// oom watches the run's memory cgroup (oom_linux.go); guarded by mu.
+	oom *oomWatch
 }
 
 // waitTeardown waits until the last run is torn down.
@@ -150,6 +158,9 @@ func shortID(id string) string {
 func statusString(s State, now time.Time) string {
 	switch s.Status {
 	case container.StateRunning:
+		if h := healthString(s.Health); h != "" {
+			return "Up " + humanDuration(now.Sub(s.StartedAt)) + " (" + h + ")"
+		}
 		return "Up " + humanDuration(now.Sub(s.StartedAt))
 	case container.StatePaused:
 		return "Up " + humanDuration(now.Sub(s.StartedAt)) + " (Paused)"

@@ -75,6 +75,9 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if err := spec.MergeImageConfig(&cfg, &img.Config); err != nil {
 		return res, err
 	}
+	if err := ValidateHealthOnFailure(cfg.Labels); err != nil {
+		return res, err
+	}
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
 		return res, errdefs.Newf(errdefs.InvalidArgument, "no command specified")
 	}

@@ -274,5 +274,10 @@ func (s *Service) Resize(ctx context.Context, ref string, height, width uint) er
 	if cl == nil {
 		return errdefs.Newf(errdefs.Conflict, "Container %s is not running", c.ID())
 	}
-	return cl.Resize(ctx, "", uint16(height), uint16(width))
+	if err := cl.Resize(ctx, "", uint16(height), uint16(width)); err != nil {
+		return err
+	}
+	rec := c.snapshot()
+	s.event("resize", &rec, map[string]string{"height": itoa(int(height)), "width": itoa(int(width))})
+	return nil
 }

@@ -77,7 +77,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 	now := time.Now()
 	out := []container.Summary{}
 	for _, r := range recs {
-		if !all && !r.State.Running() {
+		if !all && !r.State.Running() && !r.State.Restarting {
 			continue
 		}
 		if before != nil && !r.Created.Before(before.Created) {
@@ -161,7 +161,7 @@ func (s *Service) matches(r *Record, f map[string][]string, exited []int) bool {
 	if !any("network", func(v string) bool { _, ok := r.Networks[v]; return ok }) {
 		return false
 	}
-	if !any("health", func(v string) bool { return v == "none" }) {
+	if !any("health", func(v string) bool { return healthFilter(r.State.Health) == v }) {
 		return false
 	}
 	if !any("is-task", func(v string) bool { return v == "false" }) {
@@ -222,6 +222,7 @@ func summary(r *Record, now time.Time) container.Summary {
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}
 	}
+	sum.Health = healthSummary(r.State.Health)
 	sum.HostConfig.NetworkMode = string(r.Host.NetworkMode)
 	nets, ports := networkSettings(r)
 	sum.NetworkSettings = &container.NetworkSettingsSummary{Networks: nets}
@@ -246,10 +247,11 @@ func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containe
 	out := &container.InspectResponse{
 		ID: r.ID, Created: r.Created.Format(time.RFC3339Nano), Path: r.Path, Args: r.Args,
 		State: &container.State{
-			Status: statusOf(&r), Running: r.State.Running(), Paused: r.State.Paused,
+			Status: statusOf(&r), Running: r.State.Running() || r.State.Restarting, Paused: r.State.Paused,
 			Restarting: r.State.Restarting, OOMKilled: r.State.OOMKilled, Dead: r.State.Dead,
 			Pid: r.State.Pid, ExitCode: r.State.ExitCode, Error: r.State.Error,
 			StartedAt: timeString(r.State.StartedAt), FinishedAt: timeString(r.State.FinishedAt),
+			Health: r.State.Health,
 		},
 		Image:          r.Image,
 		ResolvConfPath: dir + "/resolv.conf", HostnamePath: dir + "/hostname", HostsPath: dir + "/hosts",
@@ -301,7 +303,13 @@ func (s *Service) Pids(ctx context.Context, ref string) ([]int, error) {
 	if !running {
 		return nil, errdefs.Newf(errdefs.Conflict, "container %s is not running", c.ID())
 	}
-	return s.cfg.Runtime.Pids(ctx, c.ID())
+	pids, err := s.cfg.Runtime.Pids(ctx, c.ID())
+	if err == nil {
+		// Pids serves top: dockerd emits "top" for it.
+		rec := c.snapshot()
+		s.event("top", &rec, nil)
+	}
+	return pids, err
 }
 
 // SnapshotKey returns the container's writable snapshot (for export,

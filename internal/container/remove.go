@@ -41,6 +41,12 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	paused := c.rec.State.Paused
 	name := strings.TrimPrefix(c.rec.Name, "/")
 	c.mu.Unlock()
+	if isRestarting(c) {
+		if !o.Force {
+			return errdefs.Newf(errdefs.Conflict, "cannot remove container %q: container is restarting: stop the container before removing or force remove", "/"+name)
+		}
+		s.cancelRestart(c)
+	}
 	if running && !o.Force {
 		if paused {
 			return errdefs.Newf(errdefs.Conflict, "cannot remove container %q: container is paused and must be unpaused first", "/"+name)

@@ -45,6 +45,15 @@ func (s *Service) Restore(ctx context.Context) error {
 			go func() { _ = s.Remove(context.Background(), r.ID, RemoveOptions{Force: true}) }()
 		case r.State.Running():
 			s.reconnect(ctx, c)
+		case r.State.Status == container.StateRestarting:
+			// berthd stopped during a restart's back-off: the container
+			// is exited (restartAtBoot applies its policy), and cleaned
+			// up as any exited one.
+			c.mu.Lock()
+			c.rec.State.Status = container.StateExited
+			c.rec.State.Restarting = false
+			c.mu.Unlock()
+			fallthrough
 		case r.State.Status == container.StateCreated || r.State.Status == container.StateExited:
 			// Nothing runs, unless a start was cut short: its shim and
 			// created container go, and so does a stale mount.
@@ -84,6 +93,8 @@ func (s *Service) Restore(ctx context.Context) error {
 			_ = os.RemoveAll(p)
 		}
 	}
+	// Last, once everything else is in place: the restart policies.
+	s.restartAtBoot(recs)
 	return nil
 }
 
@@ -100,6 +111,8 @@ func (s *Service) reconnect(ctx context.Context, c *Container) {
 		c.mu.Unlock()
 		s.wg.Add(1)
 		go s.monitor(c, cl)
+		s.startHealth(c)
+		s.watchOOM(c, false)
 		s.log.Info("restored container", "id", id)
 		return
 	}

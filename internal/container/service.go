@@ -71,6 +71,10 @@ type Config struct {
 	DefaultUlimits []*container.Ulimit
 	// Events receives container events; nil drops them.
 	Events func(Event)
+	// InitPath is --init's binary (daemon init-path; "" finds berth-init
+	// beside berthd, then on PATH); DefaultInit is the daemon's "init".
+	InitPath    string
+	DefaultInit bool
 	// OnExit, if set, is called after a container's exit is recorded
 	// (restart policies hook in here).
 	OnExit func(id string, st State)
@@ -98,6 +102,8 @@ type Service struct {
 	wg sync.WaitGroup
 	// bg tracks teardown and cleanup work Close waits for.
 	bg sync.WaitGroup
+	// sup is the supervision state (restart.go, health.go).
+	sup supervisor
 }
 
 // New opens the container store; call Restore next.
@@ -239,6 +245,7 @@ func (s *Service) ImageInUse(id string) (string, bool) {
 // Close waits (up to 10 s) for teardown and cleanup work in flight; shims
 // and their containers keep running (live restore).
 func (s *Service) Close() error {
+	s.stopSupervision()
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {

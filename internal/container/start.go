@@ -43,6 +43,10 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	}
 	c.busy.Lock()
 	defer c.busy.Unlock()
+	if isRestarting(c) {
+		return errdefs.Newf(errdefs.NotModified, "container %s is already running", shortID(c.ID()))
+	}
+	resetRestart(c)
 	return s.start(ctx, c)
 }
 
@@ -173,7 +177,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	c.mu.Lock()
 	c.shim = cl
-	c.rec.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.rec.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC(), Health: initialHealth(c.rec.Config)}
 	c.rec.HasBeenStartedBefore = true
 	c.rec.ManuallyStopped = false
 	saved := c.rec
@@ -186,6 +190,8 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	s.event("start", &saved, nil)
 	s.wg.Add(1)
 	go s.monitor(c, cl)
+	s.startHealth(c)
+	s.watchOOM(c, true)
 	return nil
 }
 
@@ -240,7 +246,14 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string, mo
 		Mounts:         mounts,
 		NetNSPath:      netns,
 	}
-	return spec.Generate(ctx, in)
+	sp, err := spec.Generate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.applyInit(r, sp); err != nil {
+		return nil, err
+	}
+	return sp, nil
 }
 
 // containerNS resolves a "container:<ref>" namespace mode to the running
@@ -303,6 +316,12 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	if c.rec.State.FinishedAt.IsZero() {
 		c.rec.State.FinishedAt = time.Now().UTC()
 	}
+	exitHealth(c)
+	oomReported := stopOOM(c)
+	restart, delay := s.shouldRestart(c, exit.Code, c.rec.State.FinishedAt.Sub(c.rec.State.StartedAt))
+	if restart {
+		markRestarting(c)
+	}
 	for _, e := range c.execs {
 		e.running = false
 	}
@@ -320,6 +339,12 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	// A later start or remove of this container waits for it first.
 	done := make(chan struct{})
 	c.teardown = done
+	// oom and die are published before anyone can see the container
+	// stopped: a stop's own "stop" event comes after them, as dockerd's.
+	if exit.OOMKilled && !oomReported {
+		s.event("oom", &saved, nil)
+	}
+	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Unlock()
 
 	if err := s.store.save(&saved); err != nil {
@@ -343,13 +368,12 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 			s.teardownNetwork(context.Background(), saved.ID)
 		}
 	}()
-	if exit.OOMKilled {
-		s.event("oom", &saved, nil)
-	}
-	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Lock()
 	c.notify()
 	c.mu.Unlock()
+	if restart {
+		s.scheduleRestart(c, delay)
+	}
 	if s.cfg.OnExit != nil {
 		s.cfg.OnExit(saved.ID, saved.State)
 	}

@@ -48,6 +48,10 @@ func (s *Service) Stats(ctx context.Context, ref string) (*container.StatsRespon
 		out.MemoryStats.Limit = hostMemory()
 	}
 	out.PidsStats = container.PidsStats{Current: st.PidsCurrent, Limit: st.PidsLimit}
+	for _, e := range st.IOServiceBytes {
+		out.BlkioStats.IoServiceBytesRecursive = append(out.BlkioStats.IoServiceBytesRecursive,
+			container.BlkioStatEntry{Major: e.Major, Minor: e.Minor, Op: e.Op, Value: e.Value})
+	}
 	if netMode != "host" && pid > 0 {
 		out.Networks = netStats(pid)
 	}

@@ -64,11 +64,20 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	}
 	c.mu.Lock()
 	cl, running, name := c.shim, c.rec.State.Running(), strings.TrimPrefix(c.rec.Name, "/")
-	if running && (sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT) {
+	restarting := c.rec.State.Status == container.StateRestarting
+	if running || restarting {
+		// dockerd marks any kill from the API as a stop by the user.
 		c.rec.ManuallyStopped = true
 	}
 	rec := c.rec
 	c.mu.Unlock()
+	if (running || restarting) && killCancelsRestart(rec.Config, sig) {
+		if s.cancelRestart(c) {
+			// It was waiting to restart: nothing runs, it stays stopped.
+			s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(sig))})
+			return nil
+		}
+	}
 	if !running || cl == nil {
 		return errdefs.Newf(errdefs.Conflict, "Cannot kill container: %s: container %s is not running", ref, name)
 	}
@@ -94,10 +103,20 @@ func (s *Service) Stop(ctx context.Context, ref string, o StopOptions) error {
 	}
 	c.busy.Lock()
 	defer c.busy.Unlock()
-	return s.stop(ctx, c, o)
+	if err := s.stop(ctx, c, o); err != nil {
+		return err
+	}
+	rec := c.snapshot()
+	s.event("stop", &rec, nil)
+	return nil
 }
 
 func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
+	// A stop makes the next exit final (no restart policy applies); one
+	// waiting to restart just stays stopped.
+	if s.cancelRestart(c) {
+		return nil
+	}
 	c.mu.Lock()
 	cl, running := c.shim, c.rec.State.Running()
 	c.rec.ManuallyStopped = true
@@ -129,14 +148,19 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 		// A frozen process cannot handle its signal: thaw it first.
 		_ = s.cfg.Runtime.Resume(ctx, c.ID())
 	}
+	rec := c.snapshot()
 	if err := cl.Kill(ctx, sig, false); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("stop signal", "id", c.ID(), "err", err)
+	} else {
+		s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(sig))})
 	}
 	if timeout != 0 && s.waitStopped(ctx, c, timeout) {
 		return nil
 	}
 	if err := cl.Kill(ctx, syscall.SIGKILL, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("stop kill", "id", c.ID(), "err", err)
+	} else if sig != syscall.SIGKILL {
+		s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
 	}
 	if !s.waitStopped(ctx, c, -1) {
 		return ctx.Err()
@@ -177,9 +201,13 @@ func (s *Service) Restart(ctx context.Context, ref string, o StopOptions) error 
 	}
 	c.busy.Lock()
 	defer c.busy.Unlock()
-	if err := s.stop(ctx, c, o); err != nil && !errdefs.Is(err, errdefs.NotModified) {
+	if err := s.stop(ctx, c, o); err == nil {
+		rec := c.snapshot()
+		s.event("stop", &rec, nil)
+	} else if !errdefs.Is(err, errdefs.NotModified) {
 		return err
 	}
+	resetRestart(c)
 	if err := s.start(ctx, c); err != nil {
 		return err
 	}
@@ -223,7 +251,10 @@ func (s *Service) Wait(ctx context.Context, ref string, cond container.WaitCondi
 				return WaitResult{StatusCode: st.ExitCode, Error: st.Error}, nil
 			}
 		default:
-			if !st.Running() && !hasShim && st.Status != container.StateRestarting {
+			// Every exit ends the wait, also one a restart follows
+			// (dockerd notifies waiters when it marks a container
+			// restarting).
+			if !st.Running() && !hasShim && st.Status != container.StateRestarting || st.FinishedAt.After(startFinished) {
 				return WaitResult{StatusCode: st.ExitCode, Error: st.Error}, nil
 			}
 		}

@@ -40,6 +40,11 @@ type Config struct {
 	DefaultRuntime         string              `json:"default-runtime,omitempty"`
 	LiveRestore            *bool               `json:"live-restore,omitempty"`
 	MaxConcurrentDownloads int                 `json:"max-concurrent-downloads,omitempty"`
+	// Init runs every container under berth-init unless it says
+	// otherwise (dockerd's "init"); InitPath is the init binary
+	// (dockerd's "init-path").
+	Init     bool   `json:"init,omitempty"`
+	InitPath string `json:"init-path,omitempty"`
 	// ShimBinary overrides where berth-shim is found (tests).
 	ShimBinary string `json:"shim-binary,omitempty"`
 	// Networking (dockerd's keys, plus dns-upstreams): see network.go.

@@ -281,6 +281,15 @@ func (b containerBackend) ContainerLogs(ctx context.Context, name string, o ctrr
 // sample with the previous one's CPU figures every second (the first one
 // after a second, so the client can compute a CPU percentage).
 func (b containerBackend) ContainerStats(ctx context.Context, name string, o ctrrouter.StatsOptions, send func(*apicontainer.StatsResponse) error) error {
+	if !o.Stream && !o.OneShot {
+		// One sample with a previous one for the CPU share, at once
+		// when berth has a recent one (see container.StatsOnce).
+		st, err := b.svc().StatsOnce(ctx, name)
+		if err != nil {
+			return err
+		}
+		return send(st)
+	}
 	prev, err := b.svc().Stats(ctx, name)
 	if err != nil {
 		return err

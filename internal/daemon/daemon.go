@@ -147,6 +147,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
 		Volumes:        d.volumes,
 		ShimBinary:     cfg.ShimBinary,
+		InitPath:       cfg.InitPath,
+		DefaultInit:    cfg.Init,
 		DefaultLog:     logConfig(cfg),
 		DefaultUlimits: cfg.ulimits(),
 		Events: func(e container.Event) {

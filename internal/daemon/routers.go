@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 
+	apievents "github.com/moby/moby/api/types/events"
+
 	"github.com/berth-dev/berth/internal/api"
 	buildrouter "github.com/berth-dev/berth/internal/api/router/build"
 	ctrrouter "github.com/berth-dev/berth/internal/api/router/container"
@@ -15,7 +17,10 @@ import (
 
 // routers are the API's route groups, each over its backend adapter.
 func (d *Daemon) routers() []api.Router {
-	images := &imagerouter.Images{Service: d.images, InUse: d.containers.ImageInUse, Containers: d.containers.CountByImage}
+	images := &imagerouter.Images{Service: d.images, InUse: d.containers.ImageInUse, Containers: d.containers.CountByImage,
+		Events: func(action, id string, attrs map[string]string) {
+			d.events.Publish(apievents.ImageEventType, apievents.Action(action), id, attrs)
+		}}
 	return []api.Router{
 		systemrouter.New(systemBackend{d}),
 		ctrrouter.New(containerBackend{d}),

@@ -29,6 +29,9 @@ var bins struct {
 	berthd, shim, init, cli string
 	registry                string
 	docker                  string
+	// berthInit is --init's binary, built beside berthd (which finds it
+	// there, as in bin/).
+	berthInit string
 }
 
 func TestMain(m *testing.M) {
@@ -54,7 +57,7 @@ func TestMain(m *testing.M) {
 		}{
 			{&bins.berthd, "./cmd/berthd"}, {&bins.shim, "./cmd/berth-shim"},
 			{&bins.init, "./cmd/berth-runtime-init"}, {&bins.cli, "./cmd/berth"},
-			{&bins.registry, "./cmd/berth-registry"},
+			{&bins.registry, "./cmd/berth-registry"}, {&bins.berthInit, "./cmd/berth-init"},
 		} {
 			*b.out = filepath.Join(dir, filepath.Base(b.pkg))
 			args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
@@ -83,6 +86,7 @@ func moduleRoot() (string, error) {
 // daemon is a berthd started for one test, with its own roots and socket.
 type daemon struct {
 	t        *testing.T
+	args     []string // extra berthd flags for the next start
 	dataRoot string
 	execRoot string
 	sock     string
@@ -150,6 +154,7 @@ func (d *daemon) start() {
 	d.cmd = exec.Command(bins.berthd, "--data-root", d.dataRoot, "--exec-root", d.execRoot,
 		"-H", "unix://"+d.sock, "--pidfile", filepath.Join(filepath.Dir(d.dataRoot), "berthd.pid"),
 		"--config-file", cfgFile, "--shim-binary", bins.shim, "--log-level", "debug")
+	d.cmd.Args = append(d.cmd.Args, d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logBuf, d.logBuf
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

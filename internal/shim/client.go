@@ -291,6 +291,13 @@ func (c *Client) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 	return err
 }
 
+// KillExec sends sig to exec id's process. errdefs.Conflict when it is
+// not running.
+func (c *Client) KillExec(ctx context.Context, id string, sig syscall.Signal) error {
+	_, err := c.call(ctx, &request{Op: opKill, ID: id, Signal: int(sig)})
+	return err
+}
+
 // Exec registers exec id (Docker's exec create): process p, with a
 // terminal if p.Terminal, and the streams o that ExecStart will carry.
 func (c *Client) Exec(ctx context.Context, id string, p *specs.Process, o AttachOpts) error {

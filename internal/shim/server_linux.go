@@ -533,6 +533,9 @@ func (s *server) state() *response {
 }
 
 func (s *server) kill(ctx context.Context, req *request) *response {
+	if req.ID != "" {
+		return s.execKill(req)
+	}
 	s.mu.Lock()
 	st := s.status
 	s.mu.Unlock()
@@ -544,6 +547,25 @@ func (s *server) kill(ctx context.Context, req *request) *response {
 			err = errdefs.Newf(errdefs.Conflict, "container %s is not running", s.cfg.ID)
 		}
 		return errResponse(err)
+	}
+	return &response{}
+}
+
+// execKill signals exec req.ID's process (a healthcheck probe that
+// outlived its timeout). The process is the shim's child, so its pid
+// cannot have been reused while it is not reaped.
+func (s *server) execKill(req *request) *response {
+	e, err := s.lookupExec(req.ID)
+	if err != nil {
+		return errResponse(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started || e.exited || e.proc == nil {
+		return errResponse(errdefs.Newf(errdefs.Conflict, "exec %s is not running", req.ID))
+	}
+	if err := e.proc.Signal(syscall.Signal(req.Signal)); err != nil {
+		return errResponse(errdefs.Newf(errdefs.Conflict, "exec %s: %v", req.ID, err))
 	}
 	return &response{}
 }

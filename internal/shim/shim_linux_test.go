@@ -400,6 +400,29 @@ func TestExec(t *testing.T) {
 			t.Fatalf("exec state: %v %d %v", running, code, err)
 		}
 	})
+	t.Run("kill-exec", func(t *testing.T) {
+		// A healthcheck probe past its timeout: only the exec dies.
+		if err := c.Exec(ctx(t), "e6", proc(false, "sleep", "1000"), shim.AttachOpts{Stdout: true}); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := c.ExecStart(ctx(t), "e6", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := c.KillExec(ctx(t), "e6", syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if code, err := c.ExecWait(ctx(t), "e6"); err != nil || code != 137 {
+			t.Fatalf("killed exec: %d %v", code, err)
+		}
+		if err := c.KillExec(ctx(t), "e6", syscall.SIGKILL); !errdefs.Is(err, errdefs.Conflict) {
+			t.Fatalf("kill of an exited exec: %v", err)
+		}
+		if st, err := c.State(ctx(t)); err != nil || st.Status != shim.StatusRunning {
+			t.Fatalf("container after exec kill: %+v %v", st, err)
+		}
+	})
 	t.Run("unknown", func(t *testing.T) {
 		if _, err := c.ExecStart(ctx(t), "nope", false); !errdefs.Is(err, errdefs.NotFound) {
 			t.Fatalf("exec start unknown: %v", err)

@@ -71,6 +71,17 @@ type Stats struct {
 	// MemoryStat is the memory controller's detailed counters
 	// (memory.stat: "cache", "inactive_file", "total_inactive_file", ...).
 	MemoryStat map[string]uint64 `json:"memoryStat,omitempty"`
+	// IOServiceBytes are the bytes read and written per device (v1
+	// blkio.io_service_bytes_recursive, v2 io.stat rbytes/wbytes), with
+	// Op "Read", "Write" (and v1's other ops).
+	IOServiceBytes []IOEntry `json:"ioServiceBytes,omitempty"`
+}
+
+// IOEntry is one block I/O counter of a device.
+type IOEntry struct {
+	Major, Minor uint64
+	Op           string
+	Value        uint64
 }
 
 // Host cgroup layouts reported by Mode.

@@ -378,6 +378,9 @@ func (m *manager) Stats() (*Stats, error) {
 		CPUSystem:      st.CpuStats.CpuUsage.UsageInKernelmode,
 		MemoryStat:     st.MemoryStats.Stats,
 	}
+	for _, e := range st.BlkioStats.IoServiceBytesRecursive {
+		out.IOServiceBytes = append(out.IOServiceBytes, IOEntry{Major: e.Major, Minor: e.Minor, Op: e.Op, Value: e.Value})
+	}
 	if n, err := m.oomKillCount(); err == nil {
 		out.OOMKills = n
 	} else if !errors.Is(err, os.ErrNotExist) {

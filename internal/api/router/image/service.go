@@ -12,6 +12,8 @@ import (
 	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/errdefs"
 	imagesvc "github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/image/reference"
+	"github.com/berth-dev/berth/internal/progress"
 )
 
 // Images adapts the image service to Backend: Inspect, History, Tag and
@@ -29,6 +31,54 @@ type Images struct {
 	// Containers counts the containers of an image for the list's
 	// Containers field; nil: -1 (not computed), as Docker without it.
 	Containers func(id string) int64
+	// Events, when set, receives image events (action, actor ID,
+	// attributes) as dockerd emits them: pull and push by reference,
+	// tag, untag, delete, import, load and save by image ID.
+	Events func(action, id string, attrs map[string]string)
+}
+
+// event publishes an image event; name is the "name" attribute.
+func (s *Images) event(action, id, name string) {
+	if s.Events != nil {
+		s.Events(action, id, map[string]string{"name": name})
+	}
+}
+
+// imageID resolves name to its image ID ("" when unknown).
+func (s *Images) imageID(ctx context.Context, name string) string {
+	if r, err := s.Service.Resolve(ctx, name); err == nil {
+		return r.ID.String()
+	}
+	return ""
+}
+
+// Tag tags and emits "tag".
+func (s *Images) Tag(ctx context.Context, source, target string) error {
+	if err := s.Service.Tag(ctx, source, target); err != nil {
+		return err
+	}
+	if id := s.imageID(ctx, target); id != "" {
+		name := target
+		if ref, err := reference.Parse(target); err == nil {
+			if ref.Tag() == "" && ref.Digest() == "" {
+				ref, _ = ref.WithTag("latest")
+			}
+			name = ref.Familiar()
+		}
+		s.event("tag", id, name)
+	}
+	return nil
+}
+
+// Load loads and emits "load" per image.
+func (s *Images) Load(ctx context.Context, r io.Reader, sink progress.Sink) ([]string, error) {
+	refs, err := s.Service.Load(ctx, r, sink)
+	for _, ref := range refs {
+		if id := s.imageID(ctx, ref); id != "" {
+			s.event("load", id, ref)
+		}
+	}
+	return refs, err
 }
 
 var _ Backend = (*Images)(nil)
@@ -70,7 +120,17 @@ func single(f filters.Args, key string) (string, error) {
 
 // Remove passes InUse on.
 func (s *Images) Remove(ctx context.Context, name string, opts RemoveOptions) ([]image.DeleteResponse, error) {
-	return s.Service.Remove(ctx, name, imagesvc.RemoveOptions{Force: opts.Force, NoPrune: opts.NoPrune, InUse: s.InUse})
+	id := s.imageID(ctx, name)
+	out, err := s.Service.Remove(ctx, name, imagesvc.RemoveOptions{Force: opts.Force, NoPrune: opts.NoPrune, InUse: s.InUse})
+	for _, r := range out {
+		switch {
+		case r.Untagged != "" && id != "":
+			s.event("untag", id, id)
+		case r.Deleted != "":
+			s.event("delete", r.Deleted, r.Deleted)
+		}
+	}
+	return out, err
 }
 
 // Prune: dangling=false prunes every unused image; label filters select.
@@ -87,7 +147,10 @@ func (s *Images) Prune(ctx context.Context, f filters.Args) (*image.PruneReport,
 
 // Pull pulls ref.
 func (s *Images) Pull(ctx context.Context, ref string, opts PullOptions) error {
-	_, err := s.Service.Pull(ctx, ref, imagesvc.PullOptions{Platform: opts.Platform, Progress: opts.Progress, Auth: distribution.AuthFromConfig(opts.Auth)})
+	res, err := s.Service.Pull(ctx, ref, imagesvc.PullOptions{Platform: opts.Platform, Progress: opts.Progress, Auth: distribution.AuthFromConfig(opts.Auth)})
+	if err == nil && res != nil {
+		s.event("pull", res.Ref, repoOf(res.Ref))
+	}
 	if errdefs.Is(err, errdefs.Unauthorized) {
 		// dockerd answers a refused pull with 404 and this wording; a 401
 		// would make the docker CLI prompt for credentials.
@@ -99,12 +162,18 @@ func (s *Images) Pull(ctx context.Context, ref string, opts PullOptions) error {
 // Push pushes ref.
 func (s *Images) Push(ctx context.Context, ref string, opts PushOptions) error {
 	_, err := s.Service.Push(ctx, ref, imagesvc.PushOptions{Progress: opts.Progress, Auth: distribution.AuthFromConfig(opts.Auth)})
+	if err == nil {
+		s.event("push", ref, repoOf(ref))
+	}
 	return err
 }
 
 // Import imports a root filesystem tar.
 func (s *Images) Import(ctx context.Context, src io.Reader, opts ImportOptions) (string, error) {
 	id, err := s.Service.Import(ctx, src, imagesvc.ImportOptions{Ref: opts.Ref, Changes: opts.Changes, Message: opts.Message, Platform: opts.Platform})
+	if err == nil {
+		s.event("import", id.String(), id.String())
+	}
 	return id.String(), err
 }
 
@@ -113,7 +182,15 @@ func (s *Images) Save(ctx context.Context, names []string, w io.Writer) error {
 	if len(names) == 0 {
 		return errdefs.With(errdefs.InvalidArgument, errors.New("no image names given"))
 	}
-	return s.Service.Save(ctx, names, w, imagesvc.DockerArchive)
+	if err := s.Service.Save(ctx, names, w, imagesvc.DockerArchive); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if id := s.imageID(ctx, n); id != "" {
+			s.event("save", id, n)
+		}
+	}
+	return nil
 }
 
 // lastTag is the tag of ref ("" when it has none).
@@ -124,4 +201,13 @@ func lastTag(ref string) string {
 		return ""
 	}
 	return name[i+1:]
+}
+
+// repoOf is ref without its tag or digest.
+func repoOf(ref string) string {
+	name := strings.SplitN(ref, "@", 2)[0]
+	if t := lastTag(name); t != "" {
+		return strings.TrimSuffix(name, ":"+t)
+	}
+	return name
 }
