@@ -16,6 +16,6 @@ func (d *Daemon) exportContainer(ctx context.Context, name string) (io.ReadClose
 	go func() {
 		pw.CloseWithError(d.images.ExportSnapshot(ctx, key, pw))
 	}()
-	d.publish("export", name, nil)
+	d.containers.LogEvent(name, "export", nil)
 	return pr, nil
 }
