@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/berth-dev/berth/internal/api/filters"
 	"io"
 	"net/http"
 	"strconv"
@@ -178,15 +179,15 @@ func (br *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 func (br *Router) prune(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	var f map[string][]string
 	if v := r.URL.Query().Get("filters"); v != "" {
-		var m map[string]map[string]bool
-		if err := json.Unmarshal([]byte(v), &m); err != nil {
+		// Both encodings clients send: {"k":{"v":true}} and the legacy
+		// {"k":["v"]}.
+		args, err := filters.FromJSON(v)
+		if err != nil {
 			return errdefs.Newf(errdefs.InvalidArgument, "invalid filters: %v", err)
 		}
 		f = map[string][]string{}
-		for k, vs := range m {
-			for v := range vs {
-				f[k] = append(f[k], v)
-			}
+		for _, k := range args.Keys() {
+			f[k] = args.Get(k)
 		}
 	}
 	rep, err := br.b.PruneCache(ctx, api.BoolValue(r, "all"), f)
