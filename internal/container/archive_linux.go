@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
@@ -203,14 +205,101 @@ func (s *Service) mountStopped(ctx context.Context, c *Container) (_ *fsRoot, re
 	}}, nil
 }
 
-// archiveVolumeMounts is the hook for volumes: it mounts a stopped
-// container's volumes and bind mounts below rootfs (its snapshot, just
-// mounted) so that a copy sees them as the running container would, and
-// returns what unmounts them. Mount targets must be resolved inside
-// rootfs (openat2 RESOLVE_IN_ROOT), never joined onto it as strings. Until
-// volumes exist nothing is mounted.
+// archiveVolumeMounts mounts a stopped container's volumes and bind
+// mounts below rootfs (its snapshot, just mounted) so that a copy sees
+// them as the running container would, and returns what unmounts them and
+// deactivates the volumes. tmpfs mounts have no content while the
+// container is stopped and are left out, as with dockerd. Each target is
+// resolved inside rootfs (openat2 RESOLVE_IN_ROOT through pathrs; a
+// missing one is created there) and the bind goes onto the opened
+// descriptor (/proc/self/fd/N), never onto a path joined as a string.
 func (s *Service) archiveVolumeMounts(ctx context.Context, rec *Record, rootfs string) (func(), error) {
-	return func() {}, nil
+	if len(rec.MountPoints) == 0 {
+		return func() {}, nil
+	}
+	// Volumes are activated (and copied up, staged for subpaths) as for a
+	// start; runMounts also gives the binds inherited with --volumes-from.
+	oci, err := s.runMounts(ctx, rec, rootfs)
+	if err != nil {
+		return nil, err
+	}
+	type bind struct {
+		dst, src string
+		ro       bool
+	}
+	var binds []bind
+	for _, m := range oci {
+		ro := false
+		for _, o := range m.Options {
+			ro = ro || o == "ro"
+		}
+		binds = append(binds, bind{m.Destination, m.Source, ro})
+	}
+	for _, mp := range rec.MountPoints {
+		if mp.Type == "bind" && !mp.Inherited {
+			binds = append(binds, bind{mp.Destination, mp.Source, !mp.RW})
+		}
+	}
+	// Parents before children.
+	sort.SliceStable(binds, func(i, j int) bool {
+		return strings.Count(path.Clean(binds[i].dst), "/") < strings.Count(path.Clean(binds[j].dst), "/")
+	})
+	var mounted []string
+	undo := func() {
+		for i := len(mounted) - 1; i >= 0; i-- {
+			if f, err := pathrs.OpenInRoot(rootfs, mounted[i]); err == nil {
+				_ = unix.Unmount(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.MNT_DETACH)
+				f.Close()
+			}
+		}
+		s.endRunMounts(context.WithoutCancel(ctx), rec)
+	}
+	root, err := os.OpenFile(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	defer root.Close()
+	for _, b := range binds {
+		st, err := os.Stat(b.src)
+		if err != nil {
+			continue // a bind source that is gone: dockerd fails the start, a copy need not
+		}
+		var target *os.File
+		if st.IsDir() {
+			target, err = pathrs.MkdirAllHandle(root, b.dst, 0o755)
+		} else {
+			target, err = pathrs.OpenatInRoot(root, b.dst)
+		}
+		if err != nil && !st.IsDir() && errors.Is(err, os.ErrNotExist) {
+			continue // a file mount point start has not made yet
+		}
+		if err != nil {
+			undo()
+			return nil, errdefs.Newf(errdefs.InvalidArgument, "mount point %s of the container: %v", b.dst, err)
+		}
+		tpath := fmt.Sprintf("/proc/self/fd/%d", target.Fd())
+		err = unix.Mount(b.src, tpath, "", unix.MS_BIND|unix.MS_REC, "")
+		target.Close()
+		if err != nil {
+			undo()
+			return nil, fmt.Errorf("mount %s for the copy: %w", b.dst, err)
+		}
+		mounted = append(mounted, b.dst)
+		if b.ro {
+			// The remount needs the new mount, not the directory under it.
+			f, err := pathrs.OpenInRoot(rootfs, b.dst)
+			if err == nil {
+				err = unix.Mount("", fmt.Sprintf("/proc/self/fd/%d", f.Fd()), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, "")
+				f.Close()
+			}
+			if err != nil {
+				undo()
+				return nil, fmt.Errorf("read-only mount %s for the copy: %w", b.dst, err)
+			}
+		}
+	}
+	return undo, nil
 }
 
 // withFS runs fn on c's root filesystem and releases it, unless fn
