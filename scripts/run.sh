@@ -62,6 +62,17 @@ berth logs --tail 3 "$name"
 berth stop -t 2 "$name" >/dev/null
 berth inspect --format 'state: {{.State.Status}}, exit code {{.State.ExitCode}}' "$name"
 berth rm "$name" >/dev/null
+echo "berth: a user-defined network (embedded DNS) and a named volume" >&2
+net=demo-net-$$ vol=demo-vol-$$ web=demo-web-$$
+berth network create "$net" >/dev/null
+berth volume create "$vol" >/dev/null
+berth run --rm -v "$vol":/www busybox sh -c 'echo "served from a volume" > /www/index.html'
+berth run -d --name "$web" --network "$net" -v "$vol":/www:ro busybox httpd -f -p 80 -h /www >/dev/null
+berth run --rm --network "$net" busybox sh -c \
+	"for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\r\n\r\n' | nc $web 80 && exit 0; sleep 0.2; done; exit 1" | tail -1
+berth rm -f "$web" >/dev/null
+berth network rm "$net" >/dev/null
+berth volume rm "$vol" >/dev/null
 if [ -x /usr/local/bin/docker ]; then
 	echo "berth: the same daemon through the real docker CLI" >&2
 	DOCKER_HOST=$BERTH_HOST /usr/local/bin/docker run --rm busybox echo "hello from docker CLI via berthd"

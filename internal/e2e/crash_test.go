@@ -61,7 +61,13 @@ func TestKill9DuringLifecycle(t *testing.T) {
 		ctx2 := context.Background()
 		list, err := d.client.ContainerList(ctx2, client.ContainerListOptions{All: true})
 		if err != nil {
-			t.Fatalf("round %d: list after kill -9: %v", round, err)
+			exited := "running"
+			select {
+			case <-d.exited:
+				exited = "exited"
+			default:
+			}
+			t.Fatalf("round %d: list after kill -9: %v (berthd %s; its log:\n%s)", round, err, exited, d.logBuf)
 		}
 		for _, c := range list.Items {
 			if _, err := d.client.ContainerInspect(ctx2, c.ID, client.ContainerInspectOptions{}); err != nil {
