@@ -42,6 +42,13 @@ const spareTrimDelay = 2 * time.Second
 func Main() int {
 	// A shim is mostly idle: collect early, keep the heap small.
 	debug.SetGCPercent(50)
+	if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
+		// Tracing from the very start (a warm spare's stderr is
+		// /dev/null until it has a container): <dir>/shim.<pid>.
+		if f, err := os.Create(filepath.Join(d, "shim."+strconv.Itoa(os.Getpid()))); err == nil {
+			_ = unix.Dup2(int(f.Fd()), 2)
+		}
+	}
 	initproc.Tracef("shim: main")
 	boot := os.NewFile(bootFD, "shim-boot")
 	var cfg bootConfig

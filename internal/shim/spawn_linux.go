@@ -68,6 +68,9 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		// A daemon started with BERTH_TRACE traces its shims' phases too
 		// (in each shim.log).
 		env = append(env, "BERTH_TRACE="+v)
+		if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
+			env = append(env, "BERTH_TRACE_DIR="+d)
+		}
 	}
 	var sh *started
 	if o.WarmSpare {

@@ -333,6 +333,7 @@ func finalize(cfg *Config, conn Conn, report func(error) error) error {
 	if err := setCredentials(p); err != nil {
 		return report(err)
 	}
+	Tracef("init: creds set")
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return report(fmt.Errorf("no_new_privs: %w", err))

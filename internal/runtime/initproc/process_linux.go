@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"unsafe"
 
 	"github.com/moby/sys/capability"
@@ -89,13 +88,13 @@ func setCredentials(p *specs.Process) error {
 	for _, g := range p.User.AdditionalGids {
 		gids = append(gids, int(g))
 	}
-	if err := syscall.Setgroups(gids); err != nil && !(errors.Is(err, unix.EPERM) && len(gids) == 0) {
+	if err := threadSetgroups(gids); err != nil && !(errors.Is(err, unix.EPERM) && len(gids) == 0) {
 		return fmt.Errorf("setgroups: %w", err)
 	}
-	if err := syscall.Setresgid(int(p.User.GID), int(p.User.GID), int(p.User.GID)); err != nil {
+	if err := threadSetres(unix.SYS_SETRESGID, p.User.GID); err != nil {
 		return fmt.Errorf("setgid %d: %w", p.User.GID, err)
 	}
-	if err := syscall.Setresuid(int(p.User.UID), int(p.User.UID), int(p.User.UID)); err != nil {
+	if err := threadSetres(unix.SYS_SETRESUID, p.User.UID); err != nil {
 		return fmt.Errorf("setuid %d: %w", p.User.UID, err)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
@@ -293,3 +292,32 @@ func bindDevConsole(slavePath string) error {
 }
 
 var _ = unsafe.Sizeof(0)
+
+// The credential calls are the raw, per-thread system calls. Go's
+// syscall.Setresuid and friends change every thread of the process: they
+// stop the world and signal each thread, which cost up to 15 ms on a busy
+// machine. Only this thread's credentials matter: the init is locked to
+// it (see init), capabilities are set on it, and it is the thread that
+// calls execve, which ends every other thread and keeps this one's
+// credentials.
+func threadSetgroups(gids []int) error {
+	g := make([]uint32, len(gids))
+	for i, v := range gids {
+		g[i] = uint32(v)
+	}
+	var p unsafe.Pointer
+	if len(g) > 0 {
+		p = unsafe.Pointer(&g[0])
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(g)), uintptr(p), 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
+func threadSetres(nr uintptr, id uint32) error {
+	if _, _, e := unix.RawSyscall(nr, uintptr(id), uintptr(id), uintptr(id)); e != 0 {
+		return e
+	}
+	return nil
+}
