@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -179,4 +182,223 @@ func TestComposeProductionStack(t *testing.T) {
 	if left := p.leftovers(); len(left) != 0 {
 		t.Errorf("down -v left %v", left)
 	}
+}
+
+// freeSubnets has the daemon pick n /24 subnets from its test-only pool
+// (the way it would for a network without IPAM configuration), then
+// frees them (when the caller calls release) for the caller's compose
+// file: no hardcoded subnet can collide with the host's routes or another
+// test daemon's networks. Networks created before release get others.
+func (d *daemon) freeSubnets(n int) (subnets []string, release func()) {
+	d.t.Helper()
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < n; i++ {
+		res, err := d.client.NetworkCreate(ctx, fmt.Sprintf("probe-subnet-%d", i), client.NetworkCreateOptions{})
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+		insp, err := d.client.NetworkInspect(ctx, res.ID, client.NetworkInspectOptions{})
+		if err != nil || len(insp.Network.IPAM.Config) == 0 {
+			d.t.Fatalf("inspect probe network: %v %+v", err, insp.Network.IPAM)
+		}
+		subnets = append(subnets, insp.Network.IPAM.Config[0].Subnet.String())
+	}
+	return subnets, func() {
+		for _, id := range ids {
+			if _, err := d.client.NetworkRemove(ctx, id, client.NetworkRemoveOptions{}); err != nil {
+				d.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// hostPart returns subnet's network address with the last octet
+// replaced by last (subnets are /24s).
+func hostPart(subnet string, last int) string {
+	ip := strings.SplitN(subnet, "/", 2)[0]
+	return ip[:strings.LastIndexByte(ip, '.')+1] + fmt.Sprint(last)
+}
+
+const networksFile = `services:
+  front:
+    image: busybox
+    command: ["nc", "-ll", "-p", "80", "-e", "echo", "front"]
+    stop_grace_period: 1s
+    environment: ["VERSION=${VERSION:-1}"]
+    ports: ["127.0.0.1::80"]
+    volumes: [shared:/shared]
+    networks:
+      one:
+        ipv4_address: %s
+        aliases: [web-alias]
+      ext: {}
+  back:
+    build: ./back
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    networks:
+      one: {}
+      two:
+        ipv4_address: %s
+        aliases: [back-alias]
+    depends_on:
+      front: {condition: service_started, restart: true}
+networks:
+  one:
+    ipam: {config: [{subnet: %s}]}
+  two:
+    ipam: {config: [{subnet: %s}]}
+  ext: {external: true, name: shared-net}
+volumes:
+  shared: {external: true, name: shared-vol}
+`
+
+// TestComposeNetworksVolumesAndTools: external network and volume
+// (missing: Compose's errors; present: used, and kept by down -v), two
+// custom networks with static addresses and aliases, an unchanged up
+// recreating nothing, restart: true on a dependency, cp both ways, port,
+// up --build and down --rmi local.
+func TestComposeNetworksVolumesAndTools(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	sn, release := d.freeSubnets(2)
+	frontIP, backIP := hostPart(sn[0], 10), hostPart(sn[1], 20)
+	p := newComposeProject(t, d, "nets", map[string]string{
+		"compose.yaml":    fmt.Sprintf(networksFile, frontIP, backIP, sn[0], sn[1]),
+		"back/Dockerfile": "FROM busybox\nCOPY msg /msg\n",
+		"back/msg":        "v1\n",
+		"in.txt":          "copied in\n",
+	})
+	ctx := context.Background()
+
+	// Missing external resources: Docker Compose's messages.
+	_, errOut, code := p.run(nil, "up", "-d")
+	if code == 0 || !strings.Contains(errOut, "network shared-net declared as external, but could not be found") {
+		t.Fatalf("missing external network: exit %d\n%s", code, errOut)
+	}
+	if _, err := d.client.NetworkCreate(ctx, "shared-net", client.NetworkCreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	_, errOut, code = p.run(nil, "up", "-d")
+	if code == 0 || !strings.Contains(errOut, `external volume "shared-vol" not found`) {
+		t.Fatalf("missing external volume: exit %d\n%s", code, errOut)
+	}
+	if _, err := d.client.VolumeCreate(ctx, client.VolumeCreateOptions{Name: "shared-vol"}); err != nil {
+		t.Fatal(err)
+	}
+
+	p.ok(nil, "up", "-d")
+	front, back := p.inspect("nets-front-1"), p.inspect("nets-back-1")
+	if ep := front.NetworkSettings.Networks["nets_one"]; ep == nil || ep.IPAddress.String() != frontIP {
+		t.Errorf("front on nets_one: %+v, want %s", ep, frontIP)
+	}
+	if ep := back.NetworkSettings.Networks["nets_two"]; ep == nil || ep.IPAddress.String() != backIP {
+		t.Errorf("back on nets_two: %+v, want %s", ep, backIP)
+	}
+	if _, ok := front.NetworkSettings.Networks["shared-net"]; !ok {
+		t.Errorf("front not on the external network: %v", front.NetworkSettings.Networks)
+	}
+	// Aliases resolve on their network; the service name too.
+	for _, target := range []string{"web-alias", "front", frontIP} {
+		if out, _ := p.ok(nil, "exec", "-T", "back", "nc", target, "80"); out != "front\n" {
+			t.Errorf("back → %s: %q", target, out)
+		}
+	}
+	if out, _ := p.ok(nil, "exec", "-T", "back", "nslookup", "back-alias"); !strings.Contains(out, backIP) {
+		t.Errorf("back-alias does not resolve to %s:\n%s", backIP, out)
+	}
+
+	// port, and the published port from the host.
+	out, _ := p.ok(nil, "port", "front", "80")
+	hostAddr := strings.TrimSpace(out)
+	if !strings.HasPrefix(hostAddr, "127.0.0.1:") {
+		t.Fatalf("port: %q", out)
+	}
+	if got := dialRead(t, hostAddr); got != "front\n" {
+		t.Errorf("published port answered %q", got)
+	}
+
+	// cp both ways, through the external volume.
+	p.ok(nil, "cp", "in.txt", "front:/shared/in.txt")
+	p.ok(nil, "cp", "front:/shared/in.txt", "out.txt")
+	if b, err := os.ReadFile(filepath.Join(p.dir, "out.txt")); err != nil || string(b) != "copied in\n" {
+		t.Errorf("cp round trip: %q %v", b, err)
+	}
+
+	// Unchanged: nothing recreated or restarted.
+	before := map[string]container.InspectResponse{"front": front, "back": back}
+	_, errOut = p.ok(nil, "up", "-d")
+	for svc, c := range before {
+		now := p.inspect("nets-" + svc + "-1")
+		if now.ID != c.ID || now.State.StartedAt != c.State.StartedAt {
+			t.Errorf("unchanged up touched %s:\n%s", svc, errOut)
+		}
+	}
+	// front changes: it is recreated, and back (restart: true) restarted
+	// in place.
+	_, errOut = p.ok([]string{"VERSION=2"}, "up", "-d")
+	if now := p.inspect("nets-front-1"); now.ID == front.ID {
+		t.Errorf("changed front not recreated:\n%s", errOut)
+	}
+	if now := p.inspect("nets-back-1"); now.ID != back.ID || now.State.StartedAt == back.State.StartedAt || !now.State.Running {
+		t.Errorf("back not restarted in place after its dependency was recreated (id same %v, started %s → %s):\n%s",
+			now.ID == back.ID, back.State.StartedAt, now.State.StartedAt, errOut)
+	}
+
+	// up --build rebuilds the image and recreates its container.
+	p.write("back/msg", "v2\n")
+	_, errOut = p.ok([]string{"VERSION=2"}, "up", "-d", "--build")
+	if out, _ := p.ok(nil, "exec", "-T", "back", "cat", "/msg"); out != "v2\n" {
+		t.Errorf("after up --build: /msg %q\n%s", out, errOut)
+	}
+
+	// down -v --rmi local: the project's networks, containers and built
+	// image go; external resources stay.
+	p.ok(nil, "down", "-v", "--rmi", "local", "-t", "1")
+	if left := p.leftovers(); len(left) != 0 {
+		t.Errorf("down left %v", left)
+	}
+	if _, err := d.client.ImageInspect(ctx, "nets-back"); err == nil {
+		t.Errorf("down --rmi local kept the built image nets-back")
+	}
+	if _, err := d.client.ImageInspect(ctx, "busybox"); err != nil {
+		t.Errorf("down --rmi local removed busybox: %v", err)
+	}
+	if _, err := d.client.NetworkInspect(ctx, "shared-net", client.NetworkInspectOptions{}); err != nil {
+		t.Errorf("down removed the external network: %v", err)
+	}
+	if _, err := d.client.VolumeInspect(ctx, "shared-vol", client.VolumeInspectOptions{}); err != nil {
+		t.Errorf("down -v removed the external volume: %v", err)
+	}
+	d.client.NetworkRemove(ctx, "shared-net", client.NetworkRemoveOptions{})
+}
+
+// TestComposeWaitTimeout: --wait --wait-timeout on a service that never
+// becomes healthy fails with Compose's message.
+func TestComposeWaitTimeout(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "sick", map[string]string{"compose.yaml": `services:
+  sick:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1h
+      start_period: 1h
+`})
+	t0 := time.Now()
+	_, errOut, code := p.run(nil, "up", "-d", "--wait", "--wait-timeout", "2")
+	if code == 0 || !strings.Contains(errOut, "application not healthy after 2s") {
+		t.Errorf("never-healthy --wait: exit %d\n%s", code, errOut)
+	}
+	if el := time.Since(t0); el > 20*time.Second {
+		t.Errorf("--wait-timeout 2 returned after %s", el)
+	}
+	p.ok(nil, "down", "-t", "0")
 }
