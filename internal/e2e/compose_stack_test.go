@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -401,4 +405,92 @@ func TestComposeWaitTimeout(t *testing.T) {
 		t.Errorf("--wait-timeout 2 returned after %s", el)
 	}
 	p.ok(nil, "down", "-t", "0")
+}
+
+// TestComposeStackDockerCompose runs the same stack file with Debian's
+// docker-compose 1.29 (docker-py, talking the Engine API) against berthd
+// as an independent client: build, health-gated start, names on the
+// default network, the published port, and down -v leaving nothing.
+// scripts/deps.sh installs docker-compose; the test requires it.
+func TestComposeStackDockerCompose(t *testing.T) {
+	dc, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Fatalf("docker-compose is required (scripts/deps.sh installs it): %v", err)
+	}
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	port := freePorts(t, 1)
+	p := newComposeProject(t, d, "dcstack", stackFiles(port))
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, dc, append([]string{"--no-ansi", "-p", "dcstack"}, args...)...)
+		cmd.Dir = p.dir
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "COMPOSE_PROJECT_NAME=", "COMPOSE_DOCKER_CLI_BUILD=0")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	ok := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := run(args...)
+		if code != 0 {
+			t.Fatalf("docker-compose %v: exit %d\n%s\n%s", args, code, out, errOut)
+		}
+		return out + errOut
+	}
+	t0 := time.Now()
+	upOut := ok("up", "-d")
+	t.Logf("docker-compose up -d: %s", time.Since(t0))
+	// docker-compose 1.29 waits for service_healthy itself; the api and
+	// proxy servers may still be starting when it returns.
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	want := "proxy\napi\ndb: create table t;\ncache: PONG\n"
+	var got string
+	waitFor(t, "the stack to answer through the proxy", 20*time.Second, func() bool {
+		got = tryDialRead(addr)
+		return got == want
+	})
+	evs := d.projectEvents("dcstack", t0.Add(-time.Second), time.Now())
+	var order []string
+	for _, e := range evs {
+		if e.Action == "health_status: healthy" || e.Action == "start" {
+			order = append(order, e.Attrs["com.docker.compose.service"]+":"+e.Action)
+		}
+	}
+	seq := strings.Join(order, ",")
+	api := strings.Index(seq, "api:start")
+	if api < 0 || strings.Index(seq, "db:health_status: healthy") > api || strings.Index(seq, "cache:health_status: healthy") > api ||
+		strings.Index(seq, "db:health_status: healthy") < 0 || strings.Index(seq, "cache:health_status: healthy") < 0 {
+		t.Errorf("health gating order: %s\n%s", seq, upOut)
+	}
+	if c := p.inspect("dcstack_db_1"); c.Config.Labels["com.docker.compose.service"] != "db" || !c.State.Running {
+		t.Errorf("docker-compose's db container: %+v %v", c.State, c.Config.Labels)
+	}
+	ok("ps")
+	ok("down", "-v", "-t", "1")
+	proj := &composeProject{t: t, d: d, name: "dcstack"}
+	if left := proj.leftovers(); len(left) != 0 {
+		t.Errorf("docker-compose down -v left %v", left)
+	}
+}
+
+// tryDialRead is dialRead that reports failures as an empty answer.
+func tryDialRead(addr string) string {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(conn)
+	return string(b)
 }
