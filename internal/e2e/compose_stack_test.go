@@ -142,10 +142,28 @@ func TestComposeProductionStack(t *testing.T) {
 			t.Errorf("up progress lacks %q:\n%s", want, errOut)
 		}
 	}
-	got := dialRead(t, addr)
 	want := "proxy\napi\ndb: create table t;\ncache: PONG\n"
-	if got != want {
-		t.Fatalf("host → proxy → api → db/cache answered %q, want %q\n%s", got, want, errOut)
+	expectAnswer(t, addr, want)
+
+	// Every service reaches every other by its name on stack_default.
+	servers := map[string]string{"db": "5432", "cache": "6379", "api": "8080", "proxy": "80"}
+	for from := range servers {
+		var script strings.Builder
+		for to, port := range servers {
+			if to != from {
+				fmt.Fprintf(&script, "echo %s=$(nc %s %s | head -n 1);", to, to, port)
+			}
+		}
+		out, _ := p.ok(nil, "exec", "-T", from, "sh", "-c", script.String())
+		for to := range servers {
+			if to == from {
+				continue
+			}
+			first := map[string]string{"db": "create table t;", "cache": "PONG", "api": "api", "proxy": "proxy"}[to]
+			if !strings.Contains(out, to+"="+first+"\n") {
+				t.Errorf("%s → %s by name: %q", from, to, out)
+			}
+		}
 	}
 
 	// Health gating: api starts only after db and cache reported healthy.
@@ -164,6 +182,10 @@ func TestComposeProductionStack(t *testing.T) {
 		t.Errorf("events order: db healthy %v, cache healthy %v, api start %v\n%s", healthy["db"], healthy["cache"], apiStart, actions(evs))
 	}
 
+	// The proxy recreated at once keeps its fixed host port.
+	p.ok(nil, "up", "-d", "--wait", "--force-recreate", "--no-deps", "proxy")
+	expectAnswer(t, addr, want)
+
 	// The named volume survives down + up; the read-only mounts are.
 	p.ok(nil, "exec", "-T", "db", "sh", "-c", "echo insert 1 >> /data/rows")
 	if _, _, code := p.run(nil, "exec", "-T", "db", "sh", "-c", "echo x > /init/init.sql"); code == 0 {
@@ -177,10 +199,7 @@ func TestComposeProductionStack(t *testing.T) {
 		t.Errorf("down (without -v) left %v, want only the named volume", left)
 	}
 	p.ok(nil, "up", "-d", "--wait", "--wait-timeout", "60")
-	got = dialRead(t, addr)
-	if want := "proxy\napi\ndb: create table t; insert 1 create table t;\ncache: PONG\n"; got != want {
-		t.Errorf("after down + up: %q, want %q", got, want)
-	}
+	expectAnswer(t, addr, "proxy\napi\ndb: create table t; insert 1 create table t;\ncache: PONG\n")
 
 	p.ok(nil, "down", "-v", "-t", "1")
 	if left := p.leftovers(); len(left) != 0 {
@@ -305,6 +324,13 @@ func TestComposeNetworksVolumesAndTools(t *testing.T) {
 	if _, ok := front.NetworkSettings.Networks["shared-net"]; !ok {
 		t.Errorf("front not on the external network: %v", front.NetworkSettings.Networks)
 	}
+	// port, and the published port from the host (once front listens).
+	out, _ := p.ok(nil, "port", "front", "80")
+	hostAddr := strings.TrimSpace(out)
+	if !strings.HasPrefix(hostAddr, "127.0.0.1:") {
+		t.Fatalf("port: %q", out)
+	}
+	expectAnswer(t, hostAddr, "front\n")
 	// Aliases resolve on their network; the service name too.
 	for _, target := range []string{"web-alias", "front", frontIP} {
 		if out, _ := p.ok(nil, "exec", "-T", "back", "nc", target, "80"); out != "front\n" {
@@ -315,15 +341,6 @@ func TestComposeNetworksVolumesAndTools(t *testing.T) {
 		t.Errorf("back-alias does not resolve to %s:\n%s", backIP, out)
 	}
 
-	// port, and the published port from the host.
-	out, _ := p.ok(nil, "port", "front", "80")
-	hostAddr := strings.TrimSpace(out)
-	if !strings.HasPrefix(hostAddr, "127.0.0.1:") {
-		t.Fatalf("port: %q", out)
-	}
-	if got := dialRead(t, hostAddr); got != "front\n" {
-		t.Errorf("published port answered %q", got)
-	}
 
 	// cp both ways, through the external volume.
 	p.ok(nil, "cp", "in.txt", "front:/shared/in.txt")
@@ -454,11 +471,7 @@ func TestComposeStackDockerCompose(t *testing.T) {
 	// proxy servers may still be starting when it returns.
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	want := "proxy\napi\ndb: create table t;\ncache: PONG\n"
-	var got string
-	waitFor(t, "the stack to answer through the proxy", 20*time.Second, func() bool {
-		got = tryDialRead(addr)
-		return got == want
-	})
+	expectAnswer(t, addr, want)
 	evs := d.projectEvents("dcstack", t0.Add(-time.Second), time.Now())
 	var order []string
 	for _, e := range evs {
@@ -493,4 +506,22 @@ func tryDialRead(addr string) string {
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	b, _ := io.ReadAll(conn)
 	return string(b)
+}
+
+// expectAnswer polls addr until it answers want (a server that has just
+// started may not listen yet, or its upstreams not yet); it fails with
+// the last answer after 20 s.
+func expectAnswer(t *testing.T, addr, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := tryDialRead(addr)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s answered %q, want %q", addr, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
