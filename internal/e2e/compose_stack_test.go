@@ -341,7 +341,6 @@ func TestComposeNetworksVolumesAndTools(t *testing.T) {
 		t.Errorf("back-alias does not resolve to %s:\n%s", backIP, out)
 	}
 
-
 	// cp both ways, through the external volume.
 	p.ok(nil, "cp", "in.txt", "front:/shared/in.txt")
 	p.ok(nil, "cp", "front:/shared/in.txt", "out.txt")

@@ -31,7 +31,7 @@ func TestNetworkStaticAddressReusedAtOnce(t *testing.T) {
 	create := func(name string) string {
 		t.Helper()
 		res, err := d.client.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
-			Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "300"}, ExposedPorts: network.PortSet{network.MustParsePort("80/tcp"): {}}},
+			Config:     &container.Config{Image: "busybox", Cmd: []string{"sleep", "300"}, ExposedPorts: network.PortSet{network.MustParsePort("80/tcp"): {}}},
 			HostConfig: &container.HostConfig{PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: fmt.Sprint(port)}}}},
 			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 				"reuse": {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}}}},
