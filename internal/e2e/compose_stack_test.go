@@ -524,3 +524,70 @@ func expectAnswer(t *testing.T, addr, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestComposeReplicasAndOneOffs: deploy.replicas behind one service name
+// (the embedded DNS answers every replica's address), one-off containers
+// on the project network reaching services by name, run --service-ports
+// publishing the service's ports, and restart restarting the services
+// that depend on it with restart: true.
+func TestComposeReplicasAndOneOffs(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	port := freePorts(t, 1)
+	p := newComposeProject(t, d, "reps", map[string]string{"compose.yaml": fmt.Sprintf(`services:
+  web:
+    image: busybox
+    command: ["nc", "-ll", "-p", "80", "-e", "hostname"]
+    stop_grace_period: 1s
+    deploy: {replicas: 2}
+  edge:
+    image: busybox
+    command: ["nc", "-ll", "-p", "80", "-e", "echo", "edge"]
+    stop_grace_period: 1s
+    ports: ["127.0.0.1:%d:80"]
+  watcher:
+    image: busybox
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    depends_on:
+      web: {condition: service_started, restart: true}
+`, port)})
+	p.ok(nil, "up", "-d", "web", "watcher")
+	ips := map[string]bool{}
+	for _, n := range []string{"reps-web-1", "reps-web-2"} {
+		ips[p.inspect(n).NetworkSettings.Networks["reps_default"].IPAddress.String()] = true
+	}
+	out, _ := p.ok(nil, "run", "--rm", "-T", "watcher", "nslookup", "web")
+	for ip := range ips {
+		if !strings.Contains(out, ip) {
+			t.Errorf("nslookup web from a one-off lacks replica %s:\n%s", ip, out)
+		}
+	}
+	// Each replica answers by the service name.
+	seen := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seen) < 2 && time.Now().Before(deadline) {
+		out, _, _ := p.run(nil, "exec", "-T", "watcher", "sh", "-c", "for i in 1 2 3 4 5 6; do nc web 80; done")
+		for _, l := range strings.Fields(out) {
+			seen[l] = true
+		}
+	}
+	if len(seen) < 2 {
+		t.Errorf("replicas answering by name: %v", seen)
+	}
+
+	// run --service-ports publishes the service's ports.
+	p.ok(nil, "run", "-d", "--service-ports", "edge")
+	expectAnswer(t, fmt.Sprintf("127.0.0.1:%d", port), "edge\n")
+
+	// restart web: watcher (restart: true) is restarted too.
+	before := p.inspect("reps-watcher-1").State.StartedAt
+	p.ok(nil, "restart", "-t", "1", "web")
+	if now := p.inspect("reps-watcher-1").State; !now.Running || now.StartedAt == before {
+		t.Errorf("watcher not restarted with web: started %s → %s", before, now.StartedAt)
+	}
+	p.ok(nil, "down", "-t", "1", "--remove-orphans")
+	if left := p.leftovers(); len(left) != 0 {
+		t.Errorf("down left %v", left)
+	}
+}
