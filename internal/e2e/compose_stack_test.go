@@ -441,7 +441,7 @@ func TestComposeStackDockerCompose(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, dc, append([]string{"--no-ansi", "-p", "dcstack"}, args...)...)
+		cmd := exec.CommandContext(ctx, dc, append([]string{"--ansi", "never", "-p", "dcstack"}, args...)...)
 		cmd.Dir = p.dir
 		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "COMPOSE_PROJECT_NAME=", "COMPOSE_DOCKER_CLI_BUILD=0")
 		var out, errb bytes.Buffer
@@ -487,7 +487,21 @@ func TestComposeStackDockerCompose(t *testing.T) {
 	if c := p.inspect("dcstack_db_1"); c.Config.Labels["com.docker.compose.service"] != "db" || !c.State.Running {
 		t.Errorf("docker-compose's db container: %+v %v", c.State, c.Config.Labels)
 	}
-	ok("ps")
+	if out, errOut, _ := run("ps", "-q"); len(strings.Fields(out)) != 4 {
+		t.Errorf("docker-compose ps -q: %q %s", out, errOut)
+	}
+	if out, errOut, code := run("port", "proxy", "80"); code != 0 || strings.TrimSpace(out) != addr {
+		t.Errorf("docker-compose port proxy 80: %d %q %s", code, out, errOut)
+	}
+	if out, errOut, code := run("exec", "-T", "db", "cat", "/init/init.sql"); code != 0 || out != "create table t;\n" {
+		t.Errorf("docker-compose exec: %d %q %s", code, out, errOut)
+	}
+	ok("stop", "-t", "1", "api")
+	if c := p.inspect("dcstack_api_1"); c.State.Running {
+		t.Errorf("docker-compose stop api: still running")
+	}
+	ok("start", "api")
+	expectAnswer(t, addr, want)
 	ok("down", "-v", "-t", "1")
 	proj := &composeProject{t: t, d: d, name: "dcstack"}
 	if left := proj.leftovers(); len(left) != 0 {
