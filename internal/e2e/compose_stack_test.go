@@ -605,3 +605,101 @@ func TestComposeReplicasAndOneOffs(t *testing.T) {
 		t.Errorf("down left %v", left)
 	}
 }
+
+// TestComposeVolumeSyntaxesAndInlineSecrets: an anonymous volume is
+// inherited by the recreated container (its data kept); down -v removes
+// anonymous volumes as Docker Compose on dockerd does; long-syntax volume, bind and tmpfs mounts; secrets and configs
+// given inline (content:, environment:) are copied in through the
+// archive API before the start.
+func TestComposeVolumeSyntaxesAndInlineSecrets(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "vols", map[string]string{
+		"compose.yaml": `services:
+  app:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    environment: ["V=${V:-1}"]
+    volumes:
+      - /anon
+      - type: volume
+        source: named
+        target: /named
+        volume: {nocopy: true}
+      - type: bind
+        source: ./host
+        target: /host
+        read_only: true
+      - type: tmpfs
+        target: /scratch
+        tmpfs: {size: 1048576}
+    secrets: [token]
+    configs:
+      - source: greeting
+        target: /etc/greeting
+volumes:
+  named:
+    labels: {com.example.kind: test}
+secrets:
+  token: {environment: TOKEN}
+configs:
+  greeting: {content: "hello from compose"}
+`,
+		"host/file": "on the host\n",
+	})
+	env := []string{"TOKEN=t0ps3cret"}
+	p.ok(env, "up", "-d")
+	out, errOut := p.ok(env, "exec", "-T", "app", "sh", "-c",
+		"cat /run/secrets/token; echo; cat /etc/greeting; echo; cat /host/file; echo x > /host/x 2>/dev/null || echo host-ro; grep ' /scratch ' /proc/mounts | grep -o 'size=[0-9a-z]*'; echo kept > /anon/f; echo n > /named/f")
+	if want := "t0ps3cret\nhello from compose\non the host\nhost-ro\nsize=1024k\n"; out != want {
+		t.Errorf("inside: %q, want %q\n%s", out, want, errOut)
+	}
+	vs, err := d.client.VolumeInspect(context.Background(), "vols_named", client.VolumeInspectOptions{})
+	if err != nil || vs.Volume.Labels["com.example.kind"] != "test" || vs.Volume.Labels["com.docker.compose.volume"] != "named" {
+		t.Errorf("named volume: %v %+v", err, vs.Volume.Labels)
+	}
+	old := p.inspect("vols-app-1")
+	_, errOut = p.ok(append(env, "V=2"), "up", "-d")
+	now := p.inspect("vols-app-1")
+	if now.ID == old.ID {
+		t.Fatalf("not recreated:\n%s", errOut)
+	}
+	if out, _ := p.ok(env, "exec", "-T", "app", "cat", "/anon/f", "/named/f"); out != "kept\nn\n" {
+		t.Errorf("after recreate, anonymous and named volume data: %q", out)
+	}
+	anonOf := func(c container.InspectResponse) string {
+		for _, m := range c.Mounts {
+			if m.Destination == "/anon" {
+				return m.Name
+			}
+		}
+		t.Fatalf("no anonymous volume at /anon: %+v", c.Mounts)
+		return ""
+	}
+	inherited := anonOf(now)
+	if inherited != anonOf(old) {
+		t.Errorf("recreated container got a new anonymous volume %s (was %s)", inherited, anonOf(old))
+	}
+	// down -v: as with Docker Compose on dockerd, an anonymous volume
+	// the recreated container inherited (mounted by name) is kept, as a
+	// dangling anonymous volume; one of a container created afresh goes.
+	p.ok(env, "down", "-v", "-t", "1")
+	vi, err := d.client.VolumeInspect(context.Background(), inherited, client.VolumeInspectOptions{})
+	if _, anon := vi.Volume.Labels["com.docker.volume.anonymous"]; err != nil || !anon {
+		t.Errorf("inherited anonymous volume after down -v: %v %+v", err, vi.Volume.Labels)
+	}
+	if _, err := d.client.VolumeRemove(context.Background(), inherited, client.VolumeRemoveOptions{}); err != nil {
+		t.Error(err)
+	}
+	p.ok(env, "up", "-d")
+	fresh := anonOf(p.inspect("vols-app-1"))
+	p.ok(env, "down", "-v", "-t", "1")
+	if _, err := d.client.VolumeInspect(context.Background(), fresh, client.VolumeInspectOptions{}); err == nil {
+		t.Errorf("down -v kept the anonymous volume %s", fresh)
+	}
+	if left := p.leftovers(); len(left) != 0 {
+		t.Errorf("down -v left %v", left)
+	}
+}
