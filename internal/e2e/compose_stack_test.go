@@ -703,3 +703,52 @@ configs:
 		t.Errorf("down -v left %v", left)
 	}
 }
+
+// TestComposeBuildOptions: compose build through berthd's classic
+// builder with a named Dockerfile, a target stage, build args, labels and
+// an image name; the image is what run then uses; dockerfile_inline too.
+func TestComposeBuildOptions(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "bld", map[string]string{
+		"compose.yaml": `services:
+  tool:
+    image: example/tool:dev
+    network_mode: none
+    build:
+      context: ./src
+      dockerfile: Build.dockerfile
+      target: runtime
+      args: {FLAVOUR: spicy}
+      labels: {com.example.built-by: compose}
+  inline:
+    network_mode: none
+    build:
+      context: ./src
+      dockerfile_inline: |
+        FROM busybox
+        RUN echo inline > /which
+`,
+		"src/Build.dockerfile": "FROM busybox AS base\nARG FLAVOUR=plain\nRUN echo $FLAVOUR > /flavour\nFROM base AS runtime\nRUN echo runtime > /which\nFROM base AS other\nRUN echo other > /which\n",
+	})
+	_, errOut := p.ok(nil, "build")
+	ii, err := d.client.ImageInspect(context.Background(), "example/tool:dev")
+	if err != nil {
+		t.Fatalf("built image: %v\n%s", err, errOut)
+	}
+	if ii.Config.Labels["com.example.built-by"] != "compose" || ii.Config.Labels["com.docker.compose.project"] != "bld" || ii.Config.Labels["com.docker.compose.service"] != "tool" {
+		t.Errorf("image labels: %v", ii.Config.Labels)
+	}
+	if out, _ := p.ok(nil, "run", "--rm", "-T", "tool", "cat", "/flavour", "/which"); out != "spicy\nruntime\n" {
+		t.Errorf("target/args: %q", out)
+	}
+	if out, _ := p.ok(nil, "run", "--rm", "-T", "inline", "cat", "/which"); out != "inline\n" {
+		t.Errorf("dockerfile_inline: %q", out)
+	}
+	p.ok(nil, "down", "--rmi", "all")
+	for _, ref := range []string{"example/tool:dev", "bld-inline"} {
+		if _, err := d.client.ImageInspect(context.Background(), ref); err == nil {
+			t.Errorf("down --rmi all kept %s", ref)
+		}
+	}
+}
