@@ -752,3 +752,59 @@ func TestComposeBuildOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeServiceReferences: network_mode, pid and ipc "service:X"
+// and volumes_from join the first container of another service; links
+// give an extra name on the project network.
+func TestComposeServiceReferences(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newComposeProject(t, d, "refs", map[string]string{"compose.yaml": `services:
+  main:
+    image: busybox
+    command: ["sh", "-c", "echo shared > /data/f; exec nc -ll -p 7000 -e echo main"]
+    stop_grace_period: 1s
+    volumes: [/data]
+  side:
+    image: busybox
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    network_mode: service:main
+    pid: service:main
+    ipc: service:main
+    volumes_from: [main:ro]
+  linker:
+    image: busybox
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    links: ["main:database"]
+`})
+	p.ok(nil, "up", "-d")
+	mainC, side := p.inspect("refs-main-1"), p.inspect("refs-side-1")
+	if hc := side.HostConfig; hc.NetworkMode != container.NetworkMode("container:"+mainC.ID) ||
+		hc.PidMode != container.PidMode("container:"+mainC.ID) || hc.IpcMode != container.IpcMode("container:"+mainC.ID) {
+		t.Errorf("side modes net %q pid %q ipc %q, main %s", hc.NetworkMode, hc.PidMode, hc.IpcMode, mainC.ID)
+	}
+	// Same network namespace: main's server on side's localhost; same
+	// pid namespace: main's nc visible; volumes_from: main's volume, read-only.
+	waitFor(t, "main's server via side's localhost", 10*time.Second, func() bool {
+		out, _, _ := p.run(nil, "exec", "-T", "side", "nc", "127.0.0.1", "7000")
+		return out == "main\n"
+	})
+	if out, _ := p.ok(nil, "exec", "-T", "side", "ps"); !strings.Contains(out, "nc -ll -p 7000") {
+		t.Errorf("side does not see main's processes:\n%s", out)
+	}
+	if out, _ := p.ok(nil, "exec", "-T", "side", "cat", "/data/f"); out != "shared\n" {
+		t.Errorf("volumes_from: %q", out)
+	}
+	if _, _, code := p.run(nil, "exec", "-T", "side", "sh", "-c", "echo x > /data/g"); code == 0 {
+		t.Errorf("volumes_from main:ro is writable")
+	}
+	if out, _ := p.ok(nil, "exec", "-T", "linker", "nc", "database", "7000"); out != "main\n" {
+		t.Errorf("link alias: %q", out)
+	}
+	p.ok(nil, "down", "-v", "-t", "1")
+	if left := p.leftovers(); len(left) != 0 {
+		t.Errorf("down -v left %v", left)
+	}
+}
