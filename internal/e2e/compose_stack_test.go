@@ -22,19 +22,22 @@ import (
 // built from a Dockerfile, which depends on a db (named volume, init
 // file mounted read-only) and a cache (command with options) being
 // healthy. Every hop is a name lookup on the project's default network:
-// host → proxy → api → db and cache.
+// host → proxy → api → db and cache. (init: true, so the servers stop on
+// SIGTERM instead of waiting out the grace period as PID 1.)
 func stackFiles(port int) map[string]string {
 	return map[string]string{
 		"compose.yaml": fmt.Sprintf(`services:
   api:
     build: ./api
     stop_grace_period: 1s
+    init: true
     depends_on:
       db: {condition: service_healthy}
       cache: {condition: service_healthy}
   db:
     image: busybox
     stop_grace_period: 1s
+    init: true
     command: ["sh", "-c", "cat /init/init.sql >> /data/rows; (sleep 0.5; touch /tmp/ready) & exec nc -ll -p 5432 -e cat /data/rows"]
     volumes:
       - dbdata:/data
@@ -47,6 +50,7 @@ func stackFiles(port int) map[string]string {
   cache:
     image: busybox
     stop_grace_period: 1s
+    init: true
     command: ["nc", "-ll", "-p", "6379", "-e", "echo", "PONG"]
     healthcheck:
       test: ["CMD-SHELL", "netstat -tln | grep -q ':6379 '"]
@@ -55,6 +59,7 @@ func stackFiles(port int) map[string]string {
   proxy:
     image: busybox
     stop_grace_period: 1s
+    init: true
     command: ["nc", "-ll", "-p", "80", "-e", "sh", "/etc/proxy/proxy.conf"]
     ports: ["127.0.0.1:%d:80"]
     volumes: ["./proxy.conf:/etc/proxy/proxy.conf:ro"]
@@ -249,6 +254,7 @@ const networksFile = `services:
     image: busybox
     command: ["nc", "-ll", "-p", "80", "-e", "echo", "front"]
     stop_grace_period: 1s
+    init: true
     environment: ["VERSION=${VERSION:-1}"]
     ports: ["127.0.0.1::80"]
     volumes: [shared:/shared]
@@ -261,6 +267,7 @@ const networksFile = `services:
     build: ./back
     command: ["sleep", "300"]
     stop_grace_period: 1s
+    init: true
     networks:
       one: {}
       two:
@@ -553,16 +560,19 @@ func TestComposeReplicasAndOneOffs(t *testing.T) {
     image: busybox
     command: ["nc", "-ll", "-p", "80", "-e", "hostname"]
     stop_grace_period: 1s
+    init: true
     deploy: {replicas: 2}
   edge:
     image: busybox
     command: ["nc", "-ll", "-p", "80", "-e", "echo", "edge"]
     stop_grace_period: 1s
+    init: true
     ports: ["127.0.0.1:%d:80"]
   watcher:
     image: busybox
     command: ["sleep", "300"]
     stop_grace_period: 1s
+    init: true
     depends_on:
       web: {condition: service_started, restart: true}
 `, port)})
@@ -621,6 +631,7 @@ func TestComposeVolumeSyntaxesAndInlineSecrets(t *testing.T) {
     network_mode: none
     command: ["sleep", "300"]
     stop_grace_period: 1s
+    init: true
     environment: ["V=${V:-1}"]
     volumes:
       - /anon
