@@ -819,3 +819,77 @@ func TestComposeServiceReferences(t *testing.T) {
 		t.Errorf("down -v left %v", left)
 	}
 }
+
+// TestComposeNetworkAndVolumeOptions: an internal network with labels
+// and a bridge name given by driver_opts, a local volume bound to a host
+// directory by driver_opts (type none, o bind), ps's health and ports
+// columns, and a healthcheck's start_interval.
+func TestComposeNetworkAndVolumeOptions(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	hostDir := t.TempDir()
+	port := freePorts(t, 1)
+	bridge := "bi" + strings.TrimPrefix(d.bridge, "bt")
+	p := newComposeProject(t, d, "opts", map[string]string{"compose.yaml": fmt.Sprintf(`services:
+  a:
+    image: busybox
+    command: ["nc", "-ll", "-p", "80", "-e", "echo", "a"]
+    init: true
+    ports: ["127.0.0.1:%d:80"]
+    networks: [inner, default]
+    volumes: [bound:/bound]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1h
+      start_period: 30s
+      start_interval: 100ms
+  b:
+    image: busybox
+    command: ["sleep", "300"]
+    init: true
+    networks: [inner]
+networks:
+  inner:
+    internal: true
+    labels: {com.example.tier: back}
+    driver_opts: {com.docker.network.bridge.name: %s}
+volumes:
+  bound:
+    driver_opts: {type: none, o: bind, device: %s}
+`, port, bridge, hostDir)})
+	// start_interval: healthy within the start period, long before the
+	// 1h interval.
+	p.ok(nil, "up", "-d", "--wait", "--wait-timeout", "20")
+	out, _ := p.ok(nil, "ps", "a")
+	if !strings.Contains(out, "(healthy)") || !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d->80/tcp", port)) {
+		t.Errorf("ps:\n%s", out)
+	}
+	ni, err := d.client.NetworkInspect(context.Background(), "opts_inner", client.NetworkInspectOptions{})
+	if err != nil || !ni.Network.Internal || ni.Network.Labels["com.example.tier"] != "back" || ni.Network.Labels["com.docker.compose.network"] != "inner" {
+		t.Errorf("inner network: %v %+v", err, ni.Network)
+	}
+	if _, err := os.Stat("/sys/class/net/" + bridge); err != nil {
+		t.Errorf("bridge %s from driver_opts: %v", bridge, err)
+	}
+	// Internal: no default route from b; a reaches b's network by name.
+	if out, _ := p.ok(nil, "exec", "-T", "b", "ip", "route"); strings.Contains(out, "default") {
+		t.Errorf("internal network has a default route:\n%s", out)
+	}
+	if out, _ := p.ok(nil, "exec", "-T", "b", "nc", "a", "80"); out != "a\n" {
+		t.Errorf("b → a on the internal network: %q", out)
+	}
+	p.ok(nil, "exec", "-T", "a", "sh", "-c", "echo through > /bound/f")
+	if b, err := os.ReadFile(filepath.Join(hostDir, "f")); err != nil || string(b) != "through\n" {
+		t.Errorf("bind-backed volume: %q %v", b, err)
+	}
+	p.ok(nil, "down", "-v", "-t", "1")
+	if left := p.leftovers(); len(left) != 0 {
+		t.Errorf("down -v left %v", left)
+	}
+	if _, err := os.Stat("/sys/class/net/" + bridge); err == nil {
+		t.Errorf("bridge %s left after down", bridge)
+	}
+	if _, err := os.Stat(filepath.Join(hostDir, "f")); err != nil {
+		t.Errorf("down -v removed the bound host directory's content: %v", err)
+	}
+}
