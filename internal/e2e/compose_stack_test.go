@@ -893,3 +893,46 @@ volumes:
 		t.Errorf("down -v removed the bound host directory's content: %v", err)
 	}
 }
+
+// TestComposePushPull: build, push to a local registry (credentials from
+// berth login), remove the image, pull it back with compose pull, and
+// up with --pull always.
+func TestComposePushPull(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	reg := startRegistry(t)
+	if o, e, code := d.cli(bins.cli, strings.NewReader("interop\n"), "login", reg, "-u", "ci", "--password-stdin"); code != 0 {
+		t.Fatalf("login: %d %q %q", code, o, e)
+	}
+	ref := reg + "/cmp/app:v1"
+	p := newComposeProject(t, d, "pp", map[string]string{
+		"compose.yaml": fmt.Sprintf(`services:
+  app:
+    image: %s
+    build: ./app
+    network_mode: none
+    command: ["cat", "/built"]
+`, ref),
+		"app/Dockerfile": "FROM busybox\nRUN echo pushed-and-pulled > /built\n",
+	})
+	p.ok(nil, "build")
+	p.ok(nil, "push") // proved by the pull below, after the local image is gone
+	if _, err := d.client.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p.ok(nil, "pull")
+	if _, err := d.client.ImageInspect(context.Background(), ref); err != nil {
+		t.Fatalf("compose pull did not bring %s back: %v", ref, err)
+	}
+	if out, _ := p.ok(nil, "run", "--rm", "-T", "app"); out != "pushed-and-pulled\n" {
+		t.Errorf("pulled image runs: %q", out)
+	}
+	_, errOut := p.ok(nil, "up", "-d", "--pull", "always", "--no-build")
+	if !strings.Contains(errOut, "Pulled") {
+		t.Errorf("up --pull always progress:\n%s", errOut)
+	}
+	p.ok(nil, "down", "--rmi", "all")
+	if _, err := d.client.ImageInspect(context.Background(), ref); err == nil {
+		t.Errorf("down --rmi all kept %s", ref)
+	}
+}
