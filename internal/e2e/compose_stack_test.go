@@ -436,40 +436,11 @@ func TestComposeWaitTimeout(t *testing.T) {
 // default network, the published port, and down -v leaving nothing.
 // scripts/deps.sh installs docker-compose; the test requires it.
 func TestComposeStackDockerCompose(t *testing.T) {
-	dc, err := exec.LookPath("docker-compose")
-	if err != nil {
-		t.Fatalf("docker-compose is required (scripts/deps.sh installs it): %v", err)
-	}
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
 	port := freePorts(t, 1)
 	p := newComposeProject(t, d, "dcstack", stackFiles(port))
-	run := func(args ...string) (string, string, int) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, dc, append([]string{"--ansi", "never", "-p", "dcstack"}, args...)...)
-		cmd.Dir = p.dir
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "COMPOSE_PROJECT_NAME=", "COMPOSE_DOCKER_CLI_BUILD=0")
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
-	}
-	ok := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := run(args...)
-		if code != 0 {
-			t.Fatalf("docker-compose %v: exit %d\n%s\n%s", args, code, out, errOut)
-		}
-		return out + errOut
-	}
+	run, ok := dockerCompose(t, p)
 	t0 := time.Now()
 	upOut := ok("up", "-d")
 	t.Logf("docker-compose up -d: %s", time.Since(t0))
@@ -934,5 +905,107 @@ func TestComposePushPull(t *testing.T) {
 	p.ok(nil, "down", "--rmi", "all")
 	if _, err := d.client.ImageInspect(context.Background(), ref); err == nil {
 		t.Errorf("down --rmi all kept %s", ref)
+	}
+}
+
+// dockerCompose returns runners of Debian's docker-compose 1.29 on
+// project p against p's daemon: run reports stdout, stderr and the exit
+// status; ok fails the test unless it exits 0 and returns both outputs.
+// extraEnv are added to the environment.
+func dockerCompose(t *testing.T, p *composeProject, extraEnv ...string) (run func(args ...string) (string, string, int), ok func(args ...string) string) {
+	t.Helper()
+	dc, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Fatalf("docker-compose is required (scripts/deps.sh installs it): %v", err)
+	}
+	run = func(args ...string) (string, string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, dc, append([]string{"--ansi", "never", "-p", p.name}, args...)...)
+		cmd.Dir = p.dir
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+p.d.sock, "COMPOSE_PROJECT_NAME=", "COMPOSE_DOCKER_CLI_BUILD=0")
+		cmd.Env = append(cmd.Env, extraEnv...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, isExit := err.(*exec.ExitError); isExit {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	ok = func(args ...string) string {
+		t.Helper()
+		out, errOut, code := run(args...)
+		if code != 0 {
+			t.Fatalf("docker-compose %v: exit %d\n%s\n%s", args, code, out, errOut)
+		}
+		return out + errOut
+	}
+	return run, ok
+}
+
+// TestComposeNetworksDockerCompose runs the networks file (static
+// addresses, aliases, external network and volume, a build) with
+// docker-compose 1.29 against berthd, including a recreate.
+// docker-compose 1.29 recreates only on API versions before 1.45 (it
+// reads image inspect's ContainerConfig, gone since; with docker-py's
+// version negotiation it fails the same way on dockerd 25+), hence
+// COMPOSE_API_VERSION=1.41, which berthd answers with the legacy fields.
+func TestComposeNetworksDockerCompose(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	ctx := context.Background()
+	sn, release := d.freeSubnets(2)
+	frontIP, backIP := hostPart(sn[0], 10), hostPart(sn[1], 20)
+	if _, err := d.client.NetworkCreate(ctx, "shared-net", client.NetworkCreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.client.VolumeCreate(ctx, client.VolumeCreateOptions{Name: "shared-vol"}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	// restart: true is newer than docker-compose 1.29's schema.
+	file := strings.Replace(fmt.Sprintf(networksFile, frontIP, backIP, sn[0], sn[1]), "{condition: service_started, restart: true}", "{condition: service_started}", 1)
+	p := newComposeProject(t, d, "dcnets", map[string]string{"compose.yaml": file, "back/Dockerfile": "FROM busybox\nCOPY msg /msg\n", "back/msg": "v1\n"})
+	run, ok := dockerCompose(t, p, "COMPOSE_API_VERSION=1.41")
+	ok("up", "-d")
+	front := p.inspect("dcnets_front_1")
+	if ep := front.NetworkSettings.Networks["dcnets_one"]; ep == nil || ep.IPAddress.String() != frontIP {
+		t.Errorf("front on dcnets_one: %+v, want %s", ep, frontIP)
+	}
+	if ep := p.inspect("dcnets_back_1").NetworkSettings.Networks["dcnets_two"]; ep == nil || ep.IPAddress.String() != backIP {
+		t.Errorf("back on dcnets_two: %+v, want %s", ep, backIP)
+	}
+	waitFor(t, "back reaching front by its alias", 10*time.Second, func() bool {
+		out, _, _ := run("exec", "-T", "back", "nc", "web-alias", "80")
+		return out == "front\n"
+	})
+	if out, _, _ := run("exec", "-T", "back", "nslookup", "back-alias"); !strings.Contains(out, backIP) {
+		t.Errorf("back-alias does not resolve to %s:\n%s", backIP, out)
+	}
+	if out := ok("up", "-d"); !strings.Contains(out, "dcnets_front_1 is up-to-date") {
+		t.Errorf("unchanged up:\n%s", out)
+	}
+	// A changed front is recreated with its static address.
+	_, ok2 := dockerCompose(t, p, "COMPOSE_API_VERSION=1.41", "VERSION=2")
+	if out := ok2("up", "-d"); !strings.Contains(out, "Recreating dcnets_front_1") {
+		t.Errorf("changed up:\n%s", out)
+	}
+	if now := p.inspect("dcnets_front_1"); now.ID == front.ID || now.NetworkSettings.Networks["dcnets_one"] == nil || now.NetworkSettings.Networks["dcnets_one"].IPAddress.String() != frontIP {
+		t.Errorf("recreated front: same id %v, networks %v", now.ID == front.ID, now.NetworkSettings.Networks)
+	}
+	ok("down", "-v", "--rmi", "local", "-t", "1")
+	if left := p.leftovers(); len(left) != 0 {
+		t.Errorf("docker-compose down -v left %v", left)
+	}
+	if _, err := d.client.VolumeInspect(ctx, "shared-vol", client.VolumeInspectOptions{}); err != nil {
+		t.Errorf("down -v removed the external volume: %v", err)
+	}
+	if _, err := d.client.NetworkRemove(ctx, "shared-net", client.NetworkRemoveOptions{}); err != nil {
+		t.Errorf("external network: %v", err)
 	}
 }
