@@ -404,7 +404,8 @@ func TestComposeNetworksVolumesAndTools(t *testing.T) {
 }
 
 // TestComposeWaitTimeout: --wait --wait-timeout on a service that never
-// becomes healthy fails with Compose's message.
+// becomes healthy fails with Compose's message, and so does up when a
+// service_healthy dependency turns unhealthy.
 func TestComposeWaitTimeout(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
@@ -428,6 +429,34 @@ func TestComposeWaitTimeout(t *testing.T) {
 		t.Errorf("--wait-timeout 2 returned after %s", el)
 	}
 	p.ok(nil, "down", "-t", "0")
+
+	// A service_healthy dependency that turns unhealthy: its dependent
+	// is not started, and up fails with Compose's message.
+	q := newComposeProject(t, d, "unhealthy", map[string]string{"compose.yaml": `services:
+  db:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    init: true
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 1
+  app:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    depends_on:
+      db: {condition: service_healthy}
+`})
+	_, errOut, code = q.run(nil, "up", "-d")
+	if code == 0 || !strings.Contains(errOut, "dependency failed to start: container unhealthy-db-1 is unhealthy") {
+		t.Errorf("unhealthy dependency: exit %d\n%s", code, errOut)
+	}
+	if c, ok := q.containers()["unhealthy-app-1"]; ok && c.State == container.StateRunning {
+		t.Errorf("the dependent of an unhealthy service was started")
+	}
+	q.ok(nil, "down", "-t", "0")
 }
 
 // TestComposeStackDockerCompose runs the same stack file with Debian's
