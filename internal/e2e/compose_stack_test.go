@@ -775,6 +775,7 @@ func TestComposeServiceReferences(t *testing.T) {
     image: busybox
     command: ["sh", "-c", "echo shared > /data/f; exec nc -ll -p 7000 -e echo main"]
     stop_grace_period: 1s
+    init: true
     volumes: [/data]
   side:
     image: busybox
@@ -788,6 +789,7 @@ func TestComposeServiceReferences(t *testing.T) {
     image: busybox
     command: ["sleep", "300"]
     stop_grace_period: 1s
+    init: true
     links: ["main:database"]
 `})
 	p.ok(nil, "up", "-d")
