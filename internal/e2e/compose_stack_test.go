@@ -431,7 +431,7 @@ func TestComposeWaitTimeout(t *testing.T) {
 	p.ok(nil, "down", "-t", "0")
 
 	// A service_healthy dependency that turns unhealthy: its dependent
-	// is not started, and up fails with Compose's message.
+	// is created but not started, and up fails with Compose's message.
 	q := newComposeProject(t, d, "unhealthy", map[string]string{"compose.yaml": `services:
   db:
     image: busybox
@@ -453,8 +453,9 @@ func TestComposeWaitTimeout(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "dependency failed to start: container unhealthy-db-1 is unhealthy") {
 		t.Errorf("unhealthy dependency: exit %d\n%s", code, errOut)
 	}
-	if c, ok := q.containers()["unhealthy-app-1"]; ok && c.State == container.StateRunning {
-		t.Errorf("the dependent of an unhealthy service was started")
+	// As Docker Compose: created in the create pass, never started.
+	if c, ok := q.containers()["unhealthy-app-1"]; !ok || c.State != container.StateCreated {
+		t.Errorf("the dependent of an unhealthy service: %+v (want created, not started)", c)
 	}
 	q.ok(nil, "down", "-t", "0")
 }
