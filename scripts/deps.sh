@@ -17,7 +17,8 @@ fi
 
 # busybox-static: test and demo root filesystems; runc: the differential
 # test and the benchmark baseline; libseccomp-dev + gcc: seccomp (cgo);
-# hyperfine: benchmarks; procps: `ps` for `berth-runtime ps`.
+# hyperfine: benchmarks; procps: `ps` for `berth-runtime ps`;
+# docker-compose (1.29, docker-py): e2e's independent Compose client.
 need=()
 command -v busybox >/dev/null || [ -x /bin/busybox ] || need+=(busybox-static)
 command -v runc >/dev/null || need+=(runc)
@@ -25,6 +26,7 @@ command -v runc >/dev/null || need+=(runc)
 command -v gcc >/dev/null || need+=(gcc)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ps >/dev/null || need+=(procps)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "berth: installing ${need[*]}" >&2
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -88,11 +88,20 @@ func (e *Engine) buildService(ctx context.Context, p *types.Project, s types.Ser
 		args[k] = v
 	}
 	tags := append([]string{ref}, b.Tags...)
+	// As Docker Compose: the image carries the build's labels and the
+	// compose version, project and service.
+	labels := map[string]string{}
+	for k, v := range b.Labels {
+		labels[k] = v
+	}
+	labels[LabelVersion] = e.Version
+	labels[LabelProject] = p.Name
+	labels[LabelService] = s.Name
 	opts := client.ImageBuildOptions{
 		Tags:        tags,
 		Dockerfile:  filepath.ToSlash(dockerfile),
 		BuildArgs:   args,
-		Labels:      b.Labels,
+		Labels:      labels,
 		CacheFrom:   b.CacheFrom,
 		Target:      b.Target,
 		NoCache:     o.NoCache || b.NoCache,

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -19,6 +21,7 @@ func (e *Engine) copyInlineFiles(ctx context.Context, p *types.Project, s types.
 	type file struct {
 		target, content string
 		mode            int64
+		uid, gid        string
 	}
 	var files []file
 	for _, sec := range s.Secrets {
@@ -30,7 +33,7 @@ func (e *Engine) copyInlineFiles(ctx context.Context, p *types.Project, s types.
 		if err != nil {
 			return err
 		}
-		files = append(files, file{fileTarget("/run/secrets/", sec.Source, sec.Target), content, fileMode(sec.Mode, 0o444)})
+		files = append(files, file{fileTarget("/run/secrets/", sec.Source, sec.Target), content, fileMode(sec.Mode, 0o444), sec.UID, sec.GID})
 	}
 	for _, c := range s.Configs {
 		def, ok := p.Configs[c.Source]
@@ -41,12 +44,21 @@ func (e *Engine) copyInlineFiles(ctx context.Context, p *types.Project, s types.
 		if err != nil {
 			return err
 		}
-		files = append(files, file{fileTarget("/", c.Source, c.Target), content, fileMode(c.Mode, 0o444)})
+		files = append(files, file{fileTarget("/", c.Source, c.Target), content, fileMode(c.Mode, 0o444), c.UID, c.GID})
 	}
 	for _, f := range files {
+		// As Docker Compose: the archive goes to / with the whole target
+		// path as the entry's name, so that missing parent directories
+		// (/run/secrets in most images) are created by the extraction.
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
-		hdr := &tar.Header{Name: path.Base(f.target), Mode: f.mode, Size: int64(len(f.content)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+		hdr := &tar.Header{Name: strings.TrimPrefix(path.Clean(f.target), "/"), Mode: f.mode, Size: int64(len(f.content)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+		if f.uid != "" {
+			hdr.Uid, _ = strconv.Atoi(f.uid)
+		}
+		if f.gid != "" {
+			hdr.Gid, _ = strconv.Atoi(f.gid)
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -56,7 +68,7 @@ func (e *Engine) copyInlineFiles(ctx context.Context, p *types.Project, s types.
 		if err := tw.Close(); err != nil {
 			return err
 		}
-		if _, err := e.API.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: path.Dir(f.target), Content: &buf}); err != nil {
+		if _, err := e.API.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf, CopyUIDGID: f.uid != "" || f.gid != ""}); err != nil {
 			return fmt.Errorf("copying %s into the container: %w", f.target, err)
 		}
 	}

@@ -81,7 +81,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err := e.handleOrphans(ctx, p, observed, o); err != nil {
 		return err
 	}
-	c := &convergence{e: e, p: p, o: o, state: map[string][]container.Summary{}, recreated: map[string]bool{}}
+	c := &convergence{e: e, p: p, o: o, state: map[string][]container.Summary{}, recreated: map[string]bool{}, toStart: map[string][]container.Summary{}}
 	for _, ctr := range observed {
 		if ctr.Labels[LabelOneoff] == "True" {
 			continue
@@ -93,6 +93,9 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	for _, s := range o.Services {
 		named[s] = true
 	}
+	// As Docker Compose: every container is created (or recreated) first,
+	// in dependency order; then, in dependency order again, each service
+	// waits for its depends_on conditions and is started.
 	err = g.walkLimit(ctx, false, e.MaxConcurrency, func(ctx context.Context, name string) error {
 		policy := o.RecreateDependencies
 		if len(o.Services) == 0 || named[name] {
@@ -102,6 +105,14 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	})
 	if err != nil {
 		return err
+	}
+	if !o.NoStart {
+		err = g.walkLimit(ctx, false, e.MaxConcurrency, func(ctx context.Context, name string) error {
+			return c.start(ctx, name)
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if o.Wait && !o.NoStart {
 		return e.waitHealthy(ctx, p, o.Services, o.WaitTimeout)
@@ -169,6 +180,9 @@ type convergence struct {
 	mu        sync.Mutex
 	state     map[string][]container.Summary
 	recreated map[string]bool
+	// toStart are, by service, the containers the create pass left for
+	// the start pass to start.
+	toStart map[string][]container.Summary
 }
 
 func (c *convergence) containers(service string) []container.Summary {
@@ -182,11 +196,6 @@ func (c *convergence) service(ctx context.Context, name, policy string) error {
 	s := c.p.Services[name]
 	if err := c.resolveReferences(&s); err != nil {
 		return err
-	}
-	if !c.o.NoStart { // create only: nothing runs, nothing to wait for
-		if err := c.e.waitDependencies(ctx, c.p, s, c.containers); err != nil {
-			return err
-		}
 	}
 	want := s.GetScale()
 	hash, err := ServiceHash(s)
@@ -284,13 +293,25 @@ func (c *convergence) service(ctx context.Context, name, policy string) error {
 	sortContainers(updated)
 	c.mu.Lock()
 	c.state[name] = updated
+	c.toStart[name] = toStart
 	c.mu.Unlock()
-	if c.o.NoStart {
-		return nil
+	return nil
+}
+
+// start is the start pass for one service: once its depends_on
+// conditions hold, it restarts it if a restart: true dependency was
+// recreated and starts the containers the create pass left stopped.
+func (c *convergence) start(ctx context.Context, name string) error {
+	s := c.p.Services[name]
+	if err := c.e.waitDependencies(ctx, c.p, s, c.containers); err != nil {
+		return err
 	}
 	if err := c.restartDependents(ctx, s); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	toStart := c.toStart[name]
+	c.mu.Unlock()
 	return c.e.startContainers(ctx, toStart)
 }
 

@@ -397,8 +397,7 @@ func TestComposeRunAndAttachedUp(t *testing.T) {
 // TestComposeCommands covers file-based secrets and configs and the
 // per-service commands: create, up --wait, pause,
 // unpause, restart, top, images, kill, rm, config, and down by project
-// name without a compose file. (cp needs the archive endpoints, which
-// berthd does not serve yet.)
+// name without a compose file. (cp: compose_stack_test.go.)
 func TestComposeCommands(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")

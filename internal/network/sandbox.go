@@ -77,6 +77,10 @@ type sandbox struct {
 	// counts as an endpoint and its names no longer resolve, while its
 	// teardown runs in the background.
 	gone bool
+	// torn is closed once the teardown has given everything back
+	// (teardown_wait.go); tornDone records that it was.
+	torn     chan struct{}
+	tornDone bool
 }
 
 type endpoint struct {
@@ -125,6 +129,9 @@ func (s *Service) netnsPath(id string) string {
 // left behind.
 func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, retErr error) {
 	id := req.ContainerID
+	if err := s.waitConflictingTeardowns(ctx, req); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if _, ok := s.sandboxes[id]; ok {
 		s.mu.Unlock()
@@ -328,6 +335,7 @@ func (s *Service) teardown(sb *sandbox) error {
 	var errs []error
 	sb.closeDNS()
 	s.mu.Lock()
+	s.beginTeardown(sb)
 	delete(s.sandboxes, sb.id)
 	eps := make([]*endpoint, 0, len(sb.endpoints))
 	for _, ep := range sb.endpoints {
@@ -376,6 +384,7 @@ func (s *Service) teardown(sb *sandbox) error {
 		}
 		_ = s.ipam.release(ep.net.ID+"/6", ep.ip6, sb.id)
 	}
+	s.endTeardown(sb)
 	return errors.Join(errs...)
 }
 

@@ -60,6 +60,8 @@ type Service struct {
 	nets map[string]*Record // by ID
 	// sandboxes are the live sandboxes by container ID.
 	sandboxes map[string]*sandbox
+	// tearing are sandboxes whose teardown is under way (teardown_wait.go).
+	tearing map[string]*sandbox
 	// fwMu serialises firewall rewrites (taken after mu is released).
 	fwMu sync.Mutex
 	// detached are host ends of torn-down sandboxes the kernel may not
@@ -118,7 +120,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, retErr error) {
 		}
 	}()
 	s := &Service{cfg: cfg, log: cfg.Log, ipam: m,
-		fw: firewall{table: TableName(cfg.DataRoot)}, nets: map[string]*Record{}, sandboxes: map[string]*sandbox{}}
+		fw: firewall{table: TableName(cfg.DataRoot)}, nets: map[string]*Record{}, sandboxes: map[string]*sandbox{}, tearing: map[string]*sandbox{}}
 	recs, err := loadRecords(cfg.DB)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ func (ir *Router) getByName(ctx context.Context, w http.ResponseWriter, r *http.
 		if err != nil {
 			return err
 		}
-		return api.WriteJSON(w, http.StatusOK, resp)
+		return api.WriteJSON(w, http.StatusOK, inspectForVersion(ctx, resp))
 	case "history":
 		h, err := ir.images.History(ctx, name)
 		if err != nil {
