@@ -40,8 +40,11 @@
 # with iptables enabled: its iptables (nf_tables backend) rules, FORWARD
 # policy and docker-proxy processes are in that namespace, and the script
 # checks while dockerd runs that the host's iptables rules have no DOCKER
-# chain. Two namespaces, not one: dockerd's FORWARD policy DROP would
-# otherwise drop the bridged traffic of berth's networks (br_netfilter).
+# chain. Two namespaces, not one: with br_netfilter the bridged traffic
+# of each engine's networks would also cross the other engine's forward
+# rules (dockerd's isolation chains, and the FORWARD policy DROP it sets
+# when it has to turn IP forwarding on itself), so each engine's figures
+# would include the other's rules.
 # Every byte of traffic stays inside these namespaces.
 #
 # Cleanup, also on Ctrl-C: every container removed through its engine,
