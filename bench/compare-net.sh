@@ -301,6 +301,10 @@ SINKIP_berth=$(bk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{
 SINKIP_docker=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' sink)
 sinkip() { if [ "$1" = berth ]; then echo "$SINKIP_berth"; else echo "$SINKIP_docker"; fi; }
 NPROXY=$(pgrep -x docker-proxy | wc -l)
+log "docker: nat OUTPUT: $(in_ns docker iptables-save -t nat | grep -- '^-A OUTPUT' | paste -sd';')"
+# CPU time (clock ticks) of the docker-proxy processes: it grows with the
+# traffic it relays.
+proxy_ticks() { for p in $(pgrep -x docker-proxy); do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s+=$1} END {print s+0}'; }
 log "sink at $SINKIP_berth (berth), $SINKIP_docker (dockerd); docker-proxy processes: $NPROXY"
 
 # The links the traffic crosses, as each engine set them up (stderr).
@@ -321,6 +325,7 @@ for e in berth docker; do
 done
 
 # --- 1 and 2: throughput -----------------------------------------------------------
+PT0=$(proxy_ticks)
 log "throughput: $N interleaved repetitions, $MIB MiB per connection"
 ENGINES=(berth docker)
 for i in $(seq "$N"); do
@@ -336,6 +341,9 @@ for i in $(seq "$N"); do
 	done
 	log "$line MB/s"
 done
+
+PT1=$(proxy_ticks)
+log "docker-proxy CPU during the throughput runs: $(((PT1 - PT0) * 1000 / $(getconf CLK_TCK))) ms"
 
 # --- 3: run --rm, bridge vs none ---------------------------------------------------------
 VARIANTS=(berth:none berth:bridge docker:none docker:bridge)
@@ -418,7 +426,7 @@ MET4=$(awk -v q="$QB" 'BEGIN{print (q<1000 ? "yes" : "**no**")}')
 cat <<EOF
 
 $N interleaved repetitions (throughput: $MIB MiB per connection; DNS: $DNS_QUERIES queries each), $RM_N of \`run --rm\`; $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg).
-berth $BERTH_REV (berthd --log-level $BERTH_LOG_LEVEL); dockerd $DVER (iptables on, nf_tables backend, in its own network namespace, FORWARD policy $DFWD; userland proxy on: $NPROXY docker-proxy processes for the published port); docker CLI for both.
+berth $BERTH_REV (berthd --log-level $BERTH_LOG_LEVEL); dockerd $DVER (iptables on, nf_tables backend, in its own network namespace, FORWARD policy $DFWD; userland proxy on: $NPROXY docker-proxy processes for the published port, $(((PT1 - PT0) * 1000 / $(getconf CLK_TCK))) ms of CPU in them during the throughput runs); docker CLI for both.
 
 | median | target | berth | dockerd 20.10 | berth / dockerd | median of the per-repetition ratios | target met |
 | --- | ---: | ---: | ---: | ---: | ---: | :---: |
