@@ -53,6 +53,8 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 ENGINES=${ENGINES:-berth docker podman}
 BERTH_LOG_LEVEL=${BERTH_LOG_LEVEL:-debug}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib.sh
+. "$REPO_ROOT/bench/lib.sh"
 
 log() { echo "compare-engine: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -124,16 +126,6 @@ PODMAN_ARGS=(--root "$P/root" --runroot "$P/run" --storage-driver overlay --runt
 pm() { as_podman "$PODMAN" "${PODMAN_ARGS[@]}" "$@"; }
 bk() { as_berth "$DOCKER" "$@"; }
 dk() { as_docker "$DOCKER" "$@"; }
-
-stop_pid() { # pid seconds
-	local p=$1
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p"
-	for _ in $(seq $(($2 * 10))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-	log "pid $p did not stop within $2 s: SIGKILL"
-	kill -KILL "$p" 2>/dev/null
-	sleep 0.2
-}
 
 cleanup() {
 	local status=$?
@@ -210,35 +202,16 @@ trap 'exit 129' HUP
 
 # --- build ---------------------------------------------------------------
 log "building berth (static, as scripts/build.sh) and enginebench"
-mkdir -p "$TMP/build" "$BIN"
-(cd "$REPO_ROOT" &&
-	go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$TMP/build/" \
-		./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth &&
-	go build -o "$TMP/build/enginebench" ./bench/cmd/enginebench)
-# Run copies: a binary fresh from the Go linker maps more of its text than
-# a copy of the same file does (see "Benchmarks" above in docs).
-cp "$TMP/build/"* "$BIN/"
-rm -rf "$TMP/build"
+build_berth "$REPO_ROOT" "$BIN"
+(cd "$REPO_ROOT" && go build -o "$TMP/enginebench" ./bench/cmd/enginebench)
+cp "$TMP/enginebench" "$EB" && rm "$TMP/enginebench"
 BERTH_REV=$(cd "$REPO_ROOT" && git rev-parse --short HEAD)
 (cd "$REPO_ROOT" && git diff --quiet HEAD -- cmd internal) || BERTH_REV="$BERTH_REV+dirty"
 
 # --- the image -----------------------------------------------------------
 ROOTFS=$TMP/rootfs
-mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp"
-cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-for applet in $("$ROOTFS/bin/busybox" --list); do
-	[ "$applet" = busybox ] || ln -sf busybox "$ROOTFS/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$ROOTFS/etc/passwd"
-echo 'root:x:0:' >"$ROOTFS/etc/group"
+busybox_rootfs "$BUSYBOX" "$ROOTFS"
 mkdir -p "$TMP/dcfg" && echo '{}' >"$TMP/dcfg/config.json"
-
-wait_cli() { # what cmd...
-	local what=$1
-	shift
-	for _ in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	return 1
-}
 
 # --- berthd --------------------------------------------------------------
 log "starting a private berthd"
@@ -344,14 +317,6 @@ time_run_rm() { # engine -> ms on stdout
 	esac
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (!NR) {print "n/a"; exit} if (NR%2) print a[(NR+1)/2]; else {v=sprintf("%.2f", (a[NR/2]+a[NR/2+1])/2); sub(/\.?0+$/, "", v); print v}}'; }
-p90() { sort -n | awk '{a[NR]=$1} END {if (!NR) {print "n/a"; exit} i=int(NR*0.9+0.999); if (i<1) i=1; print a[i]}'; }
-rotate() { # i items... -> the items rotated left by i
-	local i=$1
-	shift
-	local a=("$@") n=$#
-	for k in $(seq 0 $((n - 1))); do echo "${a[$(((k + i) % n))]}"; done
-}
 # A fresh sample of a daemon's idle size: wait until it is quiet. The
 # daemon is berthd with the warm spare berth-shim(s) it keeps ready (its
 # berth-shim children that hold no container), dockerd with its

@@ -28,7 +28,12 @@ func ensureBridge(r *Record) error {
 		if !errors.As(err, &nf) {
 			return fmt.Errorf("bridge %s: %w", r.Bridge, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: r.Bridge, MTU: r.MTU, TxQLen: -1}}
+		// A MAC address of its own: without one the kernel gives the
+		// bridge the lowest of its ports' addresses, which changes as
+		// containers come and go, and the containers' ARP entries for
+		// the gateway go stale (replies to published ports and
+		// outbound traffic are lost until they expire).
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: r.Bridge, MTU: r.MTU, TxQLen: -1, HardwareAddr: randomMAC()}}
 		if err := netlink.LinkAdd(br); err != nil {
 			return fmt.Errorf("create bridge %s: %w", r.Bridge, err)
 		}
@@ -38,6 +43,7 @@ func ensureBridge(r *Record) error {
 	} else if _, ok := link.(*netlink.Bridge); !ok {
 		return fmt.Errorf("%s exists and is not a bridge", r.Bridge)
 	}
+	pinBridgeMAC(link)
 	if r.MTU > 0 && link.Attrs().MTU != r.MTU {
 		_ = netlink.LinkSetMTU(link, r.MTU)
 	}
@@ -66,6 +72,22 @@ func ensureBridge(r *Record) error {
 		}
 	}
 	return netlink.LinkSetUp(link)
+}
+
+// pinBridgeMAC makes an adopted bridge's current MAC address its own
+// (addr_assign_type 3, "set"), so that it no longer follows its ports.
+// When /sys is not this network namespace's (berthd in a namespace of its
+// own under the host's /sys) it sets the address without looking first:
+// setting the same address again is harmless.
+func pinBridgeMAC(link netlink.Link) {
+	if len(link.Attrs().HardwareAddr) != 6 {
+		return
+	}
+	b, err := os.ReadFile(filepath.Join("/sys/class/net", link.Attrs().Name, "addr_assign_type"))
+	if err == nil && strings.TrimSpace(string(b)) == "3" {
+		return
+	}
+	_ = netlink.LinkSetHardwareAddr(link, link.Attrs().HardwareAddr)
 }
 
 // ensureParent checks a macvlan/ipvlan network's parent interface, or

@@ -895,3 +895,66 @@ func clientNS6(t *testing.T, dir string) (nsPath string, hostIP, clientIP netip.
 	}
 	return nsPath, hostIP, clientIP
 }
+
+// TestBridgeMACStable: a bridge keeps its own MAC address while
+// containers join and leave it (the kernel would otherwise give it the
+// lowest of its ports' addresses, and the containers' ARP entries for the
+// gateway would go stale), also a bridge adopted at restart.
+func TestBridgeMACStable(t *testing.T) {
+	e := newTestEnv(t, "")
+	br := "tm" + randHex(4)
+	e.network("macs", map[string]string{"com.docker.network.bridge.name": br}, false)
+	mac := func() string {
+		t.Helper()
+		l, err := netlink.LinkByName(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Attrs().HardwareAddr.String()
+	}
+	assign := func() string {
+		b, err := os.ReadFile("/sys/class/net/" + br + "/addr_assign_type")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	m0 := mac()
+	if a := assign(); a != "3" {
+		t.Fatalf("bridge %s: addr_assign_type %s, want 3 (set)", br, a)
+	}
+	ida, _ := e.sandbox("ma", []EndpointRequest{{Network: "macs"}}, nil)
+	e.sandbox("mb", []EndpointRequest{{Network: "macs"}}, nil)
+	if m := mac(); m != m0 {
+		t.Fatalf("bridge MAC changed from %s to %s when containers joined", m0, m)
+	}
+	if err := e.svc.Teardown(context.Background(), ida); err != nil {
+		t.Fatal(err)
+	}
+	if m := mac(); m != m0 {
+		t.Fatalf("bridge MAC changed from %s to %s when a container left", m0, m)
+	}
+
+	// A bridge created before (by an older berthd) that follows its
+	// ports is pinned when it is adopted.
+	old := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "to" + randHex(4)}}
+	if err := netlink.LinkAdd(old); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = netlink.LinkDel(old) }()
+	l, err := netlink.LinkByName(old.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinBridgeMAC(l)
+	b, err := os.ReadFile("/sys/class/net/" + old.Name + "/addr_assign_type")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := strings.TrimSpace(string(b)); a != "3" {
+		t.Fatalf("adopted bridge %s: addr_assign_type %s, want 3", old.Name, a)
+	}
+	if l2, _ := netlink.LinkByName(old.Name); l2 == nil || l2.Attrs().HardwareAddr.String() != l.Attrs().HardwareAddr.String() {
+		t.Fatal("pinning changed the adopted bridge's address")
+	}
+}
