@@ -303,6 +303,13 @@ cycle() { # row rep|warm
 	fi
 	up=$(row_time "$row" up)
 	check_up "$row"
+	if [ ! -s "$TMP/net.$row" ]; then
+		# What the project's default network is: driver, subnet, the
+		# bridge in this network namespace.
+		row_cli "$row" network inspect "$(row_project "$row")_default" \
+			--format '{{.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Id}}' >"$TMP/net.$row" 2>/dev/null || true
+		ip -o link show type bridge | awk -F': ' '{print $2}' >"$TMP/bridges.$row"
+	fi
 	up2=$(row_time "$row" up)
 	check_up "$row"
 	down=$(row_time "$row" down)
@@ -328,6 +335,10 @@ for i in $(seq "$N"); do
 	for r in $(rotate "$i" "${ROWS[@]}"); do cycle "$r" "$i"; done
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+net() { # row -> driver, subnet, and the bridges in this netns then
+	[ -s "$TMP/net.$1" ] && awk '{printf "%s %s", $1, $2}' "$TMP/net.$1" || printf '?'
+	echo " (bridges: $(paste -sd' ' "$TMP/bridges.$1" 2>/dev/null))"
+}
 
 # --- report --------------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {if (!NR) {print "n/a"; exit} if (NR%2) print a[(NR+1)/2]; else {v=sprintf("%.2f", (a[NR/2]+a[NR/2+1])/2); sub(/\.?0+$/, "", v); print v}}'; }
@@ -349,6 +360,8 @@ berth $BERTH_REV; dockerd $DVER with containerd $CVER (--bridge=none --iptables=
 | \`up -d\`, fresh project | $UB | $UD | $UC | ≤ 0.25 × docker-compose on dockerd: berth / dockerd = $(ratio "$UB" "$UD") | $(met "$R" 0.25) |
 | \`up -d\`, unchanged running project | $U2B | $U2D | $U2C | ≤ 100 ms | $(met "$U2B" 100) |
 | \`down\` | $DB | $DD | $DC | | |
+
+Project networks: berth compose → berthd $(net berth); docker-compose → dockerd $(net dc-dockerd); docker-compose → berthd $(net dc-berth); the bridges are those in the private network namespace just after that row's first timed up -d.
 
 Per repetition (ms): up -d: berth $(paste -sd' ' "$TMP/up.berth"); docker-compose/dockerd $(paste -sd' ' "$TMP/up.dc-dockerd"); docker-compose/berthd $(paste -sd' ' "$TMP/up.dc-berth").
 Unchanged up -d: berth $(paste -sd' ' "$TMP/up2.berth"); docker-compose/dockerd $(paste -sd' ' "$TMP/up2.dc-dockerd"); docker-compose/berthd $(paste -sd' ' "$TMP/up2.dc-berth").
