@@ -80,7 +80,7 @@ TMP=$(mktemp -d /tmp/bcc.XXXXXX) # short: unix socket paths
 BIN=$TMP/bin
 EB=$BIN/enginebench
 B=$TMP/b D=$TMP/d
-BPID= DPID= CPID=
+BPID='' DPID='' CPID=''
 DCG=bcc-docker-${TMP##*.} # dockerd's cgroup parent, ours alone
 PROJ=$TMP/proj
 : >"$TMP/all-ids"
@@ -177,7 +177,7 @@ cleanup() {
 			done
 		done <"$TMP/all-ids"
 	fi
-	grep -o " $TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	grep -o " ${TMP}[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
 	for cg in /sys/fs/cgroup/*/"$DCG"; do
 		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
