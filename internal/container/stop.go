@@ -85,6 +85,11 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 		return err
 	}
 	s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(sig))})
+	if sig == syscall.SIGKILL {
+		// As dockerd: a kill with SIGKILL returns once the container has
+		// stopped (up to 10 s), so a next command sees it stopped.
+		s.waitStopped(ctx, c, 10)
+	}
 	return nil
 }
 

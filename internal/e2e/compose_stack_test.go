@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,34 +213,45 @@ func TestComposeProductionStack(t *testing.T) {
 	}
 }
 
-// freeSubnets has the daemon pick n /24 subnets from its test-only pool
-// (the way it would for a network without IPAM configuration), then
-// frees them (when the caller calls release) for the caller's compose
-// file: no hardcoded subnet can collide with the host's routes or another
-// test daemon's networks. Networks created before release get others.
+// explicitSubnets is where tests that need fixed addresses (static
+// ipv4_address, a subnet in a compose file) take their /24s: daemons never
+// allocate from it on their own (their pool is testPool), and every test
+// of this process gets its own. A subnet some interface of the host
+// already has an address in is skipped.
+const explicitSubnets = "10.215.%d.0/24"
+
+var explicitNext atomic.Int32
+
+// freeSubnets returns n /24 subnets no daemon or other test uses (see
+// explicitSubnets); release is kept for the callers and does nothing.
 func (d *daemon) freeSubnets(n int) (subnets []string, release func()) {
 	d.t.Helper()
-	ctx := context.Background()
-	var ids []string
-	for i := 0; i < n; i++ {
-		res, err := d.client.NetworkCreate(ctx, fmt.Sprintf("probe-subnet-%d", i), client.NetworkCreateOptions{})
-		if err != nil {
-			d.t.Fatal(err)
-		}
-		ids = append(ids, res.ID)
-		insp, err := d.client.NetworkInspect(ctx, res.ID, client.NetworkInspectOptions{})
-		if err != nil || len(insp.Network.IPAM.Config) == 0 {
-			d.t.Fatalf("inspect probe network: %v %+v", err, insp.Network.IPAM)
-		}
-		subnets = append(subnets, insp.Network.IPAM.Config[0].Subnet.String())
-	}
-	return subnets, func() {
-		for _, id := range ids {
-			if _, err := d.client.NetworkRemove(ctx, id, client.NetworkRemoveOptions{}); err != nil {
-				d.t.Fatal(err)
+	var used []*net.IPNet
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				used = append(used, ipn)
 			}
 		}
 	}
+	for len(subnets) < n {
+		k := explicitNext.Add(1)
+		if k > 254 {
+			d.t.Fatal("explicit test subnets exhausted")
+		}
+		sn := fmt.Sprintf(explicitSubnets, k)
+		_, cand, _ := net.ParseCIDR(sn)
+		free := true
+		for _, u := range used {
+			if u.Contains(cand.IP) || cand.Contains(u.IP) {
+				free = false
+			}
+		}
+		if free {
+			subnets = append(subnets, sn)
+		}
+	}
+	return subnets, func() {}
 }
 
 // hostPart returns subnet's network address with the last octet
