@@ -173,6 +173,10 @@ func (d *daemon) start() {
 		default:
 		}
 		if time.Now().After(deadline) {
+			// Not left running behind the failure.
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+			d.cmd = nil
 			t.Fatalf("berthd did not listen within 20s:\n%s", d.logBuf)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -219,7 +223,19 @@ func (d *daemon) cleanupContainers() {
 	if _, err := os.Stat(d.dataRoot); err != nil {
 		return
 	}
-	d.start()
+	// A test that failed with its daemon running leaves it to us: use it
+	// rather than start a second one on the same data root (which would
+	// fail on the lock and leave the first running).
+	if d.cmd != nil {
+		select {
+		case <-d.exited:
+			d.cmd = nil
+		default:
+		}
+	}
+	if d.cmd == nil {
+		d.start()
+	}
 	defer d.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

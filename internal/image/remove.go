@@ -281,7 +281,13 @@ func (s *Service) GC(ctx context.Context) (int64, error) {
 			}
 			size, _, _ := s.snaps.Usage(ctx, k)
 			if err := s.snaps.Remove(ctx, k); err != nil {
-				errs = append(errs, err)
+				// A container's snapshot may go meanwhile: its container's
+				// removal deletes it in the background (its record, and so
+				// the hold, went first).
+				if !errdefs.Is(err, errdefs.NotFound) {
+					errs = append(errs, err)
+				}
+				delete(infos, k)
 				continue
 			}
 			freed += size
