@@ -161,11 +161,23 @@ func (d *daemon) start() {
 	d.exited = make(chan struct{})
 	go func() { _ = d.cmd.Wait(); close(d.exited) }()
 	deadline := time.Now().Add(20 * time.Second)
+	// Ready means answering /_ping, not only a socket that takes a
+	// connection (a connect can succeed on a socket whose daemon is not
+	// serving yet, and a restart replaces the socket file).
+	sock := d.sock
+	ping := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", sock)
+		}}}
+	defer ping.CloseIdleConnections()
 	for {
-		c, err := net.Dial("unix", d.sock)
+		resp, err := ping.Get("http://berthd/_ping")
 		if err == nil {
-			c.Close()
-			break
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
 		}
 		select {
 		case <-d.exited:
@@ -177,7 +189,7 @@ func (d *daemon) start() {
 			_ = d.cmd.Process.Kill()
 			<-d.exited
 			d.cmd = nil
-			t.Fatalf("berthd did not listen within 20s:\n%s", d.logBuf)
+			t.Fatalf("berthd did not answer /_ping within 20s:\n%s", d.logBuf)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
