@@ -145,6 +145,15 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		return res, err
 	}
 	phase("files")
+	// Held from before it exists until the record holds it (Holders).
+	s.mu.Lock()
+	s.creating[rec.Snapshot] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.creating, rec.Snapshot)
+		s.mu.Unlock()
+	}()
 	if _, err := s.cfg.Snapshots.Prepare(ctx, rec.Snapshot, img.ChainID, map[string]string{"berth.container": id}); err != nil {
 		return res, fmt.Errorf("prepare rootfs: %w", err)
 	}

@@ -97,6 +97,10 @@ type Service struct {
 	names map[string]string // "/name" -> id
 	// execs maps exec IDs to their container, for /exec/{id}/... calls.
 	execs map[string]*Container
+	// creating holds the snapshot keys of creates in progress, from
+	// before their snapshot is prepared until their record is in byID, so
+	// that an image GC never takes a fresh container snapshot (Holders).
+	creating map[string]bool
 	// wg tracks monitor goroutines (they end with their container, not
 	// with berthd).
 	wg sync.WaitGroup
@@ -126,7 +130,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: st, log: cfg.Log, byID: map[string]*Container{}, names: map[string]string{}, execs: map[string]*Container{}}, nil
+	return &Service{cfg: cfg, store: st, log: cfg.Log, byID: map[string]*Container{}, names: map[string]string{}, execs: map[string]*Container{}, creating: map[string]bool{}}, nil
 }
 
 func (s *Service) event(action string, r *Record, extra map[string]string) {
@@ -216,6 +220,9 @@ func (s *Service) Holders(ctx context.Context) ([]string, []digest.Digest, error
 			keys = append(keys, c.rec.Snapshot)
 		}
 		c.mu.Unlock()
+	}
+	for k := range s.creating {
+		keys = append(keys, k)
 	}
 	return keys, nil, nil
 }

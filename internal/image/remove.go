@@ -239,6 +239,16 @@ func (s *Service) GC(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The snapshots are listed before the holders are asked: a snapshot
+	// made after the listing is not swept, and one made before it was
+	// already held (containers hold theirs from before they prepare it).
+	infos := map[string]string{}
+	if err := s.snaps.Walk(ctx, func(i snapshotInfo) error {
+		infos[i.Key] = i.Parent
+		return nil
+	}); err != nil {
+		return 0, err
+	}
 	if s.cfg.Holders != nil {
 		hs, hb, err := s.cfg.Holders(ctx)
 		if err != nil {
@@ -252,13 +262,6 @@ func (s *Service) GC(ctx context.Context) (int64, error) {
 		}
 	}
 	// Every ancestor of a kept snapshot is kept.
-	infos := map[string]string{}
-	if err := s.snaps.Walk(ctx, func(i snapshotInfo) error {
-		infos[i.Key] = i.Parent
-		return nil
-	}); err != nil {
-		return 0, err
-	}
 	for k := range snaps {
 		for p := infos[k]; p != "" && !snaps[p]; p = infos[p] {
 			snaps[p] = true
