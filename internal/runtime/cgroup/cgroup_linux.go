@@ -191,6 +191,19 @@ func (m *manager) Apply(pid int) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// The last container's Destroy removes the default parent (see
+	// removeEmptyDefaultParents): a create racing it finds the parent gone
+	// between its mkdirs, and simply makes it again.
+	var err error
+	for range 3 {
+		if err = m.apply(pid); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	return err
+}
+
+func (m *manager) apply(pid int) error {
 	if m.v1 != nil {
 		if err := m.v1.Apply(pid); err != nil {
 			return fmt.Errorf("cgroup: apply pid %d: %w", pid, err)
@@ -324,9 +337,11 @@ func (m *manager) Pids() ([]int, error) {
 func (m *manager) Destroy() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := removeDirs(m.dirs(), destroyRetry); err != nil {
+	dirs := m.dirs()
+	if err := removeDirs(dirs, destroyRetry); err != nil {
 		return fmt.Errorf("cgroup: destroy: %w", err)
 	}
+	removeEmptyDefaultParents(dirs)
 	return nil
 }
 

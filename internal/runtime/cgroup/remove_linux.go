@@ -96,3 +96,24 @@ func removeTree(dir string) error {
 	}
 	return nil
 }
+
+// removeEmptyDefaultParents removes the default parent ("berth") above the
+// container directories dirs once the last container is gone, so that
+// berth leaves no cgroup behind; while other containers live below it the
+// kernel refuses (EBUSY) and it stays. One rmdir per hierarchy, in
+// parallel, on the teardown path.
+func removeEmptyDefaultParents(dirs []string) {
+	var wg sync.WaitGroup
+	for _, d := range dirs {
+		parent := filepath.Dir(d)
+		if filepath.Base(parent) != filepath.Base(defaultParent) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = unix.Rmdir(parent)
+		}()
+	}
+	wg.Wait()
+}
