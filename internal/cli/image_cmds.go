@@ -213,6 +213,34 @@ func (c *Cli) pullImage(ctx context.Context, ref, platform string, out io.Writer
 	return displayStream(resp, out)
 }
 
+// transferTarget is what pull and push share: the normalised name (with
+// the default tag unless all, announced unless quiet), the client and the
+// encoded credentials for its registry.
+func (c *Cli) transferTarget(arg string, all, quiet bool) (reference.Named, *client.Client, string, error) {
+	named, err := reference.ParseNormalizedNamed(arg)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if all && !reference.IsNameOnly(named) {
+		return nil, nil, "", errors.New("tag can't be used with --all-tags/-a")
+	}
+	if !all && reference.IsNameOnly(named) {
+		named = reference.TagNameOnly(named)
+		if !quiet {
+			fmt.Fprintf(c.out, "Using default tag: %s\n", named.(reference.Tagged).Tag())
+		}
+	}
+	api, err := c.Client()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	auth, err := c.encodedAuth(named.String())
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return named, api, auth, nil
+}
+
 func (c *Cli) newPullCommand() *cobra.Command {
 	var (
 		all, quiet bool
@@ -223,24 +251,7 @@ func (c *Cli) newPullCommand() *cobra.Command {
 		Short: "Download an image from a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			named, err := reference.ParseNormalizedNamed(args[0])
-			if err != nil {
-				return err
-			}
-			if all && !reference.IsNameOnly(named) {
-				return errors.New("tag can't be used with --all-tags/-a")
-			}
-			if !all && reference.IsNameOnly(named) {
-				named = reference.TagNameOnly(named)
-				if !quiet {
-					fmt.Fprintf(c.out, "Using default tag: %s\n", named.(reference.Tagged).Tag())
-				}
-			}
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			auth, err := c.encodedAuth(named.String())
+			named, api, auth, err := c.transferTarget(args[0], all, quiet)
 			if err != nil {
 				return err
 			}
@@ -286,24 +297,7 @@ func (c *Cli) newPushCommand() *cobra.Command {
 		Short: "Upload an image to a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			named, err := reference.ParseNormalizedNamed(args[0])
-			if err != nil {
-				return err
-			}
-			if all && !reference.IsNameOnly(named) {
-				return fmt.Errorf("tag can't be used with --all-tags/-a")
-			}
-			if !all && reference.IsNameOnly(named) {
-				named = reference.TagNameOnly(named)
-				if !quiet {
-					fmt.Fprintf(c.out, "Using default tag: %s\n", named.(reference.Tagged).Tag())
-				}
-			}
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			auth, err := c.encodedAuth(named.String())
+			named, api, auth, err := c.transferTarget(args[0], all, quiet)
 			if err != nil {
 				return err
 			}
