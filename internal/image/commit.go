@@ -166,6 +166,33 @@ func chainOf(parentChain string, diffID digest.Digest) digest.Digest {
 	return digest.FromString(parentChain + " " + diffID.String())
 }
 
+// writeLayerBlob writes the gzip layer of upper over lowers (leaving out
+// what filter skips) into the content store under ingest key ref, and
+// returns its blob and diff ID.
+func (s *Service) writeLayerBlob(ctx context.Context, ref string, lowers []string, upper string, filter *stubFilter) (ocispec.Descriptor, digest.Digest, error) {
+	cw, err := s.content.Writer(ctx, ref, "", 0)
+	if err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	defer cw.Close()
+	gz := archive.Compress(cw, archive.Gzip, 0)
+	diffID, _, err := archive.DiffSkipping(ctx, lowers, upper, gz, func(name string, mode fs.FileMode, size int64) bool {
+		return filter.skip(name, mode, size)
+	})
+	if err != nil {
+		gz.Close()
+		return ocispec.Descriptor{}, "", err
+	}
+	if err := gz.Close(); err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	blob := layerBlob(cw.Digest(), cw.Offset())
+	if err := cw.Commit(ctx); err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	return blob, diffID, nil
+}
+
 // CommitLayer makes the content of the active snapshot key — prepared
 // on parentChain, written through an overlay mount that is gone now —
 // a layer without copying it: its diff is stored gzip-compressed for the
@@ -187,30 +214,11 @@ func (s *Service) CommitLayer(ctx context.Context, key string, parentChain strin
 	if len(ch) == 0 {
 		return nil, s.snaps.Remove(ctx, key)
 	}
-	cw, err := s.content.Writer(ctx, key, "", 0)
+	blob, diffID, err := s.writeLayerBlob(ctx, key, lowers, upper, filter)
 	if err != nil {
 		return nil, err
 	}
-	defer cw.Close()
-	gz := archive.Compress(cw, archive.Gzip, 0)
-	diffID, _, err := archive.DiffSkipping(ctx, lowers, upper, gz, func(name string, mode fs.FileMode, size int64) bool {
-		return filter.skip(name, mode, size)
-	})
-	if err != nil {
-		gz.Close()
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	blob := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: cw.Digest(), Size: cw.Offset()}
-	if err := cw.Commit(ctx); err != nil {
-		return nil, err
-	}
-	chain := diffID
-	if parentChain != "" {
-		chain = digest.FromString(parentChain + " " + diffID.String())
-	}
+	chain := chainOf(parentChain, diffID)
 	mu := s.chainLock(chain)
 	mu.Lock()
 	if s.haveChain(ctx, chain) {

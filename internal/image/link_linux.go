@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/internal/image/archive"
 )
 
 // NewLayerLinked is NewLayer for a snapshot that will never change again
@@ -51,24 +50,8 @@ func (s *Service) NewLayerLinked(ctx context.Context, key string, parentChain st
 	if err := linkTree(upper, dir, filter); err != nil {
 		return s.NewLayer(ctx, key, parentChain, stubs...)
 	}
-	cw, err := s.content.Writer(ctx, lkey, "", 0)
+	blob, diffID, err := s.writeLayerBlob(ctx, lkey, lowers, upper, filter)
 	if err != nil {
-		return nil, err
-	}
-	defer cw.Close()
-	gz := archive.Compress(cw, archive.Gzip, 0)
-	diffID, _, err := archive.DiffSkipping(ctx, lowers, upper, gz, func(name string, mode fs.FileMode, size int64) bool {
-		return filter.skip(name, mode, size)
-	})
-	if err != nil {
-		gz.Close()
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	blob := layerBlob(cw.Digest(), cw.Offset())
-	if err := cw.Commit(ctx); err != nil {
 		return nil, err
 	}
 	chain := chainOf(parentChain, diffID)
