@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
 )
 
 // NewLayerLinked is NewLayer for a snapshot that will never change again
