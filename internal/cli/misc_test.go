@@ -3,6 +3,7 @@ package cli
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,12 +17,16 @@ func TestSignalProxy(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	rf := newRunFixture(t, f, 0, false, frame(1, "x\n"))
-	_ = rf
-	// Deliver SIGUSR1 to ourselves once the container runs: berth forwards
-	// it as docker does (signal name without the SIG prefix).
+	ready := make(chan struct{})
+	var once sync.Once
+	signalProxyReady = func() { once.Do(func() { close(ready) }) }
+	t.Cleanup(func() { signalProxyReady = nil })
+	// Deliver SIGUSR1 to ourselves once the container runs and the proxy
+	// listens: berth forwards it as docker does (signal name without the
+	// SIG prefix).
 	go func() {
 		<-rf.started
-		time.Sleep(5 * time.Millisecond)
+		<-ready
 		_ = syscall.Kill(syscall.Getpid(), syscall.SIGUSR1)
 	}()
 	_, stderr, code := runBerth(t, f, "", "run", "busybox")

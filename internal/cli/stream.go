@@ -214,6 +214,11 @@ func (c *Cli) monitorTTYSize(ctx context.Context, resize func(h, w uint)) {
 
 // proxySignals forwards the signals berth receives to the container until
 // ctx ends (docker's --sig-proxy).
+// signalProxyReady, when set (by tests), is called once proxySignals has
+// registered its handler, so a test can send a signal knowing it will be
+// forwarded rather than take the default action.
+var signalProxyReady func()
+
 func proxySignals(ctx context.Context, api *client.Client, id string) {
 	ch := make(chan os.Signal, 128)
 	// Registering for every signal takes about a millisecond: do it off
@@ -221,6 +226,9 @@ func proxySignals(ctx context.Context, api *client.Client, id string) {
 	go func() {
 		signal.Notify(ch)
 		defer signal.Stop(ch)
+		if signalProxyReady != nil {
+			signalProxyReady()
+		}
 		for {
 			select {
 			case <-ctx.Done():
