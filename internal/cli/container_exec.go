@@ -223,12 +223,7 @@ func (c *Cli) inspect(cmd *cobra.Command, args []string, typ, format string, siz
 		return err
 	}
 	ctx := cmd.Context()
-	var (
-		raws   []json.RawMessage
-		values []any // typed results, which templates see first
-		errs   []string
-	)
-	for _, name := range args {
+	return inspectEach(c.out, format, args, func(name string) (json.RawMessage, any, error) {
 		var (
 			raw   json.RawMessage
 			value any
@@ -245,22 +240,9 @@ func (c *Cli) inspect(cmd *cobra.Command, args []string, typ, format string, siz
 			res, err = api.ImageInspect(ctx, name, client.ImageInspectWithRawResponse(&buf))
 			raw, value = json.RawMessage(buf.Bytes()), res.InspectResponse
 		}
-		if err != nil {
-			if isNotFound(err) && typ == "" {
-				errs = append(errs, "Error: No such object: "+name)
-				continue
-			}
-			errs = append(errs, err.Error())
-			continue
+		if err != nil && isNotFound(err) && typ == "" {
+			err = errors.New("Error: No such object: " + name)
 		}
-		raws = append(raws, raw)
-		values = append(values, value)
-	}
-	if err := writeInspect(c.out, format, raws, values); err != nil {
-		return err
-	}
-	if len(errs) > 0 {
-		return StatusError{Status: joinLines(errs), StatusCode: 1}
-	}
-	return nil
+		return raw, value, err
+	})
 }

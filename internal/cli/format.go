@@ -171,6 +171,36 @@ func fieldsJSON(v any) ([]byte, error) {
 	return json.Marshal(m)
 }
 
+// inspectEach looks every name up with lookup and prints what was found
+// (writeInspect); names that fail are reported together after the output,
+// with exit status 1, as docker does.
+func inspectEach(out io.Writer, format string, names []string, lookup func(name string) (json.RawMessage, any, error)) error {
+	var (
+		raws   []json.RawMessage
+		values []any // typed results, which templates see first
+		errs   []string
+	)
+	for _, name := range names {
+		raw, value, err := lookup(name)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if len(raw) == 0 {
+			raw, _ = json.Marshal(value)
+		}
+		raws = append(raws, raw)
+		values = append(values, value)
+	}
+	if err := writeInspect(out, format, raws, values); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return StatusError{Status: joinLines(errs), StatusCode: 1}
+	}
+	return nil
+}
+
 // writeInspect prints inspect results: a JSON array by default, or each
 // element through a template.
 func writeInspect(out io.Writer, format string, raws []json.RawMessage, values []any) error {

@@ -190,27 +190,10 @@ func (c *Cli) newNetworkInspectCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var (
-				raws   []json.RawMessage
-				values []any
-				errs   []string
-			)
-			for _, name := range args {
+			return inspectEach(c.out, format, args, func(name string) (json.RawMessage, any, error) {
 				res, err := api.NetworkInspect(cmd.Context(), name, client.NetworkInspectOptions{Verbose: verbose})
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				raws = append(raws, res.Raw)
-				values = append(values, res.Network)
-			}
-			if err := writeInspect(c.out, format, raws, values); err != nil {
-				return err
-			}
-			if len(errs) > 0 {
-				return StatusError{Status: joinLines(errs), StatusCode: 1}
-			}
-			return nil
+				return res.Raw, res.Network, err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)

@@ -161,31 +161,10 @@ func (c *Cli) newVolumeInspectCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var (
-				raws   []json.RawMessage
-				values []any
-				errs   []string
-			)
-			for _, name := range args {
+			return inspectEach(c.out, format, args, func(name string) (json.RawMessage, any, error) {
 				res, err := api.VolumeInspect(cmd.Context(), name, client.VolumeInspectOptions{})
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				raw := res.Raw
-				if len(raw) == 0 {
-					raw, _ = json.Marshal(res.Volume)
-				}
-				raws = append(raws, raw)
-				values = append(values, res.Volume)
-			}
-			if err := writeInspect(c.out, format, raws, values); err != nil {
-				return err
-			}
-			if len(errs) > 0 {
-				return StatusError{Status: joinLines(errs), StatusCode: 1}
-			}
-			return nil
+				return res.Raw, res.Volume, err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
