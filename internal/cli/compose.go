@@ -119,6 +119,26 @@ func (c *Cli) composeLoadWith(ctx context.Context, o *composeOptions, lo compose
 // what the engine has (down, ps, logs, ...), falls back to an empty
 // project named by -p or COMPOSE_PROJECT_NAME when there is no compose
 // file.
+// composeTarget is what most compose commands start with: the project
+// (loaded, or only its name when no file is found), every named service
+// checked against it, and the engine.
+func (c *Cli) composeTarget(ctx context.Context, o *composeOptions, services []string) (*types.Project, *compose.Engine, error) {
+	p, err := c.composeProjectOrName(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range services {
+		if _, ok := p.Services[s]; !ok && len(p.Services) > 0 {
+			return nil, nil, fmt.Errorf("no such service: %s", s)
+		}
+	}
+	e, err := c.composeEngine(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, e, nil
+}
+
 func (c *Cli) composeProjectOrName(ctx context.Context, o *composeOptions, services ...string) (*types.Project, error) {
 	p, err := c.composeLoad(ctx, o, services...)
 	if err == nil {

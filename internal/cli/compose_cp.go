@@ -31,11 +31,7 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 			if srcIn == dstIn {
 				return errors.New("copying between services is not supported; one of source or destination must be a service path")
 			}
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, nil)
 			if err != nil {
 				return err
 			}

@@ -29,11 +29,7 @@ func (c *Cli) newComposeExecCommand(o *composeOptions) *cobra.Command {
 		Args:  requiresMinArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, nil)
 			if err != nil {
 				return err
 			}

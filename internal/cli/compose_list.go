@@ -71,16 +71,7 @@ func (c *Cli) newComposePsCommand(o *composeOptions) *cobra.Command {
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			for _, s := range args {
-				if _, ok := p.Services[s]; !ok && len(p.Services) > 0 {
-					return fmt.Errorf("no such service: %s", s)
-				}
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, args)
 			if err != nil {
 				return err
 			}
@@ -163,16 +154,7 @@ func (c *Cli) newComposeLogsCommand(o *composeOptions) *cobra.Command {
 		Short: "View output from containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			for _, s := range args {
-				if _, ok := p.Services[s]; !ok && len(p.Services) > 0 {
-					return fmt.Errorf("no such service: %s", s)
-				}
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, args)
 			if err != nil {
 				return err
 			}
@@ -421,11 +403,7 @@ func (c *Cli) newComposeTopCommand(o *composeOptions) *cobra.Command {
 		Short: "Display the running processes",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, nil)
 			if err != nil {
 				return err
 			}
@@ -463,11 +441,7 @@ func (c *Cli) newComposeImagesCommand(o *composeOptions) *cobra.Command {
 		Short: "List images used by the created containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, nil)
 			if err != nil {
 				return err
 			}
@@ -538,11 +512,7 @@ func (c *Cli) newComposePortCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("invalid port %q", args[1])
 			}
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, nil)
 			if err != nil {
 				return err
 			}

@@ -61,11 +61,7 @@ func (c *Cli) newComposeWaitCommand(o *composeOptions) *cobra.Command {
 		Args:  requiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, nil)
 			if err != nil {
 				return err
 			}

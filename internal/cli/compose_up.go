@@ -315,16 +315,7 @@ func (c *Cli) newComposeLifecycleCommand(o *composeOptions, verb, short string) 
 		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			for _, s := range args {
-				if _, ok := p.Services[s]; !ok && len(p.Services) > 0 {
-					return fmt.Errorf("no such service: %s", s)
-				}
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, args)
 			if err != nil {
 				return err
 			}
@@ -385,11 +376,7 @@ func (c *Cli) newComposeRmCommand(o *composeOptions) *cobra.Command {
 		Short: "Removes stopped service containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.composeProjectOrName(ctx, o)
-			if err != nil {
-				return err
-			}
-			e, err := c.composeEngine(o)
+			p, e, err := c.composeTarget(ctx, o, nil)
 			if err != nil {
 				return err
 			}
