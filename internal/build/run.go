@@ -149,6 +149,7 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 			if id == "" {
 				id = target
 			}
+			s.noteCacheMount(id) // for --cache-to
 			dir := filepath.Join(s.b.cfg.Root, "cache-mounts", cacheMountName(id))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				cleanup()

@@ -1,0 +1,607 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/image/archive"
+)
+
+// cacheImport is what a build may take its steps from besides the local
+// build cache: the steps of imported cache manifests (--cache-from
+// type=registry|local), materialised on first use, and local images
+// whose history matches the build (the classic builder's --cache-from).
+type cacheImport struct {
+	b   *Builder
+	ctx context.Context
+	// steps are the imported entries by cache key.
+	steps map[string]importedStep
+	// images are the classic builder's cache sources.
+	images []*image.State
+	mu     sync.Mutex
+	// used counts steps taken from imports, for the log.
+	used int
+}
+
+type importedStep struct {
+	step  *cacheStep
+	cache *importedCache
+	store cacheStore
+}
+
+// parseCacheOptions checks --cache-from and --cache-to before anything
+// is read.
+func parseCacheOptions(o Options) (from, to []cacheSpec, images []string, err error) {
+	for _, s := range o.CacheFrom {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !isCacheSpec(s) {
+			images = append(images, s)
+			continue
+		}
+		sp, err := parseCacheSpec(s, false)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		from = append(from, sp)
+	}
+	for _, s := range o.CacheTo {
+		sp, err := parseCacheSpec(strings.TrimSpace(s), true)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		to = append(to, sp)
+	}
+	return from, to, images, nil
+}
+
+// importCaches reads the cache manifests of from (a missing, unreadable
+// or malformed one is a warning: the build goes on without it), unpacks
+// their cache mounts where this daemon has none yet, and resolves the
+// classic builder's image sources (a missing image is skipped, as dockerd
+// does). It returns nil when there is nothing to import.
+func (b *Builder) importCaches(ctx context.Context, o Options, from []cacheSpec, images []string, out Output) *cacheImport {
+	if len(from) == 0 && len(images) == 0 {
+		return nil
+	}
+	imp := &cacheImport{b: b, ctx: ctx, steps: map[string]importedStep{}}
+	warn := func(sp cacheSpec, err error) {
+		b.cfg.Log.Warn("build cache import ignored", "cache", sp.raw, "err", err)
+		if !o.Quiet {
+			out.Stream(fmt.Sprintf("[Warning] build cache %s not imported: %v\n", sp, err))
+		}
+	}
+	for _, sp := range from {
+		store, err := b.cacheStoreFor(sp, o)
+		if err != nil {
+			warn(sp, err)
+			continue
+		}
+		mb, cb, err := store.read(ctx)
+		if err != nil {
+			warn(sp, err)
+			continue
+		}
+		ic, err := parseCacheManifest(mb, cb, b.cfg.Images.Platform())
+		if err != nil {
+			warn(sp, err)
+			continue
+		}
+		for k, st := range ic.steps {
+			if _, ok := imp.steps[k]; !ok {
+				imp.steps[k] = importedStep{step: st, cache: ic, store: store}
+			}
+		}
+		mounts := b.importCacheMounts(ctx, ic, store)
+		if !o.Quiet {
+			out.Stream(fmt.Sprintf("Importing build cache from %s: %d steps, %d cache mounts\n", sp, len(ic.steps), mounts))
+		}
+	}
+	for _, ref := range images {
+		st, _, err := b.cfg.Images.StateOf(ctx, ref)
+		if err != nil {
+			b.cfg.Log.Warn("build: cache source skipped", "image", ref, "err", err)
+			continue
+		}
+		imp.images = append(imp.images, st)
+	}
+	return imp
+}
+
+// openFor opens a blob of an imported cache: from the local content
+// store when it is there, else from the cache's store.
+func (b *Builder) openFor(store cacheStore) func(context.Context, ocispec.Descriptor) func(context.Context) (io.ReadCloser, error) {
+	return func(_ context.Context, d ocispec.Descriptor) func(context.Context) (io.ReadCloser, error) {
+		return func(ctx context.Context) (io.ReadCloser, error) {
+			if rc, err := b.cfg.Images.Content().Open(ctx, d.Digest); err == nil {
+				return rc, nil
+			}
+			return store.open(ctx, d)
+		}
+	}
+}
+
+// fromImports is the build cache's second chance: when key is not in the
+// local cache, an imported step or a matching cache source image gives
+// its result, which is recorded in the local cache (so it is kept from GC
+// and found locally next time). nil: no import has the step.
+func (s *session) fromImports(d *dispatcher, key, desc string) *cacheEntry {
+	imp := s.imp
+	if imp == nil {
+		return nil
+	}
+	var st *image.State
+	var parent, description string
+	if is, ok := imp.steps[key]; ok {
+		var err error
+		st, err = imp.materialize(is, d.st)
+		if err != nil {
+			imp.b.cfg.Log.Warn("build cache: imported step not usable", "key", key, "err", err)
+			d.printf("[Warning] imported cache for this step not used: %v\n", err)
+			st = nil
+		} else {
+			parent, description = is.step.Parent, is.step.Description
+		}
+	}
+	if st == nil {
+		st = imp.fromImages(d, desc)
+		parent, description = d.key, desc
+	}
+	if st == nil {
+		return nil
+	}
+	e := &cacheEntry{State: st, Parent: parent, Description: description}
+	if n := len(st.Config.History); n > 0 && !st.Config.History[n-1].EmptyLayer && len(st.Layers) > 0 {
+		e.Size = st.Layers[len(st.Layers)-1].Size
+	}
+	if err := imp.b.cache.put(key, e); err != nil {
+		imp.b.cfg.Log.Warn("build cache: recording an imported step", "err", err)
+		return nil
+	}
+	imp.mu.Lock()
+	imp.used++
+	imp.mu.Unlock()
+	return e
+}
+
+// materialize makes an imported step's state local: every layer blob in
+// the content store and unpacked as its chain, fetched only when missing.
+// The step must extend cur (the state the build is at): the same layers
+// below its own, or it is refused.
+func (imp *cacheImport) materialize(is importedStep, cur *image.State) (*image.State, error) {
+	if len(is.step.Layers) < len(cur.Layers) {
+		return nil, fmt.Errorf("its layers do not extend the current state")
+	}
+	st := &image.State{Config: is.step.Config}
+	st.Config.RootFS.DiffIDs = nil
+	parent := ""
+	open := imp.b.openFor(is.store)
+	for i, bd := range is.step.Layers {
+		desc, diff := is.cache.blobs[bd], is.cache.diffs[bd]
+		if i < len(cur.Layers) {
+			if cur.Layers[i].DiffID != diff {
+				return nil, fmt.Errorf("its layer %d (%s) differs from the current state's", i, diff)
+			}
+			st.Layers = append(st.Layers, cur.Layers[i])
+			parent = cur.Layers[i].ChainID.String()
+			continue
+		}
+		l, err := imp.b.cfg.Images.UnpackLayer(imp.ctx, desc, diff, parent, open(imp.ctx, desc))
+		if err != nil {
+			return nil, err
+		}
+		st.Layers = append(st.Layers, *l)
+		parent = l.ChainID.String()
+	}
+	return st, nil
+}
+
+// fromImages is the classic builder's --cache-from: a source image whose
+// history and layers begin with the current state's, and whose next
+// history entry is what this step writes, gives the step's result: the
+// current config with that history entry and, unless it is an empty
+// layer, the source's next layer.
+func (imp *cacheImport) fromImages(d *dispatcher, desc string) *image.State {
+	if len(imp.images) == 0 {
+		return nil
+	}
+	createdBy, meta := d.historyOf(desc)
+	cur := d.st
+	n := len(cur.Config.History)
+	for _, src := range imp.images {
+		if len(src.Config.History) <= n || len(src.Layers) < len(cur.Layers) {
+			continue
+		}
+		if !sameHistory(cur.Config.History, src.Config.History[:n]) || !sameLayers(cur.Layers, src.Layers[:len(cur.Layers)]) {
+			continue
+		}
+		h := src.Config.History[n]
+		if h.CreatedBy != createdBy || meta && !h.EmptyLayer {
+			continue
+		}
+		st := cur.Clone()
+		if !h.EmptyLayer {
+			if len(src.Layers) <= len(cur.Layers) {
+				continue
+			}
+			st.Layers = append(st.Layers, src.Layers[len(cur.Layers)])
+		}
+		st.Config.History = append(st.Config.History, h)
+		st.Config.Created = h.Created
+		return st
+	}
+	return nil
+}
+
+// historyOf is the history entry (created_by) a step described as desc
+// writes, and whether it is metadata only (an empty layer): RUN writes
+// its command line (prefixed with the build arguments it sees), COPY, ADD
+// and WORKDIR "#(nop) " and the instruction, the others "#(nop)  " and
+// the instruction.
+func (d *dispatcher) historyOf(desc string) (string, bool) {
+	switch {
+	case strings.HasPrefix(desc, "RUN "):
+		cmd := strings.TrimPrefix(desc, "RUN ")
+		if env := d.argsEnv(); len(env) > 0 {
+			cmd = fmt.Sprintf("|%d %s %s", len(env), strings.Join(env, " "), cmd)
+		}
+		return cmd, false
+	case strings.HasPrefix(desc, "COPY "), strings.HasPrefix(desc, "ADD "), strings.HasPrefix(desc, "WORKDIR "):
+		return "/bin/sh -c #(nop) " + desc, false
+	}
+	return "/bin/sh -c #(nop)  " + desc, true
+}
+
+func sameHistory(a, b []ocispec.History) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].CreatedBy != b[i].CreatedBy || a[i].EmptyLayer != b[i].EmptyLayer || a[i].Comment != b[i].Comment || a[i].Author != b[i].Author {
+			return false
+		}
+	}
+	return true
+}
+
+func sameLayers(a, b []image.Layer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].DiffID != b[i].DiffID {
+			return false
+		}
+	}
+	return true
+}
+
+// cacheMountDir is the directory of cache mount id.
+func (b *Builder) cacheMountDir(id string) string {
+	return filepath.Join(b.cfg.Root, "cache-mounts", cacheMountName(id))
+}
+
+// importCacheMounts unpacks the cache's mounts that this daemon does not
+// have (a missing or empty directory): a local cache mount is never
+// overwritten. It returns how many it unpacked.
+func (b *Builder) importCacheMounts(ctx context.Context, ic *importedCache, store cacheStore) int {
+	n := 0
+	for _, mr := range ic.mounts {
+		dir := b.cacheMountDir(mr.ID)
+		if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+			continue
+		}
+		if err := b.unpackCacheMount(ctx, dir, ic.blobs[mr.Blob], ic.diffs[mr.Blob], store); err != nil {
+			b.cfg.Log.Warn("build cache: importing a cache mount", "id", mr.ID, "err", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+func (b *Builder) unpackCacheMount(ctx context.Context, dir string, desc ocispec.Descriptor, diffID digest.Digest, store cacheStore) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".import-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	rc, err := store.open(ctx, desc)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	vr := &verifyReader{r: rc, h: digest.SHA256.Digester(), want: desc}
+	dr, _, err := archive.DecompressStream(vr)
+	if err != nil {
+		return err
+	}
+	res, err := archive.Apply(ctx, tmp, dr, archive.ApplyOptions{})
+	dr.Close()
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, vr); err != nil {
+		return err
+	}
+	if err := vr.check(); err != nil {
+		return err
+	}
+	if diffID != "" && res.DiffID != diffID {
+		return fmt.Errorf("content is %s, not %s", res.DiffID, diffID)
+	}
+	_ = os.Remove(dir) // an empty directory, if any
+	return os.Rename(tmp, dir)
+}
+
+// verifyReader checks a stream against its descriptor once read to the
+// end.
+type verifyReader struct {
+	r    io.Reader
+	h    digest.Digester
+	n    int64
+	want ocispec.Descriptor
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.n += int64(n)
+	v.h.Hash().Write(p[:n])
+	return n, err
+}
+
+func (v *verifyReader) check() error {
+	if v.n != v.want.Size || v.h.Digest() != v.want.Digest {
+		return fmt.Errorf("blob %s: content does not match its digest or size", v.want.Digest)
+	}
+	return nil
+}
+
+// exportCaches writes the build's cache to each --cache-to: mode=min the
+// steps of the target stage's chain (the image's own steps), mode=max
+// those of every stage the build ran, with the layers they use and the
+// contents of the cache mounts the build's RUN steps name. A failed
+// export fails the build unless the spec says ignore-error=true.
+func (s *session) exportCaches(ctx context.Context, to []cacheSpec) error {
+	for _, sp := range to {
+		err := s.exportCache(ctx, sp)
+		if err == nil {
+			continue
+		}
+		if sp.IgnoreError {
+			s.b.cfg.Log.Warn("build cache export failed", "cache", sp.raw, "err", err)
+			if !s.opts.Quiet {
+				s.out.Stream(fmt.Sprintf("[Warning] build cache export to %s failed: %v\n", sp, err))
+			}
+			continue
+		}
+		return fmt.Errorf("exporting build cache to %s: %w", sp, err)
+	}
+	return nil
+}
+
+func (s *session) exportCache(ctx context.Context, sp cacheSpec) error {
+	store, err := s.b.cacheStoreFor(sp, s.opts)
+	if err != nil {
+		return err
+	}
+	var heads []string
+	if sp.Mode == "max" {
+		for _, sr := range s.stages {
+			if sr.needed && sr.key != "" {
+				heads = append(heads, sr.key)
+			}
+		}
+	} else if t := s.target(); t >= 0 {
+		heads = append(heads, s.stages[t].key)
+	}
+	cfg := cacheConfig{SchemaVersion: cacheSchemaVersion, Layers: map[digest.Digest]digest.Digest{}}
+	p := s.b.cfg.Images.Platform()
+	cfg.Platform = ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+	var blobs []ocispec.Descriptor
+	seen := map[string]bool{}
+	for _, k := range heads {
+		for k != "" && !seen[k] {
+			e := s.b.cache.get(k)
+			if e == nil {
+				break
+			}
+			seen[k] = true
+			step := cacheStep{Key: k, Parent: e.Parent, Description: e.Description, Config: e.State.Config}
+			step.Config.RootFS.DiffIDs = nil
+			for _, l := range e.State.Layers {
+				step.Layers = append(step.Layers, l.Blob.Digest)
+				if _, ok := cfg.Layers[l.Blob.Digest]; !ok {
+					cfg.Layers[l.Blob.Digest] = l.DiffID
+					desc := l.Blob
+					desc.Annotations = map[string]string{cacheDiffIDAnnotation: l.DiffID.String()}
+					blobs = append(blobs, desc)
+				}
+			}
+			cfg.Steps = append(cfg.Steps, step)
+			k = e.Parent
+		}
+	}
+	// Parents before children: easier to read, and the order an
+	// importer meets them.
+	for i, j := 0, len(cfg.Steps)-1; i < j; i, j = i+1, j-1 {
+		cfg.Steps[i], cfg.Steps[j] = cfg.Steps[j], cfg.Steps[i]
+	}
+	spool, err := os.MkdirTemp(s.b.cfg.Root, "ctx-cache-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(spool)
+	files := map[digest.Digest]string{}
+	for _, id := range s.cacheMountIDs() {
+		dir := s.b.cacheMountDir(id)
+		if ents, err := os.ReadDir(dir); err != nil || len(ents) == 0 {
+			continue
+		}
+		desc, diffID, file, err := packCacheMount(ctx, dir, spool)
+		if err != nil {
+			return fmt.Errorf("cache mount %s: %w", id, err)
+		}
+		desc.Annotations = map[string]string{cacheMountAnnotation: id, cacheDiffIDAnnotation: diffID.String()}
+		if _, dup := cfg.Layers[desc.Digest]; !dup {
+			blobs = append(blobs, desc)
+		}
+		files[desc.Digest] = file
+		cfg.Layers[desc.Digest] = diffID
+		cfg.Mounts = append(cfg.Mounts, cacheMountRecord{ID: id, Blob: desc.Digest})
+	}
+	cb, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	m := ocispec.Manifest{
+		MediaType: ocispec.MediaTypeImageManifest, ArtifactType: cacheArtifactType,
+		Config: ocispec.Descriptor{MediaType: cacheConfigMediaType, Digest: digest.FromBytes(cb), Size: int64(len(cb))},
+		Layers: blobs,
+		Annotations: map[string]string{
+			ocispec.AnnotationCreated: time.Now().UTC().Format(time.RFC3339),
+		},
+	}
+	m.SchemaVersion = 2
+	if m.Layers == nil {
+		m.Layers = []ocispec.Descriptor{}
+	}
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	open := func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+		if f, ok := files[d.Digest]; ok {
+			return os.Open(f)
+		}
+		return s.b.cfg.Images.Content().Open(ctx, d.Digest)
+	}
+	if err := store.write(ctx, mb, cb, blobs, open); err != nil {
+		return err
+	}
+	if !s.opts.Quiet {
+		s.out.Stream(fmt.Sprintf("Exported build cache to %s: %d steps, %d layers, %d cache mounts\n", sp, len(cfg.Steps), len(blobs)-len(cfg.Mounts), len(cfg.Mounts)))
+	}
+	return nil
+}
+
+// packCacheMount writes dir as a gzip tar into spool and returns its
+// descriptor, its uncompressed digest and the file.
+func packCacheMount(ctx context.Context, dir, spool string) (ocispec.Descriptor, digest.Digest, string, error) {
+	f, err := os.CreateTemp(spool, "mount-")
+	if err != nil {
+		return ocispec.Descriptor{}, "", "", err
+	}
+	defer f.Close()
+	ch := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, ch)}
+	gz := archive.Compress(cw, archive.Gzip, 0)
+	uh := sha256.New()
+	if err := archive.Tar(ctx, dir, io.MultiWriter(gz, uh)); err != nil {
+		gz.Close()
+		return ocispec.Descriptor{}, "", "", err
+	}
+	if err := gz.Close(); err != nil {
+		return ocispec.Descriptor{}, "", "", err
+	}
+	if err := f.Close(); err != nil {
+		return ocispec.Descriptor{}, "", "", err
+	}
+	desc := ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageLayerGzip,
+		Digest:    digest.NewDigest(digest.SHA256, ch), Size: cw.n,
+	}
+	return desc, digest.NewDigest(digest.SHA256, uh), f.Name(), nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// target is the index of the stage the build made the image of.
+func (s *session) target() int {
+	if s.opts.Target != "" {
+		if i, ok := s.df.stageIndex(s.opts.Target, len(s.df.stages)); ok {
+			return i
+		}
+		return -1
+	}
+	return len(s.df.stages) - 1
+}
+
+// cacheMountIDs are the ids of the cache mounts of the RUN steps of the
+// stages the build ran (those whose target is relative without an id
+// are known once their step ran), sorted.
+func (s *session) cacheMountIDs() []string {
+	ids := map[string]bool{}
+	s.mu.Lock()
+	for id := range s.mountsUsed {
+		ids[id] = true
+	}
+	s.mu.Unlock()
+	for _, sr := range s.stages {
+		if !sr.needed {
+			continue
+		}
+		for _, c := range sr.stage.Commands {
+			rc, ok := c.(*instructions.RunCommand)
+			if !ok {
+				continue
+			}
+			for _, m := range instructions.GetMounts(rc) {
+				if m.Type != instructions.MountTypeCache {
+					continue
+				}
+				switch {
+				case m.CacheID != "":
+					ids[m.CacheID] = true
+				case strings.HasPrefix(m.Target, "/"):
+					ids[m.Target] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// noteCacheMount records that a RUN step of the build used cache mount id.
+func (s *session) noteCacheMount(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mountsUsed == nil {
+		s.mountsUsed = map[string]bool{}
+	}
+	s.mountsUsed[id] = true
+}
+
