@@ -46,7 +46,7 @@ type importedStep struct {
 // parseCacheOptions checks --cache-from and --cache-to before anything
 // is read.
 func parseCacheOptions(o Options) (from, to []cacheSpec, images []string, err error) {
-	for _, s := range o.CacheFrom {
+	for _, s := range joinSplitSpecs(o.CacheFrom) {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
@@ -61,7 +61,7 @@ func parseCacheOptions(o Options) (from, to []cacheSpec, images []string, err er
 		}
 		from = append(from, sp)
 	}
-	for _, s := range o.CacheTo {
+	for _, s := range joinSplitSpecs(o.CacheTo) {
 		sp, err := parseCacheSpec(strings.TrimSpace(s), true)
 		if err != nil {
 			return nil, nil, nil, err
@@ -69,6 +69,23 @@ func parseCacheOptions(o Options) (from, to []cacheSpec, images []string, err er
 		to = append(to, sp)
 	}
 	return from, to, images, nil
+}
+
+// joinSplitSpecs undoes the docker CLI's splitting of --cache-from at
+// commas (a string slice flag): "type=registry", "ref=..." are one spec.
+// An image reference never contains "=", so a key=value entry belongs to
+// the spec before it.
+func joinSplitSpecs(in []string) []string {
+	var out []string
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if n := len(out); n > 0 && isCacheSpec(out[n-1]) && !isCacheSpec(s) && strings.Contains(s, "=") {
+			out[n-1] += "," + s
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // importCaches reads the cache manifests of from (a missing, unreadable
@@ -604,4 +621,3 @@ func (s *session) noteCacheMount(id string) {
 	}
 	s.mountsUsed[id] = true
 }
-
