@@ -72,7 +72,16 @@ func (s *Service) unpackBlob(ctx context.Context, desc ocispec.Descriptor, diffI
 			src = io.TeeReader(rc, w)
 		}
 	}
+	// The blob's uncompressed content is checked against diffID whether
+	// it is unpacked or only stored: a stored blob must be what the
+	// layer's chain says.
+	dr, _, err := archive.DecompressStream(src)
+	if err != nil {
+		return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("layer %s: %w", desc.Digest, err))
+	}
+	defer dr.Close()
 	key := ""
+	var got digest.Digest
 	if !s.haveChain(ctx, chain) {
 		key = fmt.Sprintf("layer-unpack-%s-%d", chain.Encoded()[:16], time.Now().UnixNano())
 		if _, err := s.snaps.Prepare(ctx, key, "", map[string]string{"berth.layer": desc.Digest.String()}); err != nil {
@@ -87,18 +96,20 @@ func (s *Service) unpackBlob(ctx context.Context, desc ocispec.Descriptor, diffI
 		if err != nil {
 			return err
 		}
-		dr, _, err := archive.DecompressStream(src)
-		if err != nil {
-			return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("layer %s: %w", desc.Digest, err))
-		}
 		res, err := archive.Apply(ctx, upper, dr, archive.ApplyOptions{})
-		dr.Close()
 		if err != nil {
 			return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("layer %s: %w", desc.Digest, err))
 		}
-		if res.DiffID != diffID {
-			return errdefs.Newf(errdefs.InvalidArgument, "layer %s: uncompressed content is %s, not %s", desc.Digest, res.DiffID, diffID)
+		got = res.DiffID
+	} else {
+		h := digest.SHA256.Digester()
+		if _, err := io.Copy(h.Hash(), dr); err != nil {
+			return errdefs.With(errdefs.InvalidArgument, fmt.Errorf("layer %s: %w", desc.Digest, err))
 		}
+		got = h.Digest()
+	}
+	if got != diffID {
+		return errdefs.Newf(errdefs.InvalidArgument, "layer %s: uncompressed content is %s, not %s", desc.Digest, got, diffID)
 	}
 	// The rest of the stream still belongs to the blob (and a reader
 	// verifying its digest does so at the end).
