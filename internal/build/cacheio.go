@@ -342,6 +342,11 @@ func (b *Builder) unpackCacheMount(ctx context.Context, dir string, desc ocispec
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// As a cache mount directory is made (the tar's own root entry, if
+	// any, sets it).
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
 	rc, err := store.open(ctx, desc)
 	if err != nil {
 		return err

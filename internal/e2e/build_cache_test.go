@@ -115,6 +115,26 @@ func TestBuildCacheRegistryExportImport(t *testing.T) {
 		t.Fatalf("missing and wrong caches:\n%s", out)
 	}
 
+	// mode=max with two stages: the build stage's steps are exported
+	// too, so B runs nothing, COPY --from included.
+	ms := buildDir(t, map[string]string{
+		"Dockerfile": fmt.Sprintf(`FROM %s AS build
+RUN head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > /out
+FROM %s
+COPY --from=build /out /out
+CMD ["cat", "/out"]
+`, base, base),
+	})
+	msRef := reg + "/e2e/cache:ms"
+	a.mustBuild(bins.cli, nil, "--cache-to", "type=registry,ref="+msRef+",mode=max", "-t", "ms:a", ms)
+	out = b.mustBuild(bins.cli, nil, "--progress=classic", "--cache-from", "type=registry,ref="+msRef, "-t", "ms:b", ms)
+	if n := strings.Count(out, "Using cache"); n != 3 || strings.Contains(out, "Running in") {
+		t.Fatalf("two stages, mode=max: %d cache hits, want 3:\n%s", n, out)
+	}
+	if a.imageID("ms:a") != b.imageID("ms:b") {
+		t.Fatalf("two stages: different images")
+	}
+
 	// type=local: A exports into a directory, B imports from it.
 	layout := filepath.Join(t.TempDir(), "cache")
 	writeFile(t, filepath.Join(ctxDir, "app.txt"), "v3")
