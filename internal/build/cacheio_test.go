@@ -70,7 +70,7 @@ func TestJoinSplitSpecs(t *testing.T) {
 
 // testCache is a well-formed cache manifest and config with one step of
 // one layer and one cache mount.
-func testCache(t *testing.T) (mb, cb []byte, m ocispec.Manifest, c cacheConfig) {
+func testCache(t testing.TB) (mb, cb []byte, m ocispec.Manifest, c cacheConfig) {
 	t.Helper()
 	layer := digest.FromString("layer")
 	mountBlob := digest.FromString("mount")
@@ -87,7 +87,7 @@ func testCache(t *testing.T) (mb, cb []byte, m ocispec.Manifest, c cacheConfig) 
 	})
 }
 
-func encodeTestCache(t *testing.T, c cacheConfig, layers []ocispec.Descriptor) ([]byte, []byte, ocispec.Manifest, cacheConfig) {
+func encodeTestCache(t testing.TB, c cacheConfig, layers []ocispec.Descriptor) ([]byte, []byte, ocispec.Manifest, cacheConfig) {
 	cb, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -207,4 +207,40 @@ func TestLayoutStoreRoundTrip(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzParseCacheManifest: whatever a registry or directory serves as a
+// cache manifest and config, reading it returns a cache or an error,
+// never panics, and a cache it returns only refers to blobs it lists.
+func FuzzParseCacheManifest(f *testing.F) {
+	mb, cb, _, _ := testCache(f)
+	f.Add(mb, cb)
+	f.Add([]byte(`{"mediaType":"application/vnd.oci.image.index.v1+json"}`), cb)
+	f.Add(mb, []byte(`{"schemaVersion":1,"steps":[{"key":"x"}]}`))
+	f.Add([]byte(`{}`), []byte(`null`))
+	f.Fuzz(func(t *testing.T, mb, cb []byte) {
+		// A config that matches whatever digest the manifest names would
+		// be found too rarely: let the fuzzer's config stand for it.
+		var m ocispec.Manifest
+		if json.Unmarshal(mb, &m) == nil && m.Config.MediaType == cacheConfigMediaType {
+			m.Config.Digest = digest.FromBytes(cb)
+			mb, _ = json.Marshal(m)
+		}
+		ic, err := parseCacheManifest(mb, cb, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+		if err != nil {
+			return
+		}
+		for _, st := range ic.steps {
+			for _, l := range st.Layers {
+				if _, ok := ic.blobs[l]; !ok {
+					t.Fatalf("step %s names unlisted blob %s", st.Key, l)
+				}
+			}
+		}
+		for _, mr := range ic.mounts {
+			if _, ok := ic.blobs[mr.Blob]; !ok || mr.ID == "" {
+				t.Fatalf("mount %+v", mr)
+			}
+		}
+	})
 }
