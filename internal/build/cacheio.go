@@ -252,7 +252,9 @@ func (b *Builder) unpackCacheMount(ctx context.Context, dir string, desc ocispec
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".import-")
+	// Unpacked beside, then renamed into place: a crash leaves a ctx-
+	// directory, which New removes.
+	tmp, err := os.MkdirTemp(b.cfg.Root, "ctx-mount-")
 	if err != nil {
 		return err
 	}
