@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -27,9 +26,6 @@ type cacheImport struct {
 	steps map[string]importedStep
 	// images are the classic builder's cache sources.
 	images []*image.State
-	mu     sync.Mutex
-	// used counts steps taken from imports, for the log.
-	used int
 }
 
 type importedStep struct {
@@ -186,9 +182,6 @@ func (s *session) fromImports(d *dispatcher, key, desc string) *cacheEntry {
 		imp.b.cfg.Log.Warn("build cache: recording an imported step", "err", err)
 		return nil
 	}
-	imp.mu.Lock()
-	imp.used++
-	imp.mu.Unlock()
 	return e
 }
 
@@ -200,7 +193,8 @@ func (imp *cacheImport) materialize(is importedStep, cur *image.State) (*image.S
 	if len(is.step.Layers) < len(cur.Layers) {
 		return nil, fmt.Errorf("its layers do not extend the current state")
 	}
-	st := &image.State{Config: is.step.Config}
+	// A copy: the build changes its state's config in place.
+	st := (&image.State{Config: is.step.Config}).Clone()
 	st.Config.RootFS.DiffIDs = nil
 	parent := ""
 	open := imp.b.openFor(is.store)
