@@ -83,6 +83,7 @@ func (s *session) exportCache(ctx context.Context, sp cacheSpec) error {
 			k = e.Parent
 		}
 	}
+	layers := len(blobs)
 	// Parents before children: easier to read, and the order an
 	// importer meets them.
 	for i, j := 0, len(cfg.Steps)-1; i < j; i, j = i+1, j-1 {
@@ -141,7 +142,7 @@ func (s *session) exportCache(ctx context.Context, sp cacheSpec) error {
 		return err
 	}
 	if !s.opts.Quiet {
-		s.out.Stream(fmt.Sprintf("Exported build cache to %s: %d steps, %d layers, %d cache mounts\n", sp, len(cfg.Steps), len(blobs)-len(cfg.Mounts), len(cfg.Mounts)))
+		s.out.Stream(fmt.Sprintf("Exported build cache to %s: %d steps, %d layers, %d cache mounts\n", sp, len(cfg.Steps), layers, len(cfg.Mounts)))
 	}
 	return nil
 }
