@@ -161,6 +161,23 @@ CMD ["cat", "/out"]
 	if !strings.Contains(out, "[Warning] build cache "+corrupt+":latest not imported") || !strings.Contains(out, "Successfully tagged app:b5") {
 		t.Fatalf("corrupt layout cache:\n%s", out)
 	}
+
+	// A corrupt layer blob: the steps below it come from the cache, its
+	// own step runs (with a warning), nothing corrupt is used.
+	lc := buildDir(t, map[string]string{
+		"Dockerfile": fmt.Sprintf("FROM %s\nCOPY f /f\nRUN head -c 16 /dev/urandom | od -An -tx1 > /r\nCMD [\"cat\", \"/r\"]\n", base),
+		"f":          "layer test",
+	})
+	layerCache := filepath.Join(t.TempDir(), "lc")
+	a.mustBuild(bins.cli, nil, "--cache-to", "type=local,dest="+layerCache, "-t", "lc:a", lc)
+	corruptLastLayer(t, layerCache)
+	out = b.mustBuild(bins.cli, nil, "--progress=classic", "--cache-from", "type=local,src="+layerCache, "-t", "lc:b", lc)
+	if strings.Count(out, "Using cache") != 1 || strings.Count(out, "Running in") != 1 || !strings.Contains(out, "[Warning] imported cache for this step not used") {
+		t.Fatalf("corrupt layer blob:\n%s", out)
+	}
+	if b.output(bins.cli, "run", "--rm", "lc:b") == a.output(bins.cli, "run", "--rm", "lc:a") {
+		t.Fatalf("the RUN with the corrupt layer did not run")
+	}
 }
 
 // TestBuildCacheFromImagesClassic is the classic builder's --cache-from
@@ -229,6 +246,40 @@ func corruptCacheConfig(t *testing.T, dir string) {
 	}
 	data[len(data)/2] ^= 0x20
 	if err := os.WriteFile(cfg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// corruptLastLayer flips a byte in the middle of the last layer blob of
+// the cache manifest of an OCI layout (the top layer of its image).
+func corruptLastLayer(t *testing.T, dir string) {
+	t.Helper()
+	var idx struct {
+		Manifests []struct{ Digest string }
+	}
+	var man struct {
+		Layers []struct{ Digest string }
+	}
+	blob := func(d string) string { return filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")) }
+	data, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &idx)
+	}
+	if err == nil {
+		data, err = os.ReadFile(blob(idx.Manifests[0].Digest))
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &man)
+	}
+	if err != nil || len(man.Layers) == 0 {
+		t.Fatalf("cache manifest: %v %s", err, data)
+	}
+	f := blob(man.Layers[len(man.Layers)-1].Digest)
+	if data, err = os.ReadFile(f); err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(f, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
