@@ -244,3 +244,19 @@ func FuzzParseCacheManifest(f *testing.F) {
 		}
 	})
 }
+
+// TestCacheMountNameStaysInside: no id, from a Dockerfile or an imported
+// cache, names a directory outside cache-mounts or cache-mounts itself.
+func TestCacheMountNameStaysInside(t *testing.T) {
+	root := "/data/build/cache-mounts"
+	for _, id := range []string{"", ".", "..", "../..", "/", "a/../..", "go-build", "/root/.cache", ".cache"} {
+		name := cacheMountName(id)
+		p := filepath.Join(root, name)
+		if filepath.Dir(p) != root || name == "" {
+			t.Errorf("id %q: %q is not a directory of its own in %s", id, p, root)
+		}
+	}
+	if cacheMountName("go-build") != "go-build" || cacheMountName("/root/.cache") != "_2froot_2f.cache" {
+		t.Errorf("names of ordinary ids changed: %q %q", cacheMountName("go-build"), cacheMountName("/root/.cache"))
+	}
+}
