@@ -186,6 +186,7 @@ CMD ["cat", "/out"]
 // image as a cache source, every step of the same Dockerfile matches the
 // image's history, so B gives the very same image without running a
 // RUN. A cache source that does not exist is skipped, as dockerd does.
+// (Also: a cache mount id of ".." is a directory of its own.)
 func TestBuildCacheFromImagesClassic(t *testing.T) {
 	reg, base, a, b := cachePair(t)
 	ctxDir := buildDir(t, map[string]string{
@@ -209,6 +210,12 @@ func TestBuildCacheFromImagesClassic(t *testing.T) {
 	if got := b.output(bins.docker, "run", "--rm", "app:b"); got != randomA {
 		t.Fatalf("RUN ran again: %q, want %q", got, randomA)
 	}
+	// A cache mount id cannot name the builder's own directories (with
+	// "..", it was <data-root>/build, with the build's context in it): a
+	// new id is an empty directory.
+	esc := buildDir(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM %s\nRUN --mount=type=cache,id=..,target=/x sh -c 'ls -A /x; test -z \"$(ls -A /x)\"'\n", base)})
+	b.mustBuild(bins.docker, nil, esc)
+
 	// Another build argument: the RUN steps that see it do not match.
 	out = b.mustBuild(bins.docker, nil, "--build-arg", "FLAVOR=other", "--cache-from", img, "-t", "app:b2", ctxDir)
 	if n := strings.Count(out, "Using cache"); n != 3 || strings.Count(out, "Running in") != 2 {
