@@ -29,8 +29,10 @@ import (
 	apibuild "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/registry"
 
+	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/image/content"
 	"github.com/berth-dev/berth/internal/image/snapshot"
 )
 
@@ -58,6 +60,11 @@ type Images interface {
 	// GC sweeps what nothing references (after a cache prune).
 	GC(ctx context.Context) (int64, error)
 	Snapshots() *snapshot.Snapshotter
+	// Content is the blob store (cache export reads layers from it).
+	Content() *content.Store
+	// UnpackLayer stores and unpacks a layer blob on parentChain,
+	// fetching it through open only when missing (cache import).
+	UnpackLayer(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, parentChain string, open func(context.Context) (io.ReadCloser, error)) (*image.Layer, error)
 }
 
 // RunRequest is one RUN step: a container on Parent's filesystem.
@@ -110,7 +117,11 @@ type Config struct {
 	// Pull fetches a base image that is not present (or with --pull),
 	// with the build's registry credentials; nil refuses.
 	Pull func(ctx context.Context, ref string, auth map[string]registry.AuthConfig) error
-	Log  *slog.Logger
+	// Registry is the registry client for a cache reference, with the
+	// build's credentials for its registry (--cache-to/--cache-from
+	// type=registry); nil refuses registry caches.
+	Registry func(ref string, auth map[string]registry.AuthConfig) *distribution.Client
+	Log      *slog.Logger
 }
 
 // Builder builds images from Dockerfiles. It is safe for concurrent use.
@@ -241,6 +252,11 @@ type Options struct {
 	// Resources and ShmSize limit RUN containers.
 	Resources container.Resources
 	ShmSize   int64
+	// CacheFrom are cache sources: local images (the classic builder's
+	// cachefrom) or BuildKit-style specs (type=registry|local); CacheTo
+	// are where the build's cache is exported (cacheio.go).
+	CacheFrom []string
+	CacheTo   []string
 }
 
 // Output receives the build's progress: lines of the classic builder's
@@ -274,6 +290,10 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 		if t == "" {
 			return "", errdefs.Newf(errdefs.InvalidArgument, "invalid tag: empty")
 		}
+	}
+	cacheFrom, cacheTo, cacheImages, err := parseCacheOptions(o)
+	if err != nil {
+		return "", err
 	}
 	t0 := time.Now()
 	phase := func(name string) {
@@ -318,6 +338,9 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	release := b.cfg.Images.HoldGC()
 	defer release()
 	s := &session{b: b, opts: o, df: df, ctx: bctx, out: out, consumed: map[string]bool{}}
+	if !o.NoCache {
+		s.imp = b.importCaches(ctx, o, cacheFrom, cacheImages, out)
+	}
 	st, err := s.run(ctx)
 	if err != nil {
 		return "", err
@@ -354,6 +377,9 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 		return "", err
 	}
 	phase("image")
+	if err := s.exportCaches(ctx, cacheTo); err != nil {
+		return "", err
+	}
 	out.Aux(id.String())
 	if o.Quiet {
 		// As dockerd: the only text of a quiet build is the ID.
@@ -402,6 +428,10 @@ type session struct {
 	stages  []*stageRun
 	total   int
 	printer *orderedOutput
+	// imp are the caches imported with --cache-from (nil: none);
+	// mountsUsed the cache mounts RUN steps used (cacheio.go).
+	imp        *cacheImport
+	mountsUsed map[string]bool
 }
 
 // stageRun is one stage's build.

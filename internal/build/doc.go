@@ -16,5 +16,8 @@
 // needs as a DAG (one goroutine per stage, identical steps computed once
 // through a singleflight on their cache key) and writes the target's
 // state as an image. Holders, DiskUsage and Prune serve the image GC,
-// system df and builder prune.
+// system df and builder prune. Options.CacheFrom/CacheTo import and
+// export the cache (cacheio.go; the format in docs/build-cache.md):
+// imported steps are taken on a local miss, classic cache-from images
+// match by history.
 package build

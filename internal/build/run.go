@@ -149,6 +149,7 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 			if id == "" {
 				id = target
 			}
+			s.noteCacheMount(id) // for --cache-to
 			dir := filepath.Join(s.b.cfg.Root, "cache-mounts", cacheMountName(id))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				cleanup()
@@ -259,6 +260,14 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 }
 
 func cacheMountName(id string) string {
+	// "", "." and ".." would name the cache-mounts directory itself or
+	// the builder's root (with every build's scratch space).
+	switch id {
+	case "":
+		return "_"
+	case ".", "..":
+		return strings.ReplaceAll(id, ".", "_2e")
+	}
 	var b strings.Builder
 	for _, r := range id {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {

@@ -387,7 +387,11 @@ func (d *dispatcher) meta(desc string) error {
 // and makes it the current state. verbose prints "Using cache" for hits.
 func (d *dispatcher) stepWith(key, desc string, compute func() (*image.State, int64, error), verbose bool) error {
 	if !d.s.opts.NoCache {
-		if e := d.s.b.cache.get(key); e != nil {
+		e := d.s.b.cache.get(key)
+		if e == nil {
+			e = d.s.fromImports(d, key, desc) // cacheio.go
+		}
+		if e != nil {
 			d.s.mu.Lock()
 			d.s.hits = append(d.s.hits, key)
 			d.s.mu.Unlock()

@@ -36,6 +36,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 		file, target, iidfile, network    string
 		platform                          string
 		secrets                           []string
+		cacheFrom, cacheTo                []string
 		output, progress                  string
 		noCache, pull, quiet              bool
 		rm, forceRm                       bool
@@ -52,6 +53,9 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 				}
 				c.headers = map[string]string{SecretsHeader: h}
 			}
+			if err := c.cacheOptions(cacheTo); err != nil {
+				return err
+			}
 			api, err := c.Client()
 			if err != nil {
 				return err
@@ -64,7 +68,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 				Tags: tags, Dockerfile: dockerfile, Target: target, NoCache: noCache, PullParent: pull,
 				SuppressOutput: quiet, NetworkMode: network, ExtraHosts: addHosts, Remove: rm, ForceRemove: forceRm,
 				BuildArgs: map[string]*string{}, Labels: map[string]string{},
-				AuthConfigs: map[string]registry.AuthConfig{},
+				AuthConfigs: map[string]registry.AuthConfig{}, CacheFrom: absCacheSpecs(cacheFrom),
 			}
 			// Every stored credential, as docker sends them: the daemon
 			// picks the registry of each base image it pulls.
@@ -151,6 +155,8 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 	fl.StringVar(&progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty": BuildKit's style; "classic": the classic builder's text)`)
 	fl.StringVarP(&output, "output", "o", "", `Output destination (format: "type=local,dest=path", "type=tar,dest=file", "-" for a tar on stdout, or a directory)`)
 	fl.StringArrayVar(&secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
+	fl.StringArrayVar(&cacheFrom, "cache-from", nil, `External cache sources: an image, or "type=registry,ref=REG/REPO:TAG", "type=local,src=DIR"`)
+	fl.StringArrayVar(&cacheTo, "cache-to", nil, `Cache export destinations: "type=registry,ref=REG/REPO:TAG[,mode=min|max]", "type=local,dest=DIR"`)
 	fl.BoolVar(&rm, "rm", true, "Remove intermediate containers after a successful build")
 	fl.BoolVar(&forceRm, "force-rm", false, "Always remove intermediate containers")
 	return cmd

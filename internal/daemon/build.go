@@ -53,6 +53,12 @@ func (d *Daemon) newBuilder() (*build.Builder, error) {
 			_, err := d.images.Pull(ctx, ref, o)
 			return err
 		},
+		Registry: func(ref string, auths map[string]apiregistry.AuthConfig) *distribution.Client {
+			if a, ok := authFor(ref, auths); ok {
+				return d.registry.WithAuth(distribution.AuthFromConfig(&a))
+			}
+			return d.registry
+		},
 		Log: d.log.With("svc", "build"),
 	})
 }
@@ -210,6 +216,7 @@ func (b buildBackend) Build(ctx context.Context, o buildrouter.Options, body io.
 		Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Quiet: o.Quiet,
 		NetworkMode: o.NetworkMode, ExtraHosts: o.ExtraHosts, Platform: o.Platform,
 		Secrets: o.Secrets, AuthConfigs: o.AuthConfigs, Resources: o.Resources, ShmSize: o.ShmSize,
+		CacheFrom: o.CacheFrom, CacheTo: o.CacheTo,
 	}, body, out)
 	if err != nil {
 		return "", err

@@ -50,6 +50,12 @@ type Options struct {
 	// cpusetcpus, cpusetmems, cpuquota, cpuperiod, cgroupparent, ulimits).
 	Resources container.Resources
 	ShmSize   int64
+	// CacheFrom (cachefrom) are the classic builder's cache source
+	// images, or berth's BuildKit-style cache imports (type=...);
+	// CacheTo are cache exports (berth's cacheto query parameter or
+	// X-Berth-Build-Cache-To header).
+	CacheFrom []string
+	CacheTo   []string
 }
 
 // SecretsHeader is the berth CLI's header carrying build secrets: base64
@@ -144,6 +150,9 @@ func (br *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if err != nil {
 			return errdefs.Newf(errdefs.InvalidArgument, "invalid X-Registry-Config header")
 		}
+	}
+	if err := parseCacheOptions(r, &o); err != nil {
+		return err
 	}
 	if h := r.Header.Get(SecretsHeader); h != "" {
 		b, err := base64.StdEncoding.DecodeString(h)
