@@ -41,6 +41,7 @@ func newCommand() *cobra.Command {
 		version     bool
 		pools       []string
 		icc, ipMasq bool
+		addRuntimes []string
 	)
 	cmd := &cobra.Command{
 		Use:           "berthd [flags]",
@@ -90,6 +91,10 @@ func newCommand() *cobra.Command {
 			set("dns-upstream", func() { cfg.DNSUpstreams = flagCfg.DNSUpstreams })
 			set("icc", func() { cfg.ICC = &icc })
 			set("ip-masq", func() { cfg.IPMasq = &ipMasq })
+			set("default-runtime", func() { cfg.DefaultRuntime = flagCfg.DefaultRuntime })
+			if err := addRuntimeFlags(&cfg, addRuntimes); err != nil {
+				return err
+			}
 			if fl.Changed("default-address-pool") {
 				cfg.DefaultAddressPools = nil
 				for _, v := range pools {
@@ -158,6 +163,8 @@ func newCommand() *cobra.Command {
 	f.BoolVar(&icc, "icc", true, "Enable inter-container communication on the default network")
 	f.BoolVar(&ipMasq, "ip-masq", true, "Enable IP masquerading for the default network")
 	f.StringArrayVar(&flagCfg.DNSUpstreams, "dns-upstream", nil, "Server the embedded DNS forwards to (ip or ip:port; default: the host's resolv.conf)")
+	f.StringArrayVar(&addRuntimes, "add-runtime", nil, "Register an additional OCI compatible runtime (name=path)")
+	f.StringVar(&flagCfg.DefaultRuntime, "default-runtime", def.DefaultRuntime, "Default OCI runtime for containers")
 	return cmd
 }
 

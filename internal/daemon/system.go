@@ -37,13 +37,13 @@ func (b systemBackend) SystemInfo(ctx context.Context) (*apisystem.Info, error) 
 		CgroupVersion: cgroupVersion(), KernelVersion: kernelVersion(), OperatingSystem: osName(), OSType: "linux",
 		Architecture: arch(), IndexServerAddress: "https://index.docker.io/v1/", NCPU: runtime.NumCPU(),
 		MemTotal: memTotal(), DockerRootDir: d.cfg.DataRoot, Name: hostname(), ServerVersion: Version,
-		Runtimes:       map[string]apisystem.RuntimeWithStatus{"berth": {Runtime: apisystem.Runtime{Path: "berth-shim"}}},
-		DefaultRuntime: "berth", LiveRestoreEnabled: true, Isolation: "",
+		LiveRestoreEnabled: true, Isolation: "",
 		InitBinary:      "berth-init",
 		SecurityOptions: []string{"name=seccomp,profile=builtin"},
 		RegistryConfig:  &registry.ServiceConfig{Mirrors: d.cfg.RegistryMirrors},
 		HTTPProxy:       os.Getenv("HTTP_PROXY"), HTTPSProxy: os.Getenv("HTTPS_PROXY"), NoProxy: os.Getenv("NO_PROXY"),
 	}
+	info.Runtimes, info.DefaultRuntime = d.runtimes.info()
 	for _, c := range list {
 		switch c.State {
 		case "running":
