@@ -50,7 +50,8 @@ type Daemon struct {
 	registry   *distribution.Client
 	images     *image.Service
 	runtime    *runtime.Runtime
-	runtimes   *runtimeSet // the OCI runtimes by name (runtimes.go)
+	runtimes   *runtimeSet  // the OCI runtimes by name (runtimes.go)
+	liveMu     sync.RWMutex // guards cfg's reloadable keys (reload.go)
 	containers *container.Service
 	volumes    *volume.Service
 	builder    *build.Builder

@@ -280,4 +280,3 @@ func TestRuntimeRuncLiveRestore(t *testing.T) {
 	}
 	checkRuncLeftovers(t, d, "runc", id)
 }
-
