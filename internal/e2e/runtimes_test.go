@@ -35,7 +35,7 @@ func checkRuncLeftovers(t *testing.T, d *daemon, name, id string) {
 		_, err := os.Stat(filepath.Join(root, id))
 		return os.IsNotExist(err)
 	})
-	for _, dir := range []string{"/sys/fs/cgroup/memory/berth/" + id, "/sys/fs/cgroup/pids/berth/" + id, "/sys/fs/cgroup/unified/berth/" + id, "/sys/fs/cgroup/berth/" + id} {
+	for _, dir := range []string{"/sys/fs/cgroup/memory/berth/" + id, "/sys/fs/cgroup/pids/berth/" + id, "/sys/fs/cgroup/unified/berth/" + id, "/sys/fs/cgroup/systemd/berth/" + id, "/sys/fs/cgroup/berth/" + id} {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("cgroup %s left behind", dir)
 		}
@@ -116,6 +116,14 @@ func TestRuntimeRunc(t *testing.T) {
 			if code != 0 || strings.HasPrefix(out, "0B") {
 				t.Fatalf("stats: code %d out %q err %q", code, out, errOut)
 			}
+			// update goes through `runc update`.
+			if _, errOut, code = d.cli(cli, nil, "update", "--memory", "64m", "--memory-swap", "128m", cname); code != 0 {
+				t.Fatalf("update: %s", errOut)
+			}
+			out, _, _ = d.cli(cli, nil, "exec", cname, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max")
+			if strings.TrimSpace(out) != "67108864" {
+				t.Fatalf("memory limit after update: %q", out)
+			}
 			if _, errOut, code = d.cli(cli, nil, "pause", cname); code != 0 {
 				t.Fatalf("pause: %s", errOut)
 			}
@@ -157,7 +165,7 @@ func TestRuntimeRunc(t *testing.T) {
 
 	// A missing command fails the start as with berth's runtime (127).
 	_, errOut, code = d.cli(bins.docker, nil, "run", "--rm", "--runtime", "runc", "busybox", "no-such-cmd")
-	if code != 127 {
+	if code != 127 || !strings.Contains(errOut, "OCI runtime create failed: runc create failed") || !strings.Contains(errOut, "executable file not found") {
 		t.Fatalf("run of a missing command: code %d err %q", code, errOut)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(d.execRoot, "runtimes", "runc")); len(ents) > 0 {

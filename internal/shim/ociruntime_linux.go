@@ -297,7 +297,8 @@ func (r *ociRuntime) run(ctx context.Context, stdio [3]*os.File, args ...string)
 	if msg == "" {
 		msg = fmt.Sprintf("exit status %d", runtime.ExitCode(ws))
 	}
-	err = fmt.Errorf("%s %s failed: %s", r.Name, args[0], msg)
+	// Docker's wording; the runtime's message names the runtime.
+	err = fmt.Errorf("OCI runtime %s failed: %s", args[0], msg)
 	switch {
 	case strings.Contains(msg, "does not exist"), strings.Contains(msg, "not running"), strings.Contains(msg, "no such process"):
 		return errdefs.With(errdefs.NotFound, err)
