@@ -102,6 +102,11 @@ func createOCI(ctx context.Context, cfg *bootConfig, io runtime.IO) (_ task, _ t
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, nil, fmt.Errorf("shim: set child subreaper: %w", err)
 	}
+	// The pid and log files go to the state directory, which the
+	// caller may still be making (prepareStateDir runs alongside).
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, nil, err
+	}
 	rt := &ociRuntime{OCIRuntime: *cfg.OCI, stateDir: cfg.StateDir, reaper: startReaper()}
 	t := &ociTask{rt: rt, id: cfg.ID, spec: &sp, cg: cg}
 	pidFile := filepath.Join(cfg.StateDir, "init.pid")
