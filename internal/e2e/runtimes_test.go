@@ -198,6 +198,33 @@ func TestRuntimeUnknown(t *testing.T) {
 	}
 }
 
+// TestRuntimeFlags: --add-runtime and --default-runtime; a container
+// without --runtime gets (and keeps) the default.
+func TestRuntimeFlags(t *testing.T) {
+	runc := runcPath(t)
+	d := startDaemonWith(t, func(d *daemon) {
+		d.args = []string{"--add-runtime", "flagrunc=" + runc, "--default-runtime", "flagrunc"}
+	})
+	d.importBusybox("busybox:latest")
+	out, errOut, code := d.cli(bins.cli, nil, "info", "--format", "{{.DefaultRuntime}} {{(index .Runtimes \"flagrunc\").Path}}")
+	if code != 0 || strings.TrimSpace(out) != "flagrunc "+runc {
+		t.Fatalf("info: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = d.cli(bins.docker, nil, "run", "--name", "deflt", "busybox", "echo", "by-default")
+	if code != 0 || out != "by-default\n" {
+		t.Fatalf("run: %d %q %q", code, out, errOut)
+	}
+	out, _, _ = d.cli(bins.docker, nil, "inspect", "--format", "{{.HostConfig.Runtime}}", "deflt")
+	if strings.TrimSpace(out) != "flagrunc" {
+		t.Fatalf("recorded runtime: %q", out)
+	}
+	// berth's own runtime stays available by name.
+	out, errOut, code = d.cli(bins.docker, nil, "run", "--rm", "--runtime", "berth", "busybox", "echo", "own")
+	if code != 0 || out != "own\n" {
+		t.Fatalf("run --runtime berth: %d %q %q", code, out, errOut)
+	}
+}
+
 // TestRuntimeReload: a runtime added to daemon.json becomes usable on
 // SIGHUP without a restart, with a "daemon reload" event; an invalid file
 // changes nothing.
@@ -238,6 +265,20 @@ func TestRuntimeReload(t *testing.T) {
 	if !strings.Contains(out, "daemon reload") {
 		t.Fatalf("no daemon reload event: %q", out)
 	}
+	// default-runtime reloads too.
+	writeCfg(`, "runtimes": {"myrunc": {"path": "` + runc + `"}}, "default-runtime": "myrunc", "labels": ["reloaded=yes"]`)
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "myrunc the default", 10*time.Second, func() bool {
+		out, _, _ := d.cli(bins.docker, nil, "info", "--format", "{{.DefaultRuntime}}")
+		return strings.TrimSpace(out) == "myrunc"
+	})
+	out, _, _ = d.cli(bins.docker, nil, "create", "busybox", "true")
+	out, _, _ = d.cli(bins.docker, nil, "inspect", "--format", "{{.HostConfig.Runtime}}", strings.TrimSpace(out))
+	if strings.TrimSpace(out) != "myrunc" {
+		t.Fatalf("default runtime after reload: %q", out)
+	}
 	// An invalid file is refused: nothing changes.
 	writeCfg(`, "default-runtime": "nosuch"`)
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -247,7 +288,7 @@ func TestRuntimeReload(t *testing.T) {
 		return strings.Contains(d.logBuf.String(), "default runtime nosuch cannot be found")
 	})
 	out, _, _ = d.cli(bins.docker, nil, "info", "--format", "{{.DefaultRuntime}} {{json .Labels}}")
-	if strings.TrimSpace(out) != `berth ["reloaded=yes"]` {
+	if strings.TrimSpace(out) != `myrunc ["reloaded=yes"]` {
 		t.Fatalf("after a refused reload: %q", out)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(d.execRoot, "runtimes", "myrunc")); len(ents) > 0 {
