@@ -122,8 +122,19 @@ func createOCI(ctx context.Context, cfg *bootConfig, io runtime.IO) (_ task, _ t
 		args = append(args, "--console-socket", cs.path)
 		stdio = [3]*os.File{nil, nil, nil}
 	}
-	if err := rt.run(ctx, stdio, append(args, cfg.ID)...); err != nil {
+	for attempt := 1; ; attempt++ {
+		err := rt.run(ctx, stdio, append(args, cfg.ID)...)
+		if err == nil {
+			break
+		}
 		_ = rt.run(context.Background(), [3]*os.File{}, "delete", "--force", cfg.ID)
+		// The last container of berth's default cgroup parent (/berth)
+		// removes the emptied parent as it goes (cgroup.Destroy), and the
+		// runtime does not retry a mkdir whose parent vanished between
+		// its steps (berth's own runtime does): try again.
+		if attempt < 5 && strings.Contains(err.Error(), "cgroup") && strings.Contains(err.Error(), "no such file or directory") {
+			continue
+		}
 		_ = cg.Destroy()
 		return nil, nil, err
 	}
