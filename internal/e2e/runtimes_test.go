@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -328,4 +329,31 @@ func TestRuntimeRuncLiveRestore(t *testing.T) {
 		t.Fatalf("rm: %s", errOut)
 	}
 	checkRuncLeftovers(t, d, "runc", id)
+}
+
+// TestRuntimeRuncBesideBerth runs runc and berth containers at the same
+// time: the last berth container of /berth removes the emptied parent
+// cgroup as it goes, which a runc create in between must survive.
+func TestRuntimeRuncBesideBerth(t *testing.T) {
+	runcPath(t)
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	var wg sync.WaitGroup
+	for _, rt := range []string{"berth", "runc"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				out, errOut, code := d.cli(bins.docker, nil, "run", "--rm", "--network", "none", "--runtime", rt, "busybox", "echo", rt)
+				if code != 0 || out != rt+"\n" {
+					t.Errorf("%s run %d: %d %q %q", rt, i, code, out, errOut)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ents, _ := os.ReadDir(filepath.Join(d.execRoot, "runtimes", "runc")); len(ents) > 0 {
+		t.Fatalf("runc state left: %v", ents)
+	}
 }

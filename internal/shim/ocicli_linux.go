@@ -45,6 +45,9 @@ func (o *OCIRuntime) Update(ctx context.Context, id string, res *specs.LinuxReso
 func (o *OCIRuntime) ForceDelete(ctx context.Context, id string) error {
 	err := o.command(ctx, nil, "delete", "--force", id)
 	if errdefs.Is(err, errdefs.NotFound) {
+		// See ociRuntime.Delete: a half-made directory the runtime
+		// does not know.
+		_ = os.RemoveAll(o.StateDir(id))
 		return nil
 	}
 	return err

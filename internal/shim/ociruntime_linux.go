@@ -127,7 +127,7 @@ func createOCI(ctx context.Context, cfg *bootConfig, io runtime.IO) (_ task, _ t
 		if err == nil {
 			break
 		}
-		_ = rt.run(context.Background(), [3]*os.File{}, "delete", "--force", cfg.ID)
+		_ = rt.Delete(context.Background(), cfg.ID, true)
 		// The last container of berth's default cgroup parent (/berth)
 		// removes the emptied parent as it goes (cgroup.Destroy), and the
 		// runtime does not retry a mkdir whose parent vanished between
@@ -200,7 +200,13 @@ func (r *ociRuntime) Delete(ctx context.Context, id string, force bool) error {
 	if force {
 		args = append(args, "--force")
 	}
-	return r.run(ctx, [3]*os.File{}, append(args, id)...)
+	err := r.run(ctx, [3]*os.File{}, append(args, id)...)
+	if errdefs.Is(err, errdefs.NotFound) {
+		// A create that failed half-way can leave the runtime's directory
+		// without a state file, which the runtime no longer knows.
+		_ = os.RemoveAll(filepath.Join(r.Root, id))
+	}
+	return err
 }
 
 // StartExec runs p in the container, detached: the process becomes our
