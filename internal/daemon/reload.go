@@ -59,7 +59,12 @@ func (d *Daemon) Reload(next Config, changed func(flag string) bool) (Config, er
 	cur.Runtimes, cur.DefaultRuntime = next.Runtimes, next.DefaultRuntime
 	d.registry.SetRegistries(registryMirrors(cur), cur.InsecureRegistries)
 	d.images.SetMaxConcurrentDownloads(cur.MaxConcurrentDownloads)
-	d.cfg = cur
+	// Only the reloadable keys are written: the rest of d.cfg is read
+	// without liveMu.
+	d.cfg.Debug, d.cfg.LogLevel, d.cfg.Labels = cur.Debug, cur.LogLevel, cur.Labels
+	d.cfg.InsecureRegistries, d.cfg.RegistryMirrors, d.cfg.Mirrors = cur.InsecureRegistries, cur.RegistryMirrors, cur.Mirrors
+	d.cfg.MaxConcurrentDownloads = cur.MaxConcurrentDownloads
+	d.cfg.Runtimes, d.cfg.DefaultRuntime = cur.Runtimes, cur.DefaultRuntime
 
 	attrs := map[string]string{
 		"name":                     hostname(),

@@ -34,7 +34,7 @@ func (b systemBackend) SystemInfo(ctx context.Context) (*apisystem.Info, error) 
 		DriverStatus: [][2]string{{"Backing Filesystem", backingFS(d.cfg.DataRoot)}, {"Supports d_type", "true"}},
 		MemoryLimit:  true, SwapLimit: true, CPUCfsPeriod: true, CPUCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
 		IPv4Forwarding: readTrim("/proc/sys/net/ipv4/ip_forward") == "1", Debug: cfg.Debug, Labels: cfg.Labels,
-		NGoroutines: runtime.NumGoroutine(), LoggingDriver: logConfig(d.cfg).Type, CgroupDriver: "cgroupfs",
+		NGoroutines: runtime.NumGoroutine(), LoggingDriver: logConfig(cfg).Type, CgroupDriver: "cgroupfs",
 		CgroupVersion: cgroupVersion(), KernelVersion: kernelVersion(), OperatingSystem: osName(), OSType: "linux",
 		Architecture: arch(), IndexServerAddress: "https://index.docker.io/v1/", NCPU: runtime.NumCPU(),
 		MemTotal: memTotal(), DockerRootDir: d.cfg.DataRoot, Name: hostname(), ServerVersion: Version,
