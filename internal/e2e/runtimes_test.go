@@ -164,6 +164,14 @@ func TestRuntimeRunc(t *testing.T) {
 		})
 	}
 
+	// An OOM kill is reported from the cgroup runc used.
+	_, errOut, code = d.cli(bins.docker, nil, "run", "--name", "hog", "--runtime", "runc", "-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived")
+	if code != 137 {
+		t.Fatalf("memory hog: exit %d (%s), want 137", code, errOut)
+	}
+	if out, _, _ := d.cli(bins.docker, nil, "inspect", "--format", "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog"); strings.TrimSpace(out) != "true 137" {
+		t.Fatalf("inspect after OOM: %q", out)
+	}
 	// A missing command fails the start as with berth's runtime (127).
 	_, errOut, code = d.cli(bins.docker, nil, "run", "--rm", "--runtime", "runc", "busybox", "no-such-cmd")
 	if code != 127 || !strings.Contains(errOut, "OCI runtime create failed: runc create failed") || !strings.Contains(errOut, "executable file not found") {
