@@ -59,9 +59,51 @@ type ociTask struct {
 	rt      *ociRuntime
 	id      string
 	spec    *specs.Spec
-	pid     int
 	cg      cgroup.Manager
 	console *os.File
+	child
+}
+
+// child is a process the shim reaps (the init, an exec'd process). It is
+// signalled through a pidfd opened while it was our unreaped child, so a
+// signal after the reap never reaches a process that reused the pid.
+type child struct {
+	pid    int
+	reaper *reaper
+
+	mu    sync.Mutex
+	pidfd int // -1 once closed (after Wait)
+}
+
+func (c *child) init(pid int, r *reaper) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		fd = -1
+	}
+	c.pid, c.reaper, c.pidfd = pid, r, fd
+}
+
+func (c *child) Pid() int { return c.pid }
+
+func (c *child) Signal(sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pidfd < 0 {
+		return errors.New("process already finished")
+	}
+	return unix.PidfdSendSignal(c.pidfd, sig, nil, 0)
+}
+
+// Wait reaps the process (once).
+func (c *child) Wait() (syscall.WaitStatus, error) {
+	ws := c.reaper.wait(c.pid)
+	c.mu.Lock()
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+		c.pidfd = -1
+	}
+	c.mu.Unlock()
+	return ws, nil
 }
 
 var (
@@ -143,9 +185,11 @@ func createOCI(ctx context.Context, cfg *bootConfig, io runtime.IO) (_ task, _ t
 			_ = t.Delete(context.Background())
 		}
 	}()
-	if t.pid, err = readPidFile(pidFile); err != nil {
+	pid, err := readPidFile(pidFile)
+	if err != nil {
 		return nil, nil, err
 	}
+	t.child.init(pid, rt.reaper)
 	_ = os.Remove(pidFile)
 	if terminal {
 		if t.console, err = cs.receive(); err != nil {
@@ -155,7 +199,6 @@ func createOCI(ctx context.Context, cfg *bootConfig, io runtime.IO) (_ task, _ t
 	return t, rt, nil
 }
 
-func (t *ociTask) Pid() int               { return t.pid }
 func (t *ociTask) Spec() *specs.Spec      { return t.spec }
 func (t *ociTask) Cgroup() cgroup.Manager { return t.cg }
 
@@ -169,12 +212,6 @@ func (t *ociTask) Console() (*os.File, error) {
 func (t *ociTask) Start(ctx context.Context) error {
 	return t.rt.run(ctx, [3]*os.File{}, "start", t.id)
 }
-
-// Signal signals the init directly: it is our child until Wait reaped
-// it, so its pid cannot have been reused.
-func (t *ociTask) Signal(sig syscall.Signal) error { return unix.Kill(t.pid, sig) }
-
-func (t *ociTask) Wait() (syscall.WaitStatus, error) { return t.rt.reaper.wait(t.pid), nil }
 
 // Delete removes the runtime's state and the container's cgroups (with
 // berth's emptied default parent, as berth's own runtime does).
@@ -242,11 +279,12 @@ func (r *ociRuntime) StartExec(ctx context.Context, id string, p *specs.Process,
 	if err != nil {
 		return nil, err
 	}
-	proc := &ociProcess{pid: pid, reaper: r.reaper}
+	proc := &ociProcess{}
+	proc.child.init(pid, r.reaper)
 	if cs != nil {
 		if proc.console, err = cs.receive(); err != nil {
-			_ = unix.Kill(pid, unix.SIGKILL)
-			r.reaper.wait(pid)
+			_ = proc.Signal(unix.SIGKILL)
+			_, _ = proc.Wait()
 			return nil, err
 		}
 	}
@@ -255,12 +293,9 @@ func (r *ociRuntime) StartExec(ctx context.Context, id string, p *specs.Process,
 
 // ociProcess is an exec'd process, our child (see StartExec).
 type ociProcess struct {
-	pid     int
 	console *os.File
-	reaper  *reaper
+	child
 }
-
-func (p *ociProcess) Pid() int { return p.pid }
 
 func (p *ociProcess) Console() (*os.File, error) {
 	if p.console == nil {
@@ -268,9 +303,6 @@ func (p *ociProcess) Console() (*os.File, error) {
 	}
 	return p.console, nil
 }
-
-func (p *ociProcess) Signal(sig syscall.Signal) error   { return unix.Kill(p.pid, sig) }
-func (p *ociProcess) Wait() (syscall.WaitStatus, error) { return p.reaper.wait(p.pid), nil }
 
 // run runs the runtime binary with args after its global options, stdio
 // (nil: /dev/null), and waits for it through the reaper. A failure
