@@ -75,14 +75,14 @@ func (s *Service) resolveRuntime(name string) (string, error) {
 // ociRuntimeFor returns the external runtime a start of rec uses (nil:
 // berth's own).
 func (s *Service) ociRuntimeFor(rec *Record) (*shim.OCIRuntime, error) {
-	name := rec.Host.Runtime
-	if name == "" || name == BerthRuntime || s.cfg.Runtimes == nil {
-		if name != "" && name != BerthRuntime {
-			return nil, errdefs.Newf(errdefs.InvalidArgument, "unknown or invalid runtime name: %s", name)
-		}
+	switch name := rec.Host.Runtime; {
+	case name == "" || name == BerthRuntime:
 		return nil, nil
+	case s.cfg.Runtimes == nil:
+		return nil, errdefs.Newf(errdefs.InvalidArgument, "unknown or invalid runtime name: %s", name)
+	default:
+		return s.cfg.Runtimes.Lookup(name)
 	}
-	return s.cfg.Runtimes.Lookup(name)
 }
 
 // recordOCIRuntime writes o into the bundle (see ociRuntimeFile).
