@@ -16,7 +16,7 @@ if ! command -v go >/dev/null; then
 fi
 
 # busybox-static: test and demo root filesystems; runc: the differential
-# test and the benchmark baseline; libseccomp-dev + gcc: seccomp (cgo);
+# test, the benchmark baseline and the external-runtime e2e (--runtime runc); libseccomp-dev + gcc: seccomp (cgo);
 # hyperfine: benchmarks; procps: `ps` for `berth-runtime ps`;
 # docker-compose (1.29, docker-py): e2e's independent Compose client.
 need=()

@@ -41,6 +41,7 @@ func newCommand() *cobra.Command {
 		version     bool
 		pools       []string
 		icc, ipMasq bool
+		addRuntimes []string
 	)
 	cmd := &cobra.Command{
 		Use:           "berthd [flags]",
@@ -90,6 +91,11 @@ func newCommand() *cobra.Command {
 			set("dns-upstream", func() { cfg.DNSUpstreams = flagCfg.DNSUpstreams })
 			set("icc", func() { cfg.ICC = &icc })
 			set("ip-masq", func() { cfg.IPMasq = &ipMasq })
+			set("default-runtime", func() { cfg.DefaultRuntime = flagCfg.DefaultRuntime })
+			set("label", func() { cfg.Labels = flagCfg.Labels })
+			if err := addRuntimeFlags(&cfg, addRuntimes); err != nil {
+				return err
+			}
 			if fl.Changed("default-address-pool") {
 				cfg.DefaultAddressPools = nil
 				for _, v := range pools {
@@ -123,7 +129,15 @@ func newCommand() *cobra.Command {
 			if cfg.TLSVerify {
 				cfg.TLS = true
 			}
-			return run(cfg)
+			// SIGHUP reads the file again (reload.go).
+			reload := func() (daemon.Config, error) {
+				c := def
+				if err := daemon.LoadFile(configFile, &c, fl.Changed("config-file")); err != nil {
+					return c, err
+				}
+				return c, addRuntimeFlags(&c, addRuntimes)
+			}
+			return run(cfg, reloader{load: reload, changed: fl.Changed})
 		},
 	}
 	f := cmd.Flags()
@@ -158,26 +172,23 @@ func newCommand() *cobra.Command {
 	f.BoolVar(&icc, "icc", true, "Enable inter-container communication on the default network")
 	f.BoolVar(&ipMasq, "ip-masq", true, "Enable IP masquerading for the default network")
 	f.StringArrayVar(&flagCfg.DNSUpstreams, "dns-upstream", nil, "Server the embedded DNS forwards to (ip or ip:port; default: the host's resolv.conf)")
+	f.StringArrayVar(&addRuntimes, "add-runtime", nil, "Register an additional OCI compatible runtime (name=path)")
+	f.StringVar(&flagCfg.DefaultRuntime, "default-runtime", def.DefaultRuntime, "Default OCI runtime for containers")
+	f.StringArrayVar(&flagCfg.Labels, "label", nil, "Set key=value labels to the daemon")
 	return cmd
 }
 
-func run(cfg daemon.Config) error {
-	level := slog.LevelInfo
-	switch strings.ToLower(cfg.LogLevel) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error", "fatal", "panic":
-		level = slog.LevelError
-	}
-	if cfg.Debug {
-		level = slog.LevelDebug
-	}
+func run(cfg daemon.Config, rl reloader) error {
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads (from the start: its default action would end us).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if cfg.Pidfile != "" {
 		if err := writePidfile(cfg.Pidfile); err != nil {
 			return err
@@ -193,6 +204,7 @@ func run(cfg daemon.Config) error {
 		return err
 	}
 	log.Info("berthd started", "version", daemon.Version, "hosts", cfg.Hosts, "data-root", cfg.DataRoot)
+	go rl.serve(ctx, d, hup, level, log)
 	return d.Serve(ctx)
 }
 

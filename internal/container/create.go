@@ -97,6 +97,9 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if len(hc.LogConfig.Config) == 0 && hc.LogConfig.Type == s.cfg.DefaultLog.Type {
 		hc.LogConfig.Config = s.cfg.DefaultLog.Config
 	}
+	if hc.Runtime, err = s.resolveRuntime(hc.Runtime); err != nil {
+		return res, err
+	}
 	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	rec := Record{
 		ID: id, Created: time.Now().UTC(), Path: args[0], Args: args[1:],

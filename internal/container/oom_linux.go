@@ -36,7 +36,7 @@ type oomWatch struct {
 // (berthd restarted) only later ones are.
 func (s *Service) watchOOM(c *Container, fresh bool) {
 	id := c.ID()
-	paths, err := s.cfg.Runtime.CgroupPaths(context.Background(), id)
+	paths, err := s.runtimeOf(id).CgroupPaths(context.Background(), id)
 	if err != nil {
 		s.log.Debug("oom watch: cgroup paths", "id", id, "err", err)
 		return

@@ -303,7 +303,7 @@ func (s *Service) Pids(ctx context.Context, ref string) ([]int, error) {
 	if !running {
 		return nil, errdefs.Newf(errdefs.Conflict, "container %s is not running", c.ID())
 	}
-	pids, err := s.cfg.Runtime.Pids(ctx, c.ID())
+	pids, err := s.runtimeOf(c.ID()).Pids(ctx, c.ID())
 	if err == nil {
 		// Pids serves top: dockerd emits "top" for it.
 		rec := c.snapshot()

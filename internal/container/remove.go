@@ -143,7 +143,7 @@ func (s *Service) killStale(ctx context.Context, id string) {
 	}
 	// A shim that lost its socket still holds the runtime's state: delete
 	// it by force, which kills the container's processes.
-	if err := s.cfg.Runtime.Delete(cctx, id, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+	if err := s.runtimeOf(id).Delete(cctx, id, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("stale runtime state", "id", id, "err", err)
 	}
 }

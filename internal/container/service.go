@@ -60,6 +60,8 @@ type Config struct {
 	// Runtime is berth's runtime on ExecRoot/runtime (pause, resume,
 	// update, pids): the same state the shims write.
 	Runtime *runtime.Runtime
+	// Runtimes resolves HostConfig.Runtime (nil: berth's own only).
+	Runtimes Runtimes
 	// ShimBinary is berth-shim's path ("" finds it beside the daemon).
 	ShimBinary string
 	// Volumes resolves and mounts named and anonymous volumes; nil

@@ -146,13 +146,22 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	phase("spec")
+	oci, err := s.ociRuntimeFor(&rec)
+	if err != nil {
+		return err
+	}
+	if oci != nil {
+		if err := recordOCIRuntime(bundle, oci); err != nil {
+			return err
+		}
+	}
 	cl, err := shim.Spawn(ctx, shim.SpawnOpts{
 		Binary: s.cfg.ShimBinary, ID: rec.ID, Bundle: bundle, StateDir: bundle,
 		RuntimeRoot: s.cfg.Runtime.Root(), Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce,
 		Log: s.logConfig(&rec),
 		// A shim started ahead of time takes the next container: its
 		// exec and Go start-up are off the path of start.
-		WarmSpare: true,
+		WarmSpare: true, OCIRuntime: oci,
 	})
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ func (s *Service) Stats(ctx context.Context, ref string) (*container.StatsRespon
 	if !running {
 		return out, nil
 	}
-	st, err := s.cfg.Runtime.Stats(ctx, id)
+	st, err := s.runtimeOf(id).Stats(ctx, id)
 	if err != nil {
 		if errdefs.Is(err, errdefs.Conflict) || errdefs.Is(err, errdefs.NotFound) {
 			return out, nil

@@ -151,7 +151,7 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 	}
 	if paused {
 		// A frozen process cannot handle its signal: thaw it first.
-		_ = s.cfg.Runtime.Resume(ctx, c.ID())
+		_ = s.runtimeOf(c.ID()).Resume(ctx, c.ID())
 	}
 	rec := c.snapshot()
 	if err := cl.Kill(ctx, sig, false); err != nil && !errdefs.Is(err, errdefs.NotFound) {
@@ -290,7 +290,7 @@ func (s *Service) Pause(ctx context.Context, ref string) error {
 	if c.rec.State.Paused {
 		return errdefs.Newf(errdefs.Conflict, "Container %s is already paused", c.rec.ID)
 	}
-	if err := s.cfg.Runtime.Pause(ctx, c.rec.ID); err != nil {
+	if err := s.runtimeOf(c.rec.ID).Pause(ctx, c.rec.ID); err != nil {
 		return err
 	}
 	c.rec.State.Paused = true
@@ -313,7 +313,7 @@ func (s *Service) Unpause(ctx context.Context, ref string) error {
 	if !c.rec.State.Paused {
 		return errdefs.Newf(errdefs.Conflict, "Container %s is not paused", c.rec.ID)
 	}
-	if err := s.cfg.Runtime.Resume(ctx, c.rec.ID); err != nil {
+	if err := s.runtimeOf(c.rec.ID).Resume(ctx, c.rec.ID); err != nil {
 		return err
 	}
 	c.rec.State.Paused = false
@@ -418,7 +418,7 @@ func (s *Service) Update(ctx context.Context, ref string, hc *container.UpdateCo
 		return nil, err
 	}
 	if c.rec.State.Running() {
-		if err := s.cfg.Runtime.Update(ctx, c.rec.ID, linuxResources(res)); err != nil {
+		if err := s.runtimeOf(c.rec.ID).Update(ctx, c.rec.ID, linuxResources(res)); err != nil {
 			return nil, errdefs.With(errdefs.InvalidArgument, err)
 		}
 	}

@@ -35,11 +35,13 @@ type Config struct {
 	InsecureRegistries []string                 `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string                 `json:"registry-mirrors,omitempty"`
 	// Mirrors is berth's per-registry form: registry host -> mirrors.
-	Mirrors                map[string][]string `json:"mirrors,omitempty"`
-	Runtimes               map[string]Runtime  `json:"runtimes,omitempty"`
-	DefaultRuntime         string              `json:"default-runtime,omitempty"`
-	LiveRestore            *bool               `json:"live-restore,omitempty"`
-	MaxConcurrentDownloads int                 `json:"max-concurrent-downloads,omitempty"`
+	Mirrors        map[string][]string `json:"mirrors,omitempty"`
+	Runtimes       map[string]Runtime  `json:"runtimes,omitempty"`
+	DefaultRuntime string              `json:"default-runtime,omitempty"`
+	LiveRestore    *bool               `json:"live-restore,omitempty"`
+	// Labels are the daemon's labels (/info), "key=value".
+	Labels                 []string `json:"labels,omitempty"`
+	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
 	// Init runs every container under berth-init unless it says
 	// otherwise (dockerd's "init"); InitPath is the init binary
 	// (dockerd's "init-path").

@@ -50,6 +50,8 @@ type Daemon struct {
 	registry   *distribution.Client
 	images     *image.Service
 	runtime    *runtime.Runtime
+	runtimes   *runtimeSet  // the OCI runtimes by name (runtimes.go)
+	liveMu     sync.RWMutex // guards cfg's reloadable keys (reload.go)
 	containers *container.Service
 	volumes    *volume.Service
 	builder    *build.Builder
@@ -115,6 +117,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err != nil {
 		return nil, err
 	}
+	if d.runtimes, err = newRuntimeSet(cfg); err != nil {
+		return nil, err
+	}
 	var ctrs *container.Service
 	d.images, err = image.New(image.Config{
 		Root: cfg.DataRoot, DB: d.db, Registry: d.registry,
@@ -146,6 +151,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		Root: cfg.DataRoot, ExecRoot: cfg.ExecRoot, DB: d.db,
 		Images: d.images, Snapshots: d.images.Snapshots(), Runtime: d.runtime,
 		Volumes:        d.volumes,
+		Runtimes:       d.runtimes,
 		ShimBinary:     cfg.ShimBinary,
 		InitPath:       cfg.InitPath,
 		DefaultInit:    cfg.Init,

@@ -27,23 +27,24 @@ var _ systemrouter.Backend = systemBackend{}
 
 func (b systemBackend) SystemInfo(ctx context.Context) (*apisystem.Info, error) {
 	d := b.d
+	cfg := d.liveConfig()
 	list, _ := d.containers.List(ctx, container.ListOptions{All: true})
 	info := &apisystem.Info{
 		ID: daemonID(d.cfg.DataRoot), Containers: len(list), Driver: "overlay2",
 		DriverStatus: [][2]string{{"Backing Filesystem", backingFS(d.cfg.DataRoot)}, {"Supports d_type", "true"}},
 		MemoryLimit:  true, SwapLimit: true, CPUCfsPeriod: true, CPUCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
-		IPv4Forwarding: readTrim("/proc/sys/net/ipv4/ip_forward") == "1", Debug: d.cfg.Debug,
-		NGoroutines: runtime.NumGoroutine(), LoggingDriver: logConfig(d.cfg).Type, CgroupDriver: "cgroupfs",
+		IPv4Forwarding: readTrim("/proc/sys/net/ipv4/ip_forward") == "1", Debug: cfg.Debug, Labels: cfg.Labels,
+		NGoroutines: runtime.NumGoroutine(), LoggingDriver: logConfig(cfg).Type, CgroupDriver: "cgroupfs",
 		CgroupVersion: cgroupVersion(), KernelVersion: kernelVersion(), OperatingSystem: osName(), OSType: "linux",
 		Architecture: arch(), IndexServerAddress: "https://index.docker.io/v1/", NCPU: runtime.NumCPU(),
 		MemTotal: memTotal(), DockerRootDir: d.cfg.DataRoot, Name: hostname(), ServerVersion: Version,
-		Runtimes:       map[string]apisystem.RuntimeWithStatus{"berth": {Runtime: apisystem.Runtime{Path: "berth-shim"}}},
-		DefaultRuntime: "berth", LiveRestoreEnabled: true, Isolation: "",
+		LiveRestoreEnabled: true, Isolation: "",
 		InitBinary:      "berth-init",
 		SecurityOptions: []string{"name=seccomp,profile=builtin"},
-		RegistryConfig:  &registry.ServiceConfig{Mirrors: d.cfg.RegistryMirrors},
+		RegistryConfig:  &registry.ServiceConfig{Mirrors: cfg.RegistryMirrors},
 		HTTPProxy:       os.Getenv("HTTP_PROXY"), HTTPSProxy: os.Getenv("HTTPS_PROXY"), NoProxy: os.Getenv("NO_PROXY"),
 	}
+	info.Runtimes, info.DefaultRuntime = d.runtimes.info()
 	for _, c := range list {
 		switch c.State {
 		case "running":

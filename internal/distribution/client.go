@@ -42,6 +42,9 @@ type Options struct {
 // Client talks to registries. It is safe for concurrent use.
 type Client struct {
 	opts Options
+	// live holds what a daemon reload may change (reload.go), shared by
+	// the copies WithAuth makes.
+	live *liveOptions
 	// auth, when set (WithAuth), is what the registry a call names is
 	// given instead of the keychain's answer; mirrors still ask the
 	// keychain.
@@ -62,7 +65,7 @@ func New(opts Options) *Client {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 4
 	}
-	return &Client{opts: opts}
+	return &Client{opts: opts, live: newLiveOptions(opts)}
 }
 
 // WithAuth returns a shallow copy of c that authenticates with auth, the
@@ -138,7 +141,7 @@ func (c *Client) insecure(host string) bool {
 	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
 		return true
 	}
-	for _, e := range c.opts.Insecure {
+	for _, e := range c.live.get().insecure {
 		if e == host || e == h {
 			return true
 		}
@@ -180,7 +183,7 @@ func (c *Client) candidates(ref name.Reference) []name.Reference {
 	}
 	var out []name.Reference
 	for _, k := range keys {
-		for _, m := range c.opts.Mirrors[k] {
+		for _, m := range c.live.get().mirrors[k] {
 			if mr, err := c.onMirror(ref, m); err == nil {
 				out = append(out, mr)
 			}

@@ -262,7 +262,7 @@ func (s *Service) unpackLayers(ctx context.Context, res *distribution.Resolved, 
 	var fetched bool
 	jobs := make([]*job, len(layers))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.MaxConcurrentDownloads)
+	g.SetLimit(int(s.downloads.Load()))
 	for i := range layers {
 		id := progress.ShortID(layers[i].Digest.String())
 		if s.haveChain(ctx, chains[i]) && s.haveBlob(ctx, layers[i].Digest) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -52,6 +53,17 @@ type Service struct {
 	chainLocks sync.Map
 	// gcLock: GC excludes every operation that adds references.
 	gcLock sync.RWMutex
+	// downloads is max-concurrent-downloads (SetMaxConcurrentDownloads).
+	downloads atomic.Int32
+}
+
+// SetMaxConcurrentDownloads changes how many layers a pull transfers at
+// once (a daemon reload); pulls that already started keep their limit.
+func (s *Service) SetMaxConcurrentDownloads(n int) {
+	if n <= 0 {
+		n = 3
+	}
+	s.downloads.Store(int32(n))
 }
 
 var (
@@ -88,7 +100,9 @@ func New(cfg Config) (*Service, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, content: cs, snaps: sn, db: cfg.DB}, nil
+	svc := &Service{cfg: cfg, content: cs, snaps: sn, db: cfg.DB}
+	svc.SetMaxConcurrentDownloads(cfg.MaxConcurrentDownloads)
+	return svc, nil
 }
 
 // Content and Snapshots expose the stores to the container service

@@ -51,6 +51,9 @@ type SpawnOpts struct {
 	// Spawn. The spare is an idle berth-shim without a container id in
 	// its argv; it exits when the calling process exits.
 	WarmSpare bool
+	// OCIRuntime, when set, is the external OCI runtime (runc) the shim
+	// creates and drives the container with; nil: berth's own runtime.
+	OCIRuntime *OCIRuntime
 }
 
 // Client talks to one shim. It holds no connection: every call opens its

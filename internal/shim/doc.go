@@ -18,6 +18,12 @@
 // answers the daemon over a unix socket. It outlives berthd: a restarted
 // berthd finds it again with Connect.
 //
+// With an external OCI runtime (SpawnOpts.OCIRuntime: runc, crun) the
+// shim instead runs the runtime's command line (create, start, kill,
+// exec --detach, delete) and, being a child subreaper, still reaps the
+// init and exec'd processes itself: see task_linux.go (the seam) and
+// ociruntime_linux.go (the runc path).
+//
 // What it must not do: decide policy (restart, health, removal of the
 // container's files, network teardown are the daemon's), or keep state a
 // restarted daemon could not get back from the state directory.

@@ -90,6 +90,8 @@ type bootConfig struct {
 	StdinOnce   bool          `json:"stdin_once,omitempty"`
 	Log         logger.Config `json:"log"`
 	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
+	// OCI is the external OCI runtime; nil: berth's own.
+	OCI *OCIRuntime `json:"oci,omitempty"`
 }
 
 // maxFrame bounds a frame: a request carries at most a process spec.

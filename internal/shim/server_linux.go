@@ -93,8 +93,8 @@ func logf(format string, args ...any) {
 // server is one shim: one container, its stdio, its execs.
 type server struct {
 	cfg *bootConfig
-	rt  *runtime.Runtime
-	ctr *runtime.Container
+	rt  taskRuntime // berthRuntime, or an external OCI runtime (task_linux.go)
+	ctr task
 	ln  *net.UnixListener
 
 	log    logger.Logger
@@ -191,17 +191,20 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		}
 	})
 
-	rt, err := runtime.New(cfg.RuntimeRoot)
-	if err != nil {
-		return nil, err
+	var rt *runtime.Runtime
+	if cfg.OCI == nil {
+		var err error
+		if rt, err = runtime.New(cfg.RuntimeRoot); err != nil {
+			return nil, err
+		}
+		if cfg.RuntimeInit != "" {
+			rt.InitPath = cfg.RuntimeInit
+		}
+		if st, err := os.Stat(rt.InitPath); err != nil || !st.Mode().IsRegular() || rt.InitPath == "/proc/self/exe" {
+			return nil, errdefs.Newf(errdefs.FailedPrecondition, "container init %s: not found (install %s beside %s)", rt.InitPath, runtime.InitBinaryName, BinaryName)
+		}
+		s.rt = berthRuntime{rt}
 	}
-	if cfg.RuntimeInit != "" {
-		rt.InitPath = cfg.RuntimeInit
-	}
-	if st, err := os.Stat(rt.InitPath); err != nil || !st.Mode().IsRegular() || rt.InitPath == "/proc/self/exe" {
-		return nil, errdefs.Newf(errdefs.FailedPrecondition, "container init %s: not found (install %s beside %s)", rt.InitPath, runtime.InitBinaryName, BinaryName)
-	}
-	s.rt = rt
 	initproc.Tracef("shim: runtime opened")
 
 	// Pipes for stdio, made before we know whether the spec asks for a
@@ -247,9 +250,15 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	}
 
 	initproc.Tracef("shim: creating")
-	ctr, err := rt.CreateContainer(context.Background(), cfg.ID, runtime.CreateOpts{
-		Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW},
-	})
+	var ctr task
+	if cfg.OCI != nil {
+		// An external OCI runtime (ociruntime_linux.go).
+		ctr, s.rt, err = createOCI(context.Background(), cfg, runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW})
+	} else {
+		ctr, err = rt.CreateContainer(context.Background(), cfg.ID, runtime.CreateOpts{
+			Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW},
+		})
+	}
 	closeChildEnds()
 	if err != nil {
 		closeOurs()

@@ -54,7 +54,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	}
 	boot := bootConfig{
 		ID: o.ID, Bundle: bundle, StateDir: stateDir, RuntimeRoot: o.RuntimeRoot, RuntimeInit: init,
-		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout,
+		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout, OCI: o.OCIRuntime,
 	}
 	if boot.RuntimeRoot == "" {
 		boot.RuntimeRoot = runtime.DefaultRoot
@@ -119,7 +119,9 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		case <-time.After(10 * time.Second):
 			_ = proc.Kill()
 			<-reaped
-			if rt, rerr := runtime.New(boot.RuntimeRoot); rerr == nil {
+			if o.OCIRuntime != nil {
+				_ = o.OCIRuntime.ForceDelete(context.Background(), o.ID)
+			} else if rt, rerr := runtime.New(boot.RuntimeRoot); rerr == nil {
 				_ = rt.Delete(context.Background(), o.ID, true)
 			}
 		}

@@ -149,7 +149,7 @@ type execProc struct {
 
 	mu       sync.Mutex
 	started  bool
-	proc     *runtime.Process
+	proc     process
 	pid      int
 	master   *os.File
 	stdinW   *os.File
@@ -280,7 +280,7 @@ func (s *server) execStart(ctx context.Context, conn *net.UnixConn, req *request
 			inW, err = pipe(false)
 		}
 	}
-	var proc *runtime.Process
+	var proc process
 	if err == nil {
 		proc, err = s.rt.StartExec(ctx, s.cfg.ID, spec, runtime.ExecOpts{IO: stdio})
 	}
