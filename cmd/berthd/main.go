@@ -90,6 +90,8 @@ func newCommand() *cobra.Command {
 			set("dns-upstream", func() { cfg.DNSUpstreams = flagCfg.DNSUpstreams })
 			set("icc", func() { cfg.ICC = &icc })
 			set("ip-masq", func() { cfg.IPMasq = &ipMasq })
+			set("ipv6", func() { cfg.IPv6 = flagCfg.IPv6 })
+			set("fixed-cidr-v6", func() { cfg.FixedCIDRv6 = flagCfg.FixedCIDRv6 })
 			if fl.Changed("default-address-pool") {
 				cfg.DefaultAddressPools = nil
 				for _, v := range pools {
@@ -157,6 +159,8 @@ func newCommand() *cobra.Command {
 	f.IntVar(&flagCfg.MTU, "mtu", 0, "MTU of the default bridge network (default 1500)")
 	f.BoolVar(&icc, "icc", true, "Enable inter-container communication on the default network")
 	f.BoolVar(&ipMasq, "ip-masq", true, "Enable IP masquerading for the default network")
+	f.BoolVar(&flagCfg.IPv6, "ipv6", false, "Enable IPv6 on the default bridge network")
+	f.StringVar(&flagCfg.FixedCIDRv6, "fixed-cidr-v6", "", "IPv6 subnet of the default bridge network (default: a random unique local /64)")
 	f.StringArrayVar(&flagCfg.DNSUpstreams, "dns-upstream", nil, "Server the embedded DNS forwards to (ip or ip:port; default: the host's resolv.conf)")
 	return cmd
 }

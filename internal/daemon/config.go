@@ -55,6 +55,9 @@ type Config struct {
 	DNSUpstreams        []string       `json:"dns-upstreams,omitempty"`
 	ICC                 *bool          `json:"icc,omitempty"`
 	IPMasq              *bool          `json:"ip-masq,omitempty"`
+	// IPv6 and FixedCIDRv6 give the default network an IPv6 subnet.
+	IPv6        bool   `json:"ipv6,omitempty"`
+	FixedCIDRv6 string `json:"fixed-cidr-v6,omitempty"`
 	// Builder is dockerd's "builder" section (the build cache's budget).
 	Builder *BuilderConfig `json:"builder,omitempty"`
 }

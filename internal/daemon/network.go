@@ -28,6 +28,14 @@ func newNetworks(ctx context.Context, cfg Config, db *bolt.DB, log *slog.Logger)
 		}
 		nc.BIP = p
 	}
+	nc.IPv6 = cfg.IPv6
+	if cfg.FixedCIDRv6 != "" {
+		p, err := network.ValidFixedCIDRv6(cfg.FixedCIDRv6)
+		if err != nil {
+			return nil, err
+		}
+		nc.FixedCIDRv6 = p
+	}
 	return network.New(ctx, nc)
 }
 

@@ -123,7 +123,7 @@ func ensureParent(r *Record) error {
 // addSubIf creates a macvlan or ipvlan interface of r's parent directly
 // in the netns at nsPath, named peer, with addr and a default route
 // through gw (when valid).
-func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip.Addr, loUp bool) error {
+func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip.Addr, loUp bool, mac net.HardwareAddr) error {
 	parent, err := netlink.LinkByName(r.Parent)
 	if err != nil {
 		return errdefs.Newf(errdefs.InvalidArgument, "-o parent interface was not found on the host: %s", r.Parent)
@@ -136,7 +136,7 @@ func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip
 	// A temporary name in the host (two containers may create their
 	// eth0 at once), renamed once inside.
 	tmp := "mv" + newID()[:10]
-	attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(ns))}
+	attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(ns)), HardwareAddr: mac}
 	var link netlink.Link
 	switch r.Driver {
 	case "macvlan":

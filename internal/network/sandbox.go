@@ -27,6 +27,9 @@ type EndpointRequest struct {
 	// IPv4 and IPv6 are the addresses asked for (--ip, --ip6); invalid:
 	// any free one.
 	IPv4, IPv6 netip.Addr
+	// MAC is the address asked for (--mac-address, EndpointSettings.
+	// MacAddress); nil: one derived from the IPv4 address.
+	MAC net.HardwareAddr
 	// Current is what a restored sandbox already has (Restore only).
 	Current *network.EndpointSettings
 }
@@ -162,7 +165,7 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 		}
 	}()
 	var pool *pooled
-	if len(nets) > 0 && nets[0].Driver == "bridge" && (nets[0].MTU == 0 || nets[0].MTU == 1500) {
+	if len(nets) > 0 && nets[0].Driver == "bridge" && (nets[0].MTU == 0 || nets[0].MTU == 1500) && req.Endpoints[0].MAC == nil {
 		pool = s.takePooled()
 	}
 	if pool != nil {
@@ -216,6 +219,11 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	if req.IPv4.IsValid() && !r.UserSubnet {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "user specified IP address is supported only when connecting to networks with user configured subnets")
 	}
+	if req.MAC != nil {
+		if err := ValidMAC(req.MAC); err != nil {
+			return nil, err
+		}
+	}
 	t0 := time.Now()
 	ip, err := s.ipam.allocate(r, req.IPv4, sb.id)
 	if err != nil {
@@ -233,6 +241,9 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	ep := &endpoint{net: r, id: newID(), ip: ip, mac: macFor(ip), aliases: req.Aliases, host: "vb" + newID()[:10]}
 	if pool != nil {
 		ep.host, ep.mac = pool.host, pool.mac
+	}
+	if req.MAC != nil {
+		ep.mac = slices.Clone(req.MAC)
 	}
 	s.mu.Lock()
 	ep.peer = "eth" + strconv.Itoa(len(sb.order))
@@ -255,7 +266,7 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	switch {
 	case r.subIf():
 		ep.host = ""
-		err = addSubIf(sb.nsPath, r, ep.peer, netip.PrefixFrom(ip, r.Subnet.Bits()), gw, first)
+		err = addSubIf(sb.nsPath, r, ep.peer, netip.PrefixFrom(ip, r.Subnet.Bits()), gw, first, req.MAC)
 	case pool != nil:
 		err = pool.plug(r.Bridge, netip.PrefixFrom(ip, r.Subnet.Bits()), gw)
 	default:

@@ -46,7 +46,12 @@ type Config struct {
 	// NoICC and NoMasquerade are dockerd's --icc=false and
 	// --ip-masq=false for the default network.
 	NoICC, NoMasquerade bool
-	Log                 *slog.Logger
+	// IPv6 gives the default network an IPv6 subnet: FixedCIDRv6 when
+	// valid (dockerd's --ipv6 and --fixed-cidr-v6), else a random unique
+	// local /64.
+	IPv6        bool
+	FixedCIDRv6 netip.Prefix
+	Log         *slog.Logger
 }
 
 // Service manages networks and sandboxes. It is safe for concurrent use.
@@ -175,7 +180,7 @@ func (s *Service) setupDefaultBridge() error {
 		mtu = 1500
 	}
 	icc, masq := strconv.FormatBool(!s.cfg.NoICC), strconv.FormatBool(!s.cfg.NoMasquerade)
-	if cur != nil && cur.Bridge == s.cfg.Bridge && (!s.cfg.BIP.IsValid() || (cur.Gateway == s.cfg.BIP.Addr() && cur.Subnet == s.cfg.BIP.Masked())) {
+	if cur != nil && cur.Bridge == s.cfg.Bridge && (!s.cfg.BIP.IsValid() || (cur.Gateway == s.cfg.BIP.Addr() && cur.Subnet == s.cfg.BIP.Masked())) && s.default6Matches(cur) {
 		cur.MTU, cur.ICC, cur.Masquerade = mtu, !s.cfg.NoICC, !s.cfg.NoMasquerade
 		cur.Options["com.docker.network.bridge.enable_icc"] = icc
 		cur.Options["com.docker.network.bridge.enable_ip_masquerade"] = masq
@@ -208,6 +213,9 @@ func (s *Service) setupDefaultBridge() error {
 	}
 	if s.cfg.BIP.IsValid() {
 		r.Subnet, r.Gateway, r.UserSubnet = s.cfg.BIP.Masked(), s.cfg.BIP.Addr(), true
+	}
+	if err := s.default6(r); err != nil {
+		return fmt.Errorf("default bridge network: %w", err)
 	}
 	if err := s.allocateAndBringUp(r); err != nil {
 		return fmt.Errorf("default bridge network: %w", err)
