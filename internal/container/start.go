@@ -253,6 +253,9 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string, mo
 	if err := s.applyInit(r, sp); err != nil {
 		return nil, err
 	}
+	if sp.Process != nil {
+		sp.Process.Env = withLinkEnv(sp.Process.Env, s.linkEnv(r))
+	}
 	return sp, nil
 }
 

@@ -149,7 +149,7 @@ func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip
 	}
 	if err := netlink.LinkAdd(link); err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			return errdefs.Newf(errdefs.NotImplemented, "the kernel has no %s support", r.Driver)
+			return errdefs.Newf(errdefs.NotImplemented, "%s is not supported by this kernel", r.Driver)
 		}
 		return fmt.Errorf("create %s interface: %w", r.Driver, err)
 	}
@@ -192,6 +192,29 @@ func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip
 		}
 	}
 	return nil
+}
+
+// probeSubIf checks at network create that the kernel has r's driver:
+// ipvlan is often built without (CONFIG_IPVLAN), and a network whose
+// containers could never start is refused at once. A short-lived
+// interface of the parent is created and deleted.
+func probeSubIf(r *Record) error {
+	if r.Driver != "ipvlan" {
+		return nil
+	}
+	parent, err := netlink.LinkByName(r.Parent)
+	if err != nil {
+		return errdefs.Newf(errdefs.InvalidArgument, "-o parent interface was not found on the host: %s", r.Parent)
+	}
+	name := "pv" + newID()[:10]
+	err = netlink.LinkAdd(&netlink.IPVlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: parent.Attrs().Index}, Mode: netlink.IPVLAN_MODE_L2})
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return errdefs.Newf(errdefs.NotImplemented, "ipvlan is not supported by this kernel")
+	case err != nil:
+		return fmt.Errorf("create ipvlan interface: %w", err)
+	}
+	return delLink(name)
 }
 
 // deleteBridge removes r's bridge (and with it every port on it).

@@ -73,7 +73,8 @@ type sandbox struct {
 	order              []string             // network IDs in attach order
 	ports              []portRule
 	bindings           network.PortMap
-	reserved           []int // sockets holding the host ports
+	reserved           []int        // sockets holding the host ports
+	proxies            []*portProxy // userland relays of IPv6 loopback bindings
 	upstreams          []string
 	dns                *dnsServer
 	// gone is set once the container stopped: the sandbox no longer
@@ -355,9 +356,14 @@ func (s *Service) teardown(sb *sandbox) error {
 	hadPorts := len(sb.ports) > 0
 	reserved := sb.reserved
 	sb.reserved = nil
+	proxies := sb.proxies
+	sb.proxies = nil
 	s.mu.Unlock()
 	for _, fd := range reserved {
 		closeFD(fd)
+	}
+	for _, px := range proxies {
+		px.Close()
 	}
 	if hadPorts {
 		if err := s.syncFirewall(); err != nil {
@@ -516,6 +522,7 @@ func (s *Service) Restore(ctx context.Context, running []SandboxRequest) error {
 		sb := s.sandboxes[req.ContainerID]
 		s.mu.Unlock()
 		sb.reserved = reserveAll(sb.bindings, s.log)
+		s.restoreProxies(sb)
 		embedded := false
 		for _, ep := range sb.endpoints {
 			embedded = embedded || ep.net.userDefined()
@@ -561,6 +568,9 @@ func rulesFor(sb *sandbox, bindings network.PortMap) []portRule {
 				continue
 			}
 			cip := ep.ip
+			if b.HostIP.Is6() && b.HostIP.IsLoopback() {
+				continue // proxied (restoreProxies)
+			}
 			if b.HostIP.Is6() {
 				if cip = ep.ip6; !cip.IsValid() {
 					continue

@@ -582,6 +582,10 @@ func (s *Service) Close() error {
 			closeFD(fd)
 		}
 		sb.reserved = nil
+		for _, px := range sb.proxies {
+			px.Close()
+		}
+		sb.proxies = nil
 	}
 	var bridges []string
 	for _, r := range s.nets {
@@ -707,6 +711,12 @@ func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver str
 	}
 	r.Options["parent"] = r.Parent
 	if err := ensureParent(r); err != nil {
+		return "", err
+	}
+	if err := probeSubIf(r); err != nil {
+		if r.OwnParent {
+			_ = delLink(r.Parent)
+		}
 		return "", err
 	}
 	s.mu.Lock()
