@@ -260,7 +260,10 @@ func TestPublishedPorts(t *testing.T) {
 	ep := sb.Endpoints["pub"]
 	pubBridge := e.svc.nets[ep.NetworkID].Bridge
 	bs := sb.Ports[apinet.MustParsePort("80/tcp")]
-	if len(bs) != 2 || bs[0].HostPort == "" || bs[0].HostIP.String() != "127.0.0.1" || !bs[1].HostIP.IsUnspecified() {
+	// 0.0.0.0 and, through berthd's proxy (an IPv4-only container), [::]
+	// with the same port, as dockerd.
+	if len(bs) != 3 || bs[0].HostPort == "" || bs[0].HostIP.String() != "127.0.0.1" || bs[1].HostIP != netip.IPv4Unspecified() ||
+		bs[2].HostIP != netip.IPv6Unspecified() || bs[2].HostPort != bs[1].HostPort {
 		t.Fatalf("bindings %v", bs)
 	}
 	loPort, anyPort := bs[0].HostPort, bs[1].HostPort
@@ -268,6 +271,9 @@ func TestPublishedPorts(t *testing.T) {
 	got, err := ask("", "127.0.0.1:"+loPort, 5*time.Second)
 	if err != nil || got != ep.Gateway.String() {
 		t.Fatalf("from 127.0.0.1: %q %v (want the gateway %s)", got, err, ep.Gateway)
+	}
+	if got, err := dialTCP("tcp6", "[::1]:"+bs[2].HostPort); err != nil || got != ep.Gateway.String() {
+		t.Fatalf("from [::1]: %q %v (want the gateway %s)", got, err, ep.Gateway)
 	}
 	cns, hostIP, clientIP := clientNS(t, e.execRoot)
 	got, err = ask(cns, hostIP.String()+":"+anyPort, 5*time.Second)

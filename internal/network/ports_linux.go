@@ -108,6 +108,22 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 			}
 			out[p] = append(out[p], network.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(port)})
 			rules = append(rules, portRule{HostIP: hostIP, HostPort: uint16(port), Proto: proto, CIP: cip, CPort: p.Num()})
+			if both && !ep.ip6.IsValid() && proto != "sctp" {
+				// An IPv4-only container: [::] with the same port goes
+				// through the proxy to its IPv4 address, as dockerd's
+				// docker-proxy does (so that "localhost" resolving to ::1
+				// works); skipped when taken or without IPv6.
+				px, _, err := listenProxy(proto, netip.IPv6Unspecified(), port, port, netip.AddrPortFrom(ep.ip, p.Num()), s.log)
+				if err != nil {
+					s.log.Debug("IPv6 side of a published port", "port", port, "err", err)
+					continue
+				}
+				s.mu.Lock()
+				sb.proxies = append(sb.proxies, px)
+				s.mu.Unlock()
+				out[p] = append(out[p], network.PortBinding{HostIP: netip.IPv6Unspecified(), HostPort: strconv.Itoa(port)})
+				continue
+			}
 			if both && ep.ip6.IsValid() {
 				// The same port on [::], as dockerd; skipped if taken.
 				// Its socket is a proxy for ::1 clients (the rules DNAT
