@@ -187,6 +187,11 @@ func BenchmarkPublishedThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer svc.Teardown(context.Background(), id)
+	if os.Getenv("BENCH_GRO") != "" {
+		if err := inNetNS(sb.NetNSPath, func() error { return setGRO("eth0", true) }); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var l net.Listener
 	if err := inNetNS(sb.NetNSPath, func() (err error) { l, err = net.Listen("tcp", ":9000"); return err }); err != nil {
 		b.Fatal(err)

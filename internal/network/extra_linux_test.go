@@ -83,7 +83,7 @@ func TestDefaultBridgeIPv6(t *testing.T) {
 		t.Fatalf("inspect bridge: %v %+v", err, ins.IPAM)
 	}
 	mac, _ := net.ParseMAC("92:d0:c6:0a:29:33")
-	ports := apinet.PortMap{apinet.MustParsePort("80/tcp"): {{}}}
+	ports := apinet.PortMap{apinet.MustParsePort("80/tcp"): {{}}, apinet.MustParsePort("81/tcp"): {{HostIP: netip.IPv6Unspecified()}}}
 	id, sb := e.sandbox("v6web", []EndpointRequest{{Network: "bridge", MAC: mac}}, ports)
 	ep := sb.Endpoints["bridge"]
 	if !sub.Contains(ep.GlobalIPv6Address) || ep.IPv6Gateway != sub.Addr().Next() || ep.GlobalIPv6PrefixLen != 64 {
@@ -124,6 +124,23 @@ func TestDefaultBridgeIPv6(t *testing.T) {
 	}
 	if got, err := dialTCP("tcp4", "127.0.0.1:"+port); err != nil || got == "" {
 		t.Fatalf("127.0.0.1:%s: %q %v", port, got, err)
+	}
+	// An explicit [::] binding: DNAT from outside, the relay for ::1.
+	stop81 := serveOn(t, sb.NetNSPath, ":81")
+	defer stop81()
+	p81 := sb.Ports[apinet.MustParsePort("81/tcp")]
+	if len(p81) != 1 || p81[0].HostIP != netip.IPv6Unspecified() {
+		t.Fatalf("[::] binding: %v", p81)
+	}
+	if got, err := dialTCP("tcp6", "[::1]:"+p81[0].HostPort); err != nil || got != gw6.String() {
+		t.Fatalf("[::1]:%s ([::] binding): %q %v", p81[0].HostPort, got, err)
+	}
+	err = inNetNS(cns, func() (err error) {
+		got, err = dialTCP("tcp6", net.JoinHostPort(host6.String(), p81[0].HostPort))
+		return err
+	})
+	if err != nil || got != client6.String() {
+		t.Fatalf("[::] binding from outside: %q %v (want %s)", got, err, client6)
 	}
 	if err := e.svc.Teardown(ctx, id); err != nil {
 		t.Fatal(err)
@@ -302,4 +319,26 @@ func dnatRules(t *testing.T, table string) []dnatRule {
 		out = append(out, d)
 	}
 	return out
+}
+
+// serveOn is serve on another address of the namespace.
+func serveOn(t *testing.T, nsPath, addr string) (stop func()) {
+	t.Helper()
+	var l net.Listener
+	if err := inNetNS(nsPath, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			_, _ = io.WriteString(c, host+"\n")
+			c.Close()
+		}
+	}()
+	return func() { l.Close() }
 }

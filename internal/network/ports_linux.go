@@ -92,6 +92,17 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 				if port, err = s.reserveSCTP(sb, hostIP, lo, hi, rules); err != nil {
 					return err
 				}
+			} else if hostIP.Is6() && hostIP.IsUnspecified() {
+				// An explicit [::] binding: the rules DNAT every IPv6
+				// address but ::1, which its socket relays.
+				px, got, err := listenProxy(proto, hostIP, lo, hi, netip.AddrPortFrom(ep.ip6, p.Num()), s.log)
+				if err != nil {
+					return err
+				}
+				port = got
+				s.mu.Lock()
+				sb.proxies = append(sb.proxies, px)
+				s.mu.Unlock()
 			} else {
 				fd, got, err := reservePort(proto, hostIP, lo, hi)
 				if err != nil {
