@@ -12,7 +12,7 @@ import (
 // as Docker sets it, for a container on the default bridge network
 // linked to running containers also on it: <ALIAS>_NAME,
 // <ALIAS>_PORT, <ALIAS>_PORT_<port>_<PROTO>{,_ADDR,_PORT,_PROTO},
-// _START/_PORT_START/_PORT_END for runs of consecutive ports, and
+// _START/_END/_PORT_START/_PORT_END for runs of consecutive ports, and
 // <ALIAS>_ENV_<VAR> for each variable of the linked container but HOME
 // and PATH.
 func (s *Service) linkEnv(r *Record) []string {
@@ -80,21 +80,27 @@ func linkVars(full, ip string, ports []network.Port, childEnv []string) []string
 		p := ports[0]
 		env = append(env, fmt.Sprintf("%s_PORT=%s://%s:%d", prefix, p.Proto(), ip, p.Num()))
 	}
+	// Runs of at least three consecutive numbers (Docker's rule, which
+	// looks at the numbers only) get a range set too.
 	for i := 0; i < len(ports); {
-		j := i
-		for j+1 < len(ports) && ports[j+1].Proto() == ports[i].Proto() && ports[j+1].Num() == ports[j].Num()+1 {
-			j++
+		j, v := i, int(ports[i].Num())
+		for k := i + 1; k < len(ports) && int(ports[k].Num()) <= v+1; k++ {
+			j, v = k, v+1
 		}
-		if j > i {
-			start, end := ports[i], ports[j]
-			k := key(start)
-			env = append(env,
-				fmt.Sprintf("%s_START=%s://%s:%d", k, start.Proto(), ip, start.Num()),
-				fmt.Sprintf("%s_ADDR=%s", k, ip),
-				fmt.Sprintf("%s_PROTO=%s", k, start.Proto()),
-				fmt.Sprintf("%s_PORT_START=%d", k, start.Num()),
-				fmt.Sprintf("%s_PORT_END=%d", k, end.Num()))
+		if j <= i+1 {
+			i++
+			continue
 		}
+		start, end := ports[i], ports[j]
+		k := key(start)
+		endKey := fmt.Sprintf("%s_PORT_%d_%s", prefix, start.Num(), strings.ToUpper(string(end.Proto())))
+		env = append(env,
+			fmt.Sprintf("%s_START=%s://%s:%d", k, start.Proto(), ip, start.Num()),
+			fmt.Sprintf("%s_ADDR=%s", k, ip),
+			fmt.Sprintf("%s_PROTO=%s", k, start.Proto()),
+			fmt.Sprintf("%s_PORT_START=%d", k, start.Num()),
+			fmt.Sprintf("%s_END=%s://%s:%d", endKey, end.Proto(), ip, end.Num()),
+			fmt.Sprintf("%s_PORT_END=%d", endKey, end.Num()))
 		i = j + 1
 	}
 	for _, p := range ports {

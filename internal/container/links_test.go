@@ -8,10 +8,12 @@ import (
 )
 
 // TestLinkVars: Docker's legacy link variables: the lowest port (TCP
-// first) as <ALIAS>_PORT, one set per port, a range set for consecutive
-// ports, the name, and the linked container's variables but HOME/PATH.
+// first) as <ALIAS>_PORT, one set per port, a range set for three or
+// more consecutive ports (53/tcp, 53/udp is no run), the name, and the
+// linked container's variables but HOME/PATH.
 func TestLinkVars(t *testing.T) {
-	ports := []network.Port{network.MustParsePort("6380/tcp"), network.MustParsePort("53/udp"), network.MustParsePort("53/tcp"), network.MustParsePort("6379/tcp")}
+	ports := []network.Port{network.MustParsePort("6380/tcp"), network.MustParsePort("53/udp"), network.MustParsePort("53/tcp"),
+		network.MustParsePort("6379/tcp"), network.MustParsePort("6381/tcp")}
 	got := linkVars("/web/my-db", "10.0.0.5", ports, []string{"PATH=/bin", "HOME=/root", "PASS=x=y"})
 	want := []string{
 		"MY_DB_PORT=tcp://10.0.0.5:53",
@@ -19,7 +21,8 @@ func TestLinkVars(t *testing.T) {
 		"MY_DB_PORT_6379_TCP_ADDR=10.0.0.5",
 		"MY_DB_PORT_6379_TCP_PROTO=tcp",
 		"MY_DB_PORT_6379_TCP_PORT_START=6379",
-		"MY_DB_PORT_6379_TCP_PORT_END=6380",
+		"MY_DB_PORT_6379_TCP_END=tcp://10.0.0.5:6381",
+		"MY_DB_PORT_6379_TCP_PORT_END=6381",
 		"MY_DB_PORT_53_TCP=tcp://10.0.0.5:53",
 		"MY_DB_PORT_53_TCP_ADDR=10.0.0.5",
 		"MY_DB_PORT_53_TCP_PORT=53",
@@ -36,6 +39,10 @@ func TestLinkVars(t *testing.T) {
 		"MY_DB_PORT_6380_TCP_ADDR=10.0.0.5",
 		"MY_DB_PORT_6380_TCP_PORT=6380",
 		"MY_DB_PORT_6380_TCP_PROTO=tcp",
+		"MY_DB_PORT_6381_TCP=tcp://10.0.0.5:6381",
+		"MY_DB_PORT_6381_TCP_ADDR=10.0.0.5",
+		"MY_DB_PORT_6381_TCP_PORT=6381",
+		"MY_DB_PORT_6381_TCP_PROTO=tcp",
 		"MY_DB_NAME=/web/my-db",
 		"MY_DB_ENV_PASS=x=y",
 	}
