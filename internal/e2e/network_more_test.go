@@ -100,8 +100,20 @@ func TestNetworkIPv6DefaultMACSCTPLinks(t *testing.T) {
 	if !strings.HasPrefix(out, "80/tcp -> [::1]:") {
 		t.Fatalf("port: %q", out)
 	}
-	if got := dialRead(t, strings.TrimSpace(strings.TrimPrefix(out, "80/tcp -> "))); !strings.HasPrefix(got, "hi\n") {
+	lo6 := strings.TrimSpace(strings.TrimPrefix(out, "80/tcp -> "))
+	if got := dialRead(t, lo6); !strings.HasPrefix(got, "hi\n") {
 		t.Fatalf("[::1] binding answered %q", got)
+	}
+	// The relay lives in berthd: gone while it is stopped, back when it
+	// starts again (the container kept running).
+	d.stop()
+	if c, err := net.Dial("tcp", lo6); err == nil {
+		c.Close()
+		t.Fatalf("%s answered with berthd stopped", lo6)
+	}
+	d.start()
+	if got := dialRead(t, lo6); !strings.HasPrefix(got, "hi\n") {
+		t.Fatalf("[::1] binding after a restart answered %q", got)
 	}
 
 	// network connect with a MAC address (driver option).
