@@ -194,6 +194,15 @@ func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip
 	return nil
 }
 
+// parentMAC is the MAC address of r's parent interface (nil if unknown).
+func parentMAC(r *Record) net.HardwareAddr {
+	l, err := netlink.LinkByName(r.Parent)
+	if err != nil {
+		return nil
+	}
+	return l.Attrs().HardwareAddr
+}
+
 // probeSubIf checks at network create that the kernel has r's driver:
 // ipvlan is often built without (CONFIG_IPVLAN), and a network whose
 // containers could never start is refused at once. A short-lived

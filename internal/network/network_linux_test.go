@@ -707,7 +707,21 @@ func TestMacvlanIpvlan(t *testing.T) {
 			t.Fatal(err)
 		}
 		ida, a := e.sandbox("a-"+drv, []EndpointRequest{{Network: "sub-" + drv}}, nil)
-		idb, b := e.sandbox("b-"+drv, []EndpointRequest{{Network: "sub-" + drv}}, nil)
+		var mac net.HardwareAddr
+		if drv == "macvlan" {
+			mac, _ = net.ParseMAC("92:d0:c6:0a:29:55")
+		}
+		idb, b := e.sandbox("b-"+drv, []EndpointRequest{{Network: "sub-" + drv, MAC: mac}}, nil)
+		// Inspect shows the interface's MAC: derived from the address
+		// or given (macvlan), the parent's (ipvlan).
+		for _, x := range []*Sandbox{a, b} {
+			if got, want := peerMAC(t, x.NetNSPath, "eth0"), net.HardwareAddr(x.Endpoints["sub-"+drv].MacAddress).String(); got != want {
+				t.Fatalf("%s: eth0 MAC %s, inspect %s", drv, got, want)
+			}
+		}
+		if mac != nil && peerMAC(t, b.NetNSPath, "eth0") != mac.String() {
+			t.Fatalf("%s: requested MAC not used", drv)
+		}
 		stop := serve(t, a.NetNSPath)
 		aIP := a.Endpoints["sub-"+drv].IPAddress.String()
 		if got, err := ask(b.NetNSPath, aIP+":80", 5*time.Second); err != nil || got != b.Endpoints["sub-"+drv].IPAddress.String() {

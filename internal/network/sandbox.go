@@ -267,7 +267,20 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	switch {
 	case r.subIf():
 		ep.host = ""
-		err = addSubIf(sb.nsPath, r, ep.peer, netip.PrefixFrom(ip, r.Subnet.Bits()), gw, first, req.MAC)
+		// A macvlan interface gets the endpoint's MAC (given or derived,
+		// as inspect shows it); an ipvlan one has its parent's.
+		var mac net.HardwareAddr
+		if r.Driver == "macvlan" {
+			mac = ep.mac
+		} else if req.MAC != nil {
+			err = errdefs.Newf(errdefs.InvalidArgument, "ipvlan interfaces share their parent's MAC address: --mac-address is not supported")
+			break
+		} else if pm := parentMAC(r); pm != nil {
+			s.mu.Lock()
+			ep.mac = pm
+			s.mu.Unlock()
+		}
+		err = addSubIf(sb.nsPath, r, ep.peer, netip.PrefixFrom(ip, r.Subnet.Bits()), gw, first, mac)
 	case pool != nil:
 		err = pool.plug(r.Bridge, netip.PrefixFrom(ip, r.Subnet.Bits()), gw)
 	default:
