@@ -142,6 +142,19 @@ func TestDefaultBridgeIPv6(t *testing.T) {
 	if err != nil || got != client6.String() {
 		t.Fatalf("[::] binding from outside: %q %v (want %s)", got, err, client6)
 	}
+	// A sandbox from the pool (no MAC asked for) is dual-stack too.
+	_, sb2 := e.sandbox("v6pooled", []EndpointRequest{{Network: "bridge"}}, nil)
+	ep2 := sb2.Endpoints["bridge"]
+	if !sub.Contains(ep2.GlobalIPv6Address) || ep2.GlobalIPv6Address == ep.GlobalIPv6Address {
+		t.Fatalf("pooled endpoint: %+v", ep2)
+	}
+	err = inNetNS(sb2.NetNSPath, func() (err error) {
+		got, err = dialTCP("tcp6", net.JoinHostPort(ep.GlobalIPv6Address.String(), "80"))
+		return err
+	})
+	if err != nil || got != ep2.GlobalIPv6Address.String() {
+		t.Fatalf("pooled -> v6web over IPv6: %q %v", got, err)
+	}
 	if err := e.svc.Teardown(ctx, id); err != nil {
 		t.Fatal(err)
 	}
