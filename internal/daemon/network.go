@@ -29,6 +29,13 @@ func newNetworks(ctx context.Context, cfg Config, db *bolt.DB, log *slog.Logger)
 		nc.BIP = p
 	}
 	nc.IPv6 = cfg.IPv6
+	if cfg.IP != "" {
+		a, err := netip.ParseAddr(cfg.IP)
+		if err != nil || !a.Is4() {
+			return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid ip %q: want an IPv4 address", cfg.IP)
+		}
+		nc.HostBindingIP = a
+	}
 	if cfg.FixedCIDRv6 != "" {
 		p, err := network.ValidFixedCIDRv6(cfg.FixedCIDRv6)
 		if err != nil {

@@ -111,9 +111,23 @@ func TestNetworkIPv6DefaultMACSCTPLinks(t *testing.T) {
 		c.Close()
 		t.Fatalf("%s answered with berthd stopped", lo6)
 	}
+	// Restarted with --ip (dockerd's default binding address).
+	d.args = append(d.args, "--ip", "127.0.0.1")
 	d.start()
 	if got := dialRead(t, lo6); !strings.HasPrefix(got, "hi\n") {
 		t.Fatalf("[::1] binding after a restart answered %q", got)
+	}
+	d.runServer(dk, "--name", "bip", "-p", "80")
+	out, _, _ = d.cli(dk, nil, "port", "bip", "80")
+	if !strings.HasPrefix(out, "127.0.0.1:") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("port with --ip 127.0.0.1: %q", out)
+	}
+	if got := dialRead(t, strings.TrimSpace(out)); !strings.HasPrefix(got, "hi\n") {
+		t.Fatalf("--ip binding answered %q", got)
+	}
+	out, _, _ = d.cli(dk, nil, "network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.host_binding_ipv4"}}`, "bridge")
+	if strings.TrimSpace(out) != "127.0.0.1" {
+		t.Fatalf("bridge host_binding_ipv4: %q", out)
 	}
 
 	// network connect with a MAC address (driver option).

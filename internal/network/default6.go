@@ -51,3 +51,11 @@ func ValidFixedCIDRv6(v string) (netip.Prefix, error) {
 	}
 	return p, nil
 }
+
+// hostBinding is the default network's host_binding_ipv4 option.
+func (s *Service) hostBinding() string {
+	if s.cfg.HostBindingIP.IsValid() {
+		return s.cfg.HostBindingIP.String()
+	}
+	return "0.0.0.0"
+}

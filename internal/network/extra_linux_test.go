@@ -355,3 +355,24 @@ func serveOn(t *testing.T, nsPath, addr string) (stop func()) {
 	}()
 	return func() { l.Close() }
 }
+
+// TestHostBindingIPv4: a network's com.docker.network.bridge.host_binding_ipv4
+// is the host address of bindings that name none (and then there is no
+// [::] side); a value that is not an IPv4 address is refused.
+func TestHostBindingIPv4(t *testing.T) {
+	e := newTestEnv(t, "")
+	e.network("hb", map[string]string{"com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"}, false)
+	_, sb := e.sandbox("hbweb", []EndpointRequest{{Network: "hb"}}, apinet.PortMap{apinet.MustParsePort("80/tcp"): {{}}})
+	serve(t, sb.NetNSPath)
+	bs := sb.Ports[apinet.MustParsePort("80/tcp")]
+	if len(bs) != 1 || bs[0].HostIP != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("bindings: %v", bs)
+	}
+	if got, err := dialTCP("tcp4", "127.0.0.1:"+bs[0].HostPort); err != nil || got == "" {
+		t.Fatalf("127.0.0.1:%s: %q %v", bs[0].HostPort, got, err)
+	}
+	_, err := e.svc.Create(context.Background(), CreateRequest{Name: "hbbad", Options: map[string]string{"com.docker.network.bridge.host_binding_ipv4": "::1"}})
+	if !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("IPv6 host_binding_ipv4: %v", err)
+	}
+}

@@ -65,6 +65,11 @@ func (s *Service) publish(sb *sandbox, n *Record, req SandboxRequest) error {
 			both := !hostIP.IsValid() // 0.0.0.0, and [::] for a dual-stack container
 			if both {
 				hostIP = netip.IPv4Unspecified()
+				// The network's default binding address (dockerd's --ip
+				// for the default network, -o ...host_binding_ipv4).
+				if hb, err := netip.ParseAddr(n.Options["com.docker.network.bridge.host_binding_ipv4"]); err == nil && !hb.IsUnspecified() {
+					hostIP, both = hb, false
+				}
 			}
 			if hostIP.Is6() && proto != "sctp" && (hostIP.IsLoopback() || (hostIP.IsUnspecified() && !ep.ip6.IsValid())) {
 				// ::1 cannot be DNATed (no route_localnet for IPv6), and

@@ -51,7 +51,10 @@ type Config struct {
 	// local /64.
 	IPv6        bool
 	FixedCIDRv6 netip.Prefix
-	Log         *slog.Logger
+	// HostBindingIP is the default address of the default network's
+	// published ports (dockerd's --ip; invalid: 0.0.0.0).
+	HostBindingIP netip.Addr
+	Log           *slog.Logger
 }
 
 // Service manages networks and sandboxes. It is safe for concurrent use.
@@ -185,6 +188,7 @@ func (s *Service) setupDefaultBridge() error {
 		cur.Options["com.docker.network.bridge.enable_icc"] = icc
 		cur.Options["com.docker.network.bridge.enable_ip_masquerade"] = masq
 		cur.Options["com.docker.network.driver.mtu"] = strconv.Itoa(mtu)
+		cur.Options["com.docker.network.bridge.host_binding_ipv4"] = s.hostBinding()
 		if err := putRecord(s.cfg.DB, cur); err != nil {
 			return err
 		}
@@ -197,7 +201,7 @@ func (s *Service) setupDefaultBridge() error {
 			"com.docker.network.bridge.default_bridge":       "true",
 			"com.docker.network.bridge.enable_icc":           icc,
 			"com.docker.network.bridge.enable_ip_masquerade": masq,
-			"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
+			"com.docker.network.bridge.host_binding_ipv4":    s.hostBinding(),
 			"com.docker.network.bridge.name":                 s.cfg.Bridge,
 			"com.docker.network.driver.mtu":                  strconv.Itoa(mtu),
 		},
@@ -398,6 +402,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, error)
 				return "", errdefs.Newf(errdefs.InvalidArgument, "invalid value %q for %s", v, k)
 			}
 			r.ICC = b
+		case "com.docker.network.bridge.host_binding_ipv4":
+			if a, err := netip.ParseAddr(v); err != nil || !a.Is4() {
+				return "", errdefs.Newf(errdefs.InvalidArgument, "invalid value %q for %s: want an IPv4 address", v, k)
+			}
 		case "com.docker.network.bridge.enable_ip_masquerade":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
