@@ -14,13 +14,14 @@ import (
 // <ALIAS>_PORT, <ALIAS>_PORT_<port>_<PROTO>{,_ADDR,_PORT,_PROTO},
 // _START/_END/_PORT_START/_PORT_END for runs of consecutive ports, and
 // <ALIAS>_ENV_<VAR> for each variable of the linked container but HOME
-// and PATH.
-func (s *Service) linkEnv(r *Record) []string {
+// and PATH. A linked container that is not running is an error, as with
+// Docker.
+func (s *Service) linkEnv(r *Record) ([]string, error) {
 	if len(r.Host.Links) == 0 {
-		return nil
+		return nil, nil
 	}
 	if ni := r.Networks["bridge"]; ni == nil {
-		return nil
+		return nil, nil
 	}
 	parent := "/" + strings.TrimPrefix(r.Name, "/")
 	var env []string
@@ -32,6 +33,15 @@ func (s *Service) linkEnv(r *Record) []string {
 			continue
 		}
 		c.mu.Lock()
+		if !c.rec.State.Running() {
+			cname := "/" + strings.TrimPrefix(c.rec.Name, "/")
+			c.mu.Unlock()
+			if alias == "" {
+				alias = cname[1:]
+			}
+			// Docker's message (and a plain error: 500, as dockerd).
+			return nil, fmt.Errorf("Cannot link to a non running container: %s AS %s/%s", cname, parent, alias)
+		}
 		var ip string
 		if ni := c.rec.Networks["bridge"]; ni != nil && ni.Endpoint != nil && ni.Endpoint.IPAddress.IsValid() {
 			ip = ni.Endpoint.IPAddress.String()
@@ -53,7 +63,7 @@ func (s *Service) linkEnv(r *Record) []string {
 		}
 		env = append(env, linkVars(parent+"/"+alias, ip, ports, childEnv)...)
 	}
-	return env
+	return env, nil
 }
 
 // linkVars are the variables of one link named full ("/parent/alias").

@@ -254,7 +254,11 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string, mo
 		return nil, err
 	}
 	if sp.Process != nil {
-		sp.Process.Env = withLinkEnv(sp.Process.Env, s.linkEnv(r))
+		links, err := s.linkEnv(r)
+		if err != nil {
+			return nil, err
+		}
+		sp.Process.Env = withLinkEnv(sp.Process.Env, links)
 	}
 	return sp, nil
 }

@@ -70,6 +70,14 @@ func TestNetworkIPv6DefaultMACSCTPLinks(t *testing.T) {
 	if strings.Contains(out, "DB_ENV_PATH=") {
 		t.Fatalf("link env has PATH: %q", out)
 	}
+	// A linked container that is not running: the start fails (Docker's
+	// message).
+	if _, errOut, code := d.cli(dk, nil, "create", "--name", "stopped", "busybox", "true"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := d.cli(dk, nil, "run", "--rm", "--name", "lk2", "--link", "stopped:st", "busybox", "true"); code == 0 || !strings.Contains(errOut, "Cannot link to a non running container: /stopped AS /lk2/st") {
+		t.Fatalf("link to a stopped container: %d %s", code, errOut)
+	}
 
 	// SCTP: DNAT rules only (no SCTP sockets on this kernel); port and
 	// inspect show the binding.
