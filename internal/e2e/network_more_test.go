@@ -38,6 +38,11 @@ func TestNetworkIPv6DefaultMACSCTPLinks(t *testing.T) {
 	if len(f) != 3 || !sub.Contains(netip.MustParseAddr(f[0])) || f[1] != gw6.String() || f[2] != "92:d0:c6:0a:29:33" {
 		t.Fatalf("inspect: %q (subnet %s)", out, sub)
 	}
+	// The docker CLI (API 1.50) also reads the legacy top-level fields.
+	out, _, _ = d.cli(dk, nil, "inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}}", "v6")
+	if out != f[0]+"/64 "+f[1]+"\n" {
+		t.Fatalf("legacy IPv6 fields: %q", out)
+	}
 	out, _, _ = d.cli(dk, nil, "exec", "v6", "cat", "/sys/class/net/eth0/address")
 	if strings.TrimSpace(out) != "92:d0:c6:0a:29:33" {
 		t.Fatalf("eth0 address %q", out)
