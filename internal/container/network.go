@@ -65,6 +65,11 @@ func (s *Service) resolveNetworks(r *Record, nc *network.NetworkingConfig) error
 		return err
 	}
 	if !usesSandbox(hc) {
+		for _, es := range eps {
+			if es != nil && len(es.MacAddress) > 0 {
+				return errdefs.Newf(errdefs.InvalidArgument, "conflicting options: mac-address and the network mode")
+			}
+		}
 		if !hc.NetworkMode.IsContainer() {
 			r.Networks[mode] = &NetworkInfo{}
 			if s.cfg.Networks != nil {

@@ -47,6 +47,9 @@ func TestNetworkIPv6DefaultMACSCTPLinks(t *testing.T) {
 	if strings.TrimSpace(out) != "92:d0:c6:0a:29:33" {
 		t.Fatalf("eth0 address %q", out)
 	}
+	if _, errOut, code := d.cli(dk, nil, "create", "--network", "host", "--mac-address", "92:d0:c6:0a:29:33", "busybox", "true"); code == 0 || !strings.Contains(errOut, "conflicting options: mac-address and the network mode") {
+		t.Fatalf("--mac-address with --network host: %d %s", code, errOut)
+	}
 	out, _, _ = d.cli(bins.cli, nil, "network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", "bridge")
 	if !strings.HasPrefix(out, "true ") || !strings.Contains(out, sub.String()) {
 		t.Fatalf("network inspect bridge: %q", out)
