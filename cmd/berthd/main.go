@@ -93,6 +93,7 @@ func newCommand() *cobra.Command {
 			set("ipv6", func() { cfg.IPv6 = flagCfg.IPv6 })
 			set("fixed-cidr-v6", func() { cfg.FixedCIDRv6 = flagCfg.FixedCIDRv6 })
 			set("ip", func() { cfg.IP = flagCfg.IP })
+			set("fixed-cidr", func() { cfg.FixedCIDR = flagCfg.FixedCIDR })
 			if fl.Changed("default-address-pool") {
 				cfg.DefaultAddressPools = nil
 				for _, v := range pools {
@@ -160,6 +161,7 @@ func newCommand() *cobra.Command {
 	f.IntVar(&flagCfg.MTU, "mtu", 0, "MTU of the default bridge network (default 1500)")
 	f.BoolVar(&icc, "icc", true, "Enable inter-container communication on the default network")
 	f.BoolVar(&ipMasq, "ip-masq", true, "Enable IP masquerading for the default network")
+	f.StringVar(&flagCfg.FixedCIDR, "fixed-cidr", "", "IPv4 subnet of the default network's container addresses (within --bip)")
 	f.StringVar(&flagCfg.IP, "ip", "", "Default IP when binding container ports (default 0.0.0.0)")
 	f.BoolVar(&flagCfg.IPv6, "ipv6", false, "Enable IPv6 on the default bridge network")
 	f.StringVar(&flagCfg.FixedCIDRv6, "fixed-cidr-v6", "", "IPv6 subnet of the default bridge network (default: a random unique local /64)")

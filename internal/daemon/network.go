@@ -29,6 +29,13 @@ func newNetworks(ctx context.Context, cfg Config, db *bolt.DB, log *slog.Logger)
 		nc.BIP = p
 	}
 	nc.IPv6 = cfg.IPv6
+	if cfg.FixedCIDR != "" {
+		p, err := netip.ParsePrefix(cfg.FixedCIDR)
+		if err != nil || !p.Addr().Is4() || cfg.BIP == "" {
+			return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid fixed-cidr %q: want an IPv4 prefix within bip (which must be set)", cfg.FixedCIDR)
+		}
+		nc.FixedCIDR = p
+	}
 	if cfg.IP != "" {
 		a, err := netip.ParseAddr(cfg.IP)
 		if err != nil || !a.Is4() {

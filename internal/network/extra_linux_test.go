@@ -376,3 +376,32 @@ func TestHostBindingIPv4(t *testing.T) {
 		t.Fatalf("IPv6 host_binding_ipv4: %v", err)
 	}
 }
+
+// TestFixedCIDR: dockerd's --fixed-cidr: the default network keeps the
+// --bip subnet, containers get addresses of the fixed part only, and
+// inspect shows it as the IPRange. (10.216.N.0/24: a subnet no other
+// test uses, N random, skipped if the host routes it.)
+func TestFixedCIDR(t *testing.T) {
+	b := make([]byte, 1)
+	_, _ = rand.Read(b)
+	bip := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 216, b[0], 1}), 24)
+	if used, err := hostRoutes(); err == nil {
+		for _, u := range used {
+			if u.prefix.Overlaps(bip) {
+				t.Skipf("%s is routed on this host (%s)", bip, u.by)
+			}
+		}
+	}
+	fixed := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 216, b[0], 128}), 25)
+	e := newTestEnvWith(t, "", func(c *Config) { c.BIP, c.FixedCIDR = bip, fixed })
+	ins, err := e.svc.Inspect(context.Background(), "bridge")
+	if err != nil || len(ins.IPAM.Config) != 1 || ins.IPAM.Config[0].Subnet != bip.Masked() || ins.IPAM.Config[0].IPRange != fixed {
+		t.Fatalf("inspect: %v %+v", err, ins.IPAM)
+	}
+	for i := 0; i < 2; i++ {
+		_, sb := e.sandbox("fc"+strconv.Itoa(i), []EndpointRequest{{Network: "bridge"}}, nil)
+		if ip := sb.Endpoints["bridge"].IPAddress; !fixed.Contains(ip) || sb.Endpoints["bridge"].IPPrefixLen != 24 {
+			t.Fatalf("address %s/%d, want one of %s in a /24", ip, sb.Endpoints["bridge"].IPPrefixLen, fixed)
+		}
+	}
+}

@@ -51,6 +51,9 @@ type Config struct {
 	// local /64.
 	IPv6        bool
 	FixedCIDRv6 netip.Prefix
+	// FixedCIDR is the part of the default network's subnet containers
+	// get addresses from (dockerd's --fixed-cidr; invalid: all of it).
+	FixedCIDR netip.Prefix
 	// HostBindingIP is the default address of the default network's
 	// published ports (dockerd's --ip; invalid: 0.0.0.0).
 	HostBindingIP netip.Addr
@@ -183,7 +186,8 @@ func (s *Service) setupDefaultBridge() error {
 		mtu = 1500
 	}
 	icc, masq := strconv.FormatBool(!s.cfg.NoICC), strconv.FormatBool(!s.cfg.NoMasquerade)
-	if cur != nil && cur.Bridge == s.cfg.Bridge && (!s.cfg.BIP.IsValid() || (cur.Gateway == s.cfg.BIP.Addr() && cur.Subnet == s.cfg.BIP.Masked())) && s.default6Matches(cur) {
+	if cur != nil && cur.Bridge == s.cfg.Bridge && (!s.cfg.BIP.IsValid() || (cur.Gateway == s.cfg.BIP.Addr() && cur.Subnet == s.cfg.BIP.Masked())) && s.default6Matches(cur) &&
+		cur.IPRange == s.cfg.FixedCIDR.Masked() {
 		cur.MTU, cur.ICC, cur.Masquerade = mtu, !s.cfg.NoICC, !s.cfg.NoMasquerade
 		cur.Options["com.docker.network.bridge.enable_icc"] = icc
 		cur.Options["com.docker.network.bridge.enable_ip_masquerade"] = masq
@@ -217,6 +221,12 @@ func (s *Service) setupDefaultBridge() error {
 	}
 	if s.cfg.BIP.IsValid() {
 		r.Subnet, r.Gateway, r.UserSubnet = s.cfg.BIP.Masked(), s.cfg.BIP.Addr(), true
+	}
+	if p := s.cfg.FixedCIDR; p.IsValid() {
+		if !r.Subnet.IsValid() || !r.Subnet.Contains(p.Addr()) || p.Bits() < r.Subnet.Bits() {
+			return errdefs.Newf(errdefs.InvalidArgument, "invalid fixed-cidr %s: it must be within bip %s", p, s.cfg.BIP)
+		}
+		r.IPRange = p.Masked()
 	}
 	if err := s.default6(r); err != nil {
 		return fmt.Errorf("default bridge network: %w", err)
