@@ -31,6 +31,9 @@ type portProxy struct {
 	conns  map[io.Closer]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// ctx ends the dials under way when the proxy closes.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // udpIdle is how long a UDP flow through the proxy lives without traffic.
@@ -41,6 +44,7 @@ const udpIdle = 90 * time.Second
 // (IPv6 only: the IPv4 side has a socket and rules of its own).
 func listenProxy(proto string, ip netip.Addr, lo, hi int, target netip.AddrPort, log *slog.Logger) (*portProxy, int, error) {
 	p := &portProxy{proto: proto, target: target, log: log, conns: map[io.Closer]struct{}{}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	var lastErr error
 	for port := lo; port <= hi; port++ {
 		addr := netip.AddrPortFrom(ip, uint16(port)).String()
@@ -52,6 +56,7 @@ func listenProxy(proto string, ip netip.Addr, lo, hi int, target netip.AddrPort,
 		case "udp":
 			p.pc, err = net.ListenPacket("udp6", addr)
 		default:
+			p.cancel()
 			return nil, 0, errdefs.Newf(errdefs.NotImplemented, "publishing %s ports on %s is not supported", proto, ip)
 		}
 		if err != nil {
@@ -70,6 +75,7 @@ func listenProxy(proto string, ip netip.Addr, lo, hi int, target netip.AddrPort,
 		}
 		return p, got, nil
 	}
+	p.cancel()
 	if lo == hi {
 		return nil, 0, errdefs.Newf(errdefs.Conflict, "Bind for [%s]:%d failed: port is already allocated (%v)", ip, lo, lastErr)
 	}
@@ -111,7 +117,7 @@ func (p *portProxy) serveTCP() {
 		go func() {
 			defer p.wg.Done()
 			defer p.untrack(c)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 			var d net.Dialer
 			up, err := d.DialContext(ctx, "tcp", p.target.String())
 			cancel()
@@ -188,6 +194,7 @@ func (p *portProxy) serveUDP() {
 
 // Close stops the proxy and ends its connections.
 func (p *portProxy) Close() error {
+	p.cancel()
 	p.mu.Lock()
 	p.closed = true
 	for c := range p.conns {
