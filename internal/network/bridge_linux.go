@@ -589,7 +589,11 @@ func addAddr6(nsPath, peer string, addr netip.Prefix, gw netip.Addr) error {
 		return fmt.Errorf("address %s: %w", addr, err)
 	}
 	if gw.IsValid() {
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
+		rt := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
+		if gw.IsUnspecified() { // through the interface itself (ipvlan l3)
+			rt = &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("::/0"))}
+		}
+		if err := h.RouteAdd(rt); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("default IPv6 route: %w", err)
 		}
 	}

@@ -405,3 +405,49 @@ func TestFixedCIDR(t *testing.T) {
 		}
 	}
 }
+
+// TestMacvlanDualStack: a macvlan network with --ipv6 (a random unique
+// local /64 when no IPv6 subnet is given): endpoints get an IPv6 address
+// and reach each other over it; inspect shows both subnets.
+func TestMacvlanDualStack(t *testing.T) {
+	e := newTestEnv(t, "")
+	ctx := context.Background()
+	yes := true
+	if _, err := e.svc.Create(ctx, CreateRequest{Name: "mv6", Driver: "macvlan", EnableIPv6: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := e.svc.Inspect(ctx, "mv6")
+	if err != nil || !ins.EnableIPv6 || len(ins.IPAM.Config) != 2 || !ins.IPAM.Config[1].Subnet.Addr().Is6() {
+		t.Fatalf("inspect: %v %+v", err, ins.IPAM)
+	}
+	ida, a := e.sandbox("mva", []EndpointRequest{{Network: "mv6"}}, nil)
+	idb, b := e.sandbox("mvb", []EndpointRequest{{Network: "mv6"}}, nil)
+	ea, eb := a.Endpoints["mv6"], b.Endpoints["mv6"]
+	if !ins.IPAM.Config[1].Subnet.Contains(ea.GlobalIPv6Address) || !ins.IPAM.Config[1].Subnet.Contains(eb.GlobalIPv6Address) {
+		t.Fatalf("endpoints: %+v %+v", ea, eb)
+	}
+	stop := serve(t, a.NetNSPath)
+	defer stop()
+	var got string
+	err = inNetNS(b.NetNSPath, func() (err error) {
+		got, err = dialTCP("tcp6", net.JoinHostPort(ea.GlobalIPv6Address.String(), "80"))
+		return err
+	})
+	if err != nil || got != eb.GlobalIPv6Address.String() {
+		t.Fatalf("b -> a over IPv6: %q %v", got, err)
+	}
+	stop()
+	for _, id := range []string{ida, idb} {
+		if err := e.svc.Teardown(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.svc.Remove(ctx, "mv6"); err != nil {
+		t.Fatal(err)
+	}
+	// An IPv6 subnet without --ipv6 is refused.
+	_, err = e.svc.Create(ctx, CreateRequest{Name: "mvbad", Driver: "macvlan", IPAM: &apinet.IPAM{Config: []apinet.IPAMConfig{{Subnet: randomULA64()}}}})
+	if !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("IPv6 subnet without --ipv6: %v", err)
+	}
+}

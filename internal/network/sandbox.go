@@ -251,7 +251,7 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	sb.endpoints[r.ID] = ep
 	sb.order = append(sb.order, r.ID)
 	s.mu.Unlock()
-	if r.Subnet6.IsValid() && !r.subIf() {
+	if r.Subnet6.IsValid() {
 		ip6, err := s.ipam.allocate(r.v6(), req.IPv6, sb.id)
 		if err != nil {
 			return nil, err
@@ -294,6 +294,10 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 		gw6 := r.Gateway6
 		if r.Internal || !first {
 			gw6 = netip.Addr{}
+		}
+		if gw6.IsValid() && r.Driver == "ipvlan" && r.Mode != "l2" {
+			// ipvlan l3 has no neighbour: the route goes through the interface.
+			gw6 = netip.IPv6Unspecified()
 		}
 		if err := addAddr6(sb.nsPath, ep.peer, netip.PrefixFrom(ep.ip6, r.Subnet6.Bits()), gw6); err != nil {
 			return nil, err

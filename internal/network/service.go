@@ -681,15 +681,34 @@ func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver str
 	} else if strings.Contains(r.Parent, ".") {
 		return "", errdefs.Newf(errdefs.NotImplemented, "VLAN sub-interfaces as parents are not supported")
 	}
+	ipv6 := req.EnableIPv6 != nil && *req.EnableIPv6
 	if req.IPAM != nil {
-		if len(req.IPAM.Config) > 1 {
-			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 subnet per network is supported")
+		n4, n6 := 0, 0
+		for _, c := range req.IPAM.Config {
+			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+				n6++
+				if !ipv6 {
+					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s given but IPv6 is not enabled (--ipv6)", c.Subnet)
+				}
+				if c.Subnet.Bits() > 120 {
+					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s is too small", c.Subnet)
+				}
+				r.Subnet6 = c.Subnet.Masked()
+				if c.Gateway.IsValid() && r.Subnet6.Contains(c.Gateway) {
+					r.Gateway6 = c.Gateway
+				}
+			} else {
+				n4++
+			}
+		}
+		if n4 > 1 || n6 > 1 {
+			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 and one IPv6 subnet per network are supported")
 		}
 		for _, c := range req.IPAM.Config {
+			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+				continue
+			}
 			if c.Subnet.IsValid() {
-				if !c.Subnet.Addr().Is4() {
-					return "", errdefs.Newf(errdefs.NotImplemented, "IPv6 subnets are not supported yet")
-				}
 				r.Subnet, r.UserSubnet = c.Subnet.Masked(), true
 			}
 			if c.IPRange.IsValid() && r.Subnet.IsValid() && r.Subnet.Contains(c.IPRange.Addr()) {
@@ -726,6 +745,11 @@ func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver str
 	}
 	if !r.Gateway.IsValid() {
 		r.Gateway = r.Subnet.Masked().Addr().Next()
+	}
+	if ipv6 {
+		if err := s.pickSubnet6(r); err != nil {
+			return "", err
+		}
 	}
 	r.Options["parent"] = r.Parent
 	if err := ensureParent(r); err != nil {
