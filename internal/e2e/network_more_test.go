@@ -159,6 +159,18 @@ func TestNetworkIPv6DefaultMACSCTPLinks(t *testing.T) {
 		t.Fatalf("inspect v4only MacAddress %q", out)
 	}
 
+	// A dual-stack macvlan network (berth's own dummy parent).
+	if _, errOut, code := d.cli(dk, nil, "network", "create", "-d", "macvlan", "--ipv6", "mv6"); code != 0 {
+		t.Fatalf("macvlan --ipv6: %s", errOut)
+	}
+	d.runServer(dk, "--name", "mvs", "--network", "mv6")
+	out, _, _ = d.cli(dk, nil, "inspect", "-f", "{{.NetworkSettings.Networks.mv6.GlobalIPv6Address}}", "mvs")
+	mvIP := strings.TrimSpace(out)
+	out, errOut, code = d.cli(bins.cli, nil, "run", "--rm", "--network", "mv6", "busybox", "nc", mvIP, "80")
+	if mvIP == "" || code != 0 || !strings.HasPrefix(out, "hi\n") {
+		t.Fatalf("macvlan over IPv6 (%q): %d %q %s", mvIP, code, out, errOut)
+	}
+
 	// ipvlan: refused at create on a kernel without it.
 	if _, errOut, code := d.cli(dk, nil, "network", "create", "-d", "ipvlan", "ipv"); code == 0 {
 		d.cli(dk, nil, "network", "rm", "ipv") // a kernel with ipvlan
