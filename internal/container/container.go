@@ -49,6 +49,9 @@ type Record struct {
 type NetworkInfo struct {
 	NetworkID string                    `json:"network_id,omitempty"`
 	Endpoint  *network.EndpointSettings `json:"endpoint,omitempty"`
+	// MAC is the MAC address asked for (--mac-address), kept while
+	// Endpoint.MacAddress is cleared at each stop.
+	MAC string `json:"mac,omitempty"`
 }
 
 // State is a container's run state as Docker reports it.

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -64,6 +65,11 @@ func (s *Service) resolveNetworks(r *Record, nc *network.NetworkingConfig) error
 		return err
 	}
 	if !usesSandbox(hc) {
+		for _, es := range eps {
+			if es != nil && len(es.MacAddress) > 0 {
+				return errdefs.Newf(errdefs.InvalidArgument, "conflicting options: mac-address and the network mode")
+			}
+		}
 		if !hc.NetworkMode.IsContainer() {
 			r.Networks[mode] = &NetworkInfo{}
 			if s.cfg.Networks != nil {
@@ -109,7 +115,15 @@ func (s *Service) resolveNetworks(r *Record, nc *network.NetworkingConfig) error
 			return nil
 		}
 		ep.NetworkID = id
-		r.Networks[name] = &NetworkInfo{NetworkID: id, Endpoint: ep}
+		ni := &NetworkInfo{NetworkID: id, Endpoint: ep}
+		if es != nil && len(es.MacAddress) > 0 {
+			if err := bnet.ValidMAC(net.HardwareAddr(es.MacAddress)); err != nil {
+				return err
+			}
+			ep.MacAddress = slices.Clone(es.MacAddress)
+			ni.MAC = net.HardwareAddr(es.MacAddress).String()
+		}
+		r.Networks[name] = ni
 		if r.PrimaryNetwork == "" {
 			r.PrimaryNetwork = name
 		}
@@ -171,6 +185,9 @@ func sandboxRequest(r *Record) bnet.SandboxRequest {
 			ref = name
 		}
 		e := bnet.EndpointRequest{Network: ref, Name: name}
+		if ni.MAC != "" {
+			e.MAC, _ = net.ParseMAC(ni.MAC)
+		}
 		if ni.Endpoint != nil {
 			e.Aliases = ni.Endpoint.Aliases
 			if ni.Endpoint.IPAMConfig != nil {
@@ -253,6 +270,9 @@ func clearNetworkState(r *Record) {
 			ni.Endpoint.IPAddress = netip.Addr{}
 			ni.Endpoint.IPPrefixLen = 0
 			ni.Endpoint.MacAddress = nil
+			if m, err := net.ParseMAC(ni.MAC); err == nil {
+				ni.Endpoint.MacAddress = network.HardwareAddr(m)
+			}
 			ni.Endpoint.DNSNames = nil
 			ni.Endpoint.GlobalIPv6Address = netip.Addr{}
 			ni.Endpoint.GlobalIPv6PrefixLen = 0
@@ -426,16 +446,24 @@ func (s *Service) NetworkConnect(ctx context.Context, ref, netRef string, es *ne
 		return errdefs.Newf(errdefs.Forbidden, "endpoint with name %s already exists in network %s", strings.TrimPrefix(rec.Name, "/"), name)
 	}
 	ep := &network.EndpointSettings{NetworkID: id}
+	var mac net.HardwareAddr
 	if es != nil {
 		ep.IPAMConfig = es.IPAMConfig.Copy()
 		ep.Aliases = slices.Clone(es.Aliases)
 		ep.Links = slices.Clone(es.Links)
+		mac = connectMAC(es)
+		if mac != nil {
+			if err := bnet.ValidMAC(mac); err != nil {
+				return err
+			}
+			ep.MacAddress = network.HardwareAddr(mac)
+		}
 	}
 	if name == "bridge" && ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
 		return errdefs.Newf(errdefs.InvalidArgument, "user specified IP address is supported on user defined networks only")
 	}
 	if rec.State.Running() && rec.Sandbox != nil {
-		req := bnet.EndpointRequest{Network: id, Aliases: ep.Aliases}
+		req := bnet.EndpointRequest{Network: id, Aliases: ep.Aliases, MAC: mac}
 		if ep.IPAMConfig != nil {
 			req.IPv4, req.IPv6 = ep.IPAMConfig.IPv4Address, ep.IPAMConfig.IPv6Address
 		}
@@ -447,6 +475,9 @@ func (s *Service) NetworkConnect(ctx context.Context, ref, netRef string, es *ne
 	}
 	c.mu.Lock()
 	c.rec.Networks[name] = &NetworkInfo{NetworkID: id, Endpoint: ep}
+	if mac != nil {
+		c.rec.Networks[name].MAC = mac.String()
+	}
 	saved := c.rec
 	c.mu.Unlock()
 	s.netEvent("connect", id, name, rec.ID)
@@ -611,4 +642,20 @@ func createNetErr(err error) error {
 		return errdefs.With(errdefs.InvalidArgument, err)
 	}
 	return err
+}
+
+// connectMAC is the MAC address a network connect asks for: the
+// endpoint's MacAddress (API 1.44+), or the driver option
+// com.docker.network.endpoint.macaddress.
+func connectMAC(es *network.EndpointSettings) net.HardwareAddr {
+	if len(es.MacAddress) > 0 {
+		return net.HardwareAddr(slices.Clone(es.MacAddress))
+	}
+	if v := es.DriverOpts["com.docker.network.endpoint.macaddress"]; v != "" {
+		if m, err := net.ParseMAC(v); err == nil {
+			return m
+		}
+		return net.HardwareAddr{0} // invalid: ValidMAC says so
+	}
+	return nil
 }

@@ -262,6 +262,13 @@ func (s *Service) generateSpec(ctx context.Context, r *Record, rootfs string, mo
 	if err := s.applyInit(r, sp); err != nil {
 		return nil, err
 	}
+	if sp.Process != nil {
+		links, err := s.linkEnv(r)
+		if err != nil {
+			return nil, err
+		}
+		sp.Process.Env = withLinkEnv(sp.Process.Env, links)
+	}
 	return sp, nil
 }
 

@@ -57,6 +57,13 @@ type Config struct {
 	DNSUpstreams        []string       `json:"dns-upstreams,omitempty"`
 	ICC                 *bool          `json:"icc,omitempty"`
 	IPMasq              *bool          `json:"ip-masq,omitempty"`
+	// IPv6 and FixedCIDRv6 give the default network an IPv6 subnet.
+	IPv6        bool   `json:"ipv6,omitempty"`
+	FixedCIDRv6 string `json:"fixed-cidr-v6,omitempty"`
+	// FixedCIDR limits the default network's container addresses.
+	FixedCIDR string `json:"fixed-cidr,omitempty"`
+	// IP is the default host address of published ports ("ip").
+	IP string `json:"ip,omitempty"`
 	// Builder is dockerd's "builder" section (the build cache's budget).
 	Builder *BuilderConfig `json:"builder,omitempty"`
 }

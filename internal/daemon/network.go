@@ -28,6 +28,28 @@ func newNetworks(ctx context.Context, cfg Config, db *bolt.DB, log *slog.Logger)
 		}
 		nc.BIP = p
 	}
+	nc.IPv6 = cfg.IPv6
+	if cfg.FixedCIDR != "" {
+		p, err := netip.ParsePrefix(cfg.FixedCIDR)
+		if err != nil || !p.Addr().Is4() || cfg.BIP == "" {
+			return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid fixed-cidr %q: want an IPv4 prefix within bip (which must be set)", cfg.FixedCIDR)
+		}
+		nc.FixedCIDR = p
+	}
+	if cfg.IP != "" {
+		a, err := netip.ParseAddr(cfg.IP)
+		if err != nil || !a.Is4() {
+			return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid ip %q: want an IPv4 address", cfg.IP)
+		}
+		nc.HostBindingIP = a
+	}
+	if cfg.FixedCIDRv6 != "" {
+		p, err := network.ValidFixedCIDRv6(cfg.FixedCIDRv6)
+		if err != nil {
+			return nil, err
+		}
+		nc.FixedCIDRv6 = p
+	}
 	return network.New(ctx, nc)
 }
 

@@ -177,7 +177,15 @@ func TestNetworkPublish(t *testing.T) {
 			if code != 0 || !strings.HasPrefix(out, "0.0.0.0:") {
 				t.Fatalf("-P: %d %q", code, out)
 			}
-			port := strings.TrimPrefix(strings.TrimSpace(out), "0.0.0.0:")
+			// The same port on [::] (berthd's proxy), as dockerd.
+			first, second, _ := strings.Cut(strings.TrimSpace(out), "\n")
+			port := strings.TrimPrefix(first, "0.0.0.0:")
+			if second != "[::]:"+port {
+				t.Fatalf("-P: no [::] binding: %q", out)
+			}
+			if got := dialRead(t, "[::1]:"+port); !strings.HasPrefix(got, "hi\n") {
+				t.Fatalf("-P port on [::1] answered %q", got)
+			}
 			if got := dialRead(t, "127.0.0.1:"+port); !strings.HasPrefix(got, "hi\n") {
 				t.Fatalf("-P port answered %q", got)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 	apinet "github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -187,6 +188,40 @@ func BenchmarkPublishedThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer svc.Teardown(context.Background(), id)
+	if v := os.Getenv("BENCH_BIGTCP"); v != "" {
+		size, _ := strconv.Atoi(v)
+		svc.mu.Lock()
+		var host string
+		for _, ep := range svc.sandboxes[id].endpoints {
+			host = ep.host
+		}
+		svc.mu.Unlock()
+		for _, name := range []string{host, svc.cfg.Bridge} {
+			l, err := netlink.LinkByName(name)
+			if err == nil {
+				err = errors.Join(netlink.LinkSetGSOIPv4MaxSize(l, size), netlink.LinkSetGSOMaxSize(l, size))
+			}
+			if err != nil {
+				b.Fatalf("%s: %v", name, err)
+			}
+		}
+		err := inNetNS(sb.NetNSPath, func() error {
+			l, err := netlink.LinkByName("eth0")
+			if err == nil {
+				err = errors.Join(netlink.LinkSetGSOIPv4MaxSize(l, size), netlink.LinkSetGSOMaxSize(l, size),
+					netlink.LinkSetGROIPv4MaxSize(l, size), netlink.LinkSetGROMaxSize(l, size))
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if os.Getenv("BENCH_GRO") != "" {
+		if err := inNetNS(sb.NetNSPath, func() error { return setGRO("eth0", true) }); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var l net.Listener
 	if err := inNetNS(sb.NetNSPath, func() (err error) { l, err = net.Listen("tcp", ":9000"); return err }); err != nil {
 		b.Fatal(err)

@@ -123,7 +123,7 @@ func ensureParent(r *Record) error {
 // addSubIf creates a macvlan or ipvlan interface of r's parent directly
 // in the netns at nsPath, named peer, with addr and a default route
 // through gw (when valid).
-func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip.Addr, loUp bool) error {
+func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip.Addr, loUp bool, mac net.HardwareAddr) error {
 	parent, err := netlink.LinkByName(r.Parent)
 	if err != nil {
 		return errdefs.Newf(errdefs.InvalidArgument, "-o parent interface was not found on the host: %s", r.Parent)
@@ -136,7 +136,7 @@ func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip
 	// A temporary name in the host (two containers may create their
 	// eth0 at once), renamed once inside.
 	tmp := "mv" + newID()[:10]
-	attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(ns))}
+	attrs := netlink.LinkAttrs{Name: tmp, ParentIndex: parent.Attrs().Index, Namespace: netlink.NsFd(int(ns)), HardwareAddr: mac}
 	var link netlink.Link
 	switch r.Driver {
 	case "macvlan":
@@ -149,7 +149,7 @@ func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip
 	}
 	if err := netlink.LinkAdd(link); err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			return errdefs.Newf(errdefs.NotImplemented, "the kernel has no %s support", r.Driver)
+			return errdefs.Newf(errdefs.NotImplemented, "%s is not supported by this kernel", r.Driver)
 		}
 		return fmt.Errorf("create %s interface: %w", r.Driver, err)
 	}
@@ -192,6 +192,38 @@ func addSubIf(nsPath string, r *Record, peer string, addr netip.Prefix, gw netip
 		}
 	}
 	return nil
+}
+
+// parentMAC is the MAC address of r's parent interface (nil if unknown).
+func parentMAC(r *Record) net.HardwareAddr {
+	l, err := netlink.LinkByName(r.Parent)
+	if err != nil {
+		return nil
+	}
+	return l.Attrs().HardwareAddr
+}
+
+// probeSubIf checks at network create that the kernel has r's driver:
+// ipvlan is often built without (CONFIG_IPVLAN), and a network whose
+// containers could never start is refused at once. A short-lived
+// interface of the parent is created and deleted.
+func probeSubIf(r *Record) error {
+	if r.Driver != "ipvlan" {
+		return nil
+	}
+	parent, err := netlink.LinkByName(r.Parent)
+	if err != nil {
+		return errdefs.Newf(errdefs.InvalidArgument, "-o parent interface was not found on the host: %s", r.Parent)
+	}
+	name := "pv" + newID()[:10]
+	err = netlink.LinkAdd(&netlink.IPVlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: parent.Attrs().Index}, Mode: netlink.IPVLAN_MODE_L2})
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return errdefs.Newf(errdefs.NotImplemented, "ipvlan is not supported by this kernel")
+	case err != nil:
+		return fmt.Errorf("create ipvlan interface: %w", err)
+	}
+	return delLink(name)
 }
 
 // deleteBridge removes r's bridge (and with it every port on it).
@@ -557,7 +589,11 @@ func addAddr6(nsPath, peer string, addr netip.Prefix, gw netip.Addr) error {
 		return fmt.Errorf("address %s: %w", addr, err)
 	}
 	if gw.IsValid() {
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
+		rt := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
+		if gw.IsUnspecified() { // through the interface itself (ipvlan l3)
+			rt = &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("::/0"))}
+		}
+		if err := h.RouteAdd(rt); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("default IPv6 route: %w", err)
 		}
 	}

@@ -46,6 +46,12 @@ func randHex(n int) string {
 
 func newTestEnv(t *testing.T, upstream string) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, upstream, nil)
+}
+
+// newTestEnvWith is newTestEnv with a chance to change the config.
+func newTestEnvWith(t *testing.T, upstream string, opt func(*Config)) *testEnv {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -63,6 +69,9 @@ func newTestEnv(t *testing.T, upstream string) *testEnv {
 		Pools: []Pool{{Base: netip.MustParsePrefix("10.213.0.0/16"), Size: 24}}}
 	if upstream != "" {
 		e.cfg.DNSUpstreams = []string{upstream}
+	}
+	if opt != nil {
+		opt(&e.cfg)
 	}
 	e.svc, err = New(context.Background(), e.cfg)
 	if err != nil {
@@ -251,7 +260,10 @@ func TestPublishedPorts(t *testing.T) {
 	ep := sb.Endpoints["pub"]
 	pubBridge := e.svc.nets[ep.NetworkID].Bridge
 	bs := sb.Ports[apinet.MustParsePort("80/tcp")]
-	if len(bs) != 2 || bs[0].HostPort == "" || bs[0].HostIP.String() != "127.0.0.1" || !bs[1].HostIP.IsUnspecified() {
+	// 0.0.0.0 and, through berthd's proxy (an IPv4-only container), [::]
+	// with the same port, as dockerd.
+	if len(bs) != 3 || bs[0].HostPort == "" || bs[0].HostIP.String() != "127.0.0.1" || bs[1].HostIP != netip.IPv4Unspecified() ||
+		bs[2].HostIP != netip.IPv6Unspecified() || bs[2].HostPort != bs[1].HostPort {
 		t.Fatalf("bindings %v", bs)
 	}
 	loPort, anyPort := bs[0].HostPort, bs[1].HostPort
@@ -259,6 +271,9 @@ func TestPublishedPorts(t *testing.T) {
 	got, err := ask("", "127.0.0.1:"+loPort, 5*time.Second)
 	if err != nil || got != ep.Gateway.String() {
 		t.Fatalf("from 127.0.0.1: %q %v (want the gateway %s)", got, err, ep.Gateway)
+	}
+	if got, err := dialTCP("tcp6", "[::1]:"+bs[2].HostPort); err != nil || got != ep.Gateway.String() {
+		t.Fatalf("from [::1]: %q %v (want the gateway %s)", got, err, ep.Gateway)
 	}
 	cns, hostIP, clientIP := clientNS(t, e.execRoot)
 	got, err = ask(cns, hostIP.String()+":"+anyPort, 5*time.Second)
@@ -652,7 +667,23 @@ func TestMacvlanIpvlan(t *testing.T) {
 	e := newTestEnv(t, "")
 	ctx := context.Background()
 	for _, drv := range []string{"macvlan", "ipvlan"} {
+		before := subIfLinks(t)
 		id, err := e.svc.Create(ctx, CreateRequest{Name: "sub-" + drv, Driver: drv})
+		if drv == "ipvlan" && errdefs.Is(err, errdefs.NotImplemented) {
+			// This kernel lacks the driver (no CONFIG_IPVLAN here): the
+			// network is refused at create with a clear error, and the
+			// parent and probe interfaces are gone.
+			if err.Error() != "ipvlan is not supported by this kernel" {
+				t.Fatalf("ipvlan error: %q", err)
+			}
+			if after := subIfLinks(t); after > before {
+				t.Fatalf("links left after the refused ipvlan network: %d > %d", after, before)
+			}
+			if _, err := e.svc.Inspect(ctx, "sub-"+drv); !errdefs.Is(err, errdefs.NotFound) {
+				t.Fatalf("refused network exists: %v", err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -676,7 +707,21 @@ func TestMacvlanIpvlan(t *testing.T) {
 			t.Fatal(err)
 		}
 		ida, a := e.sandbox("a-"+drv, []EndpointRequest{{Network: "sub-" + drv}}, nil)
-		idb, b := e.sandbox("b-"+drv, []EndpointRequest{{Network: "sub-" + drv}}, nil)
+		var mac net.HardwareAddr
+		if drv == "macvlan" {
+			mac, _ = net.ParseMAC("92:d0:c6:0a:29:55")
+		}
+		idb, b := e.sandbox("b-"+drv, []EndpointRequest{{Network: "sub-" + drv, MAC: mac}}, nil)
+		// Inspect shows the interface's MAC: derived from the address
+		// or given (macvlan), the parent's (ipvlan).
+		for _, x := range []*Sandbox{a, b} {
+			if got, want := peerMAC(t, x.NetNSPath, "eth0"), net.HardwareAddr(x.Endpoints["sub-"+drv].MacAddress).String(); got != want {
+				t.Fatalf("%s: eth0 MAC %s, inspect %s", drv, got, want)
+			}
+		}
+		if mac != nil && peerMAC(t, b.NetNSPath, "eth0") != mac.String() {
+			t.Fatalf("%s: requested MAC not used", drv)
+		}
 		stop := serve(t, a.NetNSPath)
 		aIP := a.Endpoints["sub-"+drv].IPAddress.String()
 		if got, err := ask(b.NetNSPath, aIP+":80", 5*time.Second); err != nil || got != b.Endpoints["sub-"+drv].IPAddress.String() {
@@ -957,4 +1002,21 @@ func TestBridgeMACStable(t *testing.T) {
 	if l2, _ := netlink.LinkByName(old.Name); l2 == nil || l2.Attrs().HardwareAddr.String() != l.Attrs().HardwareAddr.String() {
 		t.Fatal("pinning changed the adopted bridge's address")
 	}
+}
+
+// subIfLinks counts the host's links berth names for macvlan/ipvlan
+// parents and probes.
+func subIfLinks(t *testing.T) int {
+	t.Helper()
+	ls, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range ls {
+		if name := l.Attrs().Name; strings.HasPrefix(name, "dm-") || strings.HasPrefix(name, "dp-") || strings.HasPrefix(name, "pv") {
+			n++
+		}
+	}
+	return n
 }

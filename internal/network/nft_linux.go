@@ -18,7 +18,7 @@ import (
 type portRule struct {
 	HostIP   netip.Addr
 	HostPort uint16
-	Proto    string // "tcp" or "udp"
+	Proto    string // "tcp", "udp" or "sctp"
 	CIP      netip.Addr
 	CPort    uint16
 }
@@ -89,10 +89,7 @@ func (f *firewall) sync(nets []*Record, ports []portRule) error {
 		return ports[i].HostIP.Less(ports[j].HostIP)
 	})
 	for _, p := range ports {
-		proto := byte(unix.IPPROTO_TCP)
-		if p.Proto == "udp" {
-			proto = unix.IPPROTO_UDP
-		}
+		proto := protoNum(p.Proto)
 		var ex []expr.Any
 		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
 			ex = append(ex, daddr(), eq(p.HostIP.AsSlice()))
@@ -194,17 +191,17 @@ func (f *firewall) rules6(c *nftables.Conn, bridges []*Record, ports []portRule)
 		out := c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
 		portsChain := c.AddChain(&nftables.Chain{Name: "ports", Table: t})
 		for _, ch := range []*nftables.Chain{pre, out} {
+			// Not ::1: a DNATed packet from the loopback address could
+			// not leave the host; berthd's proxy serves those.
 			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16}, neq(netip.IPv6Loopback().AsSlice()),
 				&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
 				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(unix.RTN_LOCAL)},
 				&expr.Verdict{Kind: expr.VerdictJump, Chain: "ports"},
 			}})
 		}
 		for _, p := range ports {
-			proto := byte(unix.IPPROTO_TCP)
-			if p.Proto == "udp" {
-				proto = unix.IPPROTO_UDP
-			}
+			proto := protoNum(p.Proto)
 			var ex []expr.Any
 			if !p.HostIP.IsUnspecified() {
 				ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16}, eq(p.HostIP.AsSlice()))
@@ -341,4 +338,16 @@ func TableExists(name string) bool {
 		}
 	}
 	return false
+}
+
+// protoNum is the IP protocol number of a published port's protocol.
+// SCTP's destination port is at the same offset as TCP's and UDP's.
+func protoNum(p string) byte {
+	switch p {
+	case "udp":
+		return unix.IPPROTO_UDP
+	case "sctp":
+		return unix.IPPROTO_SCTP
+	}
+	return unix.IPPROTO_TCP
 }

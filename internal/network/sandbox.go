@@ -27,6 +27,9 @@ type EndpointRequest struct {
 	// IPv4 and IPv6 are the addresses asked for (--ip, --ip6); invalid:
 	// any free one.
 	IPv4, IPv6 netip.Addr
+	// MAC is the address asked for (--mac-address, EndpointSettings.
+	// MacAddress); nil: one derived from the IPv4 address.
+	MAC net.HardwareAddr
 	// Current is what a restored sandbox already has (Restore only).
 	Current *network.EndpointSettings
 }
@@ -70,7 +73,8 @@ type sandbox struct {
 	order              []string             // network IDs in attach order
 	ports              []portRule
 	bindings           network.PortMap
-	reserved           []int // sockets holding the host ports
+	reserved           []int        // sockets holding the host ports
+	proxies            []*portProxy // userland relays of IPv6 loopback bindings
 	upstreams          []string
 	dns                *dnsServer
 	// gone is set once the container stopped: the sandbox no longer
@@ -162,7 +166,7 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (_ *Sandbox, re
 		}
 	}()
 	var pool *pooled
-	if len(nets) > 0 && nets[0].Driver == "bridge" && (nets[0].MTU == 0 || nets[0].MTU == 1500) {
+	if len(nets) > 0 && nets[0].Driver == "bridge" && (nets[0].MTU == 0 || nets[0].MTU == 1500) && req.Endpoints[0].MAC == nil {
 		pool = s.takePooled()
 	}
 	if pool != nil {
@@ -216,6 +220,11 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	if req.IPv4.IsValid() && !r.UserSubnet {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "user specified IP address is supported only when connecting to networks with user configured subnets")
 	}
+	if req.MAC != nil {
+		if err := ValidMAC(req.MAC); err != nil {
+			return nil, err
+		}
+	}
 	t0 := time.Now()
 	ip, err := s.ipam.allocate(r, req.IPv4, sb.id)
 	if err != nil {
@@ -234,12 +243,15 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	if pool != nil {
 		ep.host, ep.mac = pool.host, pool.mac
 	}
+	if req.MAC != nil {
+		ep.mac = slices.Clone(req.MAC)
+	}
 	s.mu.Lock()
 	ep.peer = "eth" + strconv.Itoa(len(sb.order))
 	sb.endpoints[r.ID] = ep
 	sb.order = append(sb.order, r.ID)
 	s.mu.Unlock()
-	if r.Subnet6.IsValid() && !r.subIf() {
+	if r.Subnet6.IsValid() {
 		ip6, err := s.ipam.allocate(r.v6(), req.IPv6, sb.id)
 		if err != nil {
 			return nil, err
@@ -255,7 +267,20 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 	switch {
 	case r.subIf():
 		ep.host = ""
-		err = addSubIf(sb.nsPath, r, ep.peer, netip.PrefixFrom(ip, r.Subnet.Bits()), gw, first)
+		// A macvlan interface gets the endpoint's MAC (given or derived,
+		// as inspect shows it); an ipvlan one has its parent's.
+		var mac net.HardwareAddr
+		if r.Driver == "macvlan" {
+			mac = ep.mac
+		} else if req.MAC != nil {
+			err = errdefs.Newf(errdefs.InvalidArgument, "ipvlan interfaces share their parent's MAC address: --mac-address is not supported")
+			break
+		} else if pm := parentMAC(r); pm != nil {
+			s.mu.Lock()
+			ep.mac = pm
+			s.mu.Unlock()
+		}
+		err = addSubIf(sb.nsPath, r, ep.peer, netip.PrefixFrom(ip, r.Subnet.Bits()), gw, first, mac)
 	case pool != nil:
 		err = pool.plug(r.Bridge, netip.PrefixFrom(ip, r.Subnet.Bits()), gw)
 	default:
@@ -269,6 +294,10 @@ func (s *Service) addEndpoint(sb *sandbox, r *Record, req EndpointRequest, first
 		gw6 := r.Gateway6
 		if r.Internal || !first {
 			gw6 = netip.Addr{}
+		}
+		if gw6.IsValid() && r.Driver == "ipvlan" && r.Mode != "l2" {
+			// ipvlan l3 has no neighbour: the route goes through the interface.
+			gw6 = netip.IPv6Unspecified()
 		}
 		if err := addAddr6(sb.nsPath, ep.peer, netip.PrefixFrom(ep.ip6, r.Subnet6.Bits()), gw6); err != nil {
 			return nil, err
@@ -344,9 +373,14 @@ func (s *Service) teardown(sb *sandbox) error {
 	hadPorts := len(sb.ports) > 0
 	reserved := sb.reserved
 	sb.reserved = nil
+	proxies := sb.proxies
+	sb.proxies = nil
 	s.mu.Unlock()
 	for _, fd := range reserved {
 		closeFD(fd)
+	}
+	for _, px := range proxies {
+		px.Close()
 	}
 	if hadPorts {
 		if err := s.syncFirewall(); err != nil {
@@ -505,6 +539,7 @@ func (s *Service) Restore(ctx context.Context, running []SandboxRequest) error {
 		sb := s.sandboxes[req.ContainerID]
 		s.mu.Unlock()
 		sb.reserved = reserveAll(sb.bindings, s.log)
+		s.restoreProxies(sb)
 		embedded := false
 		for _, ep := range sb.endpoints {
 			embedded = embedded || ep.net.userDefined()
@@ -550,6 +585,9 @@ func rulesFor(sb *sandbox, bindings network.PortMap) []portRule {
 				continue
 			}
 			cip := ep.ip
+			if b.HostIP.Is6() && b.HostIP.IsLoopback() {
+				continue // proxied (restoreProxies)
+			}
 			if b.HostIP.Is6() {
 				if cip = ep.ip6; !cip.IsValid() {
 					continue

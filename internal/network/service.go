@@ -46,7 +46,18 @@ type Config struct {
 	// NoICC and NoMasquerade are dockerd's --icc=false and
 	// --ip-masq=false for the default network.
 	NoICC, NoMasquerade bool
-	Log                 *slog.Logger
+	// IPv6 gives the default network an IPv6 subnet: FixedCIDRv6 when
+	// valid (dockerd's --ipv6 and --fixed-cidr-v6), else a random unique
+	// local /64.
+	IPv6        bool
+	FixedCIDRv6 netip.Prefix
+	// FixedCIDR is the part of the default network's subnet containers
+	// get addresses from (dockerd's --fixed-cidr; invalid: all of it).
+	FixedCIDR netip.Prefix
+	// HostBindingIP is the default address of the default network's
+	// published ports (dockerd's --ip; invalid: 0.0.0.0).
+	HostBindingIP netip.Addr
+	Log           *slog.Logger
 }
 
 // Service manages networks and sandboxes. It is safe for concurrent use.
@@ -175,11 +186,13 @@ func (s *Service) setupDefaultBridge() error {
 		mtu = 1500
 	}
 	icc, masq := strconv.FormatBool(!s.cfg.NoICC), strconv.FormatBool(!s.cfg.NoMasquerade)
-	if cur != nil && cur.Bridge == s.cfg.Bridge && (!s.cfg.BIP.IsValid() || (cur.Gateway == s.cfg.BIP.Addr() && cur.Subnet == s.cfg.BIP.Masked())) {
+	if cur != nil && cur.Bridge == s.cfg.Bridge && (!s.cfg.BIP.IsValid() || (cur.Gateway == s.cfg.BIP.Addr() && cur.Subnet == s.cfg.BIP.Masked())) && s.default6Matches(cur) &&
+		cur.IPRange == s.cfg.FixedCIDR.Masked() {
 		cur.MTU, cur.ICC, cur.Masquerade = mtu, !s.cfg.NoICC, !s.cfg.NoMasquerade
 		cur.Options["com.docker.network.bridge.enable_icc"] = icc
 		cur.Options["com.docker.network.bridge.enable_ip_masquerade"] = masq
 		cur.Options["com.docker.network.driver.mtu"] = strconv.Itoa(mtu)
+		cur.Options["com.docker.network.bridge.host_binding_ipv4"] = s.hostBinding()
 		if err := putRecord(s.cfg.DB, cur); err != nil {
 			return err
 		}
@@ -192,7 +205,7 @@ func (s *Service) setupDefaultBridge() error {
 			"com.docker.network.bridge.default_bridge":       "true",
 			"com.docker.network.bridge.enable_icc":           icc,
 			"com.docker.network.bridge.enable_ip_masquerade": masq,
-			"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
+			"com.docker.network.bridge.host_binding_ipv4":    s.hostBinding(),
 			"com.docker.network.bridge.name":                 s.cfg.Bridge,
 			"com.docker.network.driver.mtu":                  strconv.Itoa(mtu),
 		},
@@ -208,6 +221,15 @@ func (s *Service) setupDefaultBridge() error {
 	}
 	if s.cfg.BIP.IsValid() {
 		r.Subnet, r.Gateway, r.UserSubnet = s.cfg.BIP.Masked(), s.cfg.BIP.Addr(), true
+	}
+	if p := s.cfg.FixedCIDR; p.IsValid() {
+		if !r.Subnet.IsValid() || !r.Subnet.Contains(p.Addr()) || p.Bits() < r.Subnet.Bits() {
+			return errdefs.Newf(errdefs.InvalidArgument, "invalid fixed-cidr %s: it must be within bip %s", p, s.cfg.BIP)
+		}
+		r.IPRange = p.Masked()
+	}
+	if err := s.default6(r); err != nil {
+		return fmt.Errorf("default bridge network: %w", err)
 	}
 	if err := s.allocateAndBringUp(r); err != nil {
 		return fmt.Errorf("default bridge network: %w", err)
@@ -390,6 +412,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, error)
 				return "", errdefs.Newf(errdefs.InvalidArgument, "invalid value %q for %s", v, k)
 			}
 			r.ICC = b
+		case "com.docker.network.bridge.host_binding_ipv4":
+			if a, err := netip.ParseAddr(v); err != nil || !a.Is4() {
+				return "", errdefs.Newf(errdefs.InvalidArgument, "invalid value %q for %s: want an IPv4 address", v, k)
+			}
 		case "com.docker.network.bridge.enable_ip_masquerade":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -574,6 +600,10 @@ func (s *Service) Close() error {
 			closeFD(fd)
 		}
 		sb.reserved = nil
+		for _, px := range sb.proxies {
+			px.Close()
+		}
+		sb.proxies = nil
 	}
 	var bridges []string
 	for _, r := range s.nets {
@@ -651,15 +681,34 @@ func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver str
 	} else if strings.Contains(r.Parent, ".") {
 		return "", errdefs.Newf(errdefs.NotImplemented, "VLAN sub-interfaces as parents are not supported")
 	}
+	ipv6 := req.EnableIPv6 != nil && *req.EnableIPv6
 	if req.IPAM != nil {
-		if len(req.IPAM.Config) > 1 {
-			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 subnet per network is supported")
+		n4, n6 := 0, 0
+		for _, c := range req.IPAM.Config {
+			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+				n6++
+				if !ipv6 {
+					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s given but IPv6 is not enabled (--ipv6)", c.Subnet)
+				}
+				if c.Subnet.Bits() > 120 {
+					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s is too small", c.Subnet)
+				}
+				r.Subnet6 = c.Subnet.Masked()
+				if c.Gateway.IsValid() && r.Subnet6.Contains(c.Gateway) {
+					r.Gateway6 = c.Gateway
+				}
+			} else {
+				n4++
+			}
+		}
+		if n4 > 1 || n6 > 1 {
+			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 and one IPv6 subnet per network are supported")
 		}
 		for _, c := range req.IPAM.Config {
+			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+				continue
+			}
 			if c.Subnet.IsValid() {
-				if !c.Subnet.Addr().Is4() {
-					return "", errdefs.Newf(errdefs.NotImplemented, "IPv6 subnets are not supported yet")
-				}
 				r.Subnet, r.UserSubnet = c.Subnet.Masked(), true
 			}
 			if c.IPRange.IsValid() && r.Subnet.IsValid() && r.Subnet.Contains(c.IPRange.Addr()) {
@@ -697,8 +746,19 @@ func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver str
 	if !r.Gateway.IsValid() {
 		r.Gateway = r.Subnet.Masked().Addr().Next()
 	}
+	if ipv6 {
+		if err := s.pickSubnet6(r); err != nil {
+			return "", err
+		}
+	}
 	r.Options["parent"] = r.Parent
 	if err := ensureParent(r); err != nil {
+		return "", err
+	}
+	if err := probeSubIf(r); err != nil {
+		if r.OwnParent {
+			_ = delLink(r.Parent)
+		}
 		return "", err
 	}
 	s.mu.Lock()

@@ -50,6 +50,12 @@ func withLegacyNetworkSettings(resp *container.InspectResponse) any {
 		if br.IPAddress.IsValid() {
 			l.IPAddress = br.IPAddress.String()
 		}
+		if br.GlobalIPv6Address.IsValid() {
+			l.GlobalIPv6Address, l.GlobalIPv6PrefixLen = br.GlobalIPv6Address.String(), br.GlobalIPv6PrefixLen
+		}
+		if br.IPv6Gateway.IsValid() {
+			l.IPv6Gateway = br.IPv6Gateway.String()
+		}
 	}
 	return legacyInspect{InspectResponse: resp, NetworkSettings: l}
 }
