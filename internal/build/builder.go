@@ -121,6 +121,8 @@ type Builder struct {
 	steps singleflight.Group
 	// bg tracks background bookkeeping Close waits for.
 	bg sync.WaitGroup
+	// sums caches the digests of directory contexts' files.
+	sums sumCache
 }
 
 // Close waits for background bookkeeping.
@@ -241,6 +243,12 @@ type Options struct {
 	// Resources and ShmSize limit RUN containers.
 	Resources container.Resources
 	ShmSize   int64
+	// ContextRef is a context directory read in place (the body is then
+	// empty); Remote a git URL (URL#ref:subdir) to clone as the context.
+	ContextRef *ContextRef
+	Remote     string
+	// SSH are RUN --mount=type=ssh sources: agent socket paths by ID.
+	SSH map[string]string
 }
 
 // Output receives the build's progress: lines of the classic builder's
@@ -288,7 +296,7 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	if dfPath == "" {
 		dfPath = "Dockerfile"
 	}
-	fsys, bare, err := readContext(body, dir)
+	fsys, bare, err := b.openContext(ctx, o, body, dir)
 	var src []byte
 	switch {
 	case errors.Is(err, errNotArchive):

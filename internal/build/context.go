@@ -25,7 +25,7 @@ import (
 // buildContext is the build's context as the client sent it, with its
 // .dockerignore patterns.
 type buildContext struct {
-	fsys *tarFS
+	fsys contextFS
 	// dir is the build's private directory (the spool, and the context
 	// unpacked on demand for RUN --mount=type=bind).
 	dir      string
@@ -284,10 +284,17 @@ func (c *buildContext) unpack() (string, error) {
 		return c.unpacked, nil
 	}
 	root := filepath.Join(c.dir, "tree")
+	if d, ok := c.fsys.(dirFS); ok {
+		if err := unpackDir(d.root, root, c.ignored); err != nil {
+			return "", err
+		}
+		c.unpacked = root
+		return root, nil
+	}
 	if err := os.Mkdir(root, 0o755); err != nil {
 		return "", err
 	}
-	t := c.fsys
+	t := c.fsys.(*tarFS)
 	var names []string
 	for n := range t.entries {
 		if n != "" {

@@ -133,6 +133,7 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 	var out []mount.Mount
 	var secretEnv []string
 	var cleanups []func()
+	nSSH := 0
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
@@ -168,6 +169,23 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 				}
 			}
 			out = append(out, mount.Mount{Type: mount.TypeBind, Source: dir, Target: target})
+		case instructions.MountTypeSSH:
+			if target == "" {
+				target = fmt.Sprintf("/run/buildkit/ssh_agent.%d", nSSH)
+			}
+			if nSSH == 0 {
+				secretEnv = append(secretEnv, "SSH_AUTH_SOCK="+target)
+			}
+			nSSH++
+			sm, release, err := s.sshMount(m, target)
+			if err != nil {
+				cleanup()
+				return nil, nil, nil, err
+			}
+			cleanups = append(cleanups, release)
+			if sm != nil {
+				out = append(out, *sm)
+			}
 		case instructions.MountTypeTmpfs:
 			out = append(out, mount.Mount{Type: mount.TypeTmpfs, Target: target, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeLimit}})
 		case instructions.MountTypeSecret:

@@ -210,6 +210,7 @@ func (b buildBackend) Build(ctx context.Context, o buildrouter.Options, body io.
 		Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Quiet: o.Quiet,
 		NetworkMode: o.NetworkMode, ExtraHosts: o.ExtraHosts, Platform: o.Platform,
 		Secrets: o.Secrets, AuthConfigs: o.AuthConfigs, Resources: o.Resources, ShmSize: o.ShmSize,
+		ContextRef: (*build.ContextRef)(o.ContextRef), Remote: o.Remote, SSH: o.SSH,
 	}, body, out)
 	if err != nil {
 		return "", err
