@@ -204,7 +204,7 @@ func (b *Builder) gitContext(ctx context.Context, remote, dir string) (contextFS
 			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("unable to fetch %s: %w", remote, err))
 		}
 		if err := git("checkout", "-q", ref, "--"); err != nil {
-			return nil, errdefs.With(errdefs.InvalidArgument, err)
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("unable to check out %s of %s: %w", ref, u, err))
 		}
 	} else if err := git("checkout", "-q", "FETCH_HEAD", "--"); err != nil {
 		return nil, err
