@@ -287,11 +287,17 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	phase := func(name string) {
 		b.cfg.Log.Debug("build phase", "phase", name, "since_start", time.Since(t0))
 	}
-	dir, err := os.MkdirTemp(b.cfg.Root, "ctx-")
-	if err != nil {
-		return "", err
+	// Scratch space for the spool or a clone (a context read in place
+	// makes it only if a RUN bind-mounts the context).
+	dir := ""
+	if o.ContextRef == nil {
+		d, err := os.MkdirTemp(b.cfg.Root, "ctx-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(d)
+		dir = d
 	}
-	defer os.RemoveAll(dir)
 	dfPath := o.Dockerfile
 	if dfPath == "" {
 		dfPath = "Dockerfile"
@@ -319,7 +325,8 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	if err != nil {
 		return "", err
 	}
-	bctx := &buildContext{fsys: fsys, dir: dir}
+	bctx := &buildContext{fsys: fsys, dir: dir, root: b.cfg.Root}
+	defer bctx.removeScratch()
 	if err := bctx.loadIgnore(dfPath); err != nil {
 		return "", err
 	}

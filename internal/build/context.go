@@ -30,6 +30,9 @@ type buildContext struct {
 	// unpacked on demand for RUN --mount=type=bind).
 	dir      string
 	unpacked string
+	// root is where dir is made when the build had none (scratchMade).
+	root        string
+	scratchMade bool
 	// ignore excludes paths (relative, slash-separated) from COPY/ADD.
 	ignore *patternmatcher.PatternMatcher
 }
@@ -252,7 +255,12 @@ func hashFile(h hash.Hash, fsys srcFS, f source) error {
 	switch {
 	case mode.IsRegular():
 		fmt.Fprintf(h, "%d\x00", f.info.Size())
-		if sm, ok := fsys.(summer); ok {
+		if sm, ok := fsys.(infoSummer); ok {
+			if sum, ok := sm.SumInfo(f.path, f.info); ok {
+				h.Write(sum)
+				return nil
+			}
+		} else if sm, ok := fsys.(summer); ok {
 			if sum, ok := sm.Sum(f.path); ok {
 				h.Write(sum)
 				return nil
@@ -282,6 +290,13 @@ func hashFile(h hash.Hash, fsys srcFS, f source) error {
 func (c *buildContext) unpack() (string, error) {
 	if c.unpacked != "" {
 		return c.unpacked, nil
+	}
+	if c.dir == "" {
+		d, err := os.MkdirTemp(c.root, "ctx-")
+		if err != nil {
+			return "", err
+		}
+		c.dir, c.scratchMade = d, true
 	}
 	root := filepath.Join(c.dir, "tree")
 	if d, ok := c.fsys.(dirFS); ok {

@@ -39,10 +39,28 @@ func (d dirFS) Close() {}
 // Sum is the digest of a regular file's content, from the cache when the
 // file's identity and stat (device, inode, size, mtime, ctime) are those
 // it had when it was hashed.
-func (d dirFS) Sum(p string) ([]byte, bool) {
+func (d dirFS) Sum(p string) ([]byte, bool) { return d.SumInfo(p, nil) }
+
+// infoSummer is a summer that can use the stat of the file a walk has
+// already made.
+type infoSummer interface {
+	SumInfo(p string, fi fs.FileInfo) ([]byte, bool)
+}
+
+// SumInfo is Sum with the file's Lstat (nil: made here).
+func (d dirFS) SumInfo(p string, fi fs.FileInfo) ([]byte, bool) {
 	full := d.path(p)
 	var st syscall.Stat_t
-	if err := syscall.Lstat(full, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	var sys *syscall.Stat_t
+	if fi != nil {
+		sys, _ = fi.Sys().(*syscall.Stat_t)
+	}
+	if sys != nil {
+		st = *sys
+	} else if err := syscall.Lstat(full, &st); err != nil {
+		return nil, false
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, false
 	}
 	k := sumKey{path: full, dev: st.Dev, ino: st.Ino, size: st.Size,
@@ -300,4 +318,36 @@ func (b *Builder) openContext(ctx context.Context, o Options, body io.Reader, di
 		return nil, bare, err
 	}
 	return t, bare, err
+}
+
+// copySmall copies a file of (listed) size n: a small one with one read
+// and one write (no copy_file_range attempt across filesystems), a larger
+// one with io.Copy.
+func copySmall(out io.Writer, in io.Reader, n int64) error {
+	if n > 0 && n <= 64<<10 {
+		buf := make([]byte, n+1)
+		m, err := io.ReadFull(in, buf)
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := out.Write(buf[:m]); err != nil {
+			return err
+		}
+		if m <= int(n) {
+			return nil
+		}
+		// Grown since it was listed: the rest as it comes.
+	}
+	_, err := io.Copy(out, in)
+	return err
+}
+
+// removeScratch removes the scratch directory unpack made.
+func (c *buildContext) removeScratch() {
+	if c.scratchMade {
+		os.RemoveAll(c.dir)
+	}
 }
