@@ -67,6 +67,7 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 			env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 		}
 		runner := d.s.b.cfg.Runner
+		t0 := time.Now()
 		res, err := runner.Run(ctx, RunRequest{
 			Parent: parent, Args: args, Env: env, User: cfg.User, WorkDir: cfg.WorkingDir,
 			NetworkMode: network, ExtraHosts: d.s.opts.ExtraHosts, Mounts: rm,
@@ -95,11 +96,14 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 		for _, m := range rm {
 			stubs = append(stubs, strings.TrimPrefix(m.Target, "/"))
 		}
+		t1 := time.Now()
 		layer, err := d.s.b.cfg.Images.NewLayerLinked(ctx, res.Snapshot, parent.ChainID(), stubs...)
 		if err != nil {
 			return nil, 0, err
 		}
+		t2 := time.Now()
 		remove()
+		d.s.b.cfg.Log.Debug("build run", "run", t1.Sub(t0), "layer", t2.Sub(t1), "remove", time.Since(t2))
 		st := parent.Clone()
 		now := time.Now().UTC()
 		h := ocispec.History{Created: &now, CreatedBy: createdBy}

@@ -3,6 +3,7 @@ package build
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -32,6 +33,10 @@ type ContextRef struct {
 // agent sockets) and checks the remote parameter: only git URLs, which
 // the backend clones (as dockerd does).
 func parseExt(r *http.Request, o *Options) error {
+	local := overUnixSocket(r)
+	if !local && (r.Header.Get(ContextHeader) != "" || r.Header.Get(SSHHeader) != "") {
+		return errdefs.Newf(errdefs.InvalidArgument, "%s and %s are only accepted on the daemon's unix socket", ContextHeader, SSHHeader)
+	}
 	if h := r.Header.Get(ContextHeader); h != "" {
 		var ref ContextRef
 		b, err := base64.StdEncoding.DecodeString(h)
@@ -56,6 +61,13 @@ func parseExt(r *http.Request, o *Options) error {
 		return errdefs.Newf(errdefs.NotImplemented, "remote build contexts other than git repositories are not supported")
 	}
 	return nil
+}
+
+// overUnixSocket reports whether r came in on a unix socket (a client on
+// the daemon's host, with the socket's root-equivalent access).
+func overUnixSocket(r *http.Request) bool {
+	_, ok := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
+	return ok
 }
 
 // IsGitURL is dockerd's test for a git remote: an http(s) URL ending in
