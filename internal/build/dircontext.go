@@ -192,9 +192,13 @@ func (b *Builder) gitContext(ctx context.Context, remote, dir string) (contextFS
 	if !strings.HasPrefix(u, "git@") && !strings.Contains(u, "://") {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid git URL %q", remote)
 	}
+	gitBin, err := exec.LookPath("git")
+	if err != nil {
+		return nil, errdefs.Newf(errdefs.NotImplemented, "git build contexts need the git binary on the daemon's host: %v", err)
+	}
 	root := filepath.Join(dir, "git")
 	git := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "protocol.ext.allow=never", "-c", "protocol.file.allow=never"}, args...)...)
+		cmd := exec.CommandContext(ctx, gitBin, append([]string{"-c", "protocol.ext.allow=never", "-c", "protocol.file.allow=never"}, args...)...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "GIT_CONFIG_NOSYSTEM=1")
 		out, err := cmd.CombinedOutput()
