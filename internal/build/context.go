@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/moby/patternmatcher"
@@ -33,6 +34,7 @@ type buildContext struct {
 	// root is where dir is made when the build had none (scratchMade).
 	root        string
 	scratchMade bool
+	unpackMu    sync.Mutex
 	// ignore excludes paths (relative, slash-separated) from COPY/ADD.
 	ignore *patternmatcher.PatternMatcher
 }
@@ -288,6 +290,9 @@ func hashFile(h hash.Hash, fsys srcFS, f source) error {
 // unpack writes the context out as a directory tree (once per build),
 // for RUN --mount=type=bind from the context.
 func (c *buildContext) unpack() (string, error) {
+	// Stages run in parallel: one unpack per build.
+	c.unpackMu.Lock()
+	defer c.unpackMu.Unlock()
 	if c.unpacked != "" {
 		return c.unpacked, nil
 	}
