@@ -305,7 +305,7 @@ func (c *buildContext) unpack() (string, error) {
 	}
 	root := filepath.Join(c.dir, "tree")
 	if d, ok := c.fsys.(dirFS); ok {
-		if err := unpackDir(d.root, root, c.ignored); err != nil {
+		if err := unpackDir(d.root, root, c.ignored, c.exceptions()); err != nil {
 			return "", err
 		}
 		c.unpacked = root

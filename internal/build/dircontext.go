@@ -252,7 +252,7 @@ func (b *Builder) gitContext(ctx context.Context, remote, dir string) (contextFS
 // unpackDir copies a directory context's tree (what .dockerignore keeps)
 // into dst, for RUN --mount=type=bind: the client's files are never
 // mounted where a RUN could change them.
-func unpackDir(src, dst string, ignored func(string) bool) error {
+func unpackDir(src, dst string, ignored func(string) bool, exceptions bool) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -262,10 +262,14 @@ func unpackDir(src, dst string, ignored func(string) bool) error {
 			return os.MkdirAll(dst, 0o755)
 		}
 		if ignored(filepath.ToSlash(rel)) {
-			if d.IsDir() {
+			if !d.IsDir() {
+				return nil
+			}
+			if !exceptions {
 				return filepath.SkipDir
 			}
-			return nil
+			// A "!" pattern may re-include something below: the
+			// directory is walked (and made) all the same.
 		}
 		t := filepath.Join(dst, rel)
 		fi, err := d.Info()

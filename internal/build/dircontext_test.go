@@ -87,3 +87,38 @@ func ctimeOf(t *testing.T, p string) int64 {
 	}
 	return st.Ctim.Nano()
 }
+
+// TestDirContextUnpack: RUN --mount=type=bind of a directory context gets
+// a copy with .dockerignore applied ("!" exceptions included), made in a
+// scratch directory removed with the build.
+func TestDirContextUnpack(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"a.txt": "a", "logs/x.log": "x", "logs/keep.log": "k", ".dockerignore": "logs\n!logs/keep.log\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &buildContext{fsys: (&Builder{}).dirContext(dir), root: t.TempDir()}
+	if err := c.loadIgnore("Dockerfile"); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := c.unpack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{"a.txt": true, "logs/keep.log": true, "logs/x.log": false} {
+		if _, err := os.Stat(filepath.Join(tree, p)); (err == nil) != want {
+			t.Errorf("%s present: %v, want %v", p, err == nil, want)
+		}
+	}
+	c.removeScratch()
+	if _, err := os.Stat(tree); !os.IsNotExist(err) {
+		t.Fatalf("scratch left: %v", err)
+	}
+}
