@@ -155,7 +155,7 @@ func TestBuildGitContext(t *testing.T) {
 // directory, an edit that keeps size and mtime is seen; the same context
 // sent as a tar (BERTH_BUILD_CONTEXT=tar) hits the same cache entries; a
 // reference the daemon cannot verify is refused with the error the CLI
-// falls back on.
+// falls back on, and a CLI in another mount namespace sends a tar.
 func TestBuildContextByReference(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
@@ -191,6 +191,20 @@ RUN --mount=type=bind,target=/ctx,rw touch /ctx/written && test ! -e /ctx/secret
 	os.Chtimes(filepath.Join(dir, "a.txt"), fi.ModTime(), fi.ModTime())
 	d.mustBuild(bt, nil, "-t", "ref:3", dir)
 	check("ref:3", "bbbb\nbbbb\nDockerfile\na.txt\n")
+
+	// A CLI in another mount namespace, whose context directory is not
+	// the one berthd sees at that path: the daemon refuses the
+	// reference and the CLI sends a tar.
+	other := t.TempDir()
+	script := `mount -t tmpfs tmpfs "$D" && printf 'FROM busybox\nCOPY a.txt /a\n' > "$D/Dockerfile" && echo in-ns > "$D/a.txt" && exec "$BERTH" build -q -t ref:ns "$D"`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "D="+other, "BERTH="+bt, "BERTH_HOST=unix://"+d.sock, "BERTH_BUILD_CONTEXT=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build from another mount namespace: %v\n%s", err, out)
+	}
+	if got := d.output(bt, "run", "--rm", "ref:ns", "cat", "/a"); got != "in-ns\n" {
+		t.Fatalf("fallback to a tar built %q", got)
+	}
 
 	// A reference to another directory than the client saw.
 	b, _ := json.Marshal(map[string]any{"dir": dir, "dev": 1, "ino": 1})
