@@ -12,6 +12,9 @@
 #   - cached: an unchanged rebuild, every step a cache hit; also the
 #     docker CLI's classic builder (DOCKER_BUILDKIT=0) against berthd;
 #   - one change: one source file edited, then a rebuild.
+# berth's CLI passes the context directory by reference on a local socket;
+# the same builds with BERTH_BUILD_CONTEXT=tar (the context sent as a tar,
+# as before and as the docker CLI does) are measured in the same run (A/B).
 # RUN steps use --network none on both engines.
 #
 # Environment: DOCKERD (default /usr/sbin/dockerd), DOCKER20 (the CLI
@@ -51,6 +54,7 @@ DCG=bcb-docker-${TMP##*.}
 as_berth() { env DOCKER_HOST="unix://$B/s.sock" BERTH_HOST="unix://$B/s.sock" DOCKER_CONFIG="$TMP/dcfg" DOCKER_CLI_HINTS=false "$@"; }
 as_docker() { env DOCKER_HOST="unix://$D/docker.sock" DOCKER_CONFIG="$TMP/dcfg" "$@"; }
 bt() { as_berth "$BIN/berth" "$@"; }
+btt() { as_berth env BERTH_BUILD_CONTEXT=tar "$BIN/berth" "$@"; } # A/B: the context sent as a tar
 dk() { as_docker env DOCKER_BUILDKIT=1 "$DOCKER20" "$@"; }
 bkc() { as_berth env DOCKER_BUILDKIT=0 "$DOCKER" "$@"; }
 
@@ -166,12 +170,16 @@ ms dk build --network none -t ref:latest "$CTX" >/dev/null
 for i in $(seq "$N"); do
 	log "repetition $i/$N"
 	ms bt build --no-cache --network none -t ref:latest "$CTX" >>"$TMP/cold.berth"
+	ms btt build --no-cache --network none -t ref:latest "$CTX" >>"$TMP/cold.berthtar"
 	ms dk build --no-cache --network none -t ref:latest "$CTX" >>"$TMP/cold.docker"
 	ms bt build --network none -t ref:latest "$CTX" >>"$TMP/cached.berth"
+	ms btt build --network none -t ref:latest "$CTX" >>"$TMP/cached.berthtar"
 	ms bkc build --network none -t ref:latest "$CTX" >>"$TMP/cached.berthclassic"
 	ms dk build --network none -t ref:latest "$CTX" >>"$TMP/cached.docker"
 	echo "edit $i" >"$CTX/files/7/f700.txt"
 	ms bt build --network none -t ref:latest "$CTX" >>"$TMP/change.berth"
+	echo "edit $i tar" >"$CTX/files/7/f700.txt"
+	ms btt build --network none -t ref:latest "$CTX" >>"$TMP/change.berthtar"
 	ms dk build --network none -t ref:latest "$CTX" >>"$TMP/change.docker"
 done
 grep -q "Using cache" "$TMP/build.log" || die "no cache hits logged"
@@ -181,6 +189,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 CB=$(median <"$TMP/cold.berth") CD=$(median <"$TMP/cold.docker")
 KB=$(median <"$TMP/cached.berth") KC=$(median <"$TMP/cached.berthclassic") KD=$(median <"$TMP/cached.docker")
 OB=$(median <"$TMP/change.berth") OD=$(median <"$TMP/change.docker")
+CT=$(median <"$TMP/cold.berthtar") KT=$(median <"$TMP/cached.berthtar") OT=$(median <"$TMP/change.berthtar")
 cat <<EOF
 berth $BERTH_REV (berth CLI); dockerd $DVER with BuildKit (docker CLI $("$DOCKER20" version --format '{{.Client.Version}}' 2>/dev/null), DOCKER_BUILDKIT=1); $N repetitions, medians, ms; load average $(cut -d' ' -f1-3 /proc/loadavg).
 
@@ -190,5 +199,7 @@ berth $BERTH_REV (berth CLI); dockerd $DVER with BuildKit (docker CLI $("$DOCKER
 | fully cached rebuild | ≤ 50 ms | $KB (docker CLI, classic: $KC) | $KD | $(ratio "$KB" "$KD") | $(awk -v a="$KB" 'BEGIN{print (a <= 50) ? "yes" : "no"}') |
 | one source file changed | ≤ 0.6× BuildKit | $OB | $OD | $(ratio "$OB" "$OD") | $(awk -v a="$OB" -v b="$OD" 'BEGIN{print (a <= 0.6*b) ? "yes" : "no"}') |
 
-Per repetition (ms): cold berth $(paste -sd' ' "$TMP/cold.berth"), BuildKit $(paste -sd' ' "$TMP/cold.docker"); cached berth $(paste -sd' ' "$TMP/cached.berth"), docker CLI classic→berth $(paste -sd' ' "$TMP/cached.berthclassic"), BuildKit $(paste -sd' ' "$TMP/cached.docker"); one change berth $(paste -sd' ' "$TMP/change.berth"), BuildKit $(paste -sd' ' "$TMP/change.docker").
+A/B in the same run, berth CLI with the context sent as a tar (BERTH_BUILD_CONTEXT=tar) instead of by reference: cold $CT ($(ratio "$CT" "$CD")× BuildKit), cached $KT, one change $OT ($(ratio "$OT" "$OD")× BuildKit).
+
+Per repetition (ms): cold berth $(paste -sd' ' "$TMP/cold.berth") (tar: $(paste -sd' ' "$TMP/cold.berthtar")), BuildKit $(paste -sd' ' "$TMP/cold.docker"); cached berth $(paste -sd' ' "$TMP/cached.berth") (tar: $(paste -sd' ' "$TMP/cached.berthtar")), docker CLI classic→berth $(paste -sd' ' "$TMP/cached.berthclassic"), BuildKit $(paste -sd' ' "$TMP/cached.docker"); one change berth $(paste -sd' ' "$TMP/change.berth") (tar: $(paste -sd' ' "$TMP/change.berthtar")), BuildKit $(paste -sd' ' "$TMP/change.docker").
 EOF

@@ -27,6 +27,9 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ps >/dev/null || need+=(procps)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# git: git build contexts; openssh-client: ssh-agent for RUN --mount=type=ssh tests.
+command -v git >/dev/null || need+=(git)
+command -v ssh-agent >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "berth: installing ${need[*]}" >&2
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq

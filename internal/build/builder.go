@@ -132,6 +132,8 @@ type Builder struct {
 	steps singleflight.Group
 	// bg tracks background bookkeeping Close waits for.
 	bg sync.WaitGroup
+	// sums caches the digests of directory contexts' files.
+	sums sumCache
 }
 
 // Close waits for background bookkeeping.
@@ -257,6 +259,12 @@ type Options struct {
 	// are where the build's cache is exported (cacheio.go).
 	CacheFrom []string
 	CacheTo   []string
+	// ContextRef is a context directory read in place (the body is then
+	// empty); Remote a git URL (URL#ref:subdir) to clone as the context.
+	ContextRef *ContextRef
+	Remote     string
+	// SSH are RUN --mount=type=ssh sources: agent socket paths by ID.
+	SSH map[string]string
 }
 
 // Output receives the build's progress: lines of the classic builder's
@@ -299,16 +307,22 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	phase := func(name string) {
 		b.cfg.Log.Debug("build phase", "phase", name, "since_start", time.Since(t0))
 	}
-	dir, err := os.MkdirTemp(b.cfg.Root, "ctx-")
-	if err != nil {
-		return "", err
+	// Scratch space for the spool or a clone (a context read in place
+	// makes it only if a RUN bind-mounts the context).
+	dir := ""
+	if o.ContextRef == nil {
+		d, err := os.MkdirTemp(b.cfg.Root, "ctx-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(d)
+		dir = d
 	}
-	defer os.RemoveAll(dir)
 	dfPath := o.Dockerfile
 	if dfPath == "" {
 		dfPath = "Dockerfile"
 	}
-	fsys, bare, err := readContext(body, dir)
+	fsys, bare, err := b.openContext(ctx, o, body, dir)
 	var src []byte
 	switch {
 	case errors.Is(err, errNotArchive):
@@ -331,7 +345,8 @@ func (b *Builder) Build(ctx context.Context, o Options, body io.Reader, out Outp
 	if err != nil {
 		return "", err
 	}
-	bctx := &buildContext{fsys: fsys, dir: dir}
+	bctx := &buildContext{fsys: fsys, dir: dir, root: b.cfg.Root}
+	defer bctx.removeScratch()
 	if err := bctx.loadIgnore(dfPath); err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/moby/patternmatcher"
@@ -25,11 +26,15 @@ import (
 // buildContext is the build's context as the client sent it, with its
 // .dockerignore patterns.
 type buildContext struct {
-	fsys *tarFS
+	fsys contextFS
 	// dir is the build's private directory (the spool, and the context
 	// unpacked on demand for RUN --mount=type=bind).
 	dir      string
 	unpacked string
+	// root is where dir is made when the build had none (scratchMade).
+	root        string
+	scratchMade bool
+	unpackMu    sync.Mutex
 	// ignore excludes paths (relative, slash-separated) from COPY/ADD.
 	ignore *patternmatcher.PatternMatcher
 }
@@ -252,7 +257,12 @@ func hashFile(h hash.Hash, fsys srcFS, f source) error {
 	switch {
 	case mode.IsRegular():
 		fmt.Fprintf(h, "%d\x00", f.info.Size())
-		if sm, ok := fsys.(summer); ok {
+		if sm, ok := fsys.(infoSummer); ok {
+			if sum, ok := sm.SumInfo(f.path, f.info); ok {
+				h.Write(sum)
+				return nil
+			}
+		} else if sm, ok := fsys.(summer); ok {
 			if sum, ok := sm.Sum(f.path); ok {
 				h.Write(sum)
 				return nil
@@ -280,14 +290,31 @@ func hashFile(h hash.Hash, fsys srcFS, f source) error {
 // unpack writes the context out as a directory tree (once per build),
 // for RUN --mount=type=bind from the context.
 func (c *buildContext) unpack() (string, error) {
+	// Stages run in parallel: one unpack per build.
+	c.unpackMu.Lock()
+	defer c.unpackMu.Unlock()
 	if c.unpacked != "" {
 		return c.unpacked, nil
 	}
+	if c.dir == "" {
+		d, err := os.MkdirTemp(c.root, "ctx-")
+		if err != nil {
+			return "", err
+		}
+		c.dir, c.scratchMade = d, true
+	}
 	root := filepath.Join(c.dir, "tree")
+	if d, ok := c.fsys.(dirFS); ok {
+		if err := unpackDir(d.root, root, c.ignored, c.exceptions()); err != nil {
+			return "", err
+		}
+		c.unpacked = root
+		return root, nil
+	}
 	if err := os.Mkdir(root, 0o755); err != nil {
 		return "", err
 	}
-	t := c.fsys
+	t := c.fsys.(*tarFS)
 	var names []string
 	for n := range t.entries {
 		if n != "" {

@@ -530,7 +530,7 @@ func (cp *copier) copyTo(fsys srcFS, f source, h, target string) error {
 		}
 		// Owner, mode and times through the descriptor: no more path
 		// lookups through the overlay.
-		_, err = io.Copy(out, in)
+		err = copySmall(out, in, f.info.Size())
 		if err == nil {
 			err = out.Chown(cp.uid, cp.gid)
 		}

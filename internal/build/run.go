@@ -67,6 +67,7 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 			env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 		}
 		runner := d.s.b.cfg.Runner
+		t0 := time.Now()
 		res, err := runner.Run(ctx, RunRequest{
 			Parent: parent, Args: args, Env: env, User: cfg.User, WorkDir: cfg.WorkingDir,
 			NetworkMode: network, ExtraHosts: d.s.opts.ExtraHosts, Mounts: rm,
@@ -95,11 +96,14 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 		for _, m := range rm {
 			stubs = append(stubs, strings.TrimPrefix(m.Target, "/"))
 		}
+		t1 := time.Now()
 		layer, err := d.s.b.cfg.Images.NewLayerLinked(ctx, res.Snapshot, parent.ChainID(), stubs...)
 		if err != nil {
 			return nil, 0, err
 		}
+		t2 := time.Now()
 		remove()
+		d.s.b.cfg.Log.Debug("build run", "run", t1.Sub(t0), "layer", t2.Sub(t1), "remove", time.Since(t2))
 		st := parent.Clone()
 		now := time.Now().UTC()
 		h := ocispec.History{Created: &now, CreatedBy: createdBy}
@@ -133,6 +137,7 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 	var out []mount.Mount
 	var secretEnv []string
 	var cleanups []func()
+	nSSH := 0
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
@@ -169,6 +174,23 @@ func (s *session) runMounts(ctx context.Context, d *dispatcher, ms []*instructio
 				}
 			}
 			out = append(out, mount.Mount{Type: mount.TypeBind, Source: dir, Target: target})
+		case instructions.MountTypeSSH:
+			if target == "" {
+				target = fmt.Sprintf("/run/buildkit/ssh_agent.%d", nSSH)
+			}
+			if nSSH == 0 {
+				secretEnv = append(secretEnv, "SSH_AUTH_SOCK="+target)
+			}
+			nSSH++
+			sm, release, err := s.sshMount(m, target)
+			if err != nil {
+				cleanup()
+				return nil, nil, nil, err
+			}
+			cleanups = append(cleanups, release)
+			if sm != nil {
+				out = append(out, *sm)
+			}
 		case instructions.MountTypeTmpfs:
 			out = append(out, mount.Mount{Type: mount.TypeTmpfs, Target: target, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeLimit}})
 		case instructions.MountTypeSecret:

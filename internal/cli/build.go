@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -35,7 +36,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 		tags, buildArgs, labels, addHosts []string
 		file, target, iidfile, network    string
 		platform                          string
-		secrets                           []string
+		secrets, sshSpecs                 []string
 		cacheFrom, cacheTo                []string
 		output, progress                  string
 		noCache, pull, quiet              bool
@@ -56,13 +57,32 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 			if err := c.cacheOptions(cacheTo); err != nil {
 				return err
 			}
+			stopSSH, err := c.sshForward(sshSpecs)
+			if err != nil {
+				return err
+			}
+			defer stopSSH()
+			byRef := c.contextByReference(args[0], file)
 			api, err := c.Client()
 			if err != nil {
 				return err
 			}
-			body, dockerfile, dfText, err := c.buildContext(args[0], file)
-			if err != nil {
-				return err
+			var (
+				body       io.Reader
+				dockerfile string
+				dfText     []byte
+				remote     string
+			)
+			switch {
+			case isGitContext(args[0]):
+				// Cloned by the daemon (the remote parameter, as dockerd).
+				remote, dockerfile, body = args[0], file, http.NoBody
+			case byRef:
+				body, dockerfile, dfText = referenceContext(args[0], file)
+			default:
+				if body, dockerfile, dfText, err = c.buildContext(args[0], file); err != nil {
+					return err
+				}
 			}
 			opts := client.ImageBuildOptions{
 				Tags: tags, Dockerfile: dockerfile, Target: target, NoCache: noCache, PullParent: pull,
@@ -101,7 +121,18 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 				}
 				opts.Platforms = append(opts.Platforms, p)
 			}
+			opts.RemoteContext = remote
 			res, err := api.ImageBuild(cmd.Context(), body, opts)
+			if byRef && isContextNotVisible(err) {
+				c.dropContextReference()
+				if api, err = c.Client(); err != nil {
+					return err
+				}
+				if body, opts.Dockerfile, dfText, err = c.buildContext(args[0], file); err != nil {
+					return err
+				}
+				res, err = api.ImageBuild(cmd.Context(), body, opts)
+			}
 			if err != nil {
 				return err
 			}
@@ -157,6 +188,7 @@ func (c *Cli) newBuildCommand() *cobra.Command {
 	fl.StringArrayVar(&secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
 	fl.StringArrayVar(&cacheFrom, "cache-from", nil, `External cache sources: an image, or "type=registry,ref=REG/REPO:TAG", "type=local,src=DIR"`)
 	fl.StringArrayVar(&cacheTo, "cache-to", nil, `Cache export destinations: "type=registry,ref=REG/REPO:TAG[,mode=min|max]", "type=local,dest=DIR"`)
+	fl.StringArrayVar(&sshSpecs, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
 	fl.BoolVar(&rm, "rm", true, "Remove intermediate containers after a successful build")
 	fl.BoolVar(&forceRm, "force-rm", false, "Always remove intermediate containers")
 	return cmd

@@ -217,6 +217,7 @@ func (b buildBackend) Build(ctx context.Context, o buildrouter.Options, body io.
 		NetworkMode: o.NetworkMode, ExtraHosts: o.ExtraHosts, Platform: o.Platform,
 		Secrets: o.Secrets, AuthConfigs: o.AuthConfigs, Resources: o.Resources, ShmSize: o.ShmSize,
 		CacheFrom: o.CacheFrom, CacheTo: o.CacheTo,
+		ContextRef: (*build.ContextRef)(o.ContextRef), Remote: o.Remote, SSH: o.SSH,
 	}, body, out)
 	if err != nil {
 		return "", err

@@ -56,6 +56,9 @@ type Options struct {
 	// X-Berth-Build-Cache-To header).
 	CacheFrom []string
 	CacheTo   []string
+	// ContextRef and SSH: berth's extensions (see ext.go).
+	ContextRef *ContextRef
+	SSH        map[string]string
 }
 
 // SecretsHeader is the berth CLI's header carrying build secrets: base64
@@ -169,8 +172,8 @@ func (br *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if api.BoolValue(r, "squash") {
 		return errdefs.Newf(errdefs.NotImplemented, "squash is not supported by berth")
 	}
-	if o.Remote != "" {
-		return errdefs.Newf(errdefs.NotImplemented, "remote build contexts are not supported")
+	if err := parseExt(r, &o); err != nil {
+		return err
 	}
 	if v := q.Get("outputs"); v != "" && v != "[]" && v != "null" {
 		return errdefs.Newf(errdefs.NotImplemented, "build outputs other than an image are not supported by the classic builder endpoint")

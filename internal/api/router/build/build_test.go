@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -105,7 +106,7 @@ func TestBuildErrors(t *testing.T) {
 	if ed["code"].(float64) != 3 || !strings.Contains(ed["message"].(string), "non-zero code: 3") || ms[1]["error"] == "" {
 		t.Fatalf("errorDetail: %v", ms[1])
 	}
-	for _, q := range []string{"buildargs={bad", "labels=[1]", "version=2", "remote=https://x/y.git", "memory=lots", `outputs=[{"Type":"local"}]`, "squash=1"} {
+	for _, q := range []string{"buildargs={bad", "labels=[1]", "version=2", "remote=https://x/context.tar", "memory=lots", `outputs=[{"Type":"local"}]`, "squash=1"} {
 		w = apitest.Do(t, h, "POST", "/build?"+q, strings.NewReader(""))
 		if w.Code < 400 {
 			t.Errorf("%s: %d", q, w.Code)
@@ -121,6 +122,17 @@ func TestBuildErrors(t *testing.T) {
 	apitest.Do(t, h, "POST", "/build", strings.NewReader(""), buildrouter.SecretsHeader, "eyJzIjoiYzJWamNtVjAifQ==")
 	if string(f.got.Secrets["s"]) != "secret" {
 		t.Errorf("secrets: %v", f.got.Secrets)
+	}
+	// A git remote reaches the backend, as with dockerd.
+	apitest.Do(t, h, "POST", "/build?remote="+url.QueryEscape("https://127.0.0.1/r.git#v1:sub"), nil)
+	if f.got.Remote != "https://127.0.0.1/r.git#v1:sub" {
+		t.Errorf("remote: %q", f.got.Remote)
+	}
+	// berth's context-by-reference and SSH headers only on a unix socket.
+	for _, hd := range []string{buildrouter.ContextHeader, buildrouter.SSHHeader} {
+		if w := apitest.Do(t, h, "POST", "/build", strings.NewReader(""), hd, "e30="); w.Code != 400 {
+			t.Errorf("%s over TCP: %d", hd, w.Code)
+		}
 	}
 	_ = errors.New
 }
