@@ -33,7 +33,6 @@ func DropCleanText() {
 	if err != nil {
 		return
 	}
-	defer f.Close()
 	type region struct{ start, end uintptr }
 	var cand [8]region
 	n := 0
@@ -69,6 +68,9 @@ func DropCleanText() {
 		cur = n
 		n++
 	}
+	// Everything else first: what runs after the advice faults its pages
+	// back in.
+	f.Close()
 	for _, r := range cand[:n] {
 		if r.end > r.start {
 			_, _, _ = unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_DONTNEED)

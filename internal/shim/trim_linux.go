@@ -21,11 +21,28 @@ func (s *server) scheduleTrim() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.trimT == nil {
+		s.trimT = time.NewTimer(trimDelay)
 		watchGC()
-		s.trimT = time.AfterFunc(trimDelay, trim)
+		go trimLoop(s.trimT.C)
 		return
 	}
 	s.trimT.Reset(trimDelay)
+}
+
+// trimLoop trims when asked (trim) and after collections (text only). It
+// is one goroutine for the shim's life, not a timer's goroutine per trim:
+// a goroutine's creation and exit look its function up in the binary's
+// function tables (read-only data), which would fault a few of the pages
+// just dropped straight back in.
+func trimLoop(trimC <-chan time.Time) {
+	for {
+		select {
+		case <-trimC:
+			trim()
+		case <-gcTextT.C:
+			dropCleanText()
+		}
+	}
 }
 
 // trimMu serialises trims (timers may fire together); trimGCs is the
@@ -89,12 +106,17 @@ func trim() {
 // in every idle shim until its next request.
 var (
 	gcWatchOnce sync.Once
-	gcTextMu    sync.Mutex
 	gcTextT     *time.Timer
 )
 
-// watchGC arms the collection watch (once per process).
-func watchGC() { gcWatchOnce.Do(armGCSentinel) }
+// watchGC arms the collection watch (once per process, before trimLoop).
+func watchGC() {
+	gcWatchOnce.Do(func() {
+		gcTextT = time.NewTimer(time.Hour)
+		gcTextT.Stop()
+		armGCSentinel()
+	})
+}
 
 // gcSentinel is garbage whose finalizer runs after the cycle that found
 // it (it holds a pointer, so it is not in a tiny-allocator block, whose
@@ -103,13 +125,7 @@ type gcSentinel struct{ _ *byte }
 
 func armGCSentinel() {
 	goruntime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
-		gcTextMu.Lock()
-		if gcTextT == nil {
-			gcTextT = time.AfterFunc(trimDelay, dropCleanText)
-		} else {
-			gcTextT.Reset(trimDelay)
-		}
-		gcTextMu.Unlock()
+		gcTextT.Reset(trimDelay)
 		armGCSentinel()
 	})
 }
