@@ -63,7 +63,7 @@ log() { echo "compare-engine: $*" >&2; }
 die() { log "$*"; exit 1; }
 has() { [[ " $ENGINES " == *" $1 "* ]]; }
 
-[[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, not '$N'"
+[[ $N =~ ^[0-9]+$ ]] || die "N must be a non-negative integer, not '$N'"
 [[ $BATCH_N =~ ^[0-9]+$ ]] || die "BATCH_N must be a number"
 [[ $BATCH =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer"
 [ "$(id -u)" = 0 ] || die "needs root (it starts daemons and containers)"

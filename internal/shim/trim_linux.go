@@ -6,6 +6,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/memtrim"
@@ -78,10 +79,14 @@ func numGC() int64 {
 // shim that serves no requests never runs the collector at all.
 func trim() {
 	trimMu.Lock()
-	if numGC() != trimGCs {
-		debug.FreeOSMemory()
+	// gcSeen: no ReadGCStats (its buffers, ~10 KiB) while no collection
+	// was ever seen.
+	if gcSeen.Load() > 0 {
+		if numGC() != trimGCs {
+			debug.FreeOSMemory()
+		}
+		trimGCs = numGC()
 	}
-	trimGCs = numGC()
 	trimMu.Unlock()
 	dropCleanText()
 	if initproc.TraceOn {
@@ -92,6 +97,8 @@ func trim() {
 				logf("after trim: %s", bytes.ReplaceAll(b[i:j], []byte("\n"), []byte(" ")))
 			}
 		}
+		// (Tracing only: ReadMemStats flushes the span caches, which makes
+		// a traced shim larger than an untraced one.)
 		var m goruntime.MemStats
 		goruntime.ReadMemStats(&m)
 		logf("trimmed: heap alloc %d KiB in use %d KiB sys %d KiB; stacks %d KiB; spans %d KiB; gc %d KiB; other %d KiB; goroutines %d",
@@ -107,6 +114,7 @@ func trim() {
 var (
 	gcWatchOnce sync.Once
 	gcTextT     *time.Timer
+	gcSeen      atomic.Int64 // collections seen (finalizers run)
 )
 
 // watchGC arms the collection watch (once per process, before trimLoop).
@@ -125,6 +133,7 @@ type gcSentinel struct{ _ *byte }
 
 func armGCSentinel() {
 	goruntime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
+		gcSeen.Add(1)
 		gcTextT.Reset(trimDelay)
 		armGCSentinel()
 	})
