@@ -46,6 +46,26 @@ func trimLoop(trimC <-chan time.Time) {
 	}
 }
 
+// trimAfter trims once after d unless stop is called first (a warm spare
+// waiting for its container). The goroutine that trims stays until stop,
+// as trimLoop does.
+func trimAfter(d time.Duration) (stop func()) {
+	t := time.NewTimer(d)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-t.C:
+			trim()
+			<-done
+		case <-done:
+		}
+	}()
+	return func() {
+		t.Stop()
+		close(done)
+	}
+}
+
 // trimMu serialises trims (timers may fire together); trimGCs is the
 // number of GC cycles there had been after the last trim.
 var (
