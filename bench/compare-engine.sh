@@ -19,7 +19,10 @@
 #     (berthd; dockerd + containerd; podman has none), and per running
 #     container with BATCH of them: the sum over the per-container processes
 #     (berth-shim; containerd-shim-runc-v2; conmon) plus the daemon's growth
-#     over its idle size, divided by BATCH.
+#     over its idle size, divided by BATCH; and the median per-container
+#     process's own RSS, PSS and anonymous memory.
+#
+# Memory only (no run --rm timings): N=0 BATCH=20 BATCH_N=3 WARMUP=1.
 #
 # Environment: N, BATCH (default 50), BATCH_N (repetitions of the batch,
 # default N), WARMUP (untimed runs of each run --rm first, default 3),
@@ -60,7 +63,7 @@ log() { echo "compare-engine: $*" >&2; }
 die() { log "$*"; exit 1; }
 has() { [[ " $ENGINES " == *" $1 "* ]]; }
 
-[[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, not '$N'"
+[[ $N =~ ^[0-9]+$ ]] || die "N must be a non-negative integer, not '$N'"
 [[ $BATCH_N =~ ^[0-9]+$ ]] || die "BATCH_N must be a number"
 [[ $BATCH =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer"
 [ "$(id -u)" = 0 ] || die "needs root (it starts daemons and containers)"
@@ -378,6 +381,8 @@ for i in $(seq "$N"); do
 	log "$line ms"
 done
 LOGOFF1=$(stat -c %s "$B/berthd.log")
+# (With N=0, a memory-only run, the files exist empty: "n/a".)
+for e in "${RM_ENGINES[@]}"; do touch "$TMP/rm.$e"; done
 
 # --- BATCH × run -d, memory, rm -f ---------------------------------------------
 batch() { # engine rep
@@ -397,6 +402,8 @@ batch() { # engine rep
 	sleep "$MEM_WAIT"
 	shims=$("$EB" mem $(shim_sel "$e") --settle 3s)
 	read -r sr sp sa < <(sed 's/.*rss_kib=\([0-9]*\) pss_kib=\([0-9]*\) anon_kib=\([0-9]*\).*/\1 \2 \3/' <<<"$shims")
+	# The median process: one container's own figures.
+	sed 's/.* p50rss=\([0-9]*\) p50pss=\([0-9]*\) p50anon=\([0-9]*\).*/\1 \2 \3/' <<<"$shims" >>"$TMP/p50.$e"
 	n=$(sed 's/count=\([0-9]*\).*/\1/' <<<"$shims")
 	[ "$n" = "$BATCH" ] || log "$e: found $n $(shim_comm "$e") processes for $BATCH containers"
 	read -r r1 p1 _ < <(daemon_mem "$e")
@@ -467,6 +474,9 @@ spares() {
 	[ "$c" -gt 1 ] && echo " (berthd $(mib "$self") + $((c - 1)) warm spare shim $(mib $((IB - self))))"
 	true
 }
+# p50 ENGINE COLUMN: the median over the repetitions of the median
+# per-container process's figure (1 RSS, 2 PSS, 3 anonymous), KiB.
+p50() { [ -s "$TMP/p50.$1" ] && awk -v c="$2" '{print $c}' "$TMP/p50.$1" | median || echo n/a; }
 per_n() { awk -v s="$(med "$TMP/$1")" -v n="$BATCH" 'BEGIN{if (s=="n/a") print s; else printf "%.0f", s/n}'; }
 
 RB=$(med "$TMP/rm.berth") RBC=$(med "$TMP/rm.berthcli") VB=$(med "$TMP/rm.berthfloor") VD=$(val docker "$TMP/rm.dockerfloor")
@@ -505,6 +515,9 @@ Per container = (sum over the $BATCH per-container processes + the daemon's grow
 | its RSS, sum / $BATCH | $(awk -v s="$(med "$TMP/shim_rss.berth")" -v n="$BATCH" 'BEGIN{printf "%.0f", s/n}') | $(has docker && awk -v s="$(med "$TMP/shim_rss.docker")" -v n="$BATCH" 'BEGIN{printf "%.0f", s/n}' || echo n/a) | $(has podman && awk -v s="$(med "$TMP/shim_rss.podman")" -v n="$BATCH" 'BEGIN{printf "%.0f", s/n}' || echo n/a) |
 | its PSS, sum / $BATCH | $(awk -v s="$(med "$TMP/shim_pss.berth")" -v n="$BATCH" 'BEGIN{printf "%.0f", s/n}') | $(has docker && awk -v s="$(med "$TMP/shim_pss.docker")" -v n="$BATCH" 'BEGIN{printf "%.0f", s/n}' || echo n/a) | $(has podman && awk -v s="$(med "$TMP/shim_pss.podman")" -v n="$BATCH" 'BEGIN{printf "%.0f", s/n}' || echo n/a) |
 | its anonymous memory (heap, stacks: in RSS and PSS alike), sum / $BATCH | $(per_n shim_anon.berth) | $(has docker && per_n shim_anon.docker || echo n/a) | $(has podman && per_n shim_anon.podman || echo n/a) |
+| the median process's RSS | $(p50 berth 1) | $(p50 docker 1) | $(p50 podman 1) |
+| the median process's PSS | $(p50 berth 2) | $(p50 docker 2) | $(p50 podman 2) |
+| the median process's anonymous memory | $(p50 berth 3) | $(p50 docker 3) | $(p50 podman 3) |
 | daemon RSS growth | $(med "$TMP/grow_rss.berth") | $(val docker "$TMP/grow_rss.docker") | (no daemon) |
 | daemon PSS growth | $(med "$TMP/grow_pss.berth") | $(val docker "$TMP/grow_pss.docker") | |
 | daemon RSS with $BATCH running | $(med "$TMP/busy_rss.berth") | $(val docker "$TMP/busy_rss.docker") | |

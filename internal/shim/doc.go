@@ -127,10 +127,19 @@
 // in wait4), no HTTP; exited execs are forgotten 5 minutes after they
 // exited (at the next Exec), so healthchecks do not make it grow. It runs
 // with GOMAXPROCS=1 (set by Spawn; each P costs span caches and a GC
-// worker), without the Go runtime's cgroup-aware GOMAXPROCS, with GOGC 50,
-// and once idle for a second it returns free heap to the kernel and drops
-// the page-table entries of its binary's clean read-only pages (they stay
-// in the page cache, shared by every shim).
+// worker), without the Go runtime's cgroup-aware GOMAXPROCS, without heap
+// profiling (GODEBUG=memprofilerate=0, set by Spawn), with GOGC 50.
+// Once idle for a second it drops the page-table entries of its binary's
+// clean read-only pages (package memtrim: they stay in the page cache,
+// shared by every shim), and returns its free heap to the kernel only if
+// a collection ran since the last trim: creating a container allocates
+// less than the first heap goal, and a shim that never collected keeps
+// less resident than one that did (a first cycle leaves mark bits and
+// span sets behind) and never gets the runtime's forced collection every
+// 2 minutes. After any collection the text is dropped again a second
+// later (a cycle walks the function tables and runs the collector's
+// code). Trims run in one long-lived goroutine (a timer goroutine's exit
+// would fault function-table pages back in).
 //
 // A Spawn into a state directory whose shim still answers fails with
 // errdefs.AlreadyExists and leaves that shim alone.

@@ -55,9 +55,9 @@ func Main() int {
 	// A warm spare may wait long for its container: trimmed meanwhile, it
 	// costs the host little (what it touches again faults back in from the
 	// page cache).
-	spareTrim := time.AfterFunc(spareTrimDelay, trim)
+	stopSpareTrim := trimAfter(spareTrimDelay)
 	err := readFrame(boot, &cfg)
-	spareTrim.Stop()
+	stopSpareTrim()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-shim: this program is started by berthd, not by hand:", err)
 		return 2

@@ -62,8 +62,10 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 
 	// One P: a shim does little at a time, and every P costs memory (its
 	// own span caches, a GC worker).
+	// No heap profiling (nothing reads it; each sampled allocation costs a
+	// stack record and a page of the profile's hash table).
 	// (o.Env comes first: the first of duplicate variables wins.)
-	env := append(append([]string(nil), o.Env...), "PATH="+pathEnv(), "GOMAXPROCS=1")
+	env := append(append([]string(nil), o.Env...), "PATH="+pathEnv(), "GOMAXPROCS=1", "GODEBUG=memprofilerate=0")
 	if v := os.Getenv("BERTH_TRACE"); v != "" {
 		// A daemon started with BERTH_TRACE traces its shims' phases too
 		// (in each shim.log).

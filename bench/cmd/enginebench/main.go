@@ -12,7 +12,8 @@
 //	        [--ids FILE] [--parent PID [--busy|--idle]]] [--settle 2s]
 //	    prints "count=N rss_kib=R pss_kib=P anon_kib=A" summed over the
 //	    selected processes (A: smaps_rollup's "Anonymous:", private heap
-//	    and stacks), which are the union of
+//	    and stacks), then "p50rss=R p50pss=P p50anon=A", the median
+//	    process's figures; the processes are the union of
 //	      - the PIDs of --pids;
 //	      - with --ids: every process whose command name (or argv[0]'s
 //	        base name) is one of NAMEs and whose command line contains one
@@ -43,6 +44,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -299,15 +301,21 @@ func (m *memFlags) select_() ([]int, error) {
 }
 
 func (m *memFlags) sum() (n int, rss, pss, anon int64, err error) {
+	n, rss, pss, anon, _, err = m.sample()
+	return n, rss, pss, anon, err
+}
+
+// sample is sum with each process's own figures (rss, pss, anon) too.
+func (m *memFlags) sample() (n int, rss, pss, anon int64, each [][3]int64, err error) {
 	pids, err := m.select_()
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, nil, err
 	}
 	for _, p := range pids {
 		r, s, a, err := rollup(p)
 		if err != nil {
 			if m.pids != "" {
-				return 0, 0, 0, 0, err
+				return 0, 0, 0, 0, nil, err
 			}
 			continue // exited meanwhile
 		}
@@ -315,8 +323,22 @@ func (m *memFlags) sum() (n int, rss, pss, anon int64, err error) {
 		rss += r
 		pss += s
 		anon += a
+		each = append(each, [3]int64{r, s, a})
 	}
-	return n, rss, pss, anon, nil
+	return n, rss, pss, anon, each, nil
+}
+
+// medianOf is the median of field i of each (0 when empty).
+func medianOf(each [][3]int64, i int) int64 {
+	if len(each) == 0 {
+		return 0
+	}
+	v := make([]int64, len(each))
+	for j, e := range each {
+		v[j] = e[i]
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 func memCmd(args []string) error {
@@ -324,7 +346,7 @@ func memCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, rss, pss, anon, err := m.sum()
+	n, rss, pss, anon, each, err := m.sample()
 	if err != nil {
 		return err
 	}
@@ -332,18 +354,21 @@ func memCmd(args []string) error {
 		deadline := time.Now().Add(m.settle)
 		for time.Now().Before(deadline) {
 			time.Sleep(200 * time.Millisecond)
-			n2, rss2, pss2, anon2, err := m.sum()
+			n2, rss2, pss2, anon2, each2, err := m.sample()
 			if err != nil {
 				return err
 			}
 			stable := n2 == n && abs(rss2-rss) <= 64
-			n, rss, pss, anon = n2, rss2, pss2, anon2
+			n, rss, pss, anon, each = n2, rss2, pss2, anon2, each2
 			if stable {
 				break
 			}
 		}
 	}
-	fmt.Printf("count=%d rss_kib=%d pss_kib=%d anon_kib=%d\n", n, rss, pss, anon)
+	// p50*: the median process (per-container figures when the selection
+	// is one process per container).
+	fmt.Printf("count=%d rss_kib=%d pss_kib=%d anon_kib=%d p50rss=%d p50pss=%d p50anon=%d\n", n, rss, pss, anon,
+		medianOf(each, 0), medianOf(each, 1), medianOf(each, 2))
 	return nil
 }
 
