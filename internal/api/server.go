@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,6 +68,7 @@ type Server struct {
 	mu       sync.Mutex
 	hijacked map[*Conn]struct{}
 	idle     *time.Timer
+	requests atomic.Uint64
 }
 
 // NewServer builds a server for routers. It fails if two routes collide.
@@ -199,8 +201,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// Requests counts the requests served so far that armed the idle timer
+// (only counted when OnIdle is set): an idle hook compares two readings
+// to learn whether anything came in between.
+func (s *Server) Requests() uint64 { return s.requests.Load() }
+
 // resetIdle (re)arms the idle timer after a request.
 func (s *Server) resetIdle() {
+	s.requests.Add(1)
 	d := s.cfg.IdleDelay
 	if d <= 0 {
 		d = 2 * time.Second

@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {
 		log.Warn("snapshot cleanup", "err", err)
 	}
-	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api"), OnIdle: idleTrim}, d.routers()...)
+	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api"), OnIdle: d.idleTrim}, d.routers()...)
 	if err != nil {
 		return nil, err
 	}
@@ -357,10 +357,22 @@ func lockHolders(path string) string {
 	return " (" + strings.Join(out, ", ") + ")"
 }
 
-// idleTrim gives back what an idle berthd does not need: its free heap and
-// the page-table entries of its binary's clean pages (package memtrim:
-// most of an idle berthd's resident set is text mapped while it started).
-func idleTrim() {
+// textTrimDelay is how long berthd must have been idle before it drops
+// its binary's clean pages (memtrim): the first request after that faults
+// the code it runs back in (~2 ms), which a burst of commands should not
+// pay every two seconds.
+const textTrimDelay = 30 * time.Second
+
+// idleTrim runs 2 s after the last request: it gives the free heap back
+// at once and, if nothing comes in for textTrimDelay more, drops the
+// page-table entries of the binary's clean pages (package memtrim: most
+// of an idle berthd's resident set is text mapped while it started).
+func (d *Daemon) idleTrim() {
 	debug.FreeOSMemory()
-	memtrim.DropCleanText()
+	seen := d.server.Requests()
+	time.AfterFunc(textTrimDelay, func() {
+		if d.server.Requests() == seen {
+			memtrim.DropCleanText()
+		}
+	})
 }
