@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -50,17 +51,72 @@ import (
 func main() {
 	n := flag.Int("n", 10, "repetitions")
 	mib := flag.Int("mib", 256, "MiB per connection")
+	flag.StringVar(&only, "only", "", "comma-separated variants to run (default all)")
+	flag.IntVar(&wsize, "write", 256<<10, "bytes per write")
+	flag.BoolVar(&blocking, "blocking", false, "blocking read/write system calls on both ends instead of Go's netpoller (epoll)")
+	small := flag.Int("bytes", 0, "bytes per connection instead of -mib (below 1 MiB: prints µs per connection, not MB/s)")
 	flag.Parse()
 	var err error
 	if os.Getenv("SOCKMAPBENCH_INNER") == "" {
 		err = outer()
 	} else {
-		err = inner(*n, int64(*mib)<<20)
+		sz := int64(*mib) << 20
+		if *small > 0 {
+			sz = int64(*small)
+		}
+		err = inner(*n, sz)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sockmapbench:", err)
 		os.Exit(1)
 	}
+}
+
+var (
+	only     string
+	wsize    int
+	blocking bool
+	// stalls counts, by variant, the connections whose count came more
+	// than 50 ms after the last write.
+	stalls = map[string]int{}
+	stallN int
+)
+
+// rw is the connection as the benchmark drives it: through Go's netpoller,
+// or with blocking system calls on the socket (-blocking).
+func rw(c net.Conn) (io.ReadWriter, func()) {
+	if !blocking {
+		return c, func() {}
+	}
+	f, err := c.(*net.TCPConn).File()
+	if err != nil {
+		panic(err)
+	}
+	fd := int(f.Fd()) // blocking mode
+	// No hang if an answer never comes.
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 30})
+	return fdRW(fd), func() { f.Close() }
+}
+
+type fdRW int
+
+func (f fdRW) Read(b []byte) (int, error) {
+	n, err := unix.Read(int(f), b)
+	if n == 0 && err == nil {
+		return 0, io.EOF
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
+
+func (f fdRW) Write(b []byte) (int, error) {
+	n, err := unix.Write(int(f), b)
+	if n < 0 {
+		n = 0
+	}
+	return n, err
 }
 
 func outer() error {
@@ -207,7 +263,11 @@ func inner(reps int, size int64) error {
 		{"sockmap", "127.0.0.1:15001", &t},
 		{"loopback", "127.0.0.1:5002", nil},
 	}
+	if only != "" {
+		vs = slices.DeleteFunc(vs, func(v variant) bool { return !slices.Contains(strings.Split(only, ","), v.name) })
+	}
 	res := map[string][]float64{}
+	fails := map[string]int{}
 	run := func(v variant) (float64, error) {
 		if v.sockmap != nil {
 			detach, err := attach(*v.sockmap)
@@ -231,9 +291,15 @@ func inner(reps int, size int64) error {
 		line := fmt.Sprintf("rep %d:", i+1)
 		for j := range vs {
 			v := vs[(i+j)%len(vs)]
+			s0 := stallN
 			mb, err := run(v)
+			stalls[v.name] += stallN - s0
 			if err != nil {
-				return fmt.Errorf("%s: %w", v.name, err)
+				// Counted, not fatal: a spurious error is one of the findings.
+				fmt.Fprintf(os.Stderr, "  %s: %v\n", v.name, err)
+				fails[v.name]++
+				line += fmt.Sprintf(" %s FAILED", v.name)
+				continue
 			}
 			res[v.name] = append(res[v.name], mb)
 			line += fmt.Sprintf(" %s %.0f", v.name, mb)
@@ -247,7 +313,19 @@ func inner(reps int, size int64) error {
 	med := map[string]float64{}
 	for _, v := range vs {
 		med[v.name] = median(res[v.name])
-		fmt.Printf("%-9s median %7.0f MB/s  runs %v\n", v.name, med[v.name], fmtAll(res[v.name]))
+		unit := "MB/s"
+		if size < 1<<20 {
+			unit = "µs/connection"
+			xs := append([]float64(nil), res[v.name]...)
+			sort.Float64s(xs)
+			if len(xs) > 0 {
+				fmt.Printf("%-9s p90 %.0f µs, p99 %.0f µs, max %.0f µs\n", v.name, xs[len(xs)*9/10], xs[len(xs)*99/100], xs[len(xs)-1])
+			}
+		} else {
+			fmt.Printf("%-9s runs %v\n", v.name, fmtAll(res[v.name]))
+		}
+		fmt.Printf("%-9s median %7.0f %s, %d failed, %d stalled (>50 ms between the last write and the sink's count)\n",
+			v.name, med[v.name], unit, fails[v.name], stalls[v.name])
 	}
 	fmt.Printf("sockmap / direct %.2fx, rewrite / direct %.2fx, loopback / direct %.2fx\n",
 		med["sockmap"]/med["direct"], med["rewrite"]/med["direct"], med["loopback"]/med["direct"])
@@ -358,14 +436,17 @@ func sink(l net.Listener) {
 		}
 		go func() {
 			defer c.Close()
+			r, done := rw(c)
+			defer done()
 			buf := make([]byte, 256<<10)
-			n, err := io.CopyBuffer(io.Discard, c, buf)
+			n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf)
 			if err != nil {
+				fmt.Fprintln(os.Stderr, "  sink: read:", err)
 				return
 			}
 			var b [8]byte
 			binary.BigEndian.PutUint64(b[:], uint64(n))
-			_, _ = c.Write(b[:])
+			_, _ = r.Write(b[:])
 		}()
 	}
 }
@@ -376,30 +457,42 @@ func send(addr string, size int64) (float64, error) {
 		return 0, err
 	}
 	defer c.Close()
-	buf := make([]byte, 256<<10)
+	w, done := rw(c)
+	defer done()
+	buf := make([]byte, wsize)
 	start := time.Now()
 	for left := size; left > 0; {
 		b := buf
 		if int64(len(b)) > left {
 			b = b[:left]
 		}
-		n, err := c.Write(b)
+		n, err := w.Write(b)
 		if err != nil {
 			return 0, err
 		}
 		left -= int64(n)
 	}
+	tw := time.Since(start)
 	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
 		return 0, err
 	}
+	defer func() {
+		if el := time.Since(start); el-tw > 50*time.Millisecond {
+			fmt.Fprintf(os.Stderr, "  %s: writes done after %v, count after %v\n", addr, tw, el)
+			stallN++
+		}
+	}()
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var ack [8]byte
-	if _, err := io.ReadFull(c, ack[:]); err != nil {
-		return 0, fmt.Errorf("reading the sink's count: %w", err)
+	if _, err := io.ReadFull(w, ack[:]); err != nil {
+		return 0, fmt.Errorf("reading the sink's count, %v after the connect, %v after the last write: %w", time.Since(start), tw, err)
 	}
 	el := time.Since(start)
 	if got := int64(binary.BigEndian.Uint64(ack[:])); got != size {
 		return 0, fmt.Errorf("the sink counted %d bytes, %d were sent", got, size)
+	}
+	if size < 1<<20 {
+		return float64(el.Microseconds()), nil // latency mode: µs per connection
 	}
 	return float64(size) / el.Seconds() / 1e6, nil
 }
