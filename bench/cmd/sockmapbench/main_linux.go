@@ -100,8 +100,13 @@ func rw(c net.Conn) (io.ReadWriter, func()) {
 
 type fdRW int
 
+// Read and Write retry EINTR (the Go runtime's signals interrupt blocking
+// system calls when SO_RCVTIMEO is set); EAGAIN is returned as it comes.
 func (f fdRW) Read(b []byte) (int, error) {
 	n, err := unix.Read(int(f), b)
+	for err == unix.EINTR {
+		n, err = unix.Read(int(f), b)
+	}
 	if n == 0 && err == nil {
 		return 0, io.EOF
 	}
@@ -113,6 +118,9 @@ func (f fdRW) Read(b []byte) (int, error) {
 
 func (f fdRW) Write(b []byte) (int, error) {
 	n, err := unix.Write(int(f), b)
+	for err == unix.EINTR {
+		n, err = unix.Write(int(f), b)
+	}
 	if n < 0 {
 		n = 0
 	}
