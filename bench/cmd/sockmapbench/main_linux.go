@@ -4,7 +4,7 @@
 // programs splicing the two ends of the connection through a sockhash)
 // beats the veth path a published port takes through nftables DNAT.
 //
-//	sockmapbench [-n 10] [-mib 256]
+//	sockmapbench [-n 10] [-mib 256] [-only a,b] [-blocking] [-bytes N] [-write N]
 //
 // It re-runs itself in a network namespace of its own (the "host"), makes a
 // second one (the "container") joined by a veth pair (10.250.0.1/24 and
@@ -20,8 +20,18 @@
 //	loopback  connect to 127.0.0.1:5002, a sink in the host namespace
 //	          (plain loopback TCP, no veth)
 //
-// Prints MB/s (10^6 bytes) per run and the medians. Needs root. Everything
-// (links, namespaces, programs, maps, the cgroup) is gone when it exits.
+// Prints MB/s (10^6 bytes) per run and the medians (with -bytes below 1 MiB:
+// µs per connection), and per variant the connections that failed (a run's
+// error does not stop the others) and those that stalled (>50 ms between
+// the last write and the sink's count). -blocking drives both ends with
+// blocking read/write system calls instead of Go's netpoller. Needs root.
+// Everything (links, namespaces, programs, maps, the cgroup) is gone when
+// it exits.
+//
+// Findings (docs/benchmarks.md, "Tried, not adopted: socket-level
+// redirection"): the median is 2.5-2.9x the veth path, but redirected
+// sockets on Linux 6.18 sometimes return EAGAIN from a blocking read and
+// stall ~200 ms, so berthd does not use this.
 package main
 
 import (
