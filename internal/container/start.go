@@ -87,6 +87,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	rootfs := s.rootfsDir(rec.ID)
 	// A previous run's state (its shim, its files) goes first.
 	s.killStale(ctx, rec.ID)
+	// The init is pre-forked meanwhile (nil: it cannot be); Spawn takes it.
+	prep := s.prepareShim(&rec)
+	defer func() { prep.Release() }()
 	_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 	if err := os.RemoveAll(bundle); err != nil {
 		return err
@@ -153,11 +156,14 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// A shim started ahead of time takes the next container: its
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true,
+		Prepared:  prep,
 	})
+	prep = nil // Spawn used or released it
 	if err != nil {
 		return err
 	}
 	phase("spawned")
+	s.log.Debug("shim spawned", "id", shortID(rec.ID), "preforked", cl.Preforked())
 	s.unstage(&rec)
 	// Hand the early attachers their streams before the process runs.
 	c.mu.Lock()

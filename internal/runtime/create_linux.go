@@ -523,6 +523,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := cg.Set(spec.Linux.Resources); err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
 	}
+	initproc.Tracef("create: limits set")
 	if h := spec.Hooks; h != nil {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.pid, Bundle: bundle, Annotations: spec.Annotations}
 		//nolint:staticcheck // prestart is deprecated but still part of the spec

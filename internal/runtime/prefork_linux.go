@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/runtime/cgroup"
 	"github.com/berth-dev/berth/internal/runtime/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // A pre-forked init: the first half of create done before the container's
@@ -113,15 +114,24 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 	if pf.cg, err = cgroup.New(o.CgroupsPath, id, nil); err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
 	}
+	initproc.Tracef("prefork: cgroup.New")
 	if err := pf.cg.Apply(-1); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
+	initproc.Tracef("prefork: cgroup made")
+	// The mount namespace is made by the init once it has its config
+	// (Config.UnshareMountNS): one copied now would miss the root
+	// filesystem the caller mounts meanwhile (unless propagation happens
+	// to bring it).
+	cplan := plan
+	cplan.cloneFlags &^= unix.CLONE_NEWNS
 	pf.ch, pf.cfg, err = r.spawn(spawnOpts{
-		plan: plan, io: o.IO, listener: listener, consoleConn: consoleConn, cgroupPaths: pf.cg.Paths(),
+		plan: cplan, io: o.IO, listener: listener, consoleConn: consoleConn, cgroupPaths: pf.cg.Paths(),
 	})
 	if err != nil {
 		return nil, err
 	}
+	pf.cfg.UnshareMountNS = plan.cloneFlags&unix.CLONE_NEWNS != 0
 	initproc.Tracef("prefork: spawned")
 	return pf, nil
 }

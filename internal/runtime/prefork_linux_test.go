@@ -93,7 +93,9 @@ func TestPreforkUsed(t *testing.T) {
 		t.Fatalf("prefork: %v", err)
 	}
 	defer pf.Release()
-	for _, ns := range []string{"pid", "mnt", "net", "uts", "ipc"} {
+	// (The mount namespace is made once the config is there: see
+	// TestPreforkSeesLaterMounts.)
+	for _, ns := range []string{"pid", "net", "uts", "ipc"} {
 		ours, _ := os.Readlink("/proc/self/ns/" + ns)
 		its, err := os.Readlink("/proc/" + itoa(pf.Pid()) + "/ns/" + ns)
 		if err != nil || its == ours {
@@ -204,5 +206,50 @@ func TestPreforkRelease(t *testing.T) {
 			pf.Release()
 			t.Errorf("prefork with %v: no error", nss)
 		}
+	}
+}
+
+// TestPreforkSeesLaterMounts: the root filesystem is mounted after the
+// init was pre-forked (berthd mounts it while the shim pre-forks), here
+// below a private mount, so no propagation can bring it into a mount
+// namespace copied earlier: the container still gets it.
+func TestPreforkSeesLaterMounts(t *testing.T) {
+	r := libRuntime(t)
+	top := t.TempDir()
+	if err := unix.Mount("tmpfs", top, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(top, unix.MNT_DETACH)
+	if err := unix.Mount("", top, "", unix.MS_PRIVATE, ""); err != nil {
+		t.Fatal(err)
+	}
+	late := filepath.Join(top, "rootfs")
+	bundle := shBundle(t, `cat /marker`, func(s *specs.Spec) { s.Root.Path = late })
+	spec := bundleSpec(t, bundle)
+	io, out := preforkIO(t)
+	id := "bt-prefork-late"
+	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
+		CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Release()
+	if err := os.Mkdir(late, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(filepath.Join(bundle, "rootfs"), late, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(late, unix.MNT_DETACH)
+	if err := os.WriteFile(filepath.Join(late, "marker"), []byte("late mount\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, used, _ := runToExit(t, r, id, runtime.CreateOpts{Bundle: bundle, IO: io, Preforked: pf}, out)
+	if !used {
+		t.Error("pre-forked init not used")
+	}
+	if got != "late mount\n" {
+		t.Errorf("output %q", got)
 	}
 }

@@ -56,7 +56,7 @@ func Main() int {
 	// costs the host little (what it touches again faults back in from the
 	// page cache).
 	spareTrim := time.AfterFunc(spareTrimDelay, trim)
-	err := readFrame(boot, &cfg)
+	err := readBoot(boot, &cfg)
 	spareTrim.Stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-shim: this program is started by berthd, not by hand:", err)
@@ -70,7 +70,7 @@ func Main() int {
 		return 1
 	}
 	initproc.Tracef("shim: created")
-	if err := writeFrame(boot, &response{Pid: s.ctr.Pid()}); err != nil {
+	if err := writeFrame(boot, &response{Pid: s.ctr.Pid(), Preforked: s.ctr.Preforked()}); err != nil {
 		// The daemon gave up (its ctx ended, or it died): undo.
 		logf("report to daemon: %v; deleting the container", err)
 		s.abort()
@@ -191,7 +191,13 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		}
 	})
 
+	pre := cfg.pre
+	cfg.pre = nil
+	cleanups = append(cleanups, func() { pre.release() }) // a no-op once create took it
 	rt, err := runtime.New(cfg.RuntimeRoot)
+	if pre != nil {
+		rt, err = pre.rt, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -205,8 +211,16 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	initproc.Tracef("shim: runtime opened")
 
 	// Pipes for stdio, made before we know whether the spec asks for a
-	// terminal (then the init replaces them with the pty slave).
-	var childEnds []*os.File
+	// terminal (then the init replaces them with the pty slave); a
+	// prepared shim made them for its pre-forked init.
+	var sio *stdio
+	if pre != nil {
+		sio = pre.io
+	} else if sio, err = newStdio(cfg.Stdin); err != nil {
+		return nil, err
+	}
+	outR, outW, errR, errW, inR, inW := sio.outR, sio.outW, sio.errR, sio.errW, sio.inR, sio.inW
+	childEnds := []*os.File{outW, errW, inR}
 	closeChildEnds := func() {
 		for _, f := range childEnds {
 			f.Close()
@@ -214,30 +228,6 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		childEnds = nil
 	}
 	defer closeChildEnds()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, err
-	}
-	childEnds = append(childEnds, outW, errW)
-	var inR, inW *os.File
-	if cfg.Stdin {
-		if inR, inW, err = os.Pipe(); err != nil {
-			outR.Close()
-			errR.Close()
-			return nil, err
-		}
-		childEnds = append(childEnds, inR)
-	} else if inR, err = os.Open(os.DevNull); err != nil {
-		return nil, err
-	} else {
-		childEnds = append(childEnds, inR)
-	}
 	closeOurs := func() {
 		outR.Close()
 		errR.Close()
@@ -247,9 +237,12 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	}
 
 	initproc.Tracef("shim: creating")
-	ctr, err := rt.CreateContainer(context.Background(), cfg.ID, runtime.CreateOpts{
-		Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW},
-	})
+	co := runtime.CreateOpts{Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW}}
+	if pre != nil {
+		co.Preforked = pre.pf // create uses it or releases it
+		pre = nil
+	}
+	ctr, err := rt.CreateContainer(context.Background(), cfg.ID, co)
 	closeChildEnds()
 	if err != nil {
 		closeOurs()
