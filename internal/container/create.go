@@ -154,6 +154,14 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		delete(s.creating, rec.Snapshot)
 		s.mu.Unlock()
 	}()
+	// The container's init is pre-forked while the rest of create and
+	// the start's mounts happen (prefork.go).
+	s.prepareAhead(&rec)
+	defer func() {
+		if retErr != nil {
+			s.dropAhead(id)
+		}
+	}()
 	if _, err := s.cfg.Snapshots.Prepare(ctx, rec.Snapshot, img.ChainID, map[string]string{"berth.container": id}); err != nil {
 		return res, fmt.Errorf("prepare rootfs: %w", err)
 	}

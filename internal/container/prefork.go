@@ -4,6 +4,8 @@ package container
 
 import (
 	"os"
+	"sync"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -50,3 +52,69 @@ func (s *Service) prepareShim(rec *Record) *shim.Prepared {
 // noPrefork (BERTH_PREFORK=0 in berthd's environment) turns pre-forking
 // off: for A/B measurements, and as a way out should it misbehave.
 var noPrefork = os.Getenv("BERTH_PREFORK") == "0"
+
+// aheadTTL is how long a shim prepared at create waits for its start.
+const aheadTTL = 30 * time.Second
+
+// aheadSlot is the one shim prepared at create time (docker run creates,
+// then starts at once): its pre-forked init is ready before start even
+// begins. A later create's, the container's removal, its TTL or Close let
+// it go.
+type aheadSlot struct {
+	mu    sync.Mutex
+	id    string
+	p     *shim.Prepared
+	timer *time.Timer
+}
+
+// prepareAhead prepares a shim for the container being created (rec is
+// complete but not yet stored). Nothing happens when it cannot help.
+func (s *Service) prepareAhead(rec *Record) {
+	p := s.prepareShim(rec)
+	if p == nil {
+		return
+	}
+	id := rec.ID
+	a := &s.ahead
+	a.mu.Lock()
+	old := a.p
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.id, a.p = id, p
+	a.timer = time.AfterFunc(aheadTTL, func() { s.dropAhead(id) })
+	a.mu.Unlock()
+	if old != nil {
+		go old.Release()
+	}
+}
+
+// takeAhead returns the shim prepared at create for container id, if any.
+func (s *Service) takeAhead(id string) *shim.Prepared {
+	a := &s.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.p == nil || a.id != id {
+		return nil
+	}
+	p := a.p
+	a.id, a.p = "", nil
+	a.timer.Stop()
+	return p
+}
+
+// dropAhead releases the shim prepared for container id ("": any) and
+// waits for it to have removed its pre-forked init.
+func (s *Service) dropAhead(id string) {
+	a := &s.ahead
+	a.mu.Lock()
+	if a.p == nil || (id != "" && a.id != id) {
+		a.mu.Unlock()
+		return
+	}
+	p := a.p
+	a.id, a.p = "", nil
+	a.timer.Stop()
+	a.mu.Unlock()
+	p.Release()
+}

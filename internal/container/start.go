@@ -86,9 +86,14 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	bundle := s.bundleDir(rec.ID)
 	rootfs := s.rootfsDir(rec.ID)
 	// A previous run's state (its shim, its files) goes first.
-	s.killStale(ctx, rec.ID)
 	// The init is pre-forked meanwhile (nil: it cannot be); Spawn takes it.
-	prep := s.prepareShim(&rec)
+	// One prepared at create belongs to a container that never ran:
+	// nothing of a previous run can be left.
+	prep := s.takeAhead(rec.ID)
+	if prep == nil {
+		s.killStale(ctx, rec.ID)
+		prep = s.prepareShim(&rec)
+	}
 	defer func() { prep.Release() }()
 	_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 	if err := os.RemoveAll(bundle); err != nil {

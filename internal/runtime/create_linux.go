@@ -434,9 +434,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	var cfg *initproc.Config
 	pf := o.Preforked
 	if pf != nil {
-		// The cgroup manager from the configuration: its validation, and
-		// the paths the pre-forked init must already be in.
-		if cg, err = cgroup.New(spec.Linux.CgroupsPath, id, spec.Linux.Resources); err != nil {
+		if cg, err = pf.manager(spec); err != nil {
 			pf.Release()
 			return nil, errdefs.With(errdefs.InvalidArgument, err)
 		}

@@ -56,6 +56,7 @@ type Preforked struct {
 	plan          nsPlan
 	terminal      bool
 	io            IO
+	cgroupsPath   string
 	cg            cgroup.Manager
 	ch            *child
 	cfg           *initproc.Config
@@ -91,7 +92,7 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 		}
 		return nil, err
 	}
-	pf := &Preforked{r: r, id: id, dir: dir, plan: plan, terminal: o.Terminal, io: o.IO}
+	pf := &Preforked{r: r, id: id, dir: dir, plan: plan, terminal: o.Terminal, io: o.IO, cgroupsPath: o.CgroupsPath}
 	defer func() {
 		if retErr != nil {
 			pf.release()
@@ -194,6 +195,18 @@ func (pf *Preforked) take(id string, plan nsPlan, spec *specs.Spec, o CreateOpts
 	}
 	preforkUsed.Add(1)
 	return true
+}
+
+// manager returns the cgroup manager for spec's cgroups: the pre-forked
+// init's own when the path is the same and nothing must be applied before
+// a process joins (its resources are validated by Set, which create calls
+// next and whose failure undoes the create), else a new one from the
+// configuration (which validates them now).
+func (pf *Preforked) manager(spec *specs.Spec) (cgroup.Manager, error) {
+	if spec.Linux.CgroupsPath == pf.cgroupsPath && !needsApply(spec.Linux.Resources) {
+		return pf.cg, nil
+	}
+	return cgroup.New(spec.Linux.CgroupsPath, pf.id, spec.Linux.Resources)
 }
 
 // needsApply says whether resources carry values that must be in place
