@@ -192,11 +192,23 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.rec.HasBeenStartedBefore = true
 	c.rec.ManuallyStopped = false
 	saved := c.rec
+	// The running state is written after the answer (its fsyncs are off
+	// the path of start): berthd dying first leaves the record as if it
+	// died just before the write, which Restore handles (it kills the
+	// shim of a record that is not running); the exit's write waits for
+	// this one (handleExit), so it never overtakes it.
+	ran := make(chan struct{})
+	c.runSaved = ran
 	c.notify()
 	c.mu.Unlock()
-	if err := s.store.save(&saved); err != nil {
-		s.log.Error("save container state", "id", rec.ID, "err", err)
-	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer close(ran)
+		if err := s.store.saveIfExists(&saved); err != nil {
+			s.log.Error("save container state", "id", saved.ID, "err", err)
+		}
+	}()
 	phase("started")
 	s.event("start", &saved, nil)
 	s.wg.Add(1)
@@ -336,6 +348,7 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	for _, e := range c.execs {
 		e.running = false
 	}
+	ran := c.runSaved
 	hadSandbox := c.rec.Sandbox != nil
 	if hadSandbox && s.cfg.Networks != nil {
 		s.cfg.Networks.Detach(c.rec.ID)
@@ -358,13 +371,20 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Unlock()
 
-	if err := s.store.save(&saved); err != nil {
-		s.log.Error("save container state", "id", saved.ID, "err", err)
-	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		defer close(done)
+		// The exit is written after waiters are told (its fsyncs are off
+		// the path of wait), after the start's own write, and not for a
+		// container removed meanwhile. A later start or remove waits for
+		// the teardown, so for this write too.
+		if ran != nil {
+			<-ran
+		}
+		if err := s.store.saveIfExists(&saved); err != nil {
+			s.log.Error("save container state", "id", saved.ID, "err", err)
+		}
 		if cl != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := cl.Shutdown(ctx); err != nil {
