@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/runtime/cgroup"
@@ -133,6 +134,18 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 		return nil, err
 	}
 	pf.cfg.UnshareMountNS = plan.cloneFlags&unix.CLONE_NEWNS != 0
+	// A record from now on: should our caller die before create or
+	// Release (the shim killed), Delete(force) (berthd's killStale)
+	// finds the init and the cgroups and removes them. Create overwrites
+	// it with the full record.
+	start, _, _ := procStat(pf.ch.pid)
+	if err := r.save(&persisted{
+		ID: id, InitPid: pf.ch.pid, InitStart: start, Created: time.Now().UTC(), Owner: currentOwner(),
+		CgroupPaths: pf.cg.Paths(), NamespacePaths: map[specs.LinuxNamespaceType]string{},
+		Config: &specs.Spec{Linux: &specs.Linux{}}, Creating: true,
+	}); err != nil {
+		return nil, err
+	}
 	initproc.Tracef("prefork: spawned")
 	return pf, nil
 }

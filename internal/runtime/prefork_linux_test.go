@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/fixture"
 	"github.com/berth-dev/berth/internal/runtime"
@@ -251,5 +252,40 @@ func TestPreforkSeesLaterMounts(t *testing.T) {
 	}
 	if got != "late mount\n" {
 		t.Errorf("output %q", got)
+	}
+}
+
+// TestPreforkOwnerGone: should the process holding a pre-forked init die
+// (a shim killed before its container came), Delete by force, as berthd's
+// clean-up of a start that was cut short does, finds and removes the init,
+// its cgroups and its state.
+func TestPreforkOwnerGone(t *testing.T) {
+	r := libRuntime(t)
+	spec := bundleSpec(t, shBundle(t, "true", nil))
+	io, _ := preforkIO(t)
+	id := "bt-prefork-gone"
+	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
+		CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Release()
+	if err := r.Delete(context.Background(), id, true); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !processGone(pf.Pid()) && time.Now().Before(deadline) {
+		// Killed; a zombie until its parent (this test) reaps it.
+		if b, err := os.ReadFile("/proc/" + itoa(pf.Pid()) + "/stat"); err == nil && strings.Contains(string(b), ") Z ") {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if b, err := os.ReadFile("/proc/" + itoa(pf.Pid()) + "/stat"); err == nil && !strings.Contains(string(b), ") Z ") {
+		t.Errorf("pre-forked init still running: %s", b)
+	}
+	if left := cgroupLeft(t, spec.Linux.CgroupsPath); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
 	}
 }
