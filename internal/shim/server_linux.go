@@ -79,7 +79,6 @@ func Main() int {
 	boot.Close()
 	go s.serve()
 	go s.reap()
-	_ = os.WriteFile(filepath.Join(cfg.StateDir, pidName), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	s.scheduleTrim()
 	<-s.quit
 	s.removeFiles()
@@ -156,6 +155,13 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	go func() {
 		var p prepared
 		p.ln, p.madeDir, p.err = prepareStateDir(cfg.StateDir)
+		if p.err == nil {
+			// Written here, while the container is created, rather than
+			// after the answer: with one P, a goroutine blocked in a
+			// file system call then would hold off serving the daemon's
+			// first calls (the poller runs when sysmon takes the P back).
+			_ = os.WriteFile(filepath.Join(cfg.StateDir, pidName), []byte(strconv.Itoa(os.Getpid())), 0o600)
+		}
 		prepc <- p
 	}()
 	prep := func() prepared {
@@ -172,6 +178,7 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 			_ = os.RemoveAll(cfg.StateDir)
 		} else if p.ln != nil {
 			_ = os.Remove(filepath.Join(cfg.StateDir, sockName))
+			_ = os.Remove(filepath.Join(cfg.StateDir, pidName))
 		}
 	})
 
