@@ -59,62 +59,84 @@ const aheadTTL = 30 * time.Second
 // aheadSlot is the one shim prepared at create time (docker run creates,
 // then starts at once): its pre-forked init is ready before start even
 // begins. A later create's, the container's removal, its TTL or Close let
-// it go.
+// it go. Prepare runs in the background: create does not wait for it.
 type aheadSlot struct {
 	mu    sync.Mutex
-	id    string
-	p     *shim.Prepared
+	cur   *aheadPrep
 	timer *time.Timer
 }
 
-// prepareAhead prepares a shim for the container being created (rec is
-// complete but not yet stored). Nothing happens when it cannot help.
+// aheadPrep is one preparation; ready is closed once p is set (nil:
+// nothing could be prepared).
+type aheadPrep struct {
+	id    string
+	ready chan struct{}
+	p     *shim.Prepared
+}
+
+// wait returns the prepared shim once Prepare is done.
+func (ap *aheadPrep) wait() *shim.Prepared {
+	if ap == nil {
+		return nil
+	}
+	<-ap.ready
+	return ap.p
+}
+
+// prepareAhead has a shim prepared for the container being created (rec
+// is complete but not yet stored), in the background.
 func (s *Service) prepareAhead(rec *Record) {
-	p := s.prepareShim(rec)
-	if p == nil {
+	if noPrefork {
 		return
 	}
-	id := rec.ID
+	if rec.Config == nil || rec.Host == nil {
+		return
+	}
+	// Copies: the goroutine reads them while the record lives on.
+	cfg, hc := *rec.Config, *rec.Host
+	r := &Record{ID: rec.ID, Config: &cfg, Host: &hc}
+	ap := &aheadPrep{id: rec.ID, ready: make(chan struct{})}
+	go func() {
+		ap.p = s.prepareShim(r)
+		close(ap.ready)
+	}()
 	a := &s.ahead
 	a.mu.Lock()
-	old := a.p
+	old := a.cur
 	if a.timer != nil {
 		a.timer.Stop()
 	}
-	a.id, a.p = id, p
-	a.timer = time.AfterFunc(aheadTTL, func() { s.dropAhead(id) })
+	a.cur = ap
+	a.timer = time.AfterFunc(aheadTTL, func() { s.dropAhead(ap.id) })
 	a.mu.Unlock()
 	if old != nil {
-		go old.Release()
+		go func() { old.wait().Release() }()
 	}
 }
 
-// takeAhead returns the shim prepared at create for container id, if any.
-func (s *Service) takeAhead(id string) *shim.Prepared {
+// detachAhead takes the preparation for container id ("": any) out of the
+// slot.
+func (s *Service) detachAhead(id string) *aheadPrep {
 	a := &s.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.p == nil || a.id != id {
+	ap := a.cur
+	if ap == nil || (id != "" && ap.id != id) {
 		return nil
 	}
-	p := a.p
-	a.id, a.p = "", nil
+	a.cur = nil
 	a.timer.Stop()
-	return p
+	return ap
+}
+
+// takeAhead returns the shim prepared at create for container id, if any,
+// once its Prepare is done.
+func (s *Service) takeAhead(id string) *shim.Prepared {
+	return s.detachAhead(id).wait()
 }
 
 // dropAhead releases the shim prepared for container id ("": any) and
 // waits for it to have removed its pre-forked init.
 func (s *Service) dropAhead(id string) {
-	a := &s.ahead
-	a.mu.Lock()
-	if a.p == nil || (id != "" && a.id != id) {
-		a.mu.Unlock()
-		return
-	}
-	p := a.p
-	a.id, a.p = "", nil
-	a.timer.Stop()
-	a.mu.Unlock()
-	p.Release()
+	s.detachAhead(id).wait().Release()
 }
