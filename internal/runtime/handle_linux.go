@@ -44,10 +44,6 @@ type Container struct {
 // Delete). With process.terminal and no ConsoleSocket, the pty master is
 // kept for Console.
 func (r *Runtime) CreateContainer(ctx context.Context, id string, o CreateOpts) (*Container, error) {
-	// The final record is written while the caller goes on (Start and
-	// Delete wait for it): the init is ready, and a crash before the write
-	// leaves the record of create's beginning, which Delete handles.
-	o.saveAsync = true
 	c, err := r.create(ctx, id, o)
 	if err != nil {
 		return nil, err
@@ -118,7 +114,6 @@ func (c *Container) Wait() (syscall.WaitStatus, error) {
 // first; then what is left of the container's processes, its cgroups and
 // its state directory go, and the poststop hooks run.
 func (c *Container) Delete(ctx context.Context) error {
-	_ = c.c.waitSaved()
 	select {
 	case <-c.waited:
 	default:
