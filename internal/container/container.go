@@ -97,9 +97,6 @@ type Container struct {
 	// teardown, when not nil, is closed once the last run's shim has
 	// exited and its rootfs is unmounted.
 	teardown chan struct{}
-	// runSaved, when not nil, is closed once the last start's running
-	// state is in the store (written after start answered, start.go).
-	runSaved chan struct{}
 	// rs is the restart manager (restart.go), hs the health monitor
 	// (health.go); both guarded by mu.
 	rs restartState

@@ -192,23 +192,14 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.rec.HasBeenStartedBefore = true
 	c.rec.ManuallyStopped = false
 	saved := c.rec
-	// The running state is written after the answer (its fsyncs are off
-	// the path of start): berthd dying first leaves the record as if it
-	// died just before the write, which Restore handles (it kills the
-	// shim of a record that is not running); the exit's write waits for
-	// this one (handleExit), so it never overtakes it.
-	ran := make(chan struct{})
-	c.runSaved = ran
 	c.notify()
 	c.mu.Unlock()
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		defer close(ran)
-		if err := s.store.saveIfExists(&saved); err != nil {
-			s.log.Error("save container state", "id", saved.ID, "err", err)
-		}
-	}()
+	// Written before the answer: a client told the container runs must
+	// find it running after a crash of berthd (Restore reconnects only
+	// what is recorded as running).
+	if err := s.store.save(&saved); err != nil {
+		s.log.Error("save container state", "id", rec.ID, "err", err)
+	}
 	phase("started")
 	s.event("start", &saved, nil)
 	s.wg.Add(1)
@@ -348,7 +339,6 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	for _, e := range c.execs {
 		e.running = false
 	}
-	ran := c.runSaved
 	hadSandbox := c.rec.Sandbox != nil
 	if hadSandbox && s.cfg.Networks != nil {
 		s.cfg.Networks.Detach(c.rec.ID)
@@ -376,12 +366,10 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		defer s.bg.Done()
 		defer close(done)
 		// The exit is written after waiters are told (its fsyncs are off
-		// the path of wait), after the start's own write, and not for a
-		// container removed meanwhile. A later start or remove waits for
-		// the teardown, so for this write too.
-		if ran != nil {
-			<-ran
-		}
+		// the path of wait; after a crash before it, Restore finds the
+		// container recorded as running and learns the exit from its
+		// shim), and not for a container removed meanwhile. A later start
+		// waits for the teardown, so for this write too.
 		if err := s.store.saveIfExists(&saved); err != nil {
 			s.log.Error("save container state", "id", saved.ID, "err", err)
 		}
