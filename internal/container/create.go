@@ -154,14 +154,6 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		delete(s.creating, rec.Snapshot)
 		s.mu.Unlock()
 	}()
-	// The container's init is pre-forked while the rest of create and
-	// the start's mounts happen (prefork.go).
-	s.prepareAhead(&rec)
-	defer func() {
-		if retErr != nil {
-			s.dropAhead(id)
-		}
-	}()
 	if _, err := s.cfg.Snapshots.Prepare(ctx, rec.Snapshot, img.ChainID, map[string]string{"berth.container": id}); err != nil {
 		return res, fmt.Errorf("prepare rootfs: %w", err)
 	}
@@ -184,6 +176,9 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	s.byID[id] = c
 	s.names[rec.Name] = id
 	s.event("create", &rec, nil)
+	// The container's init is pre-forked (in the background) while the
+	// client comes back to start it and start mounts its root (prefork.go).
+	s.prepareAhead(&rec)
 	return CreateResult{ID: id, Warnings: warnings}, nil
 }
 
