@@ -179,6 +179,9 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	s.byID[id] = c
 	s.names[rec.Name] = id
 	s.event("create", &rec, nil)
+	// The container's init is pre-forked (in the background) while the
+	// client comes back to start it and start mounts its root (prefork.go).
+	s.prepareAhead(&rec)
 	return CreateResult{ID: id, Warnings: warnings}, nil
 }
 

@@ -133,6 +133,7 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 // Spawn) and the created container it holds. Without this, removing the
 // bundle would orphan that shim and its waiting init.
 func (s *Service) killStale(ctx context.Context, id string) {
+	s.dropAhead(id) // a shim prepared at create, never started
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if cl, err := shim.Connect(cctx, s.bundleDir(id)); err == nil {

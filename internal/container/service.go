@@ -110,6 +110,8 @@ type Service struct {
 	bg sync.WaitGroup
 	// sup is the supervision state (restart.go, health.go).
 	sup supervisor
+	// ahead is the shim prepared at create (prefork.go).
+	ahead aheadSlot
 }
 
 // New opens the container store; call Restore next.
@@ -255,6 +257,7 @@ func (s *Service) ImageInUse(id string) (string, bool) {
 // and their containers keep running (live restore).
 func (s *Service) Close() error {
 	s.stopSupervision()
+	s.dropAhead("")
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {

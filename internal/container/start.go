@@ -86,7 +86,15 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	bundle := s.bundleDir(rec.ID)
 	rootfs := s.rootfsDir(rec.ID)
 	// A previous run's state (its shim, its files) goes first.
-	s.killStale(ctx, rec.ID)
+	// The init is pre-forked meanwhile (nil: it cannot be); Spawn takes it.
+	// One prepared at create belongs to a container that never ran:
+	// nothing of a previous run can be left.
+	prep := s.takeAhead(rec.ID)
+	if prep == nil {
+		s.killStale(ctx, rec.ID)
+		prep = s.prepareShim(&rec)
+	}
+	defer func() { prep.Release() }()
 	_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 	if err := os.RemoveAll(bundle); err != nil {
 		return err
@@ -162,11 +170,14 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// A shim started ahead of time takes the next container: its
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true, OCIRuntime: oci,
+		Prepared: prep,
 	})
+	prep = nil // Spawn used or released it
 	if err != nil {
 		return err
 	}
 	phase("spawned")
+	s.log.Debug("shim spawned", "id", shortID(rec.ID), "preforked", cl.Preforked())
 	s.unstage(&rec)
 	// Hand the early attachers their streams before the process runs.
 	c.mu.Lock()
@@ -192,6 +203,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	saved := c.rec
 	c.notify()
 	c.mu.Unlock()
+	// Written before the answer: a client told the container runs must
+	// find it running after a crash of berthd (Restore reconnects only
+	// what is recorded as running).
 	if err := s.store.save(&saved); err != nil {
 		s.log.Error("save container state", "id", rec.ID, "err", err)
 	}
@@ -363,13 +377,18 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Unlock()
 
-	if err := s.store.save(&saved); err != nil {
-		s.log.Error("save container state", "id", saved.ID, "err", err)
-	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		defer close(done)
+		// The exit is written after waiters are told (its fsyncs are off
+		// the path of wait; after a crash before it, Restore finds the
+		// container recorded as running and learns the exit from its
+		// shim), and not for a container removed meanwhile. A later start
+		// waits for the teardown, so for this write too.
+		if err := s.store.saveIfExists(&saved); err != nil {
+			s.log.Error("save container state", "id", saved.ID, "err", err)
+		}
 		if cl != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := cl.Shutdown(ctx); err != nil {

@@ -59,6 +59,18 @@ func (s *store) save(r *Record) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, r) })
 }
 
+// saveIfExists writes r's current value unless r is no longer stored (a
+// remove came first): for writes made after the fact, which must not
+// bring a removed container back.
+func (s *store) saveIfExists(r *Record) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketContainers).Get([]byte(r.ID)) == nil {
+			return nil
+		}
+		return put(tx, r)
+	})
+}
+
 // rename moves r's name reservation from old to r.Name and saves r.
 func (s *store) rename(r *Record, old string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {

@@ -55,6 +55,10 @@ type CreateOpts struct {
 	NoPivot       bool
 	PreserveFDs   int
 	IO            IO
+	// Preforked, if set, is an init cloned ahead for this container
+	// (Runtime.Prefork): create uses it when it fits the configuration
+	// and releases it otherwise.
+	Preforked *Preforked
 
 	saveAsync bool
 }
@@ -354,6 +358,8 @@ type created struct {
 	child *child
 	cg    cgroup.Manager
 	saved chan error // set when the final state is being saved concurrently
+	// preforked: the init was a pre-forked one (CreateOpts.Preforked).
+	preforked bool
 }
 
 // waitSaved returns the result of a concurrent save, if any.
@@ -423,14 +429,30 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "rootfs: %w", err)
 	}
 	dir := r.dir(id)
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, errdefs.Newf(errdefs.AlreadyExists, "container with id exists: %s", id)
-		}
-		return nil, err
-	}
 	var ch *child
 	var cg cgroup.Manager
+	var cfg *initproc.Config
+	pf := o.Preforked
+	if pf != nil {
+		if cg, err = pf.manager(spec); err != nil {
+			pf.Release()
+			return nil, errdefs.With(errdefs.InvalidArgument, err)
+		}
+		if !pf.take(id, plan, spec, o, cg) {
+			pf, cg = nil, nil
+		}
+	}
+	if pf == nil {
+		if err := os.Mkdir(dir, 0o711); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return nil, errdefs.Newf(errdefs.AlreadyExists, "container with id exists: %s", id)
+			}
+			return nil, err
+		}
+	} else {
+		ch, cfg = pf.ch, pf.cfg
+		ch.console = pf.consoleParent
+	}
 	defer func() {
 		if retErr == nil {
 			return
@@ -447,45 +469,19 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		_ = os.RemoveAll(dir)
 	}()
 
-	initproc.Tracef("create: dir made")
-	listener, err := listenUnix(dir, startSock)
-	if err != nil {
-		return nil, err
-	}
-	defer listener.Close()
-	var consoleConn, consoleParent *os.File
-	if spec.Process.Terminal {
-		if consoleConn, consoleParent, err = consoleSocket(o.ConsoleSocket); err != nil {
-			return nil, err
+	if pf != nil {
+		initproc.Tracef("create: pre-forked init taken")
+		if needsApply(spec.Linux.Resources) {
+			if err := cg.Apply(-1); err != nil {
+				return nil, fmt.Errorf("create cgroup: %w", err)
+			}
 		}
-		defer consoleConn.Close()
-	}
-	cg, err = cgroup.New(spec.Linux.CgroupsPath, id, spec.Linux.Resources)
-	initproc.Tracef("create: cgroup.New")
-	if err != nil {
-		return nil, errdefs.With(errdefs.InvalidArgument, err)
-	}
-	if err := cg.Apply(-1); err != nil {
-		return nil, fmt.Errorf("create cgroup: %w", err)
-	}
-	so := spawnOpts{
-		plan: plan, spec: spec, preserve: o.PreserveFDs, io: o.IO, listener: listener,
-		consoleConn: consoleConn, userMaps: plan.cloneFlags&unix.CLONE_NEWUSER != 0,
-		seccomp: scProg,
-	}
-	// A child that is root of a new user namespace can no longer write the
-	// host's cgroup files: the parent moves it instead.
-	childJoins := !so.userMaps
-	if childJoins {
-		so.cgroupPaths = cg.Paths()
-	}
-	ch, cfg, err := r.spawn(so)
-	if err != nil {
+		cfg.Seccomp = scProg
+	} else if ch, cfg, err = r.coldSpawn(id, dir, spec, plan, scProg, o, &cg); err != nil {
 		return nil, err
 	}
-	ch.console = consoleParent
 	initproc.Tracef("create: spawned")
-	if !childJoins {
+	if userMaps := plan.cloneFlags&unix.CLONE_NEWUSER != 0; userMaps {
 		if err := cg.Apply(ch.pid); err != nil {
 			return nil, fmt.Errorf("join cgroup: %w", err)
 		}
@@ -525,6 +521,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := cg.Set(spec.Linux.Resources); err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
 	}
+	initproc.Tracef("create: limits set")
 	if h := spec.Hooks; h != nil {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.pid, Bundle: bundle, Annotations: spec.Annotations}
 		//nolint:staticcheck // prestart is deprecated but still part of the spec
@@ -543,7 +540,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	}
 	initproc.Tracef("create: child ready")
 	p.Creating = false
-	c := &created{p: p, child: ch, cg: cg}
+	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil}
 	if o.saveAsync {
 		// run: the record is written while the program starts; Run waits
 		// for it before it returns or deletes anything.
@@ -704,4 +701,57 @@ func consoleSocket(path string) (child, parent *os.File, err error) {
 		return nil, nil, err
 	}
 	return os.NewFile(uintptr(fds[1]), "console-child"), os.NewFile(uintptr(fds[0]), "console-parent"), nil
+}
+
+// coldSpawn is create's own start of the init (no pre-forked one): start
+// socket, console socket, cgroups (*cgp is set as soon as they exist, for
+// create's cleanup), then the clone.
+func (r *Runtime) coldSpawn(id, dir string, spec *specs.Spec, plan nsPlan, scProg *bpf.Program, o CreateOpts, cgp *cgroup.Manager) (*child, *initproc.Config, error) {
+	initproc.Tracef("create: dir made")
+	listener, err := listenUnix(dir, startSock)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer listener.Close()
+	var consoleConn, consoleParent *os.File
+	if spec.Process.Terminal {
+		if consoleConn, consoleParent, err = consoleSocket(o.ConsoleSocket); err != nil {
+			return nil, nil, err
+		}
+		defer consoleConn.Close()
+	}
+	cg, err := cgroup.New(spec.Linux.CgroupsPath, id, spec.Linux.Resources)
+	initproc.Tracef("create: cgroup.New")
+	if err != nil {
+		if consoleParent != nil {
+			consoleParent.Close()
+		}
+		return nil, nil, errdefs.With(errdefs.InvalidArgument, err)
+	}
+	*cgp = cg
+	if err := cg.Apply(-1); err != nil {
+		if consoleParent != nil {
+			consoleParent.Close()
+		}
+		return nil, nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	so := spawnOpts{
+		plan: plan, spec: spec, preserve: o.PreserveFDs, io: o.IO, listener: listener,
+		consoleConn: consoleConn, userMaps: plan.cloneFlags&unix.CLONE_NEWUSER != 0,
+		seccomp: scProg,
+	}
+	// A child that is root of a new user namespace can no longer write the
+	// host's cgroup files: the parent moves it instead (create does).
+	if !so.userMaps {
+		so.cgroupPaths = cg.Paths()
+	}
+	ch, cfg, err := r.spawn(so)
+	if err != nil {
+		if consoleParent != nil {
+			consoleParent.Close()
+		}
+		return nil, nil, err
+	}
+	ch.console = consoleParent
+	return ch, cfg, nil
 }

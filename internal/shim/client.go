@@ -54,14 +54,19 @@ type SpawnOpts struct {
 	// OCIRuntime, when set, is the external OCI runtime (runc) the shim
 	// creates and drives the container with; nil: berth's own runtime.
 	OCIRuntime *OCIRuntime
+	// Prepared is the shim Prepare started for this container (Spawn
+	// takes it over: it uses it, or releases it if it was prepared for
+	// another container, binary or environment).
+	Prepared *Prepared
 }
 
 // Client talks to one shim. It holds no connection: every call opens its
 // own, so it is safe for concurrent use and survives nothing but the shim.
 type Client struct {
-	stateDir string
-	sock     string
-	pid      int
+	stateDir  string
+	sock      string
+	pid       int
+	preforked bool
 }
 
 // ShimPid returns the shim process's pid.

@@ -62,6 +62,18 @@
 // (argv without the id) that sits blocked in step 2's read; Spawn hands it
 // the boot config and starts the next spare once it has its answer.
 //
+// A prepared shim (Prepare, SpawnOpts.Prepared) gets a first frame before
+// step 2: bootConfig{prefork: {id, runtime root and init, cgroups path,
+// namespaces, terminal, stdin}}. It makes the stdio pipes and has the
+// runtime pre-fork the container init (runtime.Prefork: cgroups, runtime
+// record, the clone into every namespace but the mount namespace, which
+// the init makes once it has its config), then reads step 2's frame as
+// usual; CreateContainer uses the pre-forked init when it fits the
+// config, else releases it and creates the ordinary way. The answer says
+// which (response.preforked). EOF instead of the boot config (berthd let
+// it go or died) releases the init, its cgroups and record, and the shim
+// exits.
+//
 // # Requests (one per connection on shim.sock)
 //
 // Every frame is a big-endian uint32 length followed by that many bytes of

@@ -63,6 +63,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(spawnHelper())
 	}
+	if os.Getenv(prepareHelperEnv) != "" {
+		os.Exit(prepareHelper())
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -66,6 +66,8 @@ type response struct {
 	Exit      *Exit      `json:"exit,omitempty"`
 	Running   bool       `json:"running,omitempty"`
 	Code      int        `json:"code,omitempty"`
+	// Preforked (create): the container's init was a pre-forked one.
+	Preforked bool `json:"preforked,omitempty"`
 }
 
 func (r *response) err() error {
@@ -92,6 +94,10 @@ type bootConfig struct {
 	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
 	// OCI is the external OCI runtime; nil: berth's own.
 	OCI *OCIRuntime `json:"oci,omitempty"`
+	// Prefork, alone in a first frame, asks a prepared shim to pre-fork
+	// the container's init (see Prepare); the boot config follows.
+	Prefork *preforkConfig `json:"prefork,omitempty"`
+	pre     *shimPrefork   // what the shim pre-forked, if it fits
 }
 
 // maxFrame bounds a frame: a request carries at most a process spec.

@@ -56,7 +56,7 @@ func Main() int {
 	// costs the host little (what it touches again faults back in from the
 	// page cache).
 	stopSpareTrim := trimAfter(spareTrimDelay)
-	err := readFrame(boot, &cfg)
+	err := readBoot(boot, &cfg)
 	stopSpareTrim()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-shim: this program is started by berthd, not by hand:", err)
@@ -70,7 +70,7 @@ func Main() int {
 		return 1
 	}
 	initproc.Tracef("shim: created")
-	if err := writeFrame(boot, &response{Pid: s.ctr.Pid()}); err != nil {
+	if err := writeFrame(boot, &response{Pid: s.ctr.Pid(), Preforked: preforked(s.ctr)}); err != nil {
 		// The daemon gave up (its ctx ended, or it died): undo.
 		logf("report to daemon: %v; deleting the container", err)
 		s.abort()
@@ -79,7 +79,6 @@ func Main() int {
 	boot.Close()
 	go s.serve()
 	go s.reap()
-	_ = os.WriteFile(filepath.Join(cfg.StateDir, pidName), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	s.scheduleTrim()
 	<-s.quit
 	s.removeFiles()
@@ -156,6 +155,13 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	go func() {
 		var p prepared
 		p.ln, p.madeDir, p.err = prepareStateDir(cfg.StateDir)
+		if p.err == nil {
+			// Written here, while the container is created, rather than
+			// after the answer: with one P, a goroutine blocked in a
+			// file system call then would hold off serving the daemon's
+			// first calls (the poller runs when sysmon takes the P back).
+			_ = os.WriteFile(filepath.Join(cfg.StateDir, pidName), []byte(strconv.Itoa(os.Getpid())), 0o600)
+		}
 		prepc <- p
 	}()
 	prep := func() prepared {
@@ -172,6 +178,7 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 			_ = os.RemoveAll(cfg.StateDir)
 		} else if p.ln != nil {
 			_ = os.Remove(filepath.Join(cfg.StateDir, sockName))
+			_ = os.Remove(filepath.Join(cfg.StateDir, pidName))
 		}
 	})
 
@@ -191,10 +198,22 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		}
 	})
 
-	var rt *runtime.Runtime
-	if cfg.OCI == nil {
-		var err error
-		if rt, err = runtime.New(cfg.RuntimeRoot); err != nil {
+	pre := cfg.pre
+	cfg.pre = nil
+	cleanups = append(cleanups, func() { pre.release() }) // a no-op once create took it
+	var (
+		rt  *runtime.Runtime
+		err error
+	)
+	if cfg.OCI != nil {
+		// Not for an external runtime's container (berthd does not
+		// prepare one; released here should one come anyway).
+		pre.release()
+		pre = nil
+	} else {
+		if pre != nil {
+			rt = pre.rt
+		} else if rt, err = runtime.New(cfg.RuntimeRoot); err != nil {
 			return nil, err
 		}
 		if cfg.RuntimeInit != "" {
@@ -208,8 +227,16 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	initproc.Tracef("shim: runtime opened")
 
 	// Pipes for stdio, made before we know whether the spec asks for a
-	// terminal (then the init replaces them with the pty slave).
-	var childEnds []*os.File
+	// terminal (then the init replaces them with the pty slave); a
+	// prepared shim made them for its pre-forked init.
+	var sio *stdio
+	if pre != nil {
+		sio = pre.io
+	} else if sio, err = newStdio(cfg.Stdin); err != nil {
+		return nil, err
+	}
+	outR, outW, errR, errW, inR, inW := sio.outR, sio.outW, sio.errR, sio.errW, sio.inR, sio.inW
+	childEnds := []*os.File{outW, errW, inR}
 	closeChildEnds := func() {
 		for _, f := range childEnds {
 			f.Close()
@@ -217,30 +244,6 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		childEnds = nil
 	}
 	defer closeChildEnds()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, err
-	}
-	childEnds = append(childEnds, outW, errW)
-	var inR, inW *os.File
-	if cfg.Stdin {
-		if inR, inW, err = os.Pipe(); err != nil {
-			outR.Close()
-			errR.Close()
-			return nil, err
-		}
-		childEnds = append(childEnds, inR)
-	} else if inR, err = os.Open(os.DevNull); err != nil {
-		return nil, err
-	} else {
-		childEnds = append(childEnds, inR)
-	}
 	closeOurs := func() {
 		outR.Close()
 		errR.Close()
@@ -255,9 +258,12 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		// An external OCI runtime (ociruntime_linux.go).
 		ctr, s.rt, err = createOCI(context.Background(), cfg, runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW})
 	} else {
-		ctr, err = rt.CreateContainer(context.Background(), cfg.ID, runtime.CreateOpts{
-			Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW},
-		})
+		co := runtime.CreateOpts{Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW}}
+		if pre != nil {
+			co.Preforked = pre.pf // create uses it or releases it
+			pre = nil
+		}
+		ctr, err = rt.CreateContainer(context.Background(), cfg.ID, co)
 	}
 	closeChildEnds()
 	if err != nil {

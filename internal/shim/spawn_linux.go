@@ -31,6 +31,7 @@ import (
 // dies, the shim lives on (reparented) and Connect finds it.
 func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	initproc.Tracef("spawn: begin")
+	defer o.Prepared.Release() // a no-op once it was used
 	if o.ID == "" || o.Bundle == "" || o.StateDir == "" {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "shim: id, bundle and state dir are required")
 	}
@@ -48,10 +49,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	}
 	_, statErr := os.Lstat(stateDir)
 	preexisting := statErr == nil
-	init := o.RuntimeInit
-	if init == "" {
-		init = filepath.Join(filepath.Dir(bin), runtime.InitBinaryName)
-	}
+	init := runtimeInit(bin, o.RuntimeInit)
 	boot := bootConfig{
 		ID: o.ID, Bundle: bundle, StateDir: stateDir, RuntimeRoot: o.RuntimeRoot, RuntimeInit: init,
 		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout, OCI: o.OCIRuntime,
@@ -60,22 +58,9 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		boot.RuntimeRoot = runtime.DefaultRoot
 	}
 
-	// One P: a shim does little at a time, and every P costs memory (its
-	// own span caches, a GC worker).
-	// No heap profiling (nothing reads it; each sampled allocation costs a
-	// stack record and a page of the profile's hash table).
-	// (o.Env comes first: the first of duplicate variables wins.)
-	env := append(append([]string(nil), o.Env...), "PATH="+pathEnv(), "GOMAXPROCS=1", "GODEBUG=memprofilerate=0")
-	if v := os.Getenv("BERTH_TRACE"); v != "" {
-		// A daemon started with BERTH_TRACE traces its shims' phases too
-		// (in each shim.log).
-		env = append(env, "BERTH_TRACE="+v)
-		if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
-			env = append(env, "BERTH_TRACE_DIR="+d)
-		}
-	}
-	var sh *started
-	if o.WarmSpare {
+	env := shimEnv(o.Env)
+	sh := o.Prepared.use(o.ID, bin, env)
+	if sh == nil && o.WarmSpare {
 		sh = takeSpare(bin, env)
 	}
 	if sh == nil {
@@ -140,7 +125,24 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	if o.WarmSpare {
 		go refillSpare(bin, env)
 	}
-	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid}, nil
+	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid, preforked: resp.Preforked}, nil
+}
+
+// shimEnv is a shim's environment: extra first (the first of duplicate
+// variables wins), then PATH, GOMAXPROCS and the tracing variables.
+func shimEnv(extra []string) []string {
+	// One P: a shim does little at a time, and every P costs memory (its
+	// own span caches, a GC worker).
+	env := append(append([]string(nil), extra...), "PATH="+pathEnv(), "GOMAXPROCS=1")
+	if v := os.Getenv("BERTH_TRACE"); v != "" {
+		// A daemon started with BERTH_TRACE traces its shims' phases too
+		// (in each shim.log).
+		env = append(env, "BERTH_TRACE="+v)
+		if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
+			env = append(env, "BERTH_TRACE_DIR="+d)
+		}
+	}
+	return env
 }
 
 // started is a shim process waiting for its boot config on parent.

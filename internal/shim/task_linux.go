@@ -69,3 +69,10 @@ func (r berthRuntime) StartExec(ctx context.Context, id string, p *specs.Process
 	}
 	return proc, nil
 }
+
+// preforked tells whether t's init was pre-forked (berth's own runtime
+// only; an external runtime's container never is).
+func preforked(t task) bool {
+	p, ok := t.(interface{ Preforked() bool })
+	return ok && p.Preforked()
+}

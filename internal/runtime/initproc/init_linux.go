@@ -41,10 +41,14 @@ type Config struct {
 	NewCgroupNS bool `json:"new_cgroup_ns,omitempty"`
 	NewTimeNS   bool `json:"new_time_ns,omitempty"`
 	UserNS      bool `json:"user_ns,omitempty"`
-	ConsoleFD   int  `json:"console_fd"`
-	StartFD     int  `json:"start_fd"`
-	PreserveFDs int  `json:"preserve_fds"`
-	Trace       bool `json:"trace,omitempty"`
+	// UnshareMountNS: the init was pre-forked without its mount
+	// namespace (runtime.Prefork) and makes it first thing, so that it
+	// sees every mount made up to its config (the root filesystem).
+	UnshareMountNS bool `json:"unshare_mount_ns,omitempty"`
+	ConsoleFD      int  `json:"console_fd"`
+	StartFD        int  `json:"start_fd"`
+	PreserveFDs    int  `json:"preserve_fds"`
+	Trace          bool `json:"trace,omitempty"`
 	// Seccomp is linux.seccomp compiled by the runtime (seccomp.Compile,
 	// which caches it): the init installs it with seccomp(2) and never
 	// compiles anything. Spec.Linux.Seccomp may be left out of the config
@@ -114,6 +118,14 @@ func childInit(s Conn) error {
 // the security argument and each comment says why it is where it is.
 func initContainer(s Conn, cfg *Config) error {
 	spec := cfg.Spec
+	// This thread (the one that execs; Go's threads share their fs_struct,
+	// which unshare gives this one its own copy of) gets the mount
+	// namespace now.
+	if cfg.UnshareMountNS {
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("unshare mount namespace: %w", err)
+		}
+	}
 	// A new session, so a terminal can become the controlling one.
 	if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("setsid: %w", err)
@@ -150,6 +162,7 @@ func initContainer(s Conn, cfg *Config) error {
 	if _, err := s.Expect(MsgHooksDone); err != nil {
 		return err
 	}
+	Tracef("init: hooks done")
 	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
 		st := hookState(cfg, statusCreated)
 		if err := RunHooks("createContainer", spec.Hooks.CreateContainer, st); err != nil {

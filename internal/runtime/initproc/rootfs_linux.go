@@ -36,9 +36,11 @@ func (r *rootfsSetup) prepare() error {
 	if err := unix.Mount("", "/", "", prop, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
+	Tracef("init: propagation set")
 	if err := makeParentPrivate(r.rootfs); err != nil {
 		return err
 	}
+	Tracef("init: parent private")
 	// pivot_root needs the new root to be a mount point.
 	if err := unix.Mount(r.rootfs, r.rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", r.rootfs, err)
@@ -48,6 +50,7 @@ func (r *rootfsSetup) prepare() error {
 		return fmt.Errorf("open rootfs: %w", err)
 	}
 	r.root = root
+	Tracef("init: rootfs bound")
 	setupDev := true
 	for i := range r.spec.Mounts {
 		m := r.spec.Mounts[i]
@@ -57,6 +60,7 @@ func (r *rootfsSetup) prepare() error {
 		if err := r.mount(m); err != nil {
 			return fmt.Errorf("mount %s to %s: %w", m.Source, m.Destination, err)
 		}
+		Tracef("init: mount %s", m.Destination)
 	}
 	if setupDev {
 		if err := r.createDevices(); err != nil {

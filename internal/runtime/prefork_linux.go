@@ -1,0 +1,236 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/runtime/cgroup"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// A pre-forked init: the first half of create done before the container's
+// configuration exists. Prefork makes the container's state directory,
+// start socket and cgroups and clones the init into fresh namespaces (the
+// nsenter constructor joins the v1 cgroups, CLONE_INTO_CGROUP the v2 one,
+// exactly as for create); the init starts its Go runtime and waits on the
+// sync socket for its config. Create with CreateOpts.Preforked then only
+// checks that the pre-forked init fits the configuration and sends it the
+// config: the clone, the exec of berth-runtime-init, the constructor's
+// cgroup joins and the Go start-up (about 5 ms together) are off its path.
+//
+// What must be known ahead is only what the clone depends on: the
+// container id and cgroups path (the cgroups are joined at clone time:
+// moving a running process into a cgroup later takes the kernel's
+// cgroup_threadgroup_rwsem for writing, ~10 ms per hierarchy), the set of
+// namespaces to create, whether there is a terminal, and the stdio. A
+// configuration that differs in any of these, asks for a user namespace or
+// joins a namespace by path is not served: create releases the pre-forked
+// init and takes the ordinary path.
+
+// PreforkOpts say what a pre-forked init is cloned for.
+type PreforkOpts struct {
+	// CgroupsPath is the linux.cgroupsPath the container will have.
+	CgroupsPath string
+	// Namespaces are the namespaces the container will have; all must be
+	// new ones (no path), and none a user namespace.
+	Namespaces []specs.LinuxNamespace
+	// Terminal is process.terminal (the console socket is internal: a
+	// Preforked init never serves a ConsoleSocket).
+	Terminal bool
+	IO       IO
+}
+
+// Preforked is a pre-forked container init waiting for its config. It is
+// consumed by Create/CreateContainer (used or released) or by Release.
+type Preforked struct {
+	r             *Runtime
+	id            string
+	dir           string
+	plan          nsPlan
+	terminal      bool
+	io            IO
+	cgroupsPath   string
+	cg            cgroup.Manager
+	ch            *child
+	cfg           *initproc.Config
+	consoleParent *os.File
+	used          atomic.Bool
+}
+
+// preforkUsed counts the creates that used a pre-forked init (tests).
+var preforkUsed atomic.Int64
+
+// PreforkUsed returns how many creates in this process took a pre-forked
+// init.
+func PreforkUsed() int64 { return preforkUsed.Load() }
+
+// Prefork clones an init for container id ahead of its configuration (see
+// Preforked). On failure nothing is left behind.
+func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Preforked, retErr error) {
+	initproc.Tracef("prefork: begin")
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	plan, err := planNamespaces(o.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	if !plan.preforkable() {
+		return nil, errdefs.Newf(errdefs.NotImplemented, "prefork: namespaces to join or a user namespace")
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, errdefs.Newf(errdefs.AlreadyExists, "container with id exists: %s", id)
+		}
+		return nil, err
+	}
+	pf := &Preforked{r: r, id: id, dir: dir, plan: plan, terminal: o.Terminal, io: o.IO, cgroupsPath: o.CgroupsPath}
+	defer func() {
+		if retErr != nil {
+			pf.release()
+		}
+	}()
+	listener, err := listenUnix(dir, startSock)
+	if err != nil {
+		return nil, err
+	}
+	defer listener.Close()
+	var consoleConn *os.File
+	if o.Terminal {
+		if consoleConn, pf.consoleParent, err = consoleSocket(""); err != nil {
+			return nil, err
+		}
+		defer consoleConn.Close()
+	}
+	// Limits are not known yet: the directories only. Create validates
+	// the configuration's resources and applies them.
+	if pf.cg, err = cgroup.New(o.CgroupsPath, id, nil); err != nil {
+		return nil, errdefs.With(errdefs.InvalidArgument, err)
+	}
+	initproc.Tracef("prefork: cgroup.New")
+	if err := pf.cg.Apply(-1); err != nil {
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	initproc.Tracef("prefork: cgroup made")
+	// The mount namespace is made by the init once it has its config
+	// (Config.UnshareMountNS): one copied now would miss the root
+	// filesystem the caller mounts meanwhile (unless propagation happens
+	// to bring it).
+	cplan := plan
+	cplan.cloneFlags &^= unix.CLONE_NEWNS
+	pf.ch, pf.cfg, err = r.spawn(spawnOpts{
+		plan: cplan, io: o.IO, listener: listener, consoleConn: consoleConn, cgroupPaths: pf.cg.Paths(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	pf.cfg.UnshareMountNS = plan.cloneFlags&unix.CLONE_NEWNS != 0
+	// A record from now on: should our caller die before create or
+	// Release (the shim killed), Delete(force) (berthd's killStale)
+	// finds the init and the cgroups and removes them. Create overwrites
+	// it with the full record.
+	start, _, _ := procStat(pf.ch.pid)
+	if err := r.save(&persisted{
+		ID: id, InitPid: pf.ch.pid, InitStart: start, Created: time.Now().UTC(), Owner: currentOwner(),
+		CgroupPaths: pf.cg.Paths(), NamespacePaths: map[specs.LinuxNamespaceType]string{},
+		Config: &specs.Spec{Linux: &specs.Linux{}}, Creating: true,
+	}); err != nil {
+		return nil, err
+	}
+	initproc.Tracef("prefork: spawned")
+	return pf, nil
+}
+
+// ID returns the container id the init was pre-forked for.
+func (pf *Preforked) ID() string { return pf.id }
+
+// Pid returns the pre-forked init's pid.
+func (pf *Preforked) Pid() int { return pf.ch.pid }
+
+// Release kills the pre-forked init and removes its cgroups and state
+// directory, unless create took it. It is safe to call more than once.
+func (pf *Preforked) Release() {
+	if pf == nil || !pf.used.CompareAndSwap(false, true) {
+		return
+	}
+	pf.release()
+}
+
+func (pf *Preforked) release() {
+	if pf.ch != nil {
+		pf.ch.kill()
+	}
+	if pf.consoleParent != nil {
+		pf.consoleParent.Close()
+	}
+	if pf.cg != nil {
+		_ = pf.cg.Destroy()
+	}
+	_ = os.RemoveAll(pf.dir)
+}
+
+// preforkable says whether a plan can be served by a pre-forked init:
+// only new namespaces, created at clone time, no user namespace.
+func (pl nsPlan) preforkable() bool {
+	return !pl.userns && len(pl.threadJoins) == 0 && len(pl.ctorJoins) == 0 && pl.unshareFlags == 0 && !pl.joinMount
+}
+
+// take returns the pre-forked init if it fits a create of id with plan,
+// options o and the cgroup manager cg made from the configuration, and
+// marks it used; otherwise it releases it (create then takes the ordinary
+// path) and returns false.
+func (pf *Preforked) take(id string, plan nsPlan, spec *specs.Spec, o CreateOpts, cg cgroup.Manager) bool {
+	if !pf.used.CompareAndSwap(false, true) {
+		return false
+	}
+	fits := pf.id == id && plan.preforkable() && plan.cloneFlags == pf.plan.cloneFlags &&
+		o.PreserveFDs == 0 && o.ConsoleSocket == "" && spec.Process != nil && spec.Process.Terminal == pf.terminal &&
+		o.IO == pf.io && maps.Equal(cg.Paths(), pf.cg.Paths())
+	if fits {
+		// Still waiting for its config? (A dead one is not used.)
+		if _, st, err := procStat(pf.ch.pid); err != nil || st == 'Z' || st == 'X' {
+			fits = false
+		}
+	}
+	if !fits {
+		initproc.Tracef("create: pre-forked init does not fit; releasing it")
+		pf.release()
+		return false
+	}
+	preforkUsed.Add(1)
+	return true
+}
+
+// manager returns the cgroup manager for spec's cgroups: the pre-forked
+// init's own when the path is the same and nothing must be applied before
+// a process joins (its resources are validated by Set, which create calls
+// next and whose failure undoes the create), else a new one from the
+// configuration (which validates them now).
+func (pf *Preforked) manager(spec *specs.Spec) (cgroup.Manager, error) {
+	if spec.Linux.CgroupsPath == pf.cgroupsPath && !needsApply(spec.Linux.Resources) {
+		return pf.cg, nil
+	}
+	return cgroup.New(spec.Linux.CgroupsPath, pf.id, spec.Linux.Resources)
+}
+
+// needsApply says whether resources carry values that must be in place
+// before a process joins the cgroup (cgroup.New keeps them for Apply).
+func needsApply(res *specs.LinuxResources) bool {
+	if res == nil || res.CPU == nil {
+		return false
+	}
+	c := res.CPU
+	return c.Cpus != "" || c.Mems != "" || c.RealtimeRuntime != nil || c.RealtimePeriod != nil
+}
+
+// Preforked says whether the container's init was a pre-forked one.
+func (c *Container) Preforked() bool { return c.c.preforked }

@@ -1,0 +1,281 @@
+package shim
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Pre-forked container inits. Prepare hands a shim (the warm spare, if
+// one waits) a first boot frame with only what the clone of the container
+// init depends on (id, cgroups path, namespaces, terminal, stdin); the
+// shim creates the stdio pipes and has the runtime pre-fork the init
+// (runtime.Preforked) while the caller mounts the root filesystem and
+// writes the bundle. Spawn with SpawnOpts.Prepared then sends the full
+// boot config to that shim, whose create only sends the init its config.
+// Anything that does not fit is released and created the ordinary way.
+
+// PrepareOpts say what container a shim pre-forks an init for; Binary,
+// RuntimeRoot, RuntimeInit and Env as in SpawnOpts (and equal to the
+// Spawn's, or the prepared shim is not used).
+type PrepareOpts struct {
+	Binary      string
+	ID          string
+	RuntimeRoot string
+	RuntimeInit string
+	Env         []string
+	// CgroupsPath and Namespaces are the container's linux.cgroupsPath
+	// and linux.namespaces (all new ones, no user namespace).
+	CgroupsPath string
+	Namespaces  []specs.LinuxNamespace
+	Terminal    bool // process.terminal
+	Stdin       bool // SpawnOpts.Stdin
+	// WarmSpare takes the warm spare shim if one waits (see SpawnOpts).
+	WarmSpare bool
+}
+
+// preforkConfig is the first boot frame of a prepared shim.
+type preforkConfig struct {
+	ID          string                 `json:"id"`
+	RuntimeRoot string                 `json:"runtime_root"`
+	RuntimeInit string                 `json:"runtime_init"`
+	CgroupsPath string                 `json:"cgroups_path"`
+	Namespaces  []specs.LinuxNamespace `json:"namespaces"`
+	Terminal    bool                   `json:"terminal,omitempty"`
+	Stdin       bool                   `json:"stdin,omitempty"`
+}
+
+// Prepared is a shim pre-forking a container init; Spawn consumes it
+// (SpawnOpts.Prepared), else Release must be called.
+type Prepared struct {
+	id  string
+	bin string
+	env []string
+	sh  *started
+}
+
+// Prepare starts (or takes the warm spare) shim and has it pre-fork the
+// container init for o.ID. It does not wait for the shim.
+func Prepare(o PrepareOpts) (*Prepared, error) {
+	bin, err := shimBinary(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	env := shimEnv(o.Env)
+	var sh *started
+	if o.WarmSpare {
+		sh = takeSpare(bin, env)
+	}
+	if sh == nil {
+		if sh, err = startShim(bin, env, []string{BinaryName, o.ID}); err != nil {
+			return nil, err
+		}
+	}
+	pc := &preforkConfig{
+		ID: o.ID, RuntimeRoot: o.RuntimeRoot, RuntimeInit: runtimeInit(bin, o.RuntimeInit),
+		CgroupsPath: o.CgroupsPath, Namespaces: o.Namespaces, Terminal: o.Terminal, Stdin: o.Stdin,
+	}
+	if pc.RuntimeRoot == "" {
+		pc.RuntimeRoot = runtime.DefaultRoot
+	}
+	p := &Prepared{id: o.ID, bin: bin, env: env, sh: sh}
+	if err := writeFrame(sh.parent, &bootConfig{Prefork: pc}); err != nil {
+		p.Release()
+		return nil, err
+	}
+	return p, nil
+}
+
+// ShimPid returns the prepared shim's pid (0 once Spawn took it or it was
+// released).
+func (p *Prepared) ShimPid() int {
+	if p == nil || p.sh == nil {
+		return 0
+	}
+	return p.sh.pid
+}
+
+// Release lets a prepared shim go: it releases its pre-forked init (which
+// removes its cgroups and runtime state) and exits; Release returns once
+// it has. Safe on nil and more than once.
+func (p *Prepared) Release() {
+	if p == nil || p.sh == nil {
+		return
+	}
+	sh := p.sh
+	p.sh = nil
+	sh.parent.Close()
+	select {
+	case <-sh.reaped:
+	case <-time.After(10 * time.Second):
+		_ = sh.proc.Kill()
+		<-sh.reaped
+	}
+}
+
+// use returns the prepared shim for a Spawn of id with bin and env, or
+// releases it and returns nil.
+func (p *Prepared) use(id, bin string, env []string) *started {
+	if p == nil || p.sh == nil {
+		return nil
+	}
+	if p.id != id || p.bin != bin || !equalStrings(p.env, env) {
+		p.Release()
+		return nil
+	}
+	sh := p.sh
+	p.sh = nil
+	select {
+	case <-sh.reaped:
+		sh.parent.Close()
+		return nil
+	default:
+	}
+	return sh
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// runtimeInit is the container init binary for shim binary bin.
+func runtimeInit(bin, init string) string {
+	if init == "" {
+		init = filepath.Join(filepath.Dir(bin), runtime.InitBinaryName)
+	}
+	return init
+}
+
+// stdio is a container's stdio pipes: ours (read ends of stdout and
+// stderr, write end of stdin; inW nil without stdin) and the child's.
+type stdio struct {
+	outR, outW, errR, errW, inR, inW *os.File
+}
+
+func newStdio(stdin bool) (*stdio, error) {
+	var s stdio
+	var err error
+	if s.outR, s.outW, err = os.Pipe(); err != nil {
+		return nil, err
+	}
+	if s.errR, s.errW, err = os.Pipe(); err != nil {
+		s.close()
+		return nil, err
+	}
+	if stdin {
+		s.inR, s.inW, err = os.Pipe()
+	} else {
+		s.inR, err = os.Open(os.DevNull)
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *stdio) close() {
+	for _, f := range []*os.File{s.outR, s.outW, s.errR, s.errW, s.inR, s.inW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// shimPrefork is what a prepared shim made before its boot config came.
+type shimPrefork struct {
+	cfg *preforkConfig
+	rt  *runtime.Runtime
+	io  *stdio
+	pf  *runtime.Preforked
+}
+
+// prefork pre-forks the init a preforkConfig asks for; nil if it cannot
+// (the container is then created the ordinary way).
+func prefork(pc *preforkConfig) *shimPrefork {
+	initproc.Tracef("shim: prefork")
+	rt, err := runtime.New(pc.RuntimeRoot)
+	if err != nil {
+		logf("prefork %s: %v", pc.ID, err)
+		return nil
+	}
+	rt.InitPath = pc.RuntimeInit
+	io, err := newStdio(pc.Stdin)
+	if err != nil {
+		logf("prefork %s: %v", pc.ID, err)
+		return nil
+	}
+	pf, err := rt.Prefork(context.Background(), pc.ID, runtime.PreforkOpts{
+		CgroupsPath: pc.CgroupsPath, Namespaces: pc.Namespaces, Terminal: pc.Terminal,
+		IO: runtime.IO{Stdin: io.inR, Stdout: io.outW, Stderr: io.errW},
+	})
+	if err != nil {
+		logf("prefork %s: %v", pc.ID, err)
+		io.close()
+		return nil
+	}
+	initproc.Tracef("shim: preforked")
+	return &shimPrefork{cfg: pc, rt: rt, io: io, pf: pf}
+}
+
+func (p *shimPrefork) release() {
+	if p == nil {
+		return
+	}
+	p.pf.Release()
+	p.io.close()
+}
+
+// take returns p if it was made for the container cfg describes, else
+// releases it and returns nil.
+func (p *shimPrefork) take(cfg *bootConfig) *shimPrefork {
+	if p == nil {
+		return nil
+	}
+	root := cfg.RuntimeRoot
+	if root == "" {
+		root = runtime.DefaultRoot
+	}
+	if cfg.ID != p.cfg.ID || root != p.cfg.RuntimeRoot || cfg.RuntimeInit != p.cfg.RuntimeInit || cfg.Stdin != p.cfg.Stdin {
+		p.release()
+		return nil
+	}
+	return p
+}
+
+// readBoot reads the boot config; a prepared shim first gets a prefork
+// frame, pre-forks, then reads the boot config proper (cfg.pre is set).
+func readBoot(boot *os.File, cfg *bootConfig) error {
+	if err := readFrame(boot, cfg); err != nil {
+		return err
+	}
+	if cfg.Prefork == nil {
+		return nil
+	}
+	pre := prefork(cfg.Prefork)
+	*cfg = bootConfig{}
+	if err := readFrame(boot, cfg); err != nil {
+		// The daemon let us go (Prepared.Release) or died.
+		pre.release()
+		return err
+	}
+	cfg.pre = pre.take(cfg)
+	return nil
+}
+
+// Preforked says whether the shim created the container from a
+// pre-forked init (Spawn with SpawnOpts.Prepared).
+func (c *Client) Preforked() bool { return c.preforked }
