@@ -133,7 +133,10 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 func shimEnv(extra []string) []string {
 	// One P: a shim does little at a time, and every P costs memory (its
 	// own span caches, a GC worker).
-	env := append(append([]string(nil), extra...), "PATH="+pathEnv(), "GOMAXPROCS=1")
+	// No heap profiling (nothing reads it; each sampled allocation costs a
+	// stack record and a page of the profile's hash table).
+	// (extra comes first: the first of duplicate variables wins.)
+	env := append(append([]string(nil), extra...), "PATH="+pathEnv(), "GOMAXPROCS=1", "GODEBUG=memprofilerate=0")
 	if v := os.Getenv("BERTH_TRACE"); v != "" {
 		// A daemon started with BERTH_TRACE traces its shims' phases too
 		// (in each shim.log).
