@@ -60,9 +60,24 @@ func writeTar(ctx context.Context, dir string, w io.Writer, overlay bool) (diges
 }
 
 func writeTarSkipping(ctx context.Context, dir string, w io.Writer, overlay bool, skip func(string, *unix.Stat_t) bool) (digest.Digest, int64, error) {
+	return writeTarStats(ctx, dir, w, overlay, skip, nil)
+}
+
+// writeTarStats is writeTarSkipping that also fills stats (when not nil)
+// from the stats the walk takes anyway.
+func writeTarStats(ctx context.Context, dir string, w io.Writer, overlay bool, skip func(string, *unix.Stat_t) bool, stats *DiffStats) (digest.Digest, int64, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", 0, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	if stats != nil {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return "", 0, &os.PathError{Op: "stat", Path: dir, Err: err}
+		}
+		stats.seen = map[uint64]struct{}{}
+		stats.count(&st)
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	hw := &hashWriter{w: bw, h: sha256.New()}
@@ -73,6 +88,7 @@ func writeTarSkipping(ctx context.Context, dir string, w io.Writer, overlay bool
 		links:   make(map[devIno]string),
 		buf:     make([]byte, 256<<10),
 		skip:    skip,
+		stats:   stats,
 	}
 	if err := wk.walk(fd, ""); err != nil {
 		return "", 0, err
@@ -112,6 +128,8 @@ type walker struct {
 	skipPseudo bool
 	// skip, if set, leaves an entry (and what is below it) out.
 	skip func(name string, st *unix.Stat_t) bool
+	// stats, if set, gathers what DiffStats reports.
+	stats *DiffStats
 }
 
 // walk writes the content of the directory open as dirfd (which it
@@ -159,7 +177,13 @@ func (wk *walker) entryAs(dirfd int, name, full string) error {
 		return fmt.Errorf("stat %q: %w", full, err)
 	}
 	if wk.skip != nil && wk.skip(full, &st) {
+		if wk.stats != nil {
+			wk.stats.Skipped = true
+		}
 		return nil
+	}
+	if wk.stats != nil {
+		wk.stats.count(&st)
 	}
 	hdr := &tar.Header{
 		Name:    full,
