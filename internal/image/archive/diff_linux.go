@@ -249,9 +249,16 @@ func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
 	if !strings.HasSuffix(hdr.Name, "/") {
 		hdr.Name += "/"
 	}
-	opaque, err := wk.overlayAttrs(fd, full, true)
+	keys, err := listXattrs(fd, "")
+	if err != nil {
+		err = fmt.Errorf("listing xattrs of %q: %w", hdr.Name, err)
+	}
+	var opaque bool
 	if err == nil {
-		err = wk.xattrs(hdr, fd, "")
+		opaque, err = wk.overlayAttrs(keys, fd, full, true)
+	}
+	if err == nil {
+		err = wk.xattrsOf(hdr, keys, fd, "")
 	}
 	if err == nil {
 		err = wk.write(hdr)
@@ -270,20 +277,22 @@ func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
 	return wk.walk(fd, full)
 }
 
-// overlayAttrs inspects the overlay xattrs of an upper entry: it reports an
-// opaque directory and refuses features a layer tar cannot carry.
-func (wk *walker) overlayAttrs(fd int, full string, isDir bool) (bool, error) {
+// overlayAttrs inspects the overlay xattrs of an upper entry (keys, as
+// listed from fd): it reports an opaque directory and refuses features a
+// layer tar cannot carry. One listing serves this and xattrsOf: no lookup
+// of each overlay attribute by name.
+func (wk *walker) overlayAttrs(keys []string, fd int, full string, isDir bool) (bool, error) {
 	if !wk.overlay {
 		return false, nil
 	}
 	for _, prefix := range []string{overlayXattrPrefix, userOverlayXattrPrefix} {
 		for _, unsupported := range []string{"redirect", "metacopy"} {
-			if _, err := getXattr(fd, "", prefix+unsupported); err == nil {
+			if slices.Contains(keys, prefix+unsupported) {
 				return false, errdefs.Newf(errdefs.NotImplemented,
 					"%q uses overlay %s, which a layer cannot express; mount without redirect_dir/metacopy", full, unsupported)
 			}
 		}
-		if isDir {
+		if isDir && slices.Contains(keys, prefix+opaqueSuffix) {
 			if v, err := getXattr(fd, "", prefix+opaqueSuffix); err == nil && string(v) == "y" {
 				return true, nil
 			}
@@ -315,11 +324,15 @@ func (wk *walker) file(dirfd int, name string, hdr *tar.Header, st *unix.Stat_t)
 	}
 	f := os.NewFile(uintptr(fd), hdr.Name)
 	defer f.Close()
-	if _, err := wk.overlayAttrs(fd, hdr.Name, false); err != nil {
+	keys, err := listXattrs(fd, "")
+	if err != nil {
+		return fmt.Errorf("listing xattrs of %q: %w", hdr.Name, err)
+	}
+	if _, err := wk.overlayAttrs(keys, fd, hdr.Name, false); err != nil {
 		return err
 	}
 	hdr.Typeflag, hdr.Size = tar.TypeReg, fst.Size
-	if err := wk.xattrs(hdr, fd, ""); err != nil {
+	if err := wk.xattrsOf(hdr, keys, fd, ""); err != nil {
 		return err
 	}
 	if err := wk.write(hdr); err != nil {
@@ -342,6 +355,11 @@ func (wk *walker) xattrs(hdr *tar.Header, fd int, p string) error {
 	if err != nil {
 		return fmt.Errorf("listing xattrs of %q: %w", hdr.Name, err)
 	}
+	return wk.xattrsOf(hdr, keys, fd, p)
+}
+
+// xattrsOf is xattrs with the names already listed.
+func (wk *walker) xattrsOf(hdr *tar.Header, keys []string, fd int, p string) error {
 	for _, k := range keys {
 		if strings.HasPrefix(k, overlayXattrPrefix) || strings.HasPrefix(k, userOverlayXattrPrefix) {
 			continue
