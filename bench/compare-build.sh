@@ -24,6 +24,11 @@
 # second private berthd built from that revision of this repository (git
 # archive), and its medians are printed as the A/B baseline.
 #
+# TMPDIR (default /tmp) holds both engines' data roots and the context:
+# this machine's ext4 has no journal, where creating a file costs what
+# recent deletions nearby make it cost (docs/benchmarks.md, build); a
+# journaled ext4 mounted there measures the engines without that.
+#
 # Environment: DOCKERD (default /usr/sbin/dockerd), DOCKER20 (the CLI
 # used with dockerd, default /usr/bin/docker), DOCKER (the CLI used with
 # berthd's classic builder, default /usr/local/bin/docker), BUSYBOX
@@ -53,7 +58,7 @@ fi
 ip link set lo up
 [ -S /run/containerd/containerd.sock ] && die "/run/containerd/containerd.sock exists: dockerd would use that containerd"
 
-TMP=$(mktemp -d /tmp/bcb.XXXXXX)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bcb.XXXXXX")
 B=$TMP/b D=$TMP/d BIN=$TMP/bin CTX=$TMP/ctx
 BPID= DPID= CPID= B0PID=
 BASE=${BASE:-}
