@@ -6,6 +6,9 @@
 # same Dockerfile and files as bench/build_test.go).
 #
 #   bench/compare-build.sh [N]      # N interleaved repetitions (default 5)
+#   BASE=<git rev> bench/compare-build.sh [N]
+#                                   # also a second berthd built from <rev>
+#                                   # (A/B of a change, same run)
 #
 # Measured (medians, wall time of the CLI command, context upload included):
 #   - cold: `build --no-cache` (the base image present);
@@ -16,6 +19,15 @@
 # the same builds with BERTH_BUILD_CONTEXT=tar (the context sent as a tar,
 # as before and as the docker CLI does) are measured in the same run (A/B).
 # RUN steps use --network none on both engines.
+#
+# With BASE set, berth's three builds also run, interleaved, against a
+# second private berthd built from that revision of this repository (git
+# archive), and its medians are printed as the A/B baseline.
+#
+# TMPDIR (default /tmp) holds both engines' data roots and the context:
+# this machine's ext4 has no journal, where creating a file costs what
+# recent deletions nearby make it cost (docs/benchmarks.md, build); a
+# journaled ext4 mounted there measures the engines without that.
 #
 # Environment: DOCKERD (default /usr/sbin/dockerd), DOCKER20 (the CLI
 # used with dockerd, default /usr/bin/docker), DOCKER (the CLI used with
@@ -46,14 +58,17 @@ fi
 ip link set lo up
 [ -S /run/containerd/containerd.sock ] && die "/run/containerd/containerd.sock exists: dockerd would use that containerd"
 
-TMP=$(mktemp -d /tmp/bcb.XXXXXX)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bcb.XXXXXX")
 B=$TMP/b D=$TMP/d BIN=$TMP/bin CTX=$TMP/ctx
-BPID= DPID= CPID=
+BPID= DPID= CPID= B0PID=
+BASE=${BASE:-}
+B0=$TMP/b0
 DCG=bcb-docker-${TMP##*.}
 
 as_berth() { env DOCKER_HOST="unix://$B/s.sock" BERTH_HOST="unix://$B/s.sock" DOCKER_CONFIG="$TMP/dcfg" DOCKER_CLI_HINTS=false "$@"; }
 as_docker() { env DOCKER_HOST="unix://$D/docker.sock" DOCKER_CONFIG="$TMP/dcfg" "$@"; }
 bt() { as_berth "$BIN/berth" "$@"; }
+b0() { env DOCKER_HOST="unix://$B0/s.sock" BERTH_HOST="unix://$B0/s.sock" DOCKER_CONFIG="$TMP/dcfg" "$TMP/bin0/berth" "$@"; } # A/B: berth at $BASE
 btt() { as_berth env BERTH_BUILD_CONTEXT=tar "$BIN/berth" "$@"; } # A/B: the context sent as a tar
 dk() { as_docker env DOCKER_BUILDKIT=1 "$DOCKER20" "$@"; }
 bkc() { as_berth env DOCKER_BUILDKIT=0 "$DOCKER" "$@"; }
@@ -77,6 +92,11 @@ cleanup() {
 		[ -n "$ids" ] && bt rm -f $ids >/dev/null 2>&1
 	fi
 	stop_pid "$BPID" 10
+	if [ -n "$B0PID" ] && kill -0 "$B0PID" 2>/dev/null; then
+		ids=$(b0 ps -aq 2>/dev/null)
+		[ -n "$ids" ] && b0 rm -f $ids >/dev/null 2>&1
+	fi
+	stop_pid "$B0PID" 10
 	for p in $(pgrep -x berth-shim); do
 		grep -qs "$TMP" /proc/"$p"/cmdline /proc/"$p"/environ && kill -KILL "$p" 2>/dev/null
 		ls -l /proc/"$p"/fd 2>/dev/null | grep -q "$TMP" && kill -KILL "$p" 2>/dev/null
@@ -100,6 +120,14 @@ mkdir -p "$BIN"
 (cd "$REPO_ROOT" && go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$BIN/" \
 	./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth)
 BERTH_REV=$(cd "$REPO_ROOT" && git rev-parse --short HEAD)
+if [ -n "$BASE" ]; then
+	log "building berth at $BASE (the A/B baseline)"
+	BASE_REV=$(cd "$REPO_ROOT" && git rev-parse --short "$BASE")
+	mkdir -p "$TMP/src0" "$TMP/bin0"
+	(cd "$REPO_ROOT" && git archive "$BASE_REV") | tar -x -C "$TMP/src0"
+	(cd "$TMP/src0" && go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$TMP/bin0/" \
+		./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth)
+fi
 
 ROOTFS=$TMP/rootfs
 mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp"
@@ -142,6 +170,16 @@ echo '{}' >"$B/daemon.json"
 BPID=$!
 wait_cli bt version || { tail -20 "$B/berthd.log" >&2; die "berthd did not start"; }
 tar -C "$ROOTFS" -c . | bt import - busybox:latest >/dev/null
+if [ -n "$BASE" ]; then
+	log "starting a private berthd at $BASE_REV"
+	mkdir -p "$B0"
+	echo '{}' >"$B0/daemon.json"
+	"$TMP/bin0/berthd" --data-root "$B0/data" --exec-root "$TMP/b0x" -H "unix://$B0/s.sock" --pidfile "$B0/pid" \
+		--config-file "$B0/daemon.json" --shim-binary "$TMP/bin0/berth-shim" --log-level warn >"$B0/berthd.log" 2>&1 &
+	B0PID=$!
+	wait_cli b0 version || { tail -20 "$B0/berthd.log" >&2; die "berthd ($BASE_REV) did not start"; }
+	tar -C "$ROOTFS" -c . | b0 import - busybox:latest >/dev/null
+fi
 
 log "starting a private dockerd"
 mkdir -p "$D/data" "$D/exec"
@@ -167,17 +205,24 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 # Warm both (the first build of an engine pays one-off costs).
 ms bt build --network none -t ref:latest "$CTX" >/dev/null
 ms dk build --network none -t ref:latest "$CTX" >/dev/null
+[ -z "$BASE" ] || ms b0 build --network none -t ref:latest "$CTX" >/dev/null
 for i in $(seq "$N"); do
 	log "repetition $i/$N"
 	ms bt build --no-cache --network none -t ref:latest "$CTX" >>"$TMP/cold.berth"
+	[ -z "$BASE" ] || ms b0 build --no-cache --network none -t ref:latest "$CTX" >>"$TMP/cold.base"
 	ms btt build --no-cache --network none -t ref:latest "$CTX" >>"$TMP/cold.berthtar"
 	ms dk build --no-cache --network none -t ref:latest "$CTX" >>"$TMP/cold.docker"
 	ms bt build --network none -t ref:latest "$CTX" >>"$TMP/cached.berth"
+	[ -z "$BASE" ] || ms b0 build --network none -t ref:latest "$CTX" >>"$TMP/cached.base"
 	ms btt build --network none -t ref:latest "$CTX" >>"$TMP/cached.berthtar"
 	ms bkc build --network none -t ref:latest "$CTX" >>"$TMP/cached.berthclassic"
 	ms dk build --network none -t ref:latest "$CTX" >>"$TMP/cached.docker"
 	echo "edit $i" >"$CTX/files/7/f700.txt"
 	ms bt build --network none -t ref:latest "$CTX" >>"$TMP/change.berth"
+	if [ -n "$BASE" ]; then
+		echo "edit $i base" >"$CTX/files/7/f700.txt"
+		ms b0 build --network none -t ref:latest "$CTX" >>"$TMP/change.base"
+	fi
 	echo "edit $i tar" >"$CTX/files/7/f700.txt"
 	ms btt build --network none -t ref:latest "$CTX" >>"$TMP/change.berthtar"
 	ms dk build --network none -t ref:latest "$CTX" >>"$TMP/change.docker"
@@ -203,3 +248,10 @@ A/B in the same run, berth CLI with the context sent as a tar (BERTH_BUILD_CONTE
 
 Per repetition (ms): cold berth $(paste -sd' ' "$TMP/cold.berth") (tar: $(paste -sd' ' "$TMP/cold.berthtar")), BuildKit $(paste -sd' ' "$TMP/cold.docker"); cached berth $(paste -sd' ' "$TMP/cached.berth") (tar: $(paste -sd' ' "$TMP/cached.berthtar")), docker CLI classic→berth $(paste -sd' ' "$TMP/cached.berthclassic"), BuildKit $(paste -sd' ' "$TMP/cached.docker"); one change berth $(paste -sd' ' "$TMP/change.berth") (tar: $(paste -sd' ' "$TMP/change.berthtar")), BuildKit $(paste -sd' ' "$TMP/change.docker").
 EOF
+if [ -n "$BASE" ]; then
+	C0=$(median <"$TMP/cold.base") K0=$(median <"$TMP/cached.base") O0=$(median <"$TMP/change.base")
+	cat <<EOF
+
+A/B in the same run, berth at $BASE_REV (the baseline, its own berthd): cold $C0 ($(ratio "$C0" "$CD")× BuildKit; this checkout / baseline $(ratio "$CB" "$C0")), cached $K0, one change $O0 ($(ratio "$O0" "$OD")× BuildKit; this checkout / baseline $(ratio "$OB" "$O0")). Per repetition (ms): cold $(paste -sd' ' "$TMP/cold.base"), cached $(paste -sd' ' "$TMP/cached.base"), one change $(paste -sd' ' "$TMP/change.base").
+EOF
+fi

@@ -201,30 +201,62 @@ func (s *Service) writeLayerBlob(ctx context.Context, ref string, lowers []strin
 // COPY and ADD, whose upper holds nothing but what was copied. It
 // returns nil (and removes key) when nothing changed. The caller holds
 // HoldGC.
+//
+// The upper is walked once: the walk that writes the diff also tells
+// whether it holds anything but directories (if so, something changed;
+// only an upper of directories alone needs the changes walk to tell a
+// copied-up, unchanged directory from a change) and measures the disk
+// usage the snapshot's commit records.
 func (s *Service) CommitLayer(ctx context.Context, key string, parentChain string) (*Layer, error) {
 	upper, lowers, err := s.snaps.Upper(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	filter := newStubFilter(upper, lowers, nil)
-	ch, err := changes(ctx, upper, lowers, filter)
+	cw, err := s.content.Writer(ctx, key, "", 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(ch) == 0 {
-		return nil, s.snaps.Remove(ctx, key)
+	defer cw.Close()
+	gz := archive.Compress(cw, archive.Gzip, 0)
+	diffID, _, stats, err := archive.DiffSkippingStats(ctx, lowers, upper, gz, func(name string, mode fs.FileMode, size int64) bool {
+		return filter.skip(name, mode, size)
+	})
+	if err == nil {
+		err = gz.Close()
+	} else {
+		gz.Close()
 	}
-	blob, diffID, err := s.writeLayerBlob(ctx, key, lowers, upper, filter)
 	if err != nil {
+		return nil, err
+	}
+	if stats.NonDirs == 0 {
+		ch, err := changes(ctx, upper, lowers, filter)
+		if err != nil {
+			return nil, err
+		}
+		if len(ch) == 0 {
+			cw.Close()
+			if err := s.content.Abort(ctx, key); err != nil {
+				return nil, err
+			}
+			return nil, s.snaps.Remove(ctx, key)
+		}
+	}
+	blob := layerBlob(cw.Digest(), cw.Offset())
+	if err := cw.Commit(ctx); err != nil {
 		return nil, err
 	}
 	chain := chainOf(parentChain, diffID)
 	mu := s.chainLock(chain)
 	mu.Lock()
-	if s.haveChain(ctx, chain) {
+	switch {
+	case s.haveChain(ctx, chain):
 		err = s.snaps.Remove(ctx, key)
-	} else {
+	case stats.Skipped:
 		err = s.snaps.Commit(ctx, chain.String(), key)
+	default:
+		err = s.snaps.CommitMeasured(ctx, chain.String(), key, stats.Size, stats.Inodes)
 	}
 	mu.Unlock()
 	if err != nil {

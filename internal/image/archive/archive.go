@@ -148,3 +148,19 @@ func shorten(name string) string {
 	}
 	return name
 }
+
+// DiffStats is what a diff walk saw of the upper directory, besides the
+// layer it wrote.
+type DiffStats struct {
+	// NonDirs counts the entries that are not directories (files,
+	// symlinks, hard links, whiteouts, devices...).
+	NonDirs int
+	// Skipped: skip left something out, so Size and Inodes do not cover
+	// the whole directory.
+	Skipped bool
+	// Size and Inodes are the upper's disk usage as du counts it: the
+	// blocks of every inode once, the top directory included.
+	Size, Inodes int64
+
+	seen map[uint64]struct{}
+}

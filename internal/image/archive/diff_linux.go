@@ -60,9 +60,24 @@ func writeTar(ctx context.Context, dir string, w io.Writer, overlay bool) (diges
 }
 
 func writeTarSkipping(ctx context.Context, dir string, w io.Writer, overlay bool, skip func(string, *unix.Stat_t) bool) (digest.Digest, int64, error) {
+	return writeTarStats(ctx, dir, w, overlay, skip, nil)
+}
+
+// writeTarStats is writeTarSkipping that also fills stats (when not nil)
+// from the stats the walk takes anyway.
+func writeTarStats(ctx context.Context, dir string, w io.Writer, overlay bool, skip func(string, *unix.Stat_t) bool, stats *DiffStats) (digest.Digest, int64, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", 0, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	if stats != nil {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return "", 0, &os.PathError{Op: "stat", Path: dir, Err: err}
+		}
+		stats.seen = map[uint64]struct{}{}
+		stats.count(&st)
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	hw := &hashWriter{w: bw, h: sha256.New()}
@@ -73,6 +88,7 @@ func writeTarSkipping(ctx context.Context, dir string, w io.Writer, overlay bool
 		links:   make(map[devIno]string),
 		buf:     make([]byte, 256<<10),
 		skip:    skip,
+		stats:   stats,
 	}
 	if err := wk.walk(fd, ""); err != nil {
 		return "", 0, err
@@ -112,6 +128,8 @@ type walker struct {
 	skipPseudo bool
 	// skip, if set, leaves an entry (and what is below it) out.
 	skip func(name string, st *unix.Stat_t) bool
+	// stats, if set, gathers what DiffStats reports.
+	stats *DiffStats
 }
 
 // walk writes the content of the directory open as dirfd (which it
@@ -159,7 +177,13 @@ func (wk *walker) entryAs(dirfd int, name, full string) error {
 		return fmt.Errorf("stat %q: %w", full, err)
 	}
 	if wk.skip != nil && wk.skip(full, &st) {
+		if wk.stats != nil {
+			wk.stats.Skipped = true
+		}
 		return nil
+	}
+	if wk.stats != nil {
+		wk.stats.count(&st)
 	}
 	hdr := &tar.Header{
 		Name:    full,
@@ -225,9 +249,16 @@ func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
 	if !strings.HasSuffix(hdr.Name, "/") {
 		hdr.Name += "/"
 	}
-	opaque, err := wk.overlayAttrs(fd, full, true)
+	keys, err := listXattrs(fd, "")
+	if err != nil {
+		err = fmt.Errorf("listing xattrs of %q: %w", hdr.Name, err)
+	}
+	var opaque bool
 	if err == nil {
-		err = wk.xattrs(hdr, fd, "")
+		opaque, err = wk.overlayAttrs(keys, fd, full, true)
+	}
+	if err == nil {
+		err = wk.xattrsOf(hdr, keys, fd, "")
 	}
 	if err == nil {
 		err = wk.write(hdr)
@@ -246,20 +277,22 @@ func (wk *walker) dir(dirfd int, name string, hdr *tar.Header) error {
 	return wk.walk(fd, full)
 }
 
-// overlayAttrs inspects the overlay xattrs of an upper entry: it reports an
-// opaque directory and refuses features a layer tar cannot carry.
-func (wk *walker) overlayAttrs(fd int, full string, isDir bool) (bool, error) {
+// overlayAttrs inspects the overlay xattrs of an upper entry (keys, as
+// listed from fd): it reports an opaque directory and refuses features a
+// layer tar cannot carry. One listing serves this and xattrsOf: no lookup
+// of each overlay attribute by name.
+func (wk *walker) overlayAttrs(keys []string, fd int, full string, isDir bool) (bool, error) {
 	if !wk.overlay {
 		return false, nil
 	}
 	for _, prefix := range []string{overlayXattrPrefix, userOverlayXattrPrefix} {
 		for _, unsupported := range []string{"redirect", "metacopy"} {
-			if _, err := getXattr(fd, "", prefix+unsupported); err == nil {
+			if slices.Contains(keys, prefix+unsupported) {
 				return false, errdefs.Newf(errdefs.NotImplemented,
 					"%q uses overlay %s, which a layer cannot express; mount without redirect_dir/metacopy", full, unsupported)
 			}
 		}
-		if isDir {
+		if isDir && slices.Contains(keys, prefix+opaqueSuffix) {
 			if v, err := getXattr(fd, "", prefix+opaqueSuffix); err == nil && string(v) == "y" {
 				return true, nil
 			}
@@ -291,11 +324,15 @@ func (wk *walker) file(dirfd int, name string, hdr *tar.Header, st *unix.Stat_t)
 	}
 	f := os.NewFile(uintptr(fd), hdr.Name)
 	defer f.Close()
-	if _, err := wk.overlayAttrs(fd, hdr.Name, false); err != nil {
+	keys, err := listXattrs(fd, "")
+	if err != nil {
+		return fmt.Errorf("listing xattrs of %q: %w", hdr.Name, err)
+	}
+	if _, err := wk.overlayAttrs(keys, fd, hdr.Name, false); err != nil {
 		return err
 	}
 	hdr.Typeflag, hdr.Size = tar.TypeReg, fst.Size
-	if err := wk.xattrs(hdr, fd, ""); err != nil {
+	if err := wk.xattrsOf(hdr, keys, fd, ""); err != nil {
 		return err
 	}
 	if err := wk.write(hdr); err != nil {
@@ -318,6 +355,11 @@ func (wk *walker) xattrs(hdr *tar.Header, fd int, p string) error {
 	if err != nil {
 		return fmt.Errorf("listing xattrs of %q: %w", hdr.Name, err)
 	}
+	return wk.xattrsOf(hdr, keys, fd, p)
+}
+
+// xattrsOf is xattrs with the names already listed.
+func (wk *walker) xattrsOf(hdr *tar.Header, keys []string, fd int, p string) error {
 	for _, k := range keys {
 		if strings.HasPrefix(k, overlayXattrPrefix) || strings.HasPrefix(k, userOverlayXattrPrefix) {
 			continue

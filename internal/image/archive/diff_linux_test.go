@@ -325,3 +325,18 @@ func TestStreamCloseDoesNotWaitForStalledSource(t *testing.T) {
 		t.Fatal("Close waited for a stalled source")
 	}
 }
+
+func TestDiffRefusesMetacopy(t *testing.T) {
+	requireRoot(t)
+	for _, key := range []string{"trusted.overlay.metacopy", "user.overlay.metacopy"} {
+		upper := t.TempDir()
+		os.WriteFile(filepath.Join(upper, "f"), nil, 0o644)
+		if err := unix.Setxattr(filepath.Join(upper, "f"), key, nil, 0); err != nil {
+			t.Skip(err)
+		}
+		_, _, err := Diff(context.Background(), nil, upper, io.Discard)
+		if !errdefs.Is(err, errdefs.NotImplemented) {
+			t.Fatalf("%s: got %v", key, err)
+		}
+	}
+}

@@ -16,3 +16,8 @@ import (
 func DiffSkipping(context.Context, []string, string, io.Writer, func(string, fs.FileMode, int64) bool) (digest.Digest, int64, error) {
 	return "", 0, errdefs.Newf(errdefs.NotImplemented, "layer diff is only supported on Linux")
 }
+
+// DiffSkippingStats needs Linux.
+func DiffSkippingStats(context.Context, []string, string, io.Writer, func(string, fs.FileMode, int64) bool) (digest.Digest, int64, DiffStats, error) {
+	return "", 0, DiffStats{}, errdefs.Newf(errdefs.NotImplemented, "layer diff is only supported on Linux")
+}

@@ -314,7 +314,14 @@ func (s *Snapshotter) create(ctx context.Context, kind Kind, key, parent string,
 // (typically a layer's chain ID). key disappears; its content must not be
 // mounted or changed any more.
 func (s *Snapshotter) Commit(ctx context.Context, name, key string) error {
-	return s.commit(ctx, name, key, "", false)
+	return s.commit(ctx, name, key, "", false, nil)
+}
+
+// CommitMeasured is Commit with the snapshot's disk usage (bytes and
+// inodes, as Usage counts them) given by a caller that has just walked
+// the quiescent directory anyway, so that Commit does not walk it again.
+func (s *Snapshotter) CommitMeasured(ctx context.Context, name, key string, size, inodes int64) error {
+	return s.commit(ctx, name, key, "", false, &[2]int64{size, inodes})
 }
 
 // CommitOn is Commit that also sets the parent: a layer can be unpacked
@@ -322,10 +329,10 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string) error {
 // in parallel, each into its own directory) and put on its parent chain
 // when committed. The snapshot must have no parent yet, or this one.
 func (s *Snapshotter) CommitOn(ctx context.Context, name, key, parent string) error {
-	return s.commit(ctx, name, key, parent, true)
+	return s.commit(ctx, name, key, parent, true, nil)
 }
 
-func (s *Snapshotter) commit(ctx context.Context, name, key, parent string, setParent bool) error {
+func (s *Snapshotter) commit(ctx context.Context, name, key, parent string, setParent bool, measured *[2]int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -341,8 +348,11 @@ func (s *Snapshotter) commit(ctx context.Context, name, key, parent string, setP
 		return err
 	}
 	// Measured outside the transaction: the snapshot is no longer written.
-	size, inodes, err := diskUsage(ctx, s.fsDir(id))
-	if err != nil {
+	var size, inodes int64
+	var err error
+	if measured != nil {
+		size, inodes = measured[0], measured[1]
+	} else if size, inodes, err = diskUsage(ctx, s.fsDir(id)); err != nil {
 		return fmt.Errorf("measuring snapshot %q: %w", key, err)
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
