@@ -499,7 +499,7 @@ berth $BERTH_REV (berthd --log-level $BERTH_LOG_LEVEL); dockerd ${DVER:-n/a} wit
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |
 | \`run --rm --network none busybox true\` | ≤ 12 ms | $RB ms | $RBC ms | $RD ms | $RP ms | $(ratio "$RD" "$RB") | $(ratio "$RP" "$RB") | $(met "$RB" 12) |
 | floor: \`docker version\` (CLI start-up + 2 requests) | | $VB ms | | $VD ms | | | | |
-| the same with bridge networking | ≤ 25 ms | not yet available | not yet available | not measured | not measured | | | n/a |
+| the same with bridge networking | ≤ 25 ms | see bench/compare-net.sh | | | | | | |
 | $BATCH × \`run -d ... sleep 3600\`, total | ≤ 1.0 s | $(sec "$DB") | | $(sec "$DD") | $(sec "$DP") | $(ratio "$DD" "$DB") | $(ratio "$DP" "$DB") | $(met "$DB" 1000) |
 | one \`rm -f\` of all $BATCH | ≤ 0.5 s | $(sec "$FB") | | $(sec "$FD") | $(sec "$FP") | $(ratio "$FD" "$FB") | $(ratio "$FP" "$FB") | $(met "$FB" 500) |
 | idle daemon RSS | ≤ 25 MiB | $(mib "$IB")$(spares) | | $(mib "$ID") (dockerd + containerd) | no daemon | $(ratio "$ID" "$IB") | | $(met "$IB" 25600) |
