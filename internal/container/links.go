@@ -26,8 +26,7 @@ func (s *Service) linkEnv(r *Record) ([]string, error) {
 	parent := "/" + strings.TrimPrefix(r.Name, "/")
 	var env []string
 	for _, l := range r.Host.Links {
-		name, alias, _ := strings.Cut(strings.TrimPrefix(l, "/"), ":")
-		alias = alias[strings.LastIndex(alias, "/")+1:]
+		name, alias := splitLink(l)
 		c, err := s.Get(name)
 		if err != nil {
 			continue

@@ -352,14 +352,21 @@ func hostsFile(r *Record, ip, ip6, gw netip.Addr) string {
 	return b.String()
 }
 
+// splitLink splits a --link entry, "name[:alias]" as the CLI sends it or
+// "/name:/parent/alias" as HostConfig.Links stores it, into the linked
+// container's name and the alias (empty when none).
+func splitLink(l string) (name, alias string) {
+	name, alias, _ = strings.Cut(strings.TrimPrefix(l, "/"), ":")
+	return name, alias[strings.LastIndex(alias, "/")+1:]
+}
+
 // linkHosts are the /etc/hosts lines of r's --link entries
 // ("name[:alias]"): the linked container's address on a network r is
 // on too, with the alias and the name, as Docker's legacy links.
 func (s *Service) linkHosts(r *Record) string {
 	var b strings.Builder
 	for _, l := range r.Host.Links {
-		name, alias, _ := strings.Cut(strings.TrimPrefix(l, "/"), ":")
-		alias = alias[strings.LastIndex(alias, "/")+1:]
+		name, alias := splitLink(l)
 		c, err := s.Get(name)
 		if err != nil {
 			continue
@@ -391,7 +398,7 @@ func (s *Service) linkHosts(r *Record) string {
 // Docker does at create.
 func (s *Service) validateLinks(hc *container.HostConfig) error {
 	for _, l := range hc.Links {
-		name, _, _ := strings.Cut(strings.TrimPrefix(l, "/"), ":")
+		name, _ := splitLink(l)
 		if _, err := s.Get(name); err != nil {
 			return errdefs.Newf(errdefs.InvalidArgument, "could not get container for %s", name)
 		}
