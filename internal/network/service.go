@@ -427,54 +427,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, error)
 	if r.Bridge == "" {
 		r.Bridge = "br-" + r.ID[:12]
 	}
-	if req.IPAM != nil {
-		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
-			return "", errdefs.Newf(errdefs.NotFound, "plugin %q not found", req.IPAM.Driver)
-		}
-		n4, n6 := 0, 0
-		for _, c := range req.IPAM.Config {
-			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
-				n6++
-				if !ipv6 {
-					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s given but IPv6 is not enabled (--ipv6)", c.Subnet)
-				}
-				if c.Subnet.Bits() > 120 {
-					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s is too small", c.Subnet)
-				}
-				r.Subnet6 = c.Subnet.Masked()
-				if c.Gateway.IsValid() {
-					if !r.Subnet6.Contains(c.Gateway) {
-						return "", errdefs.Newf(errdefs.InvalidArgument, "invalid pool request: gateway %s is not within subnet %s", c.Gateway, r.Subnet6)
-					}
-					r.Gateway6 = c.Gateway
-				}
-				continue
-			}
-			n4++
-		}
-		if n4 > 1 || n6 > 1 {
-			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 and one IPv6 subnet per network are supported")
-		}
-		for _, c := range req.IPAM.Config {
-			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
-				continue
-			}
-			if c.Subnet.IsValid() {
-				r.Subnet, r.UserSubnet = c.Subnet.Masked(), true
-			}
-			if c.IPRange.IsValid() {
-				if !r.Subnet.IsValid() || !r.Subnet.Contains(c.IPRange.Addr()) || c.IPRange.Bits() < r.Subnet.Bits() {
-					return "", errdefs.Newf(errdefs.InvalidArgument, "invalid pool request: ip-range %s is not within subnet %s", c.IPRange, r.Subnet)
-				}
-				r.IPRange = c.IPRange.Masked()
-			}
-			if c.Gateway.IsValid() {
-				if !r.Subnet.IsValid() || !r.Subnet.Contains(c.Gateway) {
-					return "", errdefs.Newf(errdefs.InvalidArgument, "invalid pool request: gateway %s is not within subnet %s", c.Gateway, r.Subnet)
-				}
-				r.Gateway = c.Gateway
-			}
-		}
+	if err := r.applyIPAM(req.IPAM, ipv6); err != nil {
+		return "", err
 	}
 	s.mu.Lock()
 	for _, n := range s.nets {
@@ -682,42 +636,8 @@ func (s *Service) createSubIf(ctx context.Context, req CreateRequest, driver str
 		return "", errdefs.Newf(errdefs.NotImplemented, "VLAN sub-interfaces as parents are not supported")
 	}
 	ipv6 := req.EnableIPv6 != nil && *req.EnableIPv6
-	if req.IPAM != nil {
-		n4, n6 := 0, 0
-		for _, c := range req.IPAM.Config {
-			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
-				n6++
-				if !ipv6 {
-					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s given but IPv6 is not enabled (--ipv6)", c.Subnet)
-				}
-				if c.Subnet.Bits() > 120 {
-					return "", errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s is too small", c.Subnet)
-				}
-				r.Subnet6 = c.Subnet.Masked()
-				if c.Gateway.IsValid() && r.Subnet6.Contains(c.Gateway) {
-					r.Gateway6 = c.Gateway
-				}
-			} else {
-				n4++
-			}
-		}
-		if n4 > 1 || n6 > 1 {
-			return "", errdefs.Newf(errdefs.NotImplemented, "only one IPv4 and one IPv6 subnet per network are supported")
-		}
-		for _, c := range req.IPAM.Config {
-			if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
-				continue
-			}
-			if c.Subnet.IsValid() {
-				r.Subnet, r.UserSubnet = c.Subnet.Masked(), true
-			}
-			if c.IPRange.IsValid() && r.Subnet.IsValid() && r.Subnet.Contains(c.IPRange.Addr()) {
-				r.IPRange = c.IPRange.Masked()
-			}
-			if c.Gateway.IsValid() && r.Subnet.IsValid() && r.Subnet.Contains(c.Gateway) {
-				r.Gateway = c.Gateway
-			}
-		}
+	if err := r.applyIPAM(req.IPAM, ipv6); err != nil {
+		return "", err
 	}
 	if !r.Subnet.IsValid() {
 		// A subnet from the pools, overlapping nothing.
@@ -817,6 +737,64 @@ func (s *Service) pickSubnet6(r *Record) error {
 	}
 	if !r.Gateway6.IsValid() {
 		r.Gateway6 = r.Subnet6.Addr().Next()
+	}
+	return nil
+}
+
+// applyIPAM checks a create request's IPAM settings (Docker's rules: the
+// default driver only, at most one IPv4 and one IPv6 subnet, IPv6 only
+// with --ipv6, gateways and ranges inside their subnet) and records them
+// in r. ipam may be nil.
+func (r *Record) applyIPAM(ipam *network.IPAM, ipv6 bool) error {
+	if ipam == nil {
+		return nil
+	}
+	if ipam.Driver != "" && ipam.Driver != "default" {
+		return errdefs.Newf(errdefs.NotFound, "plugin %q not found", ipam.Driver)
+	}
+	n4, n6 := 0, 0
+	for _, c := range ipam.Config {
+		if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+			n6++
+			if !ipv6 {
+				return errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s given but IPv6 is not enabled (--ipv6)", c.Subnet)
+			}
+			if c.Subnet.Bits() > 120 {
+				return errdefs.Newf(errdefs.InvalidArgument, "IPv6 subnet %s is too small", c.Subnet)
+			}
+			r.Subnet6 = c.Subnet.Masked()
+			if c.Gateway.IsValid() {
+				if !r.Subnet6.Contains(c.Gateway) {
+					return errdefs.Newf(errdefs.InvalidArgument, "invalid pool request: gateway %s is not within subnet %s", c.Gateway, r.Subnet6)
+				}
+				r.Gateway6 = c.Gateway
+			}
+			continue
+		}
+		n4++
+	}
+	if n4 > 1 || n6 > 1 {
+		return errdefs.Newf(errdefs.NotImplemented, "only one IPv4 and one IPv6 subnet per network are supported")
+	}
+	for _, c := range ipam.Config {
+		if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+			continue
+		}
+		if c.Subnet.IsValid() {
+			r.Subnet, r.UserSubnet = c.Subnet.Masked(), true
+		}
+		if c.IPRange.IsValid() {
+			if !r.Subnet.IsValid() || !r.Subnet.Contains(c.IPRange.Addr()) || c.IPRange.Bits() < r.Subnet.Bits() {
+				return errdefs.Newf(errdefs.InvalidArgument, "invalid pool request: ip-range %s is not within subnet %s", c.IPRange, r.Subnet)
+			}
+			r.IPRange = c.IPRange.Masked()
+		}
+		if c.Gateway.IsValid() {
+			if !r.Subnet.IsValid() || !r.Subnet.Contains(c.Gateway) {
+				return errdefs.Newf(errdefs.InvalidArgument, "invalid pool request: gateway %s is not within subnet %s", c.Gateway, r.Subnet)
+			}
+			r.Gateway = c.Gateway
+		}
 	}
 	return nil
 }
