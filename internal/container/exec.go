@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -143,6 +144,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, detach bool, console
 	if err != nil {
 		return fail(err)
 	}
+	recorded := make(chan struct{})
 	go func() {
 		code, err := cl.ExecWait(context.Background(), id)
 		if err != nil {
@@ -152,6 +154,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, detach bool, console
 		e.running = false
 		e.exitCode = &code
 		c.mu.Unlock()
+		close(recorded)
 		s.event("exec_die", &rec, map[string]string{"execID": id, "exitCode": itoa(code)})
 	}()
 	if pid, _, _, err := cl.ExecState(ctx, id); err == nil {
@@ -167,9 +170,16 @@ func (s *Service) ExecStart(ctx context.Context, id string, detach bool, console
 		keys = nil
 	}
 	err = splice(ctx, conn, client, opts.Stdin, keys)
-	// Docker's exec start returns after the process is gone; wait briefly
-	// for the exit so a following inspect sees the code.
-	_, _ = cl.ExecWait(ctx, id)
+	// Docker's exec start returns after the process is gone and its exit
+	// recorded: the docker CLI inspects the exec as soon as the stream
+	// ends and takes ExitCode (0 while still running) as the status.
+	if errors.Is(err, ErrDetached) {
+		return err // the exec goes on; the client has left
+	}
+	select {
+	case <-recorded:
+	case <-ctx.Done():
+	}
 	return err
 }
 
