@@ -44,6 +44,10 @@ type Cli struct {
 	debug      bool
 	tls        tlsOptions
 
+	// args are the arguments Main was given, which `berth compose`
+	// passes on to berth-compose.
+	args []string
+
 	api *client.Client
 	// headers are extra request headers (set by a command before it
 	// asks for the client: build's secrets).
@@ -53,15 +57,19 @@ type Cli struct {
 // Main runs the berth CLI with args (without the program name) and returns
 // the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &Cli{in: stdin, out: stdout, err: stderr}
+	c := &Cli{in: stdin, out: stdout, err: stderr, args: args}
 	defer c.close()
-	root := c.newRootCommand()
+	return c.execute(c.newRootCommand(), args)
+}
+
+// execute runs root with args on the invocation's streams and returns the
+// exit code.
+func (c *Cli) execute(root *cobra.Command, args []string) int {
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.Execute()
-	return exitStatus(stderr, err)
+	root.SetIn(c.in)
+	root.SetOut(c.out)
+	root.SetErr(c.err)
+	return exitStatus(c.err, root.Execute())
 }
 
 // exitStatus maps an error to the exit code and prints its message: the one
@@ -117,7 +125,9 @@ func (c *Cli) Client() (*client.Client, error) {
 	return api, nil
 }
 
-func (c *Cli) newRootCommand() *cobra.Command {
+// newBareRootCommand is the root command with berth's global options and
+// no subcommands (berth-compose adds only compose to it).
+func (c *Cli) newBareRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:              "berth [OPTIONS] COMMAND [ARG...]",
 		Short:            "A self-sufficient runtime for containers",
@@ -148,7 +158,11 @@ func (c *Cli) newRootCommand() *cobra.Command {
 	fl.StringVarP(&c.logLevel, "log-level", "l", "info", `Set the logging level ("debug", "info", "warn", "error", "fatal")`)
 	c.tls.addFlags(fl)
 	fl.BoolP("version", "v", false, "Print version information and quit")
+	return root
+}
 
+func (c *Cli) newRootCommand() *cobra.Command {
+	root := c.newBareRootCommand()
 	// Management commands.
 	root.AddCommand(c.newContainerCommand(), c.newImageCommand(), c.newSystemCommand(), c.newVolumeCommand(), c.newNetworkCommand(), c.newPortCommand())
 	// Top-level shortcuts, as docker has them.

@@ -1,86 +1,66 @@
 package cli
 
 import (
-	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// TestComposeCommandsHelp builds every `berth compose` subcommand (which
-// merges its flags with the parents', so a shorthand clash panics) and
-// checks the usage lines follow Docker Compose's.
-func TestComposeCommandsHelp(t *testing.T) {
+// TestFindComposeBinary: berth-compose is taken from beside the berth
+// executable first, then from PATH; when neither has it the error names
+// both places.
+func TestFindComposeBinary(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "berth")
+	beside := filepath.Join(dir, ComposeBinary)
+	onPath := filepath.Join(t.TempDir(), ComposeBinary)
+	lookPath := func(found string) func(string) (string, error) {
+		return func(name string) (string, error) {
+			if name != ComposeBinary {
+				t.Errorf("looked up %q", name)
+			}
+			if found == "" {
+				return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
+			}
+			return found, nil
+		}
+	}
+
+	// Not executable beside berth: PATH wins.
+	if err := os.WriteFile(beside, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findComposeBinary(exe, lookPath(onPath)); err != nil || got != onPath {
+		t.Errorf("non-executable beside: %q %v, want %q", got, err, onPath)
+	}
+	if err := os.Chmod(beside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findComposeBinary(exe, lookPath(onPath)); err != nil || got != beside {
+		t.Errorf("beside: %q %v, want %q", got, err, beside)
+	}
+	if err := os.Remove(beside); err != nil {
+		t.Fatal(err)
+	}
+	_, err := findComposeBinary(exe, lookPath(""))
+	var se StatusError
+	if !errors.As(err, &se) || se.StatusCode != 1 ||
+		!strings.Contains(se.Status, "needs the berth-compose binary") || !strings.Contains(se.Status, beside) || !strings.Contains(se.Status, "PATH") {
+		t.Errorf("missing everywhere: %#v", err)
+	}
+}
+
+// TestComposeCommandListed: `berth compose` is still a command of berth
+// (help, completion) and leaves its flags, --help included, to
+// berth-compose.
+func TestComposeCommandListed(t *testing.T) {
 	c := &Cli{}
 	root := c.newRootCommand()
-	var composeCmd = root
-	for _, sub := range root.Commands() {
-		if sub.Name() == "compose" {
-			composeCmd = sub
-		}
-	}
-	if composeCmd == root {
-		t.Fatal("no compose command")
-	}
-	want := []string{"build", "config", "cp", "create", "down", "events", "exec", "images", "kill", "logs", "ls",
-		"pause", "port", "ps", "pull", "push", "restart", "rm", "run", "scale", "start", "stop", "top", "unpause", "up", "version", "wait"}
-	have := map[string]bool{}
-	for _, sub := range composeCmd.Commands() {
-		have[sub.Name()] = true
-	}
-	for _, w := range want {
-		if !have[w] {
-			t.Errorf("berth compose %s missing", w)
-			continue
-		}
-		var out, errb bytes.Buffer
-		code := Main([]string{"compose", w, "--help"}, strings.NewReader(""), &out, &errb)
-		if code != 0 || !strings.HasPrefix(out.String(), "Usage:  berth compose "+w) {
-			t.Errorf("compose %s --help: exit %d\n%s%s", w, code, out.String(), errb.String())
-		}
-	}
-}
-
-// TestComposeGlobalFlagsBeforeSubcommand: -f and -p are compose's own
-// options, so `logs -f` and `run -p` keep their meaning.
-func TestComposeGlobalFlagsBeforeSubcommand(t *testing.T) {
-	var out, errb bytes.Buffer
-	dir := t.TempDir()
-	code := Main([]string{"compose", "-f", dir + "/missing.yaml", "-p", "x", "config"}, strings.NewReader(""), &out, &errb)
-	if code == 0 || !strings.Contains(errb.String(), "missing.yaml") {
-		t.Errorf("compose -f missing config: exit %d, stderr %q", code, errb.String())
-	}
-	out.Reset()
-	errb.Reset()
-	code = Main([]string{"compose", "version", "--short"}, strings.NewReader(""), &out, &errb)
-	if code != 0 || strings.TrimSpace(out.String()) != Version {
-		t.Errorf("compose version --short: %d %q %q", code, out.String(), errb.String())
-	}
-}
-
-func TestComposeAttachedServices(t *testing.T) {
-	p := &types.Project{Services: types.Services{"a": {Name: "a"}, "b": {Name: "b"}, "c": {Name: "c"}}}
-	cases := []struct {
-		args []string
-		f    composeUpFlags
-		want string
-	}{
-		{nil, composeUpFlags{}, "<all>"},
-		{[]string{"a"}, composeUpFlags{}, "a"},
-		{[]string{"a"}, composeUpFlags{attachDeps: true}, "<all>"},
-		{nil, composeUpFlags{attach: []string{"b"}}, "b"},
-		{nil, composeUpFlags{noAttach: []string{"b"}}, "a,c"},
-		{nil, composeUpFlags{noAttach: []string{"a", "b", "c"}}, ""},
-	}
-	for _, tc := range cases {
-		got := composeAttachedServices(p, tc.args, &tc.f)
-		s := strings.Join(got, ",")
-		if got == nil {
-			s = "<all>"
-		}
-		if s != tc.want {
-			t.Errorf("%v %+v: %q, want %q", tc.args, tc.f, s, tc.want)
-		}
+	cmd, rest, err := root.Find([]string{"compose", "-f", "x.yaml", "up", "--help"})
+	if err != nil || cmd.Name() != "compose" || !cmd.DisableFlagParsing || len(rest) != 4 {
+		t.Fatalf("find compose: %v %v %v", cmd, rest, err)
 	}
 }

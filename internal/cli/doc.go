@@ -10,8 +10,11 @@
 //     save, load, import, history, image inspect, image prune), registry.go
 //     (login, logout), system.go and system_df.go (info, version, system df,
 //     system prune), completion.go (bash, zsh, fish via cobra), plus the
-//     container/image/system management-command forms. compose*.go hold
-//     `berth compose` (flags and output only; the work is internal/compose).
+//     container/image/system management-command forms. compose.go is
+//     `berth compose`, which execs the berth-compose binary (beside berth,
+//     then on PATH) with berth's arguments; the Compose CLI itself is the
+//     subpackage composecli, a binary of its own so that compose-go is not
+//     linked into berth (TestBerthBinaryLinksNoCompose).
 //   - The translation of docker's run/create flags into container.Config,
 //     HostConfig and NetworkingConfig (container_opts.go, container_network.go,
 //     container_optparse.go, opts_values.go, ports.go). The create-request
@@ -36,8 +39,9 @@
 // # What it must not do
 //
 // It must not import berth's daemon internals: it talks to berthd only
-// through the Engine API (TestNoDaemonImports enforces this; the one
-// internal package it may use is internal/compose, fenced the same way).
+// through the Engine API (TestNoDaemonImports enforces this). Nor may it
+// import Compose: only composecli, below it, may use internal/compose.
+// export.go is the small exported surface composecli builds on.
 //
 // # Entry point
 //

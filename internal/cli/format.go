@@ -308,6 +308,10 @@ func (h headerCtx) LastUsedSince() string {
 func (h headerCtx) UsageCount() string { return h.get("UsageCount") }
 func (h headerCtx) Shared() string     { return h.get("Shared") }
 
+// Service and Project are the columns `berth compose ps` adds.
+func (h headerCtx) Service() string { return h.get("Service") }
+func (h headerCtx) Project() string { return h.get("Project") }
+
 // Label is the header of a {{.Label "name"}} column: the last dotted part.
 func (h headerCtx) Label(name string) string {
 	parts := strings.Split(name, ".")

@@ -4,46 +4,109 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
 
+const (
+	modInternal   = "github.com/berth-dev/berth/internal/"
+	selfPkg       = "github.com/berth-dev/berth/internal/cli"
+	composeCliPkg = "github.com/berth-dev/berth/internal/cli/composecli"
+	// internal/compose is held to the same rule as the CLI
+	// (TestNoEngineImports there), so berth-compose may use it.
+	composePkg = "github.com/berth-dev/berth/internal/compose"
+)
+
 // TestNoDaemonImports fences the CLI off from berth's daemon internals: the
 // CLI talks to berthd only through the Engine API client and API types.
-// Every Go file of internal/cli (and below) and cmd/berth is checked; the
-// only internal package allowed is internal/compose, itself fenced.
+// internal/cli and cmd/berth may import no other internal package, and in
+// particular nothing of Compose: `berth compose` runs the berth-compose
+// binary, so that every other command starts without compose-go's package
+// initialisation. internal/cli/composecli and cmd/berth-compose (the
+// berth-compose binary) may add internal/compose.
 func TestNoDaemonImports(t *testing.T) {
-	const internal = "github.com/berth-dev/berth/internal/"
-	const self = "github.com/berth-dev/berth/internal/cli"
-	// internal/compose is held to the same rule (TestNoEngineImports
-	// there), so the CLI may use it.
-	const composePkg = "github.com/berth-dev/berth/internal/compose"
-	for _, root := range []string{".", filepath.Join("..", "..", "cmd", "berth")} {
-		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && d.Name() == "testdata" {
-				return filepath.SkipDir
-			}
-			if d.IsDir() || !strings.HasSuffix(path, ".go") {
-				return nil
-			}
-			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
-			if err != nil {
-				return err
-			}
-			for _, imp := range f.Imports {
-				p := strings.Trim(imp.Path.Value, `"`)
-				if strings.HasPrefix(p, internal) && p != self && !strings.HasPrefix(p, self+"/") && p != composePkg {
-					t.Errorf("%s imports %s: the CLI may only use the Engine API client and types", path, p)
-				}
-			}
-			return nil
-		})
+	berth := func(p string) bool { return p == selfPkg }
+	compose := func(p string) bool { return p == selfPkg || p == composeCliPkg || p == composePkg }
+	checkImports(t, ".", []string{"composecli"}, berth)
+	checkImports(t, filepath.Join("..", "..", "cmd", "berth"), nil, berth)
+	checkImports(t, "composecli", nil, compose)
+	checkImports(t, filepath.Join("..", "..", "cmd", "berth-compose"), nil, compose)
+}
+
+// checkImports walks the Go files below root (skipping testdata and the
+// directories in skip) and reports every import of a berth internal
+// package that allowed refuses, and, where internal/compose is refused,
+// every import of compose-go.
+func checkImports(t *testing.T, root string, skip []string, allowed func(string) bool) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
-			t.Fatal(err)
+			return err
+		}
+		if d.IsDir() && path != root && (d.Name() == "testdata" || contains(skip, d.Name())) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		n++
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if strings.HasPrefix(p, modInternal) && !allowed(p) {
+				t.Errorf("%s imports %s, which it may not", path, p)
+			}
+			if strings.HasPrefix(p, "github.com/compose-spec/") && !allowed(composePkg) {
+				t.Errorf("%s imports %s: Compose belongs to berth-compose", path, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Errorf("no Go files under %s", root)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBerthBinaryLinksNoCompose checks the whole dependency graph of
+// cmd/berth, not just its direct imports: no package of Compose (berth's or
+// compose-go, nor the JSON schema validator compose-go brings) may be
+// linked into the berth binary.
+func TestBerthBinaryLinksNoCompose(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "github.com/berth-dev/berth/cmd/berth").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !contains(deps, selfPkg) {
+		t.Fatalf("go list -deps cmd/berth does not list %s:\n%s", selfPkg, out)
+	}
+	for _, p := range deps {
+		if p == composeCliPkg || p == composePkg || strings.HasPrefix(p, composePkg+"/") ||
+			strings.HasPrefix(p, "github.com/compose-spec/") || strings.Contains(p, "jsonschema") {
+			t.Errorf("cmd/berth depends on %s", p)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package composecli
 
 import (
 	"context"
@@ -13,10 +13,11 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/cli"
 	"github.com/berth-dev/berth/internal/compose"
 )
 
-func (c *Cli) newComposeExecCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeExecCommand(o *composeOptions) *cobra.Command {
 	var (
 		detach, privileged, noTTY, interactive bool
 		index                                  int
@@ -26,7 +27,7 @@ func (c *Cli) newComposeExecCommand(o *composeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec [OPTIONS] SERVICE COMMAND [ARGS...]",
 		Short: "Execute a command in a running container",
-		Args:  requiresMinArgs(2),
+		Args:  cli.RequiresMinArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			p, e, err := c.composeTarget(ctx, o, nil)
@@ -37,7 +38,7 @@ func (c *Cli) newComposeExecCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, stdinTTY := isTerminalReader(c.in)
+			stdinTTY := isTerminal(c.In())
 			tty := !noTTY && stdinTTY
 			if !cmd.Flags().Changed("no-TTY") && cmd.Flags().Changed("tty") {
 				tty, _ = cmd.Flags().GetBool("tty")
@@ -55,9 +56,9 @@ func (c *Cli) newComposeExecCommand(o *composeOptions) *cobra.Command {
 	fs.BoolVar(&privileged, "privileged", false, "Give extended privileges to the process")
 	fs.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation. By default 'docker compose exec' allocates a TTY.")
 	fs.Bool("tty", true, "Allocate a pseudo-TTY")
-	hideFlag(fs, "tty")
+	_ = fs.MarkHidden("tty")
 	fs.BoolVarP(&interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
-	hideFlag(fs, "interactive")
+	_ = fs.MarkHidden("interactive")
 	fs.StringVarP(&user, "user", "u", "", "Run the command as this user")
 	fs.StringVarP(&workdir, "workdir", "w", "", "Path to workdir directory for this command")
 	return cmd
@@ -65,7 +66,7 @@ func (c *Cli) newComposeExecCommand(o *composeOptions) *cobra.Command {
 
 // execIn runs an exec in container id with the CLI's streams and returns
 // its exit status as a StatusError.
-func (c *Cli) execIn(ctx context.Context, id string, opts client.ExecCreateOptions, detach, interactive bool) error {
+func (c *cmds) execIn(ctx context.Context, id string, opts client.ExecCreateOptions, detach, interactive bool) error {
 	api, err := c.Client()
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func (c *Cli) execIn(ctx context.Context, id string, opts client.ExecCreateOptio
 		opts.AttachStdout, opts.AttachStderr = true, true
 	}
 	if opts.TTY {
-		if h, w, ok := c.terminalSize(); ok {
+		if h, w, ok := c.TerminalSize(); ok {
 			opts.ConsoleSize = client.ConsoleSize{Height: h, Width: w}
 		}
 	}
@@ -92,19 +93,15 @@ func (c *Cli) execIn(ctx context.Context, id string, opts client.ExecCreateOptio
 		return err
 	}
 	defer resp.Close()
-	restore := c.rawTerminal(opts.TTY, interactive)
-	so := streamOptions{stdout: c.out, stderr: c.err, tty: opts.TTY}
-	if interactive {
-		so.stdin = c.in
-	}
+	restore := c.RawTerminal(opts.TTY, interactive)
 	if opts.TTY {
-		c.monitorTTYSize(ctx, func(h, w uint) {
+		c.MonitorTTYSize(ctx, func(h, w uint) {
 			_, _ = api.ExecResize(ctx, created.ID, client.ExecResizeOptions{Height: h, Width: w})
 		})
 	}
-	err = pumpStreams(ctx, &resp.HijackedResponse, so)
+	err = c.PumpStreams(ctx, &resp.HijackedResponse, opts.TTY, interactive)
 	restore()
-	if err != nil && !errors.Is(err, errDetached) {
+	if err != nil {
 		return err
 	}
 	ins, err := api.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
@@ -112,12 +109,12 @@ func (c *Cli) execIn(ctx context.Context, id string, opts client.ExecCreateOptio
 		return err
 	}
 	if !ins.Running && ins.ExitCode != 0 {
-		return StatusError{StatusCode: ins.ExitCode}
+		return cli.StatusError{StatusCode: ins.ExitCode}
 	}
 	return nil
 }
 
-func (c *Cli) newComposeRunCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeRunCommand(o *composeOptions) *cobra.Command {
 	var (
 		detach, rm, noTTY, servicePorts, noDeps, useAliases, build, quietPull, removeOrphans bool
 		interactive                                                                          bool
@@ -127,7 +124,7 @@ func (c *Cli) newComposeRunCommand(o *composeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",
 		Short: "Run a one-off command on a service",
-		Args:  requiresMinArgs(1),
+		Args:  cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			p, err := c.composeLoad(ctx, o, args[0])
@@ -138,7 +135,7 @@ func (c *Cli) newComposeRunCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, stdinTTY := isTerminalReader(c.in)
+			stdinTTY := isTerminal(c.In())
 			ro := compose.RunOptions{
 				Service: args[0], Command: args[1:], Env: env, Name: name, User: user, WorkingDir: workdir,
 				Tty: !noTTY && stdinTTY && !detach, Interactive: interactive && !detach, AutoRemove: rm,
@@ -196,7 +193,7 @@ func (c *Cli) newComposeRunCommand(o *composeOptions) *cobra.Command {
 	fs.StringVar(&name, "name", "", "Assign a name to the container")
 	fs.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation (default: auto-detected)")
 	fs.Bool("tty", true, "Allocate a pseudo-TTY")
-	hideFlag(fs, "tty")
+	_ = fs.MarkHidden("tty")
 	fs.BoolVarP(&interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
 	fs.StringVar(&entrypoint, "entrypoint", "", "Override the entrypoint of the image")
 	fs.StringVarP(&user, "user", "u", "", "Run as specified username or uid")
@@ -216,7 +213,7 @@ func (c *Cli) newComposeRunCommand(o *composeOptions) *cobra.Command {
 // runOneoff starts a `compose run` container: detached it prints the
 // container name; otherwise it attaches, starts, and returns the exit
 // status.
-func (c *Cli) runOneoff(ctx context.Context, ctr container.Summary, ro compose.RunOptions, detach bool) error {
+func (c *cmds) runOneoff(ctx context.Context, ctr container.Summary, ro compose.RunOptions, detach bool) error {
 	api, err := c.Client()
 	if err != nil {
 		return err
@@ -226,14 +223,14 @@ func (c *Cli) runOneoff(ctx context.Context, ctr container.Summary, ro compose.R
 		if _, err := api.ContainerStart(ctx, ctr.ID, client.ContainerStartOptions{}); err != nil {
 			return err
 		}
-		fmt.Fprintln(c.out, name)
+		fmt.Fprintln(c.Out(), name)
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if !ro.Tty {
 		// Signals go to the one-off container, as with `docker run`.
-		proxySignals(ctx, api, ctr.ID)
+		cli.ProxySignals(ctx, api, ctr.ID)
 	}
 	ar, err := api.ContainerAttach(ctx, ctr.ID, client.ContainerAttachOptions{Stream: true, Stdin: ro.Interactive, Stdout: true, Stderr: true})
 	if err != nil {
@@ -245,19 +242,15 @@ func (c *Cli) runOneoff(ctx context.Context, ctr container.Summary, ro compose.R
 		cond = container.WaitConditionRemoved
 	}
 	wait := api.ContainerWait(ctx, ctr.ID, client.ContainerWaitOptions{Condition: cond})
-	restore := c.rawTerminal(ro.Tty, ro.Interactive)
+	restore := c.RawTerminal(ro.Tty, ro.Interactive)
 	defer restore()
-	so := streamOptions{stdout: c.out, stderr: c.err, tty: ro.Tty}
-	if ro.Interactive {
-		so.stdin = c.in
-	}
 	streamDone := make(chan error, 1)
-	go func() { streamDone <- pumpStreams(ctx, &ar.HijackedResponse, so) }()
+	go func() { streamDone <- c.PumpStreams(ctx, &ar.HijackedResponse, ro.Tty, ro.Interactive) }()
 	if _, err := api.ContainerStart(ctx, ctr.ID, client.ContainerStartOptions{}); err != nil {
 		return err
 	}
 	if ro.Tty {
-		c.monitorTTYSize(ctx, func(h, w uint) {
+		c.MonitorTTYSize(ctx, func(h, w uint) {
 			_, _ = api.ContainerResize(ctx, ctr.ID, client.ContainerResizeOptions{Height: h, Width: w})
 		})
 	}
@@ -276,7 +269,7 @@ func (c *Cli) runOneoff(ctx context.Context, ctr container.Summary, ro compose.R
 		return errors.New(res.Error.Message)
 	}
 	if res.StatusCode != 0 {
-		return StatusError{StatusCode: int(res.StatusCode)}
+		return cli.StatusError{StatusCode: int(res.StatusCode)}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package cli
+package composecli
 
 import (
 	"context"
@@ -11,15 +11,16 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/cli"
 	"github.com/berth-dev/berth/internal/compose"
 )
 
-func (c *Cli) newComposeScaleCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeScaleCommand(o *composeOptions) *cobra.Command {
 	var noDeps bool
 	cmd := &cobra.Command{
 		Use:   "scale [SERVICE=REPLICAS...]",
 		Short: "Scale services ",
-		Args:  requiresMinArgs(1),
+		Args:  cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var services []string
@@ -53,12 +54,12 @@ func (c *Cli) newComposeScaleCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeWaitCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeWaitCommand(o *composeOptions) *cobra.Command {
 	var downProject bool
 	cmd := &cobra.Command{
 		Use:   "wait SERVICE [SERVICE...] [OPTIONS]",
 		Short: "Block until containers of all (or specified) services stop.",
-		Args:  requiresMinArgs(1),
+		Args:  cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			p, e, err := c.composeTarget(ctx, o, nil)
@@ -107,7 +108,7 @@ func (c *Cli) newComposeWaitCommand(o *composeOptions) *cobra.Command {
 				}
 			}
 			if first.code != 0 {
-				return StatusError{StatusCode: first.code}
+				return cli.StatusError{StatusCode: first.code}
 			}
 			return nil
 		},

@@ -1,4 +1,4 @@
-package cli
+package composecli
 
 import (
 	"archive/tar"
@@ -12,9 +12,11 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/cli"
 )
 
-func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeCpCommand(o *composeOptions) *cobra.Command {
 	var (
 		index               int
 		archive, followLink bool
@@ -22,7 +24,7 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cp [OPTIONS] SERVICE:SRC_PATH DEST_PATH|-\n\tdocker compose cp [OPTIONS] SRC_PATH|- SERVICE:DEST_PATH",
 		Short: "Copy files/folders between a service container and the local filesystem",
-		Args:  exactArgs(2),
+		Args:  cli.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			src, dst := args[0], args[1]
@@ -47,7 +49,7 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 				}
 				defer res.Content.Close()
 				if dst == "-" {
-					_, err = io.Copy(c.out, res.Content)
+					_, err = io.Copy(c.Out(), res.Content)
 					return err
 				}
 				return composeExtractTar(res.Content, dst, path.Base(srcPath))
@@ -59,7 +61,7 @@ func (c *Cli) newComposeCpCommand(o *composeOptions) *cobra.Command {
 			var content io.Reader
 			destDir := dstPath
 			if src == "-" {
-				content = c.in
+				content = c.In()
 			} else {
 				// Copy into dstPath when it is an existing directory,
 				// otherwise as dstPath (renamed).

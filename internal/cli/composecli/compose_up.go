@@ -1,4 +1,4 @@
-package cli
+package composecli
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/cli"
 	"github.com/berth-dev/berth/internal/compose"
 )
 
@@ -85,7 +86,7 @@ func (f *composeUpFlags) upOptions(cmd *cobra.Command, services []string) compos
 	return o
 }
 
-func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeUpCommand(o *composeOptions) *cobra.Command {
 	f := &composeUpFlags{}
 	cmd := &cobra.Command{
 		Use:   "up [OPTIONS] [SERVICE...]",
@@ -131,13 +132,13 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 			if f.detach || f.noStart {
 				return nil
 			}
-			lp := &compose.LogPrinter{Out: c.out, Color: !f.noColor && composeColorOutput(o, c.out), NoPrefix: f.noLogPrefix, Project: p.Name}
+			lp := &compose.LogPrinter{Out: c.Out(), Color: !f.noColor && composeColorOutput(o, c.Out()), NoPrefix: f.noLogPrefix, Project: p.Name}
 			attached := composeAttachedServices(p, args, f)
 			if attached != nil && len(attached) == 0 {
 				// Everything is --no-attach: wait for the containers, silently.
 				lp.Out = io.Discard
 			} else {
-				fmt.Fprintln(c.out, "Attaching to "+composeAttachNames(ctx, e, p, attached))
+				fmt.Fprintln(c.Out(), "Attaching to "+composeAttachNames(ctx, e, p, attached))
 			}
 			status, err := e.Attach(runCtx, p, attached, compose.AttachOptions{
 				AbortOnExit: f.abortOnExit, ExitCodeFrom: f.exitCodeFrom, Timeout: composeTimeoutFlag(cmd, "timeout", f.timeout),
@@ -145,17 +146,17 @@ func (c *Cli) newComposeUpCommand(o *composeOptions) *cobra.Command {
 			}, lp)
 			if runCtx.Err() != nil && ctx.Err() == nil {
 				// Interrupted: stop the project like Compose does.
-				fmt.Fprintln(c.err, "Gracefully stopping... (press Ctrl+C again to force)")
+				fmt.Fprintln(c.Err(), "Gracefully stopping... (press Ctrl+C again to force)")
 				if err := e.Stop(context.WithoutCancel(ctx), p, nil, composeTimeoutFlag(cmd, "timeout", f.timeout)); err != nil {
 					return err
 				}
-				return StatusError{StatusCode: 130}
+				return cli.StatusError{StatusCode: 130}
 			}
 			if err != nil {
 				return err
 			}
 			if status != 0 {
-				return StatusError{StatusCode: status}
+				return cli.StatusError{StatusCode: status}
 			}
 			return nil
 		},
@@ -234,7 +235,7 @@ func composeAttachNames(ctx context.Context, e *compose.Engine, p *types.Project
 	return names
 }
 
-func (c *Cli) newComposeCreateCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeCreateCommand(o *composeOptions) *cobra.Command {
 	f := &composeUpFlags{}
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] [SERVICE...]",
@@ -270,7 +271,7 @@ func (c *Cli) newComposeCreateCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeDownCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeDownCommand(o *composeOptions) *cobra.Command {
 	var (
 		removeOrphans, volumes bool
 		rmi                    string
@@ -308,7 +309,7 @@ func (c *Cli) newComposeDownCommand(o *composeOptions) *cobra.Command {
 // newComposeLifecycleCommand builds start, stop, restart, pause and
 // unpause, which share their shape: [SERVICE...] and, for stop and
 // restart, -t.
-func (c *Cli) newComposeLifecycleCommand(o *composeOptions, verb, short string) *cobra.Command {
+func (c *cmds) newComposeLifecycleCommand(o *composeOptions, verb, short string) *cobra.Command {
 	var timeout int
 	cmd := &cobra.Command{
 		Use:   verb + " [SERVICE...]",
@@ -344,7 +345,7 @@ func (c *Cli) newComposeLifecycleCommand(o *composeOptions, verb, short string) 
 	return cmd
 }
 
-func (c *Cli) newComposeKillCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeKillCommand(o *composeOptions) *cobra.Command {
 	var (
 		signal        string
 		removeOrphans bool
@@ -369,7 +370,7 @@ func (c *Cli) newComposeKillCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeRmCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeRmCommand(o *composeOptions) *cobra.Command {
 	var force, stop, volumes bool
 	cmd := &cobra.Command{
 		Use:   "rm [OPTIONS] [SERVICE...]",
@@ -390,7 +391,7 @@ func (c *Cli) newComposeRmCommand(o *composeOptions) *cobra.Command {
 				return err
 			}
 			if len(targets) == 0 {
-				fmt.Fprintln(c.err, "No stopped containers")
+				fmt.Fprintln(c.Err(), "No stopped containers")
 				return nil
 			}
 			if !force {
@@ -398,7 +399,7 @@ func (c *Cli) newComposeRmCommand(o *composeOptions) *cobra.Command {
 				for _, t := range targets {
 					msg += " " + compose.ContainerDisplayName(t)
 				}
-				if !c.confirm(msg) {
+				if !c.Confirm(msg) {
 					return nil
 				}
 			}

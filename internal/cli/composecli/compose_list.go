@@ -1,4 +1,4 @@
-package cli
+package composecli
 
 import (
 	"encoding/json"
@@ -11,18 +11,23 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/cli"
 	"github.com/berth-dev/berth/internal/compose"
 )
 
 // composePsRow is a container as `compose ps` shows it: docker's
 // container fields plus Name, Service and Project.
-type composePsRow struct{ psRow }
+type composePsRow struct {
+	cli.ContainerRow
+	s container.Summary
+}
 
-func (r composePsRow) MarshalJSON() ([]byte, error) { return fieldsJSON(r) }
+func (r composePsRow) MarshalJSON() ([]byte, error) { return cli.FieldsJSON(r) }
 func (r composePsRow) Name() string                 { return compose.ContainerDisplayName(r.s) }
 func (r composePsRow) Service() string              { return r.s.Labels[compose.LabelService] }
 func (r composePsRow) Project() string              { return r.s.Labels[compose.LabelProject] }
@@ -44,14 +49,8 @@ func (r composePsRow) ExitCode() int {
 	return 0
 }
 
-func (h headerCtx) Service() string { return h.get("Service") }
-func (h headerCtx) Project() string { return h.get("Project") }
-
 var composePsHeaders = func() map[string]string {
-	m := map[string]string{}
-	for k, v := range psHeaders {
-		m[k] = v
-	}
+	m := cli.ContainerHeaders()
 	m["Name"] = "NAME"
 	m["Service"] = "SERVICE"
 	m["Project"] = "PROJECT"
@@ -60,7 +59,7 @@ var composePsHeaders = func() map[string]string {
 
 const composePsFormat = "table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}"
 
-func (c *Cli) newComposePsCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposePsCommand(o *composeOptions) *cobra.Command {
 	var (
 		all, quiet, services, noTrunc, orphans bool
 		format                                 string
@@ -114,22 +113,22 @@ func (c *Cli) newComposePsCommand(o *composeOptions) *cobra.Command {
 					s := ctr.Labels[compose.LabelService]
 					if !seen[s] {
 						seen[s] = true
-						fmt.Fprintln(c.out, s)
+						fmt.Fprintln(c.Out(), s)
 					}
 				}
 				return nil
 			}
 			if quiet {
 				for _, ctr := range cs {
-					fmt.Fprintln(c.out, ctr.ID)
+					fmt.Fprintln(c.Out(), ctr.ID)
 				}
 				return nil
 			}
 			rows := make([]any, 0, len(cs))
 			for _, ctr := range cs {
-				rows = append(rows, composePsRow{psRow{s: ctr, trunc: !noTrunc}})
+				rows = append(rows, composePsRow{cli.NewContainerRow(ctr, !noTrunc), ctr})
 			}
-			return listFormat{Format: format, Default: composePsFormat, Headers: composePsHeaders}.write(c.out, rows)
+			return cli.WriteList(c.Out(), format, composePsFormat, composePsHeaders, rows)
 		},
 	}
 	fs := cmd.Flags()
@@ -144,7 +143,7 @@ func (c *Cli) newComposePsCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeLogsCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeLogsCommand(o *composeOptions) *cobra.Command {
 	var (
 		lo                   compose.LogOptions
 		noColor, noLogPrefix bool
@@ -158,7 +157,7 @@ func (c *Cli) newComposeLogsCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lp := &compose.LogPrinter{Out: c.out, Color: !noColor && composeColorOutput(o, c.out), NoPrefix: noLogPrefix, Project: p.Name}
+			lp := &compose.LogPrinter{Out: c.Out(), Color: !noColor && composeColorOutput(o, c.Out()), NoPrefix: noLogPrefix, Project: p.Name}
 			ctx, stop := composeInterruptible(ctx)
 			defer stop()
 			return e.Logs(ctx, p, args, lo, lp)
@@ -176,7 +175,7 @@ func (c *Cli) newComposeLogsCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeBuildCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeBuildCommand(o *composeOptions) *cobra.Command {
 	var (
 		noCache, pull, quiet, push bool
 		buildArgs                  []string
@@ -226,7 +225,7 @@ func (c *Cli) newComposeBuildCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposePullCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposePullCommand(o *composeOptions) *cobra.Command {
 	var po compose.PullOptions
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] [SERVICE...]",
@@ -257,7 +256,7 @@ func (c *Cli) newComposePullCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposePushCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposePushCommand(o *composeOptions) *cobra.Command {
 	var quiet, ignoreFailures, includeDeps bool
 	cmd := &cobra.Command{
 		Use:   "push [OPTIONS] [SERVICE...]",
@@ -287,7 +286,7 @@ func (c *Cli) newComposePushCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeConfigCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeConfigCommand(o *composeOptions) *cobra.Command {
 	var (
 		services, volumes, networks, images, profiles, quiet bool
 		format, hash, output                                 string
@@ -303,7 +302,7 @@ func (c *Cli) newComposeConfigCommand(o *composeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := c.out
+			out := c.Out()
 			switch {
 			case quiet:
 				return nil
@@ -397,7 +396,7 @@ func (c *Cli) newComposeConfigCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeTopCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeTopCommand(o *composeOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "top [SERVICES...]",
 		Short: "Display the running processes",
@@ -417,21 +416,21 @@ func (c *Cli) newComposeTopCommand(o *composeOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(c.out, compose.ContainerDisplayName(ctr))
-				tw := tabwriter.NewWriter(c.out, 5, 1, 3, ' ', 0)
+				fmt.Fprintln(c.Out(), compose.ContainerDisplayName(ctr))
+				tw := tabwriter.NewWriter(c.Out(), 5, 1, 3, ' ', 0)
 				fmt.Fprintln(tw, strings.Join(top.Titles, "\t"))
 				for _, proc := range top.Processes {
 					fmt.Fprintln(tw, strings.Join(proc, "\t"))
 				}
 				_ = tw.Flush()
-				fmt.Fprintln(c.out)
+				fmt.Fprintln(c.Out())
 			}
 			return nil
 		},
 	}
 }
 
-func (c *Cli) newComposeImagesCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeImagesCommand(o *composeOptions) *cobra.Command {
 	var (
 		quiet  bool
 		format string
@@ -471,7 +470,7 @@ func (c *Cli) newComposeImagesCommand(o *composeOptions) *cobra.Command {
 				for _, r := range rows {
 					if !seen[r.ID] {
 						seen[r.ID] = true
-						fmt.Fprintln(c.out, r.ID)
+						fmt.Fprintln(c.Out(), r.ID)
 					}
 				}
 				return nil
@@ -481,13 +480,13 @@ func (c *Cli) newComposeImagesCommand(o *composeOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(c.out, string(b))
+				fmt.Fprintln(c.Out(), string(b))
 				return nil
 			}
-			tw := tabwriter.NewWriter(c.out, 10, 1, 3, ' ', 0)
+			tw := tabwriter.NewWriter(c.Out(), 10, 1, 3, ' ', 0)
 			fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ContainerName, r.Repository, r.Tag, truncateID(r.ID), humanSize(r.Size))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ContainerName, r.Repository, r.Tag, truncateID(r.ID), units.HumanSizeWithPrecision(float64(r.Size), 3))
 			}
 			return tw.Flush()
 		},
@@ -497,7 +496,7 @@ func (c *Cli) newComposeImagesCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposePortCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposePortCommand(o *composeOptions) *cobra.Command {
 	var (
 		index    int
 		protocol string
@@ -505,7 +504,7 @@ func (c *Cli) newComposePortCommand(o *composeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "port [OPTIONS] SERVICE PRIVATE_PORT",
 		Short: "Print the public port for a port binding",
-		Args:  exactArgs(2),
+		Args:  cli.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			port, err := strconv.ParseUint(args[1], 10, 16)
@@ -526,7 +525,7 @@ func (c *Cli) newComposePortCommand(o *composeOptions) *cobra.Command {
 					if pp.IP.IsValid() {
 						ip = pp.IP.String()
 					}
-					fmt.Fprintf(c.out, "%s:%d\n", ip, pp.PublicPort)
+					fmt.Fprintf(c.Out(), "%s:%d\n", ip, pp.PublicPort)
 					return nil
 				}
 			}
@@ -538,7 +537,7 @@ func (c *Cli) newComposePortCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeEventsCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeEventsCommand(o *composeOptions) *cobra.Command {
 	var asJSON bool
 	var since, until string
 	cmd := &cobra.Command{
@@ -585,7 +584,7 @@ func (c *Cli) newComposeEventsCommand(o *composeOptions) *cobra.Command {
 					if asJSON {
 						b, _ := json.Marshal(map[string]any{"time": ts.Format(time.RFC3339Nano), "type": "container",
 							"action": string(m.Action), "id": m.Actor.ID, "service": svc, "attributes": attrs})
-						fmt.Fprintln(c.out, string(b))
+						fmt.Fprintln(c.Out(), string(b))
 						continue
 					}
 					sort.Strings(keys)
@@ -593,7 +592,7 @@ func (c *Cli) newComposeEventsCommand(o *composeOptions) *cobra.Command {
 					for _, k := range keys {
 						kv = append(kv, k+"="+attrs[k])
 					}
-					fmt.Fprintf(c.out, "%s container %s %s (%s)\n", ts.Format("2006-01-02 15:04:05.000000"), m.Action, m.Actor.ID, strings.Join(kv, ", "))
+					fmt.Fprintf(c.Out(), "%s container %s %s (%s)\n", ts.Format("2006-01-02 15:04:05.000000"), m.Action, m.Actor.ID, strings.Join(kv, ", "))
 				case err := <-res.Err:
 					if ctx.Err() != nil {
 						return nil
@@ -609,7 +608,7 @@ func (c *Cli) newComposeEventsCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeLsCommand(o *composeOptions) *cobra.Command {
+func (c *cmds) newComposeLsCommand(o *composeOptions) *cobra.Command {
 	var (
 		all, quiet bool
 		format     string
@@ -618,7 +617,7 @@ func (c *Cli) newComposeLsCommand(o *composeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls [OPTIONS]",
 		Short: "List running compose projects",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			api, err := c.Client()
 			if err != nil {
@@ -644,7 +643,7 @@ func (c *Cli) newComposeLsCommand(o *composeOptions) *cobra.Command {
 			}
 			if quiet {
 				for _, pr := range projects {
-					fmt.Fprintln(c.out, pr.Name)
+					fmt.Fprintln(c.Out(), pr.Name)
 				}
 				return nil
 			}
@@ -662,10 +661,10 @@ func (c *Cli) newComposeLsCommand(o *composeOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(c.out, string(b))
+				fmt.Fprintln(c.Out(), string(b))
 				return nil
 			}
-			tw := tabwriter.NewWriter(c.out, 10, 1, 3, ' ', 0)
+			tw := tabwriter.NewWriter(c.Out(), 10, 1, 3, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tCONFIG FILES")
 			for _, pr := range projects {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", pr.Name, pr.Status, pr.ConfigFiles)
@@ -681,7 +680,7 @@ func (c *Cli) newComposeLsCommand(o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-func (c *Cli) newComposeVersionCommand() *cobra.Command {
+func (c *cmds) newComposeVersionCommand() *cobra.Command {
 	var (
 		short  bool
 		format string
@@ -689,16 +688,16 @@ func (c *Cli) newComposeVersionCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version [OPTIONS]",
 		Short: "Show the berth compose version information",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := composeVersion()
 			switch {
 			case short:
-				fmt.Fprintln(c.out, v)
+				fmt.Fprintln(c.Out(), v)
 			case format == "json":
-				fmt.Fprintf(c.out, "{\"version\":%q}\n", "v"+v)
+				fmt.Fprintf(c.Out(), "{\"version\":%q}\n", "v"+v)
 			default:
-				fmt.Fprintln(c.out, "berth compose version v"+v)
+				fmt.Fprintln(c.Out(), "berth compose version v"+v)
 			}
 			return nil
 		},
