@@ -31,6 +31,9 @@ var bins struct {
 	// berthInit is --init's binary, built beside berthd (which finds it
 	// there, as in bin/).
 	berthInit string
+	// compose is berth-compose, built beside berth, which `berth compose`
+	// execs.
+	compose string
 }
 
 func TestMain(m *testing.M) {
@@ -57,6 +60,7 @@ func TestMain(m *testing.M) {
 			{&bins.berthd, "./cmd/berthd"}, {&bins.shim, "./cmd/berth-shim"},
 			{&bins.init, "./cmd/berth-runtime-init"}, {&bins.cli, "./cmd/berth"},
 			{&bins.registry, "./cmd/berth-registry"}, {&bins.berthInit, "./cmd/berth-init"},
+			{&bins.compose, "./cmd/berth-compose"},
 		} {
 			*b.out = filepath.Join(dir, filepath.Base(b.pkg))
 			args := append([]string{"build"}, fixture.RuntimeBuildArgs...)
