@@ -9,7 +9,8 @@
 #   bench/compare-compose.sh [N]    # N interleaved repetitions (default 5)
 #
 # Rows, each repetition in a rotating order:
-#   berth      `berth compose up -d` against berthd (the issue 9 figure);
+#   berth      `berth compose up -d` against berthd (the issue 9 figure;
+#              berth execs berth-compose, built beside it, as users run it);
 #   dc-dockerd docker-compose 1.29 `up -d` against dockerd 20.10 (the
 #              reference);
 #   dc-berth   docker-compose 1.29 `up -d` against berthd
@@ -194,7 +195,7 @@ log "building berth (static, as scripts/build.sh) and enginebench"
 mkdir -p "$TMP/build" "$BIN"
 (cd "$REPO_ROOT" &&
 	go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$TMP/build/" \
-		./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth &&
+		./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth ./cmd/berth-compose &&
 	go build -o "$TMP/build/enginebench" ./bench/cmd/enginebench)
 cp "$TMP/build/"* "$BIN/" # run copies, as compare-engine.sh
 rm -rf "$TMP/build"

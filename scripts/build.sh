@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds berth's binaries into bin/.
+# Builds berth's binaries into bin/ (./cmd/...: berthd, berth, berth-compose,
+# which `berth compose` execs from beside berth, berth-shim, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh

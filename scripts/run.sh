@@ -29,6 +29,8 @@ if ! berth version >/dev/null 2>&1; then
 	for _ in $(seq 200); do berth version >/dev/null 2>&1 && break; sleep 0.05; done
 fi
 berth version
+# `berth compose` execs bin/berth-compose, built beside bin/berth.
+berth compose version
 
 if ! berth image inspect busybox:latest >/dev/null 2>&1; then
 	echo "berth: importing busybox-static as busybox:latest" >&2
