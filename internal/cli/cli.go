@@ -44,8 +44,8 @@ type Cli struct {
 	debug      bool
 	tls        tlsOptions
 
-	// args are the arguments Main was given, which `berth compose`
-	// passes on to berth-compose.
+	// args are (a copy of) the arguments Main was given, which
+	// `berth compose` passes on to berth-compose.
 	args []string
 
 	api *client.Client
@@ -57,7 +57,8 @@ type Cli struct {
 // Main runs the berth CLI with args (without the program name) and returns
 // the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &Cli{in: stdin, out: stdout, err: stderr, args: args}
+	// A copy: cobra rewrites the slice it parses (completion requests).
+	c := &Cli{in: stdin, out: stdout, err: stderr, args: append([]string(nil), args...)}
 	defer c.close()
 	return c.execute(c.newRootCommand(), args)
 }

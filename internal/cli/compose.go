@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -27,6 +33,11 @@ func (c *Cli) newComposeCommand() *cobra.Command {
 		Short: "Define and run multi-container applications",
 		// Flags, --help included, are berth-compose's to parse.
 		DisableFlagParsing: true,
+		// Completions are berth-compose's too: it gets the same
+		// `__complete ...` argument list (see composeCompletions).
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			return c.composeCompletions()
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, _ := os.Executable()
 			path, err := findComposeBinary(exe, exec.LookPath)
@@ -67,4 +78,43 @@ func findComposeBinary(exe string, lookPath func(string) (string, error)) (strin
 		Status:     fmt.Sprintf("berth: 'compose' needs the %s binary, not found %s", ComposeBinary, where),
 		StatusCode: 1,
 	}
+}
+
+// composeCompletions answers a shell completion request (`berth __complete
+// ... compose ...`) by running berth-compose with the same arguments, as
+// the docker CLI asks its plugins, and returning what it printed.
+func (c *Cli) composeCompletions() ([]cobra.Completion, cobra.ShellCompDirective) {
+	exe, _ := os.Executable()
+	path, err := findComposeBinary(exe, exec.LookPath)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, c.args...).Output()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	return parseCompletions(out)
+}
+
+// parseCompletions reads cobra's __complete output: one completion a line,
+// then ":<directive>".
+func parseCompletions(out []byte) ([]cobra.Completion, cobra.ShellCompDirective) {
+	var comps []cobra.Completion
+	directive := cobra.ShellCompDirectiveDefault
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if d, ok := strings.CutPrefix(line, ":"); ok {
+			if n, err := strconv.Atoi(d); err == nil {
+				directive = cobra.ShellCompDirective(n)
+				continue
+			}
+		}
+		if line != "" {
+			comps = append(comps, line)
+		}
+	}
+	return comps, directive
 }

@@ -64,3 +64,13 @@ func TestComposeCommandListed(t *testing.T) {
 		t.Fatalf("find compose: %v %v %v", cmd, rest, err)
 	}
 }
+
+func TestParseCompletions(t *testing.T) {
+	comps, dir := parseCompletions([]byte("up\tCreate and start containers\n--detach\tDetached mode\n:4\n"))
+	if len(comps) != 2 || comps[0] != "up\tCreate and start containers" || comps[1] != "--detach\tDetached mode" || dir != 4 {
+		t.Errorf("got %q %d", comps, dir)
+	}
+	if comps, dir := parseCompletions(nil); comps != nil || dir != 0 {
+		t.Errorf("empty: %q %d", comps, dir)
+	}
+}

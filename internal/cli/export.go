@@ -20,7 +20,7 @@ import (
 // command built by newCmd. berth-compose runs the argv `berth compose`
 // was given this way, so the global options keep their meaning.
 func MainCommand(args []string, stdin io.Reader, stdout, stderr io.Writer, newCmd func(*Cli) *cobra.Command) int {
-	c := &Cli{in: stdin, out: stdout, err: stderr, args: args}
+	c := &Cli{in: stdin, out: stdout, err: stderr, args: append([]string(nil), args...)}
 	defer c.close()
 	root := c.newBareRootCommand()
 	root.AddCommand(newCmd(c))

@@ -16,7 +16,10 @@ import (
 // first ("-H unix:///x compose up -d"); run by hand, the compose word may be
 // left out ("berth-compose up -d").
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] != "compose" && !strings.HasPrefix(args[0], "-") {
+	// cobra's hidden completion commands (__complete, __completeNoDesc),
+	// which berth runs for `berth compose` completions, take berth's
+	// argument list as it is.
+	if len(args) > 0 && args[0] != "compose" && !strings.HasPrefix(args[0], "-") && !strings.HasPrefix(args[0], cobra.ShellCompRequestCmd) {
 		args = append([]string{"compose"}, args...)
 	}
 	return cli.MainCommand(args, stdin, stdout, stderr, NewCommand)
