@@ -28,7 +28,7 @@ const ComposeBinary = "berth-compose"
 // included) on, so stdio, signals and the exit status are berth-compose's
 // own and need no relaying.
 func (c *Cli) newComposeCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "compose [OPTIONS] COMMAND",
 		Short: "Define and run multi-container applications",
 		// Flags, --help included, are berth-compose's to parse.
@@ -38,19 +38,29 @@ func (c *Cli) newComposeCommand() *cobra.Command {
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return c.composeCompletions()
 		},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			exe, _ := os.Executable()
-			path, err := findComposeBinary(exe, exec.LookPath)
-			if err != nil {
-				return err
-			}
-			argv := append([]string{path}, c.args...)
-			if err := syscall.Exec(path, argv, os.Environ()); err != nil {
-				return fmt.Errorf("berth: running %s: %w", path, err)
-			}
-			return nil // not reached
-		},
+		RunE: func(*cobra.Command, []string) error { return execCompose(c.args) },
 	}
+	// `berth help compose` is berth-compose's help too.
+	cmd.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
+		if err := execCompose([]string{"compose", "--help"}); err != nil {
+			_ = exitStatus(cmd.ErrOrStderr(), err)
+		}
+	})
+	return cmd
+}
+
+// execCompose replaces the process with berth-compose run with args.
+func execCompose(args []string) error {
+	exe, _ := os.Executable()
+	path, err := findComposeBinary(exe, exec.LookPath)
+	if err != nil {
+		return err
+	}
+	argv := append([]string{path}, args...)
+	if err := syscall.Exec(path, argv, os.Environ()); err != nil {
+		return fmt.Errorf("berth: running %s: %w", path, err)
+	}
+	return nil // not reached
 }
 
 // findComposeBinary looks for berth-compose beside the berth executable exe

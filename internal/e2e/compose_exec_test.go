@@ -49,6 +49,10 @@ func TestComposeExecsBerthCompose(t *testing.T) {
 		t.Errorf("berth compose version: exit %d %q %q", code, out, errOut)
 	}
 
+	if out, errOut, code := run(bins.cli, []string{"PATH=/usr/bin:/bin"}, "help", "compose"); code != 0 ||
+		!strings.HasPrefix(out, "Usage:  berth compose [OPTIONS] COMMAND") || !strings.Contains(out, "\n  up ") {
+		t.Errorf("berth help compose: exit %d %q %q", code, out, errOut)
+	}
 	// Shell completion of compose's flags is berth-compose's.
 	if out, errOut, code := run(bins.cli, []string{"PATH=/usr/bin:/bin"}, "__complete", "-H", "unix://"+d.sock, "compose", "-f", "x.yaml", "up", "--det"); code != 0 || !strings.HasPrefix(out, "--detach\t") {
 		t.Errorf("completion: exit %d %q %q", code, out, errOut)
