@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,15 @@ func (c *Cli) newComposeCommand() *cobra.Command {
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return c.composeCompletions()
 		},
-		RunE: func(*cobra.Command, []string) error { return execCompose(c.args) },
+		RunE: func(*cobra.Command, []string) error {
+			// berth-compose inherits the process's descriptors: a caller
+			// of Main with other streams (a test) must not lose its
+			// process to it.
+			if c.in != io.Reader(os.Stdin) || c.out != io.Writer(os.Stdout) || c.err != io.Writer(os.Stderr) {
+				return errors.New("berth: 'compose' runs berth-compose in place of this process and needs the process's own stdin, stdout and stderr")
+			}
+			return execCompose(c.args)
+		},
 	}
 	// `berth help compose` is berth-compose's help too.
 	cmd.SetHelpFunc(func(cmd *cobra.Command, _ []string) {

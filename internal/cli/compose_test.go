@@ -74,3 +74,14 @@ func TestParseCompletions(t *testing.T) {
 		t.Errorf("empty: %q %d", comps, dir)
 	}
 }
+
+// TestComposeInProcessDoesNotExec: Main called with streams other than the
+// process's own (as tests do) refuses `compose` instead of replacing the
+// process.
+func TestComposeInProcessDoesNotExec(t *testing.T) {
+	var out, errb strings.Builder
+	code := Main([]string{"compose", "version"}, strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "needs the process's own stdin, stdout and stderr") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
