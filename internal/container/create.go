@@ -107,7 +107,8 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		Platform: img.Platform.OS, Snapshot: "container-" + id,
 		State: State{Status: container.StateCreated},
 	}
-	if name == "" {
+	generated := name == ""
+	if generated {
 		name = s.freeName()
 	}
 	rec.Name = name
@@ -169,6 +170,11 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer phase("recorded")
+	if _, taken := s.names[rec.Name]; taken && generated {
+		// A concurrent create took the generated name meanwhile: pick
+		// another (Docker's names are never a conflict of their own).
+		rec.Name = s.freeNameLocked()
+	}
 	if _, taken := s.names[rec.Name]; taken {
 		return res, errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", rec.Name, s.names[rec.Name])
 	}

@@ -25,6 +25,11 @@ var (
 func (s *Service) freeName() string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.freeNameLocked()
+}
+
+// freeNameLocked is freeName with s.mu held (read or write).
+func (s *Service) freeNameLocked() string {
 	for i := 0; ; i++ {
 		n := "/" + nameLeft[rand.IntN(len(nameLeft))] + "_" + nameRight[rand.IntN(len(nameRight))]
 		if i > 10 {

@@ -67,6 +67,12 @@ type aheadSlot struct {
 	mu    sync.Mutex
 	cur   *aheadPrep
 	timer *time.Timer
+	// releasing holds, by container id, the preparations let go in the
+	// background (replaced by a later create, or their TTL ran out): until
+	// one is closed its pre-forked init still owns the id's runtime state,
+	// so a start of that container must wait (awaitRelease) rather than
+	// create it again ("container with id exists").
+	releasing map[string]chan struct{}
 }
 
 // aheadPrep is one preparation; ready is closed once p is set (nil:
@@ -111,9 +117,64 @@ func (s *Service) prepareAhead(rec *Record) {
 	}
 	a.cur = ap
 	a.timer = time.AfterFunc(aheadTTL, func() { s.dropAhead(ap.id) })
+	done := a.releaseLocked(old)
 	a.mu.Unlock()
 	if old != nil {
-		go func() { old.wait().Release() }()
+		go func() {
+			old.wait().Release()
+			done()
+		}()
+	}
+}
+
+// releaseLocked records that ap (nil: nothing) is being released and
+// returns the function that marks it done. a.mu is held.
+func (a *aheadSlot) releaseLocked(ap *aheadPrep) (done func()) {
+	if ap == nil {
+		return func() {}
+	}
+	if a.releasing == nil {
+		a.releasing = map[string]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	prev := a.releasing[ap.id]
+	a.releasing[ap.id] = ch
+	return func() {
+		if prev != nil {
+			<-prev
+		}
+		a.mu.Lock()
+		if a.releasing[ap.id] == ch {
+			delete(a.releasing, ap.id)
+		}
+		a.mu.Unlock()
+		close(ch)
+	}
+}
+
+// awaitReleases waits until every background release is done.
+func (s *Service) awaitReleases() {
+	a := &s.ahead
+	a.mu.Lock()
+	var chs []chan struct{}
+	for _, ch := range a.releasing {
+		chs = append(chs, ch)
+	}
+	a.mu.Unlock()
+	for _, ch := range chs {
+		<-ch
+	}
+}
+
+// awaitRelease waits until no preparation for container id is being
+// released in the background.
+func (s *Service) awaitRelease(id string) {
+	a := &s.ahead
+	a.mu.Lock()
+	ch := a.releasing[id]
+	a.mu.Unlock()
+	if ch != nil {
+		<-ch
 	}
 }
 
@@ -139,7 +200,20 @@ func (s *Service) takeAhead(id string) *shim.Prepared {
 }
 
 // dropAhead releases the shim prepared for container id ("": any) and
-// waits for it to have removed its pre-forked init.
+// waits for it to have removed its pre-forked init (a start of that
+// container meanwhile waits too: awaitRelease).
 func (s *Service) dropAhead(id string) {
-	s.detachAhead(id).wait().Release()
+	a := &s.ahead
+	a.mu.Lock()
+	ap := a.cur
+	if ap == nil || (id != "" && ap.id != id) {
+		a.mu.Unlock()
+		return
+	}
+	a.cur = nil
+	a.timer.Stop()
+	done := a.releaseLocked(ap)
+	a.mu.Unlock()
+	ap.wait().Release()
+	done()
 }

@@ -134,6 +134,9 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 // bundle would orphan that shim and its waiting init.
 func (s *Service) killStale(ctx context.Context, id string) {
 	s.dropAhead(id) // a shim prepared at create, never started
+	// One prepared at create and let go meanwhile (a later create took
+	// the slot) may still hold this id's runtime state.
+	s.awaitRelease(id)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if cl, err := shim.Connect(cctx, s.bundleDir(id)); err == nil {

@@ -258,6 +258,7 @@ func (s *Service) ImageInUse(id string) (string, bool) {
 func (s *Service) Close() error {
 	s.stopSupervision()
 	s.dropAhead("")
+	s.awaitReleases()
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {

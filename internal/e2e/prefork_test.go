@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 )
 
 // berthShimKids returns the berth-shim processes whose parent is pid, and
@@ -185,4 +190,41 @@ func pidAlive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || len(s) < i+3 || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// TestPreforkReplacedThenStarted creates and starts containers from
+// several clients at once (as `compose up` does): every create takes the
+// prepared-shim slot, so the previous container's shim is let go in the
+// background while that container may already be starting. Its start must
+// wait for the release (its pre-forked init still holds the id's runtime
+// state) instead of failing with "container with id exists".
+func TestPreforkReplacedThenStarted(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	ctx := context.Background()
+	for round := 0; round < 3; round++ {
+		var wg sync.WaitGroup
+		errs := make(chan error, 10)
+		for w := 0; w < 10; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := d.client.ContainerCreate(ctx, client.ContainerCreateOptions{
+					Config:     &container.Config{Image: "busybox", Cmd: []string{"true"}},
+					HostConfig: &container.HostConfig{NetworkMode: "none"},
+				})
+				if err == nil {
+					_, err = d.client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("round %d: %v", round, err)
+		}
+	}
 }
