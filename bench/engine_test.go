@@ -3,6 +3,7 @@ package bench
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -33,11 +34,16 @@ func startEngine(b *testing.B) *engine {
 	if os.Geteuid() != 0 {
 		b.Fatal("the engine benchmarks need root")
 	}
-	bin := b.TempDir()
-	args := []string{"build", "-tags", "netgo,osusergo", "-ldflags", "-linkmode external -extldflags -static", "-o", bin + "/",
-		"../cmd/berthd", "../cmd/berth-shim", "../cmd/berth-runtime-init"}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
+	// BENCH_BIN: binaries built already (berthd, berth-shim,
+	// berth-runtime-init), e.g. another commit's for an A/B comparison.
+	bin := os.Getenv("BENCH_BIN")
+	if bin == "" {
+		bin = b.TempDir()
+		args := []string{"build", "-tags", "netgo,osusergo", "-ldflags", "-linkmode external -extldflags -static", "-o", bin + "/",
+			"../cmd/berthd", "../cmd/berth-shim", "../cmd/berth-runtime-init"}
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			b.Fatalf("build: %v\n%s", err, out)
+		}
 	}
 	base, err := os.MkdirTemp("", "bb")
 	if err != nil {
@@ -51,7 +57,7 @@ func startEngine(b *testing.B) *engine {
 	sock := filepath.Join(base, "s.sock")
 	e.cmd = exec.Command(filepath.Join(bin, "berthd"), "--data-root", filepath.Join(base, "d"), "--exec-root", filepath.Join(base, "x"),
 		"-H", "unix://"+sock, "--pidfile", filepath.Join(base, "pid"), "--config-file", filepath.Join(base, "d.json"),
-		"--shim-binary", filepath.Join(bin, "berth-shim"), "--log-level", "warn")
+		"--shim-binary", filepath.Join(bin, "berth-shim"), "--log-level", cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "warn"))
 	e.cmd.Stderr = os.Stderr
 	if err := e.cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -132,6 +132,17 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 			s.releaseVolumes(context.WithoutCancel(ctx), rec.ID, rec.MountPoints, true)
 		}
 	}()
+	// The container's init is pre-forked (in the background) while create
+	// writes its files and snapshot, the client comes back to start it and
+	// start mounts its root (prefork.go). Should create fail, it goes.
+	s.prepareAhead(&rec)
+	defer func() {
+		if retErr != nil {
+			if ap := s.detachAhead(id); ap != nil {
+				go ap.wait().Release()
+			}
+		}
+	}()
 	// Files first, then the record: a crash in between leaves a directory
 	// without a record, which Restore removes.
 	dir := s.dataDir(id)
@@ -179,9 +190,6 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	s.byID[id] = c
 	s.names[rec.Name] = id
 	s.event("create", &rec, nil)
-	// The container's init is pre-forked (in the background) while the
-	// client comes back to start it and start mounts its root (prefork.go).
-	s.prepareAhead(&rec)
 	return CreateResult{ID: id, Warnings: warnings}, nil
 }
 

@@ -298,7 +298,11 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
 	}
 	cmd.Env = append([]string{initproc.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
 	if initproc.TraceOn {
-		cmd.Env = append(cmd.Env, "BERTH_TRACE_INIT=1")
+		v := "1"
+		if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
+			v = d
+		}
+		cmd.Env = append(cmd.Env, "BERTH_TRACE_INIT="+v)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: o.plan.cloneFlags}
 	// Joining cgroups: v2 at clone time (CLONE_INTO_CGROUP), v1 by the child
