@@ -481,9 +481,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 			}
 		}
 		cfg.Seccomp = scProg
-		// Its first record must be on disk before ours replaces it
-		// (and, should create fail, before the directory goes).
-		defer func() { _ = pf.waitSaved() }()
 	} else if ch, cfg, err = r.coldSpawn(id, dir, spec, plan, scProg, o, &cg); err != nil {
 		return nil, err
 	}
@@ -514,9 +511,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	// final record follows once the init is ready (a file created less on
 	// the path of start: each costs 0.4-1 ms on a busy ext4).
 	if pf == nil || spec.Hooks != nil {
-		if err := pf.waitSaved(); err != nil {
-			return nil, err
-		}
 		if err := r.save(p); err != nil {
 			return nil, err
 		}
@@ -557,9 +551,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		return nil, err
 	}
 	initproc.Tracef("create: child ready")
-	if err := pf.waitSaved(); err != nil {
-		return nil, err
-	}
 	p.Creating = false
 	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil}
 	if o.saveAsync {

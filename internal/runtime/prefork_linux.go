@@ -63,20 +63,6 @@ type Preforked struct {
 	cfg           *initproc.Config
 	consoleParent *os.File
 	used          atomic.Bool
-	// saved has the result of writing the first record (nil: none
-	// pending); see waitSaved.
-	saved chan error
-}
-
-// waitSaved waits for the first record to be written and returns the
-// result (once; later calls, and calls on nil, return nil).
-func (pf *Preforked) waitSaved() error {
-	if pf == nil || pf.saved == nil {
-		return nil
-	}
-	err := <-pf.saved
-	pf.saved = nil
-	return err
 }
 
 // preforkUsed counts the creates that used a pre-forked init (tests).
@@ -152,18 +138,14 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 	// Release (the shim killed), Delete(force) (berthd's killStale)
 	// finds the init and the cgroups and removes them. Create overwrites
 	// it with the full record.
-	// It is written while the init starts its Go runtime and the caller
-	// goes on (a file created costs 0.4-1 ms on a busy ext4); create waits
-	// for it before it writes its own, Release before it removes the
-	// directory.
 	start, _, _ := procStat(pf.ch.pid)
-	rec := &persisted{
+	if err := r.save(&persisted{
 		ID: id, InitPid: pf.ch.pid, InitStart: start, Created: time.Now().UTC(), Owner: currentOwner(),
 		CgroupPaths: pf.cg.Paths(), NamespacePaths: map[specs.LinuxNamespaceType]string{},
 		Config: &specs.Spec{Linux: &specs.Linux{}}, Creating: true,
+	}); err != nil {
+		return nil, err
 	}
-	pf.saved = make(chan error, 1)
-	go func() { pf.saved <- r.save(rec) }()
 	initproc.Tracef("prefork: spawned")
 	return pf, nil
 }
@@ -190,7 +172,6 @@ func (pf *Preforked) release() {
 	if pf.consoleParent != nil {
 		pf.consoleParent.Close()
 	}
-	_ = pf.waitSaved()
 	if pf.cg != nil {
 		_ = pf.cg.Destroy()
 	}
