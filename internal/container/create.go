@@ -134,7 +134,15 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	}()
 	// The container's init is pre-forked (in the background) while create
 	// writes its files and snapshot, the client comes back to start it and
-	// start mounts its root (prefork.go). Should create fail, it goes.
+	// start mounts its root (prefork.go). Should create fail, it goes. A
+	// name already in use fails here, before the shim prepared for
+	// another container is let go for it (checked again below).
+	s.mu.Lock()
+	err = s.nameInUse(rec.Name)
+	s.mu.Unlock()
+	if err != nil {
+		return res, err
+	}
 	s.prepareAhead(&rec)
 	defer func() {
 		if retErr != nil {
@@ -180,8 +188,8 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer phase("recorded")
-	if _, taken := s.names[rec.Name]; taken {
-		return res, errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", rec.Name, s.names[rec.Name])
+	if err := s.nameInUse(rec.Name); err != nil {
+		return res, err
 	}
 	if err := s.store.create(&rec, putVolumes); err != nil {
 		return res, err
@@ -191,6 +199,14 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	s.names[rec.Name] = id
 	s.event("create", &rec, nil)
 	return CreateResult{ID: id, Warnings: warnings}, nil
+}
+
+// nameInUse returns Docker's conflict error if name is taken; s.mu held.
+func (s *Service) nameInUse(name string) error {
+	if id, taken := s.names[name]; taken {
+		return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, id)
+	}
+	return nil
 }
 
 // validateHostConfig applies Docker's create-time checks and defaults.
