@@ -3,12 +3,14 @@ package bench
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -30,14 +32,25 @@ type engine struct {
 // berthd on fresh short-path roots and imports a busybox image.
 func startEngine(b *testing.B) *engine {
 	b.Helper()
+	return startEngineWith(b, os.Getenv("BENCH_BIN"), 213)
+}
+
+// startEngineWith starts berthd from the binaries in bin ("": built from
+// this checkout) with address pool 10.<pool>.0.0/16.
+func startEngineWith(b *testing.B, bin string, pool int) *engine {
+	b.Helper()
 	if os.Geteuid() != 0 {
 		b.Fatal("the engine benchmarks need root")
 	}
-	bin := b.TempDir()
-	args := []string{"build", "-tags", "netgo,osusergo", "-ldflags", "-linkmode external -extldflags -static", "-o", bin + "/",
-		"../cmd/berthd", "../cmd/berth-shim", "../cmd/berth-runtime-init"}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
+	// BENCH_BIN: binaries built already (berthd, berth-shim,
+	// berth-runtime-init), e.g. another commit's for an A/B comparison.
+	if bin == "" {
+		bin = b.TempDir()
+		args := []string{"build", "-tags", "netgo,osusergo", "-ldflags", "-linkmode external -extldflags -static", "-o", bin + "/",
+			"../cmd/berthd", "../cmd/berth-shim", "../cmd/berth-runtime-init"}
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			b.Fatalf("build: %v\n%s", err, out)
+		}
 	}
 	base, err := os.MkdirTemp("", "bb")
 	if err != nil {
@@ -46,12 +59,12 @@ func startEngine(b *testing.B) *engine {
 	e := &engine{base: base}
 	// Its own bridge and a test address pool: never docker0 or berth0;
 	// the embedded DNS forwards to loopback only.
-	cfgJSON := fmt.Sprintf(`{"bridge": "bb%s", "default-address-pools": [{"base": "10.213.0.0/16", "size": 24}], "dns-upstreams": ["127.0.0.1:9"]}`, filepath.Base(base)[2:])
+	cfgJSON := fmt.Sprintf(`{"bridge": "bb%s", "default-address-pools": [{"base": "10.%d.0.0/16", "size": 24}], "dns-upstreams": ["127.0.0.1:9"]}`, filepath.Base(base)[2:], pool)
 	os.WriteFile(filepath.Join(base, "d.json"), []byte(cfgJSON), 0o600)
 	sock := filepath.Join(base, "s.sock")
 	e.cmd = exec.Command(filepath.Join(bin, "berthd"), "--data-root", filepath.Join(base, "d"), "--exec-root", filepath.Join(base, "x"),
 		"-H", "unix://"+sock, "--pidfile", filepath.Join(base, "pid"), "--config-file", filepath.Join(base, "d.json"),
-		"--shim-binary", filepath.Join(bin, "berth-shim"), "--log-level", "warn")
+		"--shim-binary", filepath.Join(bin, "berth-shim"), "--log-level", cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "warn"))
 	e.cmd.Stderr = os.Stderr
 	if err := e.cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -153,6 +166,76 @@ func BenchmarkRunRmTrue(b *testing.B) {
 // a network namespace, a veth pair on the bridge, an address, a route.
 func BenchmarkRunRmTrueBridge(b *testing.B) {
 	runRmTrue(b, "bridge")
+}
+
+// BenchmarkRunRmTrueAB is BenchmarkRunRmTrue against two berthds side by
+// side, BENCH_BIN_A's binaries and BENCH_BIN_B's (each "": this
+// checkout's), alternating run by run so both see the same machine; it
+// reports the median of each side and of the per-pair ratios B/A.
+func BenchmarkRunRmTrueAB(b *testing.B) {
+	engines := []*engine{startEngineWith(b, os.Getenv("BENCH_BIN_A"), 213), startEngineWith(b, os.Getenv("BENCH_BIN_B"), 214)}
+	ctx := context.Background()
+	hc := &container.HostConfig{NetworkMode: "none"}
+	one := func(e *engine) (create, start, total time.Duration) {
+		t0 := time.Now()
+		res, err := e.client.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}, HostConfig: hc,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := e.client.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+		t1 := time.Now()
+		if _, err := e.client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		select {
+		case r := <-w.Result:
+			if r.StatusCode != 0 {
+				b.Fatalf("exit %d", r.StatusCode)
+			}
+		case err := <-w.Error:
+			b.Fatal(err)
+		}
+		if _, err := e.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		return t1.Sub(t0), t2.Sub(t1), time.Since(t0)
+	}
+	for range 3 { // warm-up
+		one(engines[0])
+		one(engines[1])
+	}
+	var tot, st [2][]float64
+	var ratio []float64
+	i := 0
+	for b.Loop() {
+		var t [2]time.Duration
+		for k := range 2 {
+			e := (i + k) % 2 // who goes first alternates
+			_, s, all := one(engines[e])
+			t[e] = all
+			tot[e] = append(tot[e], float64(all.Microseconds()))
+			st[e] = append(st[e], float64(s.Microseconds()))
+		}
+		ratio = append(ratio, float64(t[1])/float64(t[0]))
+		i++
+	}
+	b.ReportMetric(median(tot[0]), "A-µs/op")
+	b.ReportMetric(median(tot[1]), "B-µs/op")
+	b.ReportMetric(median(st[0]), "A-start-µs/op")
+	b.ReportMetric(median(st[1]), "B-start-µs/op")
+	b.ReportMetric(median(ratio), "B/A")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func runRmTrue(b *testing.B, mode string) {

@@ -133,6 +133,27 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 			s.releaseVolumes(context.WithoutCancel(ctx), rec.ID, rec.MountPoints, true)
 		}
 	}()
+	// The container's init is pre-forked (in the background) while create
+	// writes its files and snapshot, the client comes back to start it and
+	// start mounts its root (prefork.go). Should create fail, it goes. A
+	// name already in use fails here, before the shim prepared for
+	// another container is let go for it (checked again below).
+	if !generated { // a generated one is replaced below if taken meanwhile
+		s.mu.Lock()
+		err = s.nameInUse(rec.Name)
+		s.mu.Unlock()
+		if err != nil {
+			return res, err
+		}
+	}
+	s.prepareAhead(&rec)
+	defer func() {
+		if retErr != nil {
+			if ap := s.detachAhead(id); ap != nil {
+				go ap.wait().Release()
+			}
+		}
+	}()
 	// Files first, then the record: a crash in between leaves a directory
 	// without a record, which Restore removes.
 	dir := s.dataDir(id)
@@ -175,8 +196,8 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		// another (Docker's names are never a conflict of their own).
 		rec.Name = s.freeNameLocked()
 	}
-	if _, taken := s.names[rec.Name]; taken {
-		return res, errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", rec.Name, s.names[rec.Name])
+	if err := s.nameInUse(rec.Name); err != nil {
+		return res, err
 	}
 	if err := s.store.create(&rec, putVolumes); err != nil {
 		return res, err
@@ -185,10 +206,15 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	s.byID[id] = c
 	s.names[rec.Name] = id
 	s.event("create", &rec, nil)
-	// The container's init is pre-forked (in the background) while the
-	// client comes back to start it and start mounts its root (prefork.go).
-	s.prepareAhead(&rec)
 	return CreateResult{ID: id, Warnings: warnings}, nil
+}
+
+// nameInUse returns Docker's conflict error if name is taken; s.mu held.
+func (s *Service) nameInUse(name string) error {
+	if id, taken := s.names[name]; taken {
+		return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, id)
+	}
+	return nil
 }
 
 // validateHostConfig applies Docker's create-time checks and defaults.

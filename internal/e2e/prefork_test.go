@@ -182,6 +182,46 @@ func TestPreforkedReleased(t *testing.T) {
 	}
 }
 
+// TestPreforkedCreateFails: the shim is prepared early in create; a create
+// that fails (here: a name in use) leaves the shim prepared for the
+// previous container alone, and releases its own when it had one.
+func TestPreforkedCreateFails(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	dk := bins.docker
+	pid := d.cmd.Process.Pid
+	out, errOut, code := d.cli(dk, nil, "create", "--network", "none", "--name", "c1", "busybox", "true")
+	if code != 0 {
+		t.Fatalf("create: %d %s", code, errOut)
+	}
+	id := strings.TrimSpace(out)
+	var init int
+	waitFor(t, "a prepared shim with its pre-forked init", 20*time.Second, func() bool {
+		_, k := berthShimKids(pid)
+		if len(k) == 1 {
+			init = k[0]
+		}
+		return len(k) == 1
+	})
+	if _, errOut, code = d.cli(dk, nil, "create", "--network", "none", "--name", "c1", "busybox", "true"); code == 0 || !strings.Contains(errOut, "is already in use") {
+		t.Fatalf("second create of c1: %d %q", code, errOut)
+	}
+	if !pidAlive(init) || len(cgroupDirsOf(id)) == 0 {
+		t.Fatal("the failed create let the shim prepared for c1 go")
+	}
+	out, errOut, code = d.cli(dk, nil, "start", "-a", "c1")
+	if code != 0 {
+		t.Fatalf("start: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code = d.cli(dk, nil, "rm", "c1"); code != 0 {
+		t.Fatalf("rm: %s", errOut)
+	}
+	waitFor(t, "no prepared shim or init left", 10*time.Second, func() bool {
+		_, k := berthShimKids(pid)
+		return len(k) == 0 && len(cgroupDirsOf(id)) == 0
+	})
+}
+
 func pidAlive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {

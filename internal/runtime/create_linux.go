@@ -298,7 +298,11 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
 	}
 	cmd.Env = append([]string{initproc.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
 	if initproc.TraceOn {
-		cmd.Env = append(cmd.Env, "BERTH_TRACE_INIT=1")
+		v := "1"
+		if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
+			v = d
+		}
+		cmd.Env = append(cmd.Env, "BERTH_TRACE_INIT="+v)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: o.plan.cloneFlags}
 	// Joining cgroups: v2 at clone time (CLONE_INTO_CGROUP), v1 by the child
@@ -500,8 +504,16 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		}
 		p.NamespacePaths[ns.Type] = path
 	}
-	if err := r.save(p); err != nil {
-		return nil, err
+	// The record before the init gets its config: should this process die
+	// from now on, Delete(force) finds the init, its cgroups and the hooks
+	// to run. A pre-forked init's first record already holds the init and
+	// the cgroups; without hooks there is nothing more it needs, and the
+	// final record follows once the init is ready (a file created less on
+	// the path of start: each costs 0.4-1 ms on a busy ext4).
+	if pf == nil || spec.Hooks != nil {
+		if err := r.save(p); err != nil {
+			return nil, err
+		}
 	}
 	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Rootfs = initproc.ModeInit, id, bundle, rootfs
 	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = withoutSeccomp(spec), spec.Process, ch.pid, o.NoPivot

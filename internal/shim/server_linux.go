@@ -341,7 +341,9 @@ func prepareStateDir(dir string) (_ *net.UnixListener, madeDir bool, _ error) {
 		}
 		madeDir = true
 	}
-	if f, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600); err == nil {
+	if os.Getenv("BERTH_TRACE_DIR") != "" {
+		// Tracing into <dir>/shim.<pid> (Main): stderr stays there.
+	} else if f, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600); err == nil {
 		_ = unix.Dup3(int(f.Fd()), 2, 0)
 		f.Close()
 	}

@@ -80,7 +80,15 @@ func Main() {
 		os.Exit(1)
 	}
 	os.Unsetenv(EnvSyncFD)
-	TraceOn = os.Getenv("BERTH_TRACE_INIT") != ""
+	if v := os.Getenv("BERTH_TRACE_INIT"); v != "" {
+		TraceOn = true
+		if v != "1" {
+			// BERTH_TRACE_DIR: the init's stderr is the container's.
+			if f, err := os.Create(v + "/init." + strconv.FormatInt(time.Now().UnixNano(), 10)); err == nil {
+				traceOut = f
+			}
+		}
+	}
 	Tracef("init: go started")
 	s := Conn{os.NewFile(uintptr(fd), "sync")}
 	// On success childInit never returns: the process has become the

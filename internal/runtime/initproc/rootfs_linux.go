@@ -317,6 +317,29 @@ func (r *rootfsSetup) mountCgroup(m specs.Mount, opts mountOpts) error {
 		return err
 	}
 	tgt = fdPath(h)
+	// The bind mounts of the container's own cgroups get their flags
+	// together at the end: one recursive mount_setattr over the tmpfs and
+	// its binds instead of a statfs, reopen and remount per hierarchy
+	// (ten on this kind of hybrid host). Only for the flags mount_setattr
+	// can set, outside a user namespace (locked flags), and with the
+	// directory table read once.
+	batch := !r.cgroupn && !r.userns && cgroupAttrs(opts.flags) != 0 && opts.flags&^cgroupAttrFlags == 0
+	var own map[string]string
+	if batch {
+		if own, err = ownCgroupPaths(); err != nil {
+			return err
+		}
+	}
+	bind := func(hm cgroupMount, controller, dest string) error {
+		if !batch {
+			return r.bindOwnCgroup(hm, controller, dest, opts.flags)
+		}
+		p, ok := own[controller]
+		if !ok {
+			return fmt.Errorf("no cgroup for controller %q", controller)
+		}
+		return r.bindCgroupDir(filepath.Join(hm.mountpoint, strings.TrimPrefix(p, hm.root)), dest)
+	}
 	for _, hm := range v1 {
 		dest := filepath.Join(m.Destination, hm.dir)
 		// cgroup v1 cannot be mounted afresh inside a user namespace.
@@ -328,7 +351,7 @@ func (r *rootfsSetup) mountCgroup(m specs.Mount, opts mountOpts) error {
 			err = unix.Mount("cgroup", fdPath(sub), "cgroup", opts.flags, hm.options)
 			sub.Close()
 		} else {
-			err = r.bindOwnCgroup(hm, hm.controller, dest, opts.flags)
+			err = bind(hm, hm.controller, dest)
 		}
 		if err != nil {
 			return fmt.Errorf("cgroup %s: %w", hm.options, err)
@@ -351,16 +374,75 @@ func (r *rootfsSetup) mountCgroup(m specs.Mount, opts mountOpts) error {
 			err = unix.Mount("cgroup2", fdPath(sub), "cgroup2", opts.flags, "")
 			sub.Close()
 		} else {
-			err = r.bindOwnCgroup(unified, "", dest, opts.flags)
+			err = bind(unified, "", dest)
 		}
 		if err != nil {
 			return fmt.Errorf("cgroup2: %w", err)
+		}
+	}
+	if batch {
+		attr := &unix.MountAttr{Attr_set: cgroupAttrs(opts.flags)}
+		if err := unix.MountSetattr(int(h.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("cgroup mount attributes: %w", err)
 		}
 	}
 	if opts.flags&unix.MS_RDONLY != 0 {
 		return unix.Mount("", tgt, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, "mode=755")
 	}
 	return nil
+}
+
+// cgroupAttrFlags are the mount flags cgroupAttrs translates.
+const cgroupAttrFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+
+// cgroupAttrs returns mount_setattr's attributes for mount flags.
+func cgroupAttrs(flags uintptr) uint64 {
+	var a uint64
+	for _, f := range []struct {
+		flag uintptr
+		attr uint64
+	}{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+	} {
+		if flags&f.flag != 0 {
+			a |= f.attr
+		}
+	}
+	return a
+}
+
+// bindCgroupDir bind-mounts a host cgroup directory onto dest inside the
+// rootfs, flags left to the caller.
+func (r *rootfsSetup) bindCgroupDir(src, dest string) error {
+	h, err := r.target(dest, true)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return unix.Mount(src, fdPath(h), "", unix.MS_BIND|unix.MS_REC, "")
+}
+
+// ownCgroupPaths returns this process's cgroup paths by /proc/self/cgroup
+// controller list ("" for cgroup v2).
+func ownCgroupPaths() (map[string]string, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			out[""] = parts[2]
+		} else if parts[1] != "" {
+			out[parts[1]] = parts[2]
+		}
+	}
+	return out, nil
 }
 
 // bindOwnCgroup bind-mounts this process's own cgroup directory of one
