@@ -401,6 +401,12 @@ func addVeth(nsPath string, c vethConfig, loUp bool) (retErr error) {
 // upLoopback brings lo up in the netns at nsPath (sandboxes without an
 // endpoint).
 func upLoopback(nsPath string) error {
+	return withNsLink(nsPath, "lo", func(h *netlink.Handle, lo netlink.Link) error { return h.LinkSetUp(lo) })
+}
+
+// withNsLink calls fn with a netlink handle in the netns at nsPath and
+// that namespace's interface name.
+func withNsLink(nsPath, name string, fn func(h *netlink.Handle, l netlink.Link) error) error {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
 		return err
@@ -411,11 +417,11 @@ func upLoopback(nsPath string) error {
 		return err
 	}
 	defer h.Close()
-	lo, err := h.LinkByName("lo")
+	l, err := h.LinkByName(name)
 	if err != nil {
 		return err
 	}
-	return h.LinkSetUp(lo)
+	return fn(h, l)
 }
 
 // setHairpin lets a bridge port send frames back where they came from.
@@ -463,21 +469,7 @@ func detachHostEnd(nsPath, host, peer string) error {
 // delPeer removes the interface name of the netns at nsPath (a veth:
 // its host end goes with it).
 func delPeer(nsPath, name string) error {
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		return err
-	}
-	return h.LinkDel(l)
+	return withNsLink(nsPath, name, func(h *netlink.Handle, l netlink.Link) error { return h.LinkDel(l) })
 }
 
 // delLink removes a host-side link (a veth's peer goes with it).
@@ -571,31 +563,19 @@ func enableForwarding6() error {
 // and DAD would delay the address) and, when gw is valid, the default
 // IPv6 route through it.
 func addAddr6(nsPath, peer string, addr netip.Prefix, gw netip.Addr) error {
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	l, err := h.LinkByName(peer)
-	if err != nil {
-		return err
-	}
-	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(addr), Flags: unix.IFA_F_NODAD}); err != nil {
-		return fmt.Errorf("address %s: %w", addr, err)
-	}
-	if gw.IsValid() {
-		rt := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
-		if gw.IsUnspecified() { // through the interface itself (ipvlan l3)
-			rt = &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("::/0"))}
+	return withNsLink(nsPath, peer, func(h *netlink.Handle, l netlink.Link) error {
+		if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(addr), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("address %s: %w", addr, err)
 		}
-		if err := h.RouteAdd(rt); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("default IPv6 route: %w", err)
+		if gw.IsValid() {
+			rt := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
+			if gw.IsUnspecified() { // through the interface itself (ipvlan l3)
+				rt = &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("::/0"))}
+			}
+			if err := h.RouteAdd(rt); err != nil && !errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("default IPv6 route: %w", err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
