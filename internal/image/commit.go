@@ -314,20 +314,11 @@ func (s *Service) layerFromTar(ctx context.Context, r io.Reader, parentChain str
 	if err := cw.Commit(ctx); err != nil {
 		return nil, err
 	}
-	chain := diffID
-	if parentChain != "" {
-		chain = digest.FromString(parentChain + " " + diffID.String())
+	chain := chainOf(parentChain, diffID)
+	if err := s.commitLayer(ctx, key, chain, parentChain); err != nil {
+		return nil, err
 	}
-	mu := s.chainLock(chain)
-	mu.Lock()
-	if !s.haveChain(ctx, chain) {
-		if err := s.snaps.CommitOn(ctx, chain.String(), key, parentChain); err != nil {
-			mu.Unlock()
-			return nil, err
-		}
-		committed = true
-	}
-	mu.Unlock()
+	committed = true
 	size, err := s.layerSize(ctx, chain)
 	if err != nil {
 		return nil, err

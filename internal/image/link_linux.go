@@ -54,16 +54,10 @@ func (s *Service) NewLayerLinked(ctx context.Context, key string, parentChain st
 		return nil, err
 	}
 	chain := chainOf(parentChain, diffID)
-	mu := s.chainLock(chain)
-	mu.Lock()
-	if !s.haveChain(ctx, chain) {
-		if err := s.snaps.CommitOn(ctx, chain.String(), lkey, parentChain); err != nil {
-			mu.Unlock()
-			return nil, err
-		}
-		committed = true
+	if err := s.commitLayer(ctx, lkey, chain, parentChain); err != nil {
+		return nil, err
 	}
-	mu.Unlock()
+	committed = true
 	size, err := s.layerSize(ctx, chain)
 	if err != nil {
 		return nil, err

@@ -424,7 +424,8 @@ func (s *Service) fetchLayerOnce(ctx context.Context, res *distribution.Resolved
 }
 
 // commitLayer turns an unpacked active snapshot into the committed chain,
-// unless a concurrent pull committed the same chain first.
+// unless a concurrent pull, load or build committed the same chain first
+// (then the snapshot is removed). Either way key is consumed.
 func (s *Service) commitLayer(ctx context.Context, key string, chain digest.Digest, parent string) error {
 	mu := s.chainLock(chain)
 	mu.Lock()
