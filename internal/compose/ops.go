@@ -268,13 +268,10 @@ func (e *Engine) Stop(ctx context.Context, p *types.Project, services []string, 
 	}
 	return e.inReverseOrder(ctx, p, cs, func(ctx context.Context, group []container.Summary) error {
 		return forEachContainer(group, func(c container.Summary) error {
-			r := "Container " + containerName(c)
-			e.event(r, "Stopping")
-			if _, err := e.API.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: timeout}); err != nil {
+			return e.step(c, "Stopping", "Stopped", func() error {
+				_, err := e.API.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: timeout})
 				return err
-			}
-			e.event(r, "Stopped")
-			return nil
+			})
 		})
 	})
 }
@@ -331,13 +328,10 @@ func (e *Engine) Restart(ctx context.Context, p *types.Project, services []strin
 	}
 	return g.walkLimit(ctx, false, e.MaxConcurrency, func(ctx context.Context, svc string) error {
 		return forEachContainer(groups[svc], func(c container.Summary) error {
-			r := "Container " + containerName(c)
-			e.event(r, "Restarting")
-			if _, err := e.API.ContainerRestart(ctx, c.ID, client.ContainerRestartOptions{Timeout: timeout}); err != nil {
+			return e.step(c, "Restarting", "Started", func() error {
+				_, err := e.API.ContainerRestart(ctx, c.ID, client.ContainerRestartOptions{Timeout: timeout})
 				return err
-			}
-			e.event(r, "Started")
-			return nil
+			})
 		})
 	})
 }
@@ -391,13 +385,10 @@ func (e *Engine) Kill(ctx context.Context, p *types.Project, services []string, 
 		return errors.New("no container to kill")
 	}
 	return forEachContainer(cs, func(c container.Summary) error {
-		r := "Container " + containerName(c)
-		e.event(r, "Killing")
-		if _, err := e.API.ContainerKill(ctx, c.ID, client.ContainerKillOptions{Signal: signal}); err != nil {
+		return e.step(c, "Killing", "Killed", func() error {
+			_, err := e.API.ContainerKill(ctx, c.ID, client.ContainerKillOptions{Signal: signal})
 			return err
-		}
-		e.event(r, "Killed")
-		return nil
+		})
 	})
 }
 
@@ -430,13 +421,10 @@ func (e *Engine) Pause(ctx context.Context, p *types.Project, services []string)
 		return err
 	}
 	return forEachContainer(cs, func(c container.Summary) error {
-		r := "Container " + containerName(c)
-		e.event(r, "Pausing")
-		if _, err := e.API.ContainerPause(ctx, c.ID, client.ContainerPauseOptions{}); err != nil {
+		return e.step(c, "Pausing", "Paused", func() error {
+			_, err := e.API.ContainerPause(ctx, c.ID, client.ContainerPauseOptions{})
 			return err
-		}
-		e.event(r, "Paused")
-		return nil
+		})
 	})
 }
 
@@ -450,13 +438,10 @@ func (e *Engine) Unpause(ctx context.Context, p *types.Project, services []strin
 		if c.State != container.StatePaused {
 			return nil
 		}
-		r := "Container " + containerName(c)
-		e.event(r, "Unpausing")
-		if _, err := e.API.ContainerUnpause(ctx, c.ID, client.ContainerUnpauseOptions{}); err != nil {
+		return e.step(c, "Unpausing", "Unpaused", func() error {
+			_, err := e.API.ContainerUnpause(ctx, c.ID, client.ContainerUnpauseOptions{})
 			return err
-		}
-		e.event(r, "Unpaused")
-		return nil
+		})
 	})
 }
 
@@ -628,4 +613,16 @@ func (e *Engine) ProjectContainers(ctx context.Context, project string, all, one
 		which = oneoffInclude
 	}
 	return e.listContainers(ctx, project, which, all, services...)
+}
+
+// step reports "Container NAME <doing>", runs op and, when it succeeds,
+// reports "<done>" (Compose's progress lines for one container).
+func (e *Engine) step(c container.Summary, doing, done string, op func() error) error {
+	r := "Container " + containerName(c)
+	e.event(r, doing)
+	if err := op(); err != nil {
+		return err
+	}
+	e.event(r, done)
+	return nil
 }
