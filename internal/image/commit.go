@@ -269,6 +269,27 @@ func (s *Service) CommitLayer(ctx context.Context, key string, parentChain strin
 	return &Layer{Blob: blob, DiffID: diffID, ChainID: chain, Size: size}, nil
 }
 
+// scratchLayer prepares an empty active snapshot to build a new layer in
+// and returns its key and directory; dropScratch removes it unless the
+// layer was committed from it.
+func (s *Service) scratchLayer(ctx context.Context) (key, dir string, err error) {
+	key = fmt.Sprintf("layer-%d", time.Now().UnixNano())
+	if _, err := s.snaps.Prepare(ctx, key, "", nil); err != nil {
+		return "", "", err
+	}
+	if dir, _, err = s.snaps.Upper(ctx, key); err != nil {
+		_ = s.snaps.Remove(context.WithoutCancel(ctx), key)
+		return "", "", err
+	}
+	return key, dir, nil
+}
+
+func (s *Service) dropScratch(ctx context.Context, key string, committed bool) {
+	if !committed {
+		_ = s.snaps.Remove(context.WithoutCancel(ctx), key)
+	}
+}
+
 // LayerFromTar unpacks the uncompressed layer tar r on parentChain (as
 // NewLayer does with a diff). The caller holds HoldGC.
 func (s *Service) LayerFromTar(ctx context.Context, r io.Reader, parentChain string) (*Layer, error) {
@@ -276,20 +297,12 @@ func (s *Service) LayerFromTar(ctx context.Context, r io.Reader, parentChain str
 }
 
 func (s *Service) layerFromTar(ctx context.Context, r io.Reader, parentChain string) (*Layer, error) {
-	key := fmt.Sprintf("layer-%d", time.Now().UnixNano())
-	if _, err := s.snaps.Prepare(ctx, key, "", nil); err != nil {
-		return nil, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = s.snaps.Remove(context.WithoutCancel(ctx), key)
-		}
-	}()
-	dir, _, err := s.snaps.Upper(ctx, key)
+	key, dir, err := s.scratchLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
+	committed := false
+	defer func() { s.dropScratch(ctx, key, committed) }()
 	cw, err := s.content.Writer(ctx, key, "", 0)
 	if err != nil {
 		return nil, err

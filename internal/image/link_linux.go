@@ -2,12 +2,10 @@ package image
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,20 +30,12 @@ func (s *Service) NewLayerLinked(ctx context.Context, key string, parentChain st
 	if len(ch) == 0 {
 		return nil, nil
 	}
-	lkey := fmt.Sprintf("layer-%d", time.Now().UnixNano())
-	if _, err := s.snaps.Prepare(ctx, lkey, "", nil); err != nil {
-		return nil, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = s.snaps.Remove(context.WithoutCancel(ctx), lkey)
-		}
-	}()
-	dir, _, err := s.snaps.Upper(ctx, lkey)
+	lkey, dir, err := s.scratchLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
+	committed := false
+	defer func() { s.dropScratch(ctx, lkey, committed) }()
 	if err := linkTree(upper, dir, filter); err != nil {
 		return s.NewLayer(ctx, key, parentChain, stubs...)
 	}
