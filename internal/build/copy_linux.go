@@ -22,7 +22,6 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -76,18 +75,7 @@ func (s *session) withRootfs(ctx context.Context, parent *image.State, desc stri
 		return nil, 0, err
 	}
 	s.b.cfg.Log.Debug("build layer", "step", desc, "write", t1.Sub(t0), "unmount", t2.Sub(t1), "commit", time.Since(t2))
-	st := parent.Clone()
-	now := time.Now().UTC()
-	h := ocispec.History{Created: &now, CreatedBy: "/bin/sh -c #(nop) " + desc}
-	var size int64
-	if layer != nil {
-		st.Layers = append(st.Layers, *layer)
-		size = layer.Size
-	} else {
-		h.EmptyLayer = true
-	}
-	st.Config.History = append(st.Config.History, h)
-	st.Config.Created = &now
+	st, size := withLayer(parent, layer, "/bin/sh -c #(nop) "+desc)
 	return st, size, nil
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/moby/api/types/mount"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
@@ -104,18 +103,7 @@ func (d *dispatcher) run(ctx context.Context, c *instructions.RunCommand) error 
 		t2 := time.Now()
 		remove()
 		d.s.b.cfg.Log.Debug("build run", "run", t1.Sub(t0), "layer", t2.Sub(t1), "remove", time.Since(t2))
-		st := parent.Clone()
-		now := time.Now().UTC()
-		h := ocispec.History{Created: &now, CreatedBy: createdBy}
-		var size int64
-		if layer != nil {
-			st.Layers = append(st.Layers, *layer)
-			size = layer.Size
-		} else {
-			h.EmptyLayer = true
-		}
-		st.Config.History = append(st.Config.History, h)
-		st.Config.Created = &now
+		st, size := withLayer(parent, layer, createdBy)
 		return st, size, nil
 	}, true)
 }

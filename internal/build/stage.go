@@ -541,3 +541,22 @@ func (w streamWriter) Write(p []byte) (int, error) {
 	w.d.s.printer.write(w.d.sr.idx, string(p))
 	return len(p), nil
 }
+
+// withLayer is parent with layer (nil: none, an empty-layer history
+// entry) on top and a history entry created now by createdBy; size is the
+// layer's.
+func withLayer(parent *image.State, layer *image.Layer, createdBy string) (*image.State, int64) {
+	st := parent.Clone()
+	now := time.Now().UTC()
+	h := ocispec.History{Created: &now, CreatedBy: createdBy}
+	var size int64
+	if layer != nil {
+		st.Layers = append(st.Layers, *layer)
+		size = layer.Size
+	} else {
+		h.EmptyLayer = true
+	}
+	st.Config.History = append(st.Config.History, h)
+	st.Config.Created = &now
+	return st, size
+}
