@@ -451,16 +451,15 @@ type session struct {
 
 // stageRun is one stage's build.
 type stageRun struct {
-	idx     int
-	stage   instructions.Stage
-	deps    []int
-	done    chan struct{}
-	state   *image.State
-	key     string
-	err     error
-	first   int // number of its FROM step
-	needed  bool
-	started bool
+	idx    int
+	stage  instructions.Stage
+	deps   []int
+	done   chan struct{}
+	state  *image.State
+	key    string
+	err    error
+	first  int // number of its FROM step
+	needed bool
 }
 
 // dependsOn reports whether the stage waits for stage j (its result is

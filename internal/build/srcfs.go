@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -94,7 +93,6 @@ type tarFS struct {
 	spool   *os.File
 	entries map[string]*tfEntry
 	dirs    map[string][]string // directory → child names, sorted
-	mu      sync.Mutex
 }
 
 type tfEntry struct {

@@ -26,10 +26,9 @@ type fakeEngine struct {
 	host string
 	srv  *httptest.Server
 
-	mu       sync.Mutex
-	reqs     []recordedRequest
-	routes   []route
-	fallback http.HandlerFunc
+	mu     sync.Mutex
+	reqs   []recordedRequest
+	routes []route
 }
 
 type recordedRequest struct {

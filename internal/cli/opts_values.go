@@ -437,12 +437,6 @@ func validateDNS(v string) (string, error) {
 	return v, nil
 }
 
-func validateSysctl(v string) (string, error) {
-	if !strings.Contains(v, "=") {
-		return v, fmt.Errorf("sysctl '%s' is not allowed", v)
-	}
-	return v, nil
-}
 
 // readKVFile reads an env or label file: KEY=VALUE lines, # comments,
 // blank lines ignored; for env files a bare KEY takes the client's value.

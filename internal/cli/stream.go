@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -272,15 +271,3 @@ func signalName(s syscall.Signal) string {
 	return ""
 }
 
-// lockedWriter serialises writes from the stdout and stderr copiers when
-// both go to the same writer.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -181,5 +180,3 @@ func (p *pooled) plug(bridge string, addr netip.Prefix, gw netip.Addr) error {
 	return nil
 }
 
-// isPoolFile reports whether a netns file belongs to the pool.
-func isPoolFile(name string) bool { return strings.HasPrefix(name, "pool-") }

@@ -100,13 +100,12 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // ctr is one container of a test, with its shim.
 type ctr struct {
-	t        testing.TB
-	id       string
-	opts     shim.SpawnOpts
-	cgroup   string
-	c        *shim.Client
-	shimPid  int
-	spawnErr error
+	t       testing.TB
+	id      string
+	opts    shim.SpawnOpts
+	cgroup  string
+	c       *shim.Client
+	shimPid int
 	// sharedRoot: opts.RuntimeRoot is shared with other containers.
 	sharedRoot bool
 }

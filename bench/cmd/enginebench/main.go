@@ -300,12 +300,8 @@ func (m *memFlags) select_() ([]int, error) {
 	return out, nil
 }
 
-func (m *memFlags) sum() (n int, rss, pss, anon int64, err error) {
-	n, rss, pss, anon, _, err = m.sample()
-	return n, rss, pss, anon, err
-}
-
-// sample is sum with each process's own figures (rss, pss, anon) too.
+// sample sums the selected processes' RSS, PSS and anonymous memory and
+// gives each process's own figures (rss, pss, anon) too.
 func (m *memFlags) sample() (n int, rss, pss, anon int64, each [][3]int64, err error) {
 	pids, err := m.select_()
 	if err != nil {

@@ -266,4 +266,3 @@ func procCgroups(t *testing.T, pid int) map[string]string {
 func i64(v int64) *int64   { return &v }
 func u64(v uint64) *uint64 { return &v }
 func u16(v uint16) *uint16 { return &v }
-func boolp(v bool) *bool   { return &v }
