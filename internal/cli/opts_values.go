@@ -437,7 +437,6 @@ func validateDNS(v string) (string, error) {
 	return v, nil
 }
 
-
 // readKVFile reads an env or label file: KEY=VALUE lines, # comments,
 // blank lines ignored; for env files a bare KEY takes the client's value.
 func readKVFile(path string, env bool) ([]string, error) {

@@ -270,4 +270,3 @@ func signalName(s syscall.Signal) string {
 	}
 	return ""
 }
-

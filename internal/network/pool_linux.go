@@ -179,4 +179,3 @@ func (p *pooled) plug(bridge string, addr netip.Prefix, gw netip.Addr) error {
 	}
 	return nil
 }
-
