@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
@@ -32,7 +33,19 @@ type hostInfo struct {
 
 var probeHost = realHost
 
+// realHost is the host as it is now: all but the hostname is probed once
+// per process (kernel, cgroup version, sysctls, CPUs and capabilities do
+// not change under a running berthd), not on every container start. The
+// map and slice in it are shared and read-only.
 func realHost() hostInfo {
+	h := staticHost()
+	h.hostname, _ = os.Hostname()
+	return h
+}
+
+var staticHost = sync.OnceValue(probeStaticHost)
+
+func probeStaticHost() hostInfo {
 	h := hostInfo{sysctls: map[string]bool{}, ncpu: runtime.NumCPU(), capLast: readCapLast(), capBounding: readOwnBounding()}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -55,7 +68,6 @@ func realHost() hostInfo {
 			h.thermalThrottle = append(h.thermalThrottle, p)
 		}
 	}
-	h.hostname, _ = os.Hostname()
 	return h
 }
 
