@@ -4,7 +4,6 @@ package spec
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // Layout returns what Generate puts in linux.namespaces and
@@ -13,11 +12,8 @@ import (
 // its clone depends on) while it mounts and generates the full spec. Mode
 // "container:<ref>" namespaces need in.ContainerNS, as for Generate.
 func Layout(in Input) (namespaces []specs.LinuxNamespace, cgroupsPath string, err error) {
-	// Of the host, namespaces need only the cgroup version (probeHost
-	// stats a dozen files).
-	var st unix.Statfs_t
-	v2 := unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
-	g := &generator{in: in, cfg: in.Config, hc: in.HostConfig, host: hostInfo{cgroupV2: v2}}
+	// The same host facts as Generate (probed once per process).
+	g := &generator{in: in, cfg: in.Config, hc: in.HostConfig, host: probeHost()}
 	g.s = &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}}
 	if err := g.namespaces(); err != nil {
 		return nil, "", err
