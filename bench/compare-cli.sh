@@ -53,7 +53,7 @@ cleanup() {
 		for _ in $(seq 30); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = berth-shim ] || break; sleep 0.1; done
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = berth-shim ] && kill -KILL "$p" 2>/dev/null
 	done
-	grep -o " $TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	umount_under "$TMP"
 	rm -rf "$TMP"
 	exit "$status"
 }

@@ -49,6 +49,7 @@ REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 log() { echo "compare-compose: $*" >&2; }
 die() { log "$*"; exit 1; }
+. "$REPO_ROOT/bench/lib.sh"
 
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, not '$N'"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a number"
@@ -119,16 +120,6 @@ row_cli() { # row docker-args...
 }
 row_project() { case $1 in berth) echo cc-berth ;; dc-dockerd) echo cc-dcd ;; dc-berth) echo cc-dcb ;; esac; }
 
-stop_pid() { # pid seconds
-	local p=$1
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p"
-	for _ in $(seq $(($2 * 10))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-	log "pid $p did not stop within $2 s: SIGKILL"
-	kill -KILL "$p" 2>/dev/null
-	sleep 0.2
-}
-
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM HUP
@@ -165,20 +156,9 @@ cleanup() {
 			log "killing leftover per-container processes: $(echo $left)"
 			kill -KILL $left 2>/dev/null
 		fi
-		while read -r id; do
-			for cg in /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/*/"$DCG"/"$id"; do
-				[ -d "$cg" ] || continue
-				procs=$(cat "$cg/cgroup.procs" 2>/dev/null)
-				if [ -n "$procs" ]; then
-					log "killing leftover container processes in $cg: $(echo $procs)"
-					kill -KILL $procs 2>/dev/null
-					sleep 0.2
-				fi
-				find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
-			done
-		done <"$TMP/all-ids"
+		kill_container_cgroups "$TMP/all-ids" "/sys/fs/cgroup/*/berth/@" "/sys/fs/cgroup/*/$DCG/@"
 	fi
-	grep -o " ${TMP}[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	umount_under "$TMP"
 	for cg in /sys/fs/cgroup/*/"$DCG"; do
 		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
@@ -320,12 +300,6 @@ cycle() { # row rep|warm
 	echo "$down" >>"$TMP/down.$row"
 	log "rep $i $row: up -d $up ms, unchanged up -d $up2 ms, down $down ms"
 }
-rotate() { # i items... -> the items rotated left by i
-	local i=$1
-	shift
-	local a=("$@") n=$#
-	for k in $(seq 0 $((n - 1))); do echo "${a[$(((k + i) % n))]}"; done
-}
 
 log "warm-up: $WARMUP untimed cycles of each"
 for _ in $(seq "$WARMUP"); do
@@ -342,7 +316,6 @@ net() { # row -> driver, subnet, and the bridges in this netns then
 }
 
 # --- report --------------------------------------------------------------------
-median() { sort -n | awk '{a[NR]=$1} END {if (!NR) {print "n/a"; exit} if (NR%2) print a[(NR+1)/2]; else {v=sprintf("%.2f", (a[NR/2]+a[NR/2+1])/2); sub(/\.?0+$/, "", v); print v}}'; }
 med() { [ -s "$1" ] && median <"$1" || echo n/a; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a=="n/a"||b=="n/a"||b==0) print "n/a"; else printf "%.2fx", a/b}'; }
 met() { awk -v v="$1" -v t="$2" 'BEGIN{if (v=="n/a") print "n/a"; else print (v<=t ? "yes" : "**no**")}'; }

@@ -172,21 +172,10 @@ cleanup() {
 			log "killing leftover per-container processes: $(echo $left)"
 			kill -KILL $left 2>/dev/null
 		fi
-		while read -r id; do
-			for cg in /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/*/"$DCG"/"$id" /sys/fs/cgroup/*/libpod_parent/libpod-"$id"; do
-				[ -d "$cg" ] || continue
-				procs=$(cat "$cg/cgroup.procs" 2>/dev/null)
-				if [ -n "$procs" ]; then
-					log "killing leftover container processes in $cg: $(echo $procs)"
-					kill -KILL $procs 2>/dev/null
-					sleep 0.2
-				fi
-				find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
-			done
-		done <"$TMP/all-ids"
+		kill_container_cgroups "$TMP/all-ids" "/sys/fs/cgroup/*/berth/@" "/sys/fs/cgroup/*/$DCG/@" "/sys/fs/cgroup/*/libpod_parent/libpod-@"
 	fi
 	# Mounts left under our directory (only if something was killed).
-	grep -o " $TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	umount_under "$TMP"
 	# Cgroups we created: dockerd's parent, podman's libpod_parent (if it
 	# was not there before us).
 	for cg in /sys/fs/cgroup/*/"$DCG"; do

@@ -218,16 +218,9 @@ cleanup() {
 	if [ -s "$TMP/all-ids" ]; then
 		left=$("$EB" pids --comm berth-shim,containerd-shim-runc-v2 --ids "$TMP/all-ids")
 		[ -n "$left" ] && log "killing leftover per-container processes: $(echo $left)" && kill -KILL $left
-		while read -r id; do
-			for cg in /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/*/"$DCG"/"$id"; do
-				[ -d "$cg" ] || continue
-				procs=$(cat "$cg/cgroup.procs" 2>/dev/null)
-				[ -n "$procs" ] && log "killing leftover container processes in $cg: $(echo $procs)" && kill -KILL $procs && sleep 0.2
-				find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
-			done
-		done <"$TMP/all-ids"
+		kill_container_cgroups "$TMP/all-ids" "/sys/fs/cgroup/*/berth/@" "/sys/fs/cgroup/*/$DCG/@"
 	fi
-	grep -o " $TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	umount_under "$TMP"
 	for cg in /sys/fs/cgroup/*/"$DCG"; do
 		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done

@@ -57,3 +57,32 @@ busybox_rootfs() {
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 	echo 'root:x:0:' >"$root/etc/group"
 }
+
+# kill_container_cgroups IDS_FILE GLOB...: for every container id in
+# IDS_FILE, each GLOB (with @ standing for the id, e.g.
+# "/sys/fs/cgroup/*/berth/@") names cgroup directories; processes still in
+# them are killed and the directories removed.
+kill_container_cgroups() {
+	local ids=$1 id cg procs pat
+	shift
+	while read -r id; do
+		for pat in "$@"; do
+			for cg in ${pat//@/$id}; do
+				[ -d "$cg" ] || continue
+				procs=$(cat "$cg/cgroup.procs" 2>/dev/null)
+				if [ -n "$procs" ]; then
+					log "killing leftover container processes in $cg: $(echo $procs)"
+					kill -KILL $procs 2>/dev/null
+					sleep 0.2
+				fi
+				find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+			done
+		done
+	done <"$ids"
+}
+
+# umount_under DIR: lazily unmount everything mounted below DIR, deepest
+# first.
+umount_under() {
+	grep -o " $1[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+}
