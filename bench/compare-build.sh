@@ -48,6 +48,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 log() { echo "compare-build: $*" >&2; }
+. "$REPO_ROOT/bench/lib.sh"
 die() { log "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root"
@@ -73,15 +74,6 @@ btt() { as_berth env BERTH_BUILD_CONTEXT=tar "$BIN/berth" "$@"; } # A/B: the con
 dk() { as_docker env DOCKER_BUILDKIT=1 "$DOCKER20" "$@"; }
 bkc() { as_berth env DOCKER_BUILDKIT=0 "$DOCKER" "$@"; }
 
-stop_pid() {
-	local p=$1
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p"
-	for _ in $(seq $(($2 * 10))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null
-	sleep 0.2
-}
-
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM HUP
@@ -103,7 +95,7 @@ cleanup() {
 	done
 	stop_pid "$DPID" 15
 	stop_pid "$CPID" 5
-	grep -o " $TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	umount_under "$TMP"
 	for cg in /sys/fs/cgroup/*/"$DCG"; do
 		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done

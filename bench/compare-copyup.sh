@@ -26,6 +26,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 log() { echo "compare-copyup: $*" >&2; }
+. "$REPO_ROOT/bench/lib.sh"
 die() { log "$*"; exit 1; }
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer"
 [[ $FILES =~ ^[1-9][0-9]*$ ]] || die "FILES must be a positive integer"
@@ -45,14 +46,6 @@ BPID= DPID=
 DCG=bcu-docker-${TMP##*.}
 bk() { env DOCKER_HOST="unix://$B/s.sock" DOCKER_CONFIG="$TMP/dcfg" DOCKER_CLI_HINTS=false "$DOCKER" "$@"; }
 dk() { env DOCKER_HOST="unix://$D/docker.sock" DOCKER_CONFIG="$TMP/dcfg" DOCKER_CLI_HINTS=false "$DOCKER" "$@"; }
-stop_pid() {
-	local p=$1
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p"
-	for _ in $(seq $(($2 * 10))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null
-	sleep 0.2
-}
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM HUP
@@ -68,7 +61,7 @@ cleanup() {
 	stop_pid "$BPID" 10
 	for p in $shims; do stop_pid "$p" 3; done
 	stop_pid "$DPID" 15
-	grep -o " $TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+	umount_under "$TMP"
 	for cg in /sys/fs/cgroup/*/"$DCG"; do
 		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
