@@ -49,6 +49,9 @@ type Cli struct {
 	args []string
 
 	api *client.Client
+	// early is the client being prepared while the command line is
+	// parsed (startup.go), nil once taken or when there is none.
+	early *earlyClient
 	// headers are extra request headers (set by a command before it
 	// asks for the client: build's secrets).
 	headers map[string]string
@@ -60,7 +63,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// A copy: cobra rewrites the slice it parses (completion requests).
 	c := &Cli{in: stdin, out: stdout, err: stderr, args: append([]string(nil), args...)}
 	defer c.close()
-	return c.execute(c.newRootCommand(), args)
+	c.startEarlyClient(args)
+	return c.execute(c.newRootCommandFor(args), args)
 }
 
 // execute runs root with args on the invocation's streams and returns the
@@ -94,6 +98,7 @@ func exitStatus(stderr io.Writer, err error) int {
 }
 
 func (c *Cli) close() {
+	c.stopEarlyClient()
 	if c.api != nil {
 		_ = c.api.Close()
 	}
@@ -104,6 +109,10 @@ func (c *Cli) Client() (*client.Client, error) {
 	if c.api != nil {
 		return c.api, nil
 	}
+	if api, ok := c.takeEarlyClient(); ok {
+		c.api = api
+		return api, nil
+	}
 	host, err := c.resolveHost()
 	if err != nil {
 		return nil, err
@@ -112,18 +121,24 @@ func (c *Cli) Client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	// DOCKER_API_VERSION pins the API version, as with docker; otherwise
-	// the client negotiates it with the daemon.
-	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version), client.WithAPIVersionFromEnv())
-	if len(c.headers) > 0 {
-		opts = append(opts, client.WithHTTPHeaders(c.headers))
-	}
-	api, err := client.New(opts...)
+	api, err := newAPIClient(host, opts, c.headers)
 	if err != nil {
 		return nil, err
 	}
 	c.api = api
 	return api, nil
+}
+
+// newAPIClient builds the client for host with opts (TLS) and extra
+// request headers.
+func newAPIClient(host string, opts []client.Opt, headers map[string]string) (*client.Client, error) {
+	// DOCKER_API_VERSION pins the API version, as with docker; otherwise
+	// the client negotiates it with the daemon.
+	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version), client.WithAPIVersionFromEnv())
+	if len(headers) > 0 {
+		opts = append(opts, client.WithHTTPHeaders(headers))
+	}
+	return client.New(opts...)
 }
 
 // newBareRootCommand is the root command with berth's global options and
@@ -164,23 +179,9 @@ func (c *Cli) newBareRootCommand() *cobra.Command {
 
 func (c *Cli) newRootCommand() *cobra.Command {
 	root := c.newBareRootCommand()
-	// Management commands.
-	root.AddCommand(c.newContainerCommand(), c.newImageCommand(), c.newSystemCommand(), c.newVolumeCommand(), c.newNetworkCommand(), c.newPortCommand())
-	// Top-level shortcuts, as docker has them.
-	root.AddCommand(
-		c.newRunCommand(), c.newCreateCommand(), c.newStartCommand(), c.newStopCommand(),
-		c.newRestartCommand(), c.newKillCommand(), c.newRmCommand(), c.newPsCommand(),
-		c.newLogsCommand(), c.newExecCommand(), c.newAttachCommand(), c.newInspectCommand(),
-		c.newWaitCommand(), c.newRenameCommand(), c.newUpdateCommand(),
-		c.newCpCommand(), c.newTopCommand(), c.newPauseCommand(), c.newUnpauseCommand(), c.newExportCommand(),
-		c.newImagesCommand(), c.newPullCommand(), c.newPushCommand(), c.newTagCommand(),
-		c.newRmiCommand(), c.newSaveCommand(), c.newLoadCommand(), c.newImportCommand(),
-		c.newHistoryCommand(), c.newLoginCommand(), c.newLogoutCommand(),
-		c.newInfoCommand(), c.newVersionCommand(), newCompletionCommand(), newRegistryCommand(),
-		c.newEventsCommand(), c.newStatsCommand(),
-	)
-	root.AddCommand(c.newComposeCommand())
-	root.AddCommand(c.newCommitCommand(), c.newDiffCommand(), c.newBuildCommand(), c.newBuilderCommand())
+	for _, tc := range topCommands {
+		root.AddCommand(tc.build(c))
+	}
 	setFlagErrorFunc(root)
 	c.addCompletions(root)
 	return root

@@ -268,16 +268,41 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 		attachResp *client.ContainerAttachResult
 		streamDone = make(chan error, 1)
 	)
-	if cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr {
-		ar, err := api.ContainerAttach(ctx, id, client.ContainerAttachOptions{
-			Stream:     true,
-			Stdin:      cfg.AttachStdin,
-			Stdout:     cfg.AttachStdout,
-			Stderr:     cfg.AttachStderr,
-			DetachKeys: keysSpec,
-		})
-		if err != nil {
-			return runCmd(err)
+	// The attach and the wait are independent requests on connections of
+	// their own: send them together, so the container is started one
+	// round trip after its create instead of two. Start waits for both
+	// answers, as docker's run does for each in turn: the attach answers
+	// once the daemon holds the streams (no output is lost) and the wait
+	// once it is registered (a fast exit is not missed).
+	cond := container.WaitConditionNextExit
+	if hc.AutoRemove {
+		cond = container.WaitConditionRemoved
+	}
+	attaching := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
+	var (
+		ar        client.ContainerAttachResult
+		attachErr error
+		attached  = make(chan struct{})
+	)
+	if attaching {
+		go func() {
+			defer close(attached)
+			ar, attachErr = api.ContainerAttach(ctx, id, client.ContainerAttachOptions{
+				Stream:     true,
+				Stdin:      cfg.AttachStdin,
+				Stdout:     cfg.AttachStdout,
+				Stderr:     cfg.AttachStderr,
+				DetachKeys: keysSpec,
+			})
+		}()
+	} else {
+		close(attached)
+	}
+	wait := api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
+	<-attached
+	if attaching {
+		if attachErr != nil {
+			return runCmd(attachErr)
 		}
 		attachResp = &ar
 		defer ar.Close()
@@ -301,13 +326,6 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	} else {
 		close(streamDone)
 	}
-
-	// Register the wait before starting so a fast exit is not missed.
-	cond := container.WaitConditionNextExit
-	if hc.AutoRemove {
-		cond = container.WaitConditionRemoved
-	}
-	wait := api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
 
 	if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if attachResp != nil {

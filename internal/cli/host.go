@@ -18,17 +18,23 @@ const DefaultHost = "unix:///run/berth/berth.sock"
 // currentContext, then DefaultHost. The context named "default" is the
 // default endpoint.
 func (c *Cli) resolveHost() (string, error) {
-	if len(c.hosts) > 1 {
+	return resolveHostFrom(c.hosts, c.contextArg, c.configDir)
+}
+
+// resolveHostFrom is resolveHost for the given -H values, --context and
+// --config.
+func resolveHostFrom(hosts []string, contextArg, configDir string) (string, error) {
+	if len(hosts) > 1 {
 		return "", errors.New("specify only one -H")
 	}
-	if len(c.hosts) == 1 {
-		if c.contextArg != "" {
+	if len(hosts) == 1 {
+		if contextArg != "" {
 			return "", errors.New(`conflicting options: cannot specify both --host and --context`)
 		}
-		return c.hosts[0], nil
+		return hosts[0], nil
 	}
-	if c.contextArg != "" {
-		return contextHost(c.configDir, c.contextArg)
+	if contextArg != "" {
+		return contextHost(configDir, contextArg)
 	}
 	if h := os.Getenv("BERTH_HOST"); h != "" {
 		return h, nil
@@ -37,10 +43,10 @@ func (c *Cli) resolveHost() (string, error) {
 		return h, nil
 	}
 	if name := os.Getenv("DOCKER_CONTEXT"); name != "" {
-		return contextHost(c.configDir, name)
+		return contextHost(configDir, name)
 	}
-	if cf, err := loadConfigFile(c.configDir); err == nil && cf.CurrentContext != "" {
-		return contextHost(c.configDir, cf.CurrentContext)
+	if cf, err := loadConfigFile(configDir); err == nil && cf.CurrentContext != "" {
+		return contextHost(configDir, cf.CurrentContext)
 	}
 	return DefaultHost, nil
 }

@@ -70,6 +70,21 @@ func apiCalls(f *fakeEngine) []apiCall {
 	return calls
 }
 
+// orderConcurrentCalls puts run's attach and wait, which berth sends
+// together (either may reach the daemon first), in the docker CLI's order:
+// attach, then wait.
+func orderConcurrentCalls(calls []apiCall) []apiCall {
+	for i := 0; i+1 < len(calls); i++ {
+		a, b := calls[i], calls[i+1]
+		if a.Method == http.MethodPost && b.Method == http.MethodPost &&
+			strings.HasSuffix(a.Path, "/wait") && strings.HasSuffix(b.Path, "/attach") &&
+			strings.TrimSuffix(a.Path, "/wait") == strings.TrimSuffix(b.Path, "/attach") {
+			calls[i], calls[i+1] = b, a
+		}
+	}
+	return calls
+}
+
 // Fixed timestamps far in the past keep "N years ago" stable between the
 // docker run that produced the golden file and later berth runs.
 var created2015 = time.Date(2015, 3, 1, 12, 0, 0, 0, time.UTC).Unix()
@@ -449,7 +464,7 @@ func TestOutputMatchesDocker(t *testing.T) {
 			}
 			if tc.requests {
 				normalizeDockerCalls(want.Requests)
-				got := apiCalls(f)
+				got := orderConcurrentCalls(apiCalls(f))
 				gb, _ := json.Marshal(got)
 				wb, _ := json.Marshal(want.Requests)
 				if !bytes.Equal(gb, wb) {

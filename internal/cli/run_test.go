@@ -390,3 +390,71 @@ func TestRunAttachStderrOnly(t *testing.T) {
 		t.Errorf("stdout attached: %v", att.Query)
 	}
 }
+
+// TestRunSendsAttachAndWaitTogether: run sends the attach and the wait
+// without waiting for either's answer (the attach here answers only once
+// the wait has arrived, which would deadlock one after the other), and
+// starts the container only after both have answered: the attach's 101
+// (the daemon holds the streams) and the wait's headers (registered).
+func TestRunSendsAttachAndWaitTogether(t *testing.T) {
+	f := newFakeEngine(t)
+	var (
+		mu                    sync.Mutex
+		attachUp, waitUp      bool
+		startSawBoth          = make(chan bool, 1)
+		waitArrived, started  = make(chan struct{}), make(chan struct{})
+		waitOnce, startedOnce sync.Once
+	)
+	f.reply("POST /containers/create", 201, map[string]any{"Id": fakeID, "Warnings": []string{}})
+	f.handle("POST /containers/*/wait", func(w http.ResponseWriter, r *http.Request) {
+		waitOnce.Do(func() { close(waitArrived) })
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		mu.Lock()
+		waitUp = true
+		mu.Unlock()
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"StatusCode": 0})
+	})
+	f.handle("POST /containers/*/attach", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-waitArrived:
+		case <-time.After(10 * time.Second):
+			t.Error("attach: the wait was not sent while the attach was pending")
+		}
+		conn, rw := hijack(t, w, "application/vnd.docker.multiplexed-stream")
+		if conn == nil {
+			return
+		}
+		defer conn.Close()
+		mu.Lock()
+		attachUp = true
+		mu.Unlock()
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		_, _ = rw.Write(frame(1, "out\n"))
+		_ = rw.Flush()
+	})
+	f.handle("POST /containers/*/start", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		startSawBoth <- attachUp && waitUp
+		mu.Unlock()
+		startedOnce.Do(func() { close(started) })
+		w.WriteHeader(http.StatusNoContent)
+	})
+	stdout, stderr, code := runBerth(t, f, "", "run", "--rm", "busybox", "echo", "out")
+	if code != 0 || stdout != "out\n" {
+		t.Fatalf("exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	if !<-startSawBoth {
+		t.Error("start was sent before the attach and the wait had both answered")
+	}
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+// The berth CLI's start-up is on the path of every command (`berth run
+// --rm` included), so two things are done lazily or early:
+//
+//   - Only the command that is run is built: the root with all its
+//     commands and their flags (run and create alone have ~100 flags
+//     each, and run, create, container run and container create are four
+//     copies) took ~0.6 ms, more than the whole package initialisation of
+//     cobra and the moby client. Help, completion and anything that is not
+//     a known command name get the whole tree.
+//   - The API client is built and its version negotiated (the /_ping round
+//     trip, the first connection to the daemon) on another goroutine while
+//     the command line is parsed, when the endpoint does not depend on
+//     global options: the ping the client would send before its first
+//     request is sent earlier, not in addition.
+
+// topCommand is one command of the root: its name (as its Use line gives
+// it), its constructor and whether running it nearly always talks to the
+// daemon (then the client is prepared early).
+type topCommand struct {
+	name  string
+	build func(*Cli) *cobra.Command
+	dials bool
+}
+
+// topCommands are berth's commands; TestTopCommandsTable keeps the names
+// in step with the constructors.
+var topCommands = []topCommand{
+	// Management commands.
+	{"container", (*Cli).newContainerCommand, true},
+	{"image", (*Cli).newImageCommand, true},
+	{"system", (*Cli).newSystemCommand, true},
+	{"volume", (*Cli).newVolumeCommand, true},
+	{"network", (*Cli).newNetworkCommand, true},
+	{"port", (*Cli).newPortCommand, true},
+	// Top-level shortcuts, as docker has them.
+	{"run", (*Cli).newRunCommand, true},
+	{"create", (*Cli).newCreateCommand, true},
+	{"start", (*Cli).newStartCommand, true},
+	{"stop", (*Cli).newStopCommand, true},
+	{"restart", (*Cli).newRestartCommand, true},
+	{"kill", (*Cli).newKillCommand, true},
+	{"rm", (*Cli).newRmCommand, true},
+	{"ps", (*Cli).newPsCommand, true},
+	{"logs", (*Cli).newLogsCommand, true},
+	{"exec", (*Cli).newExecCommand, true},
+	{"attach", (*Cli).newAttachCommand, true},
+	{"inspect", (*Cli).newInspectCommand, true},
+	{"wait", (*Cli).newWaitCommand, true},
+	{"rename", (*Cli).newRenameCommand, true},
+	{"update", (*Cli).newUpdateCommand, true},
+	{"cp", (*Cli).newCpCommand, true},
+	{"top", (*Cli).newTopCommand, true},
+	{"pause", (*Cli).newPauseCommand, true},
+	{"unpause", (*Cli).newUnpauseCommand, true},
+	{"export", (*Cli).newExportCommand, true},
+	{"images", (*Cli).newImagesCommand, true},
+	{"pull", (*Cli).newPullCommand, true},
+	{"push", (*Cli).newPushCommand, true},
+	{"tag", (*Cli).newTagCommand, true},
+	{"rmi", (*Cli).newRmiCommand, true},
+	{"save", (*Cli).newSaveCommand, true},
+	{"load", (*Cli).newLoadCommand, true},
+	{"import", (*Cli).newImportCommand, true},
+	{"history", (*Cli).newHistoryCommand, true},
+	{"login", (*Cli).newLoginCommand, true},
+	{"logout", (*Cli).newLogoutCommand, false},
+	{"info", (*Cli).newInfoCommand, true},
+	{"version", (*Cli).newVersionCommand, true},
+	{"completion", func(*Cli) *cobra.Command { return newCompletionCommand() }, false},
+	{"registry", func(*Cli) *cobra.Command { return newRegistryCommand() }, false},
+	{"events", (*Cli).newEventsCommand, true},
+	{"stats", (*Cli).newStatsCommand, true},
+	{"compose", (*Cli).newComposeCommand, false},
+	{"commit", (*Cli).newCommitCommand, true},
+	{"diff", (*Cli).newDiffCommand, true},
+	// build sets request headers before it asks for the client.
+	{"build", (*Cli).newBuildCommand, false},
+	{"builder", (*Cli).newBuilderCommand, true},
+}
+
+// lookupTopCommand returns the table entry named name.
+func lookupTopCommand(name string) (topCommand, bool) {
+	for _, tc := range topCommands {
+		if tc.name == name {
+			return tc, true
+		}
+	}
+	return topCommand{}, false
+}
+
+// newRootCommandFor returns the root command for running args: with only
+// the command args name when args start with a command name (no global
+// options before it, which are the root's own flags), else the whole tree.
+func (c *Cli) newRootCommandFor(args []string) *cobra.Command {
+	if len(args) == 0 {
+		return c.newRootCommand()
+	}
+	tc, ok := lookupTopCommand(args[0])
+	if !ok {
+		return c.newRootCommand()
+	}
+	root := c.newBareRootCommand()
+	root.AddCommand(tc.build(c))
+	setFlagErrorFunc(root)
+	return root
+}
+
+// earlyClient is an API client built, and its version negotiated, in the
+// background from the environment alone; Client hands it out when the
+// parsed options select the same endpoint and client options.
+type earlyClient struct {
+	done      chan struct{}
+	cancel    context.CancelFunc
+	configDir string
+	api       *client.Client
+	err       error
+}
+
+// startEarlyClient starts building the client for args when args name a
+// command that talks to the daemon, no global option precedes it, the
+// endpoint is a unix socket and no TLS or fixed API version is asked for
+// by the environment (then there is no ping to move).
+func (c *Cli) startEarlyClient(args []string) {
+	if len(args) == 0 {
+		return
+	}
+	if tc, ok := lookupTopCommand(args[0]); !ok || !tc.dials {
+		return
+	}
+	if os.Getenv(client.EnvOverrideAPIVersion) != "" || os.Getenv("DOCKER_TLS_VERIFY") != "" {
+		return
+	}
+	configDir := defaultConfigDir()
+	host, err := resolveHostFrom(nil, "", configDir)
+	if err != nil || !strings.HasPrefix(host, "unix://") {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &earlyClient{done: make(chan struct{}), cancel: cancel, configDir: configDir}
+	c.early = e
+	go func() {
+		defer close(e.done)
+		e.api, e.err = newAPIClient(host, nil, nil)
+		if e.err != nil {
+			return
+		}
+		// A failed ping leaves the version to be negotiated by the first
+		// request, exactly as without the early client.
+		_, _ = e.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	}()
+}
+
+// takeEarlyClient returns the early client if the options parsed since
+// select the same endpoint and client options; otherwise it discards it.
+func (c *Cli) takeEarlyClient() (*client.Client, bool) {
+	e := c.early
+	if e == nil {
+		return nil, false
+	}
+	c.early = nil
+	<-e.done
+	e.cancel()
+	same := len(c.hosts) == 0 && c.contextArg == "" && c.configDir == e.configDir &&
+		!c.tls.tls && !c.tls.verify && len(c.headers) == 0
+	if e.err != nil || !same {
+		if e.api != nil {
+			_ = e.api.Close()
+		}
+		return nil, false
+	}
+	return e.api, true
+}
+
+// stopEarlyClient ends an early client no command asked for.
+func (c *Cli) stopEarlyClient() {
+	if e := c.early; e != nil {
+		c.early = nil
+		e.cancel()
+		<-e.done
+		if e.api != nil {
+			_ = e.api.Close()
+		}
+	}
+}
