@@ -7,10 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/linter"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"unicode"
 )
 
 // buildkitProgress renders the classic builder's text the way BuildKit's
@@ -43,26 +40,157 @@ func newBuildkitProgress(out io.Writer, dockerfile []byte) *buildkitProgress {
 	return &buildkitProgress{out: out, totals: stageTotals(dockerfile), now: time.Now}
 }
 
-// stageTotals counts each stage's steps (FROM included), keyed by its
-// FROM line; empty when the Dockerfile is unknown or does not parse (the
-// daemon reports that).
+// stageTotals counts each stage's steps (FROM included), keyed by its FROM
+// line as the daemon prints it (the logical line: continuations joined,
+// trimmed); empty when the Dockerfile is unknown. When two stages have the
+// same FROM line the last one's count is kept.
+//
+// It reads only what counting needs — parser directives (escape),
+// comments, line continuations and the bodies of RUN/COPY/ADD heredocs —
+// rather than linking BuildKit's Dockerfile parser into the CLI: that
+// parser brings protobuf and its package initialisation into every berth
+// command (TestBerthBinaryLinksNoBuildKit). A Dockerfile the daemon
+// rejects is reported by the daemon.
 func stageTotals(src []byte) map[string]int {
 	out := map[string]int{}
 	if len(src) == 0 {
 		return out
 	}
-	res, err := parser.Parse(bytes.NewReader(src))
-	if err != nil {
-		return out
+	lines := strings.Split(strings.TrimPrefix(string(src), "\ufeff"), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimRight(lines[i], "\r\n")
 	}
-	stages, _, err := instructions.Parse(res.AST, linter.New(&linter.Config{SkipAll: true}))
-	if err != nil {
-		return out
+	escape := byte('\\')
+	directives := true
+	type stage struct {
+		from  string
+		steps int
+	}
+	var stages []stage
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimLeftFunc(lines[i], unicode.IsSpace)
+		if directives {
+			if name, value, ok := parserDirective(line); ok {
+				if strings.EqualFold(name, "escape") && (value == "`" || value == "\\") {
+					escape = value[0]
+				}
+				continue
+			}
+			directives = false
+		}
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		// Join the continuation lines; comments and blank lines between
+		// them are dropped, as BuildKit does.
+		var logical strings.Builder
+		for {
+			part, more := cutContinuation(line, escape)
+			logical.WriteString(part)
+			if !more {
+				break
+			}
+			next := -1
+			for i+1 < len(lines) {
+				i++
+				if t := strings.TrimLeftFunc(lines[i], unicode.IsSpace); t != "" && t[0] != '#' {
+					next = i
+					break
+				}
+			}
+			if next < 0 {
+				break
+			}
+			line = lines[next]
+		}
+		text := logical.String()
+		fields := strings.Fields(text)
+		if len(fields) == 0 {
+			continue
+		}
+		instr := strings.ToLower(fields[0])
+		// Skip heredoc bodies: their lines are not instructions.
+		heredocInstr := instr
+		if instr == "onbuild" && len(fields) > 1 {
+			heredocInstr = strings.ToLower(fields[1])
+		}
+		if (heredocInstr == "run" || heredocInstr == "copy" || heredocInstr == "add") && strings.Contains(text, "<<") {
+			for _, f := range fields[1:] {
+				name, chomp, ok := heredocName(f)
+				if !ok {
+					continue
+				}
+				for i+1 < len(lines) {
+					i++
+					l := lines[i]
+					if chomp {
+						l = strings.TrimLeft(l, "\t")
+					}
+					if l == name {
+						break
+					}
+				}
+			}
+		}
+		switch {
+		case instr == "from":
+			stages = append(stages, stage{from: strings.TrimSpace(text), steps: 1})
+		case len(stages) > 0:
+			stages[len(stages)-1].steps++
+		}
 	}
 	for _, s := range stages {
-		out[strings.TrimSpace(s.SourceCode)] = 1 + len(s.Commands)
+		out[s.from] = s.steps
 	}
 	return out
+}
+
+// parserDirective reads a "# name=value" parser directive line.
+func parserDirective(line string) (name, value string, ok bool) {
+	rest, ok := strings.CutPrefix(line, "#")
+	if !ok {
+		return "", "", false
+	}
+	name, value, ok = strings.Cut(rest, "=")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || value == "" {
+		return "", "", false
+	}
+	for i, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return "", "", false
+		}
+	}
+	return name, value, true
+}
+
+// cutContinuation removes a trailing escape character (and the blanks
+// after it) from line and reports whether it was there.
+func cutContinuation(line string, escape byte) (string, bool) {
+	t := strings.TrimRight(line, " \t")
+	if len(t) > 0 && t[len(t)-1] == escape {
+		return t[:len(t)-1], true
+	}
+	return line, false
+}
+
+// heredocName reads a heredoc word such as <<EOF, <<-EOF, <<"EOF" or
+// 3<<'EOF': the terminator and whether leading tabs are stripped from the
+// body (<<-).
+func heredocName(word string) (name string, chomp, ok bool) {
+	word = strings.TrimLeft(word, "0123456789")
+	rest, ok := strings.CutPrefix(word, "<<")
+	if !ok {
+		return "", false, false
+	}
+	rest, chomp = strings.CutPrefix(rest, "-")
+	if len(rest) >= 2 && (rest[0] == '"' || rest[0] == '\'') && rest[len(rest)-1] == rest[0] {
+		rest = rest[1 : len(rest)-1]
+	}
+	if rest == "" || strings.Contains(rest, "<") {
+		return "", false, false
+	}
+	return rest, chomp, true
 }
 
 // Write takes the stream's text, in any pieces.

@@ -1,9 +1,15 @@
 package cli
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 )
 
 func TestBuildkitProgress(t *testing.T) {
@@ -53,5 +59,40 @@ func TestBuildkitProgress(t *testing.T) {
 	p.Close()
 	if !strings.HasPrefix(b.String(), "#1 [stage-0 1] FROM busybox\n#1 DONE") {
 		t.Fatalf("no totals: %q", b.String())
+	}
+}
+
+// stageTotalsBuildKit is what stageTotals computed with BuildKit's parser
+// before the CLI dropped it: the reference for the differential test.
+func stageTotalsBuildKit(t *testing.T, src []byte) map[string]int {
+	out := map[string]int{}
+	res, err := parser.Parse(bytes.NewReader(src))
+	if err != nil {
+		t.Fatalf("buildkit parse: %v", err)
+	}
+	stages, _, err := instructions.Parse(res.AST, linter.New(&linter.Config{SkipAll: true}))
+	if err != nil {
+		t.Fatalf("buildkit instructions: %v", err)
+	}
+	for _, s := range stages {
+		out[strings.TrimSpace(s.SourceCode)] = 1 + len(s.Commands)
+	}
+	return out
+}
+
+func TestStageTotalsMatchesBuildKit(t *testing.T) {
+	for _, df := range []string{
+		"FROM busybox AS build\nRUN echo hi\nFROM busybox\nCOPY --from=build /x /x\nCMD [\"x\"]\n",
+		"ARG V=1\n# comment\n\nFROM busybox:${V}\n  RUN a \\\n  b \\\n# inside\n\n  c\nENV A=1 B=2\n",
+		"# escape=`\nFROM busybox\nRUN echo a `\n  b\nRUN echo c\\\n",
+		"# syntax=docker/dockerfile:1\n# escape=\\\nFROM busybox AS a\nRUN <<EOF\nset -e\nFROM not-a-stage\nEOF\nCOPY <<-\"A\" <<'B' /dst/\n\tx\n\tA\ny\nB\nRUN echo done\n",
+		"FROM \\\n  busybox \\\n  AS base\nRUN true\nONBUILD RUN <<X\nFROM inside\nX\nFROM base\nRUN [\"echo\", \"<<EOF\"]\nLABEL a=b\n",
+		"\ufeffFROM busybox\r\nRUN a\r\nRUN b \\\r\n  c\r\n",
+		"FROM busybox\nRUN 3<<EOF cat\nhi\nEOF\nMAINTAINER me\nHEALTHCHECK NONE\nFROM busybox\nRUN one\n",
+	} {
+		got, want := stageTotals([]byte(df)), stageTotalsBuildKit(t, []byte(df))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Dockerfile %q:\ngot  %v\nwant %v", df, got, want)
+		}
 	}
 }

@@ -91,6 +91,31 @@ func contains(list []string, s string) bool {
 // compose-go, nor the JSON schema validator compose-go brings) may be
 // linked into the berth binary.
 func TestBerthBinaryLinksNoCompose(t *testing.T) {
+	for _, p := range berthDeps(t) {
+		if p == composeCliPkg || p == composePkg || strings.HasPrefix(p, composePkg+"/") ||
+			strings.HasPrefix(p, "github.com/compose-spec/") || strings.Contains(p, "jsonschema") {
+			t.Errorf("cmd/berth depends on %s", p)
+		}
+	}
+}
+
+// TestBerthBinaryLinksNoBuildKit keeps BuildKit's Dockerfile parser, and
+// the protobuf runtime it brings (package initialisation that opens and
+// hashes the executable, ~2.8 MB of binary), out of the berth binary:
+// build's progress counts stage steps itself (stageTotals).
+func TestBerthBinaryLinksNoBuildKit(t *testing.T) {
+	for _, p := range berthDeps(t) {
+		for _, heavy := range []string{"github.com/moby/buildkit/", "google.golang.org/protobuf/", "github.com/containerd/typeurl"} {
+			if strings.HasPrefix(p, heavy) {
+				t.Errorf("cmd/berth depends on %s", p)
+			}
+		}
+	}
+}
+
+// berthDeps lists every package linked into the berth binary.
+func berthDeps(t *testing.T) []string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -103,10 +128,5 @@ func TestBerthBinaryLinksNoCompose(t *testing.T) {
 	if !contains(deps, selfPkg) {
 		t.Fatalf("go list -deps cmd/berth does not list %s:\n%s", selfPkg, out)
 	}
-	for _, p := range deps {
-		if p == composeCliPkg || p == composePkg || strings.HasPrefix(p, composePkg+"/") ||
-			strings.HasPrefix(p, "github.com/compose-spec/") || strings.Contains(p, "jsonschema") {
-			t.Errorf("cmd/berth depends on %s", p)
-		}
-	}
+	return deps
 }
