@@ -8,9 +8,18 @@
 # Each repetition runs, for each binary in a rotating order,
 #   berth version                                  (one API round trip)
 #   berth run --rm --network none busybox true     (the whole client side of run)
-# and times it with enginebench (fork to wait4). It prints the medians and
-# p90s in ms. GODEBUG=inittrace=1 of `berth version` is printed for both
-# binaries too (its total and its largest packages).
+#   berth run -d --network none busybox true       (create + start; removed untimed)
+# and times it with enginebench (fork to wait4); and, as the reference, the
+# same `run --rm` through the Go client in a warm process (bench/cmd/clientrun:
+# the requests berth run --rm sends, without process start-up or the first
+# connection). It prints the medians and p90s in ms, the new/old ratios and
+# how far the new CLI's `run --rm` is from the Go client's.
+# GODEBUG=inittrace=1 of `berth version` is printed for both binaries too
+# (its total and its largest packages), and their sizes.
+#
+# The old berth is built as scripts/build.sh built it then (static, external
+# linker); the new one as scripts/build.sh builds it now (CGO_ENABLED=0:
+# Go's own linker, no C start-up code; see docs/benchmarks.md).
 #
 # Runs as root in a network and mount namespace of its own (NETNS=host
 # skips that). On exit it stops berthd, kills any shim of it left after 3 s,
@@ -68,8 +77,9 @@ git -C "$REPO_ROOT" archive "$OLD" | tar -x -C "$TMP/src"
 mkdir -p "$OLDBIN/.b" "$BIN/.b"
 (cd "$TMP/src" && go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$OLDBIN/.b/" ./cmd/berth)
 (cd "$REPO_ROOT" && go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$BIN/.b/" \
-	./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth-init ./cmd/berth ./cmd/berth-compose &&
-	go build -o "$TMP/enginebench" ./bench/cmd/enginebench)
+	./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth-init &&
+	CGO_ENABLED=0 go build -tags netgo,osusergo -o "$BIN/.b/" ./cmd/berth ./cmd/berth-compose &&
+	go build -o "$TMP/enginebench" ./bench/cmd/enginebench && go build -o "$TMP/clientrun" ./bench/cmd/clientrun)
 # Run copies (a binary fresh from the linker maps more of its text).
 for d in "$OLDBIN" "$BIN"; do cp "$d/.b/"* "$d/" && rm -rf "$d/.b"; done
 rm -rf "$TMP/src"
@@ -87,6 +97,7 @@ for v in old new; do
 	d=$OLDBIN
 	[ $v = new ] && d=$BIN
 	GODEBUG=inittrace=1 as_berth "$d/berth" version 2>"$TMP/init.$v" >/dev/null
+	echo "binary $v: $(stat -c %s "$d/berth") bytes"
 	echo "inittrace $v: $(awk '{ms+=$5} END {printf "%d packages, %.2f ms", NR, ms}' "$TMP/init.$v"); largest: $(sort -k5 -g -r "$TMP/init.$v" | head -3 | awk '{printf "%s%s %s ms", (NR>1?", ":""), $2, $5}')"
 done
 
@@ -96,16 +107,27 @@ for v in "$OLDBIN" "$BIN"; do
 	as_berth "$v/berth" version >/dev/null
 done
 for i in $(seq 0 $((N - 1))); do
-	for v in $(rotate "$i" old new); do
+	for v in $(rotate "$i" old new go); do
+		if [ "$v" = go ]; then
+			as_berth "$TMP/clientrun" -n 1 -warmup 1 busybox true >>"$TMP/run.go"
+			continue
+		fi
 		d=$OLDBIN
 		[ "$v" = new ] && d=$BIN
 		as_berth "$EB" time -- "$d/berth" version >>"$TMP/version.$v"
 		as_berth "$EB" time -- "$d/berth" run --rm --network none busybox true >>"$TMP/run.$v"
+		as_berth "$EB" time -- "$d/berth" run -d --name "cli-$v-$i" --network none busybox true >>"$TMP/rund.$v"
+		as_berth "$d/berth" rm -f "cli-$v-$i" >/dev/null
 	done
 done
 
 echo "berth CLI at $OLD (old) vs $(git -C "$REPO_ROOT" rev-parse --short HEAD) (new), $N interleaved repetitions, median / p90 ms:"
-for t in version run; do
-	printf '%-8s old %s / %s   new %s / %s\n' "$t" \
-		"$(median <"$TMP/$t.old")" "$(p90 <"$TMP/$t.old")" "$(median <"$TMP/$t.new")" "$(p90 <"$TMP/$t.new")"
+for t in version run rund; do
+	mo=$(median <"$TMP/$t.old") mn=$(median <"$TMP/$t.new")
+	printf '%-8s old %s / %s   new %s / %s   new/old %s\n' "$t" \
+		"$mo" "$(p90 <"$TMP/$t.old")" "$mn" "$(p90 <"$TMP/$t.new")" "$(awk -v a="$mn" -v b="$mo" 'BEGIN {printf "%.2f", a/b}')"
 done
+mg=$(median <"$TMP/run.go")
+echo "run --rm through the Go client (warm process): $mg / $(p90 <"$TMP/run.go");" \
+	"berth CLI - Go client: old $(awk -v a="$(median <"$TMP/run.old")" -v b="$mg" 'BEGIN {printf "%.2f", a-b}') ms," \
+	"new $(awk -v a="$(median <"$TMP/run.new")" -v b="$mg" 'BEGIN {printf "%.2f", a-b}') ms"

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -33,7 +34,7 @@ const (
 // isGitContext is dockerd's test for a git context: an http(s) URL ending
 // in .git (optionally with a #fragment), or git://, git@, github.com/.
 func isGitContext(s string) bool {
-	if (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")) && gitContextSuffix.MatchString(s) {
+	if (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")) && gitContextSuffix().MatchString(s) {
 		return true
 	}
 	for _, p := range []string{"git://", "git@", "github.com/"} {
@@ -44,7 +45,7 @@ func isGitContext(s string) bool {
 	return false
 }
 
-var gitContextSuffix = regexp.MustCompile(`\.git(?:#.+)?$`)
+var gitContextSuffix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\.git(?:#.+)?$`) })
 
 func (c *Cli) setHeader(k, v string) {
 	if c.headers == nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -34,7 +35,9 @@ type progressStep struct {
 	cached bool
 }
 
-var stepLine = regexp.MustCompile(`^Step (\d+)/(\d+) : (.*)$`)
+// stepLine is compiled on first use: package initialisation is on the
+// path of every berth command.
+var stepLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Step (\d+)/(\d+) : (.*)$`) })
 
 func newBuildkitProgress(out io.Writer, dockerfile []byte) *buildkitProgress {
 	return &buildkitProgress{out: out, totals: stageTotals(dockerfile), now: time.Now}
@@ -231,9 +234,9 @@ func (p *buildkitProgress) finish() {
 func (p *buildkitProgress) line(l string) {
 	l = strings.TrimRight(l, "\r")
 	switch {
-	case stepLine.MatchString(l):
+	case stepLine().MatchString(l):
 		p.finish()
-		instr := stepLine.FindStringSubmatch(l)[3]
+		instr := stepLine().FindStringSubmatch(l)[3]
 		fields := strings.Fields(instr)
 		if len(fields) > 0 && strings.EqualFold(fields[0], "FROM") {
 			p.stages++

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/moby/api/types/container"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -118,8 +119,8 @@ func validPerms(p string) bool {
 // platformComponent is what containerd's platform parser accepts for the
 // OS (with an optional "(version)") and, without it, for the other parts.
 var (
-	osComponent   = regexp.MustCompile(`^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.-]*)\))?$`)
-	partComponent = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	osComponent   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.-]*)\))?$`) })
+	partComponent = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 )
 
 // parsePlatform parses os[/arch[/variant]] (lower-cased; arm64/v8 is
@@ -129,12 +130,12 @@ func parsePlatform(s string) (ocispec.Platform, error) {
 	if len(parts) > 3 {
 		return ocispec.Platform{}, fmt.Errorf("%q: unknown operating system or architecture: invalid argument", s)
 	}
-	if !osComponent.MatchString(parts[0]) {
-		return ocispec.Platform{}, fmt.Errorf("%q is an invalid OS component of %q: OSAndVersion specifier component must match %q: invalid argument", parts[0], s, osComponent.String())
+	if !osComponent().MatchString(parts[0]) {
+		return ocispec.Platform{}, fmt.Errorf("%q is an invalid OS component of %q: OSAndVersion specifier component must match %q: invalid argument", parts[0], s, osComponent().String())
 	}
 	for _, p := range parts[1:] {
-		if !partComponent.MatchString(p) {
-			return ocispec.Platform{}, fmt.Errorf("%q is an invalid component of %q: platform specifier component must match %q: invalid argument", p, s, partComponent.String())
+		if !partComponent().MatchString(p) {
+			return ocispec.Platform{}, fmt.Errorf("%q is an invalid component of %q: platform specifier component must match %q: invalid argument", p, s, partComponent().String())
 		}
 	}
 	p := ocispec.Platform{OS: parts[0]}
