@@ -49,6 +49,9 @@ type Cli struct {
 	args []string
 
 	api *client.Client
+	// config is config.json as read once for the commands that only read
+	// it (readConfig).
+	config *configFile
 	// early is the client being prepared while the command line is
 	// parsed (startup.go), nil once taken or when there is none.
 	early *earlyClient

@@ -123,7 +123,7 @@ type attachSpec struct {
 func (c *Cli) detachKeys(flag string) (string, []byte, error) {
 	spec := flag
 	if spec == "" {
-		if cf, err := loadConfigFile(c.configDir); err == nil {
+		if cf, err := c.readConfig(); err == nil {
 			spec = cf.DetachKeys
 		}
 	}

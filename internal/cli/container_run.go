@@ -193,7 +193,7 @@ func (c *Cli) createContainer(ctx context.Context, o *containerOptions, cc *cont
 
 // applyProxyEnv adds config.json's proxy settings for the daemon to -e.
 func (c *Cli) applyProxyEnv(o *containerOptions) error {
-	cf, err := loadConfigFile(c.configDir)
+	cf, err := c.readConfig()
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -18,6 +20,9 @@ import (
 //     copies) took ~0.6 ms, more than the whole package initialisation of
 //     cobra and the moby client. Help, completion and anything that is not
 //     a known command name get the whole tree.
+//   - run and create build encoding/json's encoder for the create request
+//     (a reflection walk over Config, HostConfig and NetworkingConfig,
+//     ~5% of run's CPU time in the CLI) on another goroutine meanwhile.
 //   - The API client is built and its version negotiated (the /_ping round
 //     trip, the first connection to the daemon) on another goroutine while
 //     the command line is parsed, when the endpoint does not depend on
@@ -138,6 +143,9 @@ func (c *Cli) startEarlyClient(args []string) {
 	if tc, ok := lookupTopCommand(args[0]); !ok || !tc.dials {
 		return
 	}
+	if args[0] == "run" || args[0] == "create" {
+		go warmCreateEncoder()
+	}
 	if os.Getenv(client.EnvOverrideAPIVersion) != "" || os.Getenv("DOCKER_TLS_VERIFY") != "" {
 		return
 	}
@@ -192,4 +200,24 @@ func (c *Cli) stopEarlyClient() {
 			_ = e.api.Close()
 		}
 	}
+}
+
+// warmCreateEncoder has encoding/json build (and cache) its encoder for
+// the create request's types, so that the create itself finds it ready.
+func warmCreateEncoder() {
+	_, _ = json.Marshal(&container.CreateRequest{})
+}
+
+// readConfig returns config.json, read once per invocation, for callers
+// that do not change it (login and logout read and save their own copy).
+func (c *Cli) readConfig() (*configFile, error) {
+	if c.config != nil {
+		return c.config, nil
+	}
+	cf, err := loadConfigFile(c.configDir)
+	if err != nil {
+		return cf, err
+	}
+	c.config = cf
+	return cf, nil
 }
