@@ -17,6 +17,11 @@
 # GODEBUG=inittrace=1 of `berth version` is printed for both binaries too
 # (its total and its largest packages), and their sizes.
 #
+# Then the same CLI commands against bench/cmd/stubd, an Engine API stub
+# that answers at once: the CLI's own share without the daemon's work, next
+# to the floor of any Go program doing that `run --rm` with the Go client
+# from a cold start (clientrun -warmup 0, started fresh each time).
+#
 # The old berth is built as scripts/build.sh built it then (static, external
 # linker); the new one as scripts/build.sh builds it now (CGO_ENABLED=0:
 # Go's own linker, no C start-up code; see docs/benchmarks.md).
@@ -49,7 +54,7 @@ fi
 # Short: berth-shim's socket lives under <exec-root>/c/<64-hex-id>/.
 TMP=$(mktemp -d /tmp/bcl.XXXXXX)
 BIN=$TMP/new OLDBIN=$TMP/old B=$TMP/b EB=$TMP/enginebench
-BPID=
+BPID= SPID=
 SOCK=unix://$B/s.sock
 
 cleanup() {
@@ -58,6 +63,7 @@ cleanup() {
 	set +e
 	[ -n "$BPID" ] && [ -x "$EB" ] && "$EB" pids --parent "$BPID" --comm berth-shim >"$TMP/shims" 2>/dev/null
 	stop_pid "$BPID" 10
+	stop_pid "$SPID" 10
 	for p in $(cat "$TMP/shims" 2>/dev/null); do
 		for _ in $(seq 30); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = berth-shim ] || break; sleep 0.1; done
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = berth-shim ] && kill -KILL "$p" 2>/dev/null
@@ -79,7 +85,8 @@ mkdir -p "$OLDBIN/.b" "$BIN/.b"
 (cd "$REPO_ROOT" && go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$BIN/.b/" \
 	./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth-init &&
 	CGO_ENABLED=0 go build -tags netgo,osusergo -o "$BIN/.b/" ./cmd/berth ./cmd/berth-compose &&
-	go build -o "$TMP/enginebench" ./bench/cmd/enginebench && go build -o "$TMP/clientrun" ./bench/cmd/clientrun)
+	go build -o "$TMP/enginebench" ./bench/cmd/enginebench && go build -o "$TMP/stubd" ./bench/cmd/stubd &&
+	CGO_ENABLED=0 go build -o "$TMP/clientrun" ./bench/cmd/clientrun)
 # Run copies (a binary fresh from the linker maps more of its text).
 for d in "$OLDBIN" "$BIN"; do cp "$d/.b/"* "$d/" && rm -rf "$d/.b"; done
 rm -rf "$TMP/src"
@@ -131,3 +138,29 @@ mg=$(median <"$TMP/run.go")
 echo "run --rm through the Go client (warm process): $mg / $(p90 <"$TMP/run.go");" \
 	"berth CLI - Go client: old $(awk -v a="$(median <"$TMP/run.old")" -v b="$mg" 'BEGIN {printf "%.2f", a-b}') ms," \
 	"new $(awk -v a="$(median <"$TMP/run.new")" -v b="$mg" 'BEGIN {printf "%.2f", a-b}') ms"
+
+# The CLI's own share: the same commands against the instant stub.
+"$TMP/stubd" "$TMP/stub.sock" &
+SPID=$!
+as_stub() { env BERTH_HOST="unix://$TMP/stub.sock" DOCKER_CONFIG="$TMP/dcfg" "$@"; }
+wait_cli stubd as_stub "$BIN/berth" version || die "stubd did not start"
+for i in $(seq 0 $((N - 1))); do
+	for v in $(rotate "$i" old new go); do
+		if [ "$v" = go ]; then
+			as_stub "$EB" time -- "$TMP/clientrun" -n 1 -warmup 0 busybox true >>"$TMP/srun.go"
+			continue
+		fi
+		d=$OLDBIN
+		[ "$v" = new ] && d=$BIN
+		as_stub "$EB" time -- "$d/berth" version >>"$TMP/sversion.$v"
+		as_stub "$EB" time -- "$d/berth" run --rm busybox true >>"$TMP/srun.$v"
+		as_stub "$EB" time -- "$d/berth" run -d busybox true >>"$TMP/srund.$v"
+	done
+done
+echo "against stubd (the CLI's own share), median / p90 ms:"
+for t in version run rund; do
+	mo=$(median <"$TMP/s$t.old") mn=$(median <"$TMP/s$t.new")
+	printf '%-8s old %s / %s   new %s / %s   new/old %s\n' "$t" \
+		"$mo" "$(p90 <"$TMP/s$t.old")" "$mn" "$(p90 <"$TMP/s$t.new")" "$(awk -v a="$mn" -v b="$mo" 'BEGIN {printf "%.2f", a/b}')"
+done
+echo "run --rm by a fresh Go-client process (clientrun -warmup 0): $(median <"$TMP/srun.go") / $(p90 <"$TMP/srun.go")"
