@@ -27,6 +27,15 @@
 //   - Endpoint selection (host.go, tls.go): -H, then --context, BERTH_HOST,
 //     DOCKER_HOST, DOCKER_CONTEXT, config.json currentContext, then
 //     unix:///run/berth/berth.sock; contexts are read from docker's store.
+//   - Start-up (startup.go): Main builds only the command being run
+//     (topCommands; the whole tree for help, completion and unknown names)
+//     and, for commands that talk to the daemon, builds the API client and
+//     sends its /_ping negotiation on another goroutine while the command
+//     line is parsed; Client hands that client out when the parsed options
+//     select the same endpoint. run sends attach and wait together and
+//     starts once both have answered. BuildKit's parser and protobuf are
+//     kept out of the binary (TestBerthBinaryLinksNoBuildKit): package
+//     initialisation is on the path of every command.
 //   - Credentials (config.go): config.json "auths" (base64 user:password,
 //     identity tokens), sent as X-Registry-Auth on pull/push/run.
 //   - Exit statuses, mapped in one place (exitStatus in cli.go): flag errors
