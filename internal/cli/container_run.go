@@ -260,8 +260,9 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	allSignals := func() {}
 	if ro.sigProxy {
-		proxySignals(ctx, api, id)
+		allSignals = proxySignalsStaged(ctx, api, id)
 	}
 
 	var (
@@ -336,6 +337,7 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 		}
 		return startErrorFor("run", err)
 	}
+	allSignals()
 	if cfg.Tty {
 		c.monitorTTYSize(ctx, func(h, w uint) {
 			_, _ = api.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -456,5 +457,69 @@ func TestRunSendsAttachAndWaitTogether(t *testing.T) {
 	}
 	if !<-startSawBoth {
 		t.Error("start was sent before the attach and the wait had both answered")
+	}
+}
+
+// TestRunProxiesEverySignalOnceStarted: run registers the rarer signals
+// (here SIGALRM) once the container has started, and forwards them like
+// the others. The container "exits" only after the kill has arrived, so
+// the proxy is still listening when the signal is delivered.
+func TestRunProxiesEverySignalOnceStarted(t *testing.T) {
+	f := newFakeEngine(t)
+	killed := make(chan string, 4)
+	gotKill := make(chan struct{})
+	var killOnce sync.Once
+	f.handle("POST /containers/*/kill", func(w http.ResponseWriter, r *http.Request) {
+		killed <- r.URL.Query().Get("signal")
+		killOnce.Do(func() { close(gotKill) })
+		w.WriteHeader(http.StatusNoContent)
+	})
+	started := make(chan struct{})
+	var startOnce sync.Once
+	f.reply("POST /containers/create", 201, map[string]any{"Id": fakeID, "Warnings": []string{}})
+	f.handle("POST /containers/*/start", func(w http.ResponseWriter, r *http.Request) {
+		startOnce.Do(func() { close(started) })
+		w.WriteHeader(http.StatusNoContent)
+	})
+	exited := func() {
+		select {
+		case <-gotKill:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	f.handle("POST /containers/*/wait", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		exited()
+		_ = json.NewEncoder(w).Encode(map[string]any{"StatusCode": 0})
+	})
+	f.handle("POST /containers/*/attach", func(w http.ResponseWriter, r *http.Request) {
+		conn, _ := hijack(t, w, "application/vnd.docker.multiplexed-stream")
+		if conn == nil {
+			return
+		}
+		defer conn.Close()
+		exited()
+	})
+	ready := make(chan struct{})
+	var once sync.Once
+	signalProxyReady = func() { once.Do(func() { close(ready) }) }
+	t.Cleanup(func() { signalProxyReady = nil })
+	go func() {
+		<-started
+		<-ready
+		_ = syscall.Kill(syscall.Getpid(), syscall.SIGALRM)
+	}()
+	if _, stderr, code := runBerth(t, f, "", "run", "busybox"); code != 0 {
+		t.Fatalf("code=%d stderr=%q", code, stderr)
+	}
+	select {
+	case sig := <-killed:
+		if sig != "ALRM" {
+			t.Errorf("forwarded signal = %q", sig)
+		}
+	default:
+		t.Error("SIGALRM not forwarded")
 	}
 }
