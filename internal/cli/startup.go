@@ -12,7 +12,7 @@ import (
 )
 
 // The berth CLI's start-up is on the path of every command (`berth run
-// --rm` included), so two things are done lazily or early:
+// --rm` included), so work is done lazily, or early on other goroutines:
 //
 //   - Only the command that is run is built: the root with all its
 //     commands and their flags (run and create alone have ~100 flags
