@@ -143,7 +143,7 @@ func (c *Cli) startEarlyClient(args []string) {
 	if tc, ok := lookupTopCommand(args[0]); !ok || !tc.dials {
 		return
 	}
-	if args[0] == "run" || args[0] == "create" {
+	if createsContainer(args) {
 		go warmCreateEncoder()
 	}
 	if os.Getenv(client.EnvOverrideAPIVersion) != "" || os.Getenv("DOCKER_TLS_VERIFY") != "" {
@@ -200,6 +200,15 @@ func (c *Cli) stopEarlyClient() {
 			_ = e.api.Close()
 		}
 	}
+}
+
+// createsContainer reports whether args are a run or create command
+// (`container run` and `container create` included).
+func createsContainer(args []string) bool {
+	if len(args) > 1 && args[0] == "container" {
+		args = args[1:]
+	}
+	return len(args) > 0 && (args[0] == "run" || args[0] == "create")
 }
 
 // warmCreateEncoder has encoding/json build (and cache) its encoder for

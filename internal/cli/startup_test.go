@@ -252,3 +252,14 @@ func TestUnusedEarlyClientDoesNotHang(t *testing.T) {
 		t.Fatal("close hung on the unanswered early ping")
 	}
 }
+
+func TestCreatesContainer(t *testing.T) {
+	for args, want := range map[string]bool{
+		"run busybox": true, "create busybox": true, "container run x": true, "container create x": true,
+		"container ls": false, "ps": false, "container": false, "": false, "runx": false,
+	} {
+		if got := createsContainer(strings.Fields(args)); got != want {
+			t.Errorf("createsContainer(%q) = %v", args, got)
+		}
+	}
+}
