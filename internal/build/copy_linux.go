@@ -124,6 +124,7 @@ type copySpec struct {
 	checksum string
 	unpack   bool
 	add      bool
+	keepGit  *bool // ADD --keep-git-dir
 }
 
 // copy runs COPY/ADD. From the context, the sources are selected
@@ -156,18 +157,40 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 		}
 	}
 	var urls []string
-	for _, src := range c.srcs {
-		if c.add && isURL(src) {
-			urls = append(urls, src)
-		} else if c.add && isGitURL(src) {
-			return errdefs.Newf(errdefs.NotImplemented, "ADD from a git repository is not supported")
+	var gits []*gitSource
+	remote := map[string]bool{} // sources that are not context paths
+	if c.from == "" {
+		for _, src := range c.srcs {
+			g, isGit, err := parseGitSource(src)
+			if isGit && !c.add {
+				return errdefs.Newf(errdefs.InvalidArgument, "source can't be a git ref for COPY")
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case isGit:
+				gits = append(gits, g)
+				remote[src] = true
+			case c.add && isURL(src):
+				urls = append(urls, src)
+				remote[src] = true
+			}
 		}
 	}
-	gather := func(fsys srcFS, skip func(string) bool, exceptions bool) ([]selection, error) {
+	if c.checksum != "" {
+		if len(c.srcs) != 1 {
+			return errdefs.Newf(errdefs.InvalidArgument, "checksum can't be specified for multiple sources")
+		}
+		if !remote[c.srcs[0]] {
+			return errdefs.Newf(errdefs.InvalidArgument, "checksum requires HTTP(S) or Git sources")
+		}
+	}
+	withExcludes := func(skip func(string) bool, exceptions bool) (func(string) bool, bool, error) {
 		if len(c.excludes) > 0 {
 			pm, err := patternmatcher.New(c.excludes)
 			if err != nil {
-				return nil, errdefs.With(errdefs.InvalidArgument, err)
+				return nil, false, errdefs.With(errdefs.InvalidArgument, err)
 			}
 			prev := skip
 			skip = func(rel string) bool {
@@ -190,9 +213,16 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			}
 			exceptions = exceptions || pm.Exclusions()
 		}
+		return skip, exceptions, nil
+	}
+	gather := func(fsys srcFS, skip func(string) bool, exceptions bool) ([]selection, error) {
+		skip, exceptions, err := withExcludes(skip, exceptions)
+		if err != nil {
+			return nil, err
+		}
 		var sels []selection
 		for _, src := range c.srcs {
-			if c.add && isURL(src) {
+			if remote[src] {
 				continue
 			}
 			sel, err := selectSources(fsys, src, skip, exceptions)
@@ -217,6 +247,11 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			return err
 		}
 	}
+	gitJobs, gitKeys, gitWhat, cleanupGit, err := s.resolveGit(ctx, gits, c.keepGit, c.checksum)
+	if err != nil {
+		return err
+	}
+	defer cleanupGit()
 	var inline []string
 	for _, sc := range c.contents {
 		inline = append(inline, sc.Path, sc.Data)
@@ -240,12 +275,17 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 	switch {
 	case fromState != nil:
 		kind = "from"
-	case len(sels) == 1 && len(urls)+len(c.contents) == 0 && sels[0].dir:
+	case len(sels) == 1 && len(urls)+len(gits)+len(c.contents) == 0 && sels[0].dir:
 		kind = "dir"
-	case len(sels)+len(urls)+len(c.contents) == 1:
+	case len(gits) > 0 && len(sels)+len(urls)+len(c.contents) == 0:
+		kind = "git"
+	case len(sels)+len(urls)+len(gits)+len(c.contents) == 1:
 		kind = "file"
 	}
 	what := sum
+	if kind == "git" {
+		what = gitWhat
+	}
 	if fromState != nil {
 		what = strings.Join(c.srcs, " ")
 		if c.from != "" {
@@ -253,7 +293,13 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 		}
 	}
 	desc := fmt.Sprintf("%s %s:%s in %s ", c.name, kind, what, dest)
-	key := cacheKey(d.key, c.name, fromKey, sum, c.srcs, inline, urls, c.checksum, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
+	parts := []any{c.name, fromKey, sum, c.srcs, inline, urls, c.checksum, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack}
+	if len(gits) > 0 {
+		// The commits the refs resolved to: a branch that moved is
+		// another key.
+		parts = append(parts, "git", gitKeys)
+	}
+	key := cacheKey(d.key, parts...)
 	parent := d.st.Clone()
 	if fromState != nil {
 		// COPY --from: the source's key is a fast alias; the step's own
@@ -320,6 +366,25 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 					return err
 				}
 			}
+			for _, j := range gitJobs {
+				root, err := j.checkout(ctx)
+				if err != nil {
+					return err
+				}
+				skip, exceptions, err := withExcludes(nil, false)
+				if err != nil {
+					return err
+				}
+				gsels, err := selectSources(hostFS{root: root}, "", skip, exceptions)
+				if err != nil {
+					return err
+				}
+				for _, sel := range gsels {
+					if err := cp.copySelection(sel, dest, false); err != nil {
+						return err
+					}
+				}
+			}
 			for _, sc := range c.contents {
 				target := dest
 				if strings.HasSuffix(dest, "/") {
@@ -341,10 +406,6 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
-func isGitURL(s string) bool {
-	return strings.HasPrefix(s, "git@") || strings.HasSuffix(s, ".git") && strings.Contains(s, "://")
 }
 
 // copier writes files into a mounted root filesystem, resolving every
