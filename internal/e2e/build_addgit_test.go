@@ -14,8 +14,8 @@ import (
 // http-backend), BuildKit's syntax: a tag's subdirectory, the default
 // branch, a full and an abbreviated commit with --checksum, .git dropped
 // by default and kept with --keep-git-dir (checked out on the branch),
-// BuildKit's modes, --chown; an unchanged ref is a cache hit and a moved
-// branch a miss; a missing ref, a wrong checksum, COPY of a git URL and
+// BuildKit's modes, --chown, --exclude, the query syntax; an unchanged
+// ref is a cache hit and a moved branch a miss; a missing ref, a wrong checksum, COPY of a git URL and
 // the file:// and ext:: transports are clear errors (ext:: runs
 // nothing); the docker CLI's classic builder path builds it the same.
 func TestBuildAddGit(t *testing.T) {
@@ -69,13 +69,14 @@ func TestBuildAddGit(t *testing.T) {
 		"ADD "+url+" /head\n"+
 		"ADD --keep-git-dir=true "+url+"#main /kept\n"+
 		"ADD --checksum="+c1[:8]+" "+url+"#"+c1+" /commit\n"+
-		"ADD --chown=1000:1000 "+url+"#"+c1[:7]+":sub /short\n")
+		"ADD --chown=1000:1000 "+url+"#"+c1[:7]+":sub /short\n"+
+		"ADD --exclude=README --exclude=sub "+url+"?tag=v1 /ex/\n")
 	got := d.output(bt, "run", "--rm", "addgit:1", "sh", "-c",
 		"cat /tag/hello.txt /head/sub/hello.txt /kept/sub/hello.txt /commit/sub/hello.txt /short/hello.txt; "+
-			"ls -a /tag /head | tr '\\n' ' '; echo; cat /kept/.git/HEAD; test -e /commit/.git || echo no-git; "+
+			"ls -a /tag /head /ex | tr '\\n' ' '; echo; cat /kept/.git/HEAD; test -e /commit/.git || echo no-git; "+
 			"stat -c '%a %n' /head/bin/run.sh /head/README /head/bin; stat -c '%u:%g' /short/hello.txt")
 	want := "v1\nv2\nv2\nv1\nv1\n" +
-		"/head: . .. README bin sub  /tag: . .. hello.txt \n" +
+		"/ex: . .. bin  /head: . .. README bin sub  /tag: . .. hello.txt \n" +
 		"ref: refs/heads/main\nno-git\n" +
 		"755 /head/bin/run.sh\n644 /head/README\n755 /head/bin\n1000:1000\n"
 	if got != want {
