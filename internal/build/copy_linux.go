@@ -42,6 +42,12 @@ func secureJoin(root, p string) (string, error) {
 // change it, and makes the changes a layer: the new state (with a
 // history entry "/bin/sh -c #(nop) desc") and the layer's size.
 func (s *session) withRootfs(ctx context.Context, parent *image.State, desc string, fn func(root string) error) (*image.State, int64, error) {
+	return s.withRootfsKey(ctx, parent, desc, func(root, _ string) error { return fn(root) })
+}
+
+// withRootfsKey is withRootfs whose fn also gets the writable snapshot's
+// key.
+func (s *session) withRootfsKey(ctx context.Context, parent *image.State, desc string, fn func(root, key string) error) (*image.State, int64, error) {
 	snaps := s.b.cfg.Images.Snapshots()
 	key := fmt.Sprintf("build-%d", time.Now().UnixNano())
 	mounts, err := snaps.Prepare(ctx, key, parent.ChainID(), map[string]string{"berth.build": "1"})
@@ -60,7 +66,7 @@ func (s *session) withRootfs(ctx context.Context, parent *image.State, desc stri
 	if err := snapshot.MountAll(mounts, dir); err != nil {
 		return nil, 0, err
 	}
-	ferr := fn(dir)
+	ferr := fn(dir, key)
 	t1 := time.Now()
 	uerr := snapshot.Unmount(dir)
 	if ferr != nil {
@@ -336,8 +342,17 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			}
 		}()
 	}
-	return d.stepWith(key, desc, func() (*image.State, int64, error) {
-		return s.withRootfs(ctx, parent, desc, func(rootfs string) error {
+	// The step's lineage: its key without the content, so that an earlier
+	// result of this COPY (another content) can lend it the files that
+	// did not change (copylink_linux.go). Not for ADD: extracting an
+	// archive changes attributes of paths in place, which must never
+	// reach an inode another layer shares.
+	lineage := ""
+	if !c.add && fromState == nil && len(sels) > 0 {
+		lineage = cacheKey(d.key, "lineage", c.name, c.srcs, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
+	}
+	err = d.stepWith(key, desc, func() (*image.State, int64, error) {
+		return s.withRootfsKey(ctx, parent, desc, func(rootfs, snapKey string) error {
 			uid, gid, err := resolveOwner(rootfs, c.chown)
 			if err != nil {
 				return err
@@ -352,6 +367,14 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 				mode = &fm
 			}
 			cp := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode}
+			if lineage != "" {
+				if cp.link = s.linkerFor(ctx, lineage, rootfs, snapKey); cp.link != nil {
+					defer func() {
+						s.b.cfg.Log.Debug("build copy linked", "step", desc, "files", cp.link.linked)
+						cp.link.close()
+					}()
+				}
+			}
 			for _, sel := range sels {
 				to := dest
 				if c.parents {
@@ -402,6 +425,30 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			return nil
 		})
 	}, true)
+	if err == nil && lineage != "" && d.st.ChainID() != parent.ChainID() {
+		s.b.lineage.Store(lineage, d.st.ChainID())
+	}
+	return err
+}
+
+// linkerFor opens a linker from the layer of the lineage's last result
+// into the writable snapshot snapKey mounted at rootfs; nil when there is
+// none or it cannot be used.
+func (s *session) linkerFor(ctx context.Context, lineage, rootfs, snapKey string) *linker {
+	v, ok := s.b.lineage.Load(lineage)
+	if !ok {
+		return nil
+	}
+	snaps := s.b.cfg.Images.Snapshots()
+	prev, _, err := snaps.Upper(ctx, v.(string))
+	if err != nil {
+		return nil
+	}
+	upper, lowers, err := snaps.Upper(ctx, snapKey)
+	if err != nil {
+		return nil
+	}
+	return openLinker(rootfs, prev, upper, lowers)
 }
 
 func isURL(s string) bool {
@@ -414,6 +461,7 @@ type copier struct {
 	rootfs   string
 	uid, gid int
 	mode     *fs.FileMode
+	link     *linker // files of an earlier result of the step to reuse (copylink_linux.go); nil: none
 }
 
 // copySelection copies one source: a directory's content into dest, a
@@ -427,6 +475,18 @@ func (cp *copier) copySelection(sel selection, dest string, unpack bool) error {
 		root, err := secureJoin(cp.rootfs, dest)
 		if err != nil {
 			return err
+		}
+		if cp.link != nil {
+			// Links go into the upper: the destination directory must be
+			// there, as creating its first file would have put it
+			// (overlay copies a directory up on any attribute change).
+			var st unix.Stat_t
+			if err := unix.Lstat(root, &st); err != nil {
+				return err
+			}
+			if err := unix.Lchown(root, int(st.Uid), int(st.Gid)); err != nil {
+				return err
+			}
 		}
 		// Directories this loop made or checked are real directories:
 		// their children are joined to them without resolving the path
@@ -561,6 +621,9 @@ func (cp *copier) copyTo(fsys srcFS, f source, h, target string) error {
 		}
 		return os.Lchown(h, cp.uid, cp.gid)
 	case m.IsRegular():
+		if cp.link != nil && cp.link.try(fsys, f, h, unixMode(cp.perm(m)), cp.uid, cp.gid) {
+			return nil
+		}
 		in, err := fsys.Open(f.path)
 		if err != nil {
 			return err
