@@ -349,7 +349,9 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 	// reach an inode another layer shares.
 	lineage := ""
 	if !c.add && fromState == nil && len(sels) > 0 {
-		lineage = cacheKey(d.key, "lineage", c.name, c.srcs, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
+		// Per kind of context too: a tar's mtimes are not a directory's
+		// (whole seconds), so the other kind's files would never match.
+		lineage = cacheKey(d.key, "lineage", fmt.Sprintf("%T", s.ctx.fsys), c.name, c.srcs, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
 	}
 	err = d.stepWith(key, desc, func() (*image.State, int64, error) {
 		return s.withRootfsKey(ctx, parent, desc, func(rootfs, snapKey string) error {

@@ -55,8 +55,15 @@ func openat2(dirfd int, p string, flags uint64) (int, error) {
 	}
 }
 
+// maxLinkLowers bounds the layers below the step: each is looked at for
+// every file, which beyond that costs more than writing the file.
+const maxLinkLowers = 16
+
 // openLinker opens the directories; nil (no linking) on any error.
 func openLinker(rootfs, prev, upper string, lowers []string) *linker {
+	if len(lowers) > maxLinkLowers {
+		return nil
+	}
 	l := &linker{rootfs: rootfs, prev: -1, upper: -1, dirs: map[string]int{}}
 	var err error
 	if l.prev, err = unix.Open(prev, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
