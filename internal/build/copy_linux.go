@@ -353,8 +353,8 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 		// (whole seconds), so the other kind's files would never match.
 		lineage = cacheKey(d.key, "lineage", fmt.Sprintf("%T", s.ctx.fsys), c.name, c.srcs, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
 	}
-	err = d.stepWith(key, desc, func() (*image.State, int64, error) {
-		return s.withRootfsKey(ctx, parent, desc, func(rootfs, snapKey string) error {
+	return d.stepWith(key, desc, func() (*image.State, int64, error) {
+		st, size, err := s.withRootfsKey(ctx, parent, desc, func(rootfs, snapKey string) error {
 			uid, gid, err := resolveOwner(rootfs, c.chown)
 			if err != nil {
 				return err
@@ -426,11 +426,13 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			}
 			return nil
 		})
+		// Only a result written here from this kind of context: a cache
+		// hit may be another kind's (the keys are the same).
+		if err == nil && lineage != "" && st.ChainID() != parent.ChainID() {
+			s.b.lineage.Store(lineage, st.ChainID())
+		}
+		return st, size, err
 	}, true)
-	if err == nil && lineage != "" && d.st.ChainID() != parent.ChainID() {
-		s.b.lineage.Store(lineage, d.st.ChainID())
-	}
-	return err
 }
 
 // linkerFor opens a linker from the layer of the lineage's last result

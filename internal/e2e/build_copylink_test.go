@@ -15,8 +15,10 @@ import (
 // an edit reuses, by hard link, the files of its earlier result that are
 // exactly what it would write — and only those: the edited file, a file
 // whose mode changed and one whose mtime changed are written anew, and a
-// later COPY over files a lower layer has is never linked. The image
-// holds the context's content, modes and mtimes either way.
+// later COPY over files a lower layer has is never linked; a build of the
+// same context sent as a tar in between (same cache keys, other mtimes)
+// does not spoil it. The image holds the context's content, modes and
+// mtimes either way.
 func TestBuildCopyLinksUnchangedFiles(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
@@ -63,6 +65,12 @@ func TestBuildCopyLinksUnchangedFiles(t *testing.T) {
 	if g, w := got("link:1"), want(); g != w {
 		t.Fatalf("first build:\n%s\nwant\n%s", g, w)
 	}
+	// The same context sent as a tar hits the same cache entries; its
+	// files (whole-second mtimes) must not become the ones to link from.
+	t.Setenv("BERTH_BUILD_CONTEXT", "tar")
+	d.mustBuild(bt, nil, "--no-cache", "-t", "link:tar", dir)
+	t.Setenv("BERTH_BUILD_CONTEXT", "")
+	d.mustBuild(bt, nil, "-t", "link:tar", dir) // cache hits: the tar build's results
 	// One file edited, one chmodded, one touched (same content).
 	writeFile(t, filepath.Join(dir, "a/d2/f2.txt"), "edited\n")
 	os.Chmod(filepath.Join(dir, "a/d3/f3.txt"), 0o600)
