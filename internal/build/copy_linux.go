@@ -466,6 +466,9 @@ type copier struct {
 	uid, gid int
 	mode     *fs.FileMode
 	link     *linker // files of an earlier result of the step to reuse (copylink_linux.go); nil: none
+	// linkRoot is the destination directory of the directory being
+	// copied until it is known to be in the upper.
+	linkRoot string
 }
 
 // copySelection copies one source: a directory's content into dest, a
@@ -481,16 +484,8 @@ func (cp *copier) copySelection(sel selection, dest string, unpack bool) error {
 			return err
 		}
 		if cp.link != nil {
-			// Links go into the upper: the destination directory must be
-			// there, as creating its first file would have put it
-			// (overlay copies a directory up on any attribute change).
-			var st unix.Stat_t
-			if err := unix.Lstat(root, &st); err != nil {
-				return err
-			}
-			if err := unix.Lchown(root, int(st.Uid), int(st.Gid)); err != nil {
-				return err
-			}
+			cp.linkRoot = root
+			defer func() { cp.linkRoot = "" }()
 		}
 		// Directories this loop made or checked are real directories:
 		// their children are joined to them without resolving the path
@@ -625,8 +620,23 @@ func (cp *copier) copyTo(fsys srcFS, f source, h, target string) error {
 		}
 		return os.Lchown(h, cp.uid, cp.gid)
 	case m.IsRegular():
-		if cp.link != nil && cp.link.try(fsys, f, h, unixMode(cp.perm(m)), cp.uid, cp.gid) {
-			return nil
+		if cp.link != nil {
+			if cp.linkRoot != "" {
+				// Links go into the upper: the destination directory must
+				// be there, as creating a file in it would have put it
+				// (overlay copies a directory up on any attribute change).
+				var st unix.Stat_t
+				if err := unix.Lstat(cp.linkRoot, &st); err != nil {
+					return err
+				}
+				if err := unix.Lchown(cp.linkRoot, int(st.Uid), int(st.Gid)); err != nil {
+					return err
+				}
+				cp.linkRoot = ""
+			}
+			if cp.link.try(fsys, f, h, unixMode(cp.perm(m)), cp.uid, cp.gid) {
+				return nil
+			}
 		}
 		in, err := fsys.Open(f.path)
 		if err != nil {
