@@ -134,6 +134,10 @@ type Builder struct {
 	bg sync.WaitGroup
 	// sums caches the digests of directory contexts' files.
 	sums sumCache
+	// lineage maps a COPY step's key without its content to the chain
+	// ID of its last result, whose files a later miss may link
+	// (copylink_linux.go). In memory: an optimisation only.
+	lineage sync.Map
 }
 
 // Close waits for background bookkeeping.

@@ -42,6 +42,12 @@ func secureJoin(root, p string) (string, error) {
 // change it, and makes the changes a layer: the new state (with a
 // history entry "/bin/sh -c #(nop) desc") and the layer's size.
 func (s *session) withRootfs(ctx context.Context, parent *image.State, desc string, fn func(root string) error) (*image.State, int64, error) {
+	return s.withRootfsKey(ctx, parent, desc, func(root, _ string) error { return fn(root) })
+}
+
+// withRootfsKey is withRootfs whose fn also gets the writable snapshot's
+// key.
+func (s *session) withRootfsKey(ctx context.Context, parent *image.State, desc string, fn func(root, key string) error) (*image.State, int64, error) {
 	snaps := s.b.cfg.Images.Snapshots()
 	key := fmt.Sprintf("build-%d", time.Now().UnixNano())
 	mounts, err := snaps.Prepare(ctx, key, parent.ChainID(), map[string]string{"berth.build": "1"})
@@ -60,7 +66,7 @@ func (s *session) withRootfs(ctx context.Context, parent *image.State, desc stri
 	if err := snapshot.MountAll(mounts, dir); err != nil {
 		return nil, 0, err
 	}
-	ferr := fn(dir)
+	ferr := fn(dir, key)
 	t1 := time.Now()
 	uerr := snapshot.Unmount(dir)
 	if ferr != nil {
@@ -124,6 +130,7 @@ type copySpec struct {
 	checksum string
 	unpack   bool
 	add      bool
+	keepGit  *bool // ADD --keep-git-dir
 }
 
 // copy runs COPY/ADD. From the context, the sources are selected
@@ -156,18 +163,40 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 		}
 	}
 	var urls []string
-	for _, src := range c.srcs {
-		if c.add && isURL(src) {
-			urls = append(urls, src)
-		} else if c.add && isGitURL(src) {
-			return errdefs.Newf(errdefs.NotImplemented, "ADD from a git repository is not supported")
+	var gits []*gitSource
+	remote := map[string]bool{} // sources that are not context paths
+	if c.from == "" {
+		for _, src := range c.srcs {
+			g, isGit, err := parseGitSource(src)
+			if isGit && !c.add {
+				return errdefs.Newf(errdefs.InvalidArgument, "source can't be a git ref for COPY")
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case isGit:
+				gits = append(gits, g)
+				remote[src] = true
+			case c.add && isURL(src):
+				urls = append(urls, src)
+				remote[src] = true
+			}
 		}
 	}
-	gather := func(fsys srcFS, skip func(string) bool, exceptions bool) ([]selection, error) {
+	if c.checksum != "" {
+		if len(c.srcs) != 1 {
+			return errdefs.Newf(errdefs.InvalidArgument, "checksum can't be specified for multiple sources")
+		}
+		if !remote[c.srcs[0]] {
+			return errdefs.Newf(errdefs.InvalidArgument, "checksum requires HTTP(S) or Git sources")
+		}
+	}
+	withExcludes := func(skip func(string) bool, exceptions bool) (func(string) bool, bool, error) {
 		if len(c.excludes) > 0 {
 			pm, err := patternmatcher.New(c.excludes)
 			if err != nil {
-				return nil, errdefs.With(errdefs.InvalidArgument, err)
+				return nil, false, errdefs.With(errdefs.InvalidArgument, err)
 			}
 			prev := skip
 			skip = func(rel string) bool {
@@ -190,9 +219,16 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			}
 			exceptions = exceptions || pm.Exclusions()
 		}
+		return skip, exceptions, nil
+	}
+	gather := func(fsys srcFS, skip func(string) bool, exceptions bool) ([]selection, error) {
+		skip, exceptions, err := withExcludes(skip, exceptions)
+		if err != nil {
+			return nil, err
+		}
 		var sels []selection
 		for _, src := range c.srcs {
-			if c.add && isURL(src) {
+			if remote[src] {
 				continue
 			}
 			sel, err := selectSources(fsys, src, skip, exceptions)
@@ -217,6 +253,11 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			return err
 		}
 	}
+	gitJobs, gitKeys, gitWhat, cleanupGit, err := s.resolveGit(ctx, gits, c.keepGit, c.checksum)
+	if err != nil {
+		return err
+	}
+	defer cleanupGit()
 	var inline []string
 	for _, sc := range c.contents {
 		inline = append(inline, sc.Path, sc.Data)
@@ -240,12 +281,17 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 	switch {
 	case fromState != nil:
 		kind = "from"
-	case len(sels) == 1 && len(urls)+len(c.contents) == 0 && sels[0].dir:
+	case len(sels) == 1 && len(urls)+len(gits)+len(c.contents) == 0 && sels[0].dir:
 		kind = "dir"
-	case len(sels)+len(urls)+len(c.contents) == 1:
+	case len(gits) > 0 && len(sels)+len(urls)+len(c.contents) == 0:
+		kind = "git"
+	case len(sels)+len(urls)+len(gits)+len(c.contents) == 1:
 		kind = "file"
 	}
 	what := sum
+	if kind == "git" {
+		what = gitWhat
+	}
 	if fromState != nil {
 		what = strings.Join(c.srcs, " ")
 		if c.from != "" {
@@ -253,7 +299,13 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 		}
 	}
 	desc := fmt.Sprintf("%s %s:%s in %s ", c.name, kind, what, dest)
-	key := cacheKey(d.key, c.name, fromKey, sum, c.srcs, inline, urls, c.checksum, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
+	parts := []any{c.name, fromKey, sum, c.srcs, inline, urls, c.checksum, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack}
+	if len(gits) > 0 {
+		// The commits the refs resolved to: a branch that moved is
+		// another key.
+		parts = append(parts, "git", gitKeys)
+	}
+	key := cacheKey(d.key, parts...)
 	parent := d.st.Clone()
 	if fromState != nil {
 		// COPY --from: the source's key is a fast alias; the step's own
@@ -290,8 +342,19 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			}
 		}()
 	}
+	// The step's lineage: its key without the content, so that an earlier
+	// result of this COPY (another content) can lend it the files that
+	// did not change (copylink_linux.go). Not for ADD: extracting an
+	// archive changes attributes of paths in place, which must never
+	// reach an inode another layer shares.
+	lineage := ""
+	if !c.add && fromState == nil && len(sels) > 0 {
+		// Per kind of context too: a tar's mtimes are not a directory's
+		// (whole seconds), so the other kind's files would never match.
+		lineage = cacheKey(d.key, "lineage", fmt.Sprintf("%T", s.ctx.fsys), c.name, c.srcs, dest, c.chown, c.chmod, c.excludes, c.parents, c.unpack)
+	}
 	return d.stepWith(key, desc, func() (*image.State, int64, error) {
-		return s.withRootfs(ctx, parent, desc, func(rootfs string) error {
+		st, size, err := s.withRootfsKey(ctx, parent, desc, func(rootfs, snapKey string) error {
 			uid, gid, err := resolveOwner(rootfs, c.chown)
 			if err != nil {
 				return err
@@ -306,6 +369,14 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 				mode = &fm
 			}
 			cp := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode}
+			if lineage != "" {
+				if cp.link = s.linkerFor(ctx, lineage, rootfs, snapKey); cp.link != nil {
+					defer func() {
+						s.b.cfg.Log.Debug("build copy linked", "step", desc, "files", cp.link.linked)
+						cp.link.close()
+					}()
+				}
+			}
 			for _, sel := range sels {
 				to := dest
 				if c.parents {
@@ -318,6 +389,25 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 				}
 				if err := cp.copySelection(sel, to, c.add && c.unpack); err != nil {
 					return err
+				}
+			}
+			for _, j := range gitJobs {
+				root, err := j.checkout(ctx)
+				if err != nil {
+					return err
+				}
+				skip, exceptions, err := withExcludes(nil, false)
+				if err != nil {
+					return err
+				}
+				gsels, err := selectSources(hostFS{root: root}, "", skip, exceptions)
+				if err != nil {
+					return err
+				}
+				for _, sel := range gsels {
+					if err := cp.copySelection(sel, dest, false); err != nil {
+						return err
+					}
 				}
 			}
 			for _, sc := range c.contents {
@@ -336,15 +426,37 @@ func (d *dispatcher) copy(ctx context.Context, c copySpec) error {
 			}
 			return nil
 		})
+		// Only a result written here from this kind of context: a cache
+		// hit may be another kind's (the keys are the same).
+		if err == nil && lineage != "" && st.ChainID() != parent.ChainID() {
+			s.b.lineage.Store(lineage, st.ChainID())
+		}
+		return st, size, err
 	}, true)
+}
+
+// linkerFor opens a linker from the layer of the lineage's last result
+// into the writable snapshot snapKey mounted at rootfs; nil when there is
+// none or it cannot be used.
+func (s *session) linkerFor(ctx context.Context, lineage, rootfs, snapKey string) *linker {
+	v, ok := s.b.lineage.Load(lineage)
+	if !ok {
+		return nil
+	}
+	snaps := s.b.cfg.Images.Snapshots()
+	prev, _, err := snaps.Upper(ctx, v.(string))
+	if err != nil {
+		return nil
+	}
+	upper, lowers, err := snaps.Upper(ctx, snapKey)
+	if err != nil {
+		return nil
+	}
+	return openLinker(rootfs, prev, upper, lowers)
 }
 
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
-func isGitURL(s string) bool {
-	return strings.HasPrefix(s, "git@") || strings.HasSuffix(s, ".git") && strings.Contains(s, "://")
 }
 
 // copier writes files into a mounted root filesystem, resolving every
@@ -353,6 +465,10 @@ type copier struct {
 	rootfs   string
 	uid, gid int
 	mode     *fs.FileMode
+	link     *linker // files of an earlier result of the step to reuse (copylink_linux.go); nil: none
+	// linkRoot is the destination directory of the directory being
+	// copied until it is known to be in the upper.
+	linkRoot string
 }
 
 // copySelection copies one source: a directory's content into dest, a
@@ -366,6 +482,10 @@ func (cp *copier) copySelection(sel selection, dest string, unpack bool) error {
 		root, err := secureJoin(cp.rootfs, dest)
 		if err != nil {
 			return err
+		}
+		if cp.link != nil {
+			cp.linkRoot = root
+			defer func() { cp.linkRoot = "" }()
 		}
 		// Directories this loop made or checked are real directories:
 		// their children are joined to them without resolving the path
@@ -500,6 +620,24 @@ func (cp *copier) copyTo(fsys srcFS, f source, h, target string) error {
 		}
 		return os.Lchown(h, cp.uid, cp.gid)
 	case m.IsRegular():
+		if cp.link != nil {
+			if cp.linkRoot != "" {
+				// Links go into the upper: the destination directory must
+				// be there, as creating a file in it would have put it
+				// (overlay copies a directory up on any attribute change).
+				var st unix.Stat_t
+				if err := unix.Lstat(cp.linkRoot, &st); err != nil {
+					return err
+				}
+				if err := unix.Lchown(cp.linkRoot, int(st.Uid), int(st.Gid)); err != nil {
+					return err
+				}
+				cp.linkRoot = ""
+			}
+			if cp.link.try(fsys, f, h, unixMode(cp.perm(m)), cp.uid, cp.gid) {
+				return nil
+			}
+		}
 		in, err := fsys.Open(f.path)
 		if err != nil {
 			return err

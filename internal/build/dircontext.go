@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -192,20 +191,14 @@ func (b *Builder) gitContext(ctx context.Context, remote, dir string) (contextFS
 	if !strings.HasPrefix(u, "git@") && !strings.Contains(u, "://") {
 		return nil, errdefs.Newf(errdefs.InvalidArgument, "invalid git URL %q", remote)
 	}
-	gitBin, err := exec.LookPath("git")
+	r, err := newGitRunner()
 	if err != nil {
-		return nil, errdefs.Newf(errdefs.NotImplemented, "git build contexts need the git binary on the daemon's host: %v", err)
+		return nil, err
 	}
 	root := filepath.Join(dir, "git")
 	git := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, gitBin, append([]string{"-c", "protocol.ext.allow=never", "-c", "protocol.file.allow=never"}, args...)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "GIT_CONFIG_NOSYSTEM=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
-		}
-		return nil
+		_, err := r.run(ctx, root, args...)
+		return err
 	}
 	if err := os.Mkdir(root, 0o700); err != nil {
 		return nil, err

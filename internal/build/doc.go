@@ -19,5 +19,8 @@
 // system df and builder prune. Options.CacheFrom/CacheTo import and
 // export the cache (cacheio.go; the format in docs/build-cache.md):
 // imported steps are taken on a local miss, classic cache-from images
-// match by history.
+// match by history. ADD of a git repository resolves its ref before
+// the cache lookup and fetches with the git binary on a miss
+// (gitsource.go); a COPY miss hard-links the files its previous result
+// already has byte for byte (copylink_linux.go).
 package build

@@ -328,7 +328,7 @@ func (d *dispatcher) dispatch(ctx context.Context, cmd instructions.Command) err
 		return d.copy(ctx, copySpec{
 			name: "ADD", srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
 			chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, link: c.Link,
-			checksum: c.Checksum, unpack: c.Unpack == nil || *c.Unpack, add: true,
+			checksum: c.Checksum, unpack: c.Unpack == nil || *c.Unpack, add: true, keepGit: c.KeepGitDir,
 		})
 	}
 	return errdefs.Newf(errdefs.NotImplemented, "%s is not supported", strings.ToUpper(cmd.Name()))
