@@ -381,14 +381,6 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	go func() {
 		defer s.bg.Done()
 		defer close(done)
-		// The exit is written after waiters are told (its fsyncs are off
-		// the path of wait; after a crash before it, Restore finds the
-		// container recorded as running and learns the exit from its
-		// shim), and not for a container removed meanwhile. A later start
-		// waits for the teardown, so for this write too.
-		if err := s.store.saveIfExists(&saved); err != nil {
-			s.log.Error("save container state", "id", saved.ID, "err", err)
-		}
 		if cl != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := cl.Shutdown(ctx); err != nil {
@@ -401,6 +393,21 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		s.endRunMounts(context.Background(), &saved)
 		if hadSandbox {
 			s.teardownNetwork(context.Background(), saved.ID)
+		}
+		// The exit is written after waiters are told (its fsyncs are off
+		// the path of wait; after a crash before it, Restore finds the
+		// container recorded as running and learns the exit from the
+		// exit.json its shim wrote before it went), and last: a remove
+		// that follows the wait (run --rm) then finds the database free
+		// instead of queued behind this transaction, and the write is
+		// skipped for a container removed meanwhile. A later start waits
+		// for the teardown, so for this write too.
+		select {
+		case <-c.removed:
+		default:
+			if err := s.store.saveIfExists(&saved); err != nil {
+				s.log.Error("save container state", "id", saved.ID, "err", err)
+			}
 		}
 	}()
 	c.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -714,6 +715,11 @@ func (s *server) reap() {
 		w.close()
 	}
 	initproc.Tracef("shim: waiters woken")
+	// With one P (GOMAXPROCS=1) the woken waiters would otherwise wait
+	// for this goroutine to block in a system call long enough for
+	// sysmon to take the P back (20 µs to 10 ms): let them write their
+	// answers before the deletion below.
+	goruntime.Gosched()
 	if deleteLate {
 		if err := s.ctr.Delete(context.Background()); err != nil {
 			logf("delete container %s: %v", s.cfg.ID, err)
