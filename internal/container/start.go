@@ -214,7 +214,20 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	s.wg.Add(1)
 	go s.monitor(c, cl)
 	s.startHealth(c)
-	s.watchOOM(c, true)
+	// The OOM watch is set up after start answered (it reads the
+	// runtime's record for the cgroup paths, then registers an eventfd
+	// or an inotify watch): a kill before it is in place is this run's
+	// and still reported (fresh), and one after the exit by handleExit.
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		c.mu.Lock()
+		running := c.shim == cl
+		c.mu.Unlock()
+		if running {
+			s.watchOOM(c, true)
+		}
+	}()
 	return nil
 }
 
