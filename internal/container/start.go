@@ -163,6 +163,13 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			return err
 		}
 	}
+	// Without an early attacher to hand a stream first, the shim starts
+	// the container as soon as it is created: one round trip less. (One
+	// that attaches while Spawn runs gets the output from then on, as an
+	// attach to a running container does.)
+	c.mu.Lock()
+	startNow := len(c.pending) == 0
+	c.mu.Unlock()
 	cl, err := shim.Spawn(ctx, shim.SpawnOpts{
 		Binary: s.cfg.ShimBinary, ID: rec.ID, Bundle: bundle, StateDir: bundle,
 		RuntimeRoot: s.cfg.Runtime.Root(), Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce,
@@ -171,6 +178,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true, OCIRuntime: oci,
 		Prepared: prep,
+		Start:    startNow,
 	})
 	prep = nil // Spawn used or released it
 	if err != nil {
@@ -189,7 +197,10 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		p.ch <- attachResult{conn: conn, err: err}
 	}
 	phase("attached")
-	pid, err := cl.Start(ctx)
+	spawnStarted, pid, err := cl.SpawnStarted()
+	if !spawnStarted {
+		pid, err = cl.Start(ctx)
+	}
 	if err != nil {
 		_ = cl.Shutdown(context.WithoutCancel(ctx))
 		cl.Close()
@@ -203,6 +214,13 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	saved := c.rec
 	c.notify()
 	c.mu.Unlock()
+	// The wait for the exit is sent to the shim now, so that its answer
+	// (a short-lived program has exited by now) is there when the write
+	// below is done; the exit is handled only after it and after the
+	// "start" event, so nothing is seen or written in another order.
+	started := make(chan struct{})
+	s.wg.Add(1)
+	go s.monitor(c, cl, started)
 	// Written before the answer: a client told the container runs must
 	// find it running after a crash of berthd (Restore reconnects only
 	// what is recorded as running).
@@ -211,8 +229,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	phase("started")
 	s.event("start", &saved, nil)
-	s.wg.Add(1)
-	go s.monitor(c, cl)
+	close(started)
 	s.startHealth(c)
 	// The OOM watch is set up after start answered (it reads the
 	// runtime's record for the cgroup paths, then registers an eventfd
@@ -323,10 +340,14 @@ func (s *Service) containerNS(ref string, typ specs.LinuxNamespaceType) (string,
 	return fmt.Sprintf("/proc/%d/ns/%s", pid, n), nil
 }
 
-// monitor waits for the container's exit through its shim and records it.
-func (s *Service) monitor(c *Container, cl *shim.Client) {
+// monitor waits for the container's exit through its shim and records it,
+// once started is closed (nil: at once).
+func (s *Service) monitor(c *Container, cl *shim.Client, started <-chan struct{}) {
 	defer s.wg.Done()
 	exit, err := cl.Wait(context.Background())
+	if started != nil {
+		<-started
+	}
 	if err != nil {
 		// The shim went away without telling: read what it recorded.
 		if e, rerr := shim.ReadExit(s.bundleDir(c.ID())); rerr == nil {

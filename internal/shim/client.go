@@ -58,6 +58,11 @@ type SpawnOpts struct {
 	// takes it over: it uses it, or releases it if it was prepared for
 	// another container, binary or environment).
 	Prepared *Prepared
+	// Start has the shim start the container as soon as it is created,
+	// answering both at once: one round trip less on the path of a start
+	// (Client.SpawnStarted has the result). Only for a caller with no
+	// attach to register before the program runs.
+	Start bool
 }
 
 // Client talks to one shim. It holds no connection: every call opens its
@@ -67,6 +72,10 @@ type Client struct {
 	sock      string
 	pid       int
 	preforked bool
+	// The start done by Spawn (SpawnOpts.Start).
+	spawnStarted bool
+	startPid     int
+	startErr     error
 }
 
 // ShimPid returns the shim process's pid.
@@ -380,4 +389,11 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	// and the socket is removed; the process exits right after.
 	conn.Close()
 	return nil
+}
+
+// SpawnStarted reports whether Spawn started the container too
+// (SpawnOpts.Start), and how: the init's pid, or the start's error (as
+// Start would return it; the shim is then still there to be shut down).
+func (c *Client) SpawnStarted() (started bool, pid int, err error) {
+	return c.spawnStarted, c.startPid, c.startErr
 }

@@ -57,6 +57,11 @@
 //	|   | SIGKILL + runtime Delete), remove the   | container and exits                            |
 //	|   | state dir it made                       |                                                |
 //
+// With SpawnOpts.Start (berthd: no attach to register first) the boot
+// config asks the shim to start the container as soon as it is created,
+// and the answer of step 3 also carries the start's result (started_too,
+// pid or start_err): the start request and its round trip are saved.
+//
 // Readiness is the answer on the inherited socket: no polling. With
 // SpawnOpts.WarmSpare, step 1 was done ahead of time for a spare shim
 // (argv without the id) that sits blocked in step 2's read; Spawn hands it

@@ -71,7 +71,18 @@ func Main() int {
 		return 1
 	}
 	initproc.Tracef("shim: created")
-	if err := writeFrame(boot, &response{Pid: s.ctr.Pid(), Preforked: preforked(s.ctr)}); err != nil {
+	resp := &response{Pid: s.ctr.Pid(), Preforked: preforked(s.ctr)}
+	if cfg.Start {
+		// Started at once, answered with the create (SpawnOpts.Start).
+		r := s.start(context.Background())
+		resp.Started = true
+		if r.Err != "" {
+			resp.StartErr, resp.StartClass = r.Err, r.Class
+		} else {
+			resp.Pid = r.Pid
+		}
+	}
+	if err := writeFrame(boot, resp); err != nil {
 		// The daemon gave up (its ctx ended, or it died): undo.
 		logf("report to daemon: %v; deleting the container", err)
 		s.abort()
