@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
@@ -83,6 +84,7 @@ func TestExitPathTeardown(t *testing.T) {
 	d.importBusybox("busybox:latest")
 	ctx := context.Background()
 	var removed, kept []string
+	t0 := time.Now()
 	for i := range 6 {
 		id := runToWait(t, d, fmt.Sprintf("exitpath-%d", i))
 		if i%2 == 0 {
@@ -92,6 +94,17 @@ func TestExitPathTeardown(t *testing.T) {
 			removed = append(removed, id)
 		} else {
 			kept = append(kept, id)
+		}
+	}
+	// Events in Docker's order, also with the exit learned while the
+	// running state was being written: no die before start.
+	for i := range 6 {
+		want := "create,start,die"
+		if i%2 == 0 {
+			want += ",destroy"
+		}
+		if got := actions(d.eventsBetween(fmt.Sprintf("exitpath-%d", i), t0, time.Now())); got != want {
+			t.Errorf("exitpath-%d events %s, want %s", i, got, want)
 		}
 	}
 	// Stopped right after the last remove: Close finishes the teardowns.
