@@ -123,15 +123,20 @@
 // # The container's end (in the shim)
 //
 //	wait4(init) → read the memory cgroup's oom_kill counter (v1 or v2) →
-//	runtime delete (kill leftovers, remove cgroups and runtime state,
-//	poststop hooks) → drain the output (2 s at most) → close the log →
-//	wake waiters → close attached streams → write exit.json → exit after
-//	IdleTimeout (default 30 s) without a request, or on shutdown (which
-//	waits for exit.json).
+//	[no PID namespace of its own: runtime delete first, which kills the
+//	leftovers that could hold the output] → drain the output (2 s at
+//	most) → close the log → wake waiters → close attached streams → yield
+//	(one P: the waiters answer first) → [own PID namespace: wait until a
+//	wait was answered or a shutdown came, at most 100 ms, then runtime
+//	delete: drop the container's mount namespace (held since create, so
+//	the init's exit did not unmount its tree), remove cgroups and runtime
+//	state, poststop hooks] → write exit.json → exit after IdleTimeout
+//	(default 30 s) without a request, or on shutdown (which waits for
+//	exit.json).
 //
-// So when Wait returns, no process, cgroup or runtime state of the
-// container is left and its log is complete; exit.json is there once the
-// shim is gone.
+// So when Wait returns, no process of the container is left and its log
+// is complete; once Shutdown returns, no cgroup or runtime state is left
+// either; exit.json is there once the shim is gone.
 //
 // Exit codes follow Docker: the status, 128+signal when killed by a signal
 // (137 for SIGKILL and OOM kills); a container that failed to start
