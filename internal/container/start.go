@@ -411,10 +411,34 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Unlock()
 
+	// The exit is written after waiters are told (its fsyncs are off the
+	// path of wait; after a crash before it, Restore finds the container
+	// recorded as running and learns the exit from the exit.json its shim
+	// wrote before it went), and not for a container removed meanwhile. A
+	// later start waits for the teardown, so for this write too. An exit
+	// the program made by itself is written last, after the shim's
+	// shutdown and the unmount: a remove that follows the wait (run --rm)
+	// then finds the database free instead of queued behind this
+	// transaction, and the write is skipped. One caused by stop or kill
+	// is written first: the user's intent (ManuallyStopped) is not in the
+	// shim's exit.json, and a restart policy must still see it after a
+	// crash that follows the stop's answer.
+	saveExit := func() {
+		select {
+		case <-c.removed:
+		default:
+			if err := s.store.saveIfExists(&saved); err != nil {
+				s.log.Error("save container state", "id", saved.ID, "err", err)
+			}
+		}
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		defer close(done)
+		if saved.ManuallyStopped {
+			saveExit()
+		}
 		if cl != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := cl.Shutdown(ctx); err != nil {
@@ -428,20 +452,8 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		if hadSandbox {
 			s.teardownNetwork(context.Background(), saved.ID)
 		}
-		// The exit is written after waiters are told (its fsyncs are off
-		// the path of wait; after a crash before it, Restore finds the
-		// container recorded as running and learns the exit from the
-		// exit.json its shim wrote before it went), and last: a remove
-		// that follows the wait (run --rm) then finds the database free
-		// instead of queued behind this transaction, and the write is
-		// skipped for a container removed meanwhile. A later start waits
-		// for the teardown, so for this write too.
-		select {
-		case <-c.removed:
-		default:
-			if err := s.store.saveIfExists(&saved); err != nil {
-				s.log.Error("save container state", "id", saved.ID, "err", err)
-			}
+		if !saved.ManuallyStopped {
+			saveExit()
 		}
 	}()
 	c.mu.Lock()
