@@ -187,18 +187,27 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	phase("spawned")
 	s.log.Debug("shim spawned", "id", shortID(rec.ID), "preforked", cl.Preforked())
 	s.unstage(&rec)
-	// Hand the early attachers their streams before the process runs.
+	// Hand the early attachers their streams before the process runs (the
+	// last one's request starts it, unless Spawn did).
 	c.mu.Lock()
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	for _, p := range pending {
+	isStarted, pid, err := cl.SpawnStarted()
+	for i, p := range pending {
+		if !isStarted && i == len(pending)-1 {
+			// The last one's stream and the start in one round trip.
+			var conn net.Conn
+			var aerr error
+			conn, isStarted, pid, err, aerr = cl.AttachStart(ctx, p.opts)
+			p.ch <- attachResult{conn: conn, err: aerr}
+			continue
+		}
 		conn, err := cl.Attach(ctx, p.opts)
 		p.ch <- attachResult{conn: conn, err: err}
 	}
 	phase("attached")
-	spawnStarted, pid, err := cl.SpawnStarted()
-	if !spawnStarted {
+	if !isStarted {
 		pid, err = cl.Start(ctx)
 	}
 	if err != nil {

@@ -294,6 +294,26 @@ func (c *Client) Attach(ctx context.Context, o AttachOpts) (net.Conn, error) {
 	return conn, nil
 }
 
+// AttachStart is Attach followed, once the stream is registered, by the
+// container's start, in one round trip: the last early attacher's stream
+// and the start. started says whether the shim got to start it (false:
+// the attach failed, err says why, and Start is still to be called); pid
+// and startErr are then the start's result, as Start returns them.
+func (c *Client) AttachStart(ctx context.Context, o AttachOpts) (conn net.Conn, started bool, pid int, startErr error, err error) {
+	uc, resp, err := c.open(ctx, &request{Op: opAttach, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Start: true})
+	if err != nil {
+		return nil, false, 0, nil, err
+	}
+	if !resp.Started {
+		// A shim that does not know the flag: attached only.
+		return uc, false, 0, nil, nil
+	}
+	if resp.StartErr != "" {
+		startErr = errdefs.Newf(errdefs.Class(resp.StartClass), "%s", resp.StartErr)
+	}
+	return uc, true, resp.Pid, startErr, nil
+}
+
 // Resize sets the window size of the container's pty (execID "") or of an
 // exec's. It does nothing for a process without a terminal.
 func (c *Client) Resize(ctx context.Context, execID string, height, width uint16) error {

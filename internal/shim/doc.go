@@ -95,8 +95,9 @@
 //	|             |                            | exit                |                                   |
 //	| wait        |                            | exit (once exited)  | close; a client that hangs up     |
 //	|             |                            |                     | stops waiting                     |
-//	| attach      | stdin,stdout,stderr        | {}                  | stream until the container exited |
-//	|             |                            |                     | and its output was drained        |
+//	| attach      | stdin,stdout,stderr,       | {} (start: also     | stream until the container exited |
+//	|             | start (start once attached)| started_too, pid or | and its output was drained        |
+//	|             |                            | start_err)          |                                   |
 //	| resize      | id (exec, "" = container), | {}                  | close                             |
 //	|             | h, w                       |                     |                                   |
 //	| kill        | sig, all                   | {}                  | close                             |

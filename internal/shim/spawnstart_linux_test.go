@@ -1,6 +1,7 @@
 package shim_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,5 +66,60 @@ func TestSpawnStartFails(t *testing.T) {
 	e := wait(t, c)
 	if e.Code != 128 || !strings.Contains(e.Error, "exec format error") {
 		t.Fatalf("exit %+v, want 128 with the start's error", e)
+	}
+}
+
+// TestAttachStartLosesNothing: AttachStart registers the stream, then
+// starts the container and answers with the start's result; the program's
+// output, written at once, is all on the stream (and in the log), and an
+// earlier plain Attach loses nothing either. A container whose start
+// fails: AttachStart reports the start's error, the stream ends.
+func TestAttachStartLosesNothing(t *testing.T) {
+	const n = 20000
+	x := newCtr(t, fmt.Sprintf("seq 1 %d; seq 1 %d >&2; exit 5", n, n), nil)
+	c := x.spawn()
+	conn2, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	conn, started, pid, startErr, err := c.AttachStart(ctx(t), shim.AttachOpts{Stdout: true, Stderr: true})
+	if err != nil || !started || startErr != nil || pid <= 0 {
+		t.Fatalf("AttachStart: started %v pid %d, start %v, %v", started, pid, startErr, err)
+	}
+	defer conn.Close()
+	if _, err := c.Start(ctx(t)); err == nil {
+		t.Error("a second start succeeded")
+	}
+	var want strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	stdout, stderr := demux(t, conn)
+	if stdout != want.String() || stderr != want.String() {
+		t.Fatalf("lost output: stdout %d bytes, stderr %d, want %d", len(stdout), len(stderr), want.Len())
+	}
+	if stdout2, _ := demux(t, conn2); stdout2 != want.String() {
+		t.Fatalf("earlier attach: stdout %d bytes", len(stdout2))
+	}
+	if e := wait(t, c); e.Code != 5 {
+		t.Fatalf("exit %+v, want 5", e)
+	}
+
+	y := newCtr(t, "", func(s *specs.Spec) { s.Process.Args = []string{"/not-a-program"} })
+	if err := os.WriteFile(filepath.Join(y.opts.Bundle, "rootfs", "not-a-program"), []byte("neither ELF nor script\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c2 := y.spawn()
+	conn3, started, _, startErr, err := c2.AttachStart(ctx(t), shim.AttachOpts{Stdout: true, Stderr: true})
+	if err != nil || !started || startErr == nil || !strings.Contains(startErr.Error(), "exec format error") {
+		t.Fatalf("AttachStart of a program that cannot run: started %v, start %v, %v", started, startErr, err)
+	}
+	defer conn3.Close()
+	if out, errOut := demux(t, conn3); out != "" || errOut != "" {
+		t.Errorf("stream of a failed start: %q %q", out, errOut)
+	}
+	if e := wait(t, c2); e.Code != 128 {
+		t.Fatalf("exit %+v, want 128", e)
 	}
 }
