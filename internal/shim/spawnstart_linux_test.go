@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -121,5 +122,33 @@ func TestAttachStartLosesNothing(t *testing.T) {
 	}
 	if e := wait(t, c2); e.Code != 128 {
 		t.Fatalf("exit %+v, want 128", e)
+	}
+}
+
+// TestDeletedWithoutCollector: the shim deletes an exited container once
+// a wait collected the exit, but also when nobody asks (berthd down):
+// its runtime state and cgroups go on their own, and a later wait still
+// gets the exit.
+func TestDeletedWithoutCollector(t *testing.T) {
+	x := newCtr(t, "exit 6", nil)
+	x.opts.Start = true
+	c := x.spawn()
+	if started, _, err := c.SpawnStarted(); !started || err != nil {
+		t.Fatalf("SpawnStarted: %v, %v", started, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries, _ := os.ReadDir(x.opts.RuntimeRoot)
+		left, _ := filepath.Glob("/sys/fs/cgroup/*" + x.cgroup)
+		if len(entries) == 0 && len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not deleted without a wait: runtime state %d entries, cgroups %v", len(entries), left)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if e := wait(t, c); e.Code != 6 {
+		t.Fatalf("exit %+v, want 6", e)
 	}
 }
