@@ -110,7 +110,7 @@ func (s *Service) reconnect(ctx context.Context, c *Container) {
 		c.shim = cl
 		c.mu.Unlock()
 		s.wg.Add(1)
-		go s.monitor(c, cl)
+		go s.monitor(c, cl, nil)
 		s.startHealth(c)
 		s.watchOOM(c, false)
 		s.log.Info("restored container", "id", id)

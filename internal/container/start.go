@@ -163,6 +163,13 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			return err
 		}
 	}
+	// Without an early attacher to hand a stream first, the shim starts
+	// the container as soon as it is created: one round trip less. (One
+	// that attaches while Spawn runs gets the output from then on, as an
+	// attach to a running container does.)
+	c.mu.Lock()
+	startNow := len(c.pending) == 0
+	c.mu.Unlock()
 	cl, err := shim.Spawn(ctx, shim.SpawnOpts{
 		Binary: s.cfg.ShimBinary, ID: rec.ID, Bundle: bundle, StateDir: bundle,
 		RuntimeRoot: s.cfg.Runtime.Root(), Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce,
@@ -171,6 +178,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true, OCIRuntime: oci,
 		Prepared: prep,
+		Start:    startNow,
 	})
 	prep = nil // Spawn used or released it
 	if err != nil {
@@ -179,17 +187,29 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	phase("spawned")
 	s.log.Debug("shim spawned", "id", shortID(rec.ID), "preforked", cl.Preforked())
 	s.unstage(&rec)
-	// Hand the early attachers their streams before the process runs.
+	// Hand the early attachers their streams before the process runs (the
+	// last one's request starts it, unless Spawn did).
 	c.mu.Lock()
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	for _, p := range pending {
+	isStarted, pid, err := cl.SpawnStarted()
+	for i, p := range pending {
+		if !isStarted && i == len(pending)-1 {
+			// The last one's stream and the start in one round trip.
+			var conn net.Conn
+			var aerr error
+			conn, isStarted, pid, err, aerr = cl.AttachStart(ctx, p.opts)
+			p.ch <- attachResult{conn: conn, err: aerr}
+			continue
+		}
 		conn, err := cl.Attach(ctx, p.opts)
 		p.ch <- attachResult{conn: conn, err: err}
 	}
 	phase("attached")
-	pid, err := cl.Start(ctx)
+	if !isStarted {
+		pid, err = cl.Start(ctx)
+	}
 	if err != nil {
 		_ = cl.Shutdown(context.WithoutCancel(ctx))
 		cl.Close()
@@ -203,6 +223,13 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	saved := c.rec
 	c.notify()
 	c.mu.Unlock()
+	// The wait for the exit is sent to the shim now, so that its answer
+	// (a short-lived program has exited by now) is there when the write
+	// below is done; the exit is handled only after it and after the
+	// "start" event, so nothing is seen or written in another order.
+	started := make(chan struct{})
+	s.wg.Add(1)
+	go s.monitor(c, cl, started)
 	// Written before the answer: a client told the container runs must
 	// find it running after a crash of berthd (Restore reconnects only
 	// what is recorded as running).
@@ -211,10 +238,22 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	phase("started")
 	s.event("start", &saved, nil)
-	s.wg.Add(1)
-	go s.monitor(c, cl)
+	close(started)
 	s.startHealth(c)
-	s.watchOOM(c, true)
+	// The OOM watch is set up after start answered (it reads the
+	// runtime's record for the cgroup paths, then registers an eventfd
+	// or an inotify watch): a kill before it is in place is this run's
+	// and still reported (fresh), and one after the exit by handleExit.
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		c.mu.Lock()
+		running := c.shim == cl
+		c.mu.Unlock()
+		if running {
+			s.watchOOM(c, true)
+		}
+	}()
 	return nil
 }
 
@@ -310,10 +349,14 @@ func (s *Service) containerNS(ref string, typ specs.LinuxNamespaceType) (string,
 	return fmt.Sprintf("/proc/%d/ns/%s", pid, n), nil
 }
 
-// monitor waits for the container's exit through its shim and records it.
-func (s *Service) monitor(c *Container, cl *shim.Client) {
+// monitor waits for the container's exit through its shim and records it,
+// once started is closed (nil: at once).
+func (s *Service) monitor(c *Container, cl *shim.Client, started <-chan struct{}) {
 	defer s.wg.Done()
 	exit, err := cl.Wait(context.Background())
+	if started != nil {
+		<-started
+	}
 	if err != nil {
 		// The shim went away without telling: read what it recorded.
 		if e, rerr := shim.ReadExit(s.bundleDir(c.ID())); rerr == nil {
@@ -377,17 +420,33 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 	s.event("die", &saved, map[string]string{"exitCode": itoa(exit.Code)})
 	c.mu.Unlock()
 
+	// The exit is written after waiters are told (its fsyncs are off the
+	// path of wait; after a crash before it, Restore finds the container
+	// recorded as running and learns the exit from the exit.json its shim
+	// wrote before it went), and not for a container removed meanwhile. A
+	// later start waits for the teardown, so for this write too. An exit
+	// the program made by itself is written last, after the shim's
+	// shutdown and the unmount: a remove that follows the wait (run --rm)
+	// then finds the database free instead of queued behind this
+	// transaction, and the write is skipped. One caused by stop or kill
+	// is written first: the user's intent (ManuallyStopped) is not in the
+	// shim's exit.json, and a restart policy must still see it after a
+	// crash that follows the stop's answer.
+	saveExit := func() {
+		select {
+		case <-c.removed:
+		default:
+			if err := s.store.saveIfExists(&saved); err != nil {
+				s.log.Error("save container state", "id", saved.ID, "err", err)
+			}
+		}
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		defer close(done)
-		// The exit is written after waiters are told (its fsyncs are off
-		// the path of wait; after a crash before it, Restore finds the
-		// container recorded as running and learns the exit from its
-		// shim), and not for a container removed meanwhile. A later start
-		// waits for the teardown, so for this write too.
-		if err := s.store.saveIfExists(&saved); err != nil {
-			s.log.Error("save container state", "id", saved.ID, "err", err)
+		if saved.ManuallyStopped {
+			saveExit()
 		}
 		if cl != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -401,6 +460,9 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		s.endRunMounts(context.Background(), &saved)
 		if hadSandbox {
 			s.teardownNetwork(context.Background(), saved.ID)
+		}
+		if !saved.ManuallyStopped {
+			saveExit()
 		}
 	}()
 	c.mu.Lock()

@@ -364,6 +364,20 @@ type created struct {
 	saved chan error // set when the final state is being saved concurrently
 	// preforked: the init was a pre-forked one (CreateOpts.Preforked).
 	preforked bool
+	// mntNS holds the container's mount namespace (sent by the init with
+	// MsgReady) so that the init's exit does not tear it down: the exit
+	// is reported sooner, and the namespace goes when the container is
+	// deleted (releaseMountNS). nil when the init sent none.
+	mntNS *os.File
+}
+
+// releaseMountNS drops the hold on the container's mount namespace; the
+// last reference unmounts the container's mount tree in this call.
+func (c *created) releaseMountNS() {
+	if c.mntNS != nil {
+		c.mntNS.Close()
+		c.mntNS = nil
+	}
 }
 
 // waitSaved returns the result of a concurrent save, if any.
@@ -384,6 +398,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
 		return err
 	}
 	c.child.sync.F.Close()
+	c.releaseMountNS()
 	if c.child.console != nil {
 		c.child.console.Close()
 	}
@@ -547,12 +562,22 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgHooksDone}); err != nil {
 		return nil, err
 	}
-	if _, err := ch.sync.Expect(initproc.MsgReady); err != nil {
+	ready, err := ch.sync.Expect(initproc.MsgReady)
+	var mntNS *os.File // the container's mount namespace (see created.mntNS)
+	if ready.FD >= 0 {
+		mntNS = os.NewFile(uintptr(ready.FD), "mnt-ns")
+		defer func() {
+			if retErr != nil {
+				mntNS.Close()
+			}
+		}()
+	}
+	if err != nil {
 		return nil, err
 	}
 	initproc.Tracef("create: child ready")
 	p.Creating = false
-	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil}
+	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS}
 	if o.saveAsync {
 		// run: the record is written while the program starts; Run waits
 		// for it before it returns or deletes anything.

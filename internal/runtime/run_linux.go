@@ -48,6 +48,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 			r.abandon(c)
 			return -1, err
 		}
+		c.releaseMountNS()
 		_ = c.child.cmd.Process.Release()
 		return 0, nil
 	}
@@ -91,6 +92,8 @@ func (r *Runtime) deleteExited(c *created) error {
 		return err
 	}
 	defer unlock()
+	// The init is reaped: its exit was cheap, the mount tree goes now.
+	c.releaseMountNS()
 	ownPidNS := false
 	for _, ns := range c.p.Config.Linux.Namespaces {
 		if ns.Type == specs.PIDNamespace && ns.Path == "" {
@@ -106,6 +109,7 @@ func (r *Runtime) deleteExited(c *created) error {
 func (r *Runtime) abandon(c *created) {
 	_ = c.waitSaved()
 	c.child.kill()
+	c.releaseMountNS()
 	_ = r.Delete(context.Background(), c.p.ID, true)
 }
 

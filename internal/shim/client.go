@@ -58,6 +58,11 @@ type SpawnOpts struct {
 	// takes it over: it uses it, or releases it if it was prepared for
 	// another container, binary or environment).
 	Prepared *Prepared
+	// Start has the shim start the container as soon as it is created,
+	// answering both at once: one round trip less on the path of a start
+	// (Client.SpawnStarted has the result). Only for a caller with no
+	// attach to register before the program runs.
+	Start bool
 }
 
 // Client talks to one shim. It holds no connection: every call opens its
@@ -67,6 +72,10 @@ type Client struct {
 	sock      string
 	pid       int
 	preforked bool
+	// The start done by Spawn (SpawnOpts.Start).
+	spawnStarted bool
+	startPid     int
+	startErr     error
 }
 
 // ShimPid returns the shim process's pid.
@@ -285,6 +294,26 @@ func (c *Client) Attach(ctx context.Context, o AttachOpts) (net.Conn, error) {
 	return conn, nil
 }
 
+// AttachStart is Attach followed, once the stream is registered, by the
+// container's start, in one round trip: the last early attacher's stream
+// and the start. started says whether the shim got to start it (false:
+// the attach failed, err says why, and Start is still to be called); pid
+// and startErr are then the start's result, as Start returns them.
+func (c *Client) AttachStart(ctx context.Context, o AttachOpts) (conn net.Conn, started bool, pid int, startErr error, err error) {
+	uc, resp, err := c.open(ctx, &request{Op: opAttach, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Start: true})
+	if err != nil {
+		return nil, false, 0, nil, err
+	}
+	if !resp.Started {
+		// A shim that does not know the flag: attached only.
+		return uc, false, 0, nil, nil
+	}
+	if resp.StartErr != "" {
+		startErr = errdefs.Newf(errdefs.Class(resp.StartClass), "%s", resp.StartErr)
+	}
+	return uc, true, resp.Pid, startErr, nil
+}
+
 // Resize sets the window size of the container's pty (execID "") or of an
 // exec's. It does nothing for a process without a terminal.
 func (c *Client) Resize(ctx context.Context, execID string, height, width uint16) error {
@@ -380,4 +409,11 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	// and the socket is removed; the process exits right after.
 	conn.Close()
 	return nil
+}
+
+// SpawnStarted reports whether Spawn started the container too
+// (SpawnOpts.Start), and how: the init's pid, or the start's error (as
+// Start would return it; the shim is then still there to be shut down).
+func (c *Client) SpawnStarted() (started bool, pid int, err error) {
+	return c.spawnStarted, c.startPid, c.startErr
 }

@@ -57,6 +57,11 @@
 //	|   | SIGKILL + runtime Delete), remove the   | container and exits                            |
 //	|   | state dir it made                       |                                                |
 //
+// With SpawnOpts.Start (berthd: no attach to register first) the boot
+// config asks the shim to start the container as soon as it is created,
+// and the answer of step 3 also carries the start's result (started_too,
+// pid or start_err): the start request and its round trip are saved.
+//
 // Readiness is the answer on the inherited socket: no polling. With
 // SpawnOpts.WarmSpare, step 1 was done ahead of time for a spare shim
 // (argv without the id) that sits blocked in step 2's read; Spawn hands it
@@ -90,8 +95,9 @@
 //	|             |                            | exit                |                                   |
 //	| wait        |                            | exit (once exited)  | close; a client that hangs up     |
 //	|             |                            |                     | stops waiting                     |
-//	| attach      | stdin,stdout,stderr        | {}                  | stream until the container exited |
-//	|             |                            |                     | and its output was drained        |
+//	| attach      | stdin,stdout,stderr,       | {} (start: also     | stream until the container exited |
+//	|             | start (start once attached)| started_too, pid or | and its output was drained        |
+//	|             |                            | start_err)          |                                   |
 //	| resize      | id (exec, "" = container), | {}                  | close                             |
 //	|             | h, w                       |                     |                                   |
 //	| kill        | sig, all                   | {}                  | close                             |
@@ -118,15 +124,20 @@
 // # The container's end (in the shim)
 //
 //	wait4(init) → read the memory cgroup's oom_kill counter (v1 or v2) →
-//	runtime delete (kill leftovers, remove cgroups and runtime state,
-//	poststop hooks) → drain the output (2 s at most) → close the log →
-//	wake waiters → close attached streams → write exit.json → exit after
-//	IdleTimeout (default 30 s) without a request, or on shutdown (which
-//	waits for exit.json).
+//	[no PID namespace of its own: runtime delete first, which kills the
+//	leftovers that could hold the output] → drain the output (2 s at
+//	most) → close the log → wake waiters → close attached streams → yield
+//	(one P: the waiters answer first) → [own PID namespace: wait until a
+//	wait was answered or a shutdown came, at most 100 ms, then runtime
+//	delete: drop the container's mount namespace (held since create, so
+//	the init's exit did not unmount its tree), remove cgroups and runtime
+//	state, poststop hooks] → write exit.json → exit after IdleTimeout
+//	(default 30 s) without a request, or on shutdown (which waits for
+//	exit.json).
 //
-// So when Wait returns, no process, cgroup or runtime state of the
-// container is left and its log is complete; exit.json is there once the
-// shim is gone.
+// So when Wait returns, no process of the container is left and its log
+// is complete; once Shutdown returns, no cgroup or runtime state is left
+// either; exit.json is there once the shim is gone.
 //
 // Exit codes follow Docker: the status, 128+signal when killed by a signal
 // (137 for SIGKILL and OOM kills); a container that failed to start

@@ -53,6 +53,9 @@ type request struct {
 	All     bool           `json:"all,omitempty"`
 	Detach  bool           `json:"detach,omitempty"`
 	Process *specs.Process `json:"process,omitempty"`
+	// Start (attach): start the container once the stream is registered
+	// and answer with the start's result (Client.AttachStart).
+	Start bool `json:"start,omitempty"`
 }
 
 // response is the one frame the shim answers with; streaming operations
@@ -68,6 +71,13 @@ type response struct {
 	Code      int        `json:"code,omitempty"`
 	// Preforked (create): the container's init was a pre-forked one.
 	Preforked bool `json:"preforked,omitempty"`
+	// Started (create with bootConfig.Start, attach with request.Start):
+	// the container was started too; Pid is then the started init's, or
+	// StartErr and StartClass say why the start failed (the shim serves
+	// on, as after a failed start request).
+	Started    bool   `json:"started_too,omitempty"`
+	StartErr   string `json:"start_err,omitempty"`
+	StartClass int    `json:"start_class,omitempty"`
 }
 
 func (r *response) err() error {
@@ -94,6 +104,9 @@ type bootConfig struct {
 	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
 	// OCI is the external OCI runtime; nil: berth's own.
 	OCI *OCIRuntime `json:"oci,omitempty"`
+	// Start: start the container as soon as it is created and answer
+	// both in one frame (SpawnOpts.Start).
+	Start bool `json:"start,omitempty"`
 	// Prefork, alone in a first frame, asks a prepared shim to pre-fork
 	// the container's init (see Prepare); the boot config follows.
 	Prefork *preforkConfig `json:"prefork,omitempty"`

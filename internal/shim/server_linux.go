@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -35,6 +36,10 @@ const drainTimeout = 2 * time.Second
 // spareTrimDelay is how long a shim waits for its boot config before it
 // trims its memory (a warm spare).
 const spareTrimDelay = 2 * time.Second
+
+// collectWait bounds how long the deletion of an exited container waits
+// for the daemon to collect the exit (see reap).
+const collectWait = 100 * time.Millisecond
 
 // Main is the whole of berth-shim: it reads its boot config from fd 3,
 // creates the container, answers Spawn and serves until shut down. It
@@ -70,7 +75,18 @@ func Main() int {
 		return 1
 	}
 	initproc.Tracef("shim: created")
-	if err := writeFrame(boot, &response{Pid: s.ctr.Pid(), Preforked: preforked(s.ctr)}); err != nil {
+	resp := &response{Pid: s.ctr.Pid(), Preforked: preforked(s.ctr)}
+	if cfg.Start {
+		// Started at once, answered with the create (SpawnOpts.Start).
+		r := s.start(context.Background())
+		resp.Started = true
+		if r.Err != "" {
+			resp.StartErr, resp.StartClass = r.Err, r.Class
+		} else {
+			resp.Pid = r.Pid
+		}
+	}
+	if err := writeFrame(boot, resp); err != nil {
 		// The daemon gave up (its ctx ended, or it died): undo.
 		logf("report to daemon: %v; deleting the container", err)
 		s.abort()
@@ -113,8 +129,12 @@ type server struct {
 	exit      *Exit
 	done      chan struct{} // closed once the exit is known (waiters wake)
 	recorded  chan struct{} // closed once exit.json is written
-	execs     map[string]*execProc
-	attached  map[*connWriter]struct{}
+	// collected is closed once a wait was answered with the exit (or a
+	// shutdown came): the deletion may then hold the P (see reap).
+	collected   chan struct{}
+	collectOnce sync.Once
+	execs       map[string]*execProc
+	attached    map[*connWriter]struct{}
 
 	active   atomic.Int32 // connections being served
 	activity atomic.Int64 // unix nanos of the last accepted connection
@@ -128,7 +148,7 @@ type server struct {
 // pipes (or a pty) for its stdio and opens its logger.
 func newServer(cfg *bootConfig) (_ *server, retErr error) {
 	s := &server{
-		cfg: cfg, status: StatusCreated, startDone: make(chan struct{}), done: make(chan struct{}), recorded: make(chan struct{}),
+		cfg: cfg, status: StatusCreated, startDone: make(chan struct{}), done: make(chan struct{}), recorded: make(chan struct{}), collected: make(chan struct{}),
 		execs: map[string]*execProc{}, attached: map[*connWriter]struct{}{}, quit: make(chan struct{}),
 	}
 	if cfg.IdleTimeout == 0 {
@@ -441,7 +461,10 @@ func (s *server) handle(conn *net.UnixConn) {
 			conn.Close()
 			return
 		}
-		resp = &response{Exit: s.exit}
+		_ = writeFrame(conn, &response{Exit: s.exit})
+		conn.Close()
+		s.markCollected()
+		return
 	case opAttach:
 		s.attach(conn, &req)
 		return
@@ -714,7 +737,23 @@ func (s *server) reap() {
 		w.close()
 	}
 	initproc.Tracef("shim: waiters woken")
+	// With one P (GOMAXPROCS=1) the woken waiters would otherwise wait
+	// for this goroutine to block in a system call long enough for
+	// sysmon to take the P back (20 µs to 10 ms): let them write their
+	// answers before the deletion below.
+	goruntime.Gosched()
 	if deleteLate {
+		// The deletion (dropping the mount namespace: an unmount of the
+		// container's tree and an RCU grace period; a few cgroup rmdirs)
+		// keeps the P in system calls for a millisecond or more: a short
+		// program has usually exited before the daemon's wait arrived,
+		// and that wait would be served only when sysmon takes the P
+		// back. So it waits until the exit was collected, or a moment
+		// when nobody asks (the daemon is down).
+		select {
+		case <-s.collected:
+		case <-time.After(collectWait):
+		}
 		if err := s.ctr.Delete(context.Background()); err != nil {
 			logf("delete container %s: %v", s.cfg.ID, err)
 		}
@@ -726,6 +765,12 @@ func (s *server) reap() {
 	close(s.recorded)
 	initproc.Tracef("shim: exit recorded")
 	s.idleExit()
+}
+
+// markCollected records that the exit reached a waiter (or that the shim
+// is being shut down): the deletion in reap need not wait any longer.
+func (s *server) markCollected() {
+	s.collectOnce.Do(func() { close(s.collected) })
 }
 
 // ownPidNS reports whether the container has a PID namespace of its own.
@@ -787,6 +832,7 @@ func (s *server) stop() {
 // shutdown kills what still runs, waits for the exit to be recorded,
 // makes sure the runtime state is gone, answers and ends the shim.
 func (s *server) shutdown(ctx context.Context, conn *net.UnixConn) {
+	s.markCollected()
 	select {
 	case <-s.done:
 	default:

@@ -53,6 +53,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	boot := bootConfig{
 		ID: o.ID, Bundle: bundle, StateDir: stateDir, RuntimeRoot: o.RuntimeRoot, RuntimeInit: init,
 		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout, OCI: o.OCIRuntime,
+		Start: o.Start,
 	}
 	if boot.RuntimeRoot == "" {
 		boot.RuntimeRoot = runtime.DefaultRoot
@@ -125,7 +126,14 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 	if o.WarmSpare {
 		go refillSpare(bin, env)
 	}
-	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid, preforked: resp.Preforked}, nil
+	cl := &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid, preforked: resp.Preforked}
+	if resp.Started {
+		cl.spawnStarted, cl.startPid = true, resp.Pid
+		if resp.StartErr != "" {
+			cl.startErr = errdefs.Newf(errdefs.Class(resp.StartClass), "%s", resp.StartErr)
+		}
+	}
+	return cl, nil
 }
 
 // shimEnv is a shim's environment: extra first (the first of duplicate

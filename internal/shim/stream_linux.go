@@ -106,7 +106,19 @@ func (s *server) attach(conn *net.UnixConn, req *request) {
 			s.copier.Attach("stderr", streamWriter{w, streamStderr})
 		}
 	}
-	err := writeFrame(conn, &response{})
+	resp := &response{}
+	if req.Start {
+		// Registered: start the container now (Client.AttachStart). Its
+		// output waits for the answer (w.mu), so none is lost.
+		r := s.start(context.Background())
+		resp.Started = true
+		if r.Err != "" {
+			resp.StartErr, resp.StartClass = r.Err, r.Class
+		} else {
+			resp.Pid = r.Pid
+		}
+	}
+	err := writeFrame(conn, resp)
 	w.mu.Unlock()
 	if err != nil {
 		w.close()

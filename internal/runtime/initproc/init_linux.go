@@ -155,6 +155,23 @@ func initContainer(s Conn, cfg *Config) error {
 			return err
 		}
 	}
+	// A descriptor of the container's mount namespace goes to the parent
+	// with MsgReady, so that it can hold the namespace past our exit: the
+	// last reference to a mount namespace unmounts its whole tree (an RCU
+	// grace period, the superblocks of /proc, /sys, /dev, ...) inside the
+	// exit of its last process, before the parent is even told of it.
+	// Opened here, through the host's /proc, before the root switch.
+	mntNS := -1
+	if cfg.NewMountNS {
+		if fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			mntNS = fd
+		}
+	}
+	defer func() {
+		if mntNS >= 0 {
+			unix.Close(mntNS)
+		}
+	}()
 	var rs *rootfsSetup
 	if cfg.NewMountNS {
 		rs = &rootfsSetup{rootfs: cfg.Rootfs, spec: spec, userns: cfg.UserNS, cgroupn: cfg.NewCgroupNS, bundle: cfg.Bundle}
@@ -240,7 +257,16 @@ func initContainer(s Conn, cfg *Config) error {
 	if _, err := resolveProgram(cfg.Process); err != nil {
 		return err
 	}
-	if err := s.Send(Msg{Type: MsgReady}); err != nil {
+	ready := Msg{Type: MsgReady}
+	var err error
+	if mntNS >= 0 {
+		err = s.SendFD(ready, mntNS)
+		unix.Close(mntNS)
+		mntNS = -1
+	} else {
+		err = s.Send(ready)
+	}
+	if err != nil {
 		return err
 	}
 	s.F.Close()

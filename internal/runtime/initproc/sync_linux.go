@@ -16,7 +16,9 @@ package initproc
 //	|   | send MsgHooksDone                        |                                             |
 //	| 4 |                                          | createContainer hooks, pivot_root, masked/  |
 //	|   |                                          | readonly paths, hostname, sysctls, console, |
-//	|   |                                          | resolve args[0]; send MsgReady              |
+//	|   |                                          | resolve args[0]; send MsgReady (with an fd  |
+//	|   |                                          | of its mount namespace, for the parent to   |
+//	|   |                                          | hold past the exit: see runtime.Container)  |
 //	| 5 | write state.json (created); create exits | accept() on the start listener (blocks)     |
 //	| 6 | start: connect to start.sock (seqpacket) | startContainer hooks, rlimits, user, caps,  |
 //	|   |                                          | no_new_privs, seccomp, close fds, execve    |

@@ -69,7 +69,7 @@ import (
 
 // cacheFormat names the way this package turns a config into a program
 // and the file layout. Change it whenever either changes.
-const cacheFormat = "berth seccomp bpf cache v1"
+const cacheFormat = "berth seccomp bpf cache v2 (binary tree)"
 
 const (
 	fileMagic  = "BSCMPBPF"

