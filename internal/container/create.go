@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container/spec"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/failpoint"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logger"
 )
@@ -202,6 +203,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if err := s.store.create(&rec, putVolumes); err != nil {
 		return res, err
 	}
+	failpoint.Crash("create-recorded")
 	c := newContainer(rec)
 	s.byID[id] = c
 	s.names[rec.Name] = id

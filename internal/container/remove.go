@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/failpoint"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/volume"
 )
@@ -95,6 +96,7 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 		c.mu.Unlock()
 		return err
 	}
+	failpoint.Crash("remove-deleted")
 	s.mu.Lock()
 	delete(s.byID, rec.ID)
 	if s.names[rec.Name] == rec.ID {

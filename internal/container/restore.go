@@ -29,6 +29,7 @@ func (s *Service) Restore(ctx context.Context) error {
 	for _, r := range recs {
 		known[r.ID] = true
 		c := newContainer(*r)
+		s.restoreRun(r, c) // the run state written since, if newer
 		s.byID[r.ID] = c
 		s.names[r.Name] = r.ID
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container/spec"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/failpoint"
 	"github.com/berth-dev/berth/internal/image/snapshot"
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -205,10 +206,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.mu.Unlock()
 	// Written before the answer: a client told the container runs must
 	// find it running after a crash of berthd (Restore reconnects only
-	// what is recorded as running).
-	if err := s.store.save(&saved); err != nil {
+	// what is recorded as running). Not synced: see runstate.go.
+	if err := s.saveRun(c, &saved, s.store.save); err != nil {
 		s.log.Error("save container state", "id", rec.ID, "err", err)
 	}
+	failpoint.Crash("start-recorded")
 	phase("started")
 	s.event("start", &saved, nil)
 	s.wg.Add(1)
@@ -386,9 +388,10 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		// container recorded as running and learns the exit from its
 		// shim), and not for a container removed meanwhile. A later start
 		// waits for the teardown, so for this write too.
-		if err := s.store.saveIfExists(&saved); err != nil {
+		if err := s.saveRun(c, &saved, s.store.saveIfExists); err != nil {
 			s.log.Error("save container state", "id", saved.ID, "err", err)
 		}
+		failpoint.Crash("exit-recorded")
 		if cl != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := cl.Shutdown(ctx); err != nil {

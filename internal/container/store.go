@@ -3,6 +3,7 @@ package container
 import (
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -19,6 +20,9 @@ var (
 // never a mix (a record and its name reservation change together).
 type store struct {
 	db *bolt.DB
+	// seq numbers every write of a record, to bbolt or to its run-state
+	// file (runstate.go): at Restore the newer of the two wins.
+	seq atomic.Uint64
 }
 
 func openStore(db *bolt.DB) (*store, error) {
@@ -50,13 +54,13 @@ func (s *store) create(r *Record, extra func(*bolt.Tx) error) error {
 		if err := names.Put([]byte(r.Name), []byte(r.ID)); err != nil {
 			return err
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 }
 
 // save writes r's current value.
 func (s *store) save(r *Record) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, r) })
+	return s.db.Update(func(tx *bolt.Tx) error { return s.put(tx, r) })
 }
 
 // saveIfExists writes r's current value unless r is no longer stored (a
@@ -67,7 +71,7 @@ func (s *store) saveIfExists(r *Record) error {
 		if tx.Bucket(bucketContainers).Get([]byte(r.ID)) == nil {
 			return nil
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 }
 
@@ -84,7 +88,7 @@ func (s *store) rename(r *Record, old string) error {
 		if err := names.Put([]byte(r.Name), []byte(r.ID)); err != nil {
 			return err
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 }
 
@@ -126,7 +130,9 @@ func (s *store) all() ([]*Record, []error) {
 	return out, errs
 }
 
-func put(tx *bolt.Tx, r *Record) error {
+// put writes r in the containers bucket, with the next write number.
+func (s *store) put(tx *bolt.Tx, r *Record) error {
+	r.Seq = s.seq.Add(1)
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

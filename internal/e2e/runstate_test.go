@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// The run state (running, pid, exit code) is written without an fsync to
+// <data-root>/containers/<id>/runstate (internal/container/runstate.go).
+// These tests crash berthd (kill -9, or SIGKILL at a failpoint) where
+// that matters and check what a restart finds.
+
+// restartWith starts berthd again, with BERTH_FAILPOINT=fp when fp is set.
+func (d *daemon) restartWith(fp string) {
+	d.env = nil
+	if fp != "" {
+		d.env = []string{"BERTH_FAILPOINT=" + fp}
+	}
+	d.start()
+}
+
+// awaitCrash waits for berthd to die at its failpoint.
+func (d *daemon) awaitCrash() {
+	d.t.Helper()
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		d.t.Fatal("berthd did not crash at its failpoint")
+	}
+	d.client.Close()
+	d.cmd = nil
+	d.env = nil
+}
+
+// state is docker inspect's "<status> <exit code>" of ref.
+func (d *daemon) state(ref string) string {
+	d.t.Helper()
+	out, e, code := d.cli(bins.docker, nil, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", ref)
+	if code != 0 {
+		d.t.Fatalf("inspect %s: %s", ref, e)
+	}
+	return strings.TrimSpace(out)
+}
+
+func (d *daemon) mustCLI(args ...string) string {
+	d.t.Helper()
+	out, e, code := d.cli(bins.docker, nil, args...)
+	if code != 0 {
+		d.t.Fatalf("docker %v: exit %d: %s", args, code, e)
+	}
+	return strings.TrimSpace(out)
+}
+
+// TestRunStateKill9 kills berthd after a run -d, a run that exited 7, a
+// create and a removal: the restarted berthd finds the first running
+// (live restore), the second exited with 7, the third created, the last
+// gone with its files.
+func TestRunStateKill9(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	d.mustCLI("run", "-d", "--network", "none", "--name", "up", "busybox", "sleep", "300")
+	if _, e, code := d.cli(bins.docker, nil, "run", "--network", "none", "--name", "seven", "busybox", "sh", "-c", "exit 7"); code != 7 {
+		t.Fatalf("run exit 7: %d %s", code, e)
+	}
+	d.mustCLI("create", "--network", "none", "--name", "fresh", "busybox", "true")
+	gone := d.mustCLI("run", "-d", "--network", "none", "--name", "gone", "busybox", "sleep", "300")
+	d.mustCLI("rm", "-f", "gone")
+	d.kill9()
+	d.start()
+	if st := d.state("up"); st != "running 0" {
+		t.Fatalf("up after kill -9: %s, want running", st)
+	}
+	if out := d.mustCLI("exec", "up", "echo", "still here"); out != "still here" {
+		t.Fatalf("exec after kill -9: %q", out)
+	}
+	if st := d.state("seven"); st != "exited 7" {
+		t.Fatalf("seven after kill -9: %s, want exited 7", st)
+	}
+	if st := d.state("fresh"); st != "created 0" {
+		t.Fatalf("fresh after kill -9: %s, want created", st)
+	}
+	if _, err := d.client.ContainerInspect(context.Background(), gone, client.ContainerInspectOptions{}); err == nil {
+		t.Fatal("a removed container is back after kill -9")
+	}
+	// What a removal cut short by the kill leaves goes at Restore.
+	if _, err := os.Stat(filepath.Join(d.dataRoot, "containers", gone)); err == nil {
+		t.Fatal("the removed container's directory is still there after the restart")
+	}
+	// A stop now is recorded as any other.
+	d.mustCLI("stop", "-t", "0", "up")
+	if st := d.state("up"); st != "exited 137" {
+		t.Fatalf("up after stop: %s", st)
+	}
+}
+
+// TestRunStateFailpoints crashes berthd at the points whose writes are
+// not synced or whose order matters, and checks the state after restart.
+func TestRunStateFailpoints(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+
+	// Killed after the running state is written, before start answers:
+	// the container is found running again.
+	d.mustCLI("create", "--network", "none", "--name", "s1", "busybox", "sleep", "300")
+	d.stop()
+	d.restartWith("start-recorded")
+	if _, _, code := d.cli(bins.docker, nil, "start", "s1"); code == 0 {
+		t.Fatal("start answered although berthd was to crash before answering")
+	}
+	d.awaitCrash()
+	d.restartWith("")
+	if st := d.state("s1"); st != "running 0" {
+		t.Fatalf("s1 after a crash at start-recorded: %s, want running", st)
+	}
+	if out := d.mustCLI("exec", "s1", "echo", "ok"); out != "ok" {
+		t.Fatalf("exec: %q", out)
+	}
+
+	// Killed after the exit is written (wait was answered before it).
+	d.stop()
+	d.restartWith("exit-recorded")
+	d.cli(bins.docker, nil, "run", "--network", "none", "--name", "e5", "busybox", "sh", "-c", "exit 5")
+	d.awaitCrash()
+	d.restartWith("")
+	if st := d.state("e5"); st != "exited 5" {
+		t.Fatalf("e5 after a crash at exit-recorded: %s, want exited 5", st)
+	}
+	if st := d.state("s1"); st != "running 0" {
+		t.Fatalf("s1 after the second crash: %s, want running", st)
+	}
+
+	// Killed once the record is created, before create answers: the
+	// container is whole (its snapshot is there: it runs).
+	d.stop()
+	d.restartWith("create-recorded")
+	d.cli(bins.docker, nil, "create", "--network", "none", "--name", "c1", "busybox", "sh", "-c", "exit 3")
+	d.awaitCrash()
+	d.restartWith("")
+	if st := d.state("c1"); st != "created 0" {
+		t.Fatalf("c1 after a crash at create-recorded: %s", st)
+	}
+	if _, e, code := d.cli(bins.docker, nil, "start", "-a", "c1"); code != 3 {
+		t.Fatalf("start -a c1: exit %d (%s), want 3", code, e)
+	}
+
+	// Killed once the record is deleted, before rm answers: gone, and so
+	// are its files and its snapshot.
+	r1 := d.mustCLI("create", "--network", "none", "--name", "r1", "busybox", "true")
+	d.stop()
+	d.restartWith("remove-deleted")
+	if _, _, code := d.cli(bins.docker, nil, "rm", "r1"); code == 0 {
+		t.Fatal("rm answered although berthd was to crash before answering")
+	}
+	d.awaitCrash()
+	d.restartWith("")
+	if _, e, code := d.cli(bins.docker, nil, "inspect", "r1"); code == 0 || !strings.Contains(e, "No such") {
+		t.Fatalf("r1 after a crash at remove-deleted: %d %s", code, e)
+	}
+	for _, dir := range []string{filepath.Join(d.dataRoot, "containers", r1), filepath.Join(d.execRoot, "c", r1)} {
+		if _, err := os.Stat(dir); err == nil {
+			t.Fatalf("%s left after a crash at remove-deleted", dir)
+		}
+	}
+	snaps := d.mustCLI("ps", "-aq", "--no-trunc")
+	if strings.Contains(snaps, r1) {
+		t.Fatal("r1 listed")
+	}
+	d.mustCLI("rm", "-f", "s1", "e5", "c1")
+}
+
+// TestRunStateGarbled: a run-state file that holds nothing valid (what a
+// power loss can leave) or none at all costs only the state it held: the
+// container comes back with its record's state (created: not running),
+// whole — it starts, runs and is removed — and nothing of its old run is
+// left running.
+func TestRunStateGarbled(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	up := d.mustCLI("run", "-d", "--network", "none", "--name", "up", "busybox", "sleep", "300")
+	seven := d.mustCLI("create", "--network", "none", "--name", "seven", "busybox", "sh", "-c", "exit 7")
+	if _, _, code := d.cli(bins.docker, nil, "start", "-a", "seven"); code != 7 {
+		t.Fatalf("start -a seven: %d", code)
+	}
+	d.stop() // waits for the exit's write
+	garbage := bytes.Repeat([]byte{0xa5}, 128<<10)
+	if err := os.WriteFile(filepath.Join(d.dataRoot, "containers", up, "runstate"), garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(d.dataRoot, "containers", seven, "runstate")); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	for _, name := range []string{"up", "seven"} {
+		if st := d.state(name); st != "created 0" {
+			t.Fatalf("%s with its run state lost: %s, want created", name, st)
+		}
+	}
+	// The old run of up is gone (its shim was told to shut down).
+	waitFor(t, "up's old shim to exit", 10*time.Second, func() bool {
+		for _, s := range shimsUnder(d.execRoot) {
+			if strings.Contains(s, up) {
+				return false
+			}
+		}
+		return true
+	})
+	if _, e, code := d.cli(bins.docker, nil, "start", "-a", "seven"); code != 7 {
+		t.Fatalf("start -a seven after: %d %s", code, e)
+	}
+	d.mustCLI("start", "up")
+	if st := d.state("up"); st != "running 0" {
+		t.Fatalf("up after start: %s", st)
+	}
+	d.mustCLI("rm", "-f", "up", "seven")
+}
