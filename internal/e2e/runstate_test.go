@@ -220,3 +220,55 @@ func TestRunStateGarbled(t *testing.T) {
 	}
 	d.mustCLI("rm", "-f", "up", "seven")
 }
+
+// snapshotDirs counts the snapshot directories under the data root.
+func (d *daemon) snapshotDirs() int {
+	ents, _ := os.ReadDir(filepath.Join(d.dataRoot, "snapshots"))
+	n := 0
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSpareSnapshot: once a container of an image started, the next
+// create of that image takes a writable snapshot prepared ahead (and the
+// id it was named for); the container is whole (runs, writes, is
+// removed). The spare never outlives its image: rmi takes every layer.
+// A restart removes a spare nobody took.
+func TestSpareSnapshot(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	layers := d.snapshotDirs()
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
+	// The spare: one snapshot directory more than the image's layers.
+	waitFor(t, "a spare snapshot", 10*time.Second, func() bool { return d.snapshotDirs() == layers+1 })
+	id := d.mustCLI("create", "--network", "none", "--name", "two", "busybox", "sh", "-c", "echo hi > /f; cat /f")
+	if !strings.Contains(d.logBuf.String(), "create takes a prepared snapshot") || !strings.Contains(d.logBuf.String(), id[:12]) {
+		t.Fatalf("create did not take the prepared snapshot:\n%s", d.logBuf)
+	}
+	if out, e, code := d.cli(bins.docker, nil, "start", "-a", "two"); code != 0 || out != "hi\n" {
+		t.Fatalf("start -a two: %d %q %s", code, out, e)
+	}
+	if out := d.mustCLI("diff", "two"); !strings.Contains(out, "A /f") {
+		t.Fatalf("diff of a container on a prepared snapshot: %q", out)
+	}
+	d.mustCLI("rm", "two")
+	// A new spare was prepared after two's start; rmi lets it go with
+	// the image's layers.
+	waitFor(t, "the next spare", 10*time.Second, func() bool { return d.snapshotDirs() == layers+1 })
+	d.mustCLI("rmi", "busybox")
+	if d.snapshotDirs() != 0 { t.Fatalf("%d snapshot dirs left after rmi:\n%s", d.snapshotDirs(), d.logBuf) }
+
+	// A spare nobody took is removed when berthd starts again.
+	d.importBusybox("busybox:latest")
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
+	waitFor(t, "a spare snapshot", 10*time.Second, func() bool { return d.snapshotDirs() == layers+1 })
+	d.kill9()
+	d.start()
+	if n := d.snapshotDirs(); n != layers {
+		t.Fatalf("%d snapshot directories after a restart, want the image's %d", n, layers)
+	}
+}
