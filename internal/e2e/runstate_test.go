@@ -260,7 +260,9 @@ func TestSpareSnapshot(t *testing.T) {
 	// the image's layers.
 	waitFor(t, "the next spare", 10*time.Second, func() bool { return d.snapshotDirs() == layers+1 })
 	d.mustCLI("rmi", "busybox")
-	if d.snapshotDirs() != 0 { t.Fatalf("%d snapshot dirs left after rmi:\n%s", d.snapshotDirs(), d.logBuf) }
+	if d.snapshotDirs() != 0 {
+		t.Fatalf("%d snapshot dirs left after rmi:\n%s", d.snapshotDirs(), d.logBuf)
+	}
 
 	// A spare nobody took is removed when berthd starts again.
 	d.importBusybox("busybox:latest")
