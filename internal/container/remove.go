@@ -89,7 +89,8 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	if o.Volumes {
 		plan = s.planVolumeRemoval(&rec)
 	}
-	if err := s.store.delete(&rec, plan.Delete); err != nil {
+	committed, err := s.deleteRecord(c, &rec, plan) // deletelater.go
+	if err != nil {
 		plan.Finish(false)
 		c.mu.Lock()
 		c.rec.State.Removing = false
@@ -123,6 +124,11 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		if err := committed(); err != nil {
+			// Still recorded (with a tombstone): Restore finishes it.
+			s.log.Error("delete container record", "id", rec.ID, "err", err)
+			return
+		}
 		c.waitTeardown()
 		s.cleanupFiles(context.Background(), rec.ID, rec.Snapshot)
 	}()

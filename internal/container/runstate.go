@@ -63,6 +63,9 @@ type runState struct {
 	ManuallyStopped      bool                    `json:"manually_stopped"`
 	Networks             map[string]*NetworkInfo `json:"networks,omitempty"`
 	Sandbox              *SandboxState           `json:"sandbox,omitempty"`
+	// Removed is a removal answered before its record's deletion was
+	// committed (deletelater.go): Restore finishes it.
+	Removed bool `json:"removed,omitempty"`
 }
 
 func runStateOf(r *Record) runState {
@@ -112,7 +115,7 @@ func (s *Service) saveRun(c *Container, r *Record, durable func(*Record) error) 
 		return nil
 	default:
 	}
-	err := s.writeRun(c, r)
+	err := s.writeRun(c, r, false)
 	if errors.Is(err, errRunTooBig) {
 		return durable(r)
 	}
@@ -121,11 +124,13 @@ func (s *Service) saveRun(c *Container, r *Record, durable func(*Record) error) 
 
 var errRunTooBig = errors.New("run state too big for its slot")
 
-// writeRun writes r's run state into the next slot of c's run-state file.
-func (s *Service) writeRun(c *Container, r *Record) error {
+// writeRun writes r's run state into the next slot of c's run-state file;
+// removed makes it a removal's tombstone.
+func (s *Service) writeRun(c *Container, r *Record, removed bool) error {
 	c.run.mu.Lock()
 	defer c.run.mu.Unlock()
 	rs := runStateOf(r)
+	rs.Removed = removed
 	rs.Seq = s.store.seq.Add(1)
 	buf, err := encodeRunSlot(&rs)
 	if err != nil {
@@ -221,8 +226,9 @@ func readRunFile(path, id string) (rs *runState, next int, err error) {
 // restoreRun overlays r (as bbolt has it) with its run-state file when
 // that is newer, sets up c's file and moves the write counter past both.
 // A file that cannot be read only costs the state it held: the record's
-// own is used ("not running" unless bbolt says otherwise).
-func (s *Service) restoreRun(r *Record, c *Container) {
+// own is used ("not running" unless bbolt says otherwise). It reports a
+// removal whose deletion was not committed (a tombstone newer than r).
+func (s *Service) restoreRun(r *Record, c *Container) (removed bool) {
 	rs, next, err := readRunFile(s.runStatePath(r.ID), r.ID)
 	if err != nil {
 		s.log.Warn("container run state unreadable; using the recorded state", "id", r.ID, "err", err)
@@ -233,6 +239,7 @@ func (s *Service) restoreRun(r *Record, c *Container) {
 		rs.apply(r)
 		rs.apply(&c.rec)
 		seen = rs.Seq
+		removed = rs.Removed
 	}
 	for {
 		cur := s.store.seq.Load()
@@ -240,4 +247,5 @@ func (s *Service) restoreRun(r *Record, c *Container) {
 			break
 		}
 	}
+	return removed
 }

@@ -44,7 +44,9 @@ func reopen(t *testing.T, s *Service) (*Service, map[string]*Record) {
 	out := map[string]*Record{}
 	for _, r := range recs {
 		c := newContainer(*r)
-		s2.restoreRun(r, c)
+		if s2.restoreRun(r, c) {
+			r.State.Status = "removed (tombstone)"
+		}
 		out[r.ID] = r
 	}
 	return s2, out
@@ -216,5 +218,62 @@ func TestRunStateDurableWithRestartPolicy(t *testing.T) {
 	_, recs := reopen(t, s)
 	if got := recs["e5"].State; got.Pid != 80 || len(got.Error) != runSlotSize {
 		t.Fatalf("a big state: pid %d, error of %d bytes", got.Pid, len(got.Error))
+	}
+}
+
+// TestRemoveLater: a removal's tombstone is what a restart finds when the
+// deletion was not committed; a committed one leaves nothing; a name held
+// in bbolt by a pending deletion is free for a create.
+func TestRemoveLater(t *testing.T) {
+	s := runTestService(t, t.TempDir())
+	r, c := newRunTestRecord(t, s, "f6", container.RestartPolicyDisabled)
+	r.State = exited(0)
+	if err := s.saveRun(c, r, s.store.save); err != nil {
+		t.Fatal(err)
+	}
+	// The tombstone alone (berthd killed before the commit).
+	if err := s.writeRun(c, r, true); err != nil {
+		t.Fatal(err)
+	}
+	_, recs := reopen(t, s)
+	if got := recs["f6"].State.Status; got != "removed (tombstone)" {
+		t.Fatalf("a tombstone without its commit: %q, want the removal found", got)
+	}
+	// The whole removal.
+	committed, err := s.deleteRecord(c, r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := committed(); err != nil {
+		t.Fatal(err)
+	}
+	if _, recs = reopen(t, s); len(recs) != 0 {
+		t.Fatalf("records after a committed removal: %v", recs)
+	}
+
+	// A container with a restart policy is deleted before the answer.
+	r2, c2 := newRunTestRecord(t, s, "g7", container.RestartPolicyAlways)
+	if _, err := s.deleteRecord(c2, r2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, recs = reopen(t, s); len(recs) != 0 {
+		t.Fatalf("a restart-policy container's removal was not committed at once: %v", recs)
+	}
+
+	// The name of a container whose deletion is pending is free.
+	old, _ := newRunTestRecord(t, s, "h8", container.RestartPolicyDisabled)
+	s.store.later.pending = map[string]*laterDelete{old.ID: {name: old.Name, done: make(chan error, 1)}}
+	nr := &Record{ID: "i9", Name: old.Name, Config: &container.Config{}, Host: &container.HostConfig{}}
+	if err := s.store.create(nr, nil); err != nil {
+		t.Fatalf("create with the name of a pending deletion: %v", err)
+	}
+	_, recs = reopen(t, s)
+	if _, ok := recs["h8"]; ok || recs["i9"] == nil {
+		t.Fatalf("after the create: %v", recs)
+	}
+	// Not pending: a conflict as ever.
+	s.store.later.pending = nil
+	if err := s.store.create(&Record{ID: "j10", Name: old.Name, Config: &container.Config{}, Host: &container.HostConfig{}}, nil); err == nil {
+		t.Fatal("a name in use was taken")
 	}
 }

@@ -269,7 +269,7 @@ func (s *Service) Close() error {
 	s.dropAhead("")
 	s.awaitReleases()
 	done := make(chan struct{})
-	go func() { s.bg.Wait(); close(done) }()
+	go func() { s.bg.Wait(); s.store.waitLater(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

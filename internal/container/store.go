@@ -23,6 +23,9 @@ type store struct {
 	// seq numbers every write of a record, to bbolt or to its run-state
 	// file (runstate.go): at Restore the newer of the two wins.
 	seq atomic.Uint64
+	// later holds the deletions answered before they are committed
+	// (deletelater.go).
+	later laterDeletes
 }
 
 func openStore(db *bolt.DB) (*store, error) {
@@ -48,6 +51,9 @@ func (s *store) create(r *Record, extra func(*bolt.Tx) error) error {
 			}
 		}
 		names := tx.Bucket(bucketNames)
+		if err := s.freeName(tx, r.Name); err != nil {
+			return err
+		}
 		if owner := names.Get([]byte(r.Name)); owner != nil {
 			return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", r.Name, string(owner))
 		}
@@ -79,6 +85,9 @@ func (s *store) saveIfExists(r *Record) error {
 func (s *store) rename(r *Record, old string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		names := tx.Bucket(bucketNames)
+		if err := s.freeName(tx, r.Name); err != nil {
+			return err
+		}
 		if owner := names.Get([]byte(r.Name)); owner != nil {
 			return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", r.Name, string(owner))
 		}
@@ -101,14 +110,19 @@ func (s *store) delete(r *Record, extra func(*bolt.Tx) error) error {
 				return err
 			}
 		}
-		names := tx.Bucket(bucketNames)
-		if owner := names.Get([]byte(r.Name)); string(owner) == r.ID {
-			if err := names.Delete([]byte(r.Name)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketContainers).Delete([]byte(r.ID))
+		return deleteTx(tx, r.ID, r.Name)
 	})
+}
+
+// deleteTx deletes the record id and its name in tx.
+func deleteTx(tx *bolt.Tx, id, name string) error {
+	names := tx.Bucket(bucketNames)
+	if owner := names.Get([]byte(name)); string(owner) == id {
+		if err := names.Delete([]byte(name)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketContainers).Delete([]byte(id))
 }
 
 // all loads every record. A record that does not decode is reported and

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -172,7 +173,59 @@ func TestRunStateFailpoints(t *testing.T) {
 	if strings.Contains(snaps, r1) {
 		t.Fatal("r1 listed")
 	}
-	d.mustCLI("rm", "-f", "s1", "e5", "c1")
+
+	// Killed after rm answered (or just before: the commit runs beside
+	// the answer), before the deletion was committed: the tombstone in the
+	// run-state file finishes the removal at Restore.
+	r2 := d.mustCLI("run", "-d", "--network", "none", "--name", "r2", "busybox", "sleep", "300")
+	d.stop()
+	d.restartWith("remove-before-commit")
+	d.cli(bins.docker, nil, "rm", "-f", "r2")
+	d.awaitCrash()
+	layers := d.snapshotDirs()
+	d.restartWith("")
+	if _, e, code := d.cli(bins.docker, nil, "inspect", "r2"); code == 0 || !strings.Contains(e, "No such") {
+		t.Fatalf("r2 after a crash at remove-before-commit: %d %s", code, e)
+	}
+	for _, dir := range []string{filepath.Join(d.dataRoot, "containers", r2), filepath.Join(d.execRoot, "c", r2)} {
+		if _, err := os.Stat(dir); err == nil {
+			t.Fatalf("%s left after a crash at remove-before-commit", dir)
+		}
+	}
+	if n := d.snapshotDirs(); n >= layers {
+		t.Fatalf("r2's snapshot left: %d snapshot directories, %d before the restart", n, layers)
+	}
+	for _, s := range shimsUnder(d.execRoot) {
+		if strings.Contains(s, r2) {
+			t.Fatalf("r2's shim still runs: %s", s)
+		}
+	}
+	// The name is free again.
+	d.mustCLI("create", "--network", "none", "--name", "r2", "busybox", "true")
+	d.mustCLI("rm", "-f", "s1", "e5", "c1", "r2")
+}
+
+// TestRemoveNameReuse: a name is free as soon as rm answered, although
+// the deletion of the record is committed in the background.
+func TestRemoveNameReuse(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	ctx := context.Background()
+	for i := range 20 {
+		res, err := d.client.ContainerCreate(ctx, client.ContainerCreateOptions{Name: "same", Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		if _, err := d.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {
+			t.Fatalf("rm %d: %v", i, err)
+		}
+	}
+	d.stop()
+	d.start()
+	list, err := d.client.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil || len(list.Items) != 0 {
+		t.Fatalf("after 20 create/rm of one name and a restart: %v %v", list.Items, err)
+	}
 }
 
 // TestRunStateGarbled: a run-state file that holds nothing valid (what a
