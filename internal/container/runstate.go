@@ -87,6 +87,9 @@ type runFile struct {
 	mu sync.Mutex
 	// next is the slot the next write goes to.
 	next int
+	// removed is set once a tombstone is written: nothing overwrites it
+	// (an exit recorded late must not undo a removal).
+	removed bool
 }
 
 func (s *Service) runStatePath(id string) string {
@@ -129,6 +132,9 @@ var errRunTooBig = errors.New("run state too big for its slot")
 func (s *Service) writeRun(c *Container, r *Record, removed bool) error {
 	c.run.mu.Lock()
 	defer c.run.mu.Unlock()
+	if c.run.removed {
+		return nil
+	}
 	rs := runStateOf(r)
 	rs.Removed = removed
 	rs.Seq = s.store.seq.Add(1)
@@ -148,6 +154,7 @@ func (s *Service) writeRun(c *Container, r *Record, removed bool) error {
 		return err
 	}
 	c.run.next = (c.run.next + 1) % runSlotsInFile
+	c.run.removed = removed
 	return nil
 }
 
@@ -192,15 +199,16 @@ func decodeRunSlot(b []byte, id string) (*runState, error) {
 
 // readRunFile returns the newest valid run state of container id in the
 // file at path (nil when there is none: no file, or every slot torn or
-// empty) and the slot the next write should use. err reports a file that
-// exists but holds nothing valid.
-func readRunFile(path, id string) (rs *runState, next int, err error) {
+// empty), the slot the next write should use and whether a slot holds a
+// tombstone (final, whatever was written after it). err reports a file
+// that exists but holds nothing valid.
+func readRunFile(path, id string) (rs *runState, next int, removed bool, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, 0, nil
+			return nil, 0, false, nil
 		}
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	var errs []error
 	for slot := range runSlotsInFile {
@@ -213,23 +221,25 @@ func readRunFile(path, id string) (rs *runState, next int, err error) {
 			errs = append(errs, fmt.Errorf("slot %d: %w", slot, err))
 			continue
 		}
+		removed = removed || st.Removed
 		if rs == nil || st.Seq > rs.Seq {
 			rs, next = st, (slot+1)%runSlotsInFile
 		}
 	}
 	if rs == nil {
-		return nil, 0, fmt.Errorf("%s: no valid run state: %w", path, errors.Join(errs...))
+		return nil, 0, false, fmt.Errorf("%s: no valid run state: %w", path, errors.Join(errs...))
 	}
-	return rs, next, nil
+	return rs, next, removed, nil
 }
 
 // restoreRun overlays r (as bbolt has it) with its run-state file when
 // that is newer, sets up c's file and moves the write counter past both.
 // A file that cannot be read only costs the state it held: the record's
 // own is used ("not running" unless bbolt says otherwise). It reports a
-// removal whose deletion was not committed (a tombstone newer than r).
+// removal whose deletion was not committed (a tombstone: final, even when
+// a bbolt write raced it).
 func (s *Service) restoreRun(r *Record, c *Container) (removed bool) {
-	rs, next, err := readRunFile(s.runStatePath(r.ID), r.ID)
+	rs, next, removed, err := readRunFile(s.runStatePath(r.ID), r.ID)
 	if err != nil {
 		s.log.Warn("container run state unreadable; using the recorded state", "id", r.ID, "err", err)
 	}
@@ -239,7 +249,6 @@ func (s *Service) restoreRun(r *Record, c *Container) (removed bool) {
 		rs.apply(r)
 		rs.apply(&c.rec)
 		seen = rs.Seq
-		removed = rs.Removed
 	}
 	for {
 		cur := s.store.seq.Load()

@@ -239,6 +239,19 @@ func TestRemoveLater(t *testing.T) {
 	if got := recs["f6"].State.Status; got != "removed (tombstone)" {
 		t.Fatalf("a tombstone without its commit: %q, want the removal found", got)
 	}
+	// An exit recorded late does not overwrite it, and a bbolt write that
+	// raced it does not undo it.
+	r.State = exited(1)
+	if err := s.saveRun(c, r, s.store.save); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.save(r); err != nil {
+		t.Fatal(err)
+	}
+	_, recs = reopen(t, s)
+	if got := recs["f6"].State.Status; got != "removed (tombstone)" {
+		t.Fatalf("a tombstone after later writes: %q, want the removal found", got)
+	}
 	// The whole removal.
 	committed, err := s.deleteRecord(c, r, nil)
 	if err != nil {
@@ -262,7 +275,10 @@ func TestRemoveLater(t *testing.T) {
 
 	// The name of a container whose deletion is pending is free.
 	old, _ := newRunTestRecord(t, s, "h8", container.RestartPolicyDisabled)
+	s.store.waitLater() // no flusher runs: the injected deletion stays pending
+	s.store.later.mu.Lock()
 	s.store.later.pending = map[string]*laterDelete{old.ID: {name: old.Name, done: make(chan error, 1)}}
+	s.store.later.mu.Unlock()
 	nr := &Record{ID: "i9", Name: old.Name, Config: &container.Config{}, Host: &container.HostConfig{}}
 	if err := s.store.create(nr, nil); err != nil {
 		t.Fatalf("create with the name of a pending deletion: %v", err)
@@ -272,7 +288,9 @@ func TestRemoveLater(t *testing.T) {
 		t.Fatalf("after the create: %v", recs)
 	}
 	// Not pending: a conflict as ever.
+	s.store.later.mu.Lock()
 	s.store.later.pending = nil
+	s.store.later.mu.Unlock()
 	if err := s.store.create(&Record{ID: "j10", Name: old.Name, Config: &container.Config{}, Host: &container.HostConfig{}}, nil); err == nil {
 		t.Fatal("a name in use was taken")
 	}
