@@ -211,6 +211,10 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		}()
 	}
 	phase("snapshot")
+	if o.Image == nil {
+		// The next create's snapshot, beside this one's commit.
+		s.fillSpare(img)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer phase("recorded")

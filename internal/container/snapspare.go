@@ -10,11 +10,11 @@ import (
 
 // A writable snapshot prepared ahead of time: preparing a container's
 // snapshot is directories plus a synced bbolt transaction in the
-// snapshotter's own database (two fdatasyncs), 0.7–2 ms of create. Once a
-// container of an image has started, berthd prepares the next one in the
-// background, on the same image's top layer and under the key of the next
-// container's id ("container-<id>"); a create of that image takes it and
-// that id, and only records the container.
+// snapshotter's own database (two fdatasyncs), 0.7–2 ms of create. While
+// create commits a container's record, berthd prepares the next one in
+// the background, on the same image's top layer and under the key of the
+// next container's id ("container-<id>"); the next create of that image
+// takes it and that id, and only records the container.
 //
 // Nothing else changes for the snapshot: it is the container's from the
 // moment create takes it, as if create had prepared it. Until then it is
@@ -23,7 +23,7 @@ import (
 // never keeps a removed image's layers. A berthd that stops or dies
 // leaves it as a snapshot without a container, which Restore removes (as
 // it removes those of a create cut short). One spare at a time: a create
-// of another image replaces it after its start.
+// of another image replaces it.
 type snapSpare struct {
 	// id and key name the spare ("" when there is none); image and chain
 	// are the image it was prepared for and its top layer.
@@ -65,10 +65,16 @@ func (s *Service) claimSpare(ctx context.Context, img *image.Resolved) string {
 	return sp.id
 }
 
-// fillSpare prepares a spare for the image with ID imageID unless there
-// is one already (or a fill runs); one of another image is removed. It
-// runs in the background (s.bg).
-func (s *Service) fillSpare(imageID string) {
+// fillSpare prepares a spare for img unless there is one already (or a
+// fill runs); one of another image is removed. It runs in the background
+// (s.bg), started by create just before it commits its record: the
+// fill's directories and transaction overlap that commit's fdatasyncs
+// (started after start, it competed with the start for the CPUs).
+func (s *Service) fillSpare(img *image.Resolved) {
+	if img.ChainID == "" {
+		return
+	}
+	imageID := img.ID.String()
 	if s.isClosing() {
 		return
 	}
@@ -110,11 +116,7 @@ func (s *Service) fillSpare(imageID string) {
 				s.log.Warn("remove spare snapshot", "key", old, "err", err)
 			}
 		}
-		img, err := s.cfg.Images.Resolve(ctx, imageID)
-		if err != nil || img.ChainID == "" {
-			return // an image gone meanwhile, or a builder's state
-		}
-		sp = snapSpare{id: newID(), image: img.ID.String(), chain: img.ChainID}
+		sp = snapSpare{id: newID(), image: imageID, chain: img.ChainID}
 		sp.key = "container-" + sp.id
 		s.mu.Lock()
 		s.spare.fillChain = img.ChainID

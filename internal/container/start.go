@@ -212,7 +212,6 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	failpoint.Crash("start-recorded")
 	phase("started")
-	s.fillSpare(rec.Image) // the next container's snapshot (snapspare.go)
 	s.event("start", &saved, nil)
 	s.wg.Add(1)
 	go s.monitor(c, cl)
