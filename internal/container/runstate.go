@@ -203,20 +203,31 @@ func decodeRunSlot(b []byte, id string) (*runState, error) {
 // tombstone (final, whatever was written after it). err reports a file
 // that exists but holds nothing valid.
 func readRunFile(path, id string) (rs *runState, next int, removed bool, err error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, 0, false, nil
 		}
 		return nil, 0, false, err
 	}
+	defer f.Close()
 	var errs []error
 	for slot := range runSlotsInFile {
-		off := slot * runSlotSize
-		if off >= len(b) {
-			break
+		// The header first, then only the data it announces (a slot is
+		// mostly a hole).
+		off := int64(slot) * runSlotSize
+		b := make([]byte, runSlotHeader)
+		n, _ := f.ReadAt(b, off)
+		if n == runSlotHeader && string(b[:4]) == runStateMagic {
+			if l := int(binary.BigEndian.Uint32(b[4:])); l <= runSlotSize-runSlotHeader {
+				b = append(b, make([]byte, l)...)
+				n, _ = f.ReadAt(b[runSlotHeader:], off+runSlotHeader)
+				b = b[:runSlotHeader+n]
+			}
+		} else {
+			b = b[:n]
 		}
-		st, err := decodeRunSlot(b[off:min(len(b), off+runSlotSize)], id)
+		st, err := decodeRunSlot(b, id)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("slot %d: %w", slot, err))
 			continue
