@@ -30,7 +30,10 @@ import (
 type laterDeletes struct {
 	mu      sync.Mutex
 	pending map[string]*laterDelete // by container ID
-	running bool
+	// inflight is the batch the flusher is committing (still held in
+	// bbolt until that commit).
+	inflight map[string]*laterDelete
+	running  bool
 	idle    sync.WaitGroup // the flusher, while it runs
 }
 
@@ -66,7 +69,7 @@ func (s *store) flushLater() {
 	for {
 		l.mu.Lock()
 		batch := l.pending
-		l.pending = nil
+		l.pending, l.inflight = nil, batch
 		if len(batch) == 0 {
 			l.running = false
 			l.mu.Unlock()
@@ -82,6 +85,9 @@ func (s *store) flushLater() {
 			}
 			return nil
 		})
+		l.mu.Lock()
+		l.inflight = nil
+		l.mu.Unlock()
 		for _, d := range batch {
 			d.done <- err
 		}
@@ -102,6 +108,8 @@ func (s *store) freeName(tx *bolt.Tx, name string) error {
 	l := &s.later
 	l.mu.Lock()
 	_, pending := l.pending[id]
+	_, inflight := l.inflight[id]
+	pending = pending || inflight
 	l.mu.Unlock()
 	if !pending {
 		return nil

@@ -74,7 +74,7 @@ func (s *Service) fillSpare(img *image.Resolved) {
 	if img.ChainID == "" {
 		return
 	}
-	imageID := img.ID.String()
+	imageID, chain := img.ID.String(), img.ChainID
 	if s.isClosing() {
 		return
 	}
@@ -116,13 +116,13 @@ func (s *Service) fillSpare(img *image.Resolved) {
 				s.log.Warn("remove spare snapshot", "key", old, "err", err)
 			}
 		}
-		sp = snapSpare{id: newID(), image: imageID, chain: img.ChainID}
+		sp = snapSpare{id: newID(), image: imageID, chain: chain}
 		sp.key = "container-" + sp.id
 		s.mu.Lock()
-		s.spare.fillChain = img.ChainID
+		s.spare.fillChain = chain
 		s.creating[sp.key] = true // held while it is prepared (Holders)
 		s.mu.Unlock()
-		if _, err := s.cfg.Snapshots.Prepare(ctx, sp.key, img.ChainID, map[string]string{"berth.container": sp.id}); err != nil {
+		if _, err := s.cfg.Snapshots.Prepare(ctx, sp.key, chain, map[string]string{"berth.container": sp.id}); err != nil {
 			s.log.Warn("prepare spare snapshot", "image", imageID, "err", err)
 			s.mu.Lock()
 			delete(s.creating, sp.key)
