@@ -34,7 +34,7 @@ type laterDeletes struct {
 	// bbolt until that commit).
 	inflight map[string]*laterDelete
 	running  bool
-	idle    sync.WaitGroup // the flusher, while it runs
+	idle     sync.WaitGroup // the flusher, while it runs
 }
 
 type laterDelete struct {
