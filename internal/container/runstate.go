@@ -118,11 +118,14 @@ func (s *Service) saveRun(c *Container, r *Record, durable func(*Record) error) 
 		return nil
 	default:
 	}
-	err := s.writeRun(c, r, false)
-	if errors.Is(err, errRunTooBig) {
+	if err := s.writeRun(c, r, false); err != nil {
+		// Too big for a slot, or the file cannot be written: bbolt.
+		if !errors.Is(err, errRunTooBig) {
+			s.log.Warn("write container run state; recording it in the metadata database", "id", r.ID, "err", err)
+		}
 		return durable(r)
 	}
-	return err
+	return nil
 }
 
 var errRunTooBig = errors.New("run state too big for its slot")
