@@ -219,6 +219,20 @@ func TestRunStateDurableWithRestartPolicy(t *testing.T) {
 	if got := recs["e5"].State; got.Pid != 80 || len(got.Error) != runSlotSize {
 		t.Fatalf("a big state: pid %d, error of %d bytes", got.Pid, len(got.Error))
 	}
+
+	// A file that cannot be written: bbolt.
+	r3, c3 := newRunTestRecord(t, s, "k11", container.RestartPolicyDisabled)
+	if err := os.RemoveAll(s.dataDir("k11")); err != nil {
+		t.Fatal(err)
+	}
+	r3.State = running(90)
+	if err := s.saveRun(c3, r3, s.store.save); err != nil {
+		t.Fatal(err)
+	}
+	_, recs = reopen(t, s)
+	if got := recs["k11"].State; got.Pid != 90 {
+		t.Fatalf("a state whose file cannot be written: %+v", got)
+	}
 }
 
 // TestRemoveLater: a removal's tombstone is what a restart finds when the
