@@ -176,6 +176,7 @@ func BenchmarkRunRmTrueAB(b *testing.B) {
 	engines := []*engine{startEngineWith(b, os.Getenv("BENCH_BIN_A"), 213), startEngineWith(b, os.Getenv("BENCH_BIN_B"), 214)}
 	ctx := context.Background()
 	hc := &container.HostConfig{NetworkMode: "none"}
+	var rm [2][]float64
 	one := func(e *engine) (create, start, total time.Duration) {
 		t0 := time.Now()
 		res, err := e.client.ContainerCreate(ctx, client.ContainerCreateOptions{
@@ -198,8 +199,14 @@ func BenchmarkRunRmTrueAB(b *testing.B) {
 		case err := <-w.Error:
 			b.Fatal(err)
 		}
+		t3 := time.Now()
 		if _, err := e.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {
 			b.Fatal(err)
+		}
+		if e == engines[0] {
+			rm[0] = append(rm[0], float64(time.Since(t3).Microseconds()))
+		} else {
+			rm[1] = append(rm[1], float64(time.Since(t3).Microseconds()))
 		}
 		return t1.Sub(t0), t2.Sub(t1), time.Since(t0)
 	}
@@ -207,14 +214,16 @@ func BenchmarkRunRmTrueAB(b *testing.B) {
 		one(engines[0])
 		one(engines[1])
 	}
-	var tot, st [2][]float64
+	rm = [2][]float64{}
+	var tot, st, cr [2][]float64
 	var ratio []float64
 	i := 0
 	for b.Loop() {
 		var t [2]time.Duration
 		for k := range 2 {
 			e := (i + k) % 2 // who goes first alternates
-			_, s, all := one(engines[e])
+			c, s, all := one(engines[e])
+			cr[e] = append(cr[e], float64(c.Microseconds()))
 			t[e] = all
 			tot[e] = append(tot[e], float64(all.Microseconds()))
 			st[e] = append(st[e], float64(s.Microseconds()))
@@ -226,6 +235,10 @@ func BenchmarkRunRmTrueAB(b *testing.B) {
 	b.ReportMetric(median(tot[1]), "B-µs/op")
 	b.ReportMetric(median(st[0]), "A-start-µs/op")
 	b.ReportMetric(median(st[1]), "B-start-µs/op")
+	b.ReportMetric(median(cr[0]), "A-create-µs/op")
+	b.ReportMetric(median(cr[1]), "B-create-µs/op")
+	b.ReportMetric(median(rm[0]), "A-rm-µs/op")
+	b.ReportMetric(median(rm[1]), "B-rm-µs/op")
 	b.ReportMetric(median(ratio), "B/A")
 }
 
@@ -284,4 +297,59 @@ func runRmTrue(b *testing.B, mode string) {
 	b.ReportMetric(float64(tStart.Microseconds())/n, "start-µs/op")
 	b.ReportMetric(float64(tWait.Microseconds())/n, "wait-µs/op")
 	b.ReportMetric(float64(tRemove.Microseconds())/n, "remove-µs/op")
+}
+
+// BenchmarkRunDetached50AB is 50 sequential `run -d --network none busybox
+// sleep 3600` through the Go client (create + start each), then a forced
+// removal of the 50, against BENCH_BIN_A's and BENCH_BIN_B's berthds side
+// by side, batch by batch in turn (who goes first alternating). It reports
+// the median batch total of each side, of the removals, and of the
+// per-pair ratios B/A of the batches.
+func BenchmarkRunDetached50AB(b *testing.B) {
+	engines := []*engine{startEngineWith(b, os.Getenv("BENCH_BIN_A"), 213), startEngineWith(b, os.Getenv("BENCH_BIN_B"), 214)}
+	ctx := context.Background()
+	hc := &container.HostConfig{NetworkMode: "none"}
+	batch := func(e *engine) (run, rm time.Duration) {
+		ids := make([]string, 0, 50)
+		t0 := time.Now()
+		for range 50 {
+			res, err := e.client.ContainerCreate(ctx, client.ContainerCreateOptions{
+				Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "3600"}}, HostConfig: hc,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, res.ID)
+		}
+		t1 := time.Now()
+		for _, id := range ids {
+			if _, err := e.client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return t1.Sub(t0), time.Since(t1)
+	}
+	var run, rm [2][]float64
+	var ratio []float64
+	i := 0
+	for b.Loop() {
+		var t [2]time.Duration
+		for k := range 2 {
+			e := (i + k) % 2
+			r, m := batch(engines[e])
+			t[e] = r
+			run[e] = append(run[e], float64(r.Milliseconds()))
+			rm[e] = append(rm[e], float64(m.Milliseconds()))
+		}
+		ratio = append(ratio, float64(t[1])/float64(t[0]))
+		i++
+	}
+	b.ReportMetric(median(run[0]), "A-run50-ms")
+	b.ReportMetric(median(run[1]), "B-run50-ms")
+	b.ReportMetric(median(rm[0]), "A-rm50-ms")
+	b.ReportMetric(median(rm[1]), "B-rm50-ms")
+	b.ReportMetric(median(ratio), "B/A")
 }

@@ -41,6 +41,11 @@ type Record struct {
 	// published ports); Sandbox is the live run's network sandbox.
 	PrimaryNetwork string        `json:"primary_network,omitempty"`
 	Sandbox        *SandboxState `json:"sandbox,omitempty"`
+
+	// Seq is the number of the write that stored this value (store.seq):
+	// the run-state file wins over the bbolt record when its number is
+	// higher (runstate.go).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // NetworkInfo is a container's endpoint on one network: its
@@ -106,6 +111,8 @@ type Container struct {
 	hs *healthMonitor
 	// oom watches the run's memory cgroup (oom_linux.go); guarded by mu.
 	oom *oomWatch
+	// run is the container's run-state file (runstate.go).
+	run runFile
 }
 
 // waitTeardown waits until the last run is torn down.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container/spec"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/failpoint"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logger"
 )
@@ -85,7 +86,27 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	phase := func(name string) {
 		s.log.Debug("create phase", "phase", name, "since_start", time.Since(t0))
 	}
-	id := newID()
+	// A writable snapshot prepared ahead for this image comes with the id
+	// it was named for (snapspare.go); a builder's state (o.Image) never
+	// has one.
+	id := ""
+	if o.Image == nil {
+		id = s.claimSpare(ctx, img)
+	}
+	spared := id != ""
+	if spared {
+		defer func() {
+			if retErr != nil {
+				_ = s.cfg.Snapshots.Remove(context.WithoutCancel(ctx), "container-"+id)
+			}
+			s.mu.Lock()
+			delete(s.creating, "container-"+id)
+			s.mu.Unlock()
+		}()
+		s.log.Debug("create takes a prepared snapshot", "id", shortID(id))
+	} else {
+		id = newID()
+	}
 	if cfg.Hostname == "" && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		cfg.Hostname = shortID(id)
 	}
@@ -179,15 +200,21 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		delete(s.creating, rec.Snapshot)
 		s.mu.Unlock()
 	}()
-	if _, err := s.cfg.Snapshots.Prepare(ctx, rec.Snapshot, img.ChainID, map[string]string{"berth.container": id}); err != nil {
-		return res, fmt.Errorf("prepare rootfs: %w", err)
-	}
-	defer func() {
-		if retErr != nil {
-			_ = s.cfg.Snapshots.Remove(context.WithoutCancel(ctx), rec.Snapshot)
+	if !spared {
+		if _, err := s.cfg.Snapshots.Prepare(ctx, rec.Snapshot, img.ChainID, map[string]string{"berth.container": id}); err != nil {
+			return res, fmt.Errorf("prepare rootfs: %w", err)
 		}
-	}()
+		defer func() {
+			if retErr != nil {
+				_ = s.cfg.Snapshots.Remove(context.WithoutCancel(ctx), rec.Snapshot)
+			}
+		}()
+	}
 	phase("snapshot")
+	if o.Image == nil {
+		// The next create's snapshot, beside this one's commit.
+		s.fillSpare(img)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer phase("recorded")
@@ -202,6 +229,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if err := s.store.create(&rec, putVolumes); err != nil {
 		return res, err
 	}
+	failpoint.Crash("create-recorded")
 	c := newContainer(rec)
 	s.byID[id] = c
 	s.names[rec.Name] = id

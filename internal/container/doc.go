@@ -23,5 +23,12 @@
 // on start-up, records whose state says running are reconciled with their
 // shim (Connect) or its exit file, and directories without a record are
 // removed. A kill -9 at any point therefore leaves either no container or
-// a whole one.
+// a whole one. What is synced and what is not: the record at create and
+// every configuration change are bbolt transactions (synced); the run
+// state of a container without a restart policy (start, exit) and a
+// removal's tombstone go to <data-root>/containers/<id>/runstate without
+// an fsync (runstate.go, deletelater.go): a kill -9 loses none of it, a
+// power loss only makes such a container come back stopped (or, removed,
+// whole). A writable snapshot is prepared ahead for the next create
+// (snapspare.go).
 package container

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/failpoint"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/volume"
 )
@@ -88,13 +89,15 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	if o.Volumes {
 		plan = s.planVolumeRemoval(&rec)
 	}
-	if err := s.store.delete(&rec, plan.Delete); err != nil {
+	committed, err := s.deleteRecord(c, &rec, plan) // deletelater.go
+	if err != nil {
 		plan.Finish(false)
 		c.mu.Lock()
 		c.rec.State.Removing = false
 		c.mu.Unlock()
 		return err
 	}
+	failpoint.Crash("remove-deleted")
 	s.mu.Lock()
 	delete(s.byID, rec.ID)
 	if s.names[rec.Name] == rec.ID {
@@ -121,6 +124,11 @@ func (s *Service) Remove(ctx context.Context, ref string, o RemoveOptions) error
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		if err := committed(); err != nil {
+			// Still recorded (with a tombstone): Restore finishes it.
+			s.log.Error("delete container record", "id", rec.ID, "err", err)
+			return
+		}
 		c.waitTeardown()
 		s.cleanupFiles(context.Background(), rec.ID, rec.Snapshot)
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,14 +26,34 @@ func (s *Service) Restore(ctx context.Context) error {
 		s.log.Error("restore", "err", err)
 	}
 	known := map[string]bool{}
+	var gone []*Record
 	s.mu.Lock()
 	for _, r := range recs {
-		known[r.ID] = true
 		c := newContainer(*r)
+		// The run state written since, if newer; a removal answered
+		// before its deletion was committed is finished here.
+		if s.restoreRun(r, c) {
+			gone = append(gone, r)
+			continue
+		}
+		known[r.ID] = true
 		s.byID[r.ID] = c
 		s.names[r.Name] = r.ID
 	}
 	s.mu.Unlock()
+	if len(gone) > 0 {
+		if err := s.store.deleteAll(gone); err != nil {
+			return err
+		}
+		recs = slices.DeleteFunc(recs, func(r *Record) bool { return !known[r.ID] })
+		// What is left of them goes with the garbage below; a shim
+		// whose teardown the crash cut short first.
+		for _, r := range gone {
+			s.log.Info("finishing the removal of container", "id", r.ID)
+			s.killStale(ctx, r.ID)
+			_ = unix.Unmount(s.rootfsDir(r.ID), unix.MNT_DETACH)
+		}
+	}
 	for _, r := range recs {
 		c := s.byID[r.ID]
 		s.restoreMounts(ctx, r, r.State.Running() && !r.State.Removing)

@@ -27,6 +27,9 @@ import (
 type Images interface {
 	// Resolve finds a local image by reference or ID (NotFound if absent).
 	Resolve(ctx context.Context, name string) (*image.Resolved, error)
+	// GC removes the snapshots and blobs nothing holds (a spare snapshot
+	// that held a removed image's layers, snapspare.go).
+	GC(ctx context.Context) (int64, error)
 }
 
 // Snapshots is what the service needs of the snapshotter: a writable
@@ -112,6 +115,9 @@ type Service struct {
 	sup supervisor
 	// ahead is the shim prepared at create (prefork.go).
 	ahead aheadSlot
+	// spare is the writable snapshot prepared ahead (snapspare.go);
+	// guarded by mu.
+	spare snapSpare
 }
 
 // New opens the container store; call Restore next.
@@ -215,9 +221,12 @@ func newID() string {
 // Holders lists the writable snapshots that containers hold, for the
 // image service's garbage collector.
 func (s *Service) Holders(ctx context.Context) ([]string, []digest.Digest, error) {
+	var keys []string
+	if k := s.spareHeld(ctx); k != "" {
+		keys = append(keys, k)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var keys []string
 	for _, c := range s.byID {
 		c.mu.Lock()
 		if c.rec.Snapshot != "" {
@@ -260,7 +269,7 @@ func (s *Service) Close() error {
 	s.dropAhead("")
 	s.awaitReleases()
 	done := make(chan struct{})
-	go func() { s.bg.Wait(); close(done) }()
+	go func() { s.bg.Wait(); s.store.waitLater(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

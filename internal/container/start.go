@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container/spec"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/failpoint"
 	"github.com/berth-dev/berth/internal/image/snapshot"
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -232,10 +233,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	go s.monitor(c, cl, started)
 	// Written before the answer: a client told the container runs must
 	// find it running after a crash of berthd (Restore reconnects only
-	// what is recorded as running).
-	if err := s.store.save(&saved); err != nil {
+	// what is recorded as running). Not synced: see runstate.go.
+	if err := s.saveRun(c, &saved, s.store.save); err != nil {
 		s.log.Error("save container state", "id", rec.ID, "err", err)
 	}
+	failpoint.Crash("start-recorded")
 	phase("started")
 	s.event("start", &saved, nil)
 	close(started)
@@ -436,9 +438,11 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 		select {
 		case <-c.removed:
 		default:
-			if err := s.store.saveIfExists(&saved); err != nil {
+			// Not synced without a restart policy: see runstate.go.
+			if err := s.saveRun(c, &saved, s.store.saveIfExists); err != nil {
 				s.log.Error("save container state", "id", saved.ID, "err", err)
 			}
+			failpoint.Crash("exit-recorded")
 		}
 	}
 	s.bg.Add(1)

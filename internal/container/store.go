@@ -3,6 +3,7 @@ package container
 import (
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -19,6 +20,12 @@ var (
 // never a mix (a record and its name reservation change together).
 type store struct {
 	db *bolt.DB
+	// seq numbers every write of a record, to bbolt or to its run-state
+	// file (runstate.go): at Restore the newer of the two wins.
+	seq atomic.Uint64
+	// later holds the deletions answered before they are committed
+	// (deletelater.go).
+	later laterDeletes
 }
 
 func openStore(db *bolt.DB) (*store, error) {
@@ -44,19 +51,22 @@ func (s *store) create(r *Record, extra func(*bolt.Tx) error) error {
 			}
 		}
 		names := tx.Bucket(bucketNames)
+		if err := s.freeName(tx, r.Name); err != nil {
+			return err
+		}
 		if owner := names.Get([]byte(r.Name)); owner != nil {
 			return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", r.Name, string(owner))
 		}
 		if err := names.Put([]byte(r.Name), []byte(r.ID)); err != nil {
 			return err
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 }
 
 // save writes r's current value.
 func (s *store) save(r *Record) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return put(tx, r) })
+	return s.db.Update(func(tx *bolt.Tx) error { return s.put(tx, r) })
 }
 
 // saveIfExists writes r's current value unless r is no longer stored (a
@@ -67,7 +77,7 @@ func (s *store) saveIfExists(r *Record) error {
 		if tx.Bucket(bucketContainers).Get([]byte(r.ID)) == nil {
 			return nil
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 }
 
@@ -75,6 +85,9 @@ func (s *store) saveIfExists(r *Record) error {
 func (s *store) rename(r *Record, old string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		names := tx.Bucket(bucketNames)
+		if err := s.freeName(tx, r.Name); err != nil {
+			return err
+		}
 		if owner := names.Get([]byte(r.Name)); owner != nil {
 			return errdefs.Newf(errdefs.Conflict, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", r.Name, string(owner))
 		}
@@ -84,7 +97,7 @@ func (s *store) rename(r *Record, old string) error {
 		if err := names.Put([]byte(r.Name), []byte(r.ID)); err != nil {
 			return err
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 }
 
@@ -97,14 +110,19 @@ func (s *store) delete(r *Record, extra func(*bolt.Tx) error) error {
 				return err
 			}
 		}
-		names := tx.Bucket(bucketNames)
-		if owner := names.Get([]byte(r.Name)); string(owner) == r.ID {
-			if err := names.Delete([]byte(r.Name)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketContainers).Delete([]byte(r.ID))
+		return deleteTx(tx, r.ID, r.Name)
 	})
+}
+
+// deleteTx deletes the record id and its name in tx.
+func deleteTx(tx *bolt.Tx, id, name string) error {
+	names := tx.Bucket(bucketNames)
+	if owner := names.Get([]byte(name)); string(owner) == id {
+		if err := names.Delete([]byte(name)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketContainers).Delete([]byte(id))
 }
 
 // all loads every record. A record that does not decode is reported and
@@ -126,7 +144,9 @@ func (s *store) all() ([]*Record, []error) {
 	return out, errs
 }
 
-func put(tx *bolt.Tx, r *Record) error {
+// put writes r in the containers bucket, with the next write number.
+func (s *store) put(tx *bolt.Tx, r *Record) error {
+	r.Seq = s.seq.Add(1)
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

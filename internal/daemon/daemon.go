@@ -101,7 +101,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	d.db, err = bolt.Open(filepath.Join(cfg.DataRoot, "metadata.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	// The freelist is not written at each commit (bbolt rebuilds it at
+	// open): a commit writes its changed pages and the meta page only.
+	d.db, err = bolt.Open(filepath.Join(cfg.DataRoot, "metadata.db"), 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open metadata: %w", err)
 	}

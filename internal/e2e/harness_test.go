@@ -90,6 +90,7 @@ func moduleRoot() (string, error) {
 type daemon struct {
 	t        *testing.T
 	args     []string // extra berthd flags for the next start
+	env      []string // extra environment for the next start (BERTH_FAILPOINT=...)
 	dataRoot string
 	execRoot string
 	sock     string
@@ -158,6 +159,9 @@ func (d *daemon) start() {
 		"-H", "unix://"+d.sock, "--pidfile", filepath.Join(filepath.Dir(d.dataRoot), "berthd.pid"),
 		"--config-file", cfgFile, "--shim-binary", bins.shim, "--log-level", "debug")
 	d.cmd.Args = append(d.cmd.Args, d.args...)
+	if len(d.env) > 0 {
+		d.cmd.Env = append(os.Environ(), d.env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.logBuf, d.logBuf
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -411,7 +411,7 @@ func TestNetworkLink(t *testing.T) {
 	d.importBusybox("busybox:latest")
 	d.runServer(bins.docker, "--name", "lsrv")
 	ip := d.inspectIP(bins.docker, "lsrv", "bridge")
-	out, errOut, code := d.cli(bins.cli, nil, "run", "--rm", "--link", "lsrv:db", "busybox", "sh", "-c", "grep db /etc/hosts; nc db 80")
+	out, errOut, code := d.cli(bins.cli, nil, "run", "--rm", "--link", "lsrv:db", "busybox", "sh", "-c", "grep -w db /etc/hosts; nc db 80")
 	if code != 0 || !strings.HasPrefix(out, ip+"\tdb ") || !strings.Contains(out, "\nhi\n") {
 		t.Fatalf("link: %d %q %s", code, out, errOut)
 	}

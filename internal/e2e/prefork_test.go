@@ -164,6 +164,12 @@ func TestPreforkedReleased(t *testing.T) {
 		t.Fatalf("rm: %s", errOut)
 	}
 	waitFor(t, "the pre-forked init to go", 10*time.Second, func() bool { return !pidAlive(init) })
+	// The shim removes the cgroups once the init is gone (and rm answers
+	// before its background cleanup): poll for them too.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(cgroupDirsOf(id)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if left := cgroupDirsOf(id); len(left) > 0 {
 		t.Errorf("cgroups left after rm: %v", left)
 	}
