@@ -65,12 +65,17 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	c.mu.Lock()
 	cl, running, name := c.shim, c.rec.State.Running(), strings.TrimPrefix(c.rec.Name, "/")
 	restarting := c.rec.State.Status == container.StateRestarting
+	marked := false
 	if running || restarting {
 		// dockerd marks any kill from the API as a stop by the user.
+		marked = !c.rec.ManuallyStopped
 		c.rec.ManuallyStopped = true
 	}
 	rec := c.rec
 	c.mu.Unlock()
+	if marked {
+		s.saveStopIntent(&rec)
+	}
 	if (running || restarting) && killCancelsRestart(rec.Config, sig) {
 		if s.cancelRestart(c) {
 			// It was waiting to restart: nothing runs, it stays stopped.
@@ -124,12 +129,17 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 	}
 	c.mu.Lock()
 	cl, running := c.shim, c.rec.State.Running()
+	marked := running && !c.rec.ManuallyStopped
 	c.rec.ManuallyStopped = true
 	cfg := c.rec.Config
 	paused := c.rec.State.Paused
+	rec := c.rec
 	c.mu.Unlock()
 	if !running || cl == nil {
 		return errdefs.Newf(errdefs.NotModified, "container %s is already stopped", shortID(c.ID()))
+	}
+	if marked {
+		s.saveStopIntent(&rec)
 	}
 	sigName := o.Signal
 	if sigName == "" {
@@ -153,7 +163,7 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 		// A frozen process cannot handle its signal: thaw it first.
 		_ = s.runtimeOf(c.ID()).Resume(ctx, c.ID())
 	}
-	rec := c.snapshot()
+	rec = c.snapshot()
 	if err := cl.Kill(ctx, sig, false); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("stop signal", "id", c.ID(), "err", err)
 	} else {
@@ -475,3 +485,18 @@ func linuxResources(r *container.Resources) *specs.LinuxResources {
 }
 
 var errRemovalInProgress = errors.New("removal in progress")
+
+// saveStopIntent records, before the signal is sent, that the user
+// stopped a running container whose restart policy reads it: the exit's
+// own write comes after the stop or kill has answered, and a berthd that
+// crashes in between must not restart an unless-stopped container at its
+// next start (dockerd writes the same before signalling). Without a
+// restart policy nothing reads it: no write.
+func (s *Service) saveStopIntent(r *Record) {
+	if !keepsRunDurable(r) {
+		return
+	}
+	if err := s.store.saveIfExists(r); err != nil {
+		s.log.Error("save container state", "id", r.ID, "err", err)
+	}
+}
