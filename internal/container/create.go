@@ -85,7 +85,12 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	phase := func(name string) {
 		s.log.Debug("create phase", "phase", name, "since_start", time.Since(t0))
 	}
-	id := newID()
+	id := s.newContainerID(&cfg, &hc) // the warm spare's, when its init fits
+	defer func() {
+		if retErr != nil {
+			s.dropClaim(id)
+		}
+	}()
 	if cfg.Hostname == "" && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		cfg.Hostname = shortID(id)
 	}

@@ -63,6 +63,7 @@ func (s *Service) Restore(ctx context.Context) error {
 		}
 	}
 	s.restoreNetworks(ctx)
+	s.sweepPreforks(ctx, known) // inits pre-forked for containers that never came
 	// Garbage: writable snapshots of containers that have no record (a
 	// crash between preparing the snapshot and writing the record, or
 	// during a remove's background cleanup).

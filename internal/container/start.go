@@ -170,7 +170,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// A shim started ahead of time takes the next container: its
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true, OCIRuntime: oci,
-		Prepared: prep,
+		Prepared: prep, Spare: s.sparePrefork(),
 	})
 	prep = nil // Spawn used or released it
 	if err != nil {

@@ -58,6 +58,10 @@ type SpawnOpts struct {
 	// takes it over: it uses it, or releases it if it was prepared for
 	// another container, binary or environment).
 	Prepared *Prepared
+	// Spare, with WarmSpare, has the next warm spare pre-fork a
+	// container init for an id of its own as soon as it starts (see
+	// SparePrefork and ClaimSpare); nil: the spare only waits.
+	Spare *SparePrefork
 }
 
 // Client talks to one shim. It holds no connection: every call opens its

@@ -123,7 +123,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		return nil, err
 	}
 	if o.WarmSpare {
-		go refillSpare(bin, env)
+		go refillSpare(bin, env, o.Spare)
 	}
 	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid, preforked: resp.Preforked}, nil
 }
@@ -156,6 +156,9 @@ type started struct {
 	pid    int
 	parent *os.File // our end of the boot socket (non-blocking: deadlines work)
 	reaped <-chan struct{}
+	// pre is what a warm spare was told to pre-fork (SparePrefork), nil
+	// if nothing.
+	pre *preforkConfig
 }
 
 // startShim forks and executes a shim: new session, stdio on /dev/null,
@@ -231,24 +234,39 @@ func ReleaseSpare() {
 	}
 }
 
-func refillSpare(bin string, env []string) {
+func refillSpare(bin string, env []string, sp *SparePrefork) {
 	spareMu.Lock()
 	have := spare != nil
 	spareMu.Unlock()
 	if have {
 		return
 	}
-	sp, err := startShim(bin, env, []string{BinaryName})
+	sh, err := startShim(bin, env, []string{BinaryName})
 	if err != nil {
 		return
+	}
+	if sp != nil && sp.NewID != nil {
+		// The spare pre-forks at once, for an id of its own (see
+		// SparePrefork); ClaimSpare hands that id out.
+		id := sp.NewID()
+		pc := &preforkConfig{
+			ID: id, RuntimeRoot: sp.RuntimeRoot, RuntimeInit: runtimeInit(bin, sp.RuntimeInit),
+			CgroupsPath: filepath.Join(sp.CgroupParent, id), Namespaces: sp.Namespaces,
+		}
+		if pc.RuntimeRoot == "" {
+			pc.RuntimeRoot = runtime.DefaultRoot
+		}
+		if err := writeFrame(sh.parent, &bootConfig{Prefork: pc}); err == nil {
+			sh.pre = pc
+		}
 	}
 	spareMu.Lock()
 	defer spareMu.Unlock()
 	if spare != nil {
-		sp.parent.Close()
+		sh.parent.Close()
 		return
 	}
-	spare = sp
+	spare = sh
 }
 
 // reap waits for a spawned shim in the background through a pidfd and the
