@@ -22,8 +22,8 @@ import (
 // while start mounts the root filesystem and writes the bundle: the clone
 // into new namespaces and cgroups, the init's exec and Go start-up leave
 // the path of start (see shim.Prepare). Nil when it cannot help: the
-// container joins a namespace (a network the daemon sets up,
-// container:<ref> modes) or the layout cannot be known ahead. The runtime
+// container joins a namespace (container:<ref> modes) or the layout
+// cannot be known ahead. The runtime
 // checks the pre-forked init against the final spec and falls back to an
 // ordinary create when it does not fit.
 func (s *Service) prepareShim(rec *Record) *shim.Prepared {
@@ -36,9 +36,11 @@ func (s *Service) prepareShim(rec *Record) *shim.Prepared {
 	if rt := rec.Host.Runtime; rt != "" && rt != BerthRuntime {
 		return nil // an external OCI runtime creates its own init
 	}
-	if nm := rec.Host.NetworkMode; !nm.IsNone() && !nm.IsHost() {
-		return nil
-	}
+	// A network berthd sets up (bridge, user-defined) is a namespace the
+	// spec joins by path, which the pre-forked init (cloned with a network
+	// namespace of its own, as Layout reports it before the sandbox
+	// exists) joins once it has its config (runtime lateNetJoin);
+	// container:<ref> modes join by path here already and are not served.
 	nss, cgroupsPath, err := spec.Layout(spec.Input{ID: rec.ID, Config: rec.Config, HostConfig: rec.Host})
 	if err != nil {
 		return nil
@@ -267,7 +269,9 @@ func (s *Service) sparePrefork() *shim.SparePrefork {
 // newContainerID returns the id of a container being created with cfg
 // and hc: the warm spare's (shim.SpareID) when the spare pre-forks an init
 // that fits this container exactly (the same rules as prepareShim, and
-// the spare's layout: see shim.ClaimSpare), which create then gets from
+// the spare's layout: see shim.ClaimSpare; a bridge network's container
+// fits the spare made for --network none: its init joins the sandbox's
+// namespace late), which create then gets from
 // prepareShim; else a fresh one.
 func (s *Service) newContainerID(cfg *container.Config, hc *container.HostConfig) string {
 	id := shim.SpareID()
@@ -275,9 +279,6 @@ func (s *Service) newContainerID(cfg *container.Config, hc *container.HostConfig
 		return newID()
 	}
 	if rt, err := s.resolveRuntime(hc.Runtime); err != nil || rt != BerthRuntime {
-		return newID()
-	}
-	if nm := hc.NetworkMode; !nm.IsNone() && !nm.IsHost() {
 		return newID()
 	}
 	nss, cgroupsPath, err := spec.Layout(spec.Input{ID: id, Config: cfg, HostConfig: hc})

@@ -63,9 +63,11 @@ func inCgroup(t *testing.T, pid int, want string) bool {
 // TestSparePrefork: after a start, berthd keeps a warm spare shim whose
 // container init is already pre-forked, in its cgroups (/berth/<id> in
 // every hierarchy) for a container id of its own; the next fitting
-// container (--network none, no tty or stdin, default cgroup parent) gets
-// that id and that init, with its limits set; one that does not fit gets
-// its own id. An unused spare goes with berthd (kill -9 included: it lets
+// container (--network none or a bridge, no tty or stdin, default cgroup
+// parent) gets
+// that id and that init, with its limits set (on a bridge network too:
+// the init joins the sandbox's network namespace); one that does not fit
+// gets its own id. An unused spare goes with berthd (kill -9 included: it lets
 // its init go by itself), and what a spare killed outright leaves (the
 // runtime record and cgroups of its exited init) is swept when berthd
 // starts again.
@@ -112,6 +114,27 @@ func TestSparePrefork(t *testing.T) {
 	}
 	run("rm", "-f", id)
 
+	// The default bridge network: the spare's init joins the sandbox's
+	// network namespace once it has its config.
+	sp = waitSpare(t, d, id)
+	id = run("run", "-d", "busybox", "sleep", "300")
+	if id != sp.ID {
+		t.Fatalf("bridge container %s did not get the spare (%s)", id, sp.ID)
+	}
+	key := run("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", id)
+	ip := run("inspect", "-f", "{{.NetworkSettings.IPAddress}}", id)
+	var sbx, got syscall.Stat_t
+	if err := syscall.Stat(key, &sbx); err != nil || ip == "" {
+		t.Fatalf("sandbox %q (%v), address %q", key, err, ip)
+	}
+	if err := syscall.Stat("/proc/"+strconv.Itoa(sp.InitPid)+"/ns/net", &got); err != nil || got.Ino != sbx.Ino || got.Dev != sbx.Dev {
+		t.Errorf("container in network namespace %d (%v), its sandbox %s is %d", got.Ino, err, key, sbx.Ino)
+	}
+	if out := run("exec", id, "ip", "-4", "-o", "addr", "show", "eth0"); !strings.Contains(out, " "+ip+"/") {
+		t.Errorf("eth0 in the container: %q, want %s", out, ip)
+	}
+	run("rm", "-f", id)
+
 	// A spare shim killed outright, then berthd: swept at the next start.
 	sp = waitSpare(t, d, id)
 	shimPid := parentPid(sp.InitPid)
@@ -122,6 +145,7 @@ func TestSparePrefork(t *testing.T) {
 	if len(cgroupDirsOf(sp.ID)) == 0 {
 		t.Fatal("nothing left by the killed spare: the sweep is not tested")
 	}
+	waitShimsGone(t, d)
 	d.kill9()
 	d.start()
 	if left := cgroupDirsOf(sp.ID); len(left) > 0 {
@@ -135,6 +159,7 @@ func TestSparePrefork(t *testing.T) {
 	run("run", "--rm", "--network", "none", "busybox", "true")
 	sp = waitSpare(t, d, "")
 	shimPid = parentPid(sp.InitPid)
+	waitShimsGone(t, d)
 	d.kill9()
 	for _, p := range []int{shimPid, sp.InitPid} {
 		waitFor(t, "the spare and its init to go with berthd", 10*time.Second, func() bool { return !pidAlive(p) })
@@ -154,4 +179,13 @@ func parentPid(pid int) int {
 		}
 	}
 	return 0
+}
+
+// waitShimsGone waits until the shims of removed containers have exited
+// (their shutdown is background work of the remove): a kill -9 of berthd
+// before would leave them to their idle timeout, which is not what this
+// test is about.
+func waitShimsGone(t *testing.T, d *daemon) {
+	t.Helper()
+	waitFor(t, "the removed containers' shims to exit", 10*time.Second, func() bool { return len(shimsUnder(d.execRoot)) == 0 })
 }
