@@ -288,6 +288,7 @@ func (s *Service) newContainerID(cfg *container.Config, hc *container.HostConfig
 	p := shim.ClaimSpare(shim.PrepareOpts{
 		Binary: s.cfg.ShimBinary, ID: id, RuntimeRoot: s.cfg.Runtime.Root(),
 		CgroupsPath: cgroupsPath, Namespaces: nss, Terminal: cfg.Tty, Stdin: cfg.OpenStdin,
+		Spare: s.sparePrefork(),
 	})
 	if p == nil {
 		return newID()

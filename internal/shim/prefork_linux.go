@@ -39,6 +39,9 @@ type PrepareOpts struct {
 	Stdin       bool // SpawnOpts.Stdin
 	// WarmSpare takes the warm spare shim if one waits (see SpawnOpts).
 	WarmSpare bool
+	// Spare, for ClaimSpare: the next warm spare is started at once (in
+	// the background) and pre-forks as this says (see SpawnOpts.Spare).
+	Spare *SparePrefork
 }
 
 // preforkConfig is the first boot frame of a prepared shim.
@@ -354,5 +357,12 @@ func ClaimSpare(o PrepareOpts) *Prepared {
 	default:
 	}
 	initproc.Tracef("spare: claimed")
+	// The next spare starts now rather than after this container's Spawn:
+	// its pre-fork then has this container's create and start to finish
+	// in before the next create comes (back to back, with the Go client,
+	// the time after Spawn was often not enough on a loaded machine).
+	if o.Spare != nil {
+		go refillSpare(bin, env, o.Spare)
+	}
 	return &Prepared{id: o.ID, bin: bin, env: env, sh: sp}
 }
