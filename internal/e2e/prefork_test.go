@@ -66,7 +66,8 @@ func cgroupDirsOf(id string) []string {
 // pre-forked by a shim prepared at create, and the container behaves as
 // always: pid 1 of its own pid namespace, stdin, a terminal, exec, stop
 // and a second start (prepared at start then); a container joining
-// another's namespace or on a bridge network is created the ordinary way.
+// another's namespace is created the ordinary way (bridge networks are
+// pre-forked too: TestSparePrefork).
 func TestRunPreforked(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
