@@ -197,6 +197,9 @@ func startShim(bin string, env, argv []string) (*started, error) {
 var (
 	spareMu sync.Mutex
 	spare   *started
+	// refilling is set (and closed once done) while a refill starts the
+	// next spare (one at a time): ReleaseSpare waits for it.
+	refilling chan struct{}
 )
 
 // takeSpare returns the spare if it was started for bin and env and is
@@ -222,8 +225,16 @@ func takeSpare(bin string, env []string) *started {
 	return sp
 }
 
-// ReleaseSpare lets the warm spare shim (if any) exit.
+// ReleaseSpare lets the warm spare shim (if any, and one being started)
+// exit, and waits until it has: a spare that pre-forked an init has then
+// removed it with its cgroups and runtime state.
 func ReleaseSpare() {
+	spareMu.Lock()
+	inflight := refilling
+	spareMu.Unlock()
+	if inflight != nil {
+		<-inflight
+	}
 	spareMu.Lock()
 	sp := spare
 	spare = nil
@@ -236,11 +247,19 @@ func ReleaseSpare() {
 
 func refillSpare(bin string, env []string, sp *SparePrefork) {
 	spareMu.Lock()
-	have := spare != nil
-	spareMu.Unlock()
-	if have {
+	if spare != nil || refilling != nil {
+		spareMu.Unlock()
 		return
 	}
+	done := make(chan struct{})
+	refilling = done
+	spareMu.Unlock()
+	defer func() {
+		spareMu.Lock()
+		refilling = nil
+		spareMu.Unlock()
+		close(done)
+	}()
 	sh, err := startShim(bin, env, []string{BinaryName})
 	if err != nil {
 		return
