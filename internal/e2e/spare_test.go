@@ -64,13 +64,12 @@ func inCgroup(t *testing.T, pid int, want string) bool {
 // container init is already pre-forked, in its cgroups (/berth/<id> in
 // every hierarchy) for a container id of its own; the next fitting
 // container (--network none or a bridge, no tty or stdin, default cgroup
-// parent) gets
-// that id and that init, with its limits set (on a bridge network too:
-// the init joins the sandbox's network namespace); one that does not fit
-// gets its own id. An unused spare goes with berthd (kill -9 included: it lets
-// its init go by itself), and what a spare killed outright leaves (the
-// runtime record and cgroups of its exited init) is swept when berthd
-// starts again.
+// parent) gets that id and that init, with its limits set (on a bridge
+// network the init joins the sandbox's network namespace); one that does
+// not fit gets its own id. An unused spare goes with berthd (kill -9
+// included: it lets its init go by itself; a stop waits for it), and what
+// a spare killed outright leaves (the runtime record and cgroups of its
+// exited init) is swept when berthd starts again.
 func TestSparePrefork(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
@@ -168,6 +167,19 @@ func TestSparePrefork(t *testing.T) {
 		_, err := os.Stat(filepath.Join(d.execRoot, "runtime", sp.ID))
 		return len(cgroupDirsOf(sp.ID)) == 0 && os.IsNotExist(err)
 	})
+
+	// berthd stopped (SIGTERM: Close releases the spare before it exits).
+	d.start()
+	run("run", "--rm", "busybox", "true")
+	sp = waitSpare(t, d, "")
+	shimPid = parentPid(sp.InitPid)
+	d.stop()
+	if pidAlive(shimPid) || pidAlive(sp.InitPid) {
+		t.Errorf("after berthd stopped: spare alive %v, its init alive %v", pidAlive(shimPid), pidAlive(sp.InitPid))
+	}
+	if _, err := os.Stat(filepath.Join(d.execRoot, "runtime", sp.ID)); len(cgroupDirsOf(sp.ID)) > 0 || !os.IsNotExist(err) {
+		t.Errorf("after berthd stopped: cgroups %v, runtime record %v", cgroupDirsOf(sp.ID), err)
+	}
 }
 
 func parentPid(pid int) int {
