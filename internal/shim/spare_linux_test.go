@@ -157,15 +157,24 @@ func TestSparePreforkClaimed(t *testing.T) {
 		t.Fatalf("spare id %q, want %q", id, y.id)
 	}
 	// Every hierarchy the process is in (v1 controllers, name=systemd,
-	// the unified one) holds it in the container's cgroup.
-	cgs := procCgroups(t, initPid)
-	if len(cgs) == 0 {
-		t.Fatal("no cgroups for the pre-forked init")
-	}
-	for h, p := range cgs {
-		if p != y.cgroup {
-			t.Errorf("pre-forked init in %q in hierarchy %q, want %q", p, h, y.cgroup)
+	// the unified one) holds it in the container's cgroup. (The v1 ones
+	// are joined by the init's constructor just after the clone: the
+	// record can be there a moment before.)
+	var cgs map[string]string
+	inAll := func() bool {
+		cgs = procCgroups(t, initPid)
+		for _, p := range cgs {
+			if p != y.cgroup {
+				return false
+			}
 		}
+		return len(cgs) > 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); !inAll() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if !inAll() {
+		t.Errorf("pre-forked init's cgroups %v, want %q in every hierarchy", cgs, y.cgroup)
 	}
 	po := shim.PrepareOpts{
 		Binary: y.opts.Binary, ID: y.id, RuntimeRoot: y.opts.RuntimeRoot, Env: y.opts.Env,
