@@ -172,10 +172,12 @@ func BenchmarkRunRmTrueBridge(b *testing.B) {
 // side, BENCH_BIN_A's binaries and BENCH_BIN_B's (each "": this
 // checkout's), alternating run by run so both see the same machine; it
 // reports the median of each side and of the per-pair ratios B/A.
+// BENCH_NET picks the network mode (default none).
 func BenchmarkRunRmTrueAB(b *testing.B) {
 	engines := []*engine{startEngineWith(b, os.Getenv("BENCH_BIN_A"), 213), startEngineWith(b, os.Getenv("BENCH_BIN_B"), 214)}
 	ctx := context.Background()
-	hc := &container.HostConfig{NetworkMode: "none"}
+	// BENCH_NET=bridge: the same on the default bridge network.
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(cmp.Or(os.Getenv("BENCH_NET"), "none"))}
 	var rm [2][]float64
 	one := func(e *engine) (create, start, total time.Duration) {
 		t0 := time.Now()

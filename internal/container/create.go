@@ -86,26 +86,31 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	phase := func(name string) {
 		s.log.Debug("create phase", "phase", name, "since_start", time.Since(t0))
 	}
-	// A writable snapshot prepared ahead for this image comes with the id
-	// it was named for (snapspare.go); a builder's state (o.Image) never
-	// has one.
-	id := ""
+	id := s.newContainerID(&cfg, &hc) // the warm spare's, when its init fits
+	defer func() {
+		if retErr != nil {
+			s.dropClaim(id)
+		}
+	}()
+	// A writable snapshot prepared ahead for this image (snapspare.go) is
+	// taken under its own key; a builder's state (o.Image) never has one.
+	snapKey := ""
 	if o.Image == nil {
-		id = s.claimSpare(ctx, img)
+		snapKey = s.claimSpare(ctx, img)
 	}
-	spared := id != ""
+	spared := snapKey != ""
 	if spared {
 		defer func() {
 			if retErr != nil {
-				_ = s.cfg.Snapshots.Remove(context.WithoutCancel(ctx), "container-"+id)
+				_ = s.cfg.Snapshots.Remove(context.WithoutCancel(ctx), snapKey)
 			}
 			s.mu.Lock()
-			delete(s.creating, "container-"+id)
+			delete(s.creating, snapKey)
 			s.mu.Unlock()
 		}()
-		s.log.Debug("create takes a prepared snapshot", "id", shortID(id))
+		s.log.Debug("create takes a prepared snapshot", "id", shortID(id), "key", snapKey)
 	} else {
-		id = newID()
+		snapKey = "container-" + id
 	}
 	if cfg.Hostname == "" && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		cfg.Hostname = shortID(id)
@@ -125,7 +130,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	rec := Record{
 		ID: id, Created: time.Now().UTC(), Path: args[0], Args: args[1:],
 		Config: &cfg, Host: &hc, Image: img.ID.String(),
-		Platform: img.Platform.OS, Snapshot: "container-" + id,
+		Platform: img.Platform.OS, Snapshot: snapKey,
 		State: State{Status: container.StateCreated},
 	}
 	generated := name == ""

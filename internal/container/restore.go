@@ -26,6 +26,7 @@ func (s *Service) Restore(ctx context.Context) error {
 		s.log.Error("restore", "err", err)
 	}
 	known := map[string]bool{}
+	ownSnap := map[string]bool{} // the snapshot keys records name
 	var gone []*Record
 	s.mu.Lock()
 	for _, r := range recs {
@@ -37,6 +38,7 @@ func (s *Service) Restore(ctx context.Context) error {
 			continue
 		}
 		known[r.ID] = true
+		ownSnap[r.Snapshot] = true
 		s.byID[r.ID] = c
 		s.names[r.Name] = r.ID
 	}
@@ -84,12 +86,15 @@ func (s *Service) Restore(ctx context.Context) error {
 		}
 	}
 	s.restoreNetworks(ctx)
+	s.sweepPreforks(ctx, known) // inits pre-forked for containers that never came
 	// Garbage: writable snapshots of containers that have no record (a
 	// crash between preparing the snapshot and writing the record, or
-	// during a remove's background cleanup).
+	// during a remove's background cleanup, a spare nobody took). A
+	// record's snapshot key need not be "container-" + its id (a spare
+	// snapshot's key is its own).
 	var orphans []string
 	_ = s.cfg.Snapshots.Walk(ctx, func(info snapshot.Info) error {
-		if id, ok := strings.CutPrefix(info.Key, "container-"); ok && !known[id] {
+		if strings.HasPrefix(info.Key, "container-") && !ownSnap[info.Key] {
 			orphans = append(orphans, info.Key)
 		}
 		return nil

@@ -268,6 +268,7 @@ func (s *Service) Close() error {
 	s.stopSupervision()
 	s.dropAhead("")
 	s.awaitReleases()
+	s.releaseSpare()
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); s.store.waitLater(); close(done) }()
 	select {

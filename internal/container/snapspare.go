@@ -12,9 +12,11 @@ import (
 // snapshot is directories plus a synced bbolt transaction in the
 // snapshotter's own database (two fdatasyncs), 0.7–2 ms of create. While
 // create commits a container's record, berthd prepares the next one in
-// the background, on the same image's top layer and under the key of the
-// next container's id ("container-<id>"); the next create of that image
-// takes it and that id, and only records the container.
+// the background, on the same image's top layer and under a key of its
+// own ("container-<random id>"); the next create of that image takes it
+// (the record's Snapshot names it: the key need not match the container's
+// id, which the warm spare shim may choose, see prefork.go) and only
+// records the container.
 //
 // Nothing else changes for the snapshot: it is the container's from the
 // moment create takes it, as if create had prepared it. Until then it is
@@ -34,7 +36,7 @@ type snapSpare struct {
 	fillChain string
 }
 
-// claimSpare returns the id of a spare prepared on img's top layer and
+// claimSpare returns the key of a spare prepared on img's top layer and
 // hands its snapshot to the caller (held as creating; the caller deletes
 // it from creating and removes the snapshot if its create fails), or ""
 // when there is none. A fill of that layer in progress is waited for
@@ -62,7 +64,7 @@ func (s *Service) claimSpare(ctx context.Context, img *image.Resolved) string {
 	}
 	s.spare.id, s.spare.key, s.spare.image, s.spare.chain = "", "", "", ""
 	s.creating[sp.key] = true
-	return sp.id
+	return sp.key
 }
 
 // fillSpare prepares a spare for img unless there is one already (or a

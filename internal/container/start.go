@@ -178,7 +178,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// A shim started ahead of time takes the next container: its
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true, OCIRuntime: oci,
-		Prepared: prep,
+		Prepared: prep, Spare: s.sparePrefork(),
 		Start:    startNow,
 	})
 	prep = nil // Spawn used or released it

@@ -192,6 +192,10 @@ func (pf *Preforked) take(id string, plan nsPlan, spec *specs.Spec, o CreateOpts
 	if !pf.used.CompareAndSwap(false, true) {
 		return false
 	}
+	joinNet := ""
+	if pl, path, ok := lateNetJoin(plan); ok && pf.plan.cloneFlags&unix.CLONE_NEWNET != 0 {
+		plan, joinNet = pl, path
+	}
 	fits := pf.id == id && plan.preforkable() && plan.cloneFlags == pf.plan.cloneFlags &&
 		o.PreserveFDs == 0 && o.ConsoleSocket == "" && spec.Process != nil && spec.Process.Terminal == pf.terminal &&
 		o.IO == pf.io && maps.Equal(cg.Paths(), pf.cg.Paths())
@@ -206,8 +210,28 @@ func (pf *Preforked) take(id string, plan nsPlan, spec *specs.Spec, o CreateOpts
 		pf.release()
 		return false
 	}
+	pf.cfg.JoinNetNS = joinNet
 	preforkUsed.Add(1)
 	return true
+}
+
+// lateNetJoin: a configuration that joins a network namespace by path (a
+// network berthd set up: the sandbox's namespace) and creates every other
+// namespace can still be served by an init pre-forked with a network
+// namespace of its own: the init joins the path once it has its config,
+// on the thread that execs, before it mounts anything
+// (initproc.Config.JoinNetNS); its own namespace goes with its other
+// threads at execve. lateNetJoin returns the plan as the pre-forked init
+// must have been made for it and the path, or false when the
+// configuration joins nothing but the network namespace.
+func lateNetJoin(plan nsPlan) (nsPlan, string, bool) {
+	if len(plan.threadJoins) != 1 || plan.threadJoins[0].typ != specs.NetworkNamespace {
+		return plan, "", false
+	}
+	path := plan.threadJoins[0].path
+	plan.threadJoins = nil
+	plan.cloneFlags |= unix.CLONE_NEWNET
+	return plan, path, true
 }
 
 // manager returns the cgroup manager for spec's cgroups: the pre-forked

@@ -63,6 +63,10 @@ type SpawnOpts struct {
 	// (Client.SpawnStarted has the result). Only for a caller with no
 	// attach to register before the program runs.
 	Start bool
+	// Spare, with WarmSpare, has the next warm spare pre-fork a
+	// container init for an id of its own as soon as it starts (see
+	// SparePrefork and ClaimSpare); nil: the spare only waits.
+	Spare *SparePrefork
 }
 
 // Client talks to one shim. It holds no connection: every call opens its

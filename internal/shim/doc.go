@@ -79,6 +79,14 @@
 // it go or died) releases the init, its cgroups and record, and the shim
 // exits.
 //
+// A warm spare started with SpawnOpts.Spare gets that prefork frame at
+// once, for a container id chosen then (SparePrefork): it pre-forks while
+// idle, and ClaimSpare hands it to the create of a container that fits,
+// which gets that id. A spare taken for another container gets a second
+// prefork frame (Prepare) or a boot config for another id (Spawn): the
+// first init is let go in the background, and the shim waits for that
+// before it exits.
+//
 // # Requests (one per connection on shim.sock)
 //
 // Every frame is a big-endian uint32 length followed by that many bytes of

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -37,6 +39,9 @@ type PrepareOpts struct {
 	Stdin       bool // SpawnOpts.Stdin
 	// WarmSpare takes the warm spare shim if one waits (see SpawnOpts).
 	WarmSpare bool
+	// Spare, for ClaimSpare: the next warm spare is started at once (in
+	// the background) and pre-forks as this says (see SpawnOpts.Spare).
+	Spare *SparePrefork
 }
 
 // preforkConfig is the first boot frame of a prepared shim.
@@ -239,6 +244,25 @@ func (p *shimPrefork) release() {
 	p.io.close()
 }
 
+// releasing counts the pre-forked inits being let go in the background;
+// Main waits for them before the shim exits.
+var releasing sync.WaitGroup
+
+// releaseAsync lets p go in the background (a spare's init the container
+// it is given does not need: its kill, reaping and cgroup removal stay off
+// the path of that container's create).
+func (p *shimPrefork) releaseAsync() {
+	if p == nil {
+		return
+	}
+	initproc.Tracef("shim: pre-forked init let go")
+	releasing.Add(1)
+	go func() {
+		defer releasing.Done()
+		p.release()
+	}()
+}
+
 // take returns p if it was made for the container cfg describes, else
 // releases it and returns nil.
 func (p *shimPrefork) take(cfg *bootConfig) *shimPrefork {
@@ -250,27 +274,31 @@ func (p *shimPrefork) take(cfg *bootConfig) *shimPrefork {
 		root = runtime.DefaultRoot
 	}
 	if cfg.ID != p.cfg.ID || root != p.cfg.RuntimeRoot || cfg.RuntimeInit != p.cfg.RuntimeInit || cfg.Stdin != p.cfg.Stdin {
-		p.release()
+		p.releaseAsync()
 		return nil
 	}
 	return p
 }
 
 // readBoot reads the boot config; a prepared shim first gets a prefork
-// frame, pre-forks, then reads the boot config proper (cfg.pre is set).
+// frame, pre-forks, then reads the boot config proper (cfg.pre is set). A
+// warm spare that pre-forked for an id of its own (SparePrefork) may get
+// another prefork frame (Prepare took it for another container): the first
+// init is let go and the next one pre-forked.
 func readBoot(boot *os.File, cfg *bootConfig) error {
-	if err := readFrame(boot, cfg); err != nil {
-		return err
-	}
-	if cfg.Prefork == nil {
-		return nil
-	}
-	pre := prefork(cfg.Prefork)
-	*cfg = bootConfig{}
-	if err := readFrame(boot, cfg); err != nil {
-		// The daemon let us go (Prepared.Release) or died.
-		pre.release()
-		return err
+	var pre *shimPrefork
+	for {
+		*cfg = bootConfig{}
+		if err := readFrame(boot, cfg); err != nil {
+			// The daemon let us go (Prepared.Release) or died.
+			pre.release()
+			return err
+		}
+		if cfg.Prefork == nil {
+			break
+		}
+		pre.releaseAsync()
+		pre = prefork(cfg.Prefork)
 	}
 	cfg.pre = pre.take(cfg)
 	return nil
@@ -279,3 +307,62 @@ func readBoot(boot *os.File, cfg *bootConfig) error {
 // Preforked says whether the shim created the container from a
 // pre-forked init (Spawn with SpawnOpts.Prepared).
 func (c *Client) Preforked() bool { return c.preforked }
+
+// SpareID returns the container id the warm spare pre-forks an init for
+// ("" if no spare waits or it pre-forks nothing; see SparePrefork).
+func SpareID() string {
+	spareMu.Lock()
+	defer spareMu.Unlock()
+	if spare == nil || spare.pre == nil {
+		return ""
+	}
+	return spare.pre.ID
+}
+
+// ClaimSpare takes the warm spare for the container o describes when the
+// spare pre-forks an init for exactly it: o.ID is the spare's id
+// (SpareID) and the binary, environment, runtime root and init, cgroups
+// path, namespaces, terminal and stdin are those the spare was started
+// with. The result is a Prepared for o.ID (Spawn takes it, else Release
+// must be called); nil when the spare does not fit, and then it stays.
+func ClaimSpare(o PrepareOpts) *Prepared {
+	bin, err := shimBinary(o.Binary)
+	if err != nil {
+		return nil
+	}
+	env := shimEnv(o.Env)
+	root := o.RuntimeRoot
+	if root == "" {
+		root = runtime.DefaultRoot
+	}
+	spareMu.Lock()
+	sp := spare
+	if sp == nil || sp.pre == nil || sp.bin != bin || !slices.Equal(sp.env, env) {
+		spareMu.Unlock()
+		return nil
+	}
+	pc := sp.pre
+	if pc.ID != o.ID || pc.RuntimeRoot != root || pc.RuntimeInit != runtimeInit(bin, o.RuntimeInit) ||
+		pc.CgroupsPath != o.CgroupsPath || !slices.Equal(pc.Namespaces, o.Namespaces) ||
+		pc.Terminal != o.Terminal || pc.Stdin != o.Stdin {
+		spareMu.Unlock()
+		return nil
+	}
+	spare = nil
+	spareMu.Unlock()
+	select {
+	case <-sp.reaped:
+		sp.parent.Close()
+		return nil
+	default:
+	}
+	initproc.Tracef("spare: claimed")
+	// The next spare starts now rather than after this container's Spawn:
+	// its pre-fork then has this container's create and start to finish
+	// in before the next create comes (back to back, with the Go client,
+	// the time after Spawn was often not enough on a loaded machine).
+	if o.Spare != nil {
+		go refillSpare(bin, env, o.Spare)
+	}
+	return &Prepared{id: o.ID, bin: bin, env: env, sh: sp}
+}

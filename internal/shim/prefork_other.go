@@ -14,6 +14,7 @@ type PrepareOpts struct {
 	CgroupsPath                          string
 	Namespaces                           []specs.LinuxNamespace
 	Terminal, Stdin, WarmSpare           bool
+	Spare                                *SparePrefork
 }
 
 // Prepared is Linux only.

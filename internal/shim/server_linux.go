@@ -47,6 +47,7 @@ const collectWait = 100 * time.Millisecond
 func Main() int {
 	// A shim is mostly idle: collect early, keep the heap small.
 	debug.SetGCPercent(50)
+	defer releasing.Wait() // pre-forked inits let go in the background
 	if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
 		// Tracing from the very start (a warm spare's stderr is
 		// /dev/null until it has a container): <dir>/shim.<pid>.

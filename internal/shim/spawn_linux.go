@@ -124,7 +124,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		return nil, err
 	}
 	if o.WarmSpare {
-		go refillSpare(bin, env)
+		go refillSpare(bin, env, o.Spare)
 	}
 	cl := &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid, preforked: resp.Preforked}
 	if resp.Started {
@@ -164,6 +164,9 @@ type started struct {
 	pid    int
 	parent *os.File // our end of the boot socket (non-blocking: deadlines work)
 	reaped <-chan struct{}
+	// pre is what a warm spare was told to pre-fork (SparePrefork), nil
+	// if nothing.
+	pre *preforkConfig
 }
 
 // startShim forks and executes a shim: new session, stdio on /dev/null,
@@ -202,6 +205,9 @@ func startShim(bin string, env, argv []string) (*started, error) {
 var (
 	spareMu sync.Mutex
 	spare   *started
+	// refilling is set (and closed once done) while a refill starts the
+	// next spare (one at a time): ReleaseSpare waits for it.
+	refilling chan struct{}
 )
 
 // takeSpare returns the spare if it was started for bin and env and is
@@ -227,8 +233,16 @@ func takeSpare(bin string, env []string) *started {
 	return sp
 }
 
-// ReleaseSpare lets the warm spare shim (if any) exit.
+// ReleaseSpare lets the warm spare shim (if any, and one being started)
+// exit, and waits until it has: a spare that pre-forked an init has then
+// removed it with its cgroups and runtime state.
 func ReleaseSpare() {
+	spareMu.Lock()
+	inflight := refilling
+	spareMu.Unlock()
+	if inflight != nil {
+		<-inflight
+	}
 	spareMu.Lock()
 	sp := spare
 	spare = nil
@@ -239,24 +253,47 @@ func ReleaseSpare() {
 	}
 }
 
-func refillSpare(bin string, env []string) {
+func refillSpare(bin string, env []string, sp *SparePrefork) {
 	spareMu.Lock()
-	have := spare != nil
-	spareMu.Unlock()
-	if have {
+	if spare != nil || refilling != nil {
+		spareMu.Unlock()
 		return
 	}
-	sp, err := startShim(bin, env, []string{BinaryName})
+	done := make(chan struct{})
+	refilling = done
+	spareMu.Unlock()
+	defer func() {
+		spareMu.Lock()
+		refilling = nil
+		spareMu.Unlock()
+		close(done)
+	}()
+	sh, err := startShim(bin, env, []string{BinaryName})
 	if err != nil {
 		return
+	}
+	if sp != nil && sp.NewID != nil {
+		// The spare pre-forks at once, for an id of its own (see
+		// SparePrefork); ClaimSpare hands that id out.
+		id := sp.NewID()
+		pc := &preforkConfig{
+			ID: id, RuntimeRoot: sp.RuntimeRoot, RuntimeInit: runtimeInit(bin, sp.RuntimeInit),
+			CgroupsPath: filepath.Join(sp.CgroupParent, id), Namespaces: sp.Namespaces,
+		}
+		if pc.RuntimeRoot == "" {
+			pc.RuntimeRoot = runtime.DefaultRoot
+		}
+		if err := writeFrame(sh.parent, &bootConfig{Prefork: pc}); err == nil {
+			sh.pre = pc
+		}
 	}
 	spareMu.Lock()
 	defer spareMu.Unlock()
 	if spare != nil {
-		sp.parent.Close()
+		sh.parent.Close()
 		return
 	}
-	spare = sp
+	spare = sh
 }
 
 // reap waits for a spawned shim in the background through a pidfd and the

@@ -54,6 +54,11 @@ type Config struct {
 	// compiles anything. Spec.Linux.Seccomp may be left out of the config
 	// sent to an init (create does: the init would only decode it).
 	Seccomp *bpf.Program `json:"seccomp,omitempty"`
+
+	// JoinNetNS: the init was pre-forked with a network namespace of its
+	// own, and the container joins this one (a network berthd set up)
+	// instead: the init joins it first thing, on the thread that execs.
+	JoinNetNS string `json:"join_net_ns,omitempty"`
 }
 
 func init() {
@@ -132,6 +137,15 @@ func initContainer(s Conn, cfg *Config) error {
 	if cfg.UnshareMountNS {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			return fmt.Errorf("unshare mount namespace: %w", err)
+		}
+	}
+	// Before anything that depends on the network namespace (the /sys
+	// mount shows its devices, net sysctls are its own), a pre-forked
+	// init joins the container's, on this thread (the others, in the
+	// init's own namespace, end with execve).
+	if cfg.JoinNetNS != "" {
+		if err := joinNetNS(cfg.JoinNetNS); err != nil {
+			return err
 		}
 	}
 	// A new session, so a terminal can become the controlling one.
@@ -580,4 +594,17 @@ func withHome(env []string, uid uint32) []string {
 		}
 	}
 	return append(append([]string{}, env...), "HOME="+home)
+}
+
+// joinNetNS enters the network namespace at path on the calling thread.
+func joinNetNS(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("join network namespace %s: %w", path, err)
+	}
+	return nil
 }
