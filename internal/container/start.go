@@ -179,7 +179,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true, OCIRuntime: oci,
 		Prepared: prep, Spare: s.sparePrefork(),
-		Start:    startNow,
+		Start: startNow,
 	})
 	prep = nil // Spawn used or released it
 	if err != nil {
