@@ -100,6 +100,10 @@ type Container struct {
 	// busy serialises lifecycle operations (start, stop, remove) so that
 	// a start and a remove never interleave; it is held without mu.
 	busy sync.Mutex
+	// signalling is held while a signal is sent to the container and its
+	// "kill" event emitted; handleExit passes it before the "die" event, so
+	// a kill that ends the container is always reported before its death.
+	signalling sync.Mutex
 	// removed is closed once the container is gone.
 	removed chan struct{}
 	// teardown, when not nil, is closed once the last run's shim has

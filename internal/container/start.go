@@ -375,6 +375,9 @@ func (s *Service) monitor(c *Container, cl *shim.Client, started <-chan struct{}
 // handleExit records an exit, releases the container's run resources and
 // fires the exit hooks.
 func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
+	// A kill being sent reports itself first.
+	c.signalling.Lock()
+	c.signalling.Unlock() //nolint:staticcheck // a barrier, nothing to guard
 	c.mu.Lock()
 	if c.shim != cl {
 		c.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/shim"
 )
 
 // ParseSignal accepts "SIGTERM", "TERM", "term" or "15", as Docker does.
@@ -86,10 +87,9 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	if !running || cl == nil {
 		return errdefs.Newf(errdefs.Conflict, "Cannot kill container: %s: container %s is not running", ref, name)
 	}
-	if err := cl.Kill(ctx, sig, false); err != nil {
+	if err := s.signal(ctx, c, cl, sig, false, &rec, false); err != nil {
 		return err
 	}
-	s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(sig))})
 	if sig == syscall.SIGKILL {
 		// As dockerd: a kill with SIGKILL returns once the container has
 		// stopped (up to 10 s), so a next command sees it stopped.
@@ -164,18 +164,18 @@ func (s *Service) stop(ctx context.Context, c *Container, o StopOptions) error {
 		_ = s.runtimeOf(c.ID()).Resume(ctx, c.ID())
 	}
 	rec = c.snapshot()
-	if err := cl.Kill(ctx, sig, false); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+	if err := s.signal(ctx, c, cl, sig, false, &rec, true); err != nil {
 		s.log.Warn("stop signal", "id", c.ID(), "err", err)
-	} else {
-		s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(sig))})
 	}
 	if timeout != 0 && s.waitStopped(ctx, c, timeout) {
 		return nil
 	}
-	if err := cl.Kill(ctx, syscall.SIGKILL, true); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+	var again *Record // a second SIGKILL is not reported again
+	if sig != syscall.SIGKILL {
+		again = &rec
+	}
+	if err := s.signal(ctx, c, cl, syscall.SIGKILL, true, again, true); err != nil {
 		s.log.Warn("stop kill", "id", c.ID(), "err", err)
-	} else if sig != syscall.SIGKILL {
-		s.event("kill", &rec, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
 	}
 	if !s.waitStopped(ctx, c, -1) {
 		return ctx.Err()
@@ -499,4 +499,21 @@ func (s *Service) saveStopIntent(r *Record) {
 	if err := s.store.saveIfExists(r); err != nil {
 		s.log.Error("save container state", "id", r.ID, "err", err)
 	}
+}
+
+// signal sends sig to the container's init (with all, to all its
+// processes) and, when ev is not nil, emits the "kill" event — before the
+// container's "die" (see Container.signalling). A stop (all or not)
+// treats a process already gone (NotFound) as signalled: its exit is on
+// its way; a kill (stop false) returns that error, as dockerd does.
+func (s *Service) signal(ctx context.Context, c *Container, cl *shim.Client, sig syscall.Signal, all bool, ev *Record, stop bool) error {
+	c.signalling.Lock()
+	defer c.signalling.Unlock()
+	if err := cl.Kill(ctx, sig, all); err != nil && (!stop || !errdefs.Is(err, errdefs.NotFound)) {
+		return err
+	}
+	if ev != nil {
+		s.event("kill", ev, map[string]string{"signal": strconv.Itoa(int(sig))})
+	}
+	return nil
 }
