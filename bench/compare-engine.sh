@@ -311,7 +311,8 @@ time_run_rm() { # engine -> ms on stdout
 
 # A fresh sample of a daemon's idle size: wait until it is quiet. The
 # daemon is berthd with the warm spare berth-shim(s) it keeps ready (its
-# berth-shim children that hold no container), dockerd with its
+# berth-shim children that hold no container) and the container init each
+# pre-forked at idle time, dockerd with its
 # containerd; podman has none.
 daemon_mem() { # engine -> "rss pss count" in KiB
 	case $1 in
@@ -479,7 +480,7 @@ val() { has "$1" && med "$2" || echo n/a; }
 spares() {
 	local c self
 	c=$(cat "$TMP/idle_count.berth") self=$(cat "$TMP/idle_self.berth")
-	[ "$c" -gt 1 ] && echo " (berthd $(mib "$self") + $((c - 1)) warm spare shim $(mib $((IB - self))))"
+	[ "$c" -gt 1 ] && echo " (berthd $(mib "$self") + the warm spare, $((c - 1)) processes: its shim and the init it pre-forked, $(mib $((IB - self))))"
 	true
 }
 # p50 ENGINE COLUMN: the median over the repetitions of the median

@@ -20,8 +20,10 @@
 //	        of the container IDs listed in FILE (one per line);
 //	      - with --parent: every child of PID whose command name is one of
 //	        NAMEs; with --busy only those that have a child process
-//	        themselves (a berth-shim holding a container), with --idle
-//	        only those that have none (a warm spare shim).
+//	        themselves other than a pre-forked berth-runtime-init (a
+//	        berth-shim holding a container), with --idle only those that
+//	        have none (a warm spare shim, counted together with the
+//	        pre-forked init it holds).
 //	    With --settle it waits until the count and the RSS sum stop
 //	    changing (up to that long) first.
 //	enginebench pids ...
@@ -240,6 +242,9 @@ func procs() []proc {
 	return out
 }
 
+// preforkComm is the command name of berth-runtime-init (15 characters).
+const preforkComm = "berth-runtime-i"
+
 func (m *memFlags) select_() ([]int, error) {
 	var out []int
 	if m.pids != "" {
@@ -267,8 +272,16 @@ func (m *memFlags) select_() ([]int, error) {
 		names[n] = true
 	}
 	all := procs()
+	// A child that is a pre-forked container init (berth-runtime-init
+	// before it execs the program: a warm spare's) does not make its shim
+	// busy; an idle shim's such children count with it.
 	hasChild := map[int]bool{}
+	preforked := map[int][]int{}
 	for _, p := range all {
+		if p.comm == preforkComm {
+			preforked[p.ppid] = append(preforked[p.ppid], p.pid)
+			continue
+		}
 		hasChild[p.ppid] = true
 	}
 	seen := map[int]bool{}
@@ -295,6 +308,14 @@ func (m *memFlags) select_() ([]int, error) {
 		if pick {
 			seen[p.pid] = true
 			out = append(out, p.pid)
+			if m.idle {
+				for _, c := range preforked[p.pid] {
+					if !seen[c] {
+						seen[c] = true
+						out = append(out, c)
+					}
+				}
+			}
 		}
 	}
 	return out, nil
