@@ -242,8 +242,12 @@ func procs() []proc {
 	return out
 }
 
-// preforkComm is the command name of berth-runtime-init (15 characters).
-const preforkComm = "berth-runtime-i"
+// isPreforkedInit tells a container init still waiting for its container
+// (its command line is "berth-runtime init"; it is exec'd from a
+// descriptor, so its command name is a number).
+func isPreforkedInit(argv []string) bool {
+	return len(argv) >= 2 && filepath.Base(argv[0]) == "berth-runtime" && argv[1] == "init"
+}
 
 func (m *memFlags) select_() ([]int, error) {
 	var out []int
@@ -278,7 +282,7 @@ func (m *memFlags) select_() ([]int, error) {
 	hasChild := map[int]bool{}
 	preforked := map[int][]int{}
 	for _, p := range all {
-		if p.comm == preforkComm {
+		if isPreforkedInit(p.argv) {
 			preforked[p.ppid] = append(preforked[p.ppid], p.pid)
 			continue
 		}

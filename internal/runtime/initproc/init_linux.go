@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/memtrim"
 	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -105,8 +106,32 @@ func Main() {
 	os.Exit(0)
 }
 
+// idleTrims are the times, from its start, at which an init still
+// waiting for its config gives back its clean text pages (memtrim): a warm
+// spare's pre-forked init can wait for minutes, and its binary's text is
+// most of its ~4 MiB resident set. More than once, as the Go runtime's own
+// start-up work (its background workers, the first collection) can touch
+// pages again after the first trim. An init whose config comes at once
+// never trims.
+var idleTrims = []time.Duration{300 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second}
+
 func childInit(s Conn) error {
+	stop := make(chan struct{})
+	go func() {
+		start := time.Now()
+		for _, at := range idleTrims {
+			t := time.NewTimer(time.Until(start.Add(at)))
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-t.C:
+				memtrim.DropCleanText()
+			}
+		}
+	}()
 	m, err := s.Expect(MsgConfig)
+	close(stop)
 	if err != nil {
 		return err
 	}
