@@ -96,6 +96,12 @@ func Main() {
 	}
 	Tracef("init: go started")
 	s := Conn{os.NewFile(uintptr(fd), "sync")}
+	if !readable(fd) {
+		// Pre-forked: the config comes later. Warm what decoding it
+		// costs the first time meanwhile (warm.go).
+		WarmJSON()
+		Tracef("init: json warmed")
+	}
 	// On success childInit never returns: the process has become the
 	// container's process.
 	if err := childInit(s); err != nil {
@@ -607,4 +613,11 @@ func joinNetNS(path string) error {
 		return fmt.Errorf("join network namespace %s: %w", path, err)
 	}
 	return nil
+}
+
+// readable says whether fd has data (or EOF) waiting.
+func readable(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(pfd, 0)
+	return err != nil || n > 0
 }
