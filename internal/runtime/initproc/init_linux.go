@@ -23,6 +23,8 @@ const (
 	ModeExec = "exec"
 
 	EnvSyncFD = "_BERTH_SYNC_FD"
+	// EnvPreforked is set for a pre-forked init (its config comes later).
+	EnvPreforked = "_BERTH_PREFORKED"
 )
 
 // Config is what the parent sends the child in MsgConfig.
@@ -85,6 +87,8 @@ func Main() {
 		os.Exit(1)
 	}
 	os.Unsetenv(EnvSyncFD)
+	preforked := os.Getenv(EnvPreforked) != ""
+	os.Unsetenv(EnvPreforked)
 	if v := os.Getenv("BERTH_TRACE_INIT"); v != "" {
 		TraceOn = true
 		if v != "1" {
@@ -96,8 +100,8 @@ func Main() {
 	}
 	Tracef("init: go started")
 	s := Conn{os.NewFile(uintptr(fd), "sync")}
-	if !readable(fd) {
-		// Pre-forked: the config comes later. Warm what decoding it
+	if preforked && !readable(fd) {
+		// Pre-forked, the config not there yet: warm what decoding it
 		// costs the first time meanwhile (warm.go).
 		WarmJSON()
 		Tracef("init: json warmed")
