@@ -102,9 +102,12 @@ func Main() {
 	s := Conn{os.NewFile(uintptr(fd), "sync")}
 	if preforked && !readable(fd) {
 		// Pre-forked, the config not there yet: warm what decoding it
-		// costs the first time meanwhile (warm.go).
-		WarmJSON()
-		Tracef("init: json warmed")
+		// costs the first time meanwhile (warm.go). On another thread:
+		// a config that comes while it runs is read at once (the warm
+		// may have been starved at idle priority until the claim), and
+		// decoded with what is warm by then. (Only JSON on data of its
+		// own: nothing of the process's state; execve ends it.)
+		go WarmJSON()
 	}
 	// On success childInit never returns: the process has become the
 	// container's process.
