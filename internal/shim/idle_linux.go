@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The warm spare works at idle CPU priority. Everything a spare does
+// The warm spare at idle CPU priority (opt-in, see below). Everything a spare does
 // before it is claimed (its own Go start, the pre-fork of its init: the
 // cgroups, the clone, the init's exec and Go start, about 5 ms of CPU) is
 // work ahead of time: on a small host it must not take CPU from the
@@ -26,12 +26,16 @@ import (
 //
 // Only a process that may leave SCHED_IDLE again goes idle: root (an
 // unprivileged thread may leave it only within RLIMIT_NICE).
+//
+// Opt-in (BERTH_SPARE_IDLE=1 in the daemon's environment; the shims get
+// it): measured interleaved against the same build without it (2026-11-24,
+// docs/benchmarks.md), it made no difference that stood out of the noise
+// of this shared 2-CPU host (median per-pair ratio 1.005 over 7 runs of
+// 150 pairs), so it is off until a measurement shows it pays.
 
-// idleSpare says whether a warm spare runs at idle priority
-// (BERTH_SPARE_IDLE=0 in the daemon's environment turns it off, for A/B
-// measurements; the spare inherits it).
+// idleSpare says whether a warm spare runs at idle priority.
 func idleSpare() bool {
-	return os.Geteuid() == 0 && os.Getenv("BERTH_SPARE_IDLE") != "0"
+	return os.Geteuid() == 0 && os.Getenv("BERTH_SPARE_IDLE") == "1"
 }
 
 // goIdle puts every thread of this process under SCHED_IDLE.
@@ -43,6 +47,15 @@ func goIdle() error {
 // SCHED_OTHER (SCHED_NORMAL), its nice value unchanged.
 func schedNormal(pid int) error {
 	return schedAll(pid, unix.SCHED_IDLE, unix.SCHED_NORMAL)
+}
+
+// spareNormal is schedNormal for a spare's shim or init when spares run
+// idle (idleSpare), else nothing.
+func spareNormal(pid int) error {
+	if !idleSpare() {
+		return nil
+	}
+	return schedNormal(pid)
 }
 
 // schedAll moves every thread of pid under policy from to policy to (the

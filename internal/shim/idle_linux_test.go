@@ -47,13 +47,14 @@ func checkPolicy(t *testing.T, what string, pid int, policy uint32, nice int32) 
 	}
 }
 
-// TestSpareIdleUntilClaimed: a warm spare shim and the init it
+// TestSpareIdleUntilClaimed: with BERTH_SPARE_IDLE=1, a warm spare shim and the init it
 // pre-forked run every thread under SCHED_IDLE while unclaimed; the
 // claim puts both back under SCHED_OTHER with the nice value they had,
 // and the container's program (a Go program: its threads are all made
 // after the exec) runs SCHED_OTHER nice 0 in every thread, as a cold
 // container's would.
 func TestSpareIdleUntilClaimed(t *testing.T) {
+	t.Setenv("BERTH_SPARE_IDLE", "1") // opt-in; the shims get it
 	defer shim.ReleaseSpare()
 	if a, err := unix.SchedGetAttr(0, 0); err != nil || a.Policy != unix.SCHED_NORMAL || a.Nice != 0 {
 		t.Skipf("the test runs under policy/nice %+v %v, not SCHED_OTHER nice 0", a, err)

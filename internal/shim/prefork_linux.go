@@ -312,7 +312,7 @@ func readBoot(boot *os.File, cfg *bootConfig) error {
 	if cfg.pre = pre.take(cfg); cfg.pre != nil {
 		// A warm spare's init (and its threads) went idle with us: back
 		// to normal priority before it gets its config (idle_linux.go).
-		if err := schedNormal(cfg.pre.pf.Pid()); err != nil {
+		if err := spareNormal(cfg.pre.pf.Pid()); err != nil {
 			logf("pre-forked init %d: %v", cfg.pre.pf.Pid(), err)
 			cfg.pre.releaseAsync()
 			cfg.pre = nil
@@ -373,7 +373,7 @@ func ClaimSpare(o PrepareOpts) *Prepared {
 		return nil
 	default:
 	}
-	if err := schedNormal(sp.pid); err != nil {
+	if err := spareNormal(sp.pid); err != nil {
 		// Not left at idle priority with a container: let it go.
 		sp.parent.Close()
 		return nil

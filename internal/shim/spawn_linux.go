@@ -233,7 +233,7 @@ func takeSpare(bin string, env []string) *started {
 		sp.parent.Close() // it reads EOF and exits
 		return nil
 	}
-	if err := schedNormal(sp.pid); err != nil {
+	if err := spareNormal(sp.pid); err != nil {
 		// Not left at idle priority with a container: let it go.
 		sp.parent.Close()
 		return nil
