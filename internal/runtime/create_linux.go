@@ -254,6 +254,9 @@ type spawnOpts struct {
 	// seccomp is spec.Linux.Seccomp compiled, when the caller already has
 	// it; spawn compiles (or finds in the cache) what is missing.
 	seccomp *bpf.Program
+	// preforked: the config comes later (Prefork); the init warms its
+	// JSON decoding meanwhile (initproc.EnvPreforked).
+	preforked bool
 }
 
 // spawn starts the runtime binary as "init" with the requested namespaces
@@ -297,6 +300,9 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
 	}
 	cmd.Env = append([]string{initproc.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
+	if o.preforked {
+		cmd.Env = append(cmd.Env, initproc.EnvPreforked+"=1")
+	}
 	if initproc.TraceOn {
 		v := "1"
 		if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {

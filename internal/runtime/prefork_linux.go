@@ -129,6 +129,7 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 	cplan.cloneFlags &^= unix.CLONE_NEWNS
 	pf.ch, pf.cfg, err = r.spawn(spawnOpts{
 		plan: cplan, io: o.IO, listener: listener, consoleConn: consoleConn, cgroupPaths: pf.cg.Paths(),
+		preforked: true,
 	})
 	if err != nil {
 		return nil, err

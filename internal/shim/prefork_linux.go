@@ -287,6 +287,7 @@ func (p *shimPrefork) take(cfg *bootConfig) *shimPrefork {
 // init is let go and the next one pre-forked.
 func readBoot(boot *os.File, cfg *bootConfig) error {
 	var pre *shimPrefork
+	warmed := false
 	for {
 		*cfg = bootConfig{}
 		if err := readFrame(boot, cfg); err != nil {
@@ -299,8 +300,24 @@ func readBoot(boot *os.File, cfg *bootConfig) error {
 		}
 		pre.releaseAsync()
 		pre = prefork(cfg.Prefork)
+		if len(os.Args) == 1 && !warmed {
+			// A warm spare: the JSON the create codes (the bundle's
+			// spec, the init's config) at full speed later (the first
+			// use in a process costs 0.5–1 ms).
+			initproc.WarmJSON()
+			warmed = true
+			initproc.Tracef("shim: json warmed")
+		}
 	}
-	cfg.pre = pre.take(cfg)
+	if cfg.pre = pre.take(cfg); cfg.pre != nil {
+		// A warm spare's init (and its threads) went idle with us: back
+		// to normal priority before it gets its config (idle_linux.go).
+		if err := spareNormal(cfg.pre.pf.Pid()); err != nil {
+			logf("pre-forked init %d: %v", cfg.pre.pf.Pid(), err)
+			cfg.pre.releaseAsync()
+			cfg.pre = nil
+		}
+	}
 	return nil
 }
 
@@ -355,6 +372,11 @@ func ClaimSpare(o PrepareOpts) *Prepared {
 		sp.parent.Close()
 		return nil
 	default:
+	}
+	if err := spareNormal(sp.pid); err != nil {
+		// Not left at idle priority with a container: let it go.
+		sp.parent.Close()
+		return nil
 	}
 	initproc.Tracef("spare: claimed")
 	// The next spare starts now rather than after this container's Spawn:

@@ -56,6 +56,13 @@ func Main() int {
 		}
 	}
 	initproc.Tracef("shim: main")
+	if len(os.Args) == 1 && idleSpare() {
+		// A warm spare (started without a container id): idle priority
+		// until claimed (idle_linux.go).
+		if err := goIdle(); err != nil {
+			logf("idle priority: %v", err)
+		}
+	}
 	boot := os.NewFile(bootFD, "shim-boot")
 	var cfg bootConfig
 	// A warm spare may wait long for its container: trimmed meanwhile, it

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // editBundle rewrites x's config.json with edit.
@@ -155,6 +156,11 @@ func TestSparePreforkClaimed(t *testing.T) {
 	id, initPid := startSpare(t, sp, y.opts.Env)
 	if id != y.id {
 		t.Fatalf("spare id %q, want %q", id, y.id)
+	}
+	if os.Getenv("BERTH_SPARE_IDLE") == "" {
+		// Idle priority is opt-in (TestSpareIdleUntilClaimed).
+		checkPolicy(t, "unclaimed spare shim", parentOf(initPid), unix.SCHED_NORMAL, 0)
+		checkPolicy(t, "unclaimed spare's init", initPid, unix.SCHED_NORMAL, 0)
 	}
 	// Every hierarchy the process is in (v1 controllers, name=systemd,
 	// the unified one) holds it in the container's cgroup. (The v1 ones

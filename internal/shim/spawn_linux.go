@@ -153,6 +153,9 @@ func shimEnv(extra []string) []string {
 			env = append(env, "BERTH_TRACE_DIR="+d)
 		}
 	}
+	if v := os.Getenv("BERTH_SPARE_IDLE"); v != "" {
+		env = append(env, "BERTH_SPARE_IDLE="+v) // idleSpare
+	}
 	return env
 }
 
@@ -228,6 +231,11 @@ func takeSpare(bin string, env []string) *started {
 	}
 	if sp.bin != bin || !slices.Equal(sp.env, env) {
 		sp.parent.Close() // it reads EOF and exits
+		return nil
+	}
+	if err := spareNormal(sp.pid); err != nil {
+		// Not left at idle priority with a container: let it go.
+		sp.parent.Close()
 		return nil
 	}
 	return sp

@@ -24,6 +24,8 @@ const (
 	ModeExec = "exec"
 
 	EnvSyncFD = "_BERTH_SYNC_FD"
+	// EnvPreforked is set for a pre-forked init (its config comes later).
+	EnvPreforked = "_BERTH_PREFORKED"
 )
 
 // Config is what the parent sends the child in MsgConfig.
@@ -86,6 +88,8 @@ func Main() {
 		os.Exit(1)
 	}
 	os.Unsetenv(EnvSyncFD)
+	preforked := os.Getenv(EnvPreforked) != ""
+	os.Unsetenv(EnvPreforked)
 	if v := os.Getenv("BERTH_TRACE_INIT"); v != "" {
 		TraceOn = true
 		if v != "1" {
@@ -97,9 +101,19 @@ func Main() {
 	}
 	Tracef("init: go started")
 	s := Conn{os.NewFile(uintptr(fd), "sync")}
+	waiting := preforked && !readable(fd)
+	if waiting {
+		// Pre-forked, the config not there yet: warm what decoding it
+		// costs the first time meanwhile (warm.go). On another thread:
+		// a config that comes while it runs is read at once (the warm
+		// may have been starved at idle priority until the claim), and
+		// decoded with what is warm by then. (Only JSON on data of its
+		// own: nothing of the process's state; execve ends it.)
+		go WarmJSON()
+	}
 	// On success childInit never returns: the process has become the
 	// container's process.
-	if err := childInit(s); err != nil {
+	if err := childInit(s, waiting); err != nil {
 		_ = s.Send(Msg{Type: MsgError, Message: err.Error()})
 		os.Exit(1)
 	}
@@ -111,30 +125,40 @@ func Main() {
 // spare's pre-forked init can wait for minutes, and its binary's text is
 // most of its ~4 MiB resident set. More than once, as the Go runtime's own
 // start-up work (its background workers, the first collection) can touch
-// pages again after the first trim. An init whose config comes at once
-// never trims.
+// pages again after the first trim. Only a pre-forked init whose config
+// was not there at its start (waiting) trims.
 var idleTrims = []time.Duration{300 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second}
 
-func childInit(s Conn) error {
+func childInit(s Conn, waiting bool) error {
 	stop := make(chan struct{})
-	go func() {
-		start := time.Now()
-		for _, at := range idleTrims {
-			t := time.NewTimer(time.Until(start.Add(at)))
-			select {
-			case <-stop:
-				t.Stop()
-				return
-			case <-t.C:
-				memtrim.DropCleanText()
-			}
-		}
-	}()
+	if waiting {
+		go idleTrim(stop)
+	}
 	m, err := s.Expect(MsgConfig)
 	close(stop)
 	if err != nil {
 		return err
 	}
+	return configured(s, m)
+}
+
+// idleTrim trims at idleTrims until stop is closed.
+func idleTrim(stop <-chan struct{}) {
+	start := time.Now()
+	for _, at := range idleTrims {
+		t := time.NewTimer(time.Until(start.Add(at)))
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+			memtrim.DropCleanText()
+		}
+	}
+}
+
+// configured is the rest of childInit once the config m has come.
+func configured(s Conn, m Msg) error {
 	cfg := m.Config
 	if cfg == nil || cfg.Process == nil {
 		return errors.New("init: empty config")
@@ -632,4 +656,11 @@ func joinNetNS(path string) error {
 		return fmt.Errorf("join network namespace %s: %w", path, err)
 	}
 	return nil
+}
+
+// readable says whether fd has data (or EOF) waiting.
+func readable(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(pfd, 0)
+	return err != nil || n > 0
 }
