@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,7 +104,7 @@ func TestCommitChangesAndLayers(t *testing.T) {
 	for i, key := range []string{"copy1", "copy2"} {
 		up := upperOf(t, e, key, "committed:1")
 		os.WriteFile(filepath.Join(up, "copied"), []byte("same"), 0o644)
-		os.Chtimes(filepath.Join(up, "copied"), st.Config.Created.UTC(), st.Config.Created.UTC())
+		os.Chtimes(filepath.Join(up, "copied"), fixedMtime, fixedMtime)
 		l, err := e.svc.CommitLayer(ctx, key, st.ChainID())
 		if err != nil || l == nil {
 			t.Fatalf("CommitLayer %d: %v", i, err)
@@ -143,7 +144,7 @@ func TestNewLayerLinkedMatchesNewLayer(t *testing.T) {
 	e := newEnv(t, nil)
 	ref := pullTestImage(t, e, "linked/base:1")
 	st, _, _ := e.svc.StateOf(ctx, ref)
-	mtime := st.Config.Created.UTC()
+	mtime := fixedMtime
 	fill := func(upper string) {
 		os.MkdirAll(filepath.Join(upper, "etc"), 0o755)
 		os.WriteFile(filepath.Join(upper, "etc", "hello"), []byte("changed"), 0o600)
@@ -183,3 +184,9 @@ func TestNewLayerLinkedMatchesNewLayer(t *testing.T) {
 		t.Fatalf("NewLayer %+v vs NewLayerLinked %+v: %v", l2, l1, err)
 	}
 }
+
+// fixedMtime is the one mtime tests give files that two uppers must have
+// alike (the test image's Created is zero, which Chtimes leaves
+// unchanged: the files would keep their creation times, which differ
+// whenever a second boundary falls between two fills).
+var fixedMtime = time.Unix(1700000000, 0).UTC()

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,11 +55,7 @@ func TestCommitLayerOneWalk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One fixed time for every entry of both uppers (not the test image's
-	// Created: it is zero, which Chtimes leaves unchanged, so the entries
-	// kept their creation times and the two uppers, filled a snapshot
-	// prepare apart, differed whenever a second boundary fell between).
-	mtime := time.Unix(1700000000, 0).UTC()
+	mtime := fixedMtime
 	fill := func(upper string) {
 		os.MkdirAll(filepath.Join(upper, "src", "a", "b"), 0o755)
 		os.WriteFile(filepath.Join(upper, "src", "a", "b", "f"), []byte("content of f"), 0o640)
@@ -74,7 +69,6 @@ func TestCommitLayerOneWalk(t *testing.T) {
 			os.Chtimes(filepath.Join(upper, p), mtime, mtime)
 		}
 		unix.Lutimes(filepath.Join(upper, "src", "link"), []unix.Timeval{unix.NsecToTimeval(mtime.UnixNano()), unix.NsecToTimeval(mtime.UnixNano())})
-		os.Chtimes(upper, mtime, mtime)
 	}
 	upA := upperOf(t, e, "a", ref)
 	fill(upA)
