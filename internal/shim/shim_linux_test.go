@@ -764,7 +764,13 @@ func TestWarmSpare(t *testing.T) {
 		if e := wait(t, c); e.Code != 0 {
 			t.Fatalf("exit %+v", e)
 		}
-		time.Sleep(50 * time.Millisecond) // let the spare start
+		// The next spare is started in the background: wait for it.
+		for deadline := time.Now().Add(20 * time.Second); !shim.SpareWaiting(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: no warm spare started", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	// The later shims were spares: started without a container id.
 	for _, pid := range pids[1:] {
