@@ -710,7 +710,13 @@ func TestManyExecsLeakNothing(t *testing.T) {
 	for i := 1; i <= 30; i++ {
 		run(i)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The last exec's descriptors are closed by the shim's goroutines
+	// just after its answers: give them until a deadline.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if openFDs(t, x.shimPid) <= before && childrenOf(x.shimPid) == 1 {
+			break
+		}
+	}
 	if after := openFDs(t, x.shimPid); after > before {
 		t.Fatalf("shim descriptors: %d before, %d after 30 execs", before, after)
 	}
