@@ -40,10 +40,16 @@ func TestLogsOptionsAndDrivers(t *testing.T) {
 		t.Fatalf("until 2000: %q", o)
 	}
 	// --since keeps only what came after.
-	d.cli(dk, nil, "run", "-d", "--name", "twice", "busybox", "sh", "-c", "echo early; sleep 1.5; echo late")
+	// "late" only once the test has taken mid (exec touches /go): a
+	// sleep in the container left a loaded machine room to see "early"
+	// only after "late" was logged.
+	d.cli(dk, nil, "run", "-d", "--name", "twice", "busybox", "sh", "-c", "echo early; until [ -e /go ]; do sleep 0.05; done; echo late")
 	waitFor(t, "early", 10*time.Second, func() bool { o, _, _ := d.cli(dk, nil, "logs", "twice"); return o == "early\n" })
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // mid strictly after early's timestamp
 	mid := time.Now().UTC().Format(time.RFC3339Nano)
+	if _, e, code := d.cli(dk, nil, "exec", "twice", "touch", "/go"); code != 0 {
+		t.Fatalf("exec: %s", e)
+	}
 	d.cli(dk, nil, "wait", "twice")
 	if o, _, _ := d.cli(dk, nil, "logs", "--since", mid, "twice"); o != "late\n" {
 		t.Fatalf("since %s: %q", mid, o)

@@ -16,7 +16,11 @@ import (
 )
 
 // berthShimKids returns the berth-shim processes whose parent is pid, and
-// their children.
+// their children that run the container init (berth-runtime init: a
+// pre-forked init waiting for its config). Other children of a shim are
+// not counted: the Go runtime's CLONE_PIDFD probe at the shim's first
+// process start (running, then a zombie until reaped, just before the
+// init's clone) and the init's clone before its exec.
 func berthShimKids(pid int) (shims, kids []int) {
 	ents, _ := os.ReadDir("/proc")
 	parent := map[int]int{}
@@ -49,7 +53,10 @@ func berthShimKids(pid int) (shims, kids []int) {
 	}
 	for p, pp := range parent {
 		for _, s := range shims {
-			if pp == s {
+			if pp != s {
+				continue
+			}
+			if cmd, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "cmdline")); strings.HasPrefix(string(cmd), "berth-runtime\x00init\x00") {
 				kids = append(kids, p)
 			}
 		}
@@ -142,12 +149,12 @@ func TestPreforkedReleased(t *testing.T) {
 	pid := d.cmd.Process.Pid
 	waitPrepared := func() (shim, init int) {
 		t.Helper()
-		var s, k []int
+		var k []int
 		waitFor(t, "a prepared shim with its pre-forked init", 20*time.Second, func() bool {
-			s, k = berthShimKids(pid)
+			_, k = berthShimKids(pid)
 			return len(k) == 1
 		})
-		return s[0], k[0]
+		return parentPid(k[0]), k[0]
 	}
 	create := func(name string) string {
 		out, errOut, code := d.cli(dk, nil, "create", "--network", "none", "--name", name, "busybox", "sleep", "300")

@@ -1,12 +1,12 @@
 package shim_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,29 +32,23 @@ func (x *ctr) prepareOpts(t *testing.T) shim.PrepareOpts {
 	}
 }
 
-// kidsOf returns the pids whose parent is pid.
+// kidsOf returns the pre-forked container inits of shim pid: its
+// children that run the container init (berth-runtime init). Other
+// children are not counted: the Go runtime's probe for CLONE_PIDFD, made
+// at the shim's first process start just before the init's clone, is a
+// child of the shim too (running, then a zombie until reaped), and so is
+// the init's clone before its exec.
 func kidsOf(pid int) []int {
 	var kids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || parentOf(p) != pid {
 			continue
 		}
-		f, err := os.Open("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
+		if cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); strings.HasPrefix(string(cmd), "berth-runtime\x00init\x00") {
+			kids = append(kids, p)
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "PPid:"); ok {
-				if pp, _ := strconv.Atoi(strings.TrimSpace(v)); pp == pid {
-					kids = append(kids, p)
-				}
-				break
-			}
-		}
-		f.Close()
 	}
 	return kids
 }
@@ -210,6 +204,10 @@ func prepareHelper() int {
 		return 1
 	}
 	fmt.Println(pid, kids[0])
+	// Unreleased, and not collected either: the finalizer of its boot
+	// pipe would close it, and the shim would release the init as soon
+	// as it pre-forked it.
+	goruntime.KeepAlive(p)
 	return 0
 }
 
@@ -224,7 +222,11 @@ func TestPrepareDaemonGone(t *testing.T) {
 	cmd.Env = append(os.Environ(), prepareHelperEnv+"="+string(b))
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("helper: %v %s", err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("helper: %v %s %s", err, out, stderr)
 	}
 	var shimPid, initPid int
 	if _, err := fmt.Sscan(string(out), &shimPid, &initPid); err != nil {

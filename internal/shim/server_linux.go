@@ -104,8 +104,7 @@ func Main() int {
 	go s.serve()
 	go s.reap()
 	s.scheduleTrim()
-	<-s.quit
-	s.removeFiles()
+	<-s.quit // the files went with the listener (stop)
 	return 0
 }
 
@@ -148,8 +147,9 @@ type server struct {
 	activity atomic.Int64 // unix nanos of the last accepted connection
 	trimT    *time.Timer
 
-	quitOnce sync.Once
-	quit     chan struct{}
+	quitOnce  sync.Once
+	filesOnce sync.Once // removeFiles
+	quit      chan struct{}
 }
 
 // newServer listens on the state dir's socket, creates the container with
@@ -348,13 +348,20 @@ func (s *server) abort() {
 	_ = s.ctr.Delete(context.Background())
 	_ = s.copier.Close()
 	_ = s.log.Close()
-	s.ln.Close()
 	s.removeFiles()
+	s.ln.Close()
 }
 
+// removeFiles removes the shim's socket and pid file, once, and while the
+// listener is still open (stop, shutdown, abort): after the shutdown's
+// answer, or once the listener is closed, the daemon may start the
+// container's next shim in the same state directory (a start after a
+// stop), whose files this shim's exit must not remove.
 func (s *server) removeFiles() {
-	_ = os.Remove(filepath.Join(s.cfg.StateDir, sockName))
-	_ = os.Remove(filepath.Join(s.cfg.StateDir, pidName))
+	s.filesOnce.Do(func() {
+		_ = os.Remove(filepath.Join(s.cfg.StateDir, sockName))
+		_ = os.Remove(filepath.Join(s.cfg.StateDir, pidName))
+	})
 }
 
 // prepareStateDir makes the state directory (0700) unless it exists,
@@ -832,6 +839,7 @@ func (s *server) idleExit() {
 
 func (s *server) stop() {
 	s.quitOnce.Do(func() {
+		s.removeFiles()
 		s.ln.Close()
 		close(s.quit)
 	})

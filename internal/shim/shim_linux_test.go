@@ -710,7 +710,13 @@ func TestManyExecsLeakNothing(t *testing.T) {
 	for i := 1; i <= 30; i++ {
 		run(i)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The last exec's descriptors are closed by the shim's goroutines
+	// just after its answers: give them until a deadline.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if openFDs(t, x.shimPid) <= before && childrenOf(x.shimPid) == 1 {
+			break
+		}
+	}
 	if after := openFDs(t, x.shimPid); after > before {
 		t.Fatalf("shim descriptors: %d before, %d after 30 execs", before, after)
 	}
@@ -764,7 +770,13 @@ func TestWarmSpare(t *testing.T) {
 		if e := wait(t, c); e.Code != 0 {
 			t.Fatalf("exit %+v", e)
 		}
-		time.Sleep(50 * time.Millisecond) // let the spare start
+		// The next spare is started in the background: wait for it.
+		for deadline := time.Now().Add(20 * time.Second); !shim.SpareWaiting(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: no warm spare started", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	// The later shims were spares: started without a container id.
 	for _, pid := range pids[1:] {
