@@ -16,7 +16,10 @@
 #     `podman rm -f -t 0 ...`: podman's rm -f would otherwise wait 10 s for
 #     SIGTERM first);
 #   - memory from /proc/PID/smaps_rollup (RSS and PSS): the idle daemon
-#     (berthd; dockerd + containerd; podman has none), and per running
+#     (berthd; dockerd + containerd; podman has none) a few seconds after
+#     the warm-up and again, settled, after SETTLE seconds without a
+#     request at the end (berthd drops its binary's clean text from its
+#     page tables after 30 s idle), and per running
 #     container with BATCH of them: the sum over the per-container processes
 #     (berth-shim; containerd-shim-runc-v2; conmon) plus the daemon's growth
 #     over its idle size, divided by BATCH; and the median per-container
@@ -27,6 +30,8 @@
 # Environment: N, BATCH (default 50), BATCH_N (repetitions of the batch,
 # default N), WARMUP (untimed runs of each run --rm first, default 3),
 # MEM_WAIT (seconds between the last run -d and the memory sample, default 3),
+# SETTLE (seconds without a request before the settled idle sample, default
+# 35; 0 skips it),
 # DOCKERD (default /usr/sbin/dockerd), DOCKER (default /usr/local/bin/docker),
 # PODMAN (default /usr/bin/podman), BUSYBOX (default /bin/busybox, static),
 # ENGINES (default "berth docker podman"), BERTH_LOG_LEVEL (default debug:
@@ -48,6 +53,7 @@ N=${1:-${N:-20}}
 BATCH=${BATCH:-50}
 BATCH_N=${BATCH_N:-$N}
 WARMUP=${WARMUP:-3}
+SETTLE=${SETTLE:-35}
 MEM_WAIT=${MEM_WAIT:-3}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 DOCKER=${DOCKER:-/usr/local/bin/docker}
@@ -462,6 +468,18 @@ for e in "${BATCH_ENGINES[@]}"; do
 	echo "$r" >"$TMP/end_rss.$e"
 	echo "$p" >"$TMP/end_pss.$e"
 done
+# Settled: nothing has asked either daemon anything for SETTLE seconds.
+if [ "$SETTLE" -gt 0 ]; then
+	log "settled idle: waiting ${SETTLE} s"
+	sleep "$SETTLE"
+	for e in "${BATCH_ENGINES[@]}"; do
+		read -r r p _ < <(daemon_mem "$e")
+		echo "$r" >"$TMP/settled_rss.$e"
+		echo "$p" >"$TMP/settled_pss.$e"
+		[ "$e" = berth ] && "$EB" mem --pids "$BPID" | sed 's/.*rss_kib=\([0-9]*\).*/\1/' >"$TMP/settled_self.berth"
+		log "settled idle $e daemon: RSS $r KiB, PSS $p KiB"
+	done
+fi
 
 # berthd's start phases (debug log): run --rm part and run -d part.
 # (head first: tail then reads all it is given, so no SIGPIPE for pipefail.)
@@ -483,6 +501,10 @@ spares() {
 	[ "$c" -gt 1 ] && echo " (berthd $(mib "$self") + the warm spare, $((c - 1)) processes: its shim and the init it pre-forked, $(mib $((IB - self))))"
 	true
 }
+settled_spares() {
+	[ -s "$TMP/settled_self.berth" ] && echo " (berthd $(mib "$(cat "$TMP/settled_self.berth")") + the warm spare $(mib $((SB - $(cat "$TMP/settled_self.berth")))))"
+	true
+}
 # p50 ENGINE COLUMN: the median over the repetitions of the median
 # per-container process's figure (1 RSS, 2 PSS, 3 anonymous), KiB.
 p50() { [ -s "$TMP/p50.$1" ] && awk -v c="$2" '{print $c}' "$TMP/p50.$1" | median || echo n/a; }
@@ -493,6 +515,9 @@ RD=$(val docker "$TMP/rm.docker") RP=$(val podman "$TMP/rm.podman")
 DB=$(med "$TMP/runD.berth") DBC=$(med "$TMP/runD.berthcli") FBC=$(med "$TMP/rmf.berthcli") DD=$(val docker "$TMP/runD.docker") DP=$(val podman "$TMP/runD.podman")
 FB=$(med "$TMP/rmf.berth") FD=$(val docker "$TMP/rmf.docker") FP=$(val podman "$TMP/rmf.podman")
 IB=$(cat "$TMP/idle_rss.berth") IBP=$(cat "$TMP/idle_pss.berth")
+SB=n/a SD=n/a
+[ -s "$TMP/settled_rss.berth" ] && SB=$(cat "$TMP/settled_rss.berth")
+has docker && [ -s "$TMP/settled_rss.docker" ] && SD=$(cat "$TMP/settled_rss.docker")
 ID=n/a IDP=n/a
 has docker && ID=$(cat "$TMP/idle_rss.docker") IDP=$(cat "$TMP/idle_pss.docker")
 PB=$(med "$TMP/per_rss.berth") PBP=$(med "$TMP/per_pss.berth")
@@ -512,6 +537,7 @@ berth $BERTH_REV (berthd --log-level $BERTH_LOG_LEVEL); dockerd ${DVER:-n/a} wit
 | $BATCH × \`run -d ... sleep 3600\`, total | ≤ 1.0 s | $(sec "$DB") | $(sec "$DBC") | $(sec "$DD") | $(sec "$DP") | $(ratio "$DD" "$DB") | $(ratio "$DP" "$DB") | $(met "$DB" 1000) |
 | one \`rm -f\` of all $BATCH | ≤ 0.5 s | $(sec "$FB") | $(sec "$FBC") | $(sec "$FD") | $(sec "$FP") | $(ratio "$FD" "$FB") | $(ratio "$FP" "$FB") | $(met "$FB" 500) |
 | idle daemon RSS | ≤ 25 MiB | $(mib "$IB")$(spares) | | $(mib "$ID") (dockerd + containerd) | no daemon | $(ratio "$ID" "$IB") | | $(met "$IB" 25600) |
+| idle daemon RSS, settled (no request for $SETTLE s) | ≤ 25 MiB | $(mib "$SB")$(settled_spares) | | $(mib "$SD") (dockerd + containerd) | no daemon | $(ratio "$SD" "$SB") | | $(met "$SB" 25600) |
 | idle daemon PSS | | $(mib "$IBP") | | $(mib "$IDP") | no daemon | $(ratio "$IDP" "$IBP") | | |
 | per running container, RSS | ≤ 3 MiB | $(mib "$PB") | | $(mib "$PD") | $(mib "$PP") | $(ratio "$PD" "$PB") | $(ratio "$PP" "$PB") | $(met "$PB" 3072) |
 | per running container, PSS | | $(mib "$PBP") | | $(mib "$PDP") | $(mib "$PPP") | $(ratio "$PDP" "$PBP") | $(ratio "$PPP" "$PBP") | |
