@@ -545,16 +545,32 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
 		return nil, fmt.Errorf("send config: %w", err)
 	}
+	// Limits go on once the root filesystem is set up: the device
+	// allowlist would otherwise refuse the mknod of the spec's devices.
+	// Unless the devices cgroup already holds the configuration's rules
+	// (a pre-forked init's, programmed at idle time): they let the init
+	// mknod (cgroup.DefaultDeviceRules), and the other limits are set now,
+	// while the init mounts, rather than with the init waiting.
+	limitsSet := false
+	if res := spec.Linux.Resources; pf.presetDevices(cg, res) {
+		r := *res
+		r.Devices = nil
+		if err := cg.Set(&r); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
+		}
+		limitsSet = true
+		initproc.Tracef("create: limits set (devices preset)")
+	}
 	if _, err := ch.sync.Expect(initproc.MsgHooks); err != nil {
 		return nil, err
 	}
 	initproc.Tracef("create: child mounted")
-	// Limits go on once the root filesystem is set up: the device
-	// allowlist would otherwise refuse the mknod of the spec's devices.
-	if err := cg.Set(spec.Linux.Resources); err != nil {
-		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
+	if !limitsSet {
+		if err := cg.Set(spec.Linux.Resources); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
+		}
+		initproc.Tracef("create: limits set")
 	}
-	initproc.Tracef("create: limits set")
 	if h := spec.Hooks; h != nil {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.pid, Bundle: bundle, Annotations: spec.Annotations}
 		//nolint:staticcheck // prestart is deprecated but still part of the spec

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,13 @@ type PreforkOpts struct {
 	// Preforked init never serves a ConsoleSocket).
 	Terminal bool
 	IO       IO
+	// Devices, with SetDevices, are the linux.resources.devices the
+	// container is expected to have (berthd's defaults): the devices
+	// cgroup is programmed with them now, at idle time, and create does
+	// not program it again when the configuration's rules are these
+	// (see presetDevices). Any other rules are applied in full by create.
+	Devices    []specs.LinuxDeviceCgroup
+	SetDevices bool
 }
 
 // Preforked is a pre-forked container init waiting for its config. It is
@@ -63,6 +71,10 @@ type Preforked struct {
 	cfg           *initproc.Config
 	consoleParent *os.File
 	used          atomic.Bool
+	// devicesSet: the devices cgroup holds the rules of devices
+	// (PreforkOpts.SetDevices).
+	devicesSet bool
+	devices    []specs.LinuxDeviceCgroup
 }
 
 // preforkUsed counts the creates that used a pre-forked init (tests).
@@ -121,6 +133,16 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
 	initproc.Tracef("prefork: cgroup made")
+	if o.SetDevices {
+		// Before the clone: the init never runs without its rules. They
+		// always let it mknod (cgroup.DefaultDeviceRules), which is all
+		// its set-up needs of the devices cgroup.
+		if err := pf.cg.Set(&specs.LinuxResources{Devices: o.Devices}); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("prefork: device rules: %w", err))
+		}
+		pf.devicesSet, pf.devices = true, slices.Clone(o.Devices)
+		initproc.Tracef("prefork: devices set")
+	}
 	// The mount namespace is made by the init once it has its config
 	// (Config.UnshareMountNS): one copied now would miss the root
 	// filesystem the caller mounts meanwhile (unless propagation happens
@@ -197,7 +219,9 @@ func (pf *Preforked) take(id string, plan nsPlan, spec *specs.Spec, o CreateOpts
 	if pl, path, ok := lateNetJoin(plan); ok && pf.plan.cloneFlags&unix.CLONE_NEWNET != 0 {
 		plan, joinNet = pl, path
 	}
-	fits := pf.id == id && plan.preforkable() && plan.cloneFlags == pf.plan.cloneFlags &&
+	// Device rules set ahead stay only with a configuration that has
+	// resources (with none, the ordinary path programs nothing).
+	fits := pf.id == id && plan.preforkable() && (!pf.devicesSet || spec.Linux.Resources != nil) && plan.cloneFlags == pf.plan.cloneFlags &&
 		o.PreserveFDs == 0 && o.ConsoleSocket == "" && spec.Process != nil && spec.Process.Terminal == pf.terminal &&
 		o.IO == pf.io && maps.Equal(cg.Paths(), pf.cg.Paths())
 	if fits {
@@ -255,6 +279,43 @@ func needsApply(res *specs.LinuxResources) bool {
 	}
 	c := res.CPU
 	return c.Cpus != "" || c.Mems != "" || c.RealtimeRuntime != nil || c.RealtimePeriod != nil
+}
+
+// presetDevices says whether create can leave the devices cgroup as the
+// pre-forked init's set-up programmed it: cg is that init's own manager
+// (same cgroups, nothing to apply first; its devices were programmed by
+// it) and res has exactly the rules it was programmed with. Then res is
+// set without its devices, and before the init's mounts rather than after
+// them (see create).
+func (pf *Preforked) presetDevices(cg cgroup.Manager, res *specs.LinuxResources) bool {
+	ok := pf != nil && pf.devicesSet && cg == pf.cg && res != nil && sameDeviceRules(res.Devices, pf.devices)
+	if ok {
+		devicesPreset.Add(1)
+	}
+	return ok
+}
+
+// devicesPreset counts the creates that found their device rules set
+// ahead (tests).
+var devicesPreset atomic.Int64
+
+// DevicesPreset returns how many creates in this process left the devices
+// cgroup as the pre-forked init's set-up programmed it.
+func DevicesPreset() int64 { return devicesPreset.Load() }
+
+// sameDeviceRules says whether a and b are the same rules in the same
+// order (numbers compared by value; nil and empty alike).
+func sameDeviceRules(a, b []specs.LinuxDeviceCgroup) bool {
+	return slices.EqualFunc(a, b, func(x, y specs.LinuxDeviceCgroup) bool {
+		return x.Allow == y.Allow && x.Type == y.Type && x.Access == y.Access && sameNum(x.Major, y.Major) && sameNum(x.Minor, y.Minor)
+	})
+}
+
+func sameNum(a, b *int64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // Preforked says whether the container's init was a pre-forked one.
