@@ -468,13 +468,17 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	var cg cgroup.Manager
 	var cfg *initproc.Config
 	pf := o.Preforked
+	keepDevices := false // the device rules set ahead are the spec's (presetDevices)
 	if pf != nil {
 		if cg, err = pf.manager(spec); err != nil {
 			pf.Release()
 			return nil, errdefs.With(errdefs.InvalidArgument, err)
 		}
+		if keepDevices = pf.presetDevices(cg, spec); !keepDevices && !pf.openDevices() {
+			pf.Release()
+		}
 		if !pf.take(id, plan, spec, o, cg) {
-			pf, cg = nil, nil
+			pf, cg, keepDevices = nil, nil, false
 		}
 	}
 	if pf == nil {
@@ -556,27 +560,37 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		return nil, fmt.Errorf("send config: %w", err)
 	}
 	// Limits go on once the root filesystem is set up: the device
-	// allowlist would otherwise refuse the mknod of the spec's devices.
-	// Unless the devices cgroup already holds the configuration's rules
-	// (a pre-forked init's, programmed at idle time): they let the init
-	// mknod (cgroup.DefaultDeviceRules), and the other limits are set now,
-	// while the init mounts, rather than with the init waiting.
+	// allowlist would otherwise refuse the mknod of the spec's devices
+	// and the mounts of block devices. Unless the devices cgroup already
+	// holds the configuration's rules (a pre-forked init's, programmed at
+	// idle time) and no mount needs a device (presetDevices): the rules
+	// let the init mknod (cgroup.DefaultDeviceRules), and the other limits
+	// are set now, while the init mounts, rather than with the init
+	// waiting.
 	limitsSet := false
-	if res := spec.Linux.Resources; pf.presetDevices(cg, res) {
+	res := spec.Linux.Resources
+	if keepDevices {
 		r := *res
 		r.Devices = nil
 		if err := cg.Set(&r); err != nil {
 			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
 		}
 		limitsSet = true
+		devicesPreset.Add(1)
 		initproc.Tracef("create: limits set (devices preset)")
+	} else if pf != nil && pf.devicesSet && res != nil && res.Devices == nil {
+		// Programmed in full, as a fresh cgroup is (its manager's first
+		// Set programs the default rules even without any in res).
+		r := *res
+		r.Devices = []specs.LinuxDeviceCgroup{}
+		res = &r
 	}
 	if _, err := ch.sync.Expect(initproc.MsgHooks); err != nil {
 		return nil, err
 	}
 	initproc.Tracef("create: child mounted")
 	if !limitsSet {
-		if err := cg.Set(spec.Linux.Resources); err != nil {
+		if err := cg.Set(res); err != nil {
 			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
 		}
 		initproc.Tracef("create: limits set")
@@ -655,6 +669,7 @@ func (r *Runtime) start(p *persisted) error {
 	_ = os.Remove(filepath.Join(r.dir(id), startSock))
 	err = initproc.Conn{F: conn}.WaitExec(seccompForwarder(p.Config, id, p.Bundle, p.InitPid, p.InitPid))
 	conn.Close()
+	initproc.Tracef("start: exec done")
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}

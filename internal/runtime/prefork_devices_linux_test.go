@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,10 +74,11 @@ func createStartWait(t *testing.T, r *runtime.Runtime, id string, o runtime.Crea
 // programmed before its config exists. A configuration with exactly those
 // rules is not programmed again (DevicesPreset counts it) and ends with
 // the very rules the ordinary path gives the same configuration; one with
-// other rules is programmed in full after the init's mounts, and the
-// devices it lists are still created (mknod) and usable when its own rule
-// lacks "m"; one without resources does not take the pre-forked init. In
-// each case the container's devices work as its rules say.
+// other rules (or none: the default rules only) is programmed in full
+// after the init's mounts, and the devices it lists are still created
+// (mknod) and usable when its own rule lacks "m"; one without resources
+// does not take the pre-forked init. In each case the container's devices
+// work as its rules say and its devices cgroup is the ordinary path's.
 func TestPreforkDevicesPreset(t *testing.T) {
 	r := libRuntime(t)
 	n := func(v int64) *int64 { return &v }
@@ -91,20 +93,25 @@ func TestPreforkDevicesPreset(t *testing.T) {
 		rules     []specs.LinuxDeviceCgroup
 		devices   []specs.LinuxDevice
 		noRes     bool
-		preset    bool // the preset rules are kept
-		used      bool // the pre-forked init is used
+		pre       []specs.LinuxDeviceCgroup // rules set ahead (nil: Docker's)
+		preset    bool                      // the preset rules are kept
+		used      bool                      // the pre-forked init is used
 		wantLines string
 	}{
-		{"same rules", dockerDeviceRules(), nil, false, true, true, "/dev/null ok\n/dev/net/tun missing\n/dev/fuse missing"},
-		{"same rules, devices", dockerDeviceRules(), []specs.LinuxDevice{tun, fuse}, false, true, true, "/dev/null ok\n/dev/net/tun denied\n/dev/fuse denied"},
-		{"other rules", withTun, []specs.LinuxDevice{tun, fuse}, false, false, true, "/dev/null ok\n/dev/net/tun ok\n/dev/fuse denied"},
-		{"no resources", nil, nil, true, false, false, "/dev/null ok\n/dev/net/tun missing\n/dev/fuse missing"},
+		{"same rules", dockerDeviceRules(), nil, false, nil, true, true, "/dev/null ok\n/dev/net/tun missing\n/dev/fuse missing"},
+		{"same rules, devices", dockerDeviceRules(), []specs.LinuxDevice{tun, fuse}, false, nil, true, true, "/dev/null ok\n/dev/net/tun denied\n/dev/fuse denied"},
+		{"other rules", withTun, []specs.LinuxDevice{tun, fuse}, false, nil, false, true, "/dev/null ok\n/dev/net/tun ok\n/dev/fuse denied"},
+		// Set ahead: tun allowed; the spec has no rules: deny but the
+		// defaults, as on the ordinary path.
+		{"no rules", nil, []specs.LinuxDevice{tun}, false, withTun, false, true, "/dev/null ok\n/dev/net/tun denied\n/dev/fuse missing"},
+		{"no resources", nil, nil, true, nil, false, false, "/dev/null ok\n/dev/net/tun missing\n/dev/fuse missing"},
 	}
+	pids := int64(100)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			mutate := func(s *specs.Spec) {
 				s.Linux.Devices = tc.devices
-				s.Linux.Resources = &specs.LinuxResources{Devices: tc.rules}
+				s.Linux.Resources = &specs.LinuxResources{Devices: tc.rules, Pids: &specs.LinuxPids{Limit: &pids}}
 				if tc.noRes {
 					s.Linux.Resources = nil
 				}
@@ -122,9 +129,13 @@ func TestPreforkDevicesPreset(t *testing.T) {
 			spec := bundleSpec(t, bundle)
 			io, out = preforkIO(t)
 			id := "bt-pfdev-" + itoa(i)
+			pre := tc.pre
+			if pre == nil {
+				pre = dockerDeviceRules()
+			}
 			pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
 				CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
-				Devices: dockerDeviceRules(), SetDevices: true,
+				Devices: pre, SetDevices: true,
 			})
 			if err != nil {
 				t.Fatalf("prefork: %v", err)
@@ -154,5 +165,59 @@ func TestPreforkDevicesPreset(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPreforkDevicesBlockMount: a mount the init makes from a block device
+// opens the device, which the rules set ahead would refuse (they allow
+// only its mknod), while the ordinary path mounts before the rules are
+// programmed. Such a configuration has the rules opened up before the
+// init gets its config and programmed in full after the mounts, as on the
+// ordinary path, even when its rules are those set ahead.
+func TestPreforkDevicesBlockMount(t *testing.T) {
+	r := libRuntime(t)
+	for _, tool := range []string{"mkfs.ext4", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s", tool)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "fs.img")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img, "2M").CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4: %v %s", err, out)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("losetup: %v %s", err, out)
+	}
+	loop := strings.TrimSpace(string(out))
+	defer exec.Command("losetup", "-d", loop).Run()
+	bundle := shBundle(t, `grep -c " /mnt ext4 " /proc/mounts`, func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Devices: dockerDeviceRules()}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "ext4", Source: loop, Options: []string{"ro"}})
+	})
+	spec := bundleSpec(t, bundle)
+	io, outF := preforkIO(t)
+	id := "bt-pfdev-blk"
+	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
+		CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
+		Devices: dockerDeviceRules(), SetDevices: true,
+	})
+	if err != nil {
+		t.Fatalf("prefork: %v", err)
+	}
+	defer pf.Release()
+	before := runtime.DevicesPreset()
+	list, got, used := createStartWait(t, r, id, runtime.CreateOpts{Bundle: bundle, IO: io, Preforked: pf}, spec.Linux.CgroupsPath, outF)
+	if !used || runtime.DevicesPreset() != before {
+		t.Errorf("pre-forked init used %v, rules kept %v; want used, not kept", used, runtime.DevicesPreset() != before)
+	}
+	if strings.TrimSpace(got) != "1" {
+		t.Errorf("output %q, want the ext4 mount", got)
+	}
+	if strings.Contains(list, "a *:* rwm") || !strings.Contains(list, "c 1:3 rwm") {
+		t.Errorf("devices cgroup once created: %q", list)
+	}
+	if left := cgroupLeft(t, spec.Linux.CgroupsPath); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
 	}
 }

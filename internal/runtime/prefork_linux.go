@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -284,15 +285,49 @@ func needsApply(res *specs.LinuxResources) bool {
 // presetDevices says whether create can leave the devices cgroup as the
 // pre-forked init's set-up programmed it: cg is that init's own manager
 // (same cgroups, nothing to apply first; its devices were programmed by
-// it) and res has exactly the rules it was programmed with. Then res is
-// set without its devices, and before the init's mounts rather than after
-// them (see create).
-func (pf *Preforked) presetDevices(cg cgroup.Manager, res *specs.LinuxResources) bool {
-	ok := pf != nil && pf.devicesSet && cg == pf.cg && res != nil && sameDeviceRules(res.Devices, pf.devices)
-	if ok {
-		devicesPreset.Add(1)
+// it), spec has resources with exactly the rules it was programmed with,
+// and no mount of spec opens a device (mountsOpenNoDevice). Then the
+// resources are set without their devices, and before the init's mounts
+// rather than after them (see create).
+func (pf *Preforked) presetDevices(cg cgroup.Manager, spec *specs.Spec) bool {
+	res := spec.Linux.Resources
+	return pf != nil && pf.devicesSet && cg == pf.cg && res != nil && sameDeviceRules(res.Devices, pf.devices) &&
+		mountsOpenNoDevice(spec.Mounts)
+}
+
+// openDevices undoes the rules set ahead for a configuration that does
+// not keep them (presetDevices), before its init gets the config: on the
+// ordinary path the init sets up the root filesystem in a fresh cgroup,
+// whose devices cgroup is its parent's (all devices, usually), and only
+// then are the configuration's rules programmed (in full, after the
+// mounts, by create). Here every device is allowed again, which a child
+// cgroup can only be when its parent allows it too. False when that
+// failed (a parent that restricts devices on cgroup v1): the caller lets
+// the pre-forked init go and takes the ordinary path. True when nothing
+// was set ahead.
+func (pf *Preforked) openDevices() bool {
+	if !pf.devicesSet {
+		return true
 	}
-	return ok
+	err := pf.cg.Set(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}})
+	initproc.Tracef("create: preset device rules opened up (err %v)", err)
+	return err == nil
+}
+
+// mountsOpenNoDevice says whether none of mounts makes the kernel open a
+// device: each is a bind mount or has a source that is no path (proc,
+// tmpfs, sysfs, devpts, mqueue, cgroup, overlay...). A mount from a block
+// device opens it, which needs its "r" (and "w") in the devices cgroup.
+func mountsOpenNoDevice(mounts []specs.Mount) bool {
+	for _, m := range mounts {
+		if m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
+			continue
+		}
+		if strings.HasPrefix(m.Source, "/") {
+			return false
+		}
+	}
+	return true
 }
 
 // devicesPreset counts the creates that found their device rules set

@@ -94,6 +94,7 @@ func Main() int {
 			resp.Pid = r.Pid
 		}
 	}
+	initproc.Tracef("shim: answering")
 	if err := writeFrame(boot, resp); err != nil {
 		// The daemon gave up (its ctx ended, or it died): undo.
 		logf("report to daemon: %v; deleting the container", err)
