@@ -315,6 +315,10 @@ func readBoot(boot *os.File, cfg *bootConfig) error {
 			// spec, the init's config) at full speed later (the first
 			// use in a process costs 0.5–1 ms).
 			initproc.WarmJSON()
+			if pre != nil {
+				// And the seccomp cache the create will look in.
+				pre.rt.WarmSeccomp()
+			}
 			warmed = true
 			initproc.Tracef("shim: json warmed")
 		}
