@@ -474,7 +474,8 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 			pf.Release()
 			return nil, errdefs.With(errdefs.InvalidArgument, err)
 		}
-		if keepDevices = pf.presetDevices(cg, spec); !keepDevices && !pf.openDevices() {
+		keepDevices = pf.presetDevices(cg, spec)
+		if !keepDevices && !mountsOpenNoDevice(spec.Mounts) && !pf.openDevices() {
 			pf.Release()
 		}
 		if !pf.take(id, plan, spec, o, cg) {

@@ -295,13 +295,15 @@ func (pf *Preforked) presetDevices(cg cgroup.Manager, spec *specs.Spec) bool {
 		mountsOpenNoDevice(spec.Mounts)
 }
 
-// openDevices undoes the rules set ahead for a configuration that does
-// not keep them (presetDevices), before its init gets the config: on the
-// ordinary path the init sets up the root filesystem in a fresh cgroup,
-// whose devices cgroup is its parent's (all devices, usually), and only
-// then are the configuration's rules programmed (in full, after the
-// mounts, by create). Here every device is allowed again, which a child
-// cgroup can only be when its parent allows it too. False when that
+// openDevices undoes the rules set ahead, before the init gets its
+// config, for a configuration with a mount that opens a device
+// (mountsOpenNoDevice), which those rules would refuse (they allow the
+// mknod of any device, and that is all the rest of the set-up needs): on
+// the ordinary path the init sets up the root filesystem in a fresh
+// cgroup, whose devices cgroup is its parent's (all devices, usually),
+// and only then are the configuration's rules programmed (in full, after
+// the mounts, by create). Here every device is allowed again, which a
+// child cgroup can only be when its parent allows it too. False when that
 // failed (a parent that restricts devices on cgroup v1): the caller lets
 // the pre-forked init go and takes the ordinary path. True when nothing
 // was set ahead.
