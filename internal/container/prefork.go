@@ -50,10 +50,11 @@ func (s *Service) prepareShim(rec *Record) *shim.Prepared {
 			return nil
 		}
 	}
+	devs, setDevs := spec.PresetDeviceRules(rec.Host)
 	p, err := shim.Prepare(shim.PrepareOpts{
 		Binary: s.cfg.ShimBinary, ID: rec.ID, RuntimeRoot: s.cfg.Runtime.Root(),
 		CgroupsPath: cgroupsPath, Namespaces: nss, Terminal: rec.Config.Tty, Stdin: rec.Config.OpenStdin,
-		WarmSpare: true,
+		WarmSpare: true, Devices: devs, SetDevices: setDevs,
 	})
 	if err != nil {
 		s.log.Debug("prepare shim", "id", shortID(rec.ID), "err", err)
@@ -259,8 +260,11 @@ func (s *Service) sparePrefork() *shim.SparePrefork {
 				return
 			}
 		}
+		// The default device rules are programmed at idle time too.
+		devs, setDevs := spec.PresetDeviceRules(&container.HostConfig{})
 		a.spare = &shim.SparePrefork{
 			RuntimeRoot: s.cfg.Runtime.Root(), CgroupParent: filepath.Dir(cgroupsPath), Namespaces: nss, NewID: newID,
+			Devices: devs, SetDevices: setDevs,
 		}
 	})
 	return a.spare

@@ -59,6 +59,15 @@ type CreateOpts struct {
 	// (Runtime.Prefork): create uses it when it fits the configuration
 	// and releases it otherwise.
 	Preforked *Preforked
+	// SaveWhileStarting: CreateContainer writes the container's final
+	// state record (state.json, 0.3-0.5 ms) in the background; Start,
+	// which must follow at once, waits for it once the program runs, and
+	// Delete before it removes anything. For a caller that starts the
+	// container right away and serves nothing in between (the shim's
+	// create-and-start): until it is written the record on disk is the
+	// one from before the init's config (init, cgroups), which is all a
+	// forced delete needs.
+	SaveWhileStarting bool
 
 	saveAsync bool
 }
@@ -386,13 +395,14 @@ func (c *created) releaseMountNS() {
 	}
 }
 
-// waitSaved returns the result of a concurrent save, if any.
+// waitSaved returns the result of a concurrent save, if any. It may be
+// called more than once, from several goroutines.
 func (c *created) waitSaved() error {
 	if c.saved == nil {
 		return nil
 	}
 	err := <-c.saved
-	c.saved = nil
+	c.saved <- err // for the next caller
 	return err
 }
 
@@ -458,13 +468,18 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	var cg cgroup.Manager
 	var cfg *initproc.Config
 	pf := o.Preforked
+	keepDevices := false // the device rules set ahead are the spec's (presetDevices)
 	if pf != nil {
 		if cg, err = pf.manager(spec); err != nil {
 			pf.Release()
 			return nil, errdefs.With(errdefs.InvalidArgument, err)
 		}
+		keepDevices = pf.presetDevices(cg, spec)
+		if !keepDevices && !mountsOpenNoDevice(spec.Mounts) && !pf.openDevices() {
+			pf.Release()
+		}
 		if !pf.take(id, plan, spec, o, cg) {
-			pf, cg = nil, nil
+			pf, cg, keepDevices = nil, nil, false
 		}
 	}
 	if pf == nil {
@@ -545,16 +560,42 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
 		return nil, fmt.Errorf("send config: %w", err)
 	}
+	// Limits go on once the root filesystem is set up: the device
+	// allowlist would otherwise refuse the mknod of the spec's devices
+	// and the mounts of block devices. Unless the devices cgroup already
+	// holds the configuration's rules (a pre-forked init's, programmed at
+	// idle time) and no mount needs a device (presetDevices): the rules
+	// let the init mknod (cgroup.DefaultDeviceRules), and the other limits
+	// are set now, while the init mounts, rather than with the init
+	// waiting.
+	limitsSet := false
+	res := spec.Linux.Resources
+	if keepDevices {
+		r := *res
+		r.Devices = nil
+		if err := cg.Set(&r); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
+		}
+		limitsSet = true
+		devicesPreset.Add(1)
+		initproc.Tracef("create: limits set (devices preset)")
+	} else if pf != nil && pf.devicesSet && res != nil && res.Devices == nil {
+		// Programmed in full, as a fresh cgroup is (its manager's first
+		// Set programs the default rules even without any in res).
+		r := *res
+		r.Devices = []specs.LinuxDeviceCgroup{}
+		res = &r
+	}
 	if _, err := ch.sync.Expect(initproc.MsgHooks); err != nil {
 		return nil, err
 	}
 	initproc.Tracef("create: child mounted")
-	// Limits go on once the root filesystem is set up: the device
-	// allowlist would otherwise refuse the mknod of the spec's devices.
-	if err := cg.Set(spec.Linux.Resources); err != nil {
-		return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
+	if !limitsSet {
+		if err := cg.Set(res); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("set cgroup limits: %w", err))
+		}
+		initproc.Tracef("create: limits set")
 	}
-	initproc.Tracef("create: limits set")
 	if h := spec.Hooks; h != nil {
 		st := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.pid, Bundle: bundle, Annotations: spec.Annotations}
 		//nolint:staticcheck // prestart is deprecated but still part of the spec
@@ -584,7 +625,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	initproc.Tracef("create: child ready")
 	p.Creating = false
 	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS}
-	if o.saveAsync {
+	if o.saveAsync || o.SaveWhileStarting {
 		// run: the record is written while the program starts; Run waits
 		// for it before it returns or deletes anything.
 		c.saved = make(chan error, 1)
@@ -629,6 +670,7 @@ func (r *Runtime) start(p *persisted) error {
 	_ = os.Remove(filepath.Join(r.dir(id), startSock))
 	err = initproc.Conn{F: conn}.WaitExec(seccompForwarder(p.Config, id, p.Bundle, p.InitPid, p.InitPid))
 	conn.Close()
+	initproc.Tracef("start: exec done")
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +48,13 @@ type PreforkOpts struct {
 	// Preforked init never serves a ConsoleSocket).
 	Terminal bool
 	IO       IO
+	// Devices, with SetDevices, are the linux.resources.devices the
+	// container is expected to have (berthd's defaults): the devices
+	// cgroup is programmed with them now, at idle time, and create does
+	// not program it again when the configuration's rules are these
+	// (see presetDevices). Any other rules are applied in full by create.
+	Devices    []specs.LinuxDeviceCgroup
+	SetDevices bool
 }
 
 // Preforked is a pre-forked container init waiting for its config. It is
@@ -63,6 +72,10 @@ type Preforked struct {
 	cfg           *initproc.Config
 	consoleParent *os.File
 	used          atomic.Bool
+	// devicesSet: the devices cgroup holds the rules of devices
+	// (PreforkOpts.SetDevices).
+	devicesSet bool
+	devices    []specs.LinuxDeviceCgroup
 }
 
 // preforkUsed counts the creates that used a pre-forked init (tests).
@@ -121,6 +134,16 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
 	initproc.Tracef("prefork: cgroup made")
+	if o.SetDevices {
+		// Before the clone: the init never runs without its rules. They
+		// always let it mknod (cgroup.DefaultDeviceRules), which is all
+		// its set-up needs of the devices cgroup.
+		if err := pf.cg.Set(&specs.LinuxResources{Devices: o.Devices}); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, fmt.Errorf("prefork: device rules: %w", err))
+		}
+		pf.devicesSet, pf.devices = true, slices.Clone(o.Devices)
+		initproc.Tracef("prefork: devices set")
+	}
 	// The mount namespace is made by the init once it has its config
 	// (Config.UnshareMountNS): one copied now would miss the root
 	// filesystem the caller mounts meanwhile (unless propagation happens
@@ -197,7 +220,9 @@ func (pf *Preforked) take(id string, plan nsPlan, spec *specs.Spec, o CreateOpts
 	if pl, path, ok := lateNetJoin(plan); ok && pf.plan.cloneFlags&unix.CLONE_NEWNET != 0 {
 		plan, joinNet = pl, path
 	}
-	fits := pf.id == id && plan.preforkable() && plan.cloneFlags == pf.plan.cloneFlags &&
+	// Device rules set ahead stay only with a configuration that has
+	// resources (with none, the ordinary path programs nothing).
+	fits := pf.id == id && plan.preforkable() && (!pf.devicesSet || spec.Linux.Resources != nil) && plan.cloneFlags == pf.plan.cloneFlags &&
 		o.PreserveFDs == 0 && o.ConsoleSocket == "" && spec.Process != nil && spec.Process.Terminal == pf.terminal &&
 		o.IO == pf.io && maps.Equal(cg.Paths(), pf.cg.Paths())
 	if fits {
@@ -255,6 +280,79 @@ func needsApply(res *specs.LinuxResources) bool {
 	}
 	c := res.CPU
 	return c.Cpus != "" || c.Mems != "" || c.RealtimeRuntime != nil || c.RealtimePeriod != nil
+}
+
+// presetDevices says whether create can leave the devices cgroup as the
+// pre-forked init's set-up programmed it: cg is that init's own manager
+// (same cgroups, nothing to apply first; its devices were programmed by
+// it), spec has resources with exactly the rules it was programmed with,
+// and no mount of spec opens a device (mountsOpenNoDevice). Then the
+// resources are set without their devices, and before the init's mounts
+// rather than after them (see create).
+func (pf *Preforked) presetDevices(cg cgroup.Manager, spec *specs.Spec) bool {
+	res := spec.Linux.Resources
+	return pf != nil && pf.devicesSet && cg == pf.cg && res != nil && sameDeviceRules(res.Devices, pf.devices) &&
+		mountsOpenNoDevice(spec.Mounts)
+}
+
+// openDevices undoes the rules set ahead, before the init gets its
+// config, for a configuration with a mount that opens a device
+// (mountsOpenNoDevice), which those rules would refuse (they allow the
+// mknod of any device, and that is all the rest of the set-up needs): on
+// the ordinary path the init sets up the root filesystem in a fresh
+// cgroup, whose devices cgroup is its parent's (all devices, usually),
+// and only then are the configuration's rules programmed (in full, after
+// the mounts, by create). Here every device is allowed again, which a
+// child cgroup can only be when its parent allows it too. False when that
+// failed (a parent that restricts devices on cgroup v1): the caller lets
+// the pre-forked init go and takes the ordinary path. True when nothing
+// was set ahead.
+func (pf *Preforked) openDevices() bool {
+	if !pf.devicesSet {
+		return true
+	}
+	err := pf.cg.Set(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}})
+	initproc.Tracef("create: preset device rules opened up (err %v)", err)
+	return err == nil
+}
+
+// mountsOpenNoDevice says whether none of mounts makes the kernel open a
+// device: each is a bind mount or has a source that is no path (proc,
+// tmpfs, sysfs, devpts, mqueue, cgroup, overlay...). A mount from a block
+// device opens it, which needs its "r" (and "w") in the devices cgroup.
+func mountsOpenNoDevice(mounts []specs.Mount) bool {
+	for _, m := range mounts {
+		if m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
+			continue
+		}
+		if strings.HasPrefix(m.Source, "/") {
+			return false
+		}
+	}
+	return true
+}
+
+// devicesPreset counts the creates that found their device rules set
+// ahead (tests).
+var devicesPreset atomic.Int64
+
+// DevicesPreset returns how many creates in this process left the devices
+// cgroup as the pre-forked init's set-up programmed it.
+func DevicesPreset() int64 { return devicesPreset.Load() }
+
+// sameDeviceRules says whether a and b are the same rules in the same
+// order (numbers compared by value; nil and empty alike).
+func sameDeviceRules(a, b []specs.LinuxDeviceCgroup) bool {
+	return slices.EqualFunc(a, b, func(x, y specs.LinuxDeviceCgroup) bool {
+		return x.Allow == y.Allow && x.Type == y.Type && x.Access == y.Access && sameNum(x.Major, y.Major) && sameNum(x.Minor, y.Minor)
+	})
+}
+
+func sameNum(a, b *int64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // Preforked says whether the container's init was a pre-forked one.

@@ -37,6 +37,11 @@ type PrepareOpts struct {
 	Namespaces  []specs.LinuxNamespace
 	Terminal    bool // process.terminal
 	Stdin       bool // SpawnOpts.Stdin
+	// Devices, with SetDevices, are the container's expected
+	// linux.resources.devices: its devices cgroup is programmed with them
+	// while the init is pre-forked (runtime.PreforkOpts.Devices).
+	Devices    []specs.LinuxDeviceCgroup
+	SetDevices bool
 	// WarmSpare takes the warm spare shim if one waits (see SpawnOpts).
 	WarmSpare bool
 	// Spare, for ClaimSpare: the next warm spare is started at once (in
@@ -53,6 +58,9 @@ type preforkConfig struct {
 	Namespaces  []specs.LinuxNamespace `json:"namespaces"`
 	Terminal    bool                   `json:"terminal,omitempty"`
 	Stdin       bool                   `json:"stdin,omitempty"`
+	// Devices, with SetDevices: runtime.PreforkOpts.Devices.
+	Devices    []specs.LinuxDeviceCgroup `json:"devices,omitempty"`
+	SetDevices bool                      `json:"set_devices,omitempty"`
 }
 
 // Prepared is a shim pre-forking a container init; Spawn consumes it
@@ -84,6 +92,7 @@ func Prepare(o PrepareOpts) (*Prepared, error) {
 	pc := &preforkConfig{
 		ID: o.ID, RuntimeRoot: o.RuntimeRoot, RuntimeInit: runtimeInit(bin, o.RuntimeInit),
 		CgroupsPath: o.CgroupsPath, Namespaces: o.Namespaces, Terminal: o.Terminal, Stdin: o.Stdin,
+		Devices: o.Devices, SetDevices: o.SetDevices,
 	}
 	if pc.RuntimeRoot == "" {
 		pc.RuntimeRoot = runtime.DefaultRoot
@@ -225,7 +234,8 @@ func prefork(pc *preforkConfig) *shimPrefork {
 	}
 	pf, err := rt.Prefork(context.Background(), pc.ID, runtime.PreforkOpts{
 		CgroupsPath: pc.CgroupsPath, Namespaces: pc.Namespaces, Terminal: pc.Terminal,
-		IO: runtime.IO{Stdin: io.inR, Stdout: io.outW, Stderr: io.errW},
+		IO:      runtime.IO{Stdin: io.inR, Stdout: io.outW, Stderr: io.errW},
+		Devices: pc.Devices, SetDevices: pc.SetDevices,
 	})
 	if err != nil {
 		logf("prefork %s: %v", pc.ID, err)
@@ -305,6 +315,10 @@ func readBoot(boot *os.File, cfg *bootConfig) error {
 			// spec, the init's config) at full speed later (the first
 			// use in a process costs 0.5–1 ms).
 			initproc.WarmJSON()
+			if pre != nil {
+				// And the seccomp cache the create will look in.
+				pre.rt.WarmSeccomp()
+			}
 			warmed = true
 			initproc.Tracef("shim: json warmed")
 		}

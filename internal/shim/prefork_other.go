@@ -14,6 +14,8 @@ type PrepareOpts struct {
 	CgroupsPath                          string
 	Namespaces                           []specs.LinuxNamespace
 	Terminal, Stdin, WarmSpare           bool
+	Devices                              []specs.LinuxDeviceCgroup
+	SetDevices                           bool
 	Spare                                *SparePrefork
 }
 

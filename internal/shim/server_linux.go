@@ -94,6 +94,7 @@ func Main() int {
 			resp.Pid = r.Pid
 		}
 	}
+	initproc.Tracef("shim: answering")
 	if err := writeFrame(boot, resp); err != nil {
 		// The daemon gave up (its ctx ended, or it died): undo.
 		logf("report to daemon: %v; deleting the container", err)
@@ -286,7 +287,9 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		// An external OCI runtime (ociruntime_linux.go).
 		ctr, s.rt, err = createOCI(context.Background(), cfg, runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW})
 	} else {
-		co := runtime.CreateOpts{Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW}}
+		// Started at once: the runtime's state record is written while
+		// the container starts.
+		co := runtime.CreateOpts{Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW}, SaveWhileStarting: cfg.Start}
 		if pre != nil {
 			co.Preforked = pre.pf // create uses it or releases it
 			pre = nil

@@ -28,6 +28,11 @@ type SparePrefork struct {
 	// Namespaces are the container's linux.namespaces: all new ones, no
 	// user namespace.
 	Namespaces []specs.LinuxNamespace
+	// Devices, with SetDevices, are the linux.resources.devices of such a
+	// container: its devices cgroup is programmed with them at idle time
+	// (runtime.PreforkOpts.Devices).
+	Devices    []specs.LinuxDeviceCgroup
+	SetDevices bool
 	// NewID returns a fresh container id.
 	NewID func() string `json:"-"`
 }

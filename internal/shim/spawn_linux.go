@@ -287,6 +287,7 @@ func refillSpare(bin string, env []string, sp *SparePrefork) {
 		pc := &preforkConfig{
 			ID: id, RuntimeRoot: sp.RuntimeRoot, RuntimeInit: runtimeInit(bin, sp.RuntimeInit),
 			CgroupsPath: filepath.Join(sp.CgroupParent, id), Namespaces: sp.Namespaces,
+			Devices: sp.Devices, SetDevices: sp.SetDevices,
 		}
 		if pc.RuntimeRoot == "" {
 			pc.RuntimeRoot = runtime.DefaultRoot

@@ -42,3 +42,6 @@ func Features() *features.Seccomp {
 	enabled := false
 	return &features.Seccomp{Enabled: &enabled}
 }
+
+// Warm does nothing in this build.
+func Warm(cacheDir string) {}
