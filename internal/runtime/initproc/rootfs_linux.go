@@ -38,8 +38,13 @@ func (r *rootfsSetup) prepare() error {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
 	Tracef("init: propagation set")
-	if err := makeParentPrivate(r.rootfs); err != nil {
-		return err
+	// After a recursive slave or private (the default rslave), no mount
+	// of the namespace is shared any more (nor can propagation bring a
+	// shared one in): nothing to look up in mountinfo.
+	if !(prop&unix.MS_REC != 0 && prop&(unix.MS_SLAVE|unix.MS_PRIVATE) != 0) {
+		if err := makeParentPrivate(r.rootfs); err != nil {
+			return err
+		}
 	}
 	Tracef("init: parent private")
 	// pivot_root needs the new root to be a mount point.
