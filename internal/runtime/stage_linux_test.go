@@ -393,12 +393,26 @@ func TestStagedMountsFallBack(t *testing.T) {
 				t.Errorf("no /dev/fuse:\n%s", out["dev"])
 			}
 		}},
-		{"mount under /dev first", func(s *specs.Spec) {
+		{"mount under /dev", func(s *specs.Spec) {
 			m := specs.Mount{Destination: "/dev/extra", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=4k"}}
 			s.Mounts = slices.Insert(s.Mounts, 3, m)
 		}, "staged: sys", func(t *testing.T, out map[string]string) {
 			if !strings.Contains(out["mountinfo"], " /dev/extra ") {
 				t.Errorf("no /dev/extra:\n%s", out["mountinfo"])
+			}
+		}},
+		{"mount on a masked path, after the defaults", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys/firmware", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=4k"}})
+		}, "staged: dev proc", func(t *testing.T, out map[string]string) {
+			// The mask comes after it, on top: read-only.
+			var top string
+			for _, l := range strings.Split(out["mountinfo"], "\n") {
+				if f := strings.Fields(l); len(f) > 5 && f[4] == "/sys/firmware" {
+					top = f[5]
+				}
+			}
+			if top != "ro,relatime" {
+				t.Errorf("/sys/firmware: top mount %q, not the mask:\n%s", top, out["mountinfo"])
 			}
 		}},
 	}

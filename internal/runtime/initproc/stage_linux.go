@@ -32,10 +32,11 @@ import (
 // Once the config is there, initContainer attaches a tree (one move_mount,
 // onto a mount point resolved inside the rootfs as every other target)
 // only where the spec asks for exactly what was staged: the same mount
-// entries (destination, type, source, options, in an order that makes no
-// difference), the same masked and read-only path lists, no devices, no
-// user or cgroup namespace, no createContainer hook, and for /sys the
-// init's own network namespace (not JoinNetNS) and its cgroups unchanged.
+// entries (destination, type, source, options; the tree's root first) and
+// no other mount under the tree, the same masked and read-only path
+// lists, no devices, no user or cgroup namespace, no createContainer hook,
+// a rootfs propagation that is not shared, and for /sys the init's own
+// network namespace (not JoinNetNS) and its cgroups unchanged.
 // Everything else takes the ordinary path (rootfsSetup.mount), and the
 // trees not used are dropped: a detached mount goes away with its last
 // descriptor, so nothing staged is ever visible on the host, and all of
@@ -602,7 +603,6 @@ func (s *stager) match(cfg *Config) *stagedUse {
 		idx[d] = i
 	}
 	first := [nTrees]int{-1, -1, -1}
-	last := [nTrees]int{-1, -1, -1}
 	served := map[int]int{}
 	for _, e := range stagedEntries {
 		i, ok := idx[e.m.Destination]
@@ -614,7 +614,6 @@ func (s *stager) match(cfg *Config) *stagedUse {
 		if e.m.Destination == treeRoots[e.tree] {
 			first[e.tree] = i
 		}
-		last[e.tree] = max(last[e.tree], i)
 	}
 	for t := range nTrees {
 		if first[t] < 0 {
@@ -622,8 +621,8 @@ func (s *stager) match(cfg *Config) *stagedUse {
 			continue
 		}
 		// The root is mounted before what is on it, and no other mount
-		// under the tree comes before the tree's last entry (the order
-		// of the ordinary path would then matter).
+		// is under the tree: the ordinary path would make it in between,
+		// or before the device nodes or the masked and read-only paths.
 		for i, m := range spec.Mounts {
 			if tr, ok := served[i]; ok && tr == t {
 				if i < first[t] {
@@ -632,7 +631,7 @@ func (s *stager) match(cfg *Config) *stagedUse {
 				continue
 			}
 			d := filepath.Clean(m.Destination)
-			if (d == treeRoots[t] || strings.HasPrefix(d, treeRoots[t]+"/")) && i < last[t] {
+			if d == treeRoots[t] || strings.HasPrefix(d, treeRoots[t]+"/") {
 				usable[t] = false
 			}
 		}
