@@ -305,6 +305,9 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
 		if os.Getenv("BERTH_NO_STAGE") != "" {
 			cmd.Env = append(cmd.Env, initproc.EnvNoStage+"=1")
 		}
+		if os.Getenv("BERTH_STAGE_WAIT") != "" {
+			cmd.Env = append(cmd.Env, initproc.EnvStageWait+"=1")
+		}
 	}
 	if initproc.TraceOn {
 		v := "1"

@@ -131,6 +131,20 @@ func hasMount(table []string, mp, opts, typ, src, super string) bool {
 // the container. It returns the output and the init's staged report.
 func stagedRun(t *testing.T, r *runtime.Runtime, id, bundle string) (string, string) {
 	t.Helper()
+	return stagedRunAt(t, r, id, bundle, false)
+}
+
+// stagedRunAt is stagedRun; early: the config is sent at once, while the
+// init may still start or stage (which it then stops).
+func stagedRunAt(t *testing.T, r *runtime.Runtime, id, bundle string, early bool) (string, string) {
+	t.Helper()
+	// (Unless early, create waits for the whole staging: which trees
+	// are used does not depend on how far it got.)
+	if !early {
+		t.Setenv("BERTH_STAGE_WAIT", "1")
+	} else {
+		t.Setenv("BERTH_STAGE_WAIT", "")
+	}
 	spec := bundleSpec(t, bundle)
 	io, out := preforkIO(t)
 	// (A network namespace to join is joined late: the init is
@@ -147,7 +161,7 @@ func stagedRun(t *testing.T, r *runtime.Runtime, id, bundle string) (string, str
 		t.Fatalf("prefork: %v", err)
 	}
 	defer pf.Release()
-	if os.Getenv("BERTH_NO_STAGE") == "" {
+	if os.Getenv("BERTH_NO_STAGE") == "" && !early {
 		waitStaging(t, pf.Pid())
 	}
 	ctx := context.Background()
@@ -347,6 +361,31 @@ func TestStagedMountsSameAsOrdinary(t *testing.T) {
 	if a["net"] != "lo\n" {
 		t.Errorf("/sys/class/net %q: not the container's network namespace", a["net"])
 	}
+}
+
+// TestStagedMountsClaimedEarly: configs sent right after the pre-fork (the
+// init not started yet, staging, or done: the staging is stopped where it
+// is and what is not finished is dropped) give the same mount table as
+// the ordinary path, whatever was used.
+func TestStagedMountsClaimedEarly(t *testing.T) {
+	r := libRuntime(t)
+	bundle := stageBundle(t, nil)
+	reports := map[string]int{}
+	var tables [][]string
+	for i := range 4 {
+		out, report := stagedRunAt(t, r, "bt-staged-early"+strconv.Itoa(i), bundle, true)
+		reports[report]++
+		tables = append(tables, normalizeMountinfo(t, sections(t, out)["mountinfo"]))
+	}
+	t.Setenv("BERTH_NO_STAGE", "1")
+	out, _ := stagedRunAt(t, r, "bt-staged-early-ord", bundle, true)
+	want := normalizeMountinfo(t, sections(t, out)["mountinfo"])
+	for i, got := range tables {
+		if !slices.Equal(got, want) {
+			t.Errorf("run %d: mount table differs:\n%s\nordinary:\n%s", i, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	t.Logf("staged reports: %v", reports)
 }
 
 // TestStagedMountsFallBack: a config that differs from what was staged in

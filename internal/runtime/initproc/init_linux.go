@@ -29,6 +29,10 @@ const (
 	// EnvNoStage, set for a pre-forked init, turns off staged mounts
 	// (stage_linux.go): tests compare with the ordinary path.
 	EnvNoStage = "_BERTH_NO_STAGE"
+	// EnvStageWait: a config that comes while the mounts are staged waits
+	// for the staging to end rather than stopping it (tests: what is used
+	// then does not depend on timing).
+	EnvStageWait = "_BERTH_STAGE_WAIT"
 )
 
 // Config is what the parent sends the child in MsgConfig.
@@ -117,9 +121,10 @@ func Main() {
 	var st *stager
 	if waiting && os.Getenv(EnvNoStage) == "" {
 		// And build the default mounts meanwhile (stage_linux.go).
-		st = startStaging()
+		st = startStaging(os.Getenv(EnvStageWait) != "")
 	}
 	os.Unsetenv(EnvNoStage)
+	os.Unsetenv(EnvStageWait)
 	// On success childInit never returns: the process has become the
 	// container's process.
 	if err := childInit(s, waiting, st); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -94,11 +95,16 @@ var (
 )
 
 // stager builds the staged trees on a goroutine of its own while the init
-// waits for its config; finish waits for it. (A config that comes while
-// it runs waits for the rest of it, a few hundred microseconds at most:
-// still less than the ordinary path takes for the same mounts.)
+// waits for its config; finish stops it: a config that comes while it
+// runs waits only for the step under way (one mount), and the trees not
+// finished by then are dropped (a pre-forked init claimed soon after its
+// start, not a warm spare's: its mounts take the ordinary path).
 type stager struct {
 	done chan struct{}
+	// abort: the config has come (finish); wait: finish waits for the
+	// whole staging instead (EnvStageWait, tests).
+	abort atomic.Bool
+	wait  bool
 	// Set by run only (read after done is closed):
 	fd       [nTrees]int // detached trees, -1 when not staged
 	procSys  int         // O_PATH handle of /proc/sys below its read-only bind (sysctls)
@@ -109,15 +115,25 @@ type stager struct {
 }
 
 // startStaging starts staging; the caller must call finish.
-func startStaging() *stager {
-	s := &stager{done: make(chan struct{}), fd: [nTrees]int{-1, -1, -1}, procSys: -1, handled: map[string]bool{}}
+func startStaging(wait bool) *stager {
+	s := &stager{wait: wait, done: make(chan struct{}), fd: [nTrees]int{-1, -1, -1}, procSys: -1, handled: map[string]bool{}}
 	go func() {
 		defer close(s.done)
-		if err := s.run(); err != nil {
+		if err := s.run(); err != nil && !errors.Is(err, errStageAborted) {
 			Tracef("init: staging failed: %v", err)
 		}
 	}()
 	return s
+}
+
+var errStageAborted = errors.New("staging stopped: the config has come")
+
+// step says whether to go on (finish has not stopped the staging).
+func (s *stager) step() error {
+	if s.abort.Load() {
+		return errStageAborted
+	}
+	return nil
 }
 
 // run stages the trees in order dev, proc (its masks bind dev's null), sys.
@@ -270,6 +286,9 @@ func attachAt(src, dirfd int, rel string) error {
 // default device nodes and the /dev symlinks (as prepare's createDevices
 // and devSymlinks make them).
 func (s *stager) stageDev() error {
+	if err := s.step(); err != nil {
+		return err
+	}
 	dev, err := newMount(entry("/dev"))
 	if err != nil {
 		return err
@@ -281,6 +300,9 @@ func (s *stager) stageDev() error {
 		}
 	}
 	for _, sub := range []string{"/dev/pts", "/dev/mqueue", "/dev/shm"} {
+		if err := s.step(); err != nil {
+			return err
+		}
 		m, err := newMount(entry(sub))
 		if err != nil {
 			return err
@@ -319,6 +341,9 @@ func (s *stager) stageProc() error {
 	if s.fd[treeDev] < 0 {
 		return errors.New("stage: /proc masks need the staged /dev")
 	}
+	if err := s.step(); err != nil {
+		return err
+	}
 	proc, err := newMount(entry("/proc"))
 	if err != nil {
 		return err
@@ -337,6 +362,9 @@ func (s *stager) paths(t int, prefix string) error {
 	for _, p := range stagedReadonly {
 		if !strings.HasPrefix(p, prefix) {
 			continue
+		}
+		if err := s.step(); err != nil {
+			return err
 		}
 		rel := strings.TrimPrefix(p, prefix)
 		h, err := beneath(root, rel)
@@ -364,6 +392,9 @@ func (s *stager) paths(t int, prefix string) error {
 	for _, p := range s.masked {
 		if !strings.HasPrefix(p, prefix) {
 			continue
+		}
+		if err := s.step(); err != nil {
+			return err
 		}
 		rel := strings.TrimPrefix(p, prefix)
 		h, err := beneath(root, rel)
@@ -399,6 +430,9 @@ func (s *stager) paths(t int, prefix string) error {
 // stageSys builds /sys: sysfs of the init's network namespace, the cgroup
 // tree on fs/cgroup and the masked /sys paths.
 func (s *stager) stageSys() error {
+	if err := s.step(); err != nil {
+		return err
+	}
 	sys, err := newMount(entry("/sys"))
 	if err != nil {
 		return err
@@ -466,6 +500,9 @@ func (s *stager) stageCgroup() (int, error) {
 		return attachAt(b, tmp, dir)
 	}
 	for _, hm := range hier.v1 {
+		if err := s.step(); err != nil {
+			return -1, err
+		}
 		if err := bind(hm, hm.controller, hm.dir); err != nil {
 			return -1, fmt.Errorf("stage: cgroup %s: %w", hm.options, err)
 		}
@@ -547,11 +584,15 @@ type stagedUse struct {
 	names   []string
 }
 
-// finish waits for the staging and returns the trees the config can
-// use; the others are dropped. Nil when none.
+// finish stops the staging (or waits for its end: stager.wait) and
+// returns the finished trees the config can use; the others are dropped.
+// Nil when none.
 func (s *stager) finish(cfg *Config) *stagedUse {
 	if s == nil {
 		return nil
+	}
+	if !s.wait {
+		s.abort.Store(true)
 	}
 	<-s.done
 	u := s.match(cfg)
