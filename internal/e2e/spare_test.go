@@ -209,8 +209,10 @@ func waitShimsGone(t *testing.T, d *daemon) {
 
 // waitInitTrimmed waits until the waiting init pid has dropped its clean
 // text pages (initproc's idle trim): the file-backed part of its resident
-// set (smaps_rollup Rss minus Anonymous), ~3.2 MiB of the runtime binary
-// after its start, falls under 1.5 MiB.
+// set (smaps_rollup Rss minus Anonymous), ~3.3 MiB of the runtime binary
+// after its start, falls under 1.75 MiB. (What stays after a trim moves
+// with the binary's layout: 1448 KiB for 20640d8's init, 1584 KiB for one
+// 84 KiB larger, the same with the added code never run.)
 func waitInitTrimmed(t *testing.T, pid int) {
 	t.Helper()
 	fileKiB := func() int {
@@ -233,5 +235,5 @@ func waitInitTrimmed(t *testing.T, pid int) {
 		}
 		return rss - anon
 	}
-	waitFor(t, "the spare's init to trim its text pages", 15*time.Second, func() bool { return fileKiB() < 1536 })
+	waitFor(t, "the spare's init to trim its text pages", 15*time.Second, func() bool { return fileKiB() < 1792 })
 }

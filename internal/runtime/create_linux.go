@@ -311,6 +311,12 @@ func (r *Runtime) spawn(o spawnOpts) (*child, *initproc.Config, error) {
 	cmd.Env = append([]string{initproc.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.plan.env()...)
 	if o.preforked {
 		cmd.Env = append(cmd.Env, initproc.EnvPreforked+"=1")
+		if os.Getenv("BERTH_NO_STAGE") != "" {
+			cmd.Env = append(cmd.Env, initproc.EnvNoStage+"=1")
+		}
+		if os.Getenv("BERTH_STAGE_WAIT") != "" {
+			cmd.Env = append(cmd.Env, initproc.EnvStageWait+"=1")
+		}
 	}
 	if initproc.TraceOn {
 		v := "1"
@@ -384,6 +390,8 @@ type created struct {
 	// is reported sooner, and the namespace goes when the container is
 	// deleted (releaseMountNS). nil when the init sent none.
 	mntNS *os.File
+	// staged: the init's report of the staged mounts it used (MsgReady).
+	staged string
 }
 
 // releaseMountNS drops the hold on the container's mount namespace; the
@@ -624,7 +632,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	}
 	initproc.Tracef("create: child ready")
 	p.Creating = false
-	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS}
+	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS, staged: ready.Message}
 	if o.saveAsync || o.SaveWhileStarting {
 		// run: the record is written while the program starts; Run waits
 		// for it before it returns or deletes anything.

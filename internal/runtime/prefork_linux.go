@@ -357,3 +357,11 @@ func sameNum(a, b *int64) bool {
 
 // Preforked says whether the container's init was a pre-forked one.
 func (c *Container) Preforked() bool { return c.c.preforked }
+
+// StagedMounts says which mount trees a pre-forked init staged while it
+// waited and attached (initproc stage_linux.go): "staged: dev proc sys",
+// or "" when none. BERTH_NO_STAGE in the environment of the process that
+// pre-forks turns staging off; with BERTH_STAGE_WAIT a config that comes
+// while the init stages waits for the staging to end instead of stopping
+// it (tests).
+func (c *Container) StagedMounts() string { return c.c.staged }

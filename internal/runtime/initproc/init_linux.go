@@ -26,6 +26,13 @@ const (
 	EnvSyncFD = "_BERTH_SYNC_FD"
 	// EnvPreforked is set for a pre-forked init (its config comes later).
 	EnvPreforked = "_BERTH_PREFORKED"
+	// EnvNoStage, set for a pre-forked init, turns off staged mounts
+	// (stage_linux.go): tests compare with the ordinary path.
+	EnvNoStage = "_BERTH_NO_STAGE"
+	// EnvStageWait: a config that comes while the mounts are staged waits
+	// for the staging to end rather than stopping it (tests: what is used
+	// then does not depend on timing).
+	EnvStageWait = "_BERTH_STAGE_WAIT"
 )
 
 // Config is what the parent sends the child in MsgConfig.
@@ -111,9 +118,16 @@ func Main() {
 		// own: nothing of the process's state; execve ends it.)
 		go WarmJSON()
 	}
+	var st *stager
+	if waiting && os.Getenv(EnvNoStage) == "" {
+		// And build the default mounts meanwhile (stage_linux.go).
+		st = startStaging(os.Getenv(EnvStageWait) != "")
+	}
+	os.Unsetenv(EnvNoStage)
+	os.Unsetenv(EnvStageWait)
 	// On success childInit never returns: the process has become the
 	// container's process.
-	if err := childInit(s, waiting); err != nil {
+	if err := childInit(s, waiting, st); err != nil {
 		_ = s.Send(Msg{Type: MsgError, Message: err.Error()})
 		os.Exit(1)
 	}
@@ -129,7 +143,7 @@ func Main() {
 // was not there at its start (waiting) trims.
 var idleTrims = []time.Duration{300 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second}
 
-func childInit(s Conn, waiting bool) error {
+func childInit(s Conn, waiting bool, st *stager) error {
 	stop := make(chan struct{})
 	if waiting {
 		go idleTrim(stop)
@@ -139,7 +153,7 @@ func childInit(s Conn, waiting bool) error {
 	if err != nil {
 		return err
 	}
-	return configured(s, m)
+	return configured(s, m, st)
 }
 
 // idleTrim trims at idleTrims until stop is closed.
@@ -158,27 +172,35 @@ func idleTrim(stop <-chan struct{}) {
 }
 
 // configured is the rest of childInit once the config m has come.
-func configured(s Conn, m Msg) error {
+func configured(s Conn, m Msg, st *stager) error {
 	cfg := m.Config
 	if cfg == nil || cfg.Process == nil {
 		return errors.New("init: empty config")
 	}
+	// The staged mounts this config can use (none for an exec), before
+	// anything changes a namespace of this thread.
+	staged := st.finish(cfg)
+	defer staged.close()
 	TraceOn = cfg.Trace
 	Tracef("init: config received")
+	if st != nil {
+		Tracef("init: staged mounts: complete %v, used %q", st.complete, staged.summary())
+	}
 	// No other process in the container may ptrace us or open our
 	// /proc/<pid>/exe while we still are the runtime binary.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl dumpable: %w", err)
 	}
 	if cfg.Mode == ModeExec {
+		staged.close()
 		return finalize(cfg, s, func(err error) error { return err })
 	}
-	return initContainer(s, cfg)
+	return initContainer(s, cfg, staged)
 }
 
 // initContainer is the container's init, top-down; the order of the steps is
 // the security argument and each comment says why it is where it is.
-func initContainer(s Conn, cfg *Config) error {
+func initContainer(s Conn, cfg *Config, staged *stagedUse) error {
 	spec := cfg.Spec
 	// This thread (the one that execs; Go's threads share their fs_struct,
 	// which unshare gives this one its own copy of) gets the mount
@@ -237,7 +259,7 @@ func initContainer(s Conn, cfg *Config) error {
 	}()
 	var rs *rootfsSetup
 	if cfg.NewMountNS {
-		rs = &rootfsSetup{rootfs: cfg.Rootfs, spec: spec, userns: cfg.UserNS, cgroupn: cfg.NewCgroupNS, bundle: cfg.Bundle}
+		rs = &rootfsSetup{rootfs: cfg.Rootfs, spec: spec, userns: cfg.UserNS, cgroupn: cfg.NewCgroupNS, bundle: cfg.Bundle, staged: staged}
 		if err := rs.prepare(); err != nil {
 			return err
 		}
@@ -281,8 +303,10 @@ func initContainer(s Conn, cfg *Config) error {
 			return err
 		}
 	}
-	// Sysctls go through /proc/sys before it becomes read-only below.
-	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
+	// Sysctls go through /proc/sys before it becomes read-only below
+	// (a staged /proc has it read-only already: through the handle the
+	// staging took below that bind).
+	if err := staged.writeSysctls(spec.Linux.Sysctl); err != nil {
 		return err
 	}
 	if spec.Hostname != "" {
@@ -303,10 +327,11 @@ func initContainer(s Conn, cfg *Config) error {
 		}
 	}
 	if cfg.NewMountNS {
-		if err := readonlyPaths(spec.Linux.ReadonlyPaths); err != nil {
+		// (Those of a staged tree are done.)
+		if err := readonlyPaths(staged.unhandled(spec.Linux.ReadonlyPaths)); err != nil {
 			return err
 		}
-		if err := maskPaths(spec.Linux.MaskedPaths); err != nil {
+		if err := maskPaths(staged.unhandled(spec.Linux.MaskedPaths)); err != nil {
 			return err
 		}
 		if spec.Root.Readonly {
@@ -320,7 +345,7 @@ func initContainer(s Conn, cfg *Config) error {
 	if _, err := resolveProgram(cfg.Process); err != nil {
 		return err
 	}
-	ready := Msg{Type: MsgReady}
+	ready := Msg{Type: MsgReady, Message: staged.summary()}
 	var err error
 	if mntNS >= 0 {
 		err = s.SendFD(ready, mntNS)

@@ -24,6 +24,7 @@ type rootfsSetup struct {
 	userns  bool
 	cgroupn bool // a new cgroup namespace was created
 	bundle  string
+	staged  *stagedUse // staged mount trees to attach (stage_linux.go), or nil
 }
 
 func (r *rootfsSetup) prepare() error {
@@ -37,8 +38,13 @@ func (r *rootfsSetup) prepare() error {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
 	Tracef("init: propagation set")
-	if err := makeParentPrivate(r.rootfs); err != nil {
-		return err
+	// After a recursive slave or private (the default rslave), no mount
+	// of the namespace is shared any more (nor can propagation bring a
+	// shared one in): nothing to look up in mountinfo.
+	if !(prop&unix.MS_REC != 0 && prop&(unix.MS_SLAVE|unix.MS_PRIVATE) != 0) {
+		if err := makeParentPrivate(r.rootfs); err != nil {
+			return err
+		}
 	}
 	Tracef("init: parent private")
 	// pivot_root needs the new root to be a mount point.
@@ -54,6 +60,29 @@ func (r *rootfsSetup) prepare() error {
 	setupDev := true
 	for i := range r.spec.Mounts {
 		m := r.spec.Mounts[i]
+		if r.staged != nil {
+			if t, ok := r.staged.attach[i]; ok {
+				// A staged tree, with everything on it: its device
+				// nodes and symlinks for /dev.
+				h, err := r.target(m.Destination, true)
+				if err != nil {
+					return fmt.Errorf("mount %s to %s: %w", m.Source, m.Destination, err)
+				}
+				err = r.staged.attachTree(t, h)
+				h.Close()
+				if err != nil {
+					return err
+				}
+				if t == treeDev {
+					setupDev = false
+				}
+				Tracef("init: attached staged %s", m.Destination)
+				continue
+			}
+			if r.staged.skip[i] {
+				continue
+			}
+		}
 		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
 			setupDev = false
 		}
@@ -649,7 +678,8 @@ func (r *rootfsSetup) createDevice(d specs.LinuxDevice) error {
 	return unix.Fchownat(int(parent.Fd()), base, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-func (r *rootfsSetup) devSymlinks() error {
+// devLinks are the /dev symlinks (target, link).
+func devLinks() [][2]string {
 	links := [][2]string{
 		{"/proc/self/fd", "/dev/fd"},
 		{"/proc/self/fd/0", "/dev/stdin"},
@@ -660,6 +690,11 @@ func (r *rootfsSetup) devSymlinks() error {
 	if _, err := os.Stat("/proc/kcore"); err == nil {
 		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
 	}
+	return links
+}
+
+func (r *rootfsSetup) devSymlinks() error {
+	links := devLinks()
 	dev, err := mkdirAllInRoot(r.root, r.rootfs, "/dev", 0o755)
 	if err != nil {
 		return err
