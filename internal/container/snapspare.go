@@ -87,7 +87,7 @@ func (s *Service) fillSpare(img *image.Resolved) {
 	}
 	done := make(chan struct{})
 	s.spare.filling = done
-	old := s.spare.key
+	old, oldID := s.spare.key, s.spare.id
 	s.spare.id, s.spare.key, s.spare.image, s.spare.chain = "", "", "", ""
 	s.mu.Unlock()
 	s.bg.Add(1)
@@ -108,12 +108,16 @@ func (s *Service) fillSpare(img *image.Resolved) {
 			}
 			s.spare.filling, s.spare.fillChain = nil, ""
 			s.mu.Unlock()
+			if !published && sp.key != "" {
+				s.unmountSpare(sp.id) // left for Restore, unmounted
+			}
 			close(done)
 			if published {
 				s.recheckSpare(ctx, sp)
 			}
 		}()
 		if old != "" {
+			s.unmountSpare(oldID)
 			if err := s.cfg.Snapshots.Remove(ctx, old); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 				s.log.Warn("remove spare snapshot", "key", old, "err", err)
 			}
@@ -132,7 +136,15 @@ func (s *Service) fillSpare(img *image.Resolved) {
 			sp.key = ""
 			return
 		}
+		if !noPremount && !s.isClosing() {
+			// Off the path of the create that takes it: its start's
+			// overlay mount and its init's bind targets (snapmount_linux.go).
+			if err := s.mountSpare(ctx, sp.id, sp.key); err != nil {
+				s.log.Warn("mount spare snapshot", "image", imageID, "err", err)
+			}
+		}
 		if s.isClosing() {
+			s.unmountSpare(sp.id)
 			_ = s.cfg.Snapshots.Remove(ctx, sp.key)
 			s.mu.Lock()
 			delete(s.creating, sp.key)
@@ -163,6 +175,7 @@ func (s *Service) spareHeld(ctx context.Context) string {
 	}
 	s.spare.id, s.spare.key, s.spare.image, s.spare.chain = "", "", "", ""
 	s.mu.Unlock()
+	s.unmountSpare(sp.id)
 	// Not held, and no create can take it any more: the GC asking sweeps
 	// it with the image's layers (it listed it before asking).
 	s.log.Debug("spare snapshot of a removed image let go", "id", shortID(sp.id))
@@ -187,6 +200,7 @@ func (s *Service) recheckSpare(ctx context.Context, sp snapSpare) {
 	if !mine {
 		return // taken, or let go by spareHeld
 	}
+	s.unmountSpare(sp.id)
 	if err := s.cfg.Snapshots.Remove(ctx, sp.key); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("remove spare snapshot", "key", sp.key, "err", err)
 	}

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// overlayLowers returns the first lowerdir of the overlay mounted at dir
+// ("" when none is).
+func overlayLowers(dir string) string {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[1] != dir || f[2] != "overlay" {
+			continue
+		}
+		for _, o := range strings.Split(f[3], ",") {
+			if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+				return strings.Split(v, ":")[0]
+			}
+		}
+	}
+	return ""
+}
+
+// spareMount waits for the one spare snapshot mounted ahead (under
+// <exec-root>/c/, not any of the containers in not) and returns its
+// mount point.
+func (d *daemon) spareMount(t *testing.T, not ...string) string {
+	t.Helper()
+	var got string
+	waitFor(t, "a spare snapshot mounted ahead", 10*time.Second, func() bool {
+		got = ""
+		for _, m := range mountsUnder(filepath.Join(d.execRoot, "c")) {
+			id := filepath.Base(filepath.Dir(m))
+			skip := false
+			for _, n := range not {
+				skip = skip || strings.HasPrefix(n, id)
+			}
+			// Published (its bind targets made) once logged.
+			if !skip && filepath.Base(m) == "rootfs" && len(id) == 64 && strings.Contains(d.logBuf.String(), "spare snapshot prepared\" svc=container id="+id[:12]) {
+				got = m
+			}
+		}
+		return got != ""
+	})
+	return got
+}
+
+// TestSpareSnapshotMounted: the spare snapshot is mounted ahead, with the
+// bind targets of the network files made in it; the create that takes it
+// gets the mount at its own bundle and its first start finds it there
+// (the init, unsharing its mount namespace after that, runs the command
+// on it). The bind targets never show in diff (as with Docker, which keeps
+// them in its init layer), and /etc keeps the image's mode, owner and
+// times. A copy into the created container, a create that fails after
+// taking the spare, an image removal, a stop and a kill -9 of berthd all
+// leave nothing mounted.
+func TestSpareSnapshotMounted(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
+	spare := d.spareMount(t)
+	lower := overlayLowers(spare)
+	if lower == "" {
+		t.Fatalf("no overlay at %s", spare)
+	}
+	var img, got syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(lower, "etc"), &img); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Lstat(filepath.Join(spare, "etc"), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Mode != img.Mode || got.Uid != img.Uid || got.Gid != img.Gid || got.Mtim != img.Mtim {
+		t.Errorf("/etc in the spare: mode %o %d:%d mtime %v, the image's %o %d:%d %v", got.Mode, got.Uid, got.Gid, got.Mtim, img.Mode, img.Uid, img.Gid, img.Mtim)
+	}
+	for _, name := range []string{"resolv.conf", "hosts"} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(spare, "etc", name), &st); err != nil || st.Mode != syscall.S_IFREG|0o644 || st.Size != 0 {
+			t.Errorf("bind target /etc/%s in the spare: %v mode %o size %d", name, err, st.Mode, st.Size)
+		}
+	}
+	// The image's own /etc/hostname stays the image's.
+	if b, err := os.ReadFile(filepath.Join(spare, "etc", "hostname")); err != nil || len(b) == 0 {
+		t.Errorf("the image's /etc/hostname in the spare: %q %v", b, err)
+	}
+
+	// The create takes the spare and its mount; diff of the created
+	// container is empty.
+	id := d.mustCLI("create", "--network", "none", "--name", "two", "busybox", "sh", "-c", "echo hi > /f; cat /etc/hostname; test -f /etc/resolv.conf && test -f /etc/hosts && echo ok")
+	mine := filepath.Join(d.execRoot, "c", id, "rootfs")
+	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) == 0 || !contains(m, mine) || contains(m, spare) {
+		t.Fatalf("mounts after create: %v (want %s, not %s)", m, mine, spare)
+	}
+	if out := d.mustCLI("diff", "two"); out != "" {
+		t.Errorf("diff of a created container: %q", out)
+	}
+	if out, e, code := d.cli(bins.docker, nil, "start", "-a", "two"); code != 0 || out != id[:12]+"\nok\n" {
+		t.Fatalf("start -a two: %d %q %s", code, out, e)
+	}
+	if !strings.Contains(d.logBuf.String(), "start finds its root mounted") {
+		t.Errorf("the start did not use the root mounted ahead:\n%s", d.logBuf)
+	}
+	out := d.mustCLI("diff", "two")
+	if !strings.Contains(out, "A /f") {
+		t.Errorf("diff after the run: %q", out)
+	}
+	for _, p := range []string{"/etc", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"} {
+		for _, l := range strings.Split(out, "\n") {
+			if len(l) > 2 && l[2:] == p {
+				t.Errorf("diff shows %s: %q", p, out)
+			}
+		}
+	}
+	d.mustCLI("rm", "two")
+	waitFor(t, "two's root unmounted", 10*time.Second, func() bool { return !contains(mountsUnder(d.execRoot), mine) })
+
+	// A copy into a created container on a mounted spare: mounted again
+	// for the copy, then as usual at start.
+	d.spareMount(t)
+	d.mustCLI("create", "--network", "none", "--name", "three", "busybox", "cat", "/etc/x")
+	src := filepath.Join(t.TempDir(), "x")
+	if err := os.WriteFile(src, []byte("copied\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.mustCLI("cp", src, "three:/etc/x")
+	if out, e, code := d.cli(bins.docker, nil, "start", "-a", "three"); code != 0 || out != "copied\n" {
+		t.Fatalf("start -a three: %d %q %s", code, out, e)
+	}
+	d.mustCLI("rm", "three")
+
+	// A create that takes the spare and fails (the name is taken).
+	d.spareMount(t)
+	four := d.mustCLI("create", "--network", "none", "--name", "four", "busybox", "true")
+	next := d.spareMount(t, four)
+	if _, e, code := d.cli(bins.docker, nil, "create", "--network", "none", "--name", "four", "busybox", "true"); code == 0 || !strings.Contains(e, "already in use") {
+		t.Fatalf("second create of four: %d %s", code, e)
+	}
+	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 1 || m[0] != filepath.Join(d.execRoot, "c", four, "rootfs") {
+		t.Errorf("mounts after a failed create took the spare %s: %v", next, m)
+	}
+	d.mustCLI("rm", "four")
+	waitFor(t, "four's root unmounted", 10*time.Second, func() bool { return len(mountsUnder(filepath.Join(d.execRoot, "c"))) == 0 })
+
+	// An image removal with a mounted spare.
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
+	d.spareMount(t)
+	d.mustCLI("rmi", "busybox")
+	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 0 {
+		t.Errorf("mounts after rmi: %v", m)
+	}
+	if n := d.snapshotDirs(); n != 0 {
+		t.Errorf("%d snapshot dirs after rmi", n)
+	}
+
+	// A kill -9 of berthd with a spare and a created container mounted
+	// ahead: the next berthd unmounts both; the container still runs.
+	d.importBusybox("busybox:latest")
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
+	d.spareMount(t)
+	five := d.mustCLI("create", "--network", "none", "--name", "five", "busybox", "cat", "/etc/hostname")
+	d.spareMount(t, five)
+	d.kill9()
+	d.start()
+	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 0 {
+		t.Errorf("mounts after kill -9 and restart: %v", m)
+	}
+	if out, e, code := d.cli(bins.docker, nil, "start", "-a", "five"); code != 0 || out != five[:12]+"\n" {
+		t.Fatalf("start -a five after the restart: %d %q %s", code, out, e)
+	}
+
+	// A stop with a spare and a created container mounted ahead.
+	d.mustCLI("create", "--network", "none", "--name", "six", "busybox", "true")
+	d.spareMount(t)
+	d.stop()
+	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 0 {
+		t.Errorf("mounts after berthd stopped: %v", m)
+	}
+	d.start()
+	d.mustCLI("rm", "five", "six")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
