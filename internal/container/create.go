@@ -246,6 +246,9 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	failpoint.Crash("create-recorded")
 	c := newContainer(rec)
 	c.premounted = premounted
+	if premounted {
+		s.expirePremount(c)
+	}
 	s.byID[id] = c
 	s.names[rec.Name] = id
 	s.event("create", &rec, nil)

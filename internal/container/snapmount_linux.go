@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -41,6 +42,21 @@ var spareStubs = []string{"resolv.conf", "hostname", "hosts"}
 // noPremount (BERTH_PREMOUNT=0 in berthd's environment) keeps spares
 // unmounted: for A/B measurements.
 var noPremount = os.Getenv("BERTH_PREMOUNT") == "0"
+
+// premountTTL is how long a root mounted ahead waits for its first start
+// (as long as the shim prepared at create: aheadTTL); then it is
+// unmounted, and a later start mounts it as usual. (A var for tests.)
+var premountTTL = aheadTTL
+
+// expirePremount unmounts c's root mounted ahead if no start took it
+// within premountTTL.
+func (s *Service) expirePremount(c *Container) {
+	time.AfterFunc(premountTTL, func() {
+		c.busy.Lock()
+		defer c.busy.Unlock()
+		s.dropPremount(c)
+	})
+}
 
 // mountSpare mounts the spare snapshot key at rootfsDir(id) and prepares
 // the bind targets in it. On error nothing is left mounted.
