@@ -77,6 +77,9 @@ func (s *Service) mountSpare(ctx context.Context, id, key string) error {
 		// The init makes them at start, as without a spare.
 		s.log.Debug("spare snapshot: bind targets", "id", shortID(id), "err", err)
 	}
+	if err := s.spareFiles(id); err != nil {
+		s.log.Debug("spare snapshot: files", "id", shortID(id), "err", err)
+	}
 	return nil
 }
 
@@ -123,16 +126,42 @@ func makeStubs(rootfs string) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(rootfs, "etc"), ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
+// spareFiles makes, in a mounted spare's bundle and in its data
+// directory, the files create and start write for the container that
+// takes it, empty: creating a file costs far more than writing one that
+// exists (on this ext4, ~0.1–0.7 ms against ~0.02 ms), and these are on
+// the path. The create renames the data directory to its own with the
+// bundle (adoptSpareMount); writeNetworkFiles and start's config.json
+// then only write. Errors are for the log: create and start make what is
+// missing as without a spare.
+func (s *Service) spareFiles(id string) error {
+	if err := os.WriteFile(filepath.Join(s.bundleDir(id), "config.json"), nil, 0o600); err != nil {
+		return err
+	}
+	dir := s.dataDir(id)
+	if err := os.MkdirAll(dir, 0o710); err != nil {
+		return err
+	}
+	for _, n := range []string{"hostname", "hosts", "resolv.conf"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // unmountSpare unmounts the root at rootfsDir(id), if any, and removes
-// the directories mountSpare made (never recursively: a root still
-// mounted keeps them).
+// the files and directories mountSpare and spareFiles made (never
+// recursively under the root: a root still mounted keeps them).
 func (s *Service) unmountSpare(id string) {
 	rootfs := s.rootfsDir(id)
 	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		s.log.Warn("unmount spare snapshot", "id", shortID(id), "err", err)
 	}
 	_ = os.Remove(rootfs)
+	_ = os.Remove(filepath.Join(s.bundleDir(id), "config.json"))
 	_ = os.Remove(s.bundleDir(id))
+	_ = os.RemoveAll(s.dataDir(id))
 }
 
 // isMountRoot says whether something is mounted at dir.
@@ -158,6 +187,10 @@ func (s *Service) adoptSpareMount(key, id string) bool {
 		s.log.Debug("spare snapshot: move its mount", "id", shortID(id), "err", err)
 		s.unmountSpare(spareID)
 		return false
+	}
+	if err := os.Rename(s.dataDir(spareID), s.dataDir(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Debug("spare snapshot: move its files", "id", shortID(id), "err", err)
+		_ = os.RemoveAll(s.dataDir(spareID))
 	}
 	return true
 }

@@ -85,6 +85,14 @@ func TestSpareSnapshotMounted(t *testing.T) {
 			t.Errorf("bind target /etc/%s in the spare: %v mode %o size %d", name, err, st.Mode, st.Size)
 		}
 	}
+	// The files create and start write, made (empty) ahead.
+	spareID := filepath.Base(filepath.Dir(spare))
+	for _, f := range []string{filepath.Join(d.dataRoot, "containers", spareID, "hostname"), filepath.Join(d.dataRoot, "containers", spareID, "hosts"),
+		filepath.Join(d.dataRoot, "containers", spareID, "resolv.conf"), filepath.Join(d.execRoot, "c", spareID, "config.json")} {
+		if st, err := os.Stat(f); err != nil || st.Size() != 0 {
+			t.Errorf("%s in the spare: %v", f, err)
+		}
+	}
 	// The image's own /etc/hostname stays the image's.
 	if b, err := os.ReadFile(filepath.Join(spare, "etc", "hostname")); err != nil || len(b) == 0 {
 		t.Errorf("the image's /etc/hostname in the spare: %q %v", b, err)
@@ -96,6 +104,12 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	mine := filepath.Join(d.execRoot, "c", id, "rootfs")
 	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) == 0 || !contains(m, mine) || contains(m, spare) {
 		t.Fatalf("mounts after create: %v (want %s, not %s)", m, mine, spare)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.dataRoot, "containers", id, "hostname")); err != nil || string(b) != id[:12]+"\n" {
+		t.Errorf("two's hostname file: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(d.dataRoot, "containers", spareID)); !os.IsNotExist(err) {
+		t.Errorf("the spare's data directory is still there: %v", err)
 	}
 	if out := d.mustCLI("diff", "two"); out != "" {
 		t.Errorf("diff of a created container: %q", out)
@@ -144,6 +158,12 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 1 || m[0] != filepath.Join(d.execRoot, "c", four, "rootfs") {
 		t.Errorf("mounts after a failed create took the spare %s: %v", next, m)
 	}
+	nextID := filepath.Base(filepath.Dir(next))
+	for _, dir := range []string{filepath.Join(d.dataRoot, "containers", nextID), filepath.Join(d.execRoot, "c", nextID)} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s left by the failed create: %v", dir, err)
+		}
+	}
 	d.mustCLI("rm", "four")
 	waitFor(t, "four's root unmounted", 10*time.Second, func() bool { return len(mountsUnder(filepath.Join(d.execRoot, "c"))) == 0 })
 
@@ -157,6 +177,7 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	if n := d.snapshotDirs(); n != 0 {
 		t.Errorf("%d snapshot dirs after rmi", n)
 	}
+	d.noContainerDirs(t, "rmi")
 
 	// A kill -9 of berthd with a spare and a created container mounted
 	// ahead: the next berthd unmounts both; the container still runs.
@@ -183,6 +204,31 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	}
 	d.start()
 	d.mustCLI("rm", "five", "six")
+	d.noContainerDirs(t, "the last rm")
+}
+
+// noContainerDirs waits until no container directory is left under the
+// data root and the exec root (no container exists).
+func (d *daemon) noContainerDirs(t *testing.T, after string) {
+	t.Helper()
+	var left []string
+	ok := false
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok && time.Now().Before(deadline) {
+		left = nil
+		for _, dir := range []string{filepath.Join(d.dataRoot, "containers"), filepath.Join(d.execRoot, "c")} {
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				left = append(left, filepath.Join(dir, e.Name()))
+			}
+		}
+		if ok = len(left) == 0; !ok {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !ok {
+		t.Errorf("container directories left after %s: %v", after, left)
+	}
 }
 
 func contains(list []string, s string) bool {
