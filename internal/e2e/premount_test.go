@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 )
 
 // overlayLowers returns the first lowerdir of the overlay mounted at dir
@@ -238,4 +241,25 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// containerMounts lists the roots mounted under <exec-root>/c that belong
+// to containers (not a spare snapshot mounted ahead).
+func (d *daemon) containerMounts(t *testing.T) []string {
+	t.Helper()
+	list, err := d.client.ContainerList(context.Background(), client.ContainerListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, c := range list.Items {
+		ids[c.ID] = true
+	}
+	var out []string
+	for _, m := range mountsUnder(filepath.Join(d.execRoot, "c")) {
+		if ids[filepath.Base(filepath.Dir(m))] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
