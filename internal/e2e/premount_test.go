@@ -120,8 +120,14 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	if out, e, code := d.cli(bins.docker, nil, "start", "-a", "two"); code != 0 || out != id[:12]+"\nok\n" {
 		t.Fatalf("start -a two: %d %q %s", code, out, e)
 	}
-	if !strings.Contains(d.logBuf.String(), "start finds its root mounted") {
+	if !strings.Contains(d.logBuf.String(), "start finds its root mounted\" svc=container id="+id[:12]) {
 		t.Errorf("the start did not use the root mounted ahead:\n%s", d.logBuf)
+	}
+	// Its init was pre-forked: it shares berthd's mount namespace until
+	// it has its config, so it sees the root mounted ahead, whenever that
+	// was mounted.
+	if !strings.Contains(d.logBuf.String(), "shim spawned\" svc=container id="+id[:12]+" preforked=true") {
+		t.Errorf("two's init was not pre-forked:\n%s", d.logBuf)
 	}
 	out := d.mustCLI("diff", "two")
 	if !strings.Contains(out, "A /f") {
