@@ -143,6 +143,35 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	d.mustCLI("rm", "two")
 	waitFor(t, "two's root unmounted", 10*time.Second, func() bool { return !contains(mountsUnder(d.execRoot), mine) })
 
+	// A fresh container that ran on a spare: nothing in diff, and its
+	// commit adds no layer.
+	d.spareMount(t)
+	d.mustCLI("run", "--name", "fresh", "--network", "none", "busybox", "true")
+	if out := d.mustCLI("diff", "fresh"); out != "" {
+		t.Errorf("diff of a fresh container: %q", out)
+	}
+	d.mustCLI("commit", "fresh", "fresh:img")
+	if got, want := d.mustCLI("inspect", "-f", "{{len .RootFS.Layers}}", "fresh:img"), d.mustCLI("inspect", "-f", "{{len .RootFS.Layers}}", "busybox"); got != want {
+		t.Errorf("commit of a fresh container: %s layers, the image has %s", got, want)
+	}
+	d.mustCLI("rm", "fresh")
+	// Another image's create replaces the spare: the old one is unmounted.
+	old := d.spareMount(t)
+	d.mustCLI("run", "--rm", "--network", "none", "fresh:img", "true")
+	other := d.spareMount(t, filepath.Base(filepath.Dir(old)))
+	waitFor(t, "one spare mounted", 10*time.Second, func() bool {
+		m := mountsUnder(filepath.Join(d.execRoot, "c"))
+		return len(m) == 1 && m[0] == other
+	})
+	if _, err := os.Stat(filepath.Dir(old)); !os.IsNotExist(err) {
+		t.Errorf("the replaced spare's bundle directory: %v", err)
+	}
+	d.mustCLI("rmi", "fresh:img")
+	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 0 {
+		t.Errorf("mounts after rmi fresh:img: %v", m)
+	}
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
+
 	// A copy into a created container on a mounted spare: mounted again
 	// for the copy, then as usual at start.
 	d.spareMount(t)
