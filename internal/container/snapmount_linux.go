@@ -13,10 +13,12 @@ import (
 	"github.com/berth-dev/berth/internal/image/snapshot"
 )
 
-// A spare snapshot (snapspare.go) is also mounted ahead: the fill mounts
-// it at <exec-root>/c/<spare id>/rootfs, the place a container's bundle
-// keeps its root, and makes the empty files the container's init binds
-// the network files onto (mountStubs). The create that takes the spare
+// A spare snapshot (snapspare.go) is also mounted ahead, once a start
+// answered (mountSpareAhead; or by its fill, if the start ended first):
+// at <exec-root>/c/<spare id>/rootfs, the place a container's bundle
+// keeps its root, with the empty files the container's init binds the
+// network files onto (mountStubs) and the files create and start write
+// (spareFiles). The create that takes the spare
 // renames that directory to the container's bundle directory (a rename of
 // the parent of a mount point moves the mount with it); the container's
 // first start finds its root mounted (Container.premounted) and skips the
@@ -47,6 +49,52 @@ var noPremount = os.Getenv("BERTH_PREMOUNT") == "0"
 // (as long as the shim prepared at create: aheadTTL); then it is
 // unmounted, and a later start mounts it as usual. (A var for tests.)
 var premountTTL = aheadTTL
+
+// mountSpareAhead mounts the published spare, if it is not yet, in the
+// background; a start calls it once it answered. Mounting while a create
+// and start run (at the fill, just after the create's commit) put the
+// overlay mount, the bind targets and the file creations beside the
+// container's init's own mounts, which they slowed by about as much as
+// they saved (ext4 journal, mount locks, the 2 CPUs); after the start
+// they run while the container runs and exits. A fill under way when the
+// start ends mounts its spare itself (wantMount).
+func (s *Service) mountSpareAhead() {
+	if noPremount || s.isClosing() {
+		return
+	}
+	s.mu.Lock()
+	if s.spare.filling != nil {
+		s.spare.wantMount = true
+		s.mu.Unlock()
+		return
+	}
+	sp := s.spare
+	if sp.key == "" || sp.mounted {
+		s.mu.Unlock()
+		return
+	}
+	// As a fill: a claim waits for it (briefly), another fill does not start.
+	done := make(chan struct{})
+	s.spare.filling, s.spare.fillChain, s.spare.mounted = done, sp.chain, true
+	s.mu.Unlock()
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := s.mountSpare(context.Background(), sp.id, sp.key); err != nil {
+			s.log.Warn("mount spare snapshot", "image", sp.image, "err", err)
+		}
+		s.mu.Lock()
+		still := s.spare.key == sp.key
+		s.spare.filling, s.spare.fillChain = nil, ""
+		s.mu.Unlock()
+		close(done)
+		if !still {
+			// Let go meanwhile (its discarder unmounted before this
+			// mount), or taken after the claim stopped waiting.
+			s.unmountSpare(sp.id)
+		}
+	}()
+}
 
 // expirePremount unmounts c's root mounted ahead if no start took it
 // within premountTTL.

@@ -34,6 +34,10 @@ type snapSpare struct {
 	// fillChain is its layer.
 	filling   chan struct{}
 	fillChain string
+	// mounted: the spare's mount ahead is done or under way
+	// (mountSpareAhead); wantMount: a start asked for it while a fill or
+	// a mount ran (snapmount_linux.go).
+	mounted, wantMount bool
 }
 
 // claimSpare returns the key of a spare prepared on img's top layer and
@@ -102,6 +106,7 @@ func (s *Service) fillSpare(img *image.Resolved) {
 				delete(s.creating, sp.key)
 				if !s.isClosing() {
 					s.spare.id, s.spare.key, s.spare.image, s.spare.chain = sp.id, sp.key, sp.image, sp.chain
+					s.spare.mounted = sp.mounted
 					published = true
 					s.log.Debug("spare snapshot prepared", "id", shortID(sp.id))
 				}
@@ -136,9 +141,14 @@ func (s *Service) fillSpare(img *image.Resolved) {
 			sp.key = ""
 			return
 		}
-		if !noPremount && !s.isClosing() {
-			// Off the path of the create that takes it: its start's
-			// overlay mount and its init's bind targets (snapmount_linux.go).
+		s.mu.Lock()
+		want := s.spare.wantMount
+		s.spare.wantMount = false
+		s.mu.Unlock()
+		if want && !noPremount && !s.isClosing() {
+			// A start that ended meanwhile asked for the mount ahead
+			// (snapmount_linux.go).
+			sp.mounted = true
 			if err := s.mountSpare(ctx, sp.id, sp.key); err != nil {
 				s.log.Warn("mount spare snapshot", "image", imageID, "err", err)
 			}

@@ -54,8 +54,9 @@ func (d *daemon) spareMount(t *testing.T, not ...string) string {
 	return got
 }
 
-// TestSpareSnapshotMounted: the spare snapshot is mounted ahead, with the
-// bind targets of the network files made in it; the create that takes it
+// TestSpareSnapshotMounted: the spare snapshot is mounted ahead once a
+// start ended, with the bind targets of the network files made in it and
+// the files create and start write; the create that takes it
 // gets the mount at its own bundle and its first start finds it there
 // (the init, unsharing its mount namespace after that, runs the command
 // on it). The bind targets never show in diff (as with Docker, which keeps
@@ -189,6 +190,8 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	// A create that takes the spare and fails (the name is taken).
 	d.spareMount(t)
 	four := d.mustCLI("create", "--network", "none", "--name", "four", "busybox", "true")
+	// (A spare is mounted once a start ended.)
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
 	next := d.spareMount(t, four)
 	if _, e, code := d.cli(bins.docker, nil, "create", "--network", "none", "--name", "four", "busybox", "true"); code == 0 || !strings.Contains(e, "already in use") {
 		t.Fatalf("second create of four: %d %s", code, e)
@@ -223,7 +226,11 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
 	d.spareMount(t)
 	five := d.mustCLI("create", "--network", "none", "--name", "five", "busybox", "cat", "/etc/hostname")
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
 	d.spareMount(t, five)
+	if !contains(mountsUnder(filepath.Join(d.execRoot, "c")), filepath.Join(d.execRoot, "c", five, "rootfs")) {
+		t.Fatal("five's root is not mounted ahead")
+	}
 	d.kill9()
 	d.start()
 	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 0 {
@@ -234,8 +241,14 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	}
 
 	// A stop with a spare and a created container mounted ahead.
-	d.mustCLI("create", "--network", "none", "--name", "six", "busybox", "true")
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
 	d.spareMount(t)
+	six := d.mustCLI("create", "--network", "none", "--name", "six", "busybox", "true")
+	d.mustCLI("run", "--rm", "--network", "none", "busybox", "true")
+	d.spareMount(t, six)
+	if !contains(mountsUnder(filepath.Join(d.execRoot, "c")), filepath.Join(d.execRoot, "c", six, "rootfs")) {
+		t.Fatal("six's root is not mounted ahead")
+	}
 	d.stop()
 	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 0 {
 		t.Errorf("mounts after berthd stopped: %v", m)
