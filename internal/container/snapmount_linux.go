@@ -82,6 +82,8 @@ func (s *Service) mountSpareAhead() {
 		defer s.bg.Done()
 		if err := s.mountSpare(context.Background(), sp.id, sp.key); err != nil {
 			s.log.Warn("mount spare snapshot", "image", sp.image, "err", err)
+		} else {
+			s.log.Debug("spare snapshot mounted ahead", "id", shortID(sp.id), "by", "start")
 		}
 		s.mu.Lock()
 		still := s.spare.key == sp.key

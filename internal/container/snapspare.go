@@ -151,6 +151,8 @@ func (s *Service) fillSpare(img *image.Resolved) {
 			sp.mounted = true
 			if err := s.mountSpare(ctx, sp.id, sp.key); err != nil {
 				s.log.Warn("mount spare snapshot", "image", imageID, "err", err)
+			} else {
+				s.log.Debug("spare snapshot mounted ahead", "id", shortID(sp.id), "by", "fill")
 			}
 		}
 		if s.isClosing() {
