@@ -44,8 +44,8 @@ func (d *daemon) spareMount(t *testing.T, not ...string) string {
 			for _, n := range not {
 				skip = skip || strings.HasPrefix(n, id)
 			}
-			// Published (its bind targets made) once logged.
-			if !skip && filepath.Base(m) == "rootfs" && len(id) == 64 && strings.Contains(d.logBuf.String(), "spare snapshot prepared\" svc=container id="+id[:12]) {
+			// Done (its bind targets and files made) once logged.
+			if !skip && filepath.Base(m) == "rootfs" && len(id) == 64 && strings.Contains(d.logBuf.String(), "spare snapshot mounted ahead\" svc=container id="+id[:12]) {
 				got = m
 			}
 		}
