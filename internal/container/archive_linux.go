@@ -173,6 +173,7 @@ func (s *Service) mountStopped(ctx context.Context, c *Container) (_ *fsRoot, re
 		return nil, errdefs.Newf(errdefs.Conflict, "container %s is marked for removal", shortID(rec.ID))
 	}
 	rootfs := s.rootfsDir(rec.ID)
+	s.dropPremount(c) // mounted again below, with the volumes
 	if err := os.MkdirAll(rootfs, 0o700); err != nil {
 		return nil, err
 	}

@@ -117,6 +117,9 @@ type Container struct {
 	oom *oomWatch
 	// run is the container's run-state file (runstate.go).
 	run runFile
+	// premounted: the root is mounted already, for the first start
+	// (snapmount_linux.go); guarded by mu.
+	premounted bool
 }
 
 // waitTeardown waits until the last run is torn down.

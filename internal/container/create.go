@@ -112,6 +112,15 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	} else {
 		snapKey = "container-" + id
 	}
+	// Its root mounted ahead, now at this container's bundle (snapmount_linux.go).
+	premounted := spared && s.adoptSpareMount(snapKey, id)
+	if premounted {
+		defer func() {
+			if retErr != nil {
+				s.unmountSpare(id)
+			}
+		}()
+	}
 	if cfg.Hostname == "" && !hc.NetworkMode.IsHost() && !hc.NetworkMode.IsContainer() {
 		cfg.Hostname = shortID(id)
 	}
@@ -236,6 +245,10 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	}
 	failpoint.Crash("create-recorded")
 	c := newContainer(rec)
+	c.premounted = premounted
+	if premounted {
+		s.expirePremount(c)
+	}
 	s.byID[id] = c
 	s.names[rec.Name] = id
 	s.event("create", &rec, nil)

@@ -100,6 +100,10 @@ func (s *Service) Restore(ctx context.Context) error {
 		return nil
 	})
 	for _, key := range orphans {
+		// A spare's, mounted ahead (snapmount_linux.go), first.
+		if id := strings.TrimPrefix(key, "container-"); !known[id] {
+			s.unmountSpare(id)
+		}
 		s.log.Info("removing leftover container snapshot", "key", key)
 		if err := s.cfg.Snapshots.Remove(ctx, key); err != nil {
 			s.log.Warn("remove leftover snapshot", "key", key, "err", err)

@@ -276,6 +276,7 @@ func (s *Service) Close() error {
 	case <-time.After(10 * time.Second):
 		s.log.Warn("container cleanup still running at shutdown; the next start finishes it")
 	}
+	s.closePremounts()
 	return nil
 }
 

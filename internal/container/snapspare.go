@@ -34,6 +34,10 @@ type snapSpare struct {
 	// fillChain is its layer.
 	filling   chan struct{}
 	fillChain string
+	// mounted: the spare's mount ahead is done or under way
+	// (mountSpareAhead); wantMount: a start asked for it while a fill or
+	// a mount ran (snapmount_linux.go).
+	mounted, wantMount bool
 }
 
 // claimSpare returns the key of a spare prepared on img's top layer and
@@ -87,7 +91,7 @@ func (s *Service) fillSpare(img *image.Resolved) {
 	}
 	done := make(chan struct{})
 	s.spare.filling = done
-	old := s.spare.key
+	old, oldID := s.spare.key, s.spare.id
 	s.spare.id, s.spare.key, s.spare.image, s.spare.chain = "", "", "", ""
 	s.mu.Unlock()
 	s.bg.Add(1)
@@ -102,18 +106,23 @@ func (s *Service) fillSpare(img *image.Resolved) {
 				delete(s.creating, sp.key)
 				if !s.isClosing() {
 					s.spare.id, s.spare.key, s.spare.image, s.spare.chain = sp.id, sp.key, sp.image, sp.chain
+					s.spare.mounted = sp.mounted
 					published = true
 					s.log.Debug("spare snapshot prepared", "id", shortID(sp.id))
 				}
 			}
 			s.spare.filling, s.spare.fillChain = nil, ""
 			s.mu.Unlock()
+			if !published && sp.key != "" {
+				s.unmountSpare(sp.id) // left for Restore, unmounted
+			}
 			close(done)
 			if published {
 				s.recheckSpare(ctx, sp)
 			}
 		}()
 		if old != "" {
+			s.unmountSpare(oldID)
 			if err := s.cfg.Snapshots.Remove(ctx, old); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 				s.log.Warn("remove spare snapshot", "key", old, "err", err)
 			}
@@ -132,7 +141,22 @@ func (s *Service) fillSpare(img *image.Resolved) {
 			sp.key = ""
 			return
 		}
+		s.mu.Lock()
+		want := s.spare.wantMount
+		s.spare.wantMount = false
+		s.mu.Unlock()
+		if want && !noPremount && !s.isClosing() {
+			// A start that ended meanwhile asked for the mount ahead
+			// (snapmount_linux.go).
+			sp.mounted = true
+			if err := s.mountSpare(ctx, sp.id, sp.key); err != nil {
+				s.log.Warn("mount spare snapshot", "image", imageID, "err", err)
+			} else {
+				s.log.Debug("spare snapshot mounted ahead", "id", shortID(sp.id), "by", "fill")
+			}
+		}
 		if s.isClosing() {
+			s.unmountSpare(sp.id)
 			_ = s.cfg.Snapshots.Remove(ctx, sp.key)
 			s.mu.Lock()
 			delete(s.creating, sp.key)
@@ -163,6 +187,7 @@ func (s *Service) spareHeld(ctx context.Context) string {
 	}
 	s.spare.id, s.spare.key, s.spare.image, s.spare.chain = "", "", "", ""
 	s.mu.Unlock()
+	s.unmountSpare(sp.id)
 	// Not held, and no create can take it any more: the GC asking sweeps
 	// it with the image's layers (it listed it before asking).
 	s.log.Debug("spare snapshot of a removed image let go", "id", shortID(sp.id))
@@ -187,6 +212,7 @@ func (s *Service) recheckSpare(ctx context.Context, sp snapSpare) {
 	if !mine {
 		return // taken, or let go by spareHeld
 	}
+	s.unmountSpare(sp.id)
 	if err := s.cfg.Snapshots.Remove(ctx, sp.key); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		s.log.Warn("remove spare snapshot", "key", sp.key, "err", err)
 	}

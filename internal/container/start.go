@@ -96,14 +96,18 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		prep = s.prepareShim(&rec)
 	}
 	defer func() { prep.Release() }()
-	_ = unix.Unmount(rootfs, unix.MNT_DETACH)
-	if err := os.RemoveAll(bundle); err != nil {
-		return err
+	// A first start may find its root mounted ahead (snapmount_linux.go).
+	premounted := s.takePremount(c, rootfs)
+	if !premounted {
+		_ = unix.Unmount(rootfs, unix.MNT_DETACH)
+		if err := os.RemoveAll(bundle); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(rootfs, 0o700); err != nil {
+			return err
+		}
 	}
-	if err := os.MkdirAll(rootfs, 0o700); err != nil {
-		return err
-	}
-	mounted := false
+	mounted := premounted
 	defer func() {
 		if retErr != nil {
 			if mounted {
@@ -112,14 +116,16 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			_ = os.RemoveAll(bundle)
 		}
 	}()
-	mounts, err := s.cfg.Snapshots.Mounts(ctx, rec.Snapshot)
-	if err != nil {
-		return err
+	if !premounted {
+		mounts, err := s.cfg.Snapshots.Mounts(ctx, rec.Snapshot)
+		if err != nil {
+			return err
+		}
+		if err := snapshot.MountAll(mounts, rootfs); err != nil {
+			return err
+		}
+		mounted = true
 	}
-	if err := snapshot.MountAll(mounts, rootfs); err != nil {
-		return err
-	}
-	mounted = true
 	phase("mounted")
 	extra, err := s.runMounts(ctx, &rec, rootfs)
 	if err != nil {
@@ -241,6 +247,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	phase("started")
 	s.event("start", &saved, nil)
 	close(started)
+	s.mountSpareAhead() // the next create's root (snapmount_linux.go)
 	s.startHealth(c)
 	// The OOM watch is set up after start answered (it reads the
 	// runtime's record for the cgroup paths, then registers an eventfd

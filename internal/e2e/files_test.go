@@ -235,7 +235,7 @@ func TestCp(t *testing.T) {
 			}
 		}
 	}
-	if m := mountsUnder(filepath.Join(d.execRoot, "c")); len(m) != 1 {
+	if m := d.containerMounts(t); len(m) != 1 {
 		t.Errorf("mounts after copies (only the running container's rootfs expected): %v", m)
 	}
 	// With a terminal both CLIs report the copy on stderr, in the same
@@ -326,6 +326,6 @@ func TestCpDuringLifecycle(t *testing.T) {
 	}
 	t.Logf("%d copies each way during 8 start/kill cycles", copies)
 	waitFor(t, "the last run's teardown", 10*time.Second, func() bool {
-		return len(mountsUnder(filepath.Join(d.execRoot, "c"))) == 0
+		return len(d.containerMounts(t)) == 0
 	})
 }

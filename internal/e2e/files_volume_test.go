@@ -78,8 +78,9 @@ func TestCpStoppedContainerVolumes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		own := d.mustCLI("inspect", "-f", "{{.Id}}", "w-"+name)
 		for _, m := range ms {
-			if strings.Contains(m.Mountpoint, "/rootfs") {
+			if strings.Contains(m.Mountpoint, "/"+own+"/") {
 				t.Errorf("%s: still mounted after the copies: %s", name, m.Mountpoint)
 			}
 		}

@@ -1,0 +1,144 @@
+package container
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// overlayAt mounts an overlay of lower (read-only) at a fresh directory
+// and returns it and its upper; cleanup unmounts it.
+func overlayAt(t *testing.T, lower string) (merged, upper string) {
+	t.Helper()
+	base := t.TempDir()
+	upper, work, merged := filepath.Join(base, "u"), filepath.Join(base, "w"), filepath.Join(base, "m")
+	for _, d := range []string{upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+work); err != nil {
+		t.Skipf("overlayfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
+	return merged, upper
+}
+
+// TestMakeStubs: on a real overlay, the missing bind targets are made in
+// /etc as the init makes them (empty, 0644, root's), what the image has
+// is left alone (not copied up), and the copied-up /etc keeps the image's
+// mode, owner and times.
+func TestMakeStubs(t *testing.T) {
+	lower := t.TempDir()
+	etc := filepath.Join(lower, "etc")
+	if err := os.Mkdir(etc, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "hostname"), []byte("img\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(etc, 12, 34); err != nil {
+		t.Fatal(err)
+	}
+	at, mt := time.Unix(1600000000, 123456789), time.Unix(1700000000, 987654321)
+	if err := os.Chtimes(etc, at, mt); err != nil {
+		t.Fatal(err)
+	}
+	merged, upper := overlayAt(t, lower)
+	old := unix.Umask(0o077) // the stubs are 0644 whatever berthd's umask
+	err := makeStubs(merged)
+	unix.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"resolv.conf", "hosts"} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(upper, "etc", n), &st); err != nil || st.Mode != unix.S_IFREG|0o644 || st.Size != 0 || st.Uid != 0 {
+			t.Errorf("%s in the upper: %v mode %o size %d uid %d", n, err, st.Mode, st.Size, st.Uid)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(upper, "etc", "hostname")); !os.IsNotExist(err) {
+		t.Errorf("the image's hostname was copied up: %v", err)
+	}
+	var got, want unix.Stat_t
+	if err := unix.Lstat(filepath.Join(upper, "etc"), &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lstat(etc, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got.Mode != want.Mode || got.Uid != 12 || got.Gid != 34 || got.Mtim != want.Mtim || got.Atim.Sec != want.Atim.Sec {
+		t.Errorf("/etc in the upper: mode %o %d:%d mtime %v atime %v, the image's %o %d:%d %v %v", got.Mode, got.Uid, got.Gid, got.Mtim, got.Atim, want.Mode, want.Uid, want.Gid, want.Mtim, want.Atim)
+	}
+	// Again: nothing to make, nothing changes.
+	if err := makeStubs(merged); err != nil {
+		t.Fatal(err)
+	}
+
+	// No /etc, or /etc a symlink: nothing is made (the init decides).
+	for _, mk := range []func(string) error{
+		func(string) error { return nil },
+		func(l string) error { return os.Symlink("/tmp", filepath.Join(l, "etc")) },
+	} {
+		l := t.TempDir()
+		if err := mk(l); err != nil {
+			t.Fatal(err)
+		}
+		m, u := overlayAt(t, l)
+		if err := makeStubs(m); err != nil {
+			t.Fatal(err)
+		}
+		if ents, _ := os.ReadDir(u); len(ents) != 0 {
+			t.Errorf("upper not empty: %v", ents)
+		}
+	}
+}
+
+// TestPremountExpires: a root mounted ahead that no start takes within
+// premountTTL is unmounted; one a start took is left alone.
+func TestPremountExpires(t *testing.T) {
+	defer func(d time.Duration) { premountTTL = d }(premountTTL)
+	premountTTL = 50 * time.Millisecond
+	s := &Service{cfg: Config{ExecRoot: t.TempDir()}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	mount := func(id string) string {
+		dir := s.rootfsDir(id)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+		return dir
+	}
+	idle := newContainer(Record{ID: "idle0123456789"})
+	idle.premounted = true
+	idleDir := mount(idle.ID())
+	taken := newContainer(Record{ID: "taken0123456789"})
+	taken.premounted = true
+	takenDir := mount(taken.ID())
+	s.expirePremount(idle)
+	if !s.takePremount(taken, takenDir) {
+		t.Fatal("the start did not find the root mounted")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for isMountRoot(idleDir) {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle root is still mounted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// What the expiry does, for the root a start took: nothing.
+	s.dropPremount(taken)
+	if !isMountRoot(takenDir) {
+		t.Error("the root a start took was unmounted")
+	}
+	if s.takePremount(idle, idleDir) {
+		t.Error("an expired root was handed to a start")
+	}
+}
