@@ -59,15 +59,6 @@ type CreateOpts struct {
 	// (Runtime.Prefork): create uses it when it fits the configuration
 	// and releases it otherwise.
 	Preforked *Preforked
-	// SaveWhileStarting: CreateContainer writes the container's final
-	// state record (state.json, 0.3-0.5 ms) in the background; Start,
-	// which must follow at once, waits for it once the program runs, and
-	// Delete before it removes anything. For a caller that starts the
-	// container right away and serves nothing in between (the shim's
-	// create-and-start): until it is written the record on disk is the
-	// one from before the init's config (init, cgroups), which is all a
-	// forced delete needs.
-	SaveWhileStarting bool
 
 	saveAsync bool
 }
@@ -403,14 +394,13 @@ func (c *created) releaseMountNS() {
 	}
 }
 
-// waitSaved returns the result of a concurrent save, if any. It may be
-// called more than once, from several goroutines.
+// waitSaved returns the result of a concurrent save, if any.
 func (c *created) waitSaved() error {
 	if c.saved == nil {
 		return nil
 	}
 	err := <-c.saved
-	c.saved <- err // for the next caller
+	c.saved = nil
 	return err
 }
 
@@ -633,7 +623,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	initproc.Tracef("create: child ready")
 	p.Creating = false
 	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS, staged: ready.Message}
-	if o.saveAsync || o.SaveWhileStarting {
+	if o.saveAsync {
 		// run: the record is written while the program starts; Run waits
 		// for it before it returns or deletes anything.
 		c.saved = make(chan error, 1)

@@ -83,13 +83,10 @@ func (c *Container) Console() (*os.File, error) {
 
 // Start lets the init execute the container's program (see Runtime.Start).
 func (c *Container) Start(ctx context.Context) error {
-	// A record being written (CreateOpts.SaveWhileStarting) is waited
-	// for once the program runs.
-	err := c.r.start(c.c.p)
-	if serr := c.c.waitSaved(); err == nil {
-		err = serr
+	if err := c.c.waitSaved(); err != nil {
+		return err
 	}
-	return err
+	return c.r.start(c.c.p)
 }
 
 // Signal sends sig to the init through its pidfd (never to a recycled
@@ -117,7 +114,6 @@ func (c *Container) Wait() (syscall.WaitStatus, error) {
 // first; then what is left of the container's processes, its cgroups and
 // its state directory go, and the poststop hooks run.
 func (c *Container) Delete(ctx context.Context) error {
-	_ = c.c.waitSaved() // before the state directory goes
 	select {
 	case <-c.waited:
 	default:
