@@ -152,6 +152,9 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 		return res, err
 	}
 	rec.LogPath = logger.Path(lcfg)
+	if premounted {
+		s.adoptSpareLog(id, rec.LogPath)
+	}
 	if rec.Networks == nil {
 		rec.Networks = map[string]*NetworkInfo{}
 	}

@@ -185,8 +185,10 @@ func makeStubs(rootfs string) error {
 // then only write. Errors are for the log: create and start make what is
 // missing as without a spare.
 func (s *Service) spareFiles(id string) error {
-	if err := os.WriteFile(filepath.Join(s.bundleDir(id), "config.json"), nil, 0o600); err != nil {
-		return err
+	for _, n := range spareBundleFiles {
+		if err := os.WriteFile(filepath.Join(s.bundleDir(id), n.name), nil, n.mode); err != nil {
+			return err
+		}
 	}
 	dir := s.dataDir(id)
 	if err := os.MkdirAll(dir, 0o710); err != nil {
@@ -197,7 +199,37 @@ func (s *Service) spareFiles(id string) error {
 			return err
 		}
 	}
-	return nil
+	return os.WriteFile(filepath.Join(dir, spareLogName), nil, 0o640)
+}
+
+// spareBundleFiles are the files of a bundle (the shim's state directory)
+// made empty ahead: the spec berthd writes at start, the shim's own log
+// (opened to append) and the temporary file the shim writes the exit
+// into before renaming it (opened to truncate). Each would otherwise be
+// a new inode on the path, and creating one costs 0.05 ms on a quiet
+// ext4 and 0.3–0.5 ms on this machine's journal-less ext4 after churn
+// (its allocator skips recently freed inodes one by one).
+var spareBundleFiles = []struct {
+	name string
+	mode os.FileMode
+}{{"config.json", 0o600}, {"shim.log", 0o600}, {".exit.json.tmp", 0o600}}
+
+// spareLogName is the empty json-file log made in a spare's data
+// directory: the create that takes the spare renames it to the
+// container's log (adoptSpareLog).
+const spareLogName = "spare-json.log"
+
+// adoptSpareLog gives container id the empty log file made ahead in the
+// data directory it took from a spare, under the name its log driver
+// writes (logPath), or removes it when the driver writes elsewhere.
+func (s *Service) adoptSpareLog(id, logPath string) {
+	pre := filepath.Join(s.dataDir(id), spareLogName)
+	if logPath != "" && filepath.Dir(logPath) == s.dataDir(id) {
+		if _, err := os.Lstat(logPath); errors.Is(err, os.ErrNotExist) && os.Rename(pre, logPath) == nil {
+			return
+		}
+	}
+	_ = os.Remove(pre)
 }
 
 // unmountSpare unmounts the root at rootfsDir(id), if any, and removes
@@ -209,7 +241,9 @@ func (s *Service) unmountSpare(id string) {
 		s.log.Warn("unmount spare snapshot", "id", shortID(id), "err", err)
 	}
 	_ = os.Remove(rootfs)
-	_ = os.Remove(filepath.Join(s.bundleDir(id), "config.json"))
+	for _, n := range spareBundleFiles {
+		_ = os.Remove(filepath.Join(s.bundleDir(id), n.name))
+	}
 	_ = os.Remove(s.bundleDir(id))
 	_ = os.RemoveAll(s.dataDir(id))
 }

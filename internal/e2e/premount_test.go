@@ -92,10 +92,16 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	// The files create and start write, made (empty) ahead.
 	spareID := filepath.Base(filepath.Dir(spare))
 	for _, f := range []string{filepath.Join(d.dataRoot, "containers", spareID, "hostname"), filepath.Join(d.dataRoot, "containers", spareID, "hosts"),
-		filepath.Join(d.dataRoot, "containers", spareID, "resolv.conf"), filepath.Join(d.execRoot, "c", spareID, "config.json")} {
+		filepath.Join(d.dataRoot, "containers", spareID, "resolv.conf"), filepath.Join(d.execRoot, "c", spareID, "config.json"),
+		filepath.Join(d.execRoot, "c", spareID, "shim.log"), filepath.Join(d.execRoot, "c", spareID, ".exit.json.tmp"),
+		filepath.Join(d.dataRoot, "containers", spareID, "spare-json.log")} {
 		if st, err := os.Stat(f); err != nil || st.Size() != 0 {
 			t.Errorf("%s in the spare: %v", f, err)
 		}
+	}
+	var spareLog syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(d.dataRoot, "containers", spareID, "spare-json.log"), &spareLog); err != nil {
+		t.Fatal(err)
 	}
 	// The image's own /etc/hostname stays the image's.
 	if b, err := os.ReadFile(filepath.Join(spare, "etc", "hostname")); err != nil || len(b) == 0 {
@@ -115,6 +121,15 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(d.dataRoot, "containers", spareID)); !os.IsNotExist(err) {
 		t.Errorf("the spare's data directory is still there: %v", err)
 	}
+	// Its json-file log is the one made ahead, renamed; none other is left.
+	logPath := filepath.Join(d.dataRoot, "containers", id, id+"-json.log")
+	var log syscall.Stat_t
+	if err := syscall.Stat(logPath, &log); err != nil || log.Ino != spareLog.Ino {
+		t.Errorf("two's log %s: %v, inode %d, want the spare's %d", logPath, err, log.Ino, spareLog.Ino)
+	}
+	if _, err := os.Stat(filepath.Join(d.dataRoot, "containers", id, "spare-json.log")); !os.IsNotExist(err) {
+		t.Errorf("the spare's log file is left beside two's: %v", err)
+	}
 	if out := d.mustCLI("diff", "two"); out != "" {
 		t.Errorf("diff of a created container: %q", out)
 	}
@@ -129,6 +144,14 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	// was mounted.
 	if !strings.Contains(d.logBuf.String(), "shim spawned\" svc=container id="+id[:12]+" preforked=true") {
 		t.Errorf("two's init was not pre-forked:\n%s", d.logBuf)
+	}
+	// The log made ahead holds the run's output; the exit went through
+	// the temporary file made ahead (renamed to exit.json).
+	if out := d.mustCLI("logs", "two"); out != id[:12]+"\nok" {
+		t.Errorf("logs two: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(d.execRoot, "c", id, ".exit.json.tmp")); !os.IsNotExist(err) {
+		t.Errorf("the exit's temporary file is left: %v", err)
 	}
 	out := d.mustCLI("diff", "two")
 	if !strings.Contains(out, "A /f") {
