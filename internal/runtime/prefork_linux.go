@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -169,6 +170,10 @@ func (r *Runtime) Prefork(ctx context.Context, id string, o PreforkOpts) (_ *Pre
 		Config: &specs.Spec{Linux: &specs.Linux{}}, Creating: true,
 	}); err != nil {
 		return nil, err
+	}
+	// The file create's save writes its record into (see saveAhead).
+	if f, err := os.OpenFile(filepath.Join(dir, stateAhead), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
 	}
 	initproc.Tracef("prefork: spawned")
 	return pf, nil

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,9 +107,11 @@ func (r *Runtime) save(p *persisted) error {
 		return err
 	}
 	dir := r.dir(p.ID)
-	tmp, err := os.CreateTemp(dir, ".state-*")
-	if err != nil {
-		return err
+	tmp := takeAhead(dir)
+	if tmp == nil {
+		if tmp, err = os.CreateTemp(dir, ".state-*"); err != nil {
+			return err
+		}
 	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
@@ -120,6 +123,32 @@ func (r *Runtime) save(p *persisted) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), filepath.Join(dir, "state.json"))
+}
+
+// stateAhead is an empty file a pre-forked init's state directory gets
+// at idle time (Prefork): the next save writes into it instead of
+// creating a file, which costs 0.05 ms on a quiet ext4 and several times
+// that on a journal-less one after much churn (its inode allocator skips
+// recently freed inodes one by one); create's save is on the start path.
+const stateAhead = ".state-ahead"
+
+// aheadSeq makes the names saves give the file they take.
+var aheadSeq atomic.Int64
+
+// takeAhead returns dir's stateAhead file opened for writing (truncated),
+// or nil if there is none. It is renamed first (a rename allocates no
+// inode), so that of concurrent saves only one takes it.
+func takeAhead(dir string) *os.File {
+	name := filepath.Join(dir, ".state-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatInt(aheadSeq.Add(1), 10))
+	if err := os.Rename(filepath.Join(dir, stateAhead), name); err != nil {
+		return nil
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		_ = os.Remove(name)
+		return nil
+	}
+	return f
 }
 
 // lock takes an exclusive flock on the container directory for the
