@@ -139,6 +139,9 @@ func (s *Service) mountSpare(ctx context.Context, id, key string) error {
 // its owner, mode and extended attributes, creating an entry moves its
 // modification time.
 func makeStubs(rootfs string) error {
+	if err := makeMountDirs(rootfs); err != nil {
+		return err
+	}
 	etc, err := unix.Open(filepath.Join(rootfs, "etc"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
@@ -174,6 +177,47 @@ func makeStubs(rootfs string) error {
 	}
 	ts := []unix.Timespec{before.Atim, before.Mtim}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(rootfs, "etc"), ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// spareDirs are the directories the init mounts on (and /etc, which
+// holds the bind targets), made in a spare's root when the image lacks
+// them (minimal images: a static binary FROM scratch), empty and 0755 as
+// the init would make them at start. diff and commit leave the empty
+// ones out (image.mountStubs; an /etc holding only bind targets too), as
+// Docker's init layer holds them.
+var spareDirs = []string{"proc", "sys", "dev", "etc"}
+
+// makeMountDirs makes the missing spareDirs in rootfs, keeping the root
+// directory's times as they were.
+func makeMountDirs(rootfs string) error {
+	root, err := unix.Open(rootfs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	var before unix.Stat_t
+	if err := unix.Fstat(root, &before); err != nil {
+		return err
+	}
+	made := false
+	for _, name := range spareDirs {
+		var st unix.Stat_t
+		if err := unix.Fstatat(root, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil || !errors.Is(err, unix.ENOENT) {
+			continue // the image has it (whatever it is): the init decides
+		}
+		if err := unix.Mkdirat(root, name, 0o755); err != nil {
+			return err
+		}
+		made = true
+		if err := unix.Fchmodat(root, name, 0o755, 0); err != nil { // whatever the umask
+			return err
+		}
+	}
+	if !made {
+		return nil
+	}
+	ts := []unix.Timespec{before.Atim, before.Mtim}
+	return unix.UtimesNanoAt(root, ".", ts, 0)
 }
 
 // spareFiles makes, in a mounted spare's bundle and in its data

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,21 +81,57 @@ func TestMakeStubs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// No /etc, or /etc a symlink: nothing is made (the init decides).
-	for _, mk := range []func(string) error{
-		func(string) error { return nil },
-		func(l string) error { return os.Symlink("/tmp", filepath.Join(l, "etc")) },
+	// The image lacked the mount points: made, empty, 0755.
+	for _, d := range []string{"proc", "sys", "dev"} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(upper, d), &st); err != nil || st.Mode != unix.S_IFDIR|0o755 || st.Uid != 0 {
+			t.Errorf("/%s in the upper: %v mode %o uid %d", d, err, st.Mode, st.Uid)
+		}
+	}
+
+	// No /etc: made with the bind targets; /etc a symlink: left to the
+	// init; mount points the image has: left alone. The root keeps its
+	// times.
+	for i, tc := range []struct {
+		mk   func(string) error
+		want string
+	}{
+		{func(string) error { return nil }, "dev etc etc/hostname etc/hosts etc/resolv.conf proc sys"},
+		{func(l string) error { return os.Symlink("/tmp", filepath.Join(l, "etc")) }, "dev proc sys"},
+		{func(l string) error {
+			for _, d := range []string{"proc", "sys", "dev", "etc"} {
+				if err := os.Mkdir(filepath.Join(l, d), 0o555); err != nil {
+					return err
+				}
+			}
+			return os.Symlink("x", filepath.Join(l, "etc", "hosts"))
+		}, "etc etc/hostname etc/resolv.conf"},
 	} {
 		l := t.TempDir()
-		if err := mk(l); err != nil {
+		if err := tc.mk(l); err != nil {
 			t.Fatal(err)
 		}
 		m, u := overlayAt(t, l)
+		var before unix.Stat_t
+		if err := unix.Lstat(m, &before); err != nil {
+			t.Fatal(err)
+		}
 		if err := makeStubs(m); err != nil {
 			t.Fatal(err)
 		}
-		if ents, _ := os.ReadDir(u); len(ents) != 0 {
-			t.Errorf("upper not empty: %v", ents)
+		var names []string
+		_ = filepath.WalkDir(u, func(p string, d os.DirEntry, err error) error {
+			if p != u && err == nil {
+				names = append(names, strings.TrimPrefix(p, u+"/"))
+			}
+			return nil
+		})
+		if got := strings.Join(names, " "); got != tc.want {
+			t.Errorf("case %d: upper %q, want %q", i, got, tc.want)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(m, &st); err != nil || st.Mtim != before.Mtim {
+			t.Errorf("case %d: root mtime %v, want %v (%v)", i, st.Mtim, before.Mtim, err)
 		}
 	}
 }

@@ -32,10 +32,14 @@ type Change struct {
 }
 
 // mountStubs are the files the runtime creates in a container's root as
-// targets of its bind mounts when the image lacks them. They are not the
+// targets of its bind mounts when the image lacks them, and the empty
+// directories it mounts /proc, /sys and /dev on. They are not the
 // container's changes: Docker keeps them in an init layer under the
 // container's writable one.
-var mountStubs = map[string]bool{"etc/hosts": true, "etc/resolv.conf": true, "etc/hostname": true, ".dockerenv": true}
+var mountStubs = map[string]bool{
+	"etc/hosts": true, "etc/resolv.conf": true, "etc/hostname": true, ".dockerenv": true,
+	"proc": true, "sys": true, "dev": true,
+}
 
 // stubFilter leaves out mount targets a run created: an empty regular
 // file or empty directory at one of the names, that no lower layer has,

@@ -49,6 +49,11 @@ func TestCommitChangesAndLayers(t *testing.T) {
 	if err := unix.Mknod(filepath.Join(upper, "data", "file"), unix.S_IFCHR, 0); err != nil {
 		t.Fatal(err)
 	}
+	// The runtime's empty mount points (an image without them): not
+	// changes; one the container wrote into is.
+	os.Mkdir(filepath.Join(upper, "proc"), 0o755)
+	os.Mkdir(filepath.Join(upper, "sys"), 0o755)
+	os.MkdirAll(filepath.Join(upper, "dev", "x"), 0o755)
 	ch, err := e.svc.Changes(ctx, "ctr")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +62,7 @@ func TestCommitChangesAndLayers(t *testing.T) {
 	for _, c := range ch {
 		got.WriteString(string("CAD"[c.Kind]) + " " + c.Path + "\n")
 	}
-	want := "C /data\nD /data/file\nC /etc\nC /etc/hello\nA /new\nA /new/dir\nA /new/dir/f\n"
+	want := "C /data\nD /data/file\nA /dev\nA /dev/x\nC /etc\nC /etc/hello\nA /new\nA /new/dir\nA /new/dir/f\n"
 	if got.String() != want {
 		t.Fatalf("changes:\n%s\nwant:\n%s", got.String(), want)
 	}
@@ -83,8 +88,10 @@ func TestCommitChangesAndLayers(t *testing.T) {
 	if err := unix.Lstat(filepath.Join(top, "data", "file"), &sb); err != nil || sb.Mode&unix.S_IFMT != unix.S_IFCHR {
 		t.Fatalf("whiteout in the committed layer: %v %o", err, sb.Mode)
 	}
-	if _, err := os.Stat(filepath.Join(top, "etc", "hosts")); !os.IsNotExist(err) {
-		t.Fatalf("mount stub committed: %v", err)
+	for _, stub := range []string{"etc/hosts", "proc", "sys"} {
+		if _, err := os.Stat(filepath.Join(top, stub)); !os.IsNotExist(err) {
+			t.Fatalf("mount stub %s committed: %v", stub, err)
+		}
 	}
 	if b, _ := os.ReadFile(filepath.Join(top, "new", "dir", "f")); string(b) != "f" {
 		t.Fatalf("new file: %q", b)

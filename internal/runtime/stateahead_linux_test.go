@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/fixture"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // TestPreforkStateAhead: a pre-forked init's state directory gets an
