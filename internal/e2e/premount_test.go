@@ -150,6 +150,12 @@ func TestSpareSnapshotMounted(t *testing.T) {
 	if out := d.mustCLI("logs", "two"); out != id[:12]+"\nok" {
 		t.Errorf("logs two: %q", out)
 	}
+	// (The shim records the exit once it has reaped the program, which
+	// may be after the attach stream ended.)
+	waitFor(t, "two's exit.json", 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(d.execRoot, "c", id, "exit.json"))
+		return err == nil
+	})
 	if _, err := os.Stat(filepath.Join(d.execRoot, "c", id, ".exit.json.tmp")); !os.IsNotExist(err) {
 		t.Errorf("the exit's temporary file is left: %v", err)
 	}
