@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/cgroups/fs"
 	"github.com/opencontainers/cgroups/fs2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Mode reports the host's cgroup layout: "v2" (unified only), "hybrid" (v1
@@ -193,10 +194,12 @@ func (m *manager) Apply(pid int) error {
 	defer m.mu.Unlock()
 	// The last container's Destroy removes the default parent (see
 	// removeEmptyDefaultParents): a create racing it finds the parent gone
-	// between its mkdirs, and simply makes it again.
+	// between its mkdirs (ENOENT), or going while it reads the parent's
+	// cpuset to copy it (ENODEV: a cgroup being removed), and simply makes
+	// it again.
 	var err error
-	for range 3 {
-		if err = m.apply(pid); !errors.Is(err, os.ErrNotExist) {
+	for range 5 {
+		if err = m.apply(pid); !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENODEV) {
 			break
 		}
 	}

@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -944,5 +945,50 @@ func TestV2CodePathOnUnifiedHierarchy(t *testing.T) {
 	}
 	if _, err := os.Stat(mm.v2Dir); !os.IsNotExist(err) {
 		t.Errorf("%s survives Destroy: %v", mm.v2Dir, err)
+	}
+}
+
+// TestApplyWhileParentRemoved: a create's Apply racing the removal of its
+// (empty) parent — what the last container's Destroy does to the default
+// parent while a warm spare pre-forks the next one — makes the parent
+// again: the parent gone between two mkdirs (ENOENT) or going while the
+// v1 cpuset's values are copied from it (ENODEV).
+func TestApplyWhileParentRemoved(t *testing.T) {
+	parent := testParent(t)
+	roots := hierarchyRoots(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// One removal round now and then, as each last Destroy does.
+			for _, r := range roots {
+				_ = unix.Rmdir(filepath.Join(r, parent)) // refused while a child lives
+			}
+			time.Sleep(300 * time.Microsecond)
+		}
+	}()
+	var failed []error
+	for i := range 150 {
+		m, err := New(filepath.Join(parent, fmt.Sprintf("c%d", i)), "x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Apply(-1); err != nil {
+			failed = append(failed, err)
+		}
+		if err := m.Destroy(); err != nil {
+			t.Errorf("destroy: %v", err)
+		}
+	}
+	close(stop)
+	<-done
+	if len(failed) > 0 {
+		t.Errorf("%d of 150 Applies failed, first: %v", len(failed), failed[0])
 	}
 }
