@@ -276,24 +276,39 @@ func attachAt(src, dirfd int, rel string) error {
 		return fmt.Errorf("stage: open %s: %w", rel, err)
 	}
 	defer unix.Close(t)
-	if err := unix.MoveMount(src, "", t, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+	if err := moveOnto(src, t); err != nil {
 		return fmt.Errorf("stage: attach on %s: %w", rel, err)
 	}
 	return nil
+}
+
+// moveOnto moves the mount (or detached tree) at descriptor src onto the
+// mount point at descriptor dst.
+func moveOnto(src, dst int) error {
+	return unix.MoveMount(src, "", dst, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+}
+
+// stageRoot starts tree t with a new mount of its root entry dest.
+func (s *stager) stageRoot(t int, dest string) (int, error) {
+	if err := s.step(); err != nil {
+		return -1, err
+	}
+	m, err := newMount(entry(dest))
+	if err != nil {
+		return -1, err
+	}
+	s.fd[t] = m
+	return m, nil
 }
 
 // stageDev builds /dev: the tmpfs, devpts, mqueue and shm on it, the
 // default device nodes and the /dev symlinks (as prepare's createDevices
 // and devSymlinks make them).
 func (s *stager) stageDev() error {
-	if err := s.step(); err != nil {
-		return err
-	}
-	dev, err := newMount(entry("/dev"))
+	dev, err := s.stageRoot(treeDev, "/dev")
 	if err != nil {
 		return err
 	}
-	s.fd[treeDev] = dev
 	for _, d := range []string{"pts", "mqueue", "shm"} {
 		if err := unix.Mkdirat(dev, d, 0o755); err != nil {
 			return fmt.Errorf("stage: mkdir %s: %w", d, err)
@@ -341,14 +356,10 @@ func (s *stager) stageProc() error {
 	if s.fd[treeDev] < 0 {
 		return errors.New("stage: /proc masks need the staged /dev")
 	}
-	if err := s.step(); err != nil {
-		return err
-	}
-	proc, err := newMount(entry("/proc"))
+	proc, err := s.stageRoot(treeProc, "/proc")
 	if err != nil {
 		return err
 	}
-	s.fd[treeProc] = proc
 	// /proc/sys before its read-only bind: sysctls are written through it.
 	if s.procSys, err = beneath(proc, "sys"); err != nil {
 		return fmt.Errorf("stage: open /proc/sys: %w", err)
@@ -359,68 +370,61 @@ func (s *stager) stageProc() error {
 // paths applies the read-only and masked paths under prefix to tree t.
 func (s *stager) paths(t int, prefix string) error {
 	root := s.fd[t]
-	for _, p := range stagedReadonly {
-		if !strings.HasPrefix(p, prefix) {
-			continue
-		}
-		if err := s.step(); err != nil {
-			return err
-		}
-		rel := strings.TrimPrefix(p, prefix)
-		h, err := beneath(root, rel)
-		if errors.Is(err, unix.ENOENT) {
-			s.handled[p] = true
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("stage: readonly %s: %w", p, err)
-		}
+	if err := s.under(root, prefix, stagedReadonly, "readonly", func(h int) error {
 		b, err := unix.OpenTree(h, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
-		if err == nil {
-			err = unix.MountSetattr(b, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
-			if err == nil {
-				err = unix.MoveMount(b, "", h, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-			}
-			unix.Close(b)
-		}
-		unix.Close(h)
 		if err != nil {
-			return fmt.Errorf("stage: readonly %s: %w", p, err)
+			return err
 		}
-		s.handled[p] = true
+		defer unix.Close(b)
+		if err := unix.MountSetattr(b, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return err
+		}
+		return moveOnto(b, h)
+	}); err != nil {
+		return err
 	}
-	for _, p := range s.masked {
+	return s.under(root, prefix, s.masked, "mask", func(h int) error {
+		var st unix.Stat_t
+		if err := unix.Fstat(h, &st); err != nil {
+			return err
+		}
+		var m int
+		var err error
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			m, err = fsMount("tmpfs", "tmpfs", []string{"ro"}, unix.MOUNT_ATTR_RDONLY)
+		} else {
+			m, err = unix.OpenTree(s.fd[treeDev], "null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		}
+		if err != nil {
+			return err
+		}
+		defer unix.Close(m)
+		return moveOnto(m, h)
+	})
+}
+
+// under calls apply with a handle (O_PATH, resolved beneath root) of each
+// of paths that lies under prefix, and marks it handled; a path the tree
+// lacks is handled as it is (as the ordinary path skips it).
+func (s *stager) under(root int, prefix string, paths []string, what string, apply func(h int) error) error {
+	for _, p := range paths {
 		if !strings.HasPrefix(p, prefix) {
 			continue
 		}
 		if err := s.step(); err != nil {
 			return err
 		}
-		rel := strings.TrimPrefix(p, prefix)
-		h, err := beneath(root, rel)
+		h, err := beneath(root, strings.TrimPrefix(p, prefix))
 		if errors.Is(err, unix.ENOENT) {
 			s.handled[p] = true
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("stage: mask %s: %w", p, err)
+		if err == nil {
+			err = apply(h)
+			unix.Close(h)
 		}
-		var st unix.Stat_t
-		if err = unix.Fstat(h, &st); err == nil {
-			var m int
-			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-				m, err = fsMount("tmpfs", "tmpfs", []string{"ro"}, unix.MOUNT_ATTR_RDONLY)
-			} else {
-				m, err = unix.OpenTree(s.fd[treeDev], "null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-			}
-			if err == nil {
-				err = unix.MoveMount(m, "", h, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-				unix.Close(m)
-			}
-		}
-		unix.Close(h)
 		if err != nil {
-			return fmt.Errorf("stage: mask %s: %w", p, err)
+			return fmt.Errorf("stage: %s %s: %w", what, p, err)
 		}
 		s.handled[p] = true
 	}
@@ -430,14 +434,10 @@ func (s *stager) paths(t int, prefix string) error {
 // stageSys builds /sys: sysfs of the init's network namespace, the cgroup
 // tree on fs/cgroup and the masked /sys paths.
 func (s *stager) stageSys() error {
-	if err := s.step(); err != nil {
-		return err
-	}
-	sys, err := newMount(entry("/sys"))
+	sys, err := s.stageRoot(treeSys, "/sys")
 	if err != nil {
 		return err
 	}
-	s.fd[treeSys] = sys
 	cg, err := s.stageCgroup()
 	if err != nil {
 		return err
@@ -739,7 +739,7 @@ func (u *stagedUse) attachTree(t int, h *os.File) error {
 	fd := u.fd[t]
 	u.fd[t] = -1
 	defer unix.Close(fd)
-	if err := unix.MoveMount(fd, "", int(h.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+	if err := moveOnto(fd, int(h.Fd())); err != nil {
 		return fmt.Errorf("attach staged %s: %w", treeNames[t], err)
 	}
 	return nil
