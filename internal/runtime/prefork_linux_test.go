@@ -19,6 +19,13 @@ import (
 // binary built beside berth-runtime.
 func libRuntime(t *testing.T) *runtime.Runtime {
 	t.Helper()
+	r, _ := libRuntimeRoot(t)
+	return r
+}
+
+// libRuntimeRoot is libRuntime and its state root.
+func libRuntimeRoot(t *testing.T) (*runtime.Runtime, string) {
+	t.Helper()
 	fixture.RequireRoot(t)
 	root := t.TempDir()
 	r, err := runtime.New(root)
@@ -32,7 +39,7 @@ func libRuntime(t *testing.T) *runtime.Runtime {
 			t.Errorf("state root not empty: %s", e.Name())
 		}
 	})
-	return r
+	return r, root
 }
 
 func preforkIO(t *testing.T) (runtime.IO, *os.File) {

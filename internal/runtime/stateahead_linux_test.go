@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/berth-dev/berth/internal/fixture"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -17,13 +16,7 @@ import (
 // into (its inode becomes state.json's), so no file is created on the
 // start path; no temporary file is left.
 func TestPreforkStateAhead(t *testing.T) {
-	fixture.RequireRoot(t)
-	root := t.TempDir()
-	r, err := runtime.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.InitPath = filepath.Join(filepath.Dir(runtimeBinary(t)), runtime.InitBinaryName)
+	r, root := libRuntimeRoot(t)
 	bundle := shBundle(t, "true", nil)
 	spec := bundleSpec(t, bundle)
 	io, _ := preforkIO(t)
