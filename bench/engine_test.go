@@ -172,12 +172,21 @@ func BenchmarkRunRmTrueBridge(b *testing.B) {
 // side, BENCH_BIN_A's binaries and BENCH_BIN_B's (each "": this
 // checkout's), alternating run by run so both see the same machine; it
 // reports the median of each side and of the per-pair ratios B/A.
-// BENCH_NET picks the network mode (default none).
+// BENCH_NET picks the network mode (default none); BENCH_RM=auto has
+// berthd remove the container and waits for that, as `run --rm` does.
 func BenchmarkRunRmTrueAB(b *testing.B) {
 	engines := []*engine{startEngineWith(b, os.Getenv("BENCH_BIN_A"), 213), startEngineWith(b, os.Getenv("BENCH_BIN_B"), 214)}
 	ctx := context.Background()
 	// BENCH_NET=bridge: the same on the default bridge network.
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(cmp.Or(os.Getenv("BENCH_NET"), "none"))}
+	// BENCH_RM=auto: as `run --rm` does it, the container is auto-removed
+	// by berthd and the wait is for its removal.
+	auto := os.Getenv("BENCH_RM") == "auto"
+	hc.AutoRemove = auto
+	cond := container.WaitConditionNextExit
+	if auto {
+		cond = container.WaitConditionRemoved
+	}
 	var rm [2][]float64
 	one := func(e *engine) (create, start, total time.Duration) {
 		t0 := time.Now()
@@ -187,7 +196,7 @@ func BenchmarkRunRmTrueAB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		w := e.client.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+		w := e.client.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: cond})
 		t1 := time.Now()
 		if _, err := e.client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 			b.Fatal(err)
@@ -202,8 +211,10 @@ func BenchmarkRunRmTrueAB(b *testing.B) {
 			b.Fatal(err)
 		}
 		t3 := time.Now()
-		if _, err := e.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {
-			b.Fatal(err)
+		if !auto {
+			if _, err := e.client.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {
+				b.Fatal(err)
+			}
 		}
 		if e == engines[0] {
 			rm[0] = append(rm[0], float64(time.Since(t3).Microseconds()))

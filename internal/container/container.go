@@ -46,6 +46,11 @@ type Record struct {
 	// the run-state file wins over the bbolt record when its number is
 	// higher (runstate.go).
 	Seq uint64 `json:"seq,omitempty"`
+	// Ephemeral records (an auto-removed container without volumes) live
+	// in a file of their own, unsynced; Boot is the boot that wrote it
+	// (ephemeral.go).
+	Ephemeral bool   `json:"ephemeral,omitempty"`
+	Boot      string `json:"boot,omitempty"`
 }
 
 // NetworkInfo is a container's endpoint on one network: its

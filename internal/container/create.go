@@ -243,6 +243,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	if err := s.nameInUse(rec.Name); err != nil {
 		return res, err
 	}
+	rec.Ephemeral = hc.AutoRemove && putVolumes == nil // ephemeral.go
 	if err := s.store.create(&rec, putVolumes); err != nil {
 		return res, err
 	}

@@ -121,8 +121,19 @@ func (s *store) freeName(tx *bolt.Tx, name string) error {
 
 // deleteAll deletes records in one (synced) transaction.
 func (s *store) deleteAll(recs []*Record) error {
+	var durable []*Record
+	for _, r := range recs {
+		if !r.Ephemeral {
+			durable = append(durable, r)
+		} else if err := s.delete(r, nil); err != nil {
+			return err
+		}
+	}
+	if len(durable) == 0 {
+		return nil
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, r := range recs {
+		for _, r := range durable {
 			if err := deleteTx(tx, r.ID, r.Name); err != nil {
 				return err
 			}
@@ -135,6 +146,13 @@ func (s *store) deleteAll(recs []*Record) error {
 // tombstone, later (see above). committed waits for the commit; files may
 // be removed only once it returned nil.
 func (s *Service) deleteRecord(c *Container, rec *Record, plan *volume.Removal) (committed func() error, err error) {
+	if rec.Ephemeral && plan == nil {
+		// No transaction: its record file goes (ephemeral.go).
+		if err := s.store.delete(rec, nil); err != nil {
+			return nil, err
+		}
+		return func() error { return nil }, nil
+	}
 	if plan == nil && !keepsRunDurable(rec) {
 		if err := s.writeRun(c, rec, true); err == nil {
 			ch := s.store.deleteLater(rec.ID, rec.Name)

@@ -21,7 +21,7 @@ func runTestService(t *testing.T, root string) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	st, err := openStore(db)
+	st, err := openStore(db, filepath.Join(root, "containers"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func runTestService(t *testing.T, root string) *Service {
 func reopen(t *testing.T, s *Service) (*Service, map[string]*Record) {
 	t.Helper()
 	db := s.store.db
-	st, err := openStore(db)
+	st, err := openStore(db, s.store.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	st, err := openStore(cfg.DB)
+	st, err := openStore(cfg.DB, filepath.Join(cfg.Root, "containers"))
 	if err != nil {
 		return nil, err
 	}

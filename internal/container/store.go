@@ -3,6 +3,7 @@ package container
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,6 +21,12 @@ var (
 // never a mix (a record and its name reservation change together).
 type store struct {
 	db *bolt.DB
+	// dir holds the containers' data directories, where ephemeral
+	// records live (ephemeral.go); boot is this boot's id.
+	dir, boot string
+	// ephMu orders the writes and the deletion of ephemeral records (a
+	// late write must not bring a deleted one back).
+	ephMu sync.Mutex
 	// seq numbers every write of a record, to bbolt or to its run-state
 	// file (runstate.go): at Restore the newer of the two wins.
 	seq atomic.Uint64
@@ -28,7 +35,7 @@ type store struct {
 	later laterDeletes
 }
 
-func openStore(db *bolt.DB) (*store, error) {
+func openStore(db *bolt.DB, dir string) (*store, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketContainers, bucketNames} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -37,13 +44,21 @@ func openStore(db *bolt.DB) (*store, error) {
 		}
 		return nil
 	})
-	return &store{db: db}, err
+	return &store{db: db, dir: dir, boot: bootID()}, err
 }
 
 // create stores a new record and reserves its name, failing with Conflict
 // when the name is taken. extra, when not nil, runs in the same
 // transaction (records of the container's new anonymous volumes).
 func (s *store) create(r *Record, extra func(*bolt.Tx) error) error {
+	if r.Ephemeral {
+		if extra != nil {
+			return fmt.Errorf("container %s: an ephemeral record cannot hold volume references", r.ID)
+		}
+		s.ephMu.Lock()
+		defer s.ephMu.Unlock()
+		return s.writeEphemeral(r, true)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if extra != nil {
 			if err := extra(tx); err != nil {
@@ -66,6 +81,11 @@ func (s *store) create(r *Record, extra func(*bolt.Tx) error) error {
 
 // save writes r's current value.
 func (s *store) save(r *Record) error {
+	if r.Ephemeral {
+		s.ephMu.Lock()
+		defer s.ephMu.Unlock()
+		return s.writeEphemeral(r, false)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error { return s.put(tx, r) })
 }
 
@@ -73,6 +93,14 @@ func (s *store) save(r *Record) error {
 // remove came first): for writes made after the fact, which must not
 // bring a removed container back.
 func (s *store) saveIfExists(r *Record) error {
+	if r.Ephemeral {
+		s.ephMu.Lock()
+		defer s.ephMu.Unlock()
+		if !s.ephemeralExists(r.ID) {
+			return nil
+		}
+		return s.writeEphemeral(r, false)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketContainers).Get([]byte(r.ID)) == nil {
 			return nil
@@ -83,6 +111,10 @@ func (s *store) saveIfExists(r *Record) error {
 
 // rename moves r's name reservation from old to r.Name and saves r.
 func (s *store) rename(r *Record, old string) error {
+	if r.Ephemeral {
+		// Its name is reserved in memory only (ephemeral.go).
+		return s.save(r)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		names := tx.Bucket(bucketNames)
 		if err := s.freeName(tx, r.Name); err != nil {
@@ -104,6 +136,16 @@ func (s *store) rename(r *Record, old string) error {
 // delete removes r and its name. extra, when not nil, runs in the same
 // transaction (deleting the records of the container's anonymous volumes).
 func (s *store) delete(r *Record, extra func(*bolt.Tx) error) error {
+	if r.Ephemeral {
+		if extra != nil {
+			if err := s.db.Update(extra); err != nil {
+				return err
+			}
+		}
+		s.ephMu.Lock()
+		defer s.ephMu.Unlock()
+		return s.deleteEphemeral(r.ID)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if extra != nil {
 			if err := extra(tx); err != nil {
@@ -125,11 +167,11 @@ func deleteTx(tx *bolt.Tx, id, name string) error {
 	return tx.Bucket(bucketContainers).Delete([]byte(id))
 }
 
-// all loads every record. A record that does not decode is reported and
-// skipped, so one damaged entry cannot keep the daemon from starting.
+// all loads every record, bbolt's and the ephemeral ones. A record that
+// does not decode is reported and skipped, so one damaged entry cannot
+// keep the daemon from starting.
 func (s *store) all() ([]*Record, []error) {
-	var out []*Record
-	var errs []error
+	out, errs := s.allEphemeral()
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
 			var r Record

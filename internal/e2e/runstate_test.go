@@ -327,3 +327,55 @@ func TestSpareSnapshot(t *testing.T) {
 		t.Fatalf("%d snapshot directories after a restart, want the image's %d", n, layers)
 	}
 }
+
+// TestEphemeralKill9: the record of a --rm container is the file
+// "record" in its data directory, unsynced (internal/container/
+// ephemeral.go). A kill -9 loses none of it: the restarted berthd finds
+// a running --rm container running (exec works) and a created one
+// created; each is removed once it exits, files and all.
+func TestEphemeralKill9(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	up := d.mustCLI("run", "-d", "--rm", "--network", "none", "--name", "up", "busybox", "sleep", "300")
+	made := d.mustCLI("create", "--rm", "--network", "none", "--name", "made", "busybox", "sh", "-c", "echo hi; exit 4")
+	for _, id := range []string{up, made} {
+		if _, err := os.Stat(filepath.Join(d.dataRoot, "containers", id, "record")); err != nil {
+			t.Fatalf("no record file for a --rm container: %v", err)
+		}
+	}
+	d.kill9()
+	d.start()
+	if st := d.state("up"); st != "running 0" {
+		t.Fatalf("up after kill -9: %s, want running", st)
+	}
+	if out := d.mustCLI("exec", "up", "echo", "still here"); out != "still here" {
+		t.Fatalf("exec after kill -9: %q", out)
+	}
+	if st := d.state("made"); st != "created 0" {
+		t.Fatalf("made after kill -9: %s, want created", st)
+	}
+	// The names are still taken.
+	if _, e, code := d.cli(bins.docker, nil, "create", "--name", "up", "busybox", "true"); code == 0 || !strings.Contains(e, "already in use") {
+		t.Fatalf("create with up's name: %d %s", code, e)
+	}
+	out, _, code := d.cli(bins.docker, nil, "start", "-a", "made")
+	if code != 4 || strings.TrimSpace(out) != "hi" {
+		t.Fatalf("start -a made: exit %d, %q", code, out)
+	}
+	d.mustCLI("stop", "-t", "0", "up")
+	for _, id := range []string{up, made} {
+		waitFor(t, "the --rm container's removal", 10*time.Second, func() bool {
+			_, err := os.Stat(filepath.Join(d.dataRoot, "containers", id))
+			return err != nil
+		})
+	}
+	if ids := d.mustCLI("ps", "-aq"); ids != "" {
+		t.Fatalf("containers left: %q", ids)
+	}
+	// And again after a restart: nothing comes back.
+	d.stop()
+	d.start()
+	if ids := d.mustCLI("ps", "-aq"); ids != "" {
+		t.Fatalf("containers back after a restart: %q", ids)
+	}
+}
