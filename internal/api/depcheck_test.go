@@ -16,7 +16,7 @@ import (
 // one place that names the image service and the registry client.
 func TestImportFence(t *testing.T) {
 	const mod = "github.com/berth-dev/berth/"
-	common := []string{"internal/errdefs", "internal/api", "internal/api/filters", "internal/progress"}
+	common := []string{"internal/errdefs", "internal/api", "internal/api/filters", "internal/progress", "internal/apiext"}
 	allowed := map[string][]string{
 		".":                common,
 		"filters":          common,

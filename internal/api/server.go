@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/apiext"
 	"log/slog"
 	"net"
 	"net/http"
@@ -176,6 +177,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Server", "Docker/"+s.cfg.EngineVersion+" (linux)")
 	h.Set("Api-Version", MaxAPIVersion)
 	h.Set("Ostype", "linux")
+	h.Set(apiext.Header, apiext.AttachRun)
 
 	version := ""
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {

@@ -137,7 +137,8 @@ func (c *Cli) Client() (*client.Client, error) {
 func newAPIClient(host string, opts []client.Opt, headers map[string]string) (*client.Client, error) {
 	// DOCKER_API_VERSION pins the API version, as with docker; otherwise
 	// the client negotiates it with the daemon.
-	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version), client.WithAPIVersionFromEnv())
+	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version), client.WithAPIVersionFromEnv(),
+		client.WithHTTPResponseHook(noteExtensions))
 	if len(headers) > 0 {
 		opts = append(opts, client.WithHTTPHeaders(headers))
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/berth-dev/berth/internal/apiext"
 )
 
 // runOptions are the flags run has beyond create's.
@@ -265,6 +267,12 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 		allSignals = proxySignalsStaged(ctx, api, id)
 	}
 
+	// Against berthd, one request does attach, start and wait
+	// (run_ext.go).
+	attaching := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
+	if attaching && !cfg.Tty && daemonHas(apiext.AttachRun) {
+		return c.runAttachRun(ctx, api, id, cfg, hc.AutoRemove, keysSpec, allSignals)
+	}
 	var (
 		attachResp *client.ContainerAttachResult
 		streamDone = make(chan error, 1)
@@ -279,7 +287,6 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	if hc.AutoRemove {
 		cond = container.WaitConditionRemoved
 	}
-	attaching := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
 	var (
 		ar        client.ContainerAttachResult
 		attachErr error

@@ -18,18 +18,24 @@ const (
 	// internal/compose is held to the same rule as the CLI
 	// (TestNoEngineImports there), so berth-compose may use it.
 	composePkg = "github.com/berth-dev/berth/internal/compose"
+	// internal/apiext holds only the wire names and types of berth's
+	// extensions to the Engine API, which both sides speak; it imports
+	// nothing of berth.
+	apiextPkg = "github.com/berth-dev/berth/internal/apiext"
 )
 
 // TestNoDaemonImports fences the CLI off from berth's daemon internals: the
-// CLI talks to berthd only through the Engine API client and API types.
+// CLI talks to berthd only through the Engine API client and API types
+// (and the wire types of berth's API extensions, internal/apiext).
 // internal/cli and cmd/berth may import no other internal package, and in
 // particular nothing of Compose: `berth compose` runs the berth-compose
 // binary, so that every other command starts without compose-go's package
 // initialisation. internal/cli/composecli and cmd/berth-compose (the
 // berth-compose binary) may add internal/compose.
 func TestNoDaemonImports(t *testing.T) {
-	berth := func(p string) bool { return p == selfPkg }
-	compose := func(p string) bool { return p == selfPkg || p == composeCliPkg || p == composePkg }
+	berth := func(p string) bool { return p == selfPkg || p == apiextPkg }
+	compose := func(p string) bool { return p == selfPkg || p == composeCliPkg || p == composePkg || p == apiextPkg }
+	checkImports(t, filepath.Join("..", "apiext"), nil, func(string) bool { return false })
 	checkImports(t, ".", []string{"composecli"}, berth)
 	checkImports(t, filepath.Join("..", "..", "cmd", "berth"), nil, berth)
 	checkImports(t, "composecli", nil, compose)

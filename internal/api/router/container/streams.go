@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/apiext"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -215,16 +216,29 @@ func (c *Router) putArchive(ctx context.Context, w http.ResponseWriter, r *http.
 func (c *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	name := r.PathValue("name")
 	opts := AttachOptions{
 		Stdin: api.BoolValue(r, "stdin"), Stdout: api.BoolValue(r, "stdout"), Stderr: api.BoolValue(r, "stderr"),
 		Logs: api.BoolValue(r, "logs"), Stream: api.BoolValue(r, "stream"),
 		DetachKeys: r.URL.Query().Get("detachKeys"),
+	}
+	// berth's run in one request (apiext.AttachRun): the wait is
+	// registered first, the start follows the attach.
+	var run *attachRun
+	if cond := r.URL.Query().Get(apiext.RunParam); cond != "" {
+		var err error
+		if run, err = c.startAttachRun(ctx, name, container.WaitCondition(cond), opts.Stream); err != nil {
+			return err
+		}
 	}
 	var conn *api.Conn
 	var errOut io.Writer
 	opts.Streams = func(tty bool) (*AttachStreams, error) {
 		if conn != nil {
 			return nil, errors.New("attach streams already set up")
+		}
+		if run != nil && tty {
+			return nil, api.InvalidParam(fmt.Errorf("%s needs a container without a TTY", apiext.RunParam))
 		}
 		var err error
 		conn, err = api.Hijack(w, r.WithContext(ctx), api.StreamContentType(ctx, !tty))
@@ -237,15 +251,82 @@ func (c *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}()
 		var s *AttachStreams
 		s, errOut = api.HijackedStreams(conn, tty, opts.Stdin, opts.Stdout, opts.Stderr)
+		if run != nil {
+			// The attacher is registered (the backend calls Streams once
+			// it is): the start hands it the container's streams.
+			go func() { run.started <- c.backend.ContainerStart(context.WithoutCancel(ctx), name) }()
+		}
 		return s, nil
 	}
-	err := c.backend.ContainerAttach(ctx, r.PathValue("name"), opts)
+	err := c.backend.ContainerAttach(ctx, name, opts)
 	if conn == nil {
 		return err // not hijacked: a normal HTTP error answer
 	}
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(errOut, "Error attaching: %v\n", err)
 	}
+	if run != nil {
+		run.finish(ctx, conn)
+	}
 	conn.Close()
 	return nil
+}
+
+// attachRun is the state of an attach that also starts the container and
+// answers its wait (apiext.AttachRun).
+type attachRun struct {
+	cond    container.WaitCondition
+	wait    <-chan container.WaitResponse
+	started chan error
+}
+
+// startAttachRun checks an AttachRun request and registers its wait.
+func (c *Router) startAttachRun(ctx context.Context, name string, cond container.WaitCondition, stream bool) (*attachRun, error) {
+	switch cond {
+	case container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return nil, api.InvalidParam(fmt.Errorf("invalid %s condition: %q", apiext.RunParam, cond))
+	}
+	if !stream {
+		return nil, api.InvalidParam(fmt.Errorf("%s needs stream=1", apiext.RunParam))
+	}
+	ch, err := c.backend.ContainerWait(ctx, name, cond)
+	if err != nil {
+		return nil, err
+	}
+	return &attachRun{cond: cond, wait: ch, started: make(chan error, 1)}, nil
+}
+
+// finish ends the stream with the run's result: the start's error or the
+// wait's answer. A start that failed on a container removed on exit is
+// reported once it is removed, as the wait would have been answered.
+func (run *attachRun) finish(ctx context.Context, conn *api.Conn) {
+	var res apiext.RunResult
+	var startErr error
+	select {
+	case startErr = <-run.started:
+	case <-ctx.Done():
+		return
+	}
+	waitFor := startErr == nil || run.cond == container.WaitConditionRemoved
+	if waitFor {
+		select {
+		case wr, ok := <-run.wait:
+			if !ok {
+				wr = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: "wait ended without a result"}}
+			}
+			res.Wait = &wr
+		case <-ctx.Done():
+			return
+		}
+	}
+	if startErr != nil {
+		res.Wait = nil
+		res.StartError = &apiext.StartError{Status: api.StatusFromError(startErr), Message: startErr.Error()}
+	}
+	b, err := json.Marshal(&res)
+	if err != nil {
+		return
+	}
+	_, _ = api.NewMultiplexer(conn).Writer(api.StreamID(apiext.ResultFrame)).Write(b)
 }
