@@ -132,6 +132,8 @@ func (e *engine) stop() {
 	}
 	e.cmd.Process.Signal(syscall.SIGTERM)
 	e.cmd.Wait()
+	// berthd's tmpfs on the exec root, if a shim still held it.
+	syscall.Unmount(filepath.Join(e.base, "x"), syscall.MNT_DETACH)
 	os.RemoveAll(e.base)
 }
 

@@ -74,6 +74,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	defer func() {
 		if retErr != nil {
 			d.closeStores()
+			unmountExecRoot(cfg.ExecRoot, log)
 		}
 	}()
 	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
@@ -81,6 +82,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 			return nil, err
 		}
 	}
+	mountExecRoot(cfg.ExecRoot, log) // execroot_linux.go
 	// One daemon per data root: a second one fails here rather than
 	// corrupting the first one's state.
 	lock, err := os.OpenFile(filepath.Join(cfg.DataRoot, "berthd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
@@ -301,6 +303,7 @@ func (d *Daemon) Close() error {
 		}
 	}
 	d.closeStores()
+	unmountExecRoot(d.cfg.ExecRoot, d.log)
 	return nil
 }
 

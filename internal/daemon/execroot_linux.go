@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"bufio"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The exec root holds only what lives while berthd and its containers
+// run (bundles, shim sockets, the runtime's state, mount points) and must
+// not outlive a reboot: /run is a tmpfs for that reason on most hosts.
+// Where the exec root is on a disk file system instead, berthd mounts a
+// tmpfs of its own on it: every container creates and deletes about a
+// dozen files there, and on a disk file system each is an inode
+// allocation (on an ext4 without a journal, one that scans the recently
+// freed inodes: ~0.3 ms each after some churn, docs/benchmarks.md). The
+// tmpfs stays while anything on it is in use (a running container's
+// shim, a mount), so that a restarted berthd finds its containers again;
+// Close unmounts it when nothing is.
+
+// execTmpfsSource names berth's tmpfs in the mount table.
+const execTmpfsSource = "berth-exec"
+
+// mountExecRoot mounts berth's tmpfs on dir unless dir is on a tmpfs or
+// ramfs already, is not empty (state of a berthd that ran without one,
+// which live restore needs), or BERTH_EXEC_TMPFS=0.
+func mountExecRoot(dir string, log *slog.Logger) {
+	if os.Getenv("BERTH_EXEC_TMPFS") == "0" {
+		return
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return
+	}
+	if st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC {
+		return
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
+		log.Info("exec root is not empty: no tmpfs mounted on it", "exec-root", dir)
+		return
+	}
+	if err := unix.Mount(execTmpfsSource, dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0711"); err != nil {
+		log.Warn("mount a tmpfs on the exec root", "exec-root", dir, "err", err)
+	}
+}
+
+// unmountExecRoot unmounts berth's tmpfs from dir when nothing on it is
+// in use (EBUSY otherwise: it stays for the next berthd).
+func unmountExecRoot(dir string, log *slog.Logger) {
+	if !isExecTmpfs(dir) {
+		return
+	}
+	if err := unix.Unmount(dir, 0); err != nil && !errors.Is(err, unix.EBUSY) {
+		log.Warn("unmount the exec root's tmpfs", "exec-root", dir, "err", err)
+	}
+}
+
+// isExecTmpfs reports whether dir is the mount point of berth's tmpfs.
+func isExecTmpfs(dir string) bool {
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	found := false
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options ... - fstype source superopts
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields, tail := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(fields) < 5 || len(tail) < 2 {
+			continue
+		}
+		if unescapeMount(fields[4]) == dir {
+			// The last mount on dir is the one in effect.
+			found = tail[0] == "tmpfs" && tail[1] == execTmpfsSource
+		}
+	}
+	return found
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space...).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			n := 0
+			ok := true
+			for _, c := range s[i+1 : i+4] {
+				if c < '0' || c > '7' {
+					ok = false
+					break
+				}
+				n = n*8 + int(c-'0')
+			}
+			if ok {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
