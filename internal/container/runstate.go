@@ -214,6 +214,10 @@ func readRunFile(path, id string) (rs *runState, next int, removed bool, err err
 		return nil, 0, false, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		// Made empty ahead (a spare's), never written: as none.
+		return nil, 0, false, nil
+	}
 	var errs []error
 	for slot := range runSlotsInFile {
 		// The header first, then only the data it announces (a slot is

@@ -309,3 +309,16 @@ func TestRemoveLater(t *testing.T) {
 		t.Fatal("a name in use was taken")
 	}
 }
+
+// TestRunFileEmpty: an empty run-state file (made ahead in a spare's
+// data directory, never written) reads as none: no state, no error.
+func TestRunFileEmpty(t *testing.T) {
+	p := filepath.Join(t.TempDir(), runStateName)
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs, next, removed, err := readRunFile(p, "x")
+	if rs != nil || next != 0 || removed || err != nil {
+		t.Fatalf("empty run-state file: %v %d %v %v", rs, next, removed, err)
+	}
+}

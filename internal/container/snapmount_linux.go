@@ -281,6 +281,11 @@ func (s *Service) spareFiles(id string) error {
 			return err
 		}
 	}
+	// The run-state file the first start writes into (readRunFile takes
+	// an empty one for none).
+	if err := os.WriteFile(filepath.Join(dir, runStateName), nil, 0o600); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(dir, spareLogName), nil, 0o640)
 }
 
