@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 
@@ -38,8 +39,12 @@ func noteExtensions(resp *http.Response) {
 	}
 }
 
-// daemonHas reports whether the daemon announced extension name.
+// daemonHas reports whether the daemon announced extension name (never
+// with BERTH_NO_EXTENSIONS=1 in the environment: docker's requests only).
 func daemonHas(name string) bool {
+	if os.Getenv("BERTH_NO_EXTENSIONS") == "1" {
+		return false
+	}
 	extMu.Lock()
 	defer extMu.Unlock()
 	for _, n := range strings.Split(extensions, ",") {
