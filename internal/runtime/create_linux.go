@@ -59,6 +59,11 @@ type CreateOpts struct {
 	// (Runtime.Prefork): create uses it when it fits the configuration
 	// and releases it otherwise.
 	Preforked *Preforked
+	// Config, if set, is the bundle's config.json as the caller has it
+	// (berthd hands the shim the bytes it wrote): create parses it
+	// instead of reading the file, which must still hold the same for
+	// whoever reads it later.
+	Config []byte
 
 	saveAsync bool
 }
@@ -431,7 +436,14 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err != nil {
 		return nil, err
 	}
-	spec, err := ocispec.Load(bundle)
+	raw := o.Config
+	if raw == nil {
+		if raw, err = ocispec.ReadConfig(bundle); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, err)
+		}
+	}
+	o.Preforked.sendSpec(id, raw)
+	spec, err := ocispec.Parse(bundle, raw)
 	if err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
 	}
@@ -441,6 +453,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	initproc.Tracef("create: config read")
 	if spec.Linux == nil {
 		spec.Linux = &specs.Linux{}
+		raw = nil // no longer what the record holds
 	}
 	// Checks the profile and compiles it, or finds it compiled (see
 	// seccompProgram): the init only installs the result.
@@ -530,6 +543,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		ID: id, Bundle: bundle, Rootfs: rootfs, InitPid: ch.pid, InitStart: start,
 		Created: time.Now().UTC(), Owner: currentOwner(), CgroupPaths: cg.Paths(),
 		NamespacePaths: map[specs.LinuxNamespaceType]string{}, Config: spec, Creating: true,
+		configJSON: raw,
 	}
 	for _, ns := range spec.Linux.Namespaces {
 		path := ns.Path
@@ -555,7 +569,9 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if plan.joinMount {
 		cfg.Rootfs = ""
 	}
-	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
+	// A pre-forked init that has the spec (sendSpec) gets the config
+	// without it.
+	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg, SpecSent: pf != nil && pf.specSent}); err != nil {
 		return nil, fmt.Errorf("send config: %w", err)
 	}
 	// Limits go on once the root filesystem is set up: the device
