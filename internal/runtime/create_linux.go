@@ -442,7 +442,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 			return nil, errdefs.With(errdefs.InvalidArgument, err)
 		}
 	}
-	o.Preforked.sendSpec(id, raw)
 	spec, err := ocispec.Parse(bundle, raw)
 	if err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
@@ -569,9 +568,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if plan.joinMount {
 		cfg.Rootfs = ""
 	}
-	// A pre-forked init that has the spec (sendSpec) gets the config
-	// without it.
-	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg, SpecSent: pf != nil && pf.specSent}); err != nil {
+	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
 		return nil, fmt.Errorf("send config: %w", err)
 	}
 	// Limits go on once the root filesystem is set up: the device

@@ -77,23 +77,6 @@ type Preforked struct {
 	// (PreforkOpts.SetDevices).
 	devicesSet bool
 	devices    []specs.LinuxDeviceCgroup
-	// specSent: the init has the configuration's bytes (sendSpec).
-	specSent bool
-}
-
-// sendSpec hands the waiting init the configuration's config.json bytes
-// ahead of its config (initproc.MsgSpec) when it was pre-forked for
-// container id: the init decodes them while create parses and checks
-// the same bytes, rather than a re-encoding of them after. Should create
-// then not use it, it is released as ever (it never acts on a spec
-// alone).
-func (pf *Preforked) sendSpec(id string, data []byte) {
-	if pf == nil || pf.id != id || pf.used.Load() {
-		return
-	}
-	if pf.ch.sync.Send(initproc.Msg{Type: initproc.MsgSpec, Raw: data}) == nil {
-		pf.specSent = true
-	}
 }
 
 // preforkUsed counts the creates that used a pre-forked init (tests).

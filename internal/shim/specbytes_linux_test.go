@@ -12,8 +12,7 @@ import (
 // TestSpawnSpecBytes: with SpawnOpts.Spec the shim creates the container
 // from those bytes, sent after the boot config, and not from the
 // bundle's file: a cold create and one from the warm spare's pre-forked
-// init (which gets the bytes ahead of its config) both run the bytes'
-// spec. The bundle's file is left as it is.
+// init both run the bytes' spec. The bundle's file is left as it is.
 func TestSpawnSpecBytes(t *testing.T) {
 	defer shim.ReleaseSpare()
 	run := func(t *testing.T, y *ctr, wantPreforked bool) {

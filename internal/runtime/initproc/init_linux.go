@@ -148,38 +148,12 @@ func childInit(s Conn, waiting bool, st *stager) error {
 	if waiting {
 		go idleTrim(stop)
 	}
-	m, err := expectConfig(s)
+	m, err := s.Expect(MsgConfig)
 	close(stop)
 	if err != nil {
 		return err
 	}
 	return configured(s, m, st)
-}
-
-// expectConfig reads the config; a pre-forked init may get the spec
-// first (MsgSpec), which it decodes while the runtime checks it, and
-// then a config that leaves it out (Msg.SpecSent).
-func expectConfig(s Conn) (Msg, error) {
-	m, err := s.Recv()
-	if err != nil || m.Type != MsgSpec {
-		if m.SpecSent {
-			return m, errors.New("sync: a config without its spec")
-		}
-		return s.expected(m, err, MsgConfig)
-	}
-	spec, err := DecodeSpec(m.Raw)
-	if err != nil {
-		return m, fmt.Errorf("bad spec: %w", err)
-	}
-	m, err = s.Expect(MsgConfig)
-	if err != nil {
-		return m, err
-	}
-	if m.SpecSent && m.Config != nil {
-		spec.Process = m.Config.Process
-		m.Config.Spec = spec
-	}
-	return m, nil
 }
 
 // idleTrim trims at idleTrims until stop is closed.

@@ -10,8 +10,6 @@ package initproc
 //	| 0 | clone with new namespaces (+uid/gid maps)| constructor (nsenter) joins user/mnt/time   |
 //	| 1 | put child in cgroups, send MsgConfig     | read MsgConfig                              |
 //	|   | (with the seccomp filter compiled)       |                                             |
-//	|   | (a pre-forked init: MsgSpec first, the   | (decode the spec while the parent checks it)|
-//	|   | config.json bytes; MsgConfig without it) |                                             |
 //	| 2 |                                          | unshare cgroup/time ns, mount everything    |
 //	|   |                                          | except pivot_root, send MsgHooks            |
 //	| 3 | run prestart+createRuntime hooks,        |                                             |
@@ -53,11 +51,6 @@ const (
 	// linux.seccomp.listenerPath: that path is in the runtime's mount
 	// namespace, unreachable from the container.
 	MsgSeccompFD = "seccomp-fd"
-	// MsgSpec carries the bundle's config.json as it is (Msg.Raw) to a
-	// pre-forked init ahead of its MsgConfig: the init decodes it while
-	// the runtime checks the same bytes, instead of after (see
-	// Msg.SpecSent).
-	MsgSpec = "spec"
 )
 
 type Msg struct {
@@ -67,12 +60,6 @@ type Msg struct {
 	// SpecProcess: Config.Spec.Process is Config.Process, sent once (see
 	// encode).
 	SpecProcess bool `json:"spec_process,omitempty"`
-	// SpecSent (MsgConfig): Config.Spec is the spec of the MsgSpec sent
-	// before, less linux.seccomp; it is left out of this message. The
-	// receiver puts it back (its process is Config.Process).
-	SpecSent bool `json:"spec_sent,omitempty"`
-	// Raw is MsgSpec's config.json, sent after the JSON (see encode).
-	Raw []byte `json:"-"`
 	// FD is a descriptor received with the message (-1 if none).
 	FD int `json:"-"`
 }
@@ -82,16 +69,9 @@ type Msg struct {
 // bytes. In the JSON the filter would be base64, ~10 KB for Docker's
 // profile, which the init's decoder scans a byte at a time, twice the
 // time of the rest of the config. The spec's process, the config's
-// process too for a container's init, is sent once. MsgSpec's raw
-// config.json is the tail the same way.
+// process too for a container's init, is sent once.
 func encode(m Msg) ([]byte, error) {
 	var tail []byte
-	if m.Type == MsgSpec {
-		tail = m.Raw
-		if tail == nil {
-			tail = []byte{}
-		}
-	}
 	if c := m.Config; c != nil {
 		cc := *c
 		if p := c.Seccomp; p != nil && len(p.Filter) > 0 {
@@ -99,9 +79,7 @@ func encode(m Msg) ([]byte, error) {
 			tail, np.Filter = p.Filter, nil
 			cc.Seccomp = &np
 		}
-		if m.SpecSent {
-			cc.Spec = nil
-		} else if sp := c.Spec; sp != nil && sp.Process != nil && sp.Process == c.Process {
+		if sp := c.Spec; sp != nil && sp.Process != nil && sp.Process == c.Process {
 			ns := *sp
 			ns.Process = nil
 			cc.Spec, m.SpecProcess = &ns, true
@@ -126,12 +104,7 @@ func decode(data []byte, m *Msg) error {
 		return err
 	}
 	c := m.Config
-	if m.Type == MsgSpec {
-		if tail == nil {
-			return errors.New("spec message without the spec")
-		}
-		m.Raw = tail
-	} else if tail != nil {
+	if tail != nil {
 		if c == nil || c.Seccomp == nil {
 			return errors.New("seccomp filter without a seccomp config")
 		}
@@ -244,11 +217,6 @@ func (s Conn) WaitExec(forward func(fd int) error) error {
 // from the other side becomes the returned error.
 func (s Conn) Expect(want string) (Msg, error) {
 	m, err := s.Recv()
-	return s.expected(m, err, want)
-}
-
-// expected is Expect for the message m (or the error err) just read.
-func (s Conn) expected(m Msg, err error, want string) (Msg, error) {
 	if err != nil {
 		if err == ErrEOF {
 			return m, fmt.Errorf("container init exited before %s", want)

@@ -21,10 +21,6 @@ func WarmJSON() {
 	}
 	var out Msg
 	_ = json.Unmarshal(b, &out)
-	// And a spec as a pre-forked init gets it first (MsgSpec).
-	if b, err := json.Marshal(m.Config.Spec); err == nil {
-		_, _ = DecodeSpec(b)
-	}
 }
 
 // fill gives v one element of every pointer, slice and map in it, down to

@@ -13,11 +13,11 @@ import (
 )
 
 // TestPreforkSpecFromBytes: create takes the configuration from the bytes
-// the caller hands it (CreateOpts.Config), not from the bundle's file, and
-// a pre-forked init gets those bytes ahead of its config (MsgSpec): the
-// container runs with that spec (hostname, environment, the seccomp
-// filter compiled from its profile), and the runtime's record holds it
-// whole, profile included.
+// the caller hands it (CreateOpts.Config), not from the bundle's file:
+// the container, from a pre-forked init, runs with that spec (hostname,
+// environment, the seccomp filter compiled from its profile), and the
+// runtime's record, written with those bytes in place of the spec's
+// encoding, holds it whole, profile included.
 func TestPreforkSpecFromBytes(t *testing.T) {
 	r, root := libRuntimeRoot(t)
 	ret := uint(1)
