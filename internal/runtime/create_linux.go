@@ -597,6 +597,24 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		r.Devices = []specs.LinuxDeviceCgroup{}
 		res = &r
 	}
+	// The final record, written now, while the init mounts (the shim
+	// would only wait), rather than once the init is ready: with a
+	// pre-forked init (whose first record serves a Delete(force) until
+	// this one replaces it) and no hooks, nothing the record describes
+	// changes in between. It says "created" a little early: a start from
+	// another process in that window waits on the start socket, which the
+	// init accepts on only once it is ready; a failing create removes the
+	// state directory with the record; a create that dies leaves an init
+	// that exits at its sync socket's EOF and a record Delete(force)
+	// cleans up, as the first record did.
+	savedEarly := false
+	if pf != nil && spec.Hooks == nil && !o.saveAsync {
+		p.Creating = false
+		if err := r.save(p); err != nil {
+			return nil, err
+		}
+		savedEarly = true
+	}
 	if _, err := ch.sync.Expect(initproc.MsgHooks); err != nil {
 		return nil, err
 	}
@@ -636,13 +654,17 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	initproc.Tracef("create: child ready")
 	p.Creating = false
 	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS, staged: ready.Message}
-	if o.saveAsync {
+	switch {
+	case savedEarly:
+	case o.saveAsync:
 		// run: the record is written while the program starts; Run waits
 		// for it before it returns or deletes anything.
 		c.saved = make(chan error, 1)
 		go func() { c.saved <- r.save(p) }()
-	} else if err := r.save(p); err != nil {
-		return nil, err
+	default:
+		if err := r.save(p); err != nil {
+			return nil, err
+		}
 	}
 	initproc.Tracef("create: saved")
 	if o.PidFile != "" {
