@@ -429,6 +429,9 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
 
 func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *created, retErr error) {
 	initproc.Tracef("create: begin")
+	// A pre-forked init create neither took nor let go (it failed before
+	// looking at it) goes with the failure; otherwise a no-op.
+	defer o.Preforked.Release()
 	if err := checkID(id); err != nil {
 		return nil, err
 	}

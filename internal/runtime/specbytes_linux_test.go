@@ -96,3 +96,32 @@ func TestPreforkSpecFromBytes(t *testing.T) {
 		t.Errorf("cgroups left: %v", left)
 	}
 }
+
+// TestPreforkReleasedOnBadConfig: a create that fails on its
+// configuration, before it looks at the pre-forked init it was given,
+// lets that init go with its cgroups and state directory.
+func TestPreforkReleasedOnBadConfig(t *testing.T) {
+	r, root := libRuntimeRoot(t)
+	bundle := shBundle(t, "true", nil)
+	spec := bundleSpec(t, bundle)
+	io, _ := preforkIO(t)
+	id := "bt-bad-config"
+	ctx := context.Background()
+	pf, err := r.Prefork(ctx, id, runtime.PreforkOpts{CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io})
+	if err != nil {
+		t.Fatalf("prefork: %v", err)
+	}
+	pid := pf.Pid()
+	if _, err := r.CreateContainer(ctx, id, runtime.CreateOpts{Bundle: bundle, IO: io, Preforked: pf, Config: []byte(`{"ociVersion": `)}); err == nil {
+		t.Fatal("a bad config was created")
+	}
+	if !processGone(pid) {
+		t.Errorf("pre-forked init %d still runs", pid)
+	}
+	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
+		t.Errorf("state directory left: %v", err)
+	}
+	if left := cgroupLeft(t, spec.Linux.CgroupsPath); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
+	}
+}
