@@ -186,6 +186,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		WarmSpare: true, OCIRuntime: oci,
 		Prepared: prep, Spare: s.sparePrefork(),
 		Start: startNow,
+		Spec:  data, // what config.json holds: the shim need not read it
 	})
 	prep = nil // Spawn used or released it
 	if err != nil {

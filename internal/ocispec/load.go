@@ -22,6 +22,16 @@ const ConfigName = "config.json"
 //
 // Load does not check that the configuration makes sense; call Validate.
 func Load(bundleDir string) (*specs.Spec, error) {
+	data, err := ReadConfig(bundleDir)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(bundleDir, data)
+}
+
+// ReadConfig returns the bytes of <bundleDir>/config.json, with Load's
+// errors for a missing bundle or file; Parse parses them.
+func ReadConfig(bundleDir string) ([]byte, error) {
 	st, err := os.Stat(bundleDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -40,6 +50,15 @@ func Load(bundleDir string) (*specs.Spec, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	return data, nil
+}
+
+// Parse is Load for the contents of <bundleDir>/config.json the caller
+// already has (berthd hands the shim the bytes it wrote): the same rules,
+// errors naming the same file; the bundle directory is not looked at
+// (Validate checks the root filesystem in it).
+func Parse(bundleDir string, data []byte) (*specs.Spec, error) {
+	path := filepath.Join(bundleDir, ConfigName)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("parse %s: file is empty", path)
 	}

@@ -128,3 +128,24 @@ func TestLoadUnreadable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestParse: Parse is Load on bytes the caller has: the same spec, the
+// same errors naming the bundle's config.json, and the bundle directory
+// is not looked at.
+func TestParse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gone")
+	data, err := json.Marshal(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(dir, data)
+	if err != nil || s.Hostname != "berth" {
+		t.Fatalf("parsed %+v, %v", s, err)
+	}
+	for _, bad := range []string{"", "  \n", "\xEF\xBB\xBF{}", `{"process": {"args": "true"}}`} {
+		_, err := Parse(dir, []byte(bad))
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "config.json")) {
+			t.Errorf("Parse(%q): %v", bad, err)
+		}
+	}
+}

@@ -59,6 +59,11 @@ type CreateOpts struct {
 	// (Runtime.Prefork): create uses it when it fits the configuration
 	// and releases it otherwise.
 	Preforked *Preforked
+	// Config, if set, is the bundle's config.json as the caller has it
+	// (berthd hands the shim the bytes it wrote): create parses it
+	// instead of reading the file, which must still hold the same for
+	// whoever reads it later.
+	Config []byte
 
 	saveAsync bool
 }
@@ -424,6 +429,9 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
 
 func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *created, retErr error) {
 	initproc.Tracef("create: begin")
+	// A pre-forked init create neither took nor let go (it failed before
+	// looking at it) goes with the failure; otherwise a no-op.
+	defer o.Preforked.Release()
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
@@ -431,7 +439,13 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	if err != nil {
 		return nil, err
 	}
-	spec, err := ocispec.Load(bundle)
+	raw := o.Config
+	if raw == nil {
+		if raw, err = ocispec.ReadConfig(bundle); err != nil {
+			return nil, errdefs.With(errdefs.InvalidArgument, err)
+		}
+	}
+	spec, err := ocispec.Parse(bundle, raw)
 	if err != nil {
 		return nil, errdefs.With(errdefs.InvalidArgument, err)
 	}
@@ -441,6 +455,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	initproc.Tracef("create: config read")
 	if spec.Linux == nil {
 		spec.Linux = &specs.Linux{}
+		raw = nil // no longer what the record holds
 	}
 	// Checks the profile and compiles it, or finds it compiled (see
 	// seccompProgram): the init only installs the result.
@@ -530,6 +545,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		ID: id, Bundle: bundle, Rootfs: rootfs, InitPid: ch.pid, InitStart: start,
 		Created: time.Now().UTC(), Owner: currentOwner(), CgroupPaths: cg.Paths(),
 		NamespacePaths: map[specs.LinuxNamespaceType]string{}, Config: spec, Creating: true,
+		configJSON: raw,
 	}
 	for _, ns := range spec.Linux.Namespaces {
 		path := ns.Path
@@ -584,6 +600,24 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		r.Devices = []specs.LinuxDeviceCgroup{}
 		res = &r
 	}
+	// The final record, written now, while the init mounts (the shim
+	// would only wait), rather than once the init is ready: with a
+	// pre-forked init (whose first record serves a Delete(force) until
+	// this one replaces it) and no hooks, nothing the record describes
+	// changes in between. It says "created" a little early: a start from
+	// another process in that window waits on the start socket, which the
+	// init accepts on only once it is ready; a failing create removes the
+	// state directory with the record; a create that dies leaves an init
+	// that exits at its sync socket's EOF and a record Delete(force)
+	// cleans up, as the first record did.
+	savedEarly := false
+	if pf != nil && spec.Hooks == nil && !o.saveAsync {
+		p.Creating = false
+		if err := r.save(p); err != nil {
+			return nil, err
+		}
+		savedEarly = true
+	}
 	if _, err := ch.sync.Expect(initproc.MsgHooks); err != nil {
 		return nil, err
 	}
@@ -623,13 +657,17 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	initproc.Tracef("create: child ready")
 	p.Creating = false
 	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS, staged: ready.Message}
-	if o.saveAsync {
+	switch {
+	case savedEarly:
+	case o.saveAsync:
 		// run: the record is written while the program starts; Run waits
 		// for it before it returns or deletes anything.
 		c.saved = make(chan error, 1)
 		go func() { c.saved <- r.save(p) }()
-	} else if err := r.save(p); err != nil {
-		return nil, err
+	default:
+		if err := r.save(p); err != nil {
+			return nil, err
+		}
 	}
 	initproc.Tracef("create: saved")
 	if o.PidFile != "" {

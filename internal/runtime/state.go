@@ -33,6 +33,11 @@ type persisted struct {
 	Started bool `json:"started"`
 	// Creating is true until init reported ready.
 	Creating bool `json:"creating,omitempty"`
+
+	// configJSON, when set, is Config as the JSON it was parsed from
+	// (the bundle's config.json, unchanged since): save writes these
+	// bytes rather than encoding Config again.
+	configJSON []byte
 }
 
 // State is the OCI state of a container, extended with runc's fields that

@@ -63,6 +63,10 @@ type SpawnOpts struct {
 	// (Client.SpawnStarted has the result). Only for a caller with no
 	// attach to register before the program runs.
 	Start bool
+	// Spec, if set, is what Bundle's config.json holds (the caller
+	// wrote it): the shim's create parses these bytes instead of reading
+	// the file (which stays for whoever reads it later).
+	Spec []byte
 	// Spare, with WarmSpare, has the next warm spare pre-fork a
 	// container init for an id of its own as soon as it starts (see
 	// SparePrefork and ClaimSpare); nil: the spare only waits.

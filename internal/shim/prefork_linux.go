@@ -2,6 +2,8 @@ package shim
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -306,6 +308,17 @@ func readBoot(boot *os.File, cfg *bootConfig) error {
 			return err
 		}
 		if cfg.Prefork == nil {
+			if n := cfg.SpecLen; n > 0 {
+				if n > maxFrame {
+					pre.release()
+					return fmt.Errorf("shim protocol: spec of %d bytes", n)
+				}
+				cfg.spec = make([]byte, n)
+				if _, err := io.ReadFull(boot, cfg.spec); err != nil {
+					pre.release()
+					return err
+				}
+			}
 			break
 		}
 		pre.releaseAsync()

@@ -110,21 +110,30 @@ type bootConfig struct {
 	// Prefork, alone in a first frame, asks a prepared shim to pre-fork
 	// the container's init (see Prepare); the boot config follows.
 	Prefork *preforkConfig `json:"prefork,omitempty"`
-	pre     *shimPrefork   // what the shim pre-forked, if it fits
+	// SpecLen: the bundle's config.json follows the frame, this many
+	// raw bytes (SpawnOpts.Spec), so the shim neither reads the file nor
+	// scans the spec inside the frame's JSON.
+	SpecLen int          `json:"spec_len,omitempty"`
+	spec    []byte       // those bytes
+	pre     *shimPrefork // what the shim pre-forked, if it fits
 }
 
 // maxFrame bounds a frame: a request carries at most a process spec.
 const maxFrame = 4 << 20
 
 // writeFrame writes v as one frame: a big-endian uint32 length, then JSON.
-func writeFrame(w io.Writer, v any) error {
+func writeFrame(w io.Writer, v any) error { return writeFrameTail(w, v, nil) }
+
+// writeFrameTail writes v as one frame followed by tail's raw bytes, in
+// one write (the reader knows tail's length from the frame).
+func writeFrameTail(w io.Writer, v any, tail []byte) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 4, 4+len(b))
+	buf := make([]byte, 4, 4+len(b)+len(tail))
 	binary.BigEndian.PutUint32(buf, uint32(len(b)))
-	_, err = w.Write(append(buf, b...))
+	_, err = w.Write(append(append(buf, b...), tail...))
 	return err
 }
 

@@ -287,7 +287,7 @@ func newServer(cfg *bootConfig) (_ *server, retErr error) {
 		// An external OCI runtime (ociruntime_linux.go).
 		ctr, s.rt, err = createOCI(context.Background(), cfg, runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW})
 	} else {
-		co := runtime.CreateOpts{Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW}}
+		co := runtime.CreateOpts{Bundle: cfg.Bundle, IO: runtime.IO{Stdin: inR, Stdout: outW, Stderr: errW}, Config: cfg.spec}
 		if pre != nil {
 			co.Preforked = pre.pf // create uses it or releases it
 			pre = nil

@@ -55,6 +55,9 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout, OCI: o.OCIRuntime,
 		Start: o.Start,
 	}
+	if o.OCIRuntime == nil && len(o.Spec) > 0 && len(o.Spec) <= maxFrame {
+		boot.SpecLen = len(o.Spec)
+	}
 	if boot.RuntimeRoot == "" {
 		boot.RuntimeRoot = runtime.DefaultRoot
 	}
@@ -81,7 +84,11 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		}
 		stop := context.AfterFunc(ctx, func() { _ = parent.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
-		if err := writeFrame(parent, &boot); err != nil {
+		var tail []byte
+		if boot.SpecLen > 0 {
+			tail = o.Spec
+		}
+		if err := writeFrameTail(parent, &boot, tail); err != nil {
 			return err
 		}
 		return readFrame(parent, &resp)
