@@ -668,7 +668,7 @@ func (r *Runtime) start(p *persisted) error {
 	_ = os.Remove(filepath.Join(r.dir(id), startSock))
 	err = initproc.Conn{F: conn}.WaitExec(seccompForwarder(p.Config, id, p.Bundle, p.InitPid, p.InitPid))
 	conn.Close()
-	initproc.Tracef("start: exec done")
+	initproc.Tracef("start: exec told")
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}
