@@ -359,8 +359,8 @@ func initContainer(s Conn, cfg *Config, staged *stagedUse) error {
 	}
 	s.F.Close()
 
-	// Wait for start. The connection is close-on-exec: the starter sees EOF
-	// when execve succeeded, or our error message.
+	// Wait for start. The starter reads MsgExec when we are about to
+	// execve (finalize), or our error message.
 	listener := cfg.StartFD
 	var connFD int
 	for {
