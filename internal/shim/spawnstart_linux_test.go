@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"github.com/berth-dev/berth/internal/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -17,7 +18,16 @@ import (
 // the container then runs, exits and is recorded as after a Start
 // request, and a Start request finds it already started.
 func TestSpawnStart(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprint("early-", early), func(t *testing.T) { spawnStart(t, early) })
+	}
+}
+
+func spawnStart(t *testing.T, early bool) {
 	x := newCtr(t, "echo started-with-spawn; exit 4", nil)
+	if early {
+		x.opts.Env = append(x.opts.Env, initproc.EnvEarlyStart+"=1")
+	}
 	x.opts.Start = true
 	c := x.spawn()
 	started, pid, err := c.SpawnStarted()
@@ -52,17 +62,24 @@ func TestSpawnStart(t *testing.T) {
 // TestSpawnStartExecFails: a program the kernel refuses to execute (found
 // and executable for the container's user, so create and start succeed)
 // is, as with runc and Docker, the container's own failure: Spawn's start
-// succeeds (the init answers start right before its execve), the
+// succeeds (with or without the early answer, MsgExec), the
 // container exits 255 with "exec <path>: exec format error" on its
 // stderr (the log) and no start error. A script whose interpreter is
 // missing fails the same way ("no such file or directory").
 func TestSpawnStartExecFails(t *testing.T) {
-	for _, tc := range []struct{ name, content, msg string }{
-		{"format", "neither ELF nor script\n", "exec /not-a-program: exec format error\n"},
-		{"interpreter", "#!/no/such/interpreter\n", "exec /not-a-program: no such file or directory\n"},
+	for _, tc := range []struct {
+		name, content, msg string
+		early              bool // the init's MsgExec (initproc.EnvEarlyStart)
+	}{
+		{"format", "neither ELF nor script\n", "exec /not-a-program: exec format error\n", false},
+		{"interpreter", "#!/no/such/interpreter\n", "exec /not-a-program: no such file or directory\n", false},
+		{"format-early", "neither ELF nor script\n", "exec /not-a-program: exec format error\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newCtr(t, "", func(s *specs.Spec) { s.Process.Args = []string{"/not-a-program"} })
+			if tc.early {
+				x.opts.Env = append(x.opts.Env, initproc.EnvEarlyStart+"=1")
+			}
 			if err := os.WriteFile(filepath.Join(x.opts.Bundle, "rootfs", "not-a-program"), []byte(tc.content), 0o755); err != nil {
 				t.Fatal(err)
 			}

@@ -69,7 +69,15 @@ type Config struct {
 	// own, and the container joins this one (a network berthd set up)
 	// instead: the init joins it first thing, on the thread that execs.
 	JoinNetNS string `json:"join_net_ns,omitempty"`
+	// EarlyStart: a container's init tells start it is about to execve
+	// (MsgExec), and start answers then instead of after the execve (the
+	// connection's EOF). Opt-in (EnvEarlyStart): see finalize.
+	EarlyStart bool `json:"early_start,omitempty"`
 }
+
+// EnvEarlyStart ("1" in the runtime's environment, which berthd's shims
+// get from berthd's) sets Config.EarlyStart.
+const EnvEarlyStart = "BERTH_EARLY_START"
 
 func init() {
 	// The init and exec processes must do all their namespace, credential
@@ -359,8 +367,9 @@ func initContainer(s Conn, cfg *Config, staged *stagedUse) error {
 	}
 	s.F.Close()
 
-	// Wait for start. The starter reads MsgExec when we are about to
-	// execve (finalize), or our error message.
+	// Wait for start. The starter reads EOF when execve succeeded (the
+	// connection is close-on-exec) or we exited, MsgExec first with
+	// EarlyStart (finalize), or our error message.
 	listener := cfg.StartFD
 	var connFD int
 	for {
@@ -511,16 +520,23 @@ func finalize(cfg *Config, conn Conn, report func(error) error) error {
 		err = unix.Exec(path, p.Args, env)
 		return report(fmt.Errorf("exec %s: %w", p.Args[0], err))
 	}
-	// A container's init tells start that it is about to execve: start
-	// answers now rather than after the kernel's execve (de_thread of the
-	// init's other threads, its address space: 0.5-1.5 ms), as runc
-	// start answers when its init wrote the exec fifo. Everything that
-	// can fail cheaply was checked above; an execve that still fails
-	// (exec format error, a script's missing interpreter) is the
-	// container's own failure, as with runc: the message on its stderr,
-	// exit status 255.
-	if err := conn.Send(Msg{Type: MsgExec}); err != nil {
-		return report(err)
+	// A container's init: everything that can fail cheaply was checked
+	// above; an execve that still fails (exec format error, a script's
+	// missing interpreter) is the container's own failure, as with runc
+	// and Docker: the message on its stderr, exit status 255, and start
+	// succeeds (it reads EOF when we exit, as when execve succeeded).
+	// With EarlyStart the init also tells start that it is about to
+	// execve, and start answers then rather than after the kernel's
+	// execve (de_thread of the init's other threads, its address space:
+	// 0.5-1.5 ms), as runc start answers when its init wrote the exec
+	// fifo. Opt-in: measured on this project's shared 2-CPU host it did
+	// not pay (docs/benchmarks.md, "The start answers before the
+	// execve"): what the answer wakes (shim, daemon, CLI) then competes
+	// for the CPUs with the execve, which the exit still waits for.
+	if cfg.EarlyStart {
+		if err := conn.Send(Msg{Type: MsgExec}); err != nil {
+			return report(err)
+		}
 	}
 	Tracef("init: exec")
 	err = unix.Exec(path, p.Args, env)

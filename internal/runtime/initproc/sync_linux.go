@@ -23,9 +23,9 @@ package initproc
 //	| 6 | start: connect to start.sock (seqpacket) | startContainer hooks, rlimits, user, caps,  |
 //	|   |                                          | no_new_privs, seccomp, close fds, execve    |
 //	| 6a| forward the fd to listenerPath's agent   | seccomp NOTIFY filter: MsgSeccompFD + fd    |
-//	| 7 | start reads MsgExec -> poststart hooks,  | every check passed (program, access, cwd,   |
-//	|   | start answers                            | creds, seccomp): MsgExec, then execve; on   |
-//	|   |                                          | failure before, MsgError on the connection  |
+//	| 7 | start reads EOF (exec done, or the init  | every check passed (program, access, cwd,   |
+//	|   | exited: see 8) or, with EarlyStart,      | creds, seccomp): [EarlyStart: MsgExec],     |
+//	|   | MsgExec -> poststart hooks; answers      | execve; on failure before, MsgError         |
 //	| 8 |                                          | execve failed: message on stderr, exit 255  |
 //
 // Any step may instead produce MsgError; the parent then kills the child and
@@ -56,7 +56,8 @@ const (
 	// namespace, unreachable from the container.
 	MsgSeccompFD = "seccomp-fd"
 	// MsgExec: a container's init passed every check and calls execve
-	// next; start answers on it (see step 7).
+	// next; start answers on it (see step 7). Only with
+	// Config.EarlyStart.
 	MsgExec = "exec"
 )
 
