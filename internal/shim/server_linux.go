@@ -690,7 +690,6 @@ func (s *server) stdinFile() *os.File {
 // killed and runtime state (cgroups) deleted, output drained and logged,
 // exit file written, waiters woken, attached clients closed.
 func (s *server) reap() {
-	waitExited(s.ctr.Pid()) // the P stays free meanwhile (pidwait_linux.go)
 	ws, werr := s.ctr.Wait()
 	exitedAt := time.Now().UTC()
 	initproc.Tracef("shim: init exited")
@@ -750,19 +749,15 @@ func (s *server) reap() {
 	attached := s.attached
 	s.attached = nil
 	s.mu.Unlock()
-	// With one P (GOMAXPROCS=1) the woken waiters would otherwise wait
-	// for this goroutine to block in a system call long enough for
-	// sysmon to take the P back (20 µs to 10 ms): let them write their
-	// answers before the deletion below, and before the attached streams
-	// end: each end wakes its reader (berthd's attach copier, then a
-	// CLI), which on a small host would take the CPU from the wait's
-	// answer that the daemon needs first (the streams' output is all
-	// written already).
-	goruntime.Gosched()
 	for w := range attached {
 		w.close()
 	}
 	initproc.Tracef("shim: waiters woken")
+	// With one P (GOMAXPROCS=1) the woken waiters would otherwise wait
+	// for this goroutine to block in a system call long enough for
+	// sysmon to take the P back (20 µs to 10 ms): let them write their
+	// answers before the deletion below.
+	goruntime.Gosched()
 	if deleteLate {
 		// The deletion (dropping the mount namespace: an unmount of the
 		// container's tree and an RCU grace period; a few cgroup rmdirs)
