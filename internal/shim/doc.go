@@ -153,15 +153,14 @@
 // program that was found and executable but that execve still refused
 // (exec format error) is not a failed start: the init writes
 // "exec <path>: <error>" to the container's stderr and exits 255, as
-// runc's (see initproc's MsgExec).
+// runc's (initproc's finalize).
 //
 // # Size
 //
 // A shim is the per-container cost, so it keeps little: one goroutine per
-// output stream, one per attached stdin, one per process it reaps (the
-// init's through a pidfd on the poller, the execs' blocked in wait4), no
-// HTTP; exited execs are forgotten 5 minutes after they exited (at the
-// next Exec), so healthchecks do not make it grow. It runs
+// output stream, one per attached stdin, one per process it reaps (blocked
+// in wait4), no HTTP; exited execs are forgotten 5 minutes after they
+// exited (at the next Exec), so healthchecks do not make it grow. It runs
 // with GOMAXPROCS=1 (set by Spawn; each P costs span caches and a GC
 // worker), without the Go runtime's cgroup-aware GOMAXPROCS, without heap
 // profiling (GODEBUG=memprofilerate=0, set by Spawn), with GOGC 50.
