@@ -479,8 +479,8 @@ func finalize(cfg *Config, conn Conn, report func(error) error) error {
 	}
 	Tracef("init: creds set")
 	// With the container's credentials (and capabilities): may they
-	// execute it? (A container start answers before the execve: see
-	// below.)
+	// execute it? (What execve refuses after the checks is the
+	// container's exit, not a failed start: see below.)
 	if err := eaccess(path); err != nil {
 		return report(fmt.Errorf("exec: %q: %w", p.Args[0], err))
 	}
@@ -545,8 +545,8 @@ func finalize(cfg *Config, conn Conn, report func(error) error) error {
 	return err
 }
 
-// execFailedStatus is the exit status of a container whose init could not
-// execute its program after start answered (runc's init exits 255).
+// execFailedStatus is the exit status of a container whose program execve
+// refused after every check passed (runc's init exits 255).
 const execFailedStatus = 255
 
 // eaccess checks that the calling thread's credentials may execute path

@@ -196,8 +196,9 @@ func (s Conn) Recv() (Msg, error) {
 
 // WaitExec reads what an init or exec process reports after it was told to
 // go: seccomp descriptors to forward, then MsgExec (a container's init
-// about to execve) or EOF (an exec process's execve succeeded: its end is
-// close-on-exec), or its error.
+// about to execve, with EarlyStart) or EOF (execve succeeded: the end is
+// close-on-exec; or a container's init exited 255 after a refused
+// execve), or its error.
 func (s Conn) WaitExec(forward func(fd int) error) error {
 	for {
 		m, err := s.Recv()
