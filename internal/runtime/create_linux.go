@@ -566,6 +566,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		}
 	}
 	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Rootfs = initproc.ModeInit, id, bundle, rootfs
+	cfg.EarlyStart = os.Getenv(initproc.EnvEarlyStart) == "1"
 	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = withoutSeccomp(spec), spec.Process, ch.pid, o.NoPivot
 	cfg.NewMountNS, cfg.NewCgroupNS, cfg.NewTimeNS, cfg.UserNS = plan.newMount, plan.newCgroup, plan.newTime, plan.userns
 	if plan.joinMount {
@@ -706,7 +707,7 @@ func (r *Runtime) start(p *persisted) error {
 	_ = os.Remove(filepath.Join(r.dir(id), startSock))
 	err = initproc.Conn{F: conn}.WaitExec(seccompForwarder(p.Config, id, p.Bundle, p.InitPid, p.InitPid))
 	conn.Close()
-	initproc.Tracef("start: exec done")
+	initproc.Tracef("start: exec told")
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -113,6 +115,14 @@ func TestRelativeCgroupsPathAndDefault(t *testing.T) {
 // and the container's notified syscall is answered by the agent.
 func TestSeccompListener(t *testing.T) {
 	t.Parallel()
+	// With the early start answer too (the init's MsgExec comes after
+	// the descriptor).
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprint("early-", early), func(t *testing.T) { seccompListener(t, early) })
+	}
+}
+
+func seccompListener(t *testing.T, early bool) {
 	r := newRT(t)
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -156,6 +166,9 @@ func TestSeccompListener(t *testing.T) {
 	id := r.id("notify")
 	out := tempFile(t)
 	cmd := r.cmdWithStdout(out, "run", "-b", b, id)
+	if early {
+		cmd.Env = append(os.Environ(), initproc.EnvEarlyStart+"=1")
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,11 @@
 //
 // Exit codes follow Docker: the status, 128+signal when killed by a signal
 // (137 for SIGKILL and OOM kills); a container that failed to start
-// records 127 (not found), 126 (not executable) or 128, with Error.
+// records 127 (not found), 126 (not executable) or 128, with Error. A
+// program that was found and executable but that execve still refused
+// (exec format error) is not a failed start: the init writes
+// "exec <path>: <error>" to the container's stderr and exits 255, as
+// runc's (initproc's finalize).
 //
 // # Size
 //

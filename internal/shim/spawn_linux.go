@@ -163,6 +163,9 @@ func shimEnv(extra []string) []string {
 	if v := os.Getenv("BERTH_SPARE_IDLE"); v != "" {
 		env = append(env, "BERTH_SPARE_IDLE="+v) // idleSpare
 	}
+	if v := os.Getenv(initproc.EnvEarlyStart); v != "" {
+		env = append(env, initproc.EnvEarlyStart+"="+v) // the init's MsgExec
+	}
 	return env
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/runtime/initproc"
 	"github.com/berth-dev/berth/internal/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -17,7 +18,16 @@ import (
 // the container then runs, exits and is recorded as after a Start
 // request, and a Start request finds it already started.
 func TestSpawnStart(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprint("early-", early), func(t *testing.T) { spawnStart(t, early) })
+	}
+}
+
+func spawnStart(t *testing.T, early bool) {
 	x := newCtr(t, "echo started-with-spawn; exit 4", nil)
+	if early {
+		x.opts.Env = append(x.opts.Env, initproc.EnvEarlyStart+"=1")
+	}
 	x.opts.Start = true
 	c := x.spawn()
 	started, pid, err := c.SpawnStarted()
@@ -49,32 +59,107 @@ func TestSpawnStart(t *testing.T) {
 	}
 }
 
-// TestSpawnStartFails: a program the kernel refuses to execute (found and
-// executable at create, so create succeeds) fails the start that Spawn
-// did; Spawn still succeeds, SpawnStarted has the error, and the exit is
-// recorded as for a failed Start request.
-func TestSpawnStartFails(t *testing.T) {
-	x := newCtr(t, "", func(s *specs.Spec) { s.Process.Args = []string{"/not-a-program"} })
-	if err := os.WriteFile(filepath.Join(x.opts.Bundle, "rootfs", "not-a-program"), []byte("neither ELF nor script\n"), 0o755); err != nil {
-		t.Fatal(err)
+// TestSpawnStartExecFails: a program the kernel refuses to execute (found
+// and executable for the container's user, so create and start succeed)
+// is, as with runc and Docker, the container's own failure: Spawn's start
+// succeeds (with or without the early answer, MsgExec), the
+// container exits 255 with "exec <path>: exec format error" on its
+// stderr (the log) and no start error. A script whose interpreter is
+// missing fails the same way ("no such file or directory").
+func TestSpawnStartExecFails(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, msg string
+		early              bool // the init's MsgExec (initproc.EnvEarlyStart)
+	}{
+		{"format", "neither ELF nor script\n", "exec /not-a-program: exec format error\n", false},
+		{"interpreter", "#!/no/such/interpreter\n", "exec /not-a-program: no such file or directory\n", false},
+		{"format-early", "neither ELF nor script\n", "exec /not-a-program: exec format error\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newCtr(t, "", func(s *specs.Spec) { s.Process.Args = []string{"/not-a-program"} })
+			if tc.early {
+				x.opts.Env = append(x.opts.Env, initproc.EnvEarlyStart+"=1")
+			}
+			if err := os.WriteFile(filepath.Join(x.opts.Bundle, "rootfs", "not-a-program"), []byte(tc.content), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			x.opts.Start = true
+			c := x.spawn()
+			started, pid, err := c.SpawnStarted()
+			if !started || err != nil || pid <= 0 {
+				t.Fatalf("SpawnStarted: %v, pid %d, %v; want started", started, pid, err)
+			}
+			e := wait(t, c)
+			if e.Code != 255 || e.Error != "" {
+				t.Fatalf("exit %+v, want 255 without a start error", e)
+			}
+			if st, err := c.State(ctx(t)); err != nil || st.Status != shim.StatusStopped || st.StartedAt.IsZero() {
+				t.Fatalf("state: %+v, %v; want stopped after a start", st, err)
+			}
+			if got := x.logText("stderr"); got != tc.msg {
+				t.Fatalf("stderr log %q, want %q", got, tc.msg)
+			}
+			if e2, err := shim.ReadExit(x.opts.StateDir); err == nil && (e2.Code != 255 || e2.Error != "") {
+				t.Fatalf("exit file %+v", e2)
+			}
+		})
 	}
-	x.opts.Start = true
-	c := x.spawn()
-	started, _, err := c.SpawnStarted()
-	if !started || err == nil || !strings.Contains(err.Error(), "exec format error") {
-		t.Fatalf("SpawnStarted: %v, %v; want the start's exec format error", started, err)
-	}
-	e := wait(t, c)
-	if e.Code != 128 || !strings.Contains(e.Error, "exec format error") {
-		t.Fatalf("exit %+v, want 128 with the start's error", e)
-	}
+}
+
+// TestStartChecksBeforeExec: what the init checks before it tells start
+// it is about to execute still fails the start, with Docker's exit codes:
+// a program only root may execute, for a user without capabilities
+// (access with the container's credentials: 126), and a program gone
+// between create and start (127). Nothing runs, the exit records the
+// start's error.
+func TestStartChecksBeforeExec(t *testing.T) {
+	t.Run("permission", func(t *testing.T) {
+		x := newCtr(t, "", func(s *specs.Spec) {
+			s.Process.Args = []string{"/root-only"}
+			s.Process.User = specs.User{UID: 1000, GID: 1000}
+			s.Process.Capabilities = &specs.LinuxCapabilities{}
+		})
+		if err := os.WriteFile(filepath.Join(x.opts.Bundle, "rootfs", "root-only"), []byte("#!/bin/sh\necho ran\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		c := x.spawn()
+		_, err := c.Start(ctx(t))
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Fatalf("start: %v, want permission denied", err)
+		}
+		if e := wait(t, c); e.Code != 126 || !strings.Contains(e.Error, "permission denied") {
+			t.Fatalf("exit %+v, want 126 with the start's error", e)
+		}
+		if out := x.logText("stdout"); out != "" {
+			t.Fatalf("the program ran: %q", out)
+		}
+	})
+	t.Run("not-found", func(t *testing.T) {
+		x := newCtr(t, "", func(s *specs.Spec) { s.Process.Args = []string{"/gone"} })
+		prog := filepath.Join(x.opts.Bundle, "rootfs", "gone")
+		if err := os.WriteFile(prog, []byte("#!/bin/sh\necho ran\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c := x.spawn()
+		if err := os.Remove(prog); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Start(ctx(t))
+		if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+			t.Fatalf("start: %v, want not found", err)
+		}
+		if e := wait(t, c); e.Code != 127 || e.Error == "" {
+			t.Fatalf("exit %+v, want 127 with the start's error", e)
+		}
+	})
 }
 
 // TestAttachStartLosesNothing: AttachStart registers the stream, then
 // starts the container and answers with the start's result; the program's
 // output, written at once, is all on the stream (and in the log), and an
-// earlier plain Attach loses nothing either. A container whose start
-// fails: AttachStart reports the start's error, the stream ends.
+// earlier plain Attach loses nothing either. A program the kernel refuses
+// to execute: the start succeeds, the stream has the message, the exit is
+// 255 (as runc's init, Docker).
 func TestAttachStartLosesNothing(t *testing.T) {
 	const n = 20000
 	x := newCtr(t, fmt.Sprintf("seq 1 %d; seq 1 %d >&2; exit 5", n, n), nil)
@@ -113,15 +198,15 @@ func TestAttachStartLosesNothing(t *testing.T) {
 	}
 	c2 := y.spawn()
 	conn3, started, _, startErr, err := c2.AttachStart(ctx(t), shim.AttachOpts{Stdout: true, Stderr: true})
-	if err != nil || !started || startErr == nil || !strings.Contains(startErr.Error(), "exec format error") {
-		t.Fatalf("AttachStart of a program that cannot run: started %v, start %v, %v", started, startErr, err)
+	if err != nil || !started || startErr != nil {
+		t.Fatalf("AttachStart of a program that cannot run: started %v, start %v, %v; want started", started, startErr, err)
 	}
 	defer conn3.Close()
-	if out, errOut := demux(t, conn3); out != "" || errOut != "" {
-		t.Errorf("stream of a failed start: %q %q", out, errOut)
+	if out, errOut := demux(t, conn3); out != "" || errOut != "exec /not-a-program: exec format error\n" {
+		t.Errorf("stream of a program that cannot run: %q %q", out, errOut)
 	}
-	if e := wait(t, c2); e.Code != 128 {
-		t.Fatalf("exit %+v, want 128", e)
+	if e := wait(t, c2); e.Code != 255 || e.Error != "" {
+		t.Fatalf("exit %+v, want 255", e)
 	}
 }
 

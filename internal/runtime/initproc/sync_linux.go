@@ -23,12 +23,16 @@ package initproc
 //	| 6 | start: connect to start.sock (seqpacket) | startContainer hooks, rlimits, user, caps,  |
 //	|   |                                          | no_new_privs, seccomp, close fds, execve    |
 //	| 6a| forward the fd to listenerPath's agent   | seccomp NOTIFY filter: MsgSeccompFD + fd    |
-//	| 7 | start reads EOF (exec done: the socket   | on failure MsgError on the start connection |
-//	|   | is close-on-exec) -> poststart hooks     |                                             |
+//	| 7 | start reads EOF (exec done, or the init  | every check passed (program, access, cwd,   |
+//	|   | exited: see 8) or, with EarlyStart,      | creds, seccomp): [EarlyStart: MsgExec],     |
+//	|   | MsgExec -> poststart hooks; answers      | execve; on failure before, MsgError         |
+//	| 8 |                                          | execve failed: message on stderr, exit 255  |
 //
 // Any step may instead produce MsgError; the parent then kills the child and
 // undoes everything it created. Exec processes (mode exec) skip steps 2-5
-// and report 6a/7 on the sync socket itself.
+// and report 6a on the sync socket itself; they send no MsgExec: the
+// parent reads EOF when execve succeeded (the socket is close-on-exec) or
+// the error, so that an exec the kernel refuses fails the exec request.
 
 import (
 	"bytes"
@@ -51,6 +55,10 @@ const (
 	// linux.seccomp.listenerPath: that path is in the runtime's mount
 	// namespace, unreachable from the container.
 	MsgSeccompFD = "seccomp-fd"
+	// MsgExec: a container's init passed every check and calls execve
+	// next; start answers on it (see step 7). Only with
+	// Config.EarlyStart.
+	MsgExec = "exec"
 )
 
 type Msg struct {
@@ -186,9 +194,11 @@ func (s Conn) Recv() (Msg, error) {
 	}
 }
 
-// waitExec reads what an init or exec process reports after it was told to
-// go: seccomp descriptors to forward, then EOF when execve succeeded (its
-// end is close-on-exec) or its error.
+// WaitExec reads what an init or exec process reports after it was told to
+// go: seccomp descriptors to forward, then MsgExec (a container's init
+// about to execve, with EarlyStart) or EOF (execve succeeded: the end is
+// close-on-exec; or a container's init exited 255 after a refused
+// execve), or its error.
 func (s Conn) WaitExec(forward func(fd int) error) error {
 	for {
 		m, err := s.Recv()
@@ -205,6 +215,8 @@ func (s Conn) WaitExec(forward func(fd int) error) error {
 			if err != nil {
 				return err
 			}
+		case MsgExec:
+			return nil
 		case MsgError:
 			return fmt.Errorf("%s", m.Message)
 		default:
