@@ -98,44 +98,6 @@ func (s *Service) mountSpareAhead() {
 	}()
 }
 
-// mountSpareAfter mounts the spare ahead (mountSpareAhead) once c, just
-// started, has exited, or after premountDelay if it runs on: a short
-// program's exec, run and exit then have both CPUs, and the next create
-// comes after its wait was answered anyway.
-func (s *Service) mountSpareAfter(c *Container) {
-	if noPremount {
-		return
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		t := time.NewTimer(premountDelay)
-		defer t.Stop()
-		for {
-			c.mu.Lock()
-			running, changed := c.rec.State.Running(), c.changed
-			c.mu.Unlock()
-			if !running {
-				break
-			}
-			select {
-			case <-changed:
-				continue
-			case <-t.C:
-			}
-			break
-		}
-		s.mountSpareAhead()
-	}()
-}
-
-// premountDelay is how long mountSpareAfter waits for a running
-// container's exit: about what a short program takes from its start's
-// answer to its exit here, and less than a CLI takes between one `run -d`
-// and the next create (its exit, its next start-up), so that a loop of
-// detached runs still finds each root mounted.
-const premountDelay = 5 * time.Millisecond
-
 // expirePremount unmounts c's root mounted ahead if no start took it
 // within premountTTL.
 func (s *Service) expirePremount(c *Container) {

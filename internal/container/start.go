@@ -248,7 +248,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	phase("started")
 	s.event("start", &saved, nil)
 	close(started)
-	s.mountSpareAfter(c) // the next create's root (snapmount_linux.go)
+	s.mountSpareAhead() // the next create's root (snapmount_linux.go)
 	s.startHealth(c)
 	// The OOM watch is set up after start answered (it reads the
 	// runtime's record for the cgroup paths, then registers an eventfd
