@@ -27,8 +27,8 @@ import (
 const execTmpfsSource = "berth-exec"
 
 // mountExecRoot mounts berth's tmpfs on dir unless dir is on a tmpfs or
-// ramfs already, is not empty (state of a berthd that ran without one,
-// which live restore needs), or BERTH_EXEC_TMPFS=0.
+// ramfs already, holds anything but empty directories (state of a berthd
+// that ran without one, which live restore needs), or BERTH_EXEC_TMPFS=0.
 func mountExecRoot(dir string, log *slog.Logger) {
 	if os.Getenv("BERTH_EXEC_TMPFS") == "0" {
 		return
@@ -40,13 +40,43 @@ func mountExecRoot(dir string, log *slog.Logger) {
 	if st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC {
 		return
 	}
-	if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
+	if !onlyDirs(dir) {
 		log.Info("exec root is not empty: no tmpfs mounted on it", "exec-root", dir)
 		return
 	}
 	if err := unix.Mount(execTmpfsSource, dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0711"); err != nil {
 		log.Warn("mount a tmpfs on the exec root", "exec-root", dir, "err", err)
 	}
+}
+
+// onlyDirs reports whether the tree at dir holds nothing but directories
+// (what a berthd that ran without the tmpfs leaves once its containers
+// are gone), with a mount point under it counting as something.
+func onlyDirs(dir string) bool {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return false
+	}
+	seen := 0
+	var walk func(string, uint64) bool
+	walk = func(d string, dev uint64) bool {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			return false
+		}
+		for _, e := range ents {
+			if seen++; seen > 10000 || !e.IsDir() {
+				return false
+			}
+			p := filepath.Join(d, e.Name())
+			var sub unix.Stat_t
+			if err := unix.Lstat(p, &sub); err != nil || sub.Dev != dev || !walk(p, dev) {
+				return false
+			}
+		}
+		return true
+	}
+	return walk(dir, st.Dev)
 }
 
 // unmountExecRoot unmounts berth's tmpfs from dir when nothing on it is

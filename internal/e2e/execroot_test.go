@@ -49,20 +49,31 @@ func TestExecRootTmpfs(t *testing.T) {
 		t.Fatal("the exec root's tmpfs is still mounted after the last stop")
 	}
 
+	// Empty directories left by a berthd that ran without the tmpfs do
+	// not keep it from being mounted.
+	d.stop()
+	if err := os.MkdirAll(filepath.Join(d.execRoot, "c", "old"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	if !onTmpfs(t, d.execRoot) {
+		t.Fatal("no tmpfs on an exec root of empty directories")
+	}
+
 	// An exec root with something in it (another berthd's state) keeps
 	// its file system.
 	d2 := startDaemonWith(t, func(d *daemon) {
-		if err := os.MkdirAll(d.execRoot, 0o711); err != nil {
+		if err := os.MkdirAll(filepath.Join(d.execRoot, "c"), 0o711); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(d.execRoot, "left"), nil, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(d.execRoot, "c", "left"), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if onTmpfs(t, d2.execRoot) {
 		t.Fatal("a tmpfs was mounted on a non-empty exec root")
 	}
-	if _, err := os.Stat(filepath.Join(d2.execRoot, "left")); err != nil {
+	if _, err := os.Stat(filepath.Join(d2.execRoot, "c", "left")); err != nil {
 		t.Fatalf("the exec root's content is hidden: %v", err)
 	}
 	d2.importBusybox("busybox:latest")
