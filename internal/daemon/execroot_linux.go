@@ -49,9 +49,15 @@ func mountExecRoot(dir string, log *slog.Logger) {
 	}
 }
 
+// disposable are the exec root's entries that hold only a cache the
+// tmpfs may hide: the runtime's compiled seccomp filters (rewritten when
+// missing; internal/runtime, seccompCacheDir).
+var disposable = map[string]bool{"runtime-seccomp": true}
+
 // onlyDirs reports whether the tree at dir holds nothing but directories
 // (what a berthd that ran without the tmpfs leaves once its containers
-// are gone), with a mount point under it counting as something.
+// are gone) and caches, with a mount point under it counting as
+// something.
 func onlyDirs(dir string) bool {
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
@@ -65,6 +71,9 @@ func onlyDirs(dir string) bool {
 			return false
 		}
 		for _, e := range ents {
+			if d == dir && disposable[e.Name()] && e.IsDir() {
+				continue
+			}
 			if seen++; seen > 10000 || !e.IsDir() {
 				return false
 			}

@@ -55,6 +55,13 @@ func TestExecRootTmpfs(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(d.execRoot, "c", "old"), 0o711); err != nil {
 		t.Fatal(err)
 	}
+	// And the runtime's seccomp filter cache (files), which it rewrites.
+	if err := os.MkdirAll(filepath.Join(d.execRoot, "runtime-seccomp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.execRoot, "runtime-seccomp", "x.bpf"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d.start()
 	if !onTmpfs(t, d.execRoot) {
 		t.Fatal("no tmpfs on an exec root of empty directories")
