@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 			return nil, err
 		}
 	}
-	mountExecRoot(cfg.ExecRoot, log) // execroot_linux.go
+	mountExecRoot(cfg.ExecRoot, cfg.Pidfile, log) // execroot_linux.go
 	// One daemon per data root: a second one fails here rather than
 	// corrupting the first one's state.
 	lock, err := os.OpenFile(filepath.Join(cfg.DataRoot, "berthd.lock"), os.O_CREATE|os.O_RDWR, 0o600)

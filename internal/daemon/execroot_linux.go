@@ -29,7 +29,9 @@ const execTmpfsSource = "berth-exec"
 // mountExecRoot mounts berth's tmpfs on dir unless dir is on a tmpfs or
 // ramfs already, holds anything but empty directories (state of a berthd
 // that ran without one, which live restore needs), or BERTH_EXEC_TMPFS=0.
-func mountExecRoot(dir string, log *slog.Logger) {
+// berthd's own pidfile, when it is in dir (the default), moves onto the
+// tmpfs.
+func mountExecRoot(dir, pidfile string, log *slog.Logger) {
 	if os.Getenv("BERTH_EXEC_TMPFS") == "0" {
 		return
 	}
@@ -40,16 +42,30 @@ func mountExecRoot(dir string, log *slog.Logger) {
 	if st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC {
 		return
 	}
-	if !onlyDirs(dir) {
+	own := ""
+	if pidfile != "" && filepath.Dir(filepath.Clean(pidfile)) == filepath.Clean(dir) {
+		own = filepath.Base(pidfile)
+	}
+	if !onlyDirs(dir, own) {
 		log.Info("exec root is not empty: no tmpfs mounted on it", "exec-root", dir)
 		return
+	}
+	var pid []byte
+	if own != "" {
+		pid, _ = os.ReadFile(pidfile)
+		_ = os.Remove(pidfile) // it would be hidden under the tmpfs
 	}
 	if err := unix.Mount(execTmpfsSource, dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0711"); err != nil {
 		log.Warn("mount a tmpfs on the exec root", "exec-root", dir, "err", err)
 	}
+	if pid != nil {
+		if err := os.WriteFile(pidfile, pid, 0o644); err != nil {
+			log.Warn("write the pidfile again", "path", pidfile, "err", err)
+		}
+	}
 }
 
-// disposable are the exec root's entries that hold only a cache the
+// disposable are the exec root's directories that hold only a cache the
 // tmpfs may hide: the runtime's compiled seccomp filters (rewritten when
 // missing; internal/runtime, seccompCacheDir).
 var disposable = map[string]bool{"runtime-seccomp": true}
@@ -58,7 +74,7 @@ var disposable = map[string]bool{"runtime-seccomp": true}
 // (what a berthd that ran without the tmpfs leaves once its containers
 // are gone) and caches, with a mount point under it counting as
 // something.
-func onlyDirs(dir string) bool {
+func onlyDirs(dir, own string) bool {
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
 		return false
@@ -71,7 +87,7 @@ func onlyDirs(dir string) bool {
 			return false
 		}
 		for _, e := range ents {
-			if d == dir && disposable[e.Name()] && e.IsDir() {
+			if d == dir && (disposable[e.Name()] && e.IsDir() || e.Name() == own && e.Type().IsRegular()) {
 				continue
 			}
 			if seen++; seen > 10000 || !e.IsDir() {
