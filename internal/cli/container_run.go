@@ -271,7 +271,9 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	// (run_ext.go).
 	attaching := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
 	if attaching && !cfg.Tty && daemonHas(apiext.AttachRun) {
-		return c.runAttachRun(ctx, api, id, cfg, hc.AutoRemove, keysSpec, allSignals)
+		if err := c.runAttachRun(ctx, api, id, cfg, hc.AutoRemove, keysSpec, allSignals); err != errNoAttachRun {
+			return err
+		}
 	}
 	var (
 		attachResp *client.ContainerAttachResult

@@ -82,7 +82,11 @@ func (c *Cli) runAttachRun(ctx context.Context, api *client.Client, id string, c
 	}
 	conn, err := api.DialHijack(ctx, path, "tcp", map[string][]string{"Content-Type": {"text/plain"}})
 	if err != nil {
-		return runCmd(err)
+		// Refused before anything started (berthd starts the container
+		// only once the stream is set up): docker's requests then, which
+		// also report the daemon's own message (DialHijack has only the
+		// status).
+		return errNoAttachRun
 	}
 	defer conn.Close()
 	allSignals()
@@ -120,6 +124,10 @@ func (c *Cli) runAttachRun(ctx context.Context, api *client.Client, id string, c
 	}
 	return nil
 }
+
+// errNoAttachRun: the AttachRun request was refused; run goes on with
+// docker's requests.
+var errNoAttachRun = errors.New("attach-run refused")
 
 // demuxRun copies an AttachRun stream's frames to stdout and stderr until
 // its result frame, which it returns.

@@ -21,6 +21,8 @@ type apiProxy struct {
 	sock string
 	mu   sync.Mutex
 	reqs []string
+	// refuse answers 409 to any berth-run request instead of passing it on.
+	refuse bool
 }
 
 func newAPIProxy(t *testing.T, d *daemon, hide bool) *apiProxy {
@@ -49,7 +51,12 @@ func newAPIProxy(t *testing.T, d *daemon, hide bool) *apiProxy {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.reqs = append(p.reqs, r.Method+" "+r.URL.RequestURI())
+		refuse := p.refuse
 		p.mu.Unlock()
+		if refuse && r.URL.Query().Has("berth-run") {
+			http.Error(w, `{"message":"refused by the test"}`, http.StatusConflict)
+			return
+		}
 		rp.ServeHTTP(w, r)
 	})}
 	go srv.Serve(ln)
@@ -117,6 +124,22 @@ func TestRunAttachRun(t *testing.T) {
 				t.Fatalf("%s (hidden %v): run without --rm: exit %d, %s", name, hide, code, d.state("kept"))
 			}
 			d.mustCLI("rm", "kept")
+		}
+		if !hide {
+			// A refused berth-run request: the CLI goes on with docker's
+			// requests (nothing was started), with the same result.
+			p.mu.Lock()
+			p.refuse = true
+			p.mu.Unlock()
+			p.take()
+			out, _, code := d.cli(bins.cli, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo fell back; exit 6")
+			reqs := strings.Join(p.take(), "\n")
+			if code != 6 || out != "fell back\n" || !strings.Contains(reqs, "berth-run") || !strings.Contains(reqs, "/start") || !strings.Contains(reqs, "/wait") {
+				t.Fatalf("run with berth-run refused: exit %d, %q:\n%s", code, out, reqs)
+			}
+			if ids := d.mustCLI("ps", "-aq"); ids != "" {
+				t.Fatalf("--rm container left after the fallback: %q", ids)
+			}
 		}
 		d.sock = saved
 		os.Remove(p.sock)
