@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/mountinfo"
 )
 
 // The exec root holds only what lives while berthd and its containers
@@ -135,38 +137,10 @@ func isExecTmpfs(dir string) bool {
 		if !ok || len(fields) < 5 || len(tail) < 2 {
 			continue
 		}
-		if unescapeMount(fields[4]) == dir {
+		if mountinfo.Unescape(fields[4]) == dir {
 			// The last mount on dir is the one in effect.
 			found = tail[0] == "tmpfs" && tail[1] == execTmpfsSource
 		}
 	}
 	return found
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			n := 0
-			ok := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				n = n*8 + int(c-'0')
-			}
-			if ok {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/mountinfo"
 )
 
 // rootfsSetup performs, inside the container's new mount namespace, every
@@ -145,7 +147,7 @@ func mountPointOf(path string) (string, string, error) {
 		if len(fields) < 7 {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
+		mp := mountinfo.Unescape(fields[4])
 		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
 			opt := ""
 			for _, f := range fields[6:] {
@@ -158,24 +160,6 @@ func mountPointOf(path string) (string, string, error) {
 		}
 	}
 	return best, bestOpt, sc.Err()
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // target creates the mount point for dest inside the rootfs (a directory, or
@@ -534,8 +518,8 @@ func hostCgroupMounts() (cgroupHierarchies, error) {
 			continue
 		}
 		fstype, super := fields[sep+1], fields[sep+3]
-		mp := unescapeMountinfo(fields[4])
-		root := unescapeMountinfo(fields[3])
+		mp := mountinfo.Unescape(fields[4])
+		root := mountinfo.Unescape(fields[3])
 		switch fstype {
 		case "cgroup2":
 			if out.unified.mountpoint == "" {
