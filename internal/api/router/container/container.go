@@ -360,15 +360,8 @@ func (c *Router) wait(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	http.NewResponseController(w).Flush()
-	var resp container.WaitResponse
-	select {
-	case res, ok := <-ch:
-		if !ok {
-			resp = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: "wait ended without a result"}}
-		} else {
-			resp = res
-		}
-	case <-ctx.Done():
+	resp, ok := awaitWait(ctx, ch)
+	if !ok {
 		return nil
 	}
 	b, err := jsonLine(&resp)
@@ -377,6 +370,20 @@ func (c *Router) wait(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	_, err = w.Write(b)
 	return err
+}
+
+// awaitWait is a wait's answer, once the backend gives it; false when ctx
+// ended first.
+func awaitWait(ctx context.Context, ch <-chan container.WaitResponse) (container.WaitResponse, bool) {
+	select {
+	case res, ok := <-ch:
+		if !ok {
+			return container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: "wait ended without a result"}}, true
+		}
+		return res, true
+	case <-ctx.Done():
+		return container.WaitResponse{}, false
+	}
 }
 
 func (c *Router) attachWS(ctx context.Context, w http.ResponseWriter, r *http.Request) error {

@@ -301,27 +301,25 @@ func (c *Router) startAttachRun(ctx context.Context, name string, cond container
 // wait's answer. A start that failed on a container removed on exit is
 // reported once it is removed, as the wait would have been answered.
 func (run *attachRun) finish(ctx context.Context, conn *api.Conn) {
-	var res apiext.RunResult
 	var startErr error
 	select {
 	case startErr = <-run.started:
 	case <-ctx.Done():
 		return
 	}
-	waitFor := startErr == nil || run.cond == container.WaitConditionRemoved
-	if waitFor {
-		select {
-		case wr, ok := <-run.wait:
-			if !ok {
-				wr = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: "wait ended without a result"}}
-			}
-			res.Wait = &wr
-		case <-ctx.Done():
+	var res apiext.RunResult
+	if startErr == nil {
+		wr, ok := awaitWait(ctx, run.wait)
+		if !ok {
 			return
 		}
-	}
-	if startErr != nil {
-		res.Wait = nil
+		res.Wait = &wr
+	} else {
+		if run.cond == container.WaitConditionRemoved {
+			if _, ok := awaitWait(ctx, run.wait); !ok {
+				return
+			}
+		}
 		res.StartError = &apiext.StartError{Status: api.StatusFromError(startErr), Message: startErr.Error()}
 	}
 	b, err := json.Marshal(&res)
