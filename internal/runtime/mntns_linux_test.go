@@ -74,12 +74,7 @@ func TestMountNSHeldUntilDelete(t *testing.T) {
 			o := runtime.CreateOpts{Bundle: bundle, IO: io}
 			ctx := context.Background()
 			if preforked {
-				pf, err := r.Prefork(ctx, id, runtime.PreforkOpts{CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io})
-				if err != nil {
-					t.Fatalf("prefork: %v", err)
-				}
-				defer pf.Release()
-				o.Preforked = pf
+				o.Preforked = preforkFor(t, r, id, spec, io)
 			}
 			ctr, err := r.CreateContainer(ctx, id, o)
 			if err != nil {

@@ -52,6 +52,19 @@ func preforkIO(t *testing.T) (runtime.IO, *os.File) {
 	return runtime.IO{Stdin: null, Stdout: out, Stderr: out}, out
 }
 
+// preforkFor pre-forks an init for container id with spec's cgroups path
+// and namespaces, failing the test if it cannot; the init is let go at
+// the test's end unless a create took it.
+func preforkFor(t *testing.T, r *runtime.Runtime, id string, spec *specs.Spec, io runtime.IO) *runtime.Preforked {
+	t.Helper()
+	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io})
+	if err != nil {
+		t.Fatalf("prefork: %v", err)
+	}
+	t.Cleanup(pf.Release)
+	return pf
+}
+
 func processGone(pid int) bool {
 	return errors.Is(unix.Kill(pid, 0), unix.ESRCH)
 }
@@ -94,13 +107,7 @@ func TestPreforkUsed(t *testing.T) {
 	io, out := preforkIO(t)
 	id := "bt-prefork-used"
 	before := runtime.PreforkUsed()
-	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
-		CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
-	})
-	if err != nil {
-		t.Fatalf("prefork: %v", err)
-	}
-	defer pf.Release()
+	pf := preforkFor(t, r, id, spec, io)
 	// (The mount namespace is made once the config is there: see
 	// TestPreforkSeesLaterMounts.)
 	for _, ns := range []string{"pid", "net", "uts", "ipc"} {
@@ -236,13 +243,7 @@ func TestPreforkSeesLaterMounts(t *testing.T) {
 	spec := bundleSpec(t, bundle)
 	io, out := preforkIO(t)
 	id := "bt-prefork-late"
-	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
-		CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pf.Release()
+	pf := preforkFor(t, r, id, spec, io)
 	if err := os.Mkdir(late, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -271,13 +272,7 @@ func TestPreforkOwnerGone(t *testing.T) {
 	spec := bundleSpec(t, shBundle(t, "true", nil))
 	io, _ := preforkIO(t)
 	id := "bt-prefork-gone"
-	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
-		CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pf.Release()
+	pf := preforkFor(t, r, id, spec, io)
 	if err := r.Delete(context.Background(), id, true); err != nil {
 		t.Fatalf("delete: %v", err)
 	}

@@ -41,11 +41,7 @@ func TestPreforkSpecFromBytes(t *testing.T) {
 	io, out := preforkIO(t)
 	id := "bt-spec-bytes"
 	ctx := context.Background()
-	pf, err := r.Prefork(ctx, id, runtime.PreforkOpts{CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io})
-	if err != nil {
-		t.Fatalf("prefork: %v", err)
-	}
-	defer pf.Release()
+	pf := preforkFor(t, r, id, spec, io)
 	ctr, err := r.CreateContainer(ctx, id, runtime.CreateOpts{Bundle: bundle, IO: io, Preforked: pf, Config: data})
 	if err != nil {
 		t.Fatalf("create: %v", err)

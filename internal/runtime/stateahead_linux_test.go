@@ -21,13 +21,7 @@ func TestPreforkStateAhead(t *testing.T) {
 	spec := bundleSpec(t, bundle)
 	io, _ := preforkIO(t)
 	id := "bt-ahead"
-	pf, err := r.Prefork(context.Background(), id, runtime.PreforkOpts{
-		CgroupsPath: spec.Linux.CgroupsPath, Namespaces: spec.Linux.Namespaces, IO: io,
-	})
-	if err != nil {
-		t.Fatalf("prefork: %v", err)
-	}
-	defer pf.Release()
+	pf := preforkFor(t, r, id, spec, io)
 	dir := filepath.Join(root, id)
 	var ahead syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(dir, ".state-ahead"), &ahead); err != nil || ahead.Size != 0 {
