@@ -150,33 +150,16 @@ func makeStubs(rootfs string) error {
 		return err
 	}
 	defer unix.Close(etc)
-	var before unix.Stat_t
-	if err := unix.Fstat(etc, &before); err != nil {
-		return err
-	}
-	made := false
-	for _, name := range spareStubs {
-		var st unix.Stat_t
-		if err := unix.Fstatat(etc, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil || !errors.Is(err, unix.ENOENT) {
-			continue // the image has it (whatever it is): the init decides
-		}
-		fd, err := unix.Openat(etc, name, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
+	return makeMissing(etc, spareStubs, func(dirfd int, name string) error {
+		fd, err := unix.Openat(dirfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
 		if err != nil {
 			return err
 		}
-		made = true
 		// The init's are 0644 whatever berthd's umask.
 		err = unix.Fchmod(fd, 0o644)
 		unix.Close(fd)
-		if err != nil {
-			return err
-		}
-	}
-	if !made {
-		return nil
-	}
-	ts := []unix.Timespec{before.Atim, before.Mtim}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(rootfs, "etc"), ts, unix.AT_SYMLINK_NOFOLLOW)
+		return err
+	})
 }
 
 // spareDirs are the directories the init mounts on (and /etc, which
@@ -195,29 +178,38 @@ func makeMountDirs(rootfs string) error {
 		return err
 	}
 	defer unix.Close(root)
+	return makeMissing(root, spareDirs, func(dirfd int, name string) error {
+		if err := unix.Mkdirat(dirfd, name, 0o755); err != nil {
+			return err
+		}
+		return unix.Fchmodat(dirfd, name, 0o755, 0) // whatever the umask
+	})
+}
+
+// makeMissing makes with mk each of names that the directory dirfd lacks
+// (an entry the image has, whatever it is, is left to the init), then
+// gives the directory back the times it had: creating an entry moves its
+// modification time, which the image's own copy does not show.
+func makeMissing(dirfd int, names []string, mk func(dirfd int, name string) error) error {
 	var before unix.Stat_t
-	if err := unix.Fstat(root, &before); err != nil {
+	if err := unix.Fstat(dirfd, &before); err != nil {
 		return err
 	}
 	made := false
-	for _, name := range spareDirs {
+	for _, name := range names {
 		var st unix.Stat_t
-		if err := unix.Fstatat(root, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil || !errors.Is(err, unix.ENOENT) {
-			continue // the image has it (whatever it is): the init decides
+		if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil || !errors.Is(err, unix.ENOENT) {
+			continue
 		}
-		if err := unix.Mkdirat(root, name, 0o755); err != nil {
+		if err := mk(dirfd, name); err != nil {
 			return err
 		}
 		made = true
-		if err := unix.Fchmodat(root, name, 0o755, 0); err != nil { // whatever the umask
-			return err
-		}
 	}
 	if !made {
 		return nil
 	}
-	ts := []unix.Timespec{before.Atim, before.Mtim}
-	return unix.UtimesNanoAt(root, ".", ts, 0)
+	return unix.UtimesNanoAt(dirfd, ".", []unix.Timespec{before.Atim, before.Mtim}, 0)
 }
 
 // spareFiles makes, in a mounted spare's bundle and in its data
