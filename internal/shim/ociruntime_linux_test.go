@@ -124,6 +124,11 @@ func TestRuncKillExecs(t *testing.T) {
 	if n := childrenOf(x.shimPid); n != 1 {
 		t.Fatalf("shim has %d children after the execs, want 1 (the init)", n)
 	}
+	// The last exec's descriptors are closed once its exit was collected,
+	// on the shim's own time: poll, as for the children.
+	for openFDs(t, x.shimPid) > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if after := openFDs(t, x.shimPid); after > before {
 		t.Fatalf("shim descriptors: %d before, %d after the execs", before, after)
 	}
