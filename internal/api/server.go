@@ -53,6 +53,10 @@ type Config struct {
 	// kernel then, off the path of any request).
 	OnIdle    func()
 	IdleDelay time.Duration
+	// Busy, if set, is called as each request begins; the function it
+	// returns, as it ends (berthd holds work done ahead of time until no
+	// request is in progress: internal/quiet).
+	Busy func() (done func())
 }
 
 // Server is the Engine API HTTP server. Serve it on any number of
@@ -200,6 +204,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.OnIdle != nil {
 		defer s.resetIdle()
+	}
+	if s.cfg.Busy != nil {
+		defer s.cfg.Busy()()
 	}
 	s.mux.ServeHTTP(w, r)
 }

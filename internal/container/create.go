@@ -229,7 +229,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (res CreateResult
 	}
 	phase("snapshot")
 	if o.Image == nil {
-		// The next create's snapshot, beside this one's commit.
+		// The next create's snapshot, once the daemon is quiet.
 		s.fillSpare(img)
 	}
 	s.mu.Lock()

@@ -264,11 +264,14 @@ func (s *Service) sparePrefork() *shim.SparePrefork {
 		devs, setDevs := spec.PresetDeviceRules(&container.HostConfig{})
 		a.spare = &shim.SparePrefork{
 			RuntimeRoot: s.cfg.Runtime.Root(), CgroupParent: filepath.Dir(cgroupsPath), Namespaces: nss, NewID: newID,
-			Devices: devs, SetDevices: setDevs,
+			Devices: devs, SetDevices: setDevs, Defer: s.cfg.Quiet.Go,
 		}
 	})
 	return a.spare
 }
+
+// spareAwait bounds a create's wait for the spare on its way.
+const spareAwait = 100 * time.Millisecond
 
 // newContainerID returns the id of a container being created with cfg
 // and hc: the warm spare's (shim.SpareID) when the spare pre-forks an init
@@ -278,8 +281,21 @@ func (s *Service) sparePrefork() *shim.SparePrefork {
 // namespace late), which create then gets from
 // prepareShim; else a fresh one.
 func (s *Service) newContainerID(cfg *container.Config, hc *container.HostConfig) string {
+	if noPrefork {
+		return newID()
+	}
 	id := shim.SpareID()
-	if id == "" || noPrefork {
+	if id == "" && shim.SpareComing() {
+		// The next spare is held until the daemon is quiet, or still
+		// starting: creates come back to back, so it is needed now
+		// (quiet.Gate.Hurry), and it is ahead of a shim started for this
+		// create.
+		s.cfg.Quiet.Hurry()
+		shim.AwaitSpare(spareAwait)
+		id = shim.SpareID()
+		s.log.Debug("creates back to back: the next spare hurried", "id", shortID(id))
+	}
+	if id == "" {
 		return newID()
 	}
 	if rt, err := s.resolveRuntime(hc.Runtime); err != nil || rt != BerthRuntime {

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/image/snapshot"
 	"github.com/berth-dev/berth/internal/logger"
+	"github.com/berth-dev/berth/internal/quiet"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -88,7 +89,11 @@ type Config struct {
 	Networks Networks
 	// NetworkEvents receives network connect/disconnect events.
 	NetworkEvents func(Event)
-	Log           *slog.Logger
+	// Quiet holds the work done ahead of time for the next create (the
+	// next warm spare shim, the spare snapshot and its mount) until the
+	// daemon is quiet; nil starts it at once.
+	Quiet *quiet.Gate
+	Log   *slog.Logger
 }
 
 // Service manages containers. It is safe for concurrent use.
@@ -266,6 +271,7 @@ func (s *Service) ImageInUse(id string) (string, bool) {
 // and their containers keep running (live restore).
 func (s *Service) Close() error {
 	s.stopSupervision()
+	s.cfg.Quiet.Close() // what it holds runs now, and sees the service closing
 	s.dropAhead("")
 	s.awaitReleases()
 	s.releaseSpare()

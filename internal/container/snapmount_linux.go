@@ -55,9 +55,10 @@ var premountTTL = aheadTTL
 // and start run (at the fill, just after the create's commit) put the
 // overlay mount, the bind targets and the file creations beside the
 // container's init's own mounts, which they slowed by about as much as
-// they saved (ext4 journal, mount locks, the 2 CPUs); after the start
-// they run while the container runs and exits. A fill under way when the
-// start ends mounts its spare itself (wantMount).
+// they saved (ext4 journal, mount locks, the 2 CPUs); right after the
+// start they still ran beside the container's exit and removal, so the
+// mount waits until the daemon is quiet (s.cfg.Quiet). A fill under way
+// (or held) when the start ends mounts its spare itself (wantMount).
 func (s *Service) mountSpareAhead() {
 	if noPremount || s.isClosing() {
 		return
@@ -78,7 +79,9 @@ func (s *Service) mountSpareAhead() {
 	s.spare.filling, s.spare.fillChain, s.spare.mounted = done, sp.chain, true
 	s.mu.Unlock()
 	s.bg.Add(1)
-	go func() {
+	// Held until the daemon is quiet: not beside the container that was
+	// just started, nor its exit and removal (`run --rm`).
+	s.cfg.Quiet.Go(func() {
 		defer s.bg.Done()
 		if err := s.mountSpare(context.Background(), sp.id, sp.key); err != nil {
 			s.log.Warn("mount spare snapshot", "image", sp.image, "err", err)
@@ -95,7 +98,7 @@ func (s *Service) mountSpareAhead() {
 			// mount), or taken after the claim stopped waiting.
 			s.unmountSpare(sp.id)
 		}
-	}()
+	})
 }
 
 // expirePremount unmounts c's root mounted ahead if no start took it

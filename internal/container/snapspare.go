@@ -52,6 +52,7 @@ func (s *Service) claimSpare(ctx context.Context, img *image.Resolved) string {
 	s.mu.Lock()
 	if f := s.spare.filling; f != nil && s.spare.fillChain == img.ChainID {
 		s.mu.Unlock()
+		s.cfg.Quiet.Hurry() // it may be held until the daemon is quiet
 		t := time.NewTimer(50 * time.Millisecond)
 		select {
 		case <-f:
@@ -72,10 +73,11 @@ func (s *Service) claimSpare(ctx context.Context, img *image.Resolved) string {
 }
 
 // fillSpare prepares a spare for img unless there is one already (or a
-// fill runs); one of another image is removed. It runs in the background
-// (s.bg), started by create just before it commits its record: the
-// fill's directories and transaction overlap that commit's fdatasyncs
-// (started after start, it competed with the start for the CPUs).
+// fill runs); one of another image is removed. Create asks for it just
+// before it commits its record; it runs in the background (s.bg) once the
+// daemon is quiet (s.cfg.Quiet: not beside this container's start, exit
+// and removal), or at once when creates come back to back (a claim that
+// finds the fill held hurries it).
 func (s *Service) fillSpare(img *image.Resolved) {
 	if img.ChainID == "" {
 		return
@@ -90,12 +92,13 @@ func (s *Service) fillSpare(img *image.Resolved) {
 		return
 	}
 	done := make(chan struct{})
-	s.spare.filling = done
+	s.spare.filling, s.spare.fillChain = done, chain
 	old, oldID := s.spare.key, s.spare.id
 	s.spare.id, s.spare.key, s.spare.image, s.spare.chain = "", "", "", ""
 	s.mu.Unlock()
 	s.bg.Add(1)
-	go func() {
+	// Held until the daemon is quiet: not beside this create's start.
+	s.cfg.Quiet.Go(func() {
 		defer s.bg.Done()
 		ctx := context.Background()
 		var sp snapSpare
@@ -127,10 +130,12 @@ func (s *Service) fillSpare(img *image.Resolved) {
 				s.log.Warn("remove spare snapshot", "key", old, "err", err)
 			}
 		}
+		if s.isClosing() {
+			return
+		}
 		sp = snapSpare{id: newID(), image: imageID, chain: chain}
 		sp.key = "container-" + sp.id
 		s.mu.Lock()
-		s.spare.fillChain = chain
 		s.creating[sp.key] = true // held while it is prepared (Holders)
 		s.mu.Unlock()
 		if _, err := s.cfg.Snapshots.Prepare(ctx, sp.key, chain, map[string]string{"berth.container": sp.id}); err != nil {
@@ -163,7 +168,7 @@ func (s *Service) fillSpare(img *image.Resolved) {
 			s.mu.Unlock()
 			sp.key = ""
 		}
-	}()
+	})
 }
 
 // spareHeld returns the spare's key for Holders, after letting go of a

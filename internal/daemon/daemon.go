@@ -35,6 +35,7 @@ import (
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/memtrim"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/quiet"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/volume"
 )
@@ -59,9 +60,12 @@ type Daemon struct {
 	networks   *network.Service
 	events     *events.Bus
 	server     *api.Server
-	listeners  []net.Listener
-	started    time.Time
-	wg         sync.WaitGroup
+	// quiet holds the work done ahead of time for the next create until
+	// no request is in progress (nil with BERTH_AHEAD_QUIET=0: at once).
+	quiet     *quiet.Gate
+	listeners []net.Listener
+	started   time.Time
+	wg        sync.WaitGroup
 }
 
 // New builds the daemon: the stores under the data root, the services,
@@ -71,6 +75,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, started: time.Now()}
+	d.quiet = quietGate(os.Getenv("BERTH_AHEAD_QUIET"), log)
 	defer func() {
 		if retErr != nil {
 			d.closeStores()
@@ -169,7 +174,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 		NetworkEvents: func(e container.Event) {
 			d.events.Publish(apievents.NetworkEventType, apievents.Action(e.Action), e.ID, e.Attributes)
 		},
-		Log: log.With("svc", "container"),
+		Quiet: d.quiet,
+		Log:   log.With("svc", "container"),
 	})
 	if err != nil {
 		return nil, err
@@ -188,7 +194,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, retErr e
 	if err := d.images.Snapshots().Cleanup(ctx); err != nil {
 		log.Warn("snapshot cleanup", "err", err)
 	}
-	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api"), OnIdle: d.idleTrim}, d.routers()...)
+	d.server, err = api.NewServer(api.Config{EngineVersion: Version, Logger: log.With("svc", "api"), OnIdle: d.idleTrim, Busy: d.quiet.Busy}, d.routers()...)
 	if err != nil {
 		return nil, err
 	}
@@ -380,4 +386,33 @@ func (d *Daemon) idleTrim() {
 			memtrim.DropCleanText()
 		}
 	})
+}
+
+// quietGate is the gate for the work done ahead of time, from
+// BERTH_AHEAD_QUIET: "" the defaults, "0" none (that work starts at once,
+// as before; for A/B measurements), else "QUIET,MAXWAIT,RESET" as Go
+// durations (quiet.New; an empty or zero field takes its default).
+func quietGate(env string, log *slog.Logger) *quiet.Gate {
+	if env == "0" {
+		return nil
+	}
+	var ds [3]time.Duration
+	if env != "" {
+		parts := strings.Split(env, ",")
+		for i, p := range parts {
+			if i >= len(ds) {
+				break
+			}
+			if p == "" {
+				continue
+			}
+			d, err := time.ParseDuration(p)
+			if err != nil || d < 0 {
+				log.Warn("BERTH_AHEAD_QUIET: not a duration, default taken", "value", p)
+				continue
+			}
+			ds[i] = d
+		}
+	}
+	return quiet.New(ds[0], ds[1], ds[2])
 }

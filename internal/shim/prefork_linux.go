@@ -406,12 +406,12 @@ func ClaimSpare(o PrepareOpts) *Prepared {
 		return nil
 	}
 	initproc.Tracef("spare: claimed")
-	// The next spare starts now rather than after this container's Spawn:
-	// its pre-fork then has this container's create and start to finish
-	// in before the next create comes (back to back, with the Go client,
-	// the time after Spawn was often not enough on a loaded machine).
+	// The next spare is scheduled now rather than after this container's
+	// Spawn: held until the daemon is quiet (SparePrefork.Defer), or, back
+	// to back, started at once, when its pre-fork has this container's
+	// create and start to finish in before the next create comes.
 	if o.Spare != nil {
-		go refillSpare(bin, env, o.Spare)
+		refillSpare(bin, env, o.Spare)
 	}
 	return &Prepared{id: o.ID, bin: bin, env: env, sh: sp}
 }

@@ -35,4 +35,8 @@ type SparePrefork struct {
 	SetDevices bool
 	// NewID returns a fresh container id.
 	NewID func() string `json:"-"`
+	// Defer, if set, runs the start of the next spare after a claim (the
+	// daemon holds it until it is quiet: internal/quiet); nil starts it
+	// at once on a goroutine of its own.
+	Defer func(func()) `json:"-"`
 }

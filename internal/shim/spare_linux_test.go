@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -356,4 +357,111 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// spareShims lists this process's children that are warm spare shims
+// (started without a container id).
+func spareShims(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || parentOf(pid) != os.Getpid() {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"); len(args) == 1 && args[0] == shim.BinaryName {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestSpareRefillHeld: with SparePrefork.Defer the next spare's start is
+// handed to Defer rather than started: until Defer runs it there is no
+// spare, one is coming (SpareComing) and AwaitSpare waits for it (at most
+// its bound); once run, the spare pre-forks. ReleaseSpare waits for a
+// start that is held, and one that runs meanwhile starts nothing.
+func TestSpareRefillHeld(t *testing.T) {
+	defer shim.ReleaseSpare()
+	shim.ReleaseSpare() // none left by an earlier test
+	y := newCtr(t, "true", nil)
+	sp, _ := spareFor(t, y, nil)
+	held := make(chan func(), 4)
+	sp.Defer = func(f func()) { held <- f }
+	nextHeld := func() func() {
+		t.Helper()
+		select {
+		case f := <-held:
+			return f
+		case <-time.After(20 * time.Second):
+			t.Fatal("the next spare's start was not handed to Defer")
+			return nil
+		}
+	}
+	runWarm := func() {
+		t.Helper()
+		w := newCtr(t, "true", nil)
+		w.opts.WarmSpare, w.opts.Spare, w.opts.Env = true, sp, y.opts.Env
+		c := w.spawn()
+		if _, err := c.Start(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if e := wait(t, c); e.Code != 0 {
+			t.Fatalf("exit %+v", e)
+		}
+	}
+
+	runWarm()
+	start := nextHeld()
+	time.Sleep(100 * time.Millisecond)
+	if id := shim.SpareID(); id != "" || !shim.SpareComing() || len(spareShims(t)) != 0 {
+		t.Fatalf("while held: spare id %q, coming %v, spare shims %v; want none, true, none", id, shim.SpareComing(), spareShims(t))
+	}
+	t0 := time.Now()
+	shim.AwaitSpare(50 * time.Millisecond)
+	if d := time.Since(t0); d < 50*time.Millisecond {
+		t.Errorf("AwaitSpare returned after %v with the spare held, before its bound", d)
+	}
+	go start()
+	shim.AwaitSpare(20 * time.Second)
+	waitFor(t, "the spare's pre-forked init", func() bool {
+		id := shim.SpareID()
+		return id == y.id && statePid(filepath.Join(sp.RuntimeRoot, id)) != 0
+	})
+	if shim.SpareComing() {
+		t.Error("a spare is there and another still coming")
+	}
+
+	// The spare taken, the next start held; ReleaseSpare meanwhile. (The
+	// container's shim was a spare too: started without a container id.)
+	runWarm()
+	start = nextHeld()
+	before := spareShims(t)
+	released := make(chan struct{})
+	go func() { shim.ReleaseSpare(); close(released) }()
+	select {
+	case <-released:
+		t.Fatal("ReleaseSpare did not wait for the held start")
+	case <-time.After(100 * time.Millisecond):
+	}
+	start()
+	select {
+	case <-released:
+	case <-time.After(20 * time.Second):
+		t.Fatal("ReleaseSpare still waiting after the held start ran")
+	}
+	var started []int
+	for _, pid := range spareShims(t) {
+		if !slices.Contains(before, pid) {
+			started = append(started, pid)
+		}
+	}
+	if id := shim.SpareID(); id != "" || shim.SpareComing() || len(started) != 0 {
+		t.Errorf("after ReleaseSpare: spare id %q, coming %v, spare shims started %v", id, shim.SpareComing(), started)
+	}
 }

@@ -131,7 +131,7 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		return nil, err
 	}
 	if o.WarmSpare {
-		go refillSpare(bin, env, o.Spare)
+		refillSpare(bin, env, o.Spare)
 	}
 	cl := &Client{stateDir: stateDir, sock: filepath.Join(stateDir, sockName), pid: shimPid, preforked: resp.Preforked}
 	if resp.Started {
@@ -218,10 +218,39 @@ func startShim(bin string, env, argv []string) (*started, error) {
 var (
 	spareMu sync.Mutex
 	spare   *started
-	// refilling is set (and closed once done) while a refill starts the
-	// next spare (one at a time): ReleaseSpare waits for it.
+	// refilling is set (and closed once done) from the moment a refill is
+	// scheduled (it may be held: SparePrefork.Defer) until the next spare
+	// has started (one at a time): ReleaseSpare and AwaitSpare wait for it.
 	refilling chan struct{}
+	// spareReleasing is set while ReleaseSpare runs: a held refill that runs
+	// meanwhile starts nothing.
+	spareReleasing bool
 )
+
+// SpareComing says whether the next spare is being started or its start
+// is scheduled (held until the daemon is quiet, see SparePrefork.Defer).
+func SpareComing() bool {
+	spareMu.Lock()
+	defer spareMu.Unlock()
+	return refilling != nil
+}
+
+// AwaitSpare waits until the spare being started (if any) is there, at
+// most d.
+func AwaitSpare(d time.Duration) {
+	spareMu.Lock()
+	ch := refilling
+	spareMu.Unlock()
+	if ch == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
 
 // takeSpare returns the spare if it was started for bin and env and is
 // alive, else nil (a mismatched spare is let go).
@@ -257,6 +286,7 @@ func takeSpare(bin string, env []string) *started {
 func ReleaseSpare() {
 	spareMu.Lock()
 	inflight := refilling
+	spareReleasing = true
 	spareMu.Unlock()
 	if inflight != nil {
 		<-inflight
@@ -264,6 +294,7 @@ func ReleaseSpare() {
 	spareMu.Lock()
 	sp := spare
 	spare = nil
+	spareReleasing = false
 	spareMu.Unlock()
 	if sp != nil {
 		sp.parent.Close()
@@ -280,12 +311,29 @@ func refillSpare(bin string, env []string, sp *SparePrefork) {
 	done := make(chan struct{})
 	refilling = done
 	spareMu.Unlock()
+	run := func() { startSpare(done, bin, env, sp) }
+	if sp != nil && sp.Defer != nil {
+		sp.Defer(run)
+		return
+	}
+	go run()
+}
+
+// startSpare starts the next spare (refillSpare scheduled it; done is its
+// refilling channel, closed once it is done).
+func startSpare(done chan struct{}, bin string, env []string, sp *SparePrefork) {
 	defer func() {
 		spareMu.Lock()
 		refilling = nil
 		spareMu.Unlock()
 		close(done)
 	}()
+	spareMu.Lock()
+	stop := spareReleasing
+	spareMu.Unlock()
+	if stop {
+		return
+	}
 	sh, err := startShim(bin, env, []string{BinaryName})
 	if err != nil {
 		return
