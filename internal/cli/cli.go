@@ -55,6 +55,10 @@ type Cli struct {
 	// early is the client being prepared while the command line is
 	// parsed (startup.go), nil once taken or when there is none.
 	early *earlyClient
+	// assumedVersion is set while api is the early client of run or
+	// create, which sends the client's own API version without asking
+	// the daemon first (startup.go: renegotiate).
+	assumedVersion bool
 	// headers are extra request headers (set by a command before it
 	// asks for the client: build's secrets).
 	headers map[string]string

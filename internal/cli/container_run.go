@@ -149,6 +149,10 @@ func (c *Cli) createContainer(ctx context.Context, o *containerOptions, cc *cont
 		pullOut = io.Discard
 	}
 	if o.pull == "always" {
+		// The pull comes first: with the version the daemon agreed to.
+		if api, err = c.renegotiate(); err != nil {
+			return "", err
+		}
 		if err := c.pullImage(ctx, o.image, o.platform, pullOut); err != nil {
 			return "", err
 		}
@@ -168,6 +172,14 @@ func (c *Cli) createContainer(ctx context.Context, o *containerOptions, cc *cont
 		})
 	}
 	resp, err := create()
+	if err != nil && c.assumedVersion && versionTooNew(err) {
+		// An older daemon: negotiate, as docker does before it asks, and
+		// ask again (nothing was created).
+		if api, err = c.renegotiate(); err != nil {
+			return "", err
+		}
+		resp, err = create()
+	}
 	if err != nil && cerrdefs.IsNotFound(err) && o.pull == "missing" {
 		fmt.Fprintf(c.err, "Unable to find image '%s' locally\n", familiarRef(o.image))
 		if perr := c.pullImage(ctx, o.image, o.platform, pullOut); perr != nil {

@@ -232,9 +232,9 @@ func TestUnusedEarlyClientDoesNotHang(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "")
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	c := &Cli{}
-	c.startEarlyClient([]string{"run"})
+	c.startEarlyClient([]string{"ps"}) // (run and create send no ping)
 	if c.early == nil {
-		t.Fatal("no early client for run")
+		t.Fatal("no early client for ps")
 	}
 	select {
 	case <-pinged:

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +26,12 @@ type apiProxy struct {
 	reqs []string
 	// refuse answers 409 to any berth-run request instead of passing it on.
 	refuse bool
+	// maxVersion, if set, plays an older daemon: requests for a newer API
+	// version get dockerd's 400, and the ping's Api-Version says this.
+	maxVersion string
 }
+
+var versionPath = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)/`)
 
 func newAPIProxy(t *testing.T, d *daemon, hide bool) *apiProxy {
 	t.Helper()
@@ -45,6 +53,12 @@ func newAPIProxy(t *testing.T, d *daemon, hide bool) *apiProxy {
 			if hide {
 				resp.Header.Del("Berth-Extensions")
 			}
+			p.mu.Lock()
+			max := p.maxVersion
+			p.mu.Unlock()
+			if max != "" {
+				resp.Header.Set("Api-Version", max)
+			}
 			return nil
 		},
 	}
@@ -55,6 +69,15 @@ func newAPIProxy(t *testing.T, d *daemon, hide bool) *apiProxy {
 		p.mu.Unlock()
 		if refuse && r.URL.Query().Has("berth-run") {
 			http.Error(w, `{"message":"refused by the test"}`, http.StatusConflict)
+			return
+		}
+		p.mu.Lock()
+		max := p.maxVersion
+		p.mu.Unlock()
+		if m := versionPath.FindStringSubmatch(r.URL.Path); m != nil && max != "" && versionLess(max, m[1]) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"message":"client version %s is too new. Maximum supported API version is %s"}`, m[1], max)
 			return
 		}
 		rp.ServeHTTP(w, r)
@@ -144,4 +167,97 @@ func TestRunAttachRun(t *testing.T) {
 		d.sock = saved
 		os.Remove(p.sock)
 	}
+}
+
+// versionLess compares API versions "1.x".
+func versionLess(a, b string) bool {
+	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
+	for i := range 2 {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+// TestRunCreateWithoutPing: berth's run and create send the create at once
+// with the client's own API version, no /_ping first; against a daemon
+// whose API is older (here a proxy that plays one: 1.47) the create is
+// refused as dockerd refuses it, and the CLI negotiates (a ping) and sends
+// it again with the daemon's version, which every later request uses; the
+// run's result is the same. --pull always negotiates before its pull.
+func TestRunCreateWithoutPing(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	p := newAPIProxy(t, d, false)
+	saved := d.sock
+	d.sock = p.sock
+	t.Cleanup(func() { d.sock = saved })
+	check := func(what string, reqs []string, wantPing bool, version string) {
+		t.Helper()
+		all := strings.Join(reqs, "\n")
+		if ping := strings.Contains(all, "/_ping"); ping != wantPing {
+			t.Errorf("%s: ping sent %v, want %v:\n%s", what, ping, wantPing, all)
+		}
+		for _, r := range reqs {
+			if strings.Contains(r, "/_ping") || strings.Contains(r, "/containers/create") {
+				continue
+			}
+			if !strings.Contains(r, "/v"+version+"/") {
+				t.Errorf("%s: request %q not for API %s:\n%s", what, r, version, all)
+			}
+		}
+		if last := lastCreate(reqs); !strings.Contains(last, "/v"+version+"/containers/create") {
+			t.Errorf("%s: last create %q, want API %s:\n%s", what, last, version, all)
+		}
+	}
+	p.take()
+	out, _, code := d.cli(bins.cli, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo hi; exit 4")
+	if code != 4 || out != "hi\n" {
+		t.Fatalf("run: exit %d, %q", code, out)
+	}
+	check("run", p.take(), false, "1.56")
+	id, _, code := d.cli(bins.cli, nil, "create", "--network", "none", "busybox", "true")
+	if code != 0 {
+		t.Fatalf("create: exit %d", code)
+	}
+	check("create", p.take(), false, "1.56")
+	d.mustCLI("rm", strings.TrimSpace(id))
+
+	p.mu.Lock()
+	p.maxVersion = "1.47"
+	p.mu.Unlock()
+	p.take()
+	out, errOut, code := d.cli(bins.cli, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo older; exit 4")
+	if code != 4 || out != "older\n" || errOut != "" {
+		t.Fatalf("run against API 1.47: exit %d, %q, stderr %q", code, out, errOut)
+	}
+	reqs := p.take()
+	check("run against API 1.47", reqs, true, "1.47")
+	if n := strings.Count(strings.Join(reqs, "\n"), "/containers/create"); n != 2 {
+		t.Errorf("run against API 1.47: %d creates, want the refused one and the one after the ping:\n%s", n, strings.Join(reqs, "\n"))
+	}
+	// (Nothing listens on 127.0.0.1:1: the pull fails, after the ping,
+	// with API 1.47; no traffic leaves the machine.)
+	out, _, code = d.cli(bins.cli, nil, "run", "--pull", "always", "--rm", "--network", "none", "127.0.0.1:1/nosuch", "true")
+	reqs = p.take()
+	if code == 0 || !strings.Contains(strings.Join(reqs, "\n"), "/_ping") || !strings.Contains(strings.Join(reqs, "\n"), "/v1.47/images/create") {
+		t.Errorf("run --pull always against API 1.47: exit %d, %q:\n%s", code, out, strings.Join(reqs, "\n"))
+	}
+	if ids := d.mustCLI("ps", "-aq"); ids != "" {
+		t.Fatalf("containers left: %q", ids)
+	}
+}
+
+// lastCreate returns the last container create among reqs.
+func lastCreate(reqs []string) string {
+	last := ""
+	for _, r := range reqs {
+		if strings.Contains(r, "/containers/create") {
+			last = r
+		}
+	}
+	return last
 }
