@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/berth-dev/berth/internal/apiext"
+	"github.com/berth-dev/berth/internal/memtrim"
 )
 
 // runOptions are the flags run has beyond create's.
@@ -359,6 +360,7 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 		return startErrorFor("run", err)
 	}
 	allSignals()
+	go memtrim.DropCleanText() // as in runAttachRun
 	if cfg.Tty {
 		c.monitorTTYSize(ctx, func(h, w uint) {
 			_, _ = api.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})

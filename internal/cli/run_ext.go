@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/internal/apiext"
+	"github.com/berth-dev/berth/internal/memtrim"
 )
 
 // berth's extensions to the Engine API (internal/apiext) are used only
@@ -90,6 +91,10 @@ func (c *Cli) runAttachRun(ctx context.Context, api *client.Client, id string, c
 	}
 	defer conn.Close()
 	allSignals()
+	// While the daemon starts and runs the container, the CLI only waits:
+	// give back its binary's page-table entries now (memtrim), rather than
+	// have the kernel tear them down on the path of exit.
+	go memtrim.DropCleanText()
 	if cfg.AttachStdin {
 		go func() {
 			if _, err := io.Copy(conn, c.in); err == nil || errors.Is(err, io.EOF) {
