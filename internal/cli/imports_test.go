@@ -22,20 +22,27 @@ const (
 	// extensions to the Engine API, which both sides speak; it imports
 	// nothing of berth.
 	apiextPkg = "github.com/berth-dev/berth/internal/apiext"
+	// internal/memtrim gives a process's clean text pages back (the CLI
+	// while it waits for a container); it imports nothing of berth.
+	memtrimPkg = "github.com/berth-dev/berth/internal/memtrim"
 )
 
 // TestNoDaemonImports fences the CLI off from berth's daemon internals: the
 // CLI talks to berthd only through the Engine API client and API types
-// (and the wire types of berth's API extensions, internal/apiext).
+// (and the wire types of berth's API extensions, internal/apiext, and the
+// process utility internal/memtrim).
 // internal/cli and cmd/berth may import no other internal package, and in
 // particular nothing of Compose: `berth compose` runs the berth-compose
 // binary, so that every other command starts without compose-go's package
 // initialisation. internal/cli/composecli and cmd/berth-compose (the
 // berth-compose binary) may add internal/compose.
 func TestNoDaemonImports(t *testing.T) {
-	berth := func(p string) bool { return p == selfPkg || p == apiextPkg }
-	compose := func(p string) bool { return p == selfPkg || p == composeCliPkg || p == composePkg || p == apiextPkg }
+	berth := func(p string) bool { return p == selfPkg || p == apiextPkg || p == memtrimPkg }
+	compose := func(p string) bool {
+		return p == selfPkg || p == composeCliPkg || p == composePkg || p == apiextPkg || p == memtrimPkg
+	}
 	checkImports(t, filepath.Join("..", "apiext"), nil, func(string) bool { return false })
+	checkImports(t, filepath.Join("..", "memtrim"), nil, func(string) bool { return false })
 	checkImports(t, ".", []string{"composecli"}, berth)
 	checkImports(t, filepath.Join("..", "..", "cmd", "berth"), nil, berth)
 	checkImports(t, "composecli", nil, compose)
