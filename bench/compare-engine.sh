@@ -31,7 +31,10 @@
 # default N), WARMUP (untimed runs of each run --rm first, default 3),
 # MEM_WAIT (seconds between the last run -d and the memory sample, default 3),
 # SETTLE (seconds without a request before the settled idle sample, default
-# 35; 0 skips it),
+# 35; 0 skips it), PAUSE (seconds before each timed `run --rm`, default 0.2:
+# each starts on a quiet machine, not in the asynchronous clean-up of the
+# engine measured just before it — dockerd's and containerd's, podman's,
+# berthd's next warm spare; PAUSE=0 measures them back to back),
 # DOCKERD (default /usr/sbin/dockerd), DOCKER (default /usr/local/bin/docker),
 # PODMAN (default /usr/bin/podman), BUSYBOX (default /bin/busybox, static),
 # ENGINES (default "berth docker podman"), BERTH_LOG_LEVEL (default debug:
@@ -54,6 +57,7 @@ BATCH=${BATCH:-50}
 BATCH_N=${BATCH_N:-$N}
 WARMUP=${WARMUP:-3}
 SETTLE=${SETTLE:-35}
+PAUSE=${PAUSE:-0.2}
 MEM_WAIT=${MEM_WAIT:-3}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 DOCKER=${DOCKER:-/usr/local/bin/docker}
@@ -370,6 +374,7 @@ log "run --rm: $N interleaved repetitions of ${RM_ENGINES[*]}"
 for i in $(seq "$N"); do
 	line="rep $i:"
 	for e in $(rotate "$i" "${RM_ENGINES[@]}"); do
+		sleep "$PAUSE"
 		t=$(time_run_rm "$e")
 		echo "$t" >>"$TMP/rm.$e"
 		line="$line $e $t"
@@ -526,7 +531,7 @@ PP=$(val podman "$TMP/per_rss.podman") PPP=$(val podman "$TMP/per_pss.podman")
 
 cat <<EOF
 
-$N interleaved repetitions of \`run --rm\` (after $WARMUP warm-up runs each), $BATCH_N of the $BATCH-container batch; $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg).
+$N interleaved repetitions of \`run --rm\` (after $WARMUP warm-up runs each; $PAUSE s before each), $BATCH_N of the $BATCH-container batch; $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg).
 berth $BERTH_REV (berthd --log-level $BERTH_LOG_LEVEL); dockerd ${DVER:-n/a} with containerd ${CVER:-n/a}; podman ${PVER:-n/a} (conmon, cgroupfs); runc $RUNCVER for dockerd and podman; docker CLI $CLIVER.
 
 | median | target (berth) | berth: docker CLI | berth: berth CLI | dockerd 20.10: docker CLI | podman | dockerd / berth | podman / berth | target met |
