@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/moby/moby/client"
@@ -70,6 +71,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// A copy: cobra rewrites the slice it parses (completion requests).
 	c := &Cli{in: stdin, out: stdout, err: stderr, args: append([]string(nil), args...)}
 	defer c.close()
+	oneProc(args)
 	c.startEarlyClient(args)
 	return c.execute(c.newRootCommandFor(args), args)
 }
@@ -369,4 +371,17 @@ func (c *Cli) confirm(msg string) bool {
 	line, _ := bufio.NewReader(c.in).ReadString('\n')
 	line = strings.ToLower(strings.TrimSpace(line))
 	return line == "y" || line == "yes"
+}
+
+// oneProc runs run and create on one P (unless GOMAXPROCS is set): they
+// mostly wait on the daemon, and every extra OS thread the Go scheduler
+// starts for a second P (a clone and an 8 MiB stack mapping at start-up,
+// a thread to kill at exit, on a CPU the daemon and the container's init
+// are busy on) cost more than the parallel start-up saved: through the
+// berth CLI, run --rm 12.56 -> 12.19 and 12.56 -> 12.40 ms with
+// GOMAXPROCS=1 (2026-11-24, 100 pairs each, docs/benchmarks.md).
+func oneProc(args []string) {
+	if createsContainer(args) && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 }
