@@ -60,6 +60,9 @@ type Cli struct {
 	// create, which sends the client's own API version without asking
 	// the daemon first (startup.go: renegotiate).
 	assumedVersion bool
+	// pre holds connections dialed ahead for the early client of run and
+	// create that no request took yet (startup.go).
+	pre *predialed
 	// headers are extra request headers (set by a command before it
 	// asks for the client: build's secrets).
 	headers map[string]string
@@ -111,6 +114,7 @@ func (c *Cli) close() {
 	if c.api != nil {
 		_ = c.api.Close()
 	}
+	c.pre.close()
 }
 
 // Client returns the Engine API client for the selected endpoint.
@@ -140,7 +144,7 @@ func (c *Cli) Client() (*client.Client, error) {
 
 // newAPIClient builds the client for host with opts (TLS) and extra
 // request headers.
-func newAPIClient(host string, opts []client.Opt, headers map[string]string) (*client.Client, error) {
+func newAPIClient(host string, opts []client.Opt, headers map[string]string, late ...client.Opt) (*client.Client, error) {
 	// DOCKER_API_VERSION pins the API version, as with docker; otherwise
 	// the client negotiates it with the daemon.
 	opts = append(opts, client.WithHost(host), client.WithUserAgent("berth-cli/"+Version), client.WithAPIVersionFromEnv(),
@@ -148,6 +152,8 @@ func newAPIClient(host string, opts []client.Opt, headers map[string]string) (*c
 	if len(headers) > 0 {
 		opts = append(opts, client.WithHTTPHeaders(headers))
 	}
+	// After WithHost, which sets the transport's dialer.
+	opts = append(opts, late...)
 	return client.New(opts...)
 }
 

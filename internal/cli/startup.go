@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -140,6 +142,61 @@ type earlyClient struct {
 	err       error
 	// assumed: the client sends client.MaxAPIVersion without a ping.
 	assumed bool
+	// pre holds the connections dialed for it ahead (run and create).
+	pre *predialed
+}
+
+// predialed holds connections to a unix socket dialed while the CLI
+// starts: the first requests of run (the create, then the attach) take
+// them, so that the daemon has accepted them (its accept, a goroutine,
+// the read set up) while the CLI was parsing and encoding. Later dials
+// connect as usual.
+type predialed struct {
+	path  string
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// predial connects n times to the unix socket at path (what fails is
+// left to the ordinary dial).
+func predial(path string, n int) *predialed {
+	p := &predialed{path: path}
+	for range n {
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			break
+		}
+		p.conns = append(p.conns, conn)
+	}
+	return p
+}
+
+// dial is the client's DialContext: a connection dialed ahead if one is
+// left, else a new one.
+func (p *predialed) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	p.mu.Lock()
+	if len(p.conns) > 0 {
+		conn := p.conns[0]
+		p.conns = p.conns[1:]
+		p.mu.Unlock()
+		return conn, nil
+	}
+	p.mu.Unlock()
+	var d net.Dialer
+	return d.DialContext(ctx, "unix", p.path)
+}
+
+// close closes the connections no request took.
+func (p *predialed) close() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, conn := range p.conns {
+		conn.Close()
+	}
+	p.conns = nil
 }
 
 // startEarlyClient starts building the client for args when args name a
@@ -167,10 +224,16 @@ func (c *Cli) startEarlyClient(args []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &earlyClient{done: make(chan struct{}), cancel: cancel, configDir: configDir, assumed: createsContainer(args)}
 	c.early = e
+	var pre *predialed
+	if e.assumed {
+		pre = predial(strings.TrimPrefix(host, "unix://"), 2)
+		e.pre = pre
+	}
 	go func() {
 		defer close(e.done)
 		if e.assumed {
-			e.api, e.err = newAPIClient(host, []client.Opt{client.WithAPIVersion(client.MaxAPIVersion)}, nil)
+			e.api, e.err = newAPIClient(host, []client.Opt{client.WithAPIVersion(client.MaxAPIVersion)}, nil,
+				client.WithDialContext(pre.dial))
 			return
 		}
 		e.api, e.err = newAPIClient(host, nil, nil)
@@ -199,9 +262,11 @@ func (c *Cli) takeEarlyClient() (*client.Client, bool) {
 		if e.api != nil {
 			_ = e.api.Close()
 		}
+		e.pre.close()
 		return nil, false
 	}
 	c.assumedVersion = e.assumed
+	c.pre = e.pre
 	return e.api, true
 }
 
@@ -217,6 +282,7 @@ func (c *Cli) renegotiate() (*client.Client, error) {
 		_ = c.api.Close()
 		c.api = nil
 	}
+	c.pre.close()
 	return c.Client()
 }
 
@@ -235,6 +301,7 @@ func (c *Cli) stopEarlyClient() {
 		if e.api != nil {
 			_ = e.api.Close()
 		}
+		e.pre.close()
 	}
 }
 

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -261,5 +263,67 @@ func TestCreatesContainer(t *testing.T) {
 		if got := createsContainer(strings.Fields(args)); got != want {
 			t.Errorf("createsContainer(%q) = %v", args, got)
 		}
+	}
+}
+
+// TestPredialed: the connections dialed ahead are handed out first, in
+// order, then new ones are dialed; close closes those left.
+func TestPredialed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- conn
+		}
+	}()
+	p := predial(path, 2)
+	if len(p.conns) != 2 {
+		t.Fatalf("%d connections dialed ahead, want 2", len(p.conns))
+	}
+	first, second := p.conns[0], p.conns[1]
+	for i, want := range []net.Conn{first, second} {
+		got, err := p.dial(context.Background(), "unix", "ignored")
+		if err != nil || got != want {
+			t.Fatalf("dial %d: %v %v, want the connection dialed ahead", i, got, err)
+		}
+	}
+	third, err := p.dial(context.Background(), "unix", "ignored")
+	if err != nil || third == first || third == second {
+		t.Fatalf("third dial: %v %v, want a new connection", third, err)
+	}
+	third.Close()
+	for range 3 {
+		select {
+		case conn := <-accepted:
+			conn.Close()
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server did not see three connections")
+		}
+	}
+	// Left over: closed by close (the server reads EOF).
+	q := predial(path, 1)
+	srv := <-accepted
+	q.close()
+	q.close() // twice is fine
+	if err := srv.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := srv.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("the server's end of a connection left over: read %d, %v; want EOF", n, err)
+	}
+	srv.Close()
+	var none *predialed
+	none.close()
+	if p := predial(filepath.Join(t.TempDir(), "nothing.sock"), 2); len(p.conns) != 0 {
+		t.Errorf("%d connections to a socket that does not exist", len(p.conns))
 	}
 }
