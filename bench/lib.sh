@@ -38,9 +38,12 @@ rotate() {
 build_berth() {
 	local repo=$1 dir=$2
 	mkdir -p "$dir/.build"
+	# As scripts/build.sh: the CLI without cgo, built by Go's own linker
+	# (no glibc start-up code on every command).
 	(cd "$repo" &&
 		go build -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o "$dir/.build/" \
-			./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init ./cmd/berth)
+			./cmd/berthd ./cmd/berth-shim ./cmd/berth-runtime-init &&
+		CGO_ENABLED=0 go build -tags netgo,osusergo -o "$dir/.build/" ./cmd/berth)
 	cp "$dir/.build/"* "$dir/"
 	rm -rf "$dir/.build"
 }
