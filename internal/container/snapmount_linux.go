@@ -83,6 +83,18 @@ func (s *Service) mountSpareAhead() {
 	// just started, nor its exit and removal (`run --rm`).
 	s.cfg.Quiet.Go(func() {
 		defer s.bg.Done()
+		// Held until now: berthd may be stopping (Close runs what the
+		// gate holds), and then there is nothing to mount for.
+		if s.isClosing() {
+			s.mu.Lock()
+			if s.spare.key == sp.key {
+				s.spare.mounted = false
+			}
+			s.spare.filling, s.spare.fillChain = nil, ""
+			s.mu.Unlock()
+			close(done)
+			return
+		}
 		if err := s.mountSpare(context.Background(), sp.id, sp.key); err != nil {
 			s.log.Warn("mount spare snapshot", "image", sp.image, "err", err)
 		} else {
