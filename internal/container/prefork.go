@@ -264,7 +264,7 @@ func (s *Service) sparePrefork() *shim.SparePrefork {
 		devs, setDevs := spec.PresetDeviceRules(&container.HostConfig{})
 		a.spare = &shim.SparePrefork{
 			RuntimeRoot: s.cfg.Runtime.Root(), CgroupParent: filepath.Dir(cgroupsPath), Namespaces: nss, NewID: newID,
-			Devices: devs, SetDevices: setDevs, Defer: s.cfg.Quiet.Go,
+			Devices: devs, SetDevices: setDevs, Defer: s.cfg.Quiet.Go, Stopping: s.isClosing,
 		}
 	})
 	return a.spare

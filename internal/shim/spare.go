@@ -39,4 +39,7 @@ type SparePrefork struct {
 	// daemon holds it until it is quiet: internal/quiet); nil starts it
 	// at once on a goroutine of its own.
 	Defer func(func()) `json:"-"`
+	// Stopping, if set, says the daemon is stopping: a held start that
+	// runs then starts nothing.
+	Stopping func() bool `json:"-"`
 }

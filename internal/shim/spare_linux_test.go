@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -463,5 +464,24 @@ func TestSpareRefillHeld(t *testing.T) {
 	}
 	if id := shim.SpareID(); id != "" || shim.SpareComing() || len(started) != 0 {
 		t.Errorf("after ReleaseSpare: spare id %q, coming %v, spare shims started %v", id, shim.SpareComing(), started)
+	}
+
+	// A held start that runs while the daemon stops (SparePrefork.Stopping)
+	// starts nothing either.
+	var stopping atomic.Bool
+	sp.Stopping = stopping.Load
+	runWarm()
+	start = nextHeld()
+	before = spareShims(t)
+	stopping.Store(true)
+	start()
+	started = nil
+	for _, pid := range spareShims(t) {
+		if !slices.Contains(before, pid) {
+			started = append(started, pid)
+		}
+	}
+	if id := shim.SpareID(); id != "" || shim.SpareComing() || len(started) != 0 {
+		t.Errorf("held start run while stopping: spare id %q, coming %v, spare shims started %v", id, shim.SpareComing(), started)
 	}
 }

@@ -331,7 +331,7 @@ func startSpare(done chan struct{}, bin string, env []string, sp *SparePrefork) 
 	spareMu.Lock()
 	stop := spareReleasing
 	spareMu.Unlock()
-	if stop {
+	if stop || (sp != nil && sp.Stopping != nil && sp.Stopping()) {
 		return
 	}
 	sh, err := startShim(bin, env, []string{BinaryName})
