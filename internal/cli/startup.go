@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"os"
 	"strings"
 	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -23,9 +21,6 @@ import (
 //     copies) took ~0.6 ms, more than the whole package initialisation of
 //     cobra and the moby client. Help, completion and anything that is not
 //     a known command name get the whole tree.
-//   - run and create build encoding/json's encoder for the create request
-//     (a reflection walk over Config, HostConfig and NetworkingConfig,
-//     ~5% of run's CPU time in the CLI) on another goroutine meanwhile.
 //   - The API client is built and its version negotiated (the /_ping round
 //     trip, the first connection to the daemon) on another goroutine while
 //     the command line is parsed, when the endpoint does not depend on
@@ -38,6 +33,11 @@ import (
 //     and then the CLI negotiates as docker does and sends the create
 //     again (renegotiate). The ping was ~0.6 ms of a 10 ms `run --rm`,
 //     between the CLI's start-up and its first request.
+//   - run and create run on one P (oneProc), so nothing runs beside the
+//     command line's parsing: the create request's encoder (a reflection
+//     walk over Config, HostConfig and NetworkingConfig) is built by the
+//     create itself; a goroutine that used to build it ahead ran only once
+//     the create had.
 
 // topCommand is one command of the root: its name (as its Use line gives
 // it), its constructor and whether running it nearly always talks to the
@@ -210,9 +210,6 @@ func (c *Cli) startEarlyClient(args []string) {
 	if tc, ok := lookupTopCommand(args[0]); !ok || !tc.dials {
 		return
 	}
-	if createsContainer(args) {
-		go warmCreateEncoder()
-	}
 	if os.Getenv(client.EnvOverrideAPIVersion) != "" || os.Getenv("DOCKER_TLS_VERIFY") != "" {
 		return
 	}
@@ -312,12 +309,6 @@ func createsContainer(args []string) bool {
 		args = args[1:]
 	}
 	return len(args) > 0 && (args[0] == "run" || args[0] == "create")
-}
-
-// warmCreateEncoder has encoding/json build (and cache) its encoder for
-// the create request's types, so that the create itself finds it ready.
-func warmCreateEncoder() {
-	_, _ = json.Marshal(&container.CreateRequest{})
 }
 
 // readConfig returns config.json, read once per invocation, for callers
