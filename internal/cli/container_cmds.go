@@ -206,10 +206,7 @@ func (c *Cli) attachAndWait(ctx context.Context, name string, spec attachSpec) e
 	done := make(chan error, 1)
 	go func() { done <- pumpStreams(ctx, &ar.HijackedResponse, so) }()
 	if spec.start {
-		cond := container.WaitConditionNextExit
-		if ctr.HostConfig != nil && ctr.HostConfig.AutoRemove {
-			cond = container.WaitConditionRemoved
-		}
+		cond := exitCondition(ctr.HostConfig != nil && ctr.HostConfig.AutoRemove)
 		wait = api.ContainerWait(context.WithoutCancel(ctx), ctr.ID, client.ContainerWaitOptions{Condition: cond})
 		if _, err := api.ContainerStart(ctx, ctr.ID, client.ContainerStartOptions{}); err != nil {
 			cancel()

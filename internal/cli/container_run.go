@@ -206,6 +206,15 @@ func (c *Cli) createContainer(ctx context.Context, o *containerOptions, cc *cont
 	return resp.ID, nil
 }
 
+// exitCondition is the wait condition for a run's (or start -a's) exit:
+// the removal with --rm, docker's wait for an auto-removed container.
+func exitCondition(autoRemove bool) container.WaitCondition {
+	if autoRemove {
+		return container.WaitConditionRemoved
+	}
+	return container.WaitConditionNextExit
+}
+
 // applyProxyEnv adds config.json's proxy settings for the daemon to -e.
 func (c *Cli) applyProxyEnv(o *containerOptions) error {
 	cf, err := c.readConfig()
@@ -298,10 +307,7 @@ func (c *Cli) runRun(ctx context.Context, fs *pflag.FlagSet, o *containerOptions
 	// answers, as docker's run does for each in turn: the attach answers
 	// once the daemon holds the streams (no output is lost) and the wait
 	// once it is registered (a fast exit is not missed).
-	cond := container.WaitConditionNextExit
-	if hc.AutoRemove {
-		cond = container.WaitConditionRemoved
-	}
+	cond := exitCondition(hc.AutoRemove)
 	var (
 		ar        client.ContainerAttachResult
 		attachErr error

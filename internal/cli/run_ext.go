@@ -23,8 +23,8 @@ import (
 
 // berth's extensions to the Engine API (internal/apiext) are used only
 // when the daemon announced them: in the Berth-Extensions header, which
-// berthd puts on every answer (the /_ping the client sends first
-// included). Against dockerd nothing changes.
+// berthd puts on every answer (the /_ping, or the create of run, which
+// sends no ping, included). Against dockerd nothing changes.
 
 var (
 	extMu      sync.Mutex
@@ -64,10 +64,7 @@ func daemonHas(name string) bool {
 // between them.
 func (c *Cli) runAttachRun(ctx context.Context, api *client.Client, id string, cfg *container.Config, autoRemove bool, keysSpec string, allSignals func()) error {
 	runCmd := func(err error) error { return runErrorFor("run", err) }
-	cond := container.WaitConditionNextExit
-	if autoRemove {
-		cond = container.WaitConditionRemoved
-	}
+	cond := exitCondition(autoRemove)
 	q := url.Values{"stream": {"1"}, apiext.RunParam: {string(cond)}}
 	for k, on := range map[string]bool{"stdin": cfg.AttachStdin, "stdout": cfg.AttachStdout, "stderr": cfg.AttachStderr} {
 		if on {
