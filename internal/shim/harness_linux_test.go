@@ -393,6 +393,21 @@ func closeWrite(t testing.TB, conn net.Conn) {
 	}
 }
 
+// startOutput attaches to c's stdout, starts c and returns what it
+// writes there until its stream ends.
+func startOutput(t testing.TB, c *shim.Client) string {
+	t.Helper()
+	out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _ := demux(t, out)
+	return stdout
+}
+
 func wait(t testing.TB, c *shim.Client) *shim.Exit {
 	t.Helper()
 	e, err := c.Wait(ctx(t))

@@ -51,14 +51,7 @@ func TestPrepareDevicesPreset(t *testing.T) {
 	if !c.Preforked() {
 		t.Error("the container was not created from the pre-forked init")
 	}
-	out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Start(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if stdout, _ := demux(t, out); stdout != "null-ok\n" {
+	if stdout := startOutput(t, c); stdout != "null-ok\n" {
 		t.Errorf("output %q", stdout)
 	}
 	if e := wait(t, c); e.Code != 0 {

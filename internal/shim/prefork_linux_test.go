@@ -156,14 +156,7 @@ func TestPrepareMismatchFallsBack(t *testing.T) {
 					t.Error("the shim prepared for another container was used")
 				}
 			}
-			out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Start(ctx(t)); err != nil {
-				t.Fatal(err)
-			}
-			if stdout, _ := demux(t, out); stdout != "ok\n" {
+			if stdout := startOutput(t, c); stdout != "ok\n" {
 				t.Errorf("output %q", stdout)
 			}
 			if e := wait(t, c); e.Code != 0 {

@@ -757,14 +757,7 @@ func TestWarmSpare(t *testing.T) {
 		x.opts.WarmSpare = true
 		c := x.spawn()
 		pids = append(pids, c.ShimPid())
-		out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Start(ctx(t)); err != nil {
-			t.Fatal(err)
-		}
-		if stdout, _ := demux(t, out); stdout != fmt.Sprintf("run %d\n", i) {
+		if stdout := startOutput(t, c); stdout != fmt.Sprintf("run %d\n", i) {
 			t.Fatalf("run %d: %q", i, stdout)
 		}
 		if e := wait(t, c); e.Code != 0 {

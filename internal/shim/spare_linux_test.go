@@ -278,14 +278,7 @@ func TestSpareTakenForAnotherContainer(t *testing.T) {
 		left, _ := filepath.Glob("/sys/fs/cgroup/*/" + id)
 		return os.IsNotExist(err) && len(left) == 0
 	})
-	out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Start(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if stdout, _ := demux(t, out); stdout != "ok\n" {
+	if stdout := startOutput(t, c); stdout != "ok\n" {
 		t.Errorf("output %q", stdout)
 	}
 	if e := wait(t, c); e.Code != 0 {

@@ -27,14 +27,7 @@ func TestSpawnSpecBytes(t *testing.T) {
 		if c.Preforked() != wantPreforked {
 			t.Errorf("pre-forked %v, want %v", c.Preforked(), wantPreforked)
 		}
-		out, err := c.Attach(ctx(t), shim.AttachOpts{Stdout: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Start(ctx(t)); err != nil {
-			t.Fatal(err)
-		}
-		if stdout, _ := demux(t, out); stdout != "host=from-bytes\n" {
+		if stdout := startOutput(t, c); stdout != "host=from-bytes\n" {
 			t.Errorf("output %q", stdout)
 		}
 		if e := wait(t, c); e.Code != 0 {
