@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,9 +18,7 @@ import (
 // rawAPI sends one request to berthd's socket and returns status and body.
 func (d *daemon) rawAPI(method, path, body string) (int, string) {
 	d.t.Helper()
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
-	}}}
+	hc := &http.Client{Transport: unixTransport(d.sock)}
 	req, _ := http.NewRequest(method, "http://berth"+path, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,9 +24,7 @@ import (
 // broken tar) and returns the status, the body and the stat header.
 func (d *daemon) archiveRaw(method, ctr, p string, body io.Reader) (int, []byte, string) {
 	d.t.Helper()
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
-	}}}
+	hc := &http.Client{Transport: unixTransport(d.sock)}
 	// A hang (a FIFO opened for reading...) fails the test, not the run.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -107,6 +107,15 @@ type daemon struct {
 	dnsUpstream string
 }
 
+// unixTransport is an HTTP transport whose every connection goes to the
+// unix socket sock (whatever the request's host).
+func unixTransport(sock string) *http.Transport {
+	return &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", sock)
+	}}
+}
+
 // startDaemon starts berthd on fresh roots; Cleanup stops it, removes
 // every container (killing them) and checks nothing is left mounted.
 func startDaemon(t *testing.T) *daemon {
@@ -173,11 +182,7 @@ func (d *daemon) start() {
 	// connection (a connect can succeed on a socket whose daemon is not
 	// serving yet, and a restart replaces the socket file).
 	sock := d.sock
-	ping := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", sock)
-		}}}
+	ping := &http.Client{Timeout: time.Second, Transport: unixTransport(sock)}
 	defer ping.CloseIdleConnections()
 	for {
 		resp, err := ping.Get("http://berthd/_ping")

@@ -2,41 +2,18 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// spareNow returns the warm spare's pre-forked init, other than not, if
-// there is one now (waitSpare without the wait).
-func spareNow(d *daemon, not string) (spareRecord, bool) {
-	ents, _ := os.ReadDir(filepath.Join(d.execRoot, "runtime"))
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(d.execRoot, "runtime", e.Name(), "state.json"))
-		if err != nil {
-			continue
-		}
-		var r spareRecord
-		if json.Unmarshal(b, &r) == nil && r.Bundle == "" && r.ID != not && pidAlive(r.InitPid) {
-			return r, true
-		}
-	}
-	return spareRecord{}, false
-}
 
 // openRequest sends GET /events to d and returns once d answered its
 // headers: the request stays in progress until the returned function is
 // called.
 func openRequest(t *testing.T, d *daemon) (end func()) {
 	t.Helper()
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
-	}}}
+	hc := &http.Client{Transport: unixTransport(d.sock)}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://berthd/events", nil)
 	if err != nil {
@@ -64,15 +41,7 @@ func openRequest(t *testing.T, d *daemon) (end func()) {
 func TestSpareHeldUntilQuiet(t *testing.T) {
 	d := startDaemonWith(t, func(d *daemon) { d.env = append(d.env, "BERTH_AHEAD_QUIET=3ms,1h,1h") })
 	d.importBusybox("busybox:latest")
-	dk := bins.docker
-	run := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := d.cli(dk, nil, args...)
-		if code != 0 {
-			t.Fatalf("docker %v: exit %d: %s %s", args, code, out, errOut)
-		}
-		return strings.TrimSpace(out)
-	}
+	run := d.mustCLI
 	run("run", "--rm", "--network", "none", "busybox", "true")
 	sp := waitSpare(t, d, "")
 

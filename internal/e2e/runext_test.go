@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -46,9 +45,7 @@ func newAPIProxy(t *testing.T, d *daemon, hide bool) *apiProxy {
 			r.SetURL(&url.URL{Scheme: "http", Host: "berthd"})
 			r.Out.Host = "berthd"
 		},
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", target)
-		}},
+		Transport: unixTransport(target),
 		ModifyResponse: func(resp *http.Response) error {
 			if hide {
 				resp.Header.Del("Berth-Extensions")

@@ -25,21 +25,28 @@ func waitSpare(t *testing.T, d *daemon, not string) spareRecord {
 	t.Helper()
 	var rec spareRecord
 	waitFor(t, "the warm spare's pre-forked init", 20*time.Second, func() bool {
-		ents, _ := os.ReadDir(filepath.Join(d.execRoot, "runtime"))
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(d.execRoot, "runtime", e.Name(), "state.json"))
-			if err != nil {
-				continue
-			}
-			var r spareRecord
-			if json.Unmarshal(b, &r) == nil && r.Bundle == "" && r.ID != not && pidAlive(r.InitPid) {
-				rec = r
-				return true
-			}
-		}
-		return false
+		var ok bool
+		rec, ok = spareNow(d, not)
+		return ok
 	})
 	return rec
+}
+
+// spareNow returns the warm spare's pre-forked init, other than not, if
+// there is one now (waitSpare without the wait).
+func spareNow(d *daemon, not string) (spareRecord, bool) {
+	ents, _ := os.ReadDir(filepath.Join(d.execRoot, "runtime"))
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(d.execRoot, "runtime", e.Name(), "state.json"))
+		if err != nil {
+			continue
+		}
+		var r spareRecord
+		if json.Unmarshal(b, &r) == nil && r.Bundle == "" && r.ID != not && pidAlive(r.InitPid) {
+			return r, true
+		}
+	}
+	return spareRecord{}, false
 }
 
 // inCgroup says whether /proc/<pid>/cgroup puts pid in cgroup want in
