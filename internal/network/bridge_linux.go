@@ -48,7 +48,7 @@ func ensureBridge(r *Record) error {
 		_ = netlink.LinkSetMTU(link, r.MTU)
 	}
 	want := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(r.Gateway, r.Subnet.Bits()))}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := dump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_V4) })
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,9 @@ func deleteBridge(name string) error {
 // hostRoutes lists the IPv4 routes of the host's main table, with the
 // device they go through, to refuse subnets that overlap them.
 func hostRoutes() ([]inUse, error) {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	routes, err := dump(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -529,7 +531,9 @@ func inNetNS(path string, fn func() error) error {
 
 // hostRoutes6 lists the host's IPv6 routes (main table), as hostRoutes.
 func hostRoutes6() ([]inUse, error) {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	routes, err := dump(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -531,7 +531,7 @@ func bridgePorts(t *testing.T, name string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := netlink.LinkList()
+	links, err := dump(netlink.LinkList)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1008,7 +1008,7 @@ func TestBridgeMACStable(t *testing.T) {
 // parents and probes.
 func subIfLinks(t *testing.T) int {
 	t.Helper()
-	ls, err := netlink.LinkList()
+	ls, err := dump(netlink.LinkList)
 	if err != nil {
 		t.Fatal(err)
 	}
