@@ -5,75 +5,192 @@
 // faults. A Go program maps most of its binary while it starts and runs a
 // small part of it while idle, so this is most of an idle process's
 // file-backed resident set. Used by berth-shim (after start and after
-// each collection) and berthd (idle).
+// each collection), berthd (idle), the container init (while it waits)
+// and the berth CLI (while run waits for its container).
 package memtrim
 
 import (
 	"bufio"
-	"bytes"
+	"encoding/binary"
 	"os"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// DropCleanText unmaps (MADV_DONTNEED) the pages of the non-writable
-// private mappings of our executable that hold no private copy (smaps
-// "Anonymous: 0 kB"): for those the advice only drops page-table entries.
-// Mappings with private copies (relocated read-only data) are left alone,
-// as their contents would otherwise revert to the file's. smaps is read
-// through a small buffer, line by line, so that trimming does not itself
-// leave garbage on the heap.
+// DropCleanText unmaps (MADV_DONTNEED) the pages of our executable's
+// read-only load segments (text, read-only data): the ELF program
+// headers' PT_LOAD entries without PF_W, at the addresses where
+// /proc/self/maps shows them mapped private and not writable. Those pages
+// are never written (Go does not patch its code or make a segment
+// writable), so they hold no private copies and the advice only drops
+// page-table entries. Pages of writable segments are left alone, also
+// the ones made read-only after relocation (GNU_RELRO in the statically
+// linked cgo binaries): their contents would revert to the file's.
+//
+// It costs two small reads (the program headers and /proc/self/maps, no
+// page-table walk as /proc/self/smaps would do) and allocates nothing that
+// outlives it: the berth CLI runs it beside a starting container.
 func DropCleanText() {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return
 	}
-	f, err := os.Open("/proc/self/smaps")
+	var hdr [4096]byte
+	f, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return
 	}
-	type region struct{ start, end uintptr }
-	var cand [8]region
-	n := 0
-	cur := -1
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1024), 4096)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if bytes.HasPrefix(line, []byte("Anonymous:")) {
-			if cur >= 0 && string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line[len("Anonymous:"):]), []byte("kB")))) != "0" {
-				cand[cur] = region{} // has private copies: keep
-			}
-			cur = -1
-			continue
-		}
-		// A mapping line: "start-end perms offset dev inode path".
-		sp := bytes.IndexByte(line, ' ')
-		dash := bytes.IndexByte(line, '-')
-		if sp < 0 || dash < 0 || dash > sp || line[sp-1] == ':' {
-			continue
-		}
-		cur = -1
-		perms := line[sp+1:]
-		if len(perms) < 4 || perms[1] == 'w' || perms[3] != 'p' || !bytes.HasSuffix(line, []byte(" "+exe)) || n == len(cand) {
-			continue
-		}
-		a, err1 := strconv.ParseUint(string(line[:dash]), 16, 64)
-		z, err2 := strconv.ParseUint(string(line[dash+1:sp]), 16, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		cand[n] = region{uintptr(a), uintptr(z)}
-		cur = n
-		n++
-	}
-	// Everything else first: what runs after the advice faults its pages
-	// back in.
+	n, _ := f.ReadAt(hdr[:], 0)
 	f.Close()
-	for _, r := range cand[:n] {
-		if r.end > r.start {
-			_, _, _ = unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_DONTNEED)
+	var segs [16]segment
+	ns, pie, ok := cleanSegments(hdr[:n], segs[:])
+	if !ok {
+		return
+	}
+	m, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	var drop [16]region
+	nd := 0
+	sc := bufio.NewScanner(m)
+	sc.Buffer(make([]byte, 0, 512), 4096)
+	bias, biasKnown := uintptr(0), !pie
+	for sc.Scan() && nd < len(drop) {
+		mp, ok := parseMapsLine(sc.Bytes(), exe)
+		if !ok {
+			continue
+		}
+		if !biasKnown {
+			// A position-independent executable: its first mapping (file
+			// offset 0) is the first load segment, at the load bias.
+			if mp.offset != 0 {
+				break
+			}
+			bias, biasKnown = mp.start-segs[0].vaddr, true
+		}
+		if mp.writable || !mp.private {
+			continue
+		}
+		for _, s := range segs[:ns] {
+			a, z := max(mp.start, bias+s.vaddr), min(mp.end, bias+s.end)
+			if a < z && nd < len(drop) {
+				drop[nd] = region{a, z}
+				nd++
+			}
 		}
 	}
+	m.Close()
+	for _, r := range drop[:nd] {
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_DONTNEED)
+	}
+}
+
+type region struct{ start, end uintptr }
+
+// segment is a read-only PT_LOAD entry's page range, as linked (before
+// the load bias of a position-independent executable).
+type segment struct{ vaddr, end uintptr }
+
+const pageSize = 4096
+
+// cleanSegments reads the read-only load segments from the start of a
+// 64-bit little-endian ELF file (its header and program headers, which
+// the linkers put in the first page), sorted as in the file. pie reports
+// a position-independent executable (ET_DYN): its segments are mapped at
+// a load bias. ok is false for anything it does not understand, and then
+// nothing is dropped.
+func cleanSegments(b []byte, out []segment) (n int, pie, ok bool) {
+	le := binary.LittleEndian
+	if len(b) < 64 || string(b[:4]) != "\x7fELF" || b[4] != 2 || b[5] != 1 {
+		return 0, false, false
+	}
+	switch le.Uint16(b[16:]) {
+	case 2: // ET_EXEC
+	case 3: // ET_DYN
+		pie = true
+	default:
+		return 0, false, false
+	}
+	phoff, phentsize, phnum := le.Uint64(b[32:]), int(le.Uint16(b[54:])), int(le.Uint16(b[56:]))
+	if phentsize < 56 || phoff > uint64(len(b)) || uint64(phnum*phentsize) > uint64(len(b))-phoff {
+		return 0, false, false
+	}
+	first := true
+	for i := 0; i < phnum; i++ {
+		p := b[int(phoff)+i*phentsize:]
+		if le.Uint32(p) != 1 { // PT_LOAD
+			continue
+		}
+		flags, off, vaddr, filesz := le.Uint32(p[4:]), le.Uint64(p[8:]), le.Uint64(p[16:]), le.Uint64(p[32:])
+		if pie && first && off != 0 {
+			return 0, false, false // the bias is found from the mapping of offset 0
+		}
+		first = false
+		if flags&2 != 0 || filesz == 0 { // PF_W, or nothing from the file
+			continue
+		}
+		if n == len(out) {
+			return 0, false, false
+		}
+		// Whole pages only: a partial page at either end may be shared
+		// with a neighbouring (writable) segment's file contents.
+		a := (vaddr + pageSize - 1) &^ (pageSize - 1)
+		if off == 0 {
+			a = vaddr &^ (pageSize - 1)
+		}
+		z := (vaddr + filesz) &^ (pageSize - 1)
+		if a < z {
+			out[n] = segment{uintptr(a), uintptr(z)}
+			n++
+		}
+	}
+	return n, pie, n > 0
+}
+
+// mapping is one line of /proc/self/maps.
+type mapping struct {
+	start, end, offset uintptr
+	writable, private  bool
+}
+
+// parseMapsLine parses a /proc/self/maps line ("start-end perms offset
+// dev inode path") of the file exe; ok is false for other files. It
+// allocates nothing.
+func parseMapsLine(line []byte, exe string) (mapping, bool) {
+	k := len(line) - len(exe)
+	if k < 1 || line[k-1] != ' ' || string(line[k:]) != exe {
+		return mapping{}, false
+	}
+	var m mapping
+	var ok1, ok2, ok3 bool
+	m.start, line, ok1 = hexField(line, '-')
+	m.end, line, ok2 = hexField(line, ' ')
+	if !ok1 || !ok2 || m.end <= m.start || len(line) < 5 || line[4] != ' ' {
+		return mapping{}, false
+	}
+	m.writable, m.private = line[1] == 'w', line[3] == 'p'
+	m.offset, _, ok3 = hexField(line[5:], ' ')
+	return m, ok3
+}
+
+// hexField parses the hexadecimal number at the start of b up to sep and
+// returns it and what follows sep.
+func hexField(b []byte, sep byte) (uintptr, []byte, bool) {
+	var v uintptr
+	for i, c := range b {
+		switch {
+		case c == sep && i > 0:
+			return v, b[i+1:], true
+		case i >= 16:
+			return 0, nil, false
+		case '0' <= c && c <= '9':
+			v = v<<4 | uintptr(c-'0')
+		case 'a' <= c && c <= 'f':
+			v = v<<4 | uintptr(c-'a'+10)
+		default:
+			return 0, nil, false
+		}
+	}
+	return 0, nil, false
 }
