@@ -10,7 +10,7 @@
 package memtrim
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/binary"
 	"os"
 
@@ -35,42 +35,42 @@ func DropCleanText() {
 	if err != nil {
 		return
 	}
+	// Raw system calls: os.File would register each file with the
+	// runtime's poller first (four more system calls apiece).
 	var hdr [4096]byte
-	f, err := os.Open("/proc/self/exe")
+	fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
-	n, _ := f.ReadAt(hdr[:], 0)
-	f.Close()
+	n, _ := unix.Pread(fd, hdr[:], 0)
+	unix.Close(fd)
 	var segs [16]segment
-	ns, pie, ok := cleanSegments(hdr[:n], segs[:])
+	ns, pie, ok := cleanSegments(hdr[:max(n, 0)], segs[:])
 	if !ok {
 		return
 	}
-	m, err := os.Open("/proc/self/maps")
+	fd, err = unix.Open("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
 	var drop [16]region
 	nd := 0
-	sc := bufio.NewScanner(m)
-	sc.Buffer(make([]byte, 0, 512), 4096)
 	bias, biasKnown := uintptr(0), !pie
-	for sc.Scan() && nd < len(drop) {
-		mp, ok := parseMapsLine(sc.Bytes(), exe)
+	eachLine(fd, hdr[:], func(line []byte) bool {
+		mp, ok := parseMapsLine(line, exe)
 		if !ok {
-			continue
+			return true
 		}
 		if !biasKnown {
 			// A position-independent executable: its first mapping (file
 			// offset 0) is the first load segment, at the load bias.
 			if mp.offset != 0 {
-				break
+				return false
 			}
 			bias, biasKnown = mp.start-segs[0].vaddr, true
 		}
 		if mp.writable || !mp.private {
-			continue
+			return true
 		}
 		for _, s := range segs[:ns] {
 			a, z := max(mp.start, bias+s.vaddr), min(mp.end, bias+s.end)
@@ -79,10 +79,43 @@ func DropCleanText() {
 				nd++
 			}
 		}
-	}
-	m.Close()
+		return nd < len(drop)
+	})
+	unix.Close(fd)
 	for _, r := range drop[:nd] {
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_DONTNEED)
+	}
+}
+
+// eachLine calls f with each line read from fd (without its newline),
+// through buf, until f returns false. A line longer than buf is skipped.
+func eachLine(fd int, buf []byte, f func([]byte) bool) {
+	have, skipping := 0, false
+	for {
+		n, err := unix.Read(fd, buf[have:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return
+		}
+		have += n
+		rest := buf[:have]
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				break
+			}
+			if !skipping && !f(rest[:i]) {
+				return
+			}
+			skipping = false
+			rest = rest[i+1:]
+		}
+		if len(rest) == len(buf) {
+			rest, skipping = rest[:0], true // a line longer than buf
+		}
+		have = copy(buf, rest)
 	}
 }
 

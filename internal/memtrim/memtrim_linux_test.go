@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // rssFile is this process's file-backed resident set, in KiB.
@@ -131,5 +133,30 @@ func TestParseMapsLine(t *testing.T) {
 		if ok != c.ok || got != c.want {
 			t.Errorf("%q: %+v %v, want %+v %v", c.line, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestEachLine: lines split across reads, a line longer than the buffer
+// skipped, and the end when f says so.
+func TestEachLine(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	in := "one\ntwo\n" + strings.Repeat("x", 40) + "\nthree\nstop\nafter\n"
+	go func() {
+		for i := 0; i < len(in); i += 5 { // short writes: lines cross reads
+			_, _ = unix.Write(p[1], []byte(in[i:min(i+5, len(in))]))
+		}
+		unix.Close(p[1])
+	}()
+	var got []string
+	eachLine(p[0], make([]byte, 16), func(l []byte) bool {
+		got = append(got, string(l))
+		return string(l) != "stop"
+	})
+	if strings.Join(got, ",") != "one,two,three,stop" {
+		t.Fatalf("lines %q", got)
 	}
 }
