@@ -171,12 +171,24 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}
 	// Without an early attacher to hand a stream first, the shim starts
-	// the container as soon as it is created: one round trip less. (One
-	// that attaches while Spawn runs gets the output from then on, as an
-	// attach to a running container does.)
+	// the container as soon as it is created: one round trip less. With
+	// one (docker run's attach), Spawn registers its stream first, on the
+	// connection it created the container with, then starts: no
+	// connection and round trip of their own either. (One that attaches
+	// while Spawn runs gets the output from then on, as an attach to a
+	// running container does.)
 	c.mu.Lock()
+	var early *pendingAttach
+	if len(c.pending) == 1 {
+		early = c.pending[0]
+		c.pending = nil
+	}
 	startNow := len(c.pending) == 0
 	c.mu.Unlock()
+	var spawnAttach *shim.AttachOpts
+	if early != nil {
+		spawnAttach = &early.opts
+	}
 	cl, err := shim.Spawn(ctx, shim.SpawnOpts{
 		Binary: s.cfg.ShimBinary, ID: rec.ID, Bundle: bundle, StateDir: bundle,
 		RuntimeRoot: s.cfg.Runtime.Root(), Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce,
@@ -185,10 +197,22 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		// exec and Go start-up are off the path of start.
 		WarmSpare: true, OCIRuntime: oci,
 		Prepared: prep, Spare: s.sparePrefork(),
-		Start: startNow,
-		Spec:  data, // what config.json holds: the shim need not read it
+		Start: startNow, Attach: spawnAttach,
+		Spec: data, // what config.json holds: the shim need not read it
 	})
 	prep = nil // Spawn used or released it
+	if early != nil {
+		if conn := spawnStream(cl); conn != nil {
+			early.ch <- attachResult{conn: conn}
+		} else {
+			// Not attached (Spawn failed, or the stream could not be
+			// handed over): back with the others, which a failed start
+			// ends and a started container attaches below.
+			c.mu.Lock()
+			c.pending = append([]*pendingAttach{early}, c.pending...)
+			c.mu.Unlock()
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -496,4 +520,13 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 			}
 		}()
 	}
+}
+
+// spawnStream is the stream Spawn registered (SpawnOpts.Attach), nil
+// without a client.
+func spawnStream(cl *shim.Client) net.Conn {
+	if cl == nil {
+		return nil
+	}
+	return cl.SpawnStream()
 }

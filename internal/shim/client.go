@@ -63,6 +63,11 @@ type SpawnOpts struct {
 	// (Client.SpawnStarted has the result). Only for a caller with no
 	// attach to register before the program runs.
 	Start bool
+	// Attach, with Start, registers an attach before the start, on the
+	// connection Spawn used to hand the shim its config: the stream of a
+	// caller's only early attacher without a connection and a round
+	// trip of its own (Client.SpawnStream returns it).
+	Attach *AttachOpts
 	// Spec, if set, is what Bundle's config.json holds (the caller
 	// wrote it): the shim's create parses these bytes instead of reading
 	// the file (which stays for whoever reads it later).
@@ -84,6 +89,7 @@ type Client struct {
 	spawnStarted bool
 	startPid     int
 	startErr     error
+	spawnStream  net.Conn // SpawnOpts.Attach's stream
 }
 
 // ShimPid returns the shim process's pid.
@@ -424,4 +430,12 @@ func (c *Client) Shutdown(ctx context.Context) error {
 // Start would return it; the shim is then still there to be shut down).
 func (c *Client) SpawnStarted() (started bool, pid int, err error) {
 	return c.spawnStarted, c.startPid, c.startErr
+}
+
+// SpawnStream returns the stream of the attach Spawn registered
+// (SpawnOpts.Attach), as Attach returns one, once; nil if there was none.
+func (c *Client) SpawnStream() net.Conn {
+	conn := c.spawnStream
+	c.spawnStream = nil
+	return conn
 }

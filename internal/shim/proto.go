@@ -76,6 +76,9 @@ type response struct {
 	// StartErr and StartClass say why the start failed (the shim serves
 	// on, as after a failed start request).
 	Started    bool   `json:"started_too,omitempty"`
+	// Attached (create with bootConfig.Attach): the boot connection
+	// carries the container's stream from now on.
+	Attached   bool   `json:"attached,omitempty"`
 	StartErr   string `json:"start_err,omitempty"`
 	StartClass int    `json:"start_class,omitempty"`
 }
@@ -107,6 +110,10 @@ type bootConfig struct {
 	// Start: start the container as soon as it is created and answer
 	// both in one frame (SpawnOpts.Start).
 	Start bool `json:"start,omitempty"`
+	// Attach, with Start: the boot connection becomes this attach's
+	// stream, registered before the start (SpawnOpts.Attach). The answer
+	// frame is the attach's; the output follows it on the connection.
+	Attach *AttachOpts `json:"attach,omitempty"`
 	// Prefork, alone in a first frame, asks a prepared shim to pre-fork
 	// the container's init (see Prepare); the boot config follows.
 	Prefork *preforkConfig `json:"prefork,omitempty"`

@@ -84,6 +84,11 @@ func Main() int {
 	}
 	initproc.Tracef("shim: created")
 	resp := &response{Pid: s.ctr.Pid(), Preforked: preforked(s.ctr)}
+	if cfg.Start && cfg.Attach != nil {
+		// The boot connection becomes the attach's stream (Spawn with
+		// SpawnOpts.Attach): registered, started, answered.
+		return s.bootAttach(boot, cfg.Attach, resp)
+	}
 	if cfg.Start {
 		// Started at once, answered with the create (SpawnOpts.Start).
 		r := s.start(context.Background())
@@ -106,6 +111,39 @@ func Main() int {
 	go s.reap()
 	s.scheduleTrim()
 	<-s.quit // the files went with the listener (stop)
+	return 0
+}
+
+// bootAttach ends a boot whose connection carries the container's stream
+// from now on (bootConfig.Attach): it subscribes the connection, starts
+// the container, answers in the attach's frame (resp, with Attached), and
+// serves until the shim's end.
+func (s *server) bootAttach(boot *os.File, o *AttachOpts, resp *response) int {
+	fc, err := net.FileConn(boot)
+	boot.Close()
+	uc, ok := fc.(*net.UnixConn)
+	if err != nil || !ok {
+		if fc != nil {
+			fc.Close()
+		}
+		logf("boot connection as a stream: %v; deleting the container", err)
+		s.abort()
+		return 1
+	}
+	req := &request{Op: opAttach, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Start: true}
+	resp.Attached = true
+	initproc.Tracef("shim: answering")
+	if !s.attachStart(uc, req, resp) {
+		// The daemon gave up (its ctx ended, or it died): undo.
+		logf("report to daemon: the boot connection is gone; deleting the container")
+		s.abort()
+		return 1
+	}
+	go s.serve()
+	go s.reap()
+	s.scheduleTrim()
+	go s.attachInput(uc, req)
+	<-s.quit
 	return 0
 }
 

@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,6 +55,9 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		ID: o.ID, Bundle: bundle, StateDir: stateDir, RuntimeRoot: o.RuntimeRoot, RuntimeInit: init,
 		Stdin: o.Stdin, StdinOnce: o.StdinOnce, Log: o.Log, IdleTimeout: o.IdleTimeout, OCI: o.OCIRuntime,
 		Start: o.Start,
+	}
+	if o.Start {
+		boot.Attach = o.Attach
 	}
 	if o.OCIRuntime == nil && len(o.Spec) > 0 && len(o.Spec) <= maxFrame {
 		boot.SpecLen = len(o.Spec)
@@ -138,6 +142,14 @@ func Spawn(ctx context.Context, o SpawnOpts) (*Client, error) {
 		cl.spawnStarted, cl.startPid = true, resp.Pid
 		if resp.StartErr != "" {
 			cl.startErr = errdefs.Newf(errdefs.Class(resp.StartClass), "%s", resp.StartErr)
+		}
+	}
+	if resp.Attached {
+		// The boot connection carries the stream on (SpawnOpts.Attach):
+		// a descriptor of its own, as parent is closed on return. (Should
+		// that fail, the caller attaches anew, as to a running container.)
+		if conn, err := net.FileConn(parent); err == nil {
+			cl.spawnStream = conn
 		}
 	}
 	return cl, nil

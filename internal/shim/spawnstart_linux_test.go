@@ -237,3 +237,51 @@ func TestDeletedWithoutCollector(t *testing.T) {
 		t.Fatalf("exit %+v, want 6", e)
 	}
 }
+
+// TestSpawnAttach: with SpawnOpts.Attach (and Start) the connection that
+// created the container carries the attach's stream: registered before
+// the start, so the first output is there, demultiplexed into stdout and
+// stderr, and the stream takes the container's stdin. Without Start the
+// attach is not made.
+func TestSpawnAttach(t *testing.T) {
+	x := newCtr(t, "echo first; read l; echo out-$l; echo err >&2; exit 5", nil)
+	x.opts.Stdin, x.opts.StdinOnce = true, true
+	x.opts.Start = true
+	x.opts.Attach = &shim.AttachOpts{Stdin: true, Stdout: true, Stderr: true}
+	c := x.spawn()
+	started, pid, err := c.SpawnStarted()
+	if !started || err != nil || pid <= 0 {
+		t.Fatalf("SpawnStarted: %v, pid %d, %v", started, pid, err)
+	}
+	stream := c.SpawnStream()
+	if stream == nil {
+		t.Fatal("no stream from Spawn")
+	}
+	if c.SpawnStream() != nil {
+		t.Error("the stream was handed out twice")
+	}
+	if _, err := stream.Write([]byte("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr := demux(t, stream)
+	stream.Close()
+	if stdout != "first\nout-x\n" || stderr != "err\n" {
+		t.Fatalf("stdout %q stderr %q", stdout, stderr)
+	}
+	if e := wait(t, c); e.Code != 5 {
+		t.Fatalf("exit %+v, want 5", e)
+	}
+
+	y := newCtr(t, "exit 0", nil)
+	y.opts.Attach = &shim.AttachOpts{Stdout: true}
+	c2 := y.spawn()
+	if started, _, _ := c2.SpawnStarted(); started || c2.SpawnStream() != nil {
+		t.Fatalf("attached or started without SpawnOpts.Start")
+	}
+	if st, err := c2.State(ctx(t)); err != nil || st.Status != shim.StatusCreated {
+		t.Errorf("state: %+v, %v", st, err)
+	}
+}

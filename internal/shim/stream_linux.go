@@ -82,15 +82,25 @@ func (s streamWriter) Write(p []byte) (int, error) { return s.w.write(s.stream, 
 // attach subscribes conn to the container's output and forwards its input
 // to the container's stdin.
 func (s *server) attach(conn *net.UnixConn, req *request) {
+	if s.attachStart(conn, req, &response{}) {
+		s.attachInput(conn, req)
+	}
+}
+
+// attachStart subscribes conn to the container's output, starts the
+// container with req.Start, and answers resp (completed with the start's
+// result). false: conn is closed (the container had exited, or the answer
+// could not be written).
+func (s *server) attachStart(conn *net.UnixConn, req *request, resp *response) bool {
 	w := &connWriter{c: conn}
 	w.mu.Lock() // output waits for the response
 	s.mu.Lock()
 	if s.status == StatusStopped {
 		s.mu.Unlock()
-		_ = writeFrame(conn, &response{})
+		_ = writeFrame(conn, resp)
 		w.mu.Unlock()
 		conn.Close() // the stream of an exited container is empty
-		return
+		return false
 	}
 	s.attached[w] = struct{}{}
 	s.mu.Unlock()
@@ -106,10 +116,10 @@ func (s *server) attach(conn *net.UnixConn, req *request) {
 			s.copier.Attach("stderr", streamWriter{w, streamStderr})
 		}
 	}
-	resp := &response{}
 	if req.Start {
-		// Registered: start the container now (Client.AttachStart). Its
-		// output waits for the answer (w.mu), so none is lost.
+		// Registered: start the container now (Client.AttachStart, or
+		// Spawn with SpawnOpts.Attach). Its output waits for the answer
+		// (w.mu), so none is lost.
 		r := s.start(context.Background())
 		resp.Started = true
 		if r.Err != "" {
@@ -122,8 +132,14 @@ func (s *server) attach(conn *net.UnixConn, req *request) {
 	w.mu.Unlock()
 	if err != nil {
 		w.close()
-		return
+		return false
 	}
+	return true
+}
+
+// attachInput forwards what the client of an attach writes to the
+// container's stdin (with req.Stdin), until the client's end of input.
+func (s *server) attachInput(conn *net.UnixConn, req *request) {
 	if req.Stdin && s.stdinFile() != nil {
 		copyInput(conn, s.stdinFile)
 		if s.cfg.StdinOnce {
