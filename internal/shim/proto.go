@@ -75,7 +75,7 @@ type response struct {
 	// the container was started too; Pid is then the started init's, or
 	// StartErr and StartClass say why the start failed (the shim serves
 	// on, as after a failed start request).
-	Started    bool   `json:"started_too,omitempty"`
+	Started bool `json:"started_too,omitempty"`
 	// Attached (create with bootConfig.Attach): the boot connection
 	// carries the container's stream from now on.
 	Attached   bool   `json:"attached,omitempty"`
