@@ -14,6 +14,10 @@ import (
 	"os"
 
 	"github.com/berth-dev/berth/internal/shim"
+	"github.com/berth-dev/berth/internal/sysmon"
 )
 
-func main() { os.Exit(shim.Main()) }
+func main() {
+	sysmon.Slacken(sysmon.DefaultSlack)
+	os.Exit(shim.Main())
+}

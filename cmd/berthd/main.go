@@ -21,9 +21,11 @@ import (
 
 	"github.com/berth-dev/berth/internal/daemon"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/sysmon"
 )
 
 func main() {
+	sysmon.Slacken(sysmon.DefaultSlack)
 	if err := newCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "berthd:", err)
 		os.Exit(1)

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/initproc"
+	"github.com/berth-dev/berth/internal/sysmon"
 	"golang.org/x/sys/unix"
 )
 
@@ -171,6 +172,9 @@ func shimEnv(extra []string) []string {
 		if d := os.Getenv("BERTH_TRACE_DIR"); d != "" {
 			env = append(env, "BERTH_TRACE_DIR="+d)
 		}
+	}
+	if v := os.Getenv(sysmon.EnvSlack); v != "" {
+		env = append(env, sysmon.EnvSlack+"="+v) // the shim's own sysmon
 	}
 	if v := os.Getenv("BERTH_SPARE_IDLE"); v != "" {
 		env = append(env, "BERTH_SPARE_IDLE="+v) // idleSpare
