@@ -19,7 +19,7 @@ func TestSignalProxy(t *testing.T) {
 	rf := newRunFixture(t, f, 0, false, frame(1, "x\n"))
 	ready := make(chan struct{})
 	var once sync.Once
-	signalProxyReady = func() { once.Do(func() { close(ready) }) }
+	signalProxyReady = func(bool) { once.Do(func() { close(ready) }) } // USR1 is a start signal
 	t.Cleanup(func() { signalProxyReady = nil })
 	// Deliver SIGUSR1 to ourselves once the container runs and the proxy
 	// listens: berth forwards it as docker does (signal name without the
@@ -213,5 +213,44 @@ func TestDynamicCompletion(t *testing.T) {
 				t.Errorf("%v: unexpected %q in\n%s", tc.args, n, stdout)
 			}
 		}
+	}
+}
+
+// TestShortRunRegistersOnlyStartSignals: a container that exits before
+// restSignalsDelay never has the CLI register the rarer signals (each a
+// round trip through the Go runtime's signal thread, beside the
+// container's start and exit); the start signals are registered.
+func TestShortRunRegistersOnlyStartSignals(t *testing.T) {
+	old := restSignalsDelay
+	restSignalsDelay = time.Hour
+	t.Cleanup(func() { restSignalsDelay = old })
+	var mu sync.Mutex
+	var calls []bool
+	signalProxyReady = func(all bool) {
+		mu.Lock()
+		calls = append(calls, all)
+		mu.Unlock()
+	}
+	t.Cleanup(func() { signalProxyReady = nil })
+	f := newFakeEngine(t)
+	rf := newRunFixture(t, f, 0, false, frame(1, "x\n"))
+	if _, stderr, code := runBerth(t, f, "", "run", "busybox"); code != 0 {
+		t.Fatalf("code=%d stderr=%q", code, stderr)
+	}
+	<-rf.started
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(calls)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 1 || calls[0] {
+		t.Fatalf("registrations %v, want the start signals only", calls)
 	}
 }

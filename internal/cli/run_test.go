@@ -504,7 +504,11 @@ func TestRunProxiesEverySignalOnceStarted(t *testing.T) {
 	})
 	ready := make(chan struct{})
 	var once sync.Once
-	signalProxyReady = func() { once.Do(func() { close(ready) }) }
+	signalProxyReady = func(all bool) {
+		if all {
+			once.Do(func() { close(ready) })
+		}
+	}
 	t.Cleanup(func() { signalProxyReady = nil })
 	go func() {
 		<-started

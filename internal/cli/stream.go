@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
@@ -215,9 +216,10 @@ func (c *Cli) monitorTTYSize(ctx context.Context, resize func(h, w uint)) {
 // proxySignals forwards the signals berth receives to the container until
 // ctx ends (docker's --sig-proxy).
 // signalProxyReady, when set (by tests), is called once proxySignals has
-// registered its handler, so a test can send a signal knowing it will be
+// registered its handler for startSignals (all false) and again once for
+// every signal (all true), so a test can send a signal knowing it will be
 // forwarded rather than take the default action.
-var signalProxyReady func()
+var signalProxyReady func(all bool)
 
 func proxySignals(ctx context.Context, api *client.Client, id string) {
 	proxySignalsStaged(ctx, api, id)()
@@ -226,18 +228,26 @@ func proxySignals(ctx context.Context, api *client.Client, id string) {
 // startSignals are the signals run proxies from the start: the ones users
 // and supervisors send (interrupt, terminate, hang-up, quit, the user
 // signals) and job control. Registering a signal costs a round trip to the
-// Go runtime's signal-mask thread; all ~60 of them took ~0.5-1 ms of both
-// CPUs on the path of `run`, so the rest are added once the container has
-// started (before it, a forwarded signal could only be refused: the
-// container is not running yet).
+// Go runtime's signal-mask thread, which is locked to its own OS thread:
+// two hand-offs of the processor between threads each way. All ~60 of
+// them took ~0.5-1 ms of both CPUs on the path of `run`, and registered
+// once the container had started they still cost ~120 thread wake-ups
+// beside its start and exit; so the rest are added once the container
+// has run for restSignalsDelay (a short-lived one never pays for them).
+// Until then such a signal takes the CLI's default action, as every
+// signal does in docker's CLI until it registers them (before the start).
 var startSignals = []os.Signal{
 	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
 	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU,
 }
 
+// restSignalsDelay is how long after the start run registers the signals
+// that are not startSignals.
+var restSignalsDelay = 100 * time.Millisecond
+
 // proxySignalsStaged is proxySignals registering startSignals at once and
-// every other signal when the returned function is called (run calls it
-// once the container has started).
+// every other signal restSignalsDelay after the returned function is
+// called (run calls it once the container has started).
 func proxySignalsStaged(ctx context.Context, api *client.Client, id string) (all func()) {
 	ch := make(chan os.Signal, 128)
 	rest := make(chan struct{})
@@ -248,6 +258,9 @@ func proxySignalsStaged(ctx context.Context, api *client.Client, id string) (all
 	go func() {
 		signal.Notify(ch, startSignals...)
 		defer signal.Stop(ch)
+		if ready != nil {
+			ready(false)
+		}
 		more := (<-chan struct{})(rest)
 		for {
 			select {
@@ -257,7 +270,7 @@ func proxySignalsStaged(ctx context.Context, api *client.Client, id string) (all
 				more = nil
 				signal.Notify(ch)
 				if ready != nil {
-					ready()
+					ready(true)
 				}
 			case s := <-ch:
 				sig, ok := s.(syscall.Signal)
@@ -276,7 +289,9 @@ func proxySignalsStaged(ctx context.Context, api *client.Client, id string) (all
 			}
 		}
 	}()
-	return func() { once.Do(func() { close(rest) }) }
+	return func() {
+		once.Do(func() { time.AfterFunc(restSignalsDelay, func() { close(rest) }) })
+	}
 }
 
 var signalNames = map[syscall.Signal]string{
