@@ -7,13 +7,14 @@
 // `run --rm` here, and each retake it makes from a short blocking system
 // call on the path (a mount, a read of the init's sync socket) sends the
 // goroutine that made it through the scheduler's slow path when the call
-// returns. With 1 ms of slack the kernel batches those wake-ups with
-// other timers (berthd's sysmon: ~41 a run): sysmon still runs, later by
-// at most the slack, so a goroutine that waits for a processor held in a
-// system call may wait up to ~1 ms longer. Measured (docs/benchmarks.md,
-// "Sixth pass"): run --rm through the berth CLI 0.95 with berthd's and
-// the shims' sysmon at 1 ms, and 1 ms beats 250 us by ~1.5%; the CLI's
-// own sysmon made no difference and is left alone.
+// returns. With a wider slack the kernel batches those wake-ups with other
+// timers: sysmon still runs, later by at most the slack, so a goroutine
+// waiting for a processor held in a system call may wait that much longer.
+// Measured (docs/benchmarks.md, "Sixth pass"): run --rm through the berth
+// CLI 0.95 with 1 ms in berthd and the shims; 250 us did as well (1 ms vs
+// 250 us: 1.012, 1.014, 1.022), with a quarter of the added latency, so
+// that is the default. The CLI's own sysmon made no difference and is left
+// alone.
 package sysmon
 
 import (
@@ -74,10 +75,10 @@ func Slacken(ns int64) {
 const EnvSlack = "BERTH_SYSMON_SLACK_NS"
 
 // DefaultSlack is the slack berthd and the shims give their sysmon:
-// 1 ms (the kernel's default is 50 us).
+// 250 us (the kernel's default is 50 us).
 var DefaultSlack = func() int64 {
 	if v, err := strconv.ParseInt(os.Getenv(EnvSlack), 10, 64); err == nil && v > 0 {
 		return v
 	}
-	return 1_000_000
+	return 250_000
 }()
