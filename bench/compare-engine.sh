@@ -536,16 +536,22 @@ berth $BERTH_REV (berthd --log-level $BERTH_LOG_LEVEL); dockerd ${DVER:-n/a} wit
 
 | median | target (berth) | berth: docker CLI | berth: berth CLI | dockerd 20.10: docker CLI | podman | dockerd / berth | podman / berth | target met |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |
-| \`run --rm --network none busybox true\` | ≤ 12 ms | $RB ms | $RBC ms | $RD ms | $RP ms | $(ratio "$RD" "$RB") | $(ratio "$RP" "$RB") | $(met "$RB" 12) |
+| \`run --rm --network none busybox true\` | ≤ 12 ms | $RB ms | $RBC ms | $RD ms | $RP ms | $(ratio "$RD" "$RB") | $(ratio "$RP" "$RB") | berth CLI: $(met "$RBC" 12); docker CLI: $(met "$RB" 12) |
 | floor: \`docker version\` (CLI start-up + 2 requests) | | $VB ms | | $VD ms | | | | |
 | the same with bridge networking | ≤ 25 ms | see bench/compare-net.sh | | | | | | |
-| $BATCH × \`run -d ... sleep 3600\`, total | ≤ 1.0 s | $(sec "$DB") | $(sec "$DBC") | $(sec "$DD") | $(sec "$DP") | $(ratio "$DD" "$DB") | $(ratio "$DP" "$DB") | $(met "$DB" 1000) |
-| one \`rm -f\` of all $BATCH | ≤ 0.5 s | $(sec "$FB") | $(sec "$FBC") | $(sec "$FD") | $(sec "$FP") | $(ratio "$FD" "$FB") | $(ratio "$FP" "$FB") | $(met "$FB" 500) |
-| idle daemon RSS | ≤ 25 MiB | $(mib "$IB")$(spares) | | $(mib "$ID") (dockerd + containerd) | no daemon | $(ratio "$ID" "$IB") | | $(met "$IB" 25600) |
+| $BATCH × \`run -d ... sleep 3600\`, total | ≤ 1.0 s | $(sec "$DB") | $(sec "$DBC") | $(sec "$DD") | $(sec "$DP") | $(ratio "$DD" "$DB") | $(ratio "$DP" "$DB") | berth CLI: $(met "$DBC" 1000); docker CLI: $(met "$DB" 1000) |
+| one \`rm -f\` of all $BATCH | ≤ 0.5 s | $(sec "$FB") | $(sec "$FBC") | $(sec "$FD") | $(sec "$FP") | $(ratio "$FD" "$FB") | $(ratio "$FP" "$FB") | berth CLI: $(met "$FBC" 500); docker CLI: $(met "$FB" 500) |
+| idle daemon RSS | ≤ 25 MiB | $(mib "$IB")$(spares) | | $(mib "$ID") (dockerd + containerd) | no daemon | $(ratio "$ID" "$IB") | | berthd: $(met "$(cat "$TMP/idle_self.berth")" 25600); with the spare: $(met "$IB" 25600) |
 | idle daemon RSS, settled (no request for $SETTLE s) | ≤ 25 MiB | $(mib "$SB")$(settled_spares) | | $(mib "$SD") (dockerd + containerd) | no daemon | $(ratio "$SD" "$SB") | | $(met "$SB" 25600) |
 | idle daemon PSS | | $(mib "$IBP") | | $(mib "$IDP") | no daemon | $(ratio "$IDP" "$IBP") | | |
 | per running container, RSS | ≤ 3 MiB | $(mib "$PB") | | $(mib "$PD") | $(mib "$PP") | $(ratio "$PD" "$PB") | $(ratio "$PP" "$PB") | $(met "$PB" 3072) |
 | per running container, PSS | | $(mib "$PBP") | | $(mib "$PDP") | $(mib "$PPP") | $(ratio "$PDP" "$PBP") | $(ratio "$PPP" "$PBP") | |
+
+Targets through both CLIs: the docker CLI's own start-up, requests and
+exit (its floor, \`docker version\`, $VB ms against berthd) are most of its
+figures, so the time targets are judged through berth's CLI too. The
+fresh idle sample is taken 4.5 s after the warm-up: berthd alone, and
+with the warm spare it keeps (a shim and the init it pre-forked).
 
 Per container = (sum over the $BATCH per-container processes + the daemon's growth over its idle size, or 0 if it shrank) / $BATCH, KiB medians:
 
