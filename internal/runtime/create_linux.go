@@ -567,7 +567,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	}
 	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Rootfs = initproc.ModeInit, id, bundle, rootfs
 	cfg.EarlyStart = os.Getenv(initproc.EnvEarlyStart) == "1"
-	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = withoutSeccomp(spec), spec.Process, ch.pid, o.NoPivot
+	cfg.Spec, cfg.Process, cfg.HostPid, cfg.NoPivot = forInit(spec), spec.Process, ch.pid, o.NoPivot
 	cfg.NewMountNS, cfg.NewCgroupNS, cfg.NewTimeNS, cfg.UserNS = plan.newMount, plan.newCgroup, plan.newTime, plan.userns
 	if plan.joinMount {
 		cfg.Rootfs = ""

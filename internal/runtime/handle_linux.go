@@ -302,7 +302,7 @@ func (r *Runtime) startExec(ctx context.Context, id string, p *specs.Process, o 
 			return fail(fmt.Errorf("join container cgroup: %w", err))
 		}
 	}
-	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Spec, cfg.Process, cfg.HostPid = initproc.ModeExec, id, st.Bundle, withoutSeccomp(st.Config), p, ch.pid
+	cfg.Mode, cfg.ID, cfg.Bundle, cfg.Spec, cfg.Process, cfg.HostPid = initproc.ModeExec, id, st.Bundle, forInit(st.Config), p, ch.pid
 	if err := ch.sync.Send(initproc.Msg{Type: initproc.MsgConfig, Config: cfg}); err != nil {
 		return fail(err)
 	}

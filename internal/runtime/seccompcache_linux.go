@@ -43,15 +43,21 @@ func (r *Runtime) seccompProgram(s *specs.LinuxSeccomp) (*bpf.Program, error) {
 	return p, nil
 }
 
-// withoutSeccomp returns spec for the container init, without
-// linux.seccomp: the init gets the filter compiled (Config.Seccomp) and
-// would only spend time decoding the profile's JSON.
-func withoutSeccomp(spec *specs.Spec) *specs.Spec {
-	if spec == nil || spec.Linux == nil || spec.Linux.Seccomp == nil {
+// forInit returns spec as the container init (or exec process) gets it:
+// without linux.seccomp (the init gets the filter compiled,
+// Config.Seccomp, and would only spend time decoding the profile's JSON)
+// and without what only the runtime's parent side uses — the cgroup
+// resources and path (the shim applies them), the namespace list (the
+// plan made of it travels as Config's flags). The init decodes its config
+// with cold caches on the path of start: every field left out is decoding
+// saved (a default container's config 3709 -> 3001 bytes, 38 -> 28 us
+// warm, more cold).
+func forInit(spec *specs.Spec) *specs.Spec {
+	if spec == nil || spec.Linux == nil {
 		return spec
 	}
 	s, l := *spec, *spec.Linux
-	l.Seccomp = nil
+	l.Seccomp, l.Resources, l.CgroupsPath, l.Namespaces = nil, nil, "", nil
 	s.Linux = &l
 	return &s
 }
