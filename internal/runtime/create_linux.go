@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -386,16 +387,48 @@ type created struct {
 	// is reported sooner, and the namespace goes when the container is
 	// deleted (releaseMountNS). nil when the init sent none.
 	mntNS *os.File
+	// nsHold holds its other namespaces the same way (holdNamespaces).
+	nsHold []*os.File
 	// staged: the init's report of the staged mounts it used (MsgReady).
 	staged string
 }
 
-// releaseMountNS drops the hold on the container's mount namespace; the
-// last reference unmounts the container's mount tree in this call.
+// releaseMountNS drops the hold on the container's mount namespace (the
+// last reference unmounts the container's mount tree in this call) and on
+// its other namespaces (holdNamespaces).
 func (c *created) releaseMountNS() {
 	if c.mntNS != nil {
 		c.mntNS.Close()
 		c.mntNS = nil
+	}
+	for _, f := range c.nsHold {
+		f.Close()
+	}
+	c.nsHold = nil
+}
+
+// heldNamespaces are the namespaces whose end costs the kernel work on
+// other CPUs (a network namespace's cleanup: its loopback device, RCU
+// grace periods; an IPC namespace's): holding them past the init's exit
+// moves that work after the exit is reported.
+var heldNamespaces = []specs.LinuxNamespaceType{specs.NetworkNamespace, specs.IPCNamespace}
+
+// holdNamespaces opens the container's own network and IPC namespaces
+// (those it made, not joined) so that the init's exit does not end them:
+// they end when the container is deleted (releaseMountNS), after its exit
+// was reported, rather than on the CPUs that report it. Best effort.
+func (c *created) holdNamespaces(spec *specs.Spec) {
+	if spec == nil || spec.Linux == nil {
+		return
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Path != "" || !slices.Contains(heldNamespaces, ns.Type) {
+			continue
+		}
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", c.child.pid, procNSName[ns.Type]))
+		if err == nil {
+			c.nsHold = append(c.nsHold, f)
+		}
 	}
 }
 
@@ -658,6 +691,12 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 	initproc.Tracef("create: child ready")
 	p.Creating = false
 	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS, staged: ready.Message}
+	c.holdNamespaces(spec)
+	defer func() {
+		if retErr != nil {
+			c.releaseMountNS()
+		}
+	}()
 	switch {
 	case savedEarly:
 	case o.saveAsync:

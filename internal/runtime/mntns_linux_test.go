@@ -8,13 +8,18 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/runtime"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // heldMountNS lists the mount namespaces this process holds descriptors
 // of, other than its own ("mnt:[inode]" -> fd).
-func heldMountNS(t *testing.T) map[string]string {
+func heldMountNS(t *testing.T) map[string]string { return heldNS(t, "mnt") }
+
+// heldNS lists the namespaces of one kind (/proc/self/ns/<kind>) this
+// process holds descriptors of, other than its own ("kind:[inode]" -> fd).
+func heldNS(t *testing.T, kind string) map[string]string {
 	t.Helper()
-	own, err := os.Readlink("/proc/self/ns/mnt")
+	own, err := os.Readlink("/proc/self/ns/" + kind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +30,7 @@ func heldMountNS(t *testing.T) map[string]string {
 	out := map[string]string{}
 	for _, e := range ents {
 		l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err == nil && strings.HasPrefix(l, "mnt:[") && l != own {
+		if err == nil && strings.HasPrefix(l, kind+":[") && l != own {
 			out[l] = e.Name()
 		}
 	}
@@ -46,6 +51,8 @@ func mountNSUsers(ns string) []string {
 
 // TestMountNSHeldUntilDelete: the runtime holds the container's mount
 // namespace from create (the init sends it with MsgReady) until Delete,
+// and its own network and IPC namespaces too (their cleanup follows the
+// exit's report instead of competing with it),
 // so that the init's exit does not tear the mount tree down before its
 // parent learns of the exit; the exit status is unchanged, and Delete
 // releases the namespace (no descriptor, no process left in it) and the
@@ -71,6 +78,29 @@ func TestMountNSHeldUntilDelete(t *testing.T) {
 			io := runtime.IO{Stdin: inR, Stdout: out, Stderr: out}
 			id := "bt-mntns-" + name
 			before := heldMountNS(t)
+			// Its own network and IPC namespaces are held the same way.
+			others := map[string]map[string]string{}
+			for _, ns := range spec.Linux.Namespaces {
+				switch {
+				case ns.Path != "":
+				case ns.Type == specs.NetworkNamespace:
+					others["net"] = heldNS(t, "net")
+				case ns.Type == specs.IPCNamespace:
+					others["ipc"] = heldNS(t, "ipc")
+				}
+			}
+			if others["net"] == nil || others["ipc"] == nil {
+				t.Fatalf("the test bundle has no network or IPC namespace of its own: %+v", spec.Linux.Namespaces)
+			}
+			newHeld := func(kind string) []string {
+				var l []string
+				for k := range heldNS(t, kind) {
+					if _, ok := others[kind][k]; !ok {
+						l = append(l, k)
+					}
+				}
+				return l
+			}
 			o := runtime.CreateOpts{Bundle: bundle, IO: io}
 			ctx := context.Background()
 			if preforked {
@@ -124,6 +154,11 @@ func TestMountNSHeldUntilDelete(t *testing.T) {
 			if _, ok := heldMountNS(t)[ns]; !ok {
 				t.Error("the mount namespace was released before Delete")
 			}
+			for _, kind := range []string{"net", "ipc"} {
+				if l := newHeld(kind); len(l) != 1 {
+					t.Errorf("%s namespaces held after the exit: %v, want the container's", kind, l)
+				}
+			}
 			if users := mountNSUsers(ns); len(users) > 0 {
 				t.Errorf("processes left in the container's mount namespace: %v", users)
 			}
@@ -133,6 +168,11 @@ func TestMountNSHeldUntilDelete(t *testing.T) {
 			}
 			if fd, ok := heldMountNS(t)[ns]; ok {
 				t.Errorf("the mount namespace %s is still held (fd %s) after Delete", ns, fd)
+			}
+			for _, kind := range []string{"net", "ipc"} {
+				if l := newHeld(kind); len(l) != 0 {
+					t.Errorf("%s namespaces still held after Delete: %v", kind, l)
+				}
 			}
 			if left := cgroupLeft(t, spec.Linux.CgroupsPath); len(left) > 0 {
 				t.Errorf("cgroups left: %v", left)
