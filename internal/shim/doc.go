@@ -61,6 +61,11 @@
 // config asks the shim to start the container as soon as it is created,
 // and the answer of step 3 also carries the start's result (started_too,
 // pid or start_err): the start request and its round trip are saved.
+// With SpawnOpts.Attach too (berthd: exactly one attach to register first,
+// docker run's), the shim subscribes the boot connection to the output
+// before it starts, answers in the attach's frame (attached: true), and
+// the boot connection goes on as that attach's stream (Client.SpawnStream)
+// instead of being closed.
 //
 // Readiness is the answer on the inherited socket: no polling. With
 // SpawnOpts.WarmSpare, step 1 was done ahead of time for a spare shim
