@@ -108,6 +108,7 @@ func trim() {
 		trimGCs = numGC()
 	}
 	trimMu.Unlock()
+	memtrim.TrimCHeap()
 	dropCleanText()
 	if initproc.TraceOn {
 		if b, err := os.ReadFile("/proc/self/status"); err == nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/berth-dev/berth/internal/memtrim"
 	"github.com/berth-dev/berth/internal/runtime/seccomp/bpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -134,6 +135,7 @@ func compileFilter(p *program) ([]byte, error) {
 	}
 	raw, err := exportBPF(f)
 	f.Release()
+	memtrim.TrimCHeap()
 	if err != nil {
 		return nil, err
 	}
