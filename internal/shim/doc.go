@@ -173,7 +173,8 @@
 // clean read-only pages (package memtrim: they stay in the page cache,
 // shared by every shim), gives glibc's free C heap back (malloc_trim: a
 // shim started cold for its container kept ~1.1 MiB of it from the
-// create), and returns its free heap to the kernel only if
+// create; not while it is a warm spare), and returns its free heap to the
+// kernel only if
 // a collection ran since the last trim: creating a container allocates
 // less than the first heap goal, and a shim that never collected keeps
 // less resident than one that did (a first cycle leaves mark bits and
