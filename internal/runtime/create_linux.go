@@ -382,29 +382,24 @@ type created struct {
 	saved chan error // set when the final state is being saved concurrently
 	// preforked: the init was a pre-forked one (CreateOpts.Preforked).
 	preforked bool
-	// mntNS holds the container's mount namespace (sent by the init with
-	// MsgReady) so that the init's exit does not tear it down: the exit
-	// is reported sooner, and the namespace goes when the container is
-	// deleted (releaseMountNS). nil when the init sent none.
-	mntNS *os.File
-	// nsHold holds its other namespaces the same way (holdNamespaces).
-	nsHold []*os.File
+	// held are the container's namespaces held so that the init's exit
+	// does not end them (the exit is reported sooner; they go when the
+	// container is deleted, releaseNamespaces): its mount namespace (sent
+	// by the init with MsgReady, if any) and its own network and IPC
+	// namespaces (holdNamespaces).
+	held []*os.File
 	// staged: the init's report of the staged mounts it used (MsgReady).
 	staged string
 }
 
-// releaseMountNS drops the hold on the container's mount namespace (the
-// last reference unmounts the container's mount tree in this call) and on
-// its other namespaces (holdNamespaces).
-func (c *created) releaseMountNS() {
-	if c.mntNS != nil {
-		c.mntNS.Close()
-		c.mntNS = nil
-	}
-	for _, f := range c.nsHold {
+// releaseNamespaces drops the hold on the container's namespaces; the
+// last reference to its mount namespace unmounts its mount tree in this
+// call.
+func (c *created) releaseNamespaces() {
+	for _, f := range c.held {
 		f.Close()
 	}
-	c.nsHold = nil
+	c.held = nil
 }
 
 // heldNamespaces are the namespaces whose end costs the kernel work on
@@ -415,7 +410,7 @@ var heldNamespaces = []specs.LinuxNamespaceType{specs.NetworkNamespace, specs.IP
 
 // holdNamespaces opens the container's own network and IPC namespaces
 // (those it made, not joined) so that the init's exit does not end them:
-// they end when the container is deleted (releaseMountNS), after its exit
+// they end when the container is deleted (releaseNamespaces), after its exit
 // was reported, rather than on the CPUs that report it. Best effort.
 func (c *created) holdNamespaces(spec *specs.Spec) {
 	if spec == nil || spec.Linux == nil {
@@ -427,7 +422,7 @@ func (c *created) holdNamespaces(spec *specs.Spec) {
 		}
 		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", c.child.pid, procNSName[ns.Type]))
 		if err == nil {
-			c.nsHold = append(c.nsHold, f)
+			c.held = append(c.held, f)
 		}
 	}
 }
@@ -450,7 +445,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) error {
 		return err
 	}
 	c.child.sync.F.Close()
-	c.releaseMountNS()
+	c.releaseNamespaces()
 	if c.child.console != nil {
 		c.child.console.Close()
 	}
@@ -676,25 +671,23 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOpts) (_ *creat
 		return nil, err
 	}
 	ready, err := ch.sync.Expect(initproc.MsgReady)
-	var mntNS *os.File // the container's mount namespace (see created.mntNS)
+	var held []*os.File // the container's mount namespace (see created.held)
 	if ready.FD >= 0 {
-		mntNS = os.NewFile(uintptr(ready.FD), "mnt-ns")
-		defer func() {
-			if retErr != nil {
-				mntNS.Close()
-			}
-		}()
+		held = append(held, os.NewFile(uintptr(ready.FD), "mnt-ns"))
 	}
 	if err != nil {
+		for _, f := range held {
+			f.Close()
+		}
 		return nil, err
 	}
 	initproc.Tracef("create: child ready")
 	p.Creating = false
-	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, mntNS: mntNS, staged: ready.Message}
+	c := &created{p: p, child: ch, cg: cg, preforked: pf != nil, held: held, staged: ready.Message}
 	c.holdNamespaces(spec)
 	defer func() {
 		if retErr != nil {
-			c.releaseMountNS()
+			c.releaseNamespaces()
 		}
 	}()
 	switch {

@@ -48,7 +48,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o RunOpts) (int, error) {
 			r.abandon(c)
 			return -1, err
 		}
-		c.releaseMountNS()
+		c.releaseNamespaces()
 		_ = c.child.cmd.Process.Release()
 		return 0, nil
 	}
@@ -93,7 +93,7 @@ func (r *Runtime) deleteExited(c *created) error {
 	}
 	defer unlock()
 	// The init is reaped: its exit was cheap, the mount tree goes now.
-	c.releaseMountNS()
+	c.releaseNamespaces()
 	ownPidNS := false
 	for _, ns := range c.p.Config.Linux.Namespaces {
 		if ns.Type == specs.PIDNamespace && ns.Path == "" {
@@ -109,7 +109,7 @@ func (r *Runtime) deleteExited(c *created) error {
 func (r *Runtime) abandon(c *created) {
 	_ = c.waitSaved()
 	c.child.kill()
-	c.releaseMountNS()
+	c.releaseNamespaces()
 	_ = r.Delete(context.Background(), c.p.ID, true)
 }
 
