@@ -202,7 +202,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	})
 	prep = nil // Spawn used or released it
 	if early != nil {
-		if conn := spawnStream(cl); conn != nil {
+		if conn := cl.SpawnStream(); conn != nil {
 			early.ch <- attachResult{conn: conn}
 		} else {
 			// Not attached (Spawn failed, or the stream could not be
@@ -520,13 +520,4 @@ func (s *Service) handleExit(c *Container, cl *shim.Client, exit *shim.Exit) {
 			}
 		}()
 	}
-}
-
-// spawnStream is the stream Spawn registered (SpawnOpts.Attach), nil
-// without a client.
-func spawnStream(cl *shim.Client) net.Conn {
-	if cl == nil {
-		return nil
-	}
-	return cl.SpawnStream()
 }

@@ -433,8 +433,12 @@ func (c *Client) SpawnStarted() (started bool, pid int, err error) {
 }
 
 // SpawnStream returns the stream of the attach Spawn registered
-// (SpawnOpts.Attach), as Attach returns one, once; nil if there was none.
+// (SpawnOpts.Attach), as Attach returns one, once; nil if there was none
+// (or no client: Spawn failed).
 func (c *Client) SpawnStream() net.Conn {
+	if c == nil {
+		return nil
+	}
 	conn := c.spawnStream
 	c.spawnStream = nil
 	return conn

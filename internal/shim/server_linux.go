@@ -84,67 +84,70 @@ func Main() int {
 	}
 	initproc.Tracef("shim: created")
 	resp := &response{Pid: s.ctr.Pid(), Preforked: preforked(s.ctr)}
+	initproc.Tracef("shim: answering")
+	var input func() // the boot attach's stdin forwarding, if any
 	if cfg.Start && cfg.Attach != nil {
 		// The boot connection becomes the attach's stream (Spawn with
 		// SpawnOpts.Attach): registered, started, answered.
-		return s.bootAttach(boot, cfg.Attach, resp)
-	}
-	if cfg.Start {
-		// Started at once, answered with the create (SpawnOpts.Start).
-		r := s.start(context.Background())
-		resp.Started = true
-		if r.Err != "" {
-			resp.StartErr, resp.StartClass = r.Err, r.Class
-		} else {
-			resp.Pid = r.Pid
+		input, err = s.bootAttach(boot, cfg.Attach, resp)
+	} else {
+		if cfg.Start {
+			// Started at once, answered with the create (SpawnOpts.Start).
+			s.startInto(resp)
 		}
+		err = writeFrame(boot, resp)
+		boot.Close()
 	}
-	initproc.Tracef("shim: answering")
-	if err := writeFrame(boot, resp); err != nil {
+	if err != nil {
 		// The daemon gave up (its ctx ended, or it died): undo.
 		logf("report to daemon: %v; deleting the container", err)
 		s.abort()
 		return 1
 	}
-	boot.Close()
 	go s.serve()
 	go s.reap()
 	s.scheduleTrim()
+	if input != nil {
+		go input()
+	}
 	<-s.quit // the files went with the listener (stop)
 	return 0
 }
 
-// bootAttach ends a boot whose connection carries the container's stream
-// from now on (bootConfig.Attach): it subscribes the connection, starts
-// the container, answers in the attach's frame (resp, with Attached), and
-// serves until the shim's end.
-func (s *server) bootAttach(boot *os.File, o *AttachOpts, resp *response) int {
+// bootAttach answers a boot whose connection carries the container's
+// stream from now on (bootConfig.Attach): it subscribes the connection,
+// starts the container and answers in the attach's frame (resp, with
+// Attached). It returns the attach's stdin forwarding, to run once the
+// shim serves.
+func (s *server) bootAttach(boot *os.File, o *AttachOpts, resp *response) (input func(), err error) {
 	fc, err := net.FileConn(boot)
 	boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("boot connection as a stream: %w", err)
+	}
 	uc, ok := fc.(*net.UnixConn)
-	if err != nil || !ok {
-		if fc != nil {
-			fc.Close()
-		}
-		logf("boot connection as a stream: %v; deleting the container", err)
-		s.abort()
-		return 1
+	if !ok {
+		fc.Close()
+		return nil, errors.New("boot connection as a stream: not a unix socket")
 	}
 	req := &request{Op: opAttach, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Start: true}
 	resp.Attached = true
-	initproc.Tracef("shim: answering")
 	if !s.attachStart(uc, req, resp) {
-		// The daemon gave up (its ctx ended, or it died): undo.
-		logf("report to daemon: the boot connection is gone; deleting the container")
-		s.abort()
-		return 1
+		return nil, errors.New("the boot connection is gone")
 	}
-	go s.serve()
-	go s.reap()
-	s.scheduleTrim()
-	go s.attachInput(uc, req)
-	<-s.quit
-	return 0
+	return func() { s.attachInput(uc, req) }, nil
+}
+
+// startInto starts the container and puts the start's result in resp:
+// Started, and the init's pid or the start's error.
+func (s *server) startInto(resp *response) {
+	r := s.start(context.Background())
+	resp.Started = true
+	if r.Err != "" {
+		resp.StartErr, resp.StartClass = r.Err, r.Class
+	} else {
+		resp.Pid = r.Pid
+	}
 }
 
 func logf(format string, args ...any) {

@@ -120,13 +120,7 @@ func (s *server) attachStart(conn *net.UnixConn, req *request, resp *response) b
 		// Registered: start the container now (Client.AttachStart, or
 		// Spawn with SpawnOpts.Attach). Its output waits for the answer
 		// (w.mu), so none is lost.
-		r := s.start(context.Background())
-		resp.Started = true
-		if r.Err != "" {
-			resp.StartErr, resp.StartClass = r.Err, r.Class
-		} else {
-			resp.Pid = r.Pid
-		}
+		s.startInto(resp)
 	}
 	err := writeFrame(conn, resp)
 	w.mu.Unlock()
