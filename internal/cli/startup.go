@@ -256,10 +256,7 @@ func (c *Cli) takeEarlyClient() (*client.Client, bool) {
 	same := len(c.hosts) == 0 && c.contextArg == "" && c.configDir == e.configDir &&
 		!c.tls.tls && !c.tls.verify && len(c.headers) == 0
 	if e.err != nil || !same {
-		if e.api != nil {
-			_ = e.api.Close()
-		}
-		e.pre.close()
+		e.discard()
 		return nil, false
 	}
 	c.assumedVersion = e.assumed
@@ -295,11 +292,16 @@ func (c *Cli) stopEarlyClient() {
 		c.early = nil
 		e.cancel()
 		<-e.done
-		if e.api != nil {
-			_ = e.api.Close()
-		}
-		e.pre.close()
+		e.discard()
 	}
+}
+
+// discard closes the early client and the connections dialed for it.
+func (e *earlyClient) discard() {
+	if e.api != nil {
+		_ = e.api.Close()
+	}
+	e.pre.close()
 }
 
 // createsContainer reports whether args are a run or create command
