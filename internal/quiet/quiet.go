@@ -161,12 +161,7 @@ func (g *Gate) kickLocked() {
 		}
 		return
 	}
-	at := g.pending[0].deadline
-	for _, h := range g.pending[1:] {
-		if h.deadline.Before(at) {
-			at = h.deadline
-		}
-	}
+	at := g.pending[0].deadline // the earliest: held in the order handed over
 	if g.busy == 0 {
 		if q := g.last.Add(g.quietFor); q.Before(at) {
 			at = q

@@ -20,6 +20,16 @@ func done(ch chan struct{}) bool {
 	}
 }
 
+// stillHeld fails if ch is signalled within d (what holds it must hold it
+// that long).
+func stillHeld(t *testing.T, ch chan struct{}, d time.Duration, msg string) {
+	t.Helper()
+	time.Sleep(d)
+	if done(ch) {
+		t.Fatal(msg)
+	}
+}
+
 func await(t *testing.T, what string, ch chan struct{}) {
 	t.Helper()
 	select {
@@ -37,17 +47,11 @@ func TestHeldWhileBusy(t *testing.T) {
 	end := g.Busy()
 	f, ch := ran()
 	g.Go(f)
-	time.Sleep(60 * time.Millisecond)
-	if done(ch) {
-		t.Fatal("ran while a request was in progress")
-	}
+	stillHeld(t, ch, 60*time.Millisecond, "ran while a request was in progress")
 	end()
 	end() // a second call does nothing
 	end2 := g.Busy()
-	time.Sleep(60 * time.Millisecond)
-	if done(ch) {
-		t.Fatal("ran while a second request was in progress")
-	}
+	stillHeld(t, ch, 60*time.Millisecond, "ran while a second request was in progress")
 	start := time.Now()
 	end2()
 	await(t, "the held work", ch)
@@ -109,10 +113,7 @@ func TestHurryTightLoop(t *testing.T) {
 	end = g.Busy()
 	f4, ch4 := ran()
 	g.Go(f4)
-	time.Sleep(40 * time.Millisecond)
-	if done(ch4) {
-		t.Fatal("ran while busy after the tight loop ended")
-	}
+	stillHeld(t, ch4, 40*time.Millisecond, "ran while busy after the tight loop ended")
 	end()
 	await(t, "the held work", ch4)
 	if h, n, hu := g.Stats(); h != 2 || n != 2 || hu != 1 {
